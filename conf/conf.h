@@ -1,0 +1,94 @@
+/*
+ * conf.h - slowtap's configuration: one struct with every setting, its defaults, the INI
+ * config file (read with inih) and the command line (getopt_long); the command line overrides
+ * the file.
+ *
+ * Errors (unknown option or key, bad value, unreadable file) are reported as one line on
+ * stderr that names the option, key or file; the caller exits with status 2.
+ */
+#ifndef SLOWTAP_CONF_H
+#define SLOWTAP_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONF_MAX_PATTERNS 32
+
+enum conf_log_format { CONF_LOG_TEXT = 0, CONF_LOG_JSON };
+
+enum conf_backend_tls {
+    CONF_BTLS_OFF = 0,
+    CONF_BTLS_PREFERRED,
+    CONF_BTLS_REQUIRED,
+    CONF_BTLS_VERIFY_CA,
+    CONF_BTLS_VERIFY_IDENTITY,
+};
+
+/* Durations are kept in microseconds; strings are heap copies owned by the struct. */
+struct conf {
+    char *config_file;        /* --config FILE */
+    char *listen;             /* --listen ADDR, default 127.0.0.1:6033 */
+    char *backend;            /* --backend ADDR, default 127.0.0.1:3306 */
+    int64_t long_query_us;    /* --long-query-time SECONDS, default 1 s; 0 logs everything */
+    char *slow_log;           /* --slow-log PATH, default slowtap-slow.log; "-" = stdout */
+    enum conf_log_format log_format; /* --log-format text|json */
+
+    /* auto-EXPLAIN (off unless explain_user is set) */
+    char *explain_user;           /* --explain-user */
+    char *explain_password;       /* from --explain-password-file, $SLOWTAP_EXPLAIN_PASSWORD,
+                                     or --explain-password (tests only) */
+    char *explain_password_file;  /* --explain-password-file PATH */
+    int64_t explain_threshold_us; /* --explain-threshold, default: long_query_us (-1 = unset) */
+    int64_t explain_interval_us;  /* --explain-interval, default 60 s */
+    int64_t explain_timeout_us;   /* --explain-timeout, default 2 s */
+    int explain_max_inflight;     /* --explain-max-inflight, default 2 */
+    char *explain_log;            /* --explain-log PATH (JSON lines), NULL = none */
+
+    /* statistics and HTTP */
+    int max_digests;          /* --max-digests N, default 10000 */
+    char *http;               /* --http ADDR, default 127.0.0.1:9033; NULL when "off" */
+    int metrics_top;          /* --metrics-top N, default 20 */
+    char *http_auth_file;     /* --http-auth-file PATH: a token or user:password */
+
+    /* pcre2 filters (repeatable) */
+    char *include[CONF_MAX_PATTERNS];
+    int n_include;
+    char *exclude[CONF_MAX_PATTERNS];
+    int n_exclude;
+    char *redact[CONF_MAX_PATTERNS];
+    int n_redact;
+    bool redact_all;          /* --redact-all: log fingerprints only */
+
+    /* performance and limits */
+    int threads;              /* --threads N, default: number of cores */
+    int max_connections;      /* --max-connections N, default 10000 */
+    int64_t handshake_timeout_us; /* --handshake-timeout SECONDS, default 10 */
+    int64_t shutdown_timeout_us;  /* --shutdown-timeout SECONDS, default 10 */
+
+    /* TLS */
+    char *tls_cert, *tls_key, *tls_ca; /* --tls-cert/--tls-key/--tls-ca */
+    bool tls_require;                  /* --tls-require */
+    enum conf_backend_tls backend_tls; /* --backend-tls off|preferred|required|verify-ca|verify-identity */
+    char *backend_tls_ca;              /* --backend-tls-ca FILE */
+};
+
+enum conf_result {
+    CONF_RUN = 0,  /* configuration complete: run the proxy */
+    CONF_EXIT_OK,  /* --help or --version was printed: exit 0 */
+    CONF_EXIT_ERR, /* an error line was printed: exit 2 */
+};
+
+/* Fills `c` with defaults, reads --config FILE if given, then applies the command line.
+ * Prints --help/--version output to `out` and errors to `err`. */
+enum conf_result conf_load(struct conf *c, int argc, char **argv, FILE *out, FILE *err);
+
+/* Frees every string the struct owns (the struct itself is the caller's). */
+void conf_free(struct conf *c);
+
+/* Parses a duration in decimal seconds ("1", "0.5", "0.000100") into microseconds; false when
+ * malformed or negative. */
+bool conf_parse_seconds(const char *s, int64_t *us);
+
+#endif

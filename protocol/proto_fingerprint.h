@@ -1,0 +1,57 @@
+/*
+ * proto_fingerprint.h - statement shapes: the fingerprint of a SQL statement (the form
+ * pt-query-digest calls a fingerprint: literals, numbers, quoted strings, IN-lists and
+ * VALUES-lists folded to `?`, comments removed, whitespace collapsed, case folded), its 64-bit
+ * digest, and the classification of statements (explainable? a USE?).
+ *
+ * Pure functions over the statement text; no allocation.
+ */
+#ifndef SLOWTAP_PROTO_FINGERPRINT_H
+#define SLOWTAP_PROTO_FINGERPRINT_H
+
+#include "proto.h"
+
+/*
+ * Writes the fingerprint of `sql[0..len)` into `out` (capacity `cap`, always NUL-terminated
+ * when cap > 0; a fingerprint longer than cap-1 is cut, the digest still covers all of it).
+ * Returns the 64-bit digest of the whole fingerprint (FNV-1a 64 of its bytes). Statements that
+ * differ only in literal values, comments, whitespace or keyword case have the same
+ * fingerprint and digest. `out` may be NULL to compute the digest alone.
+ * Examples:
+ *   "SELECT * FROM t WHERE id = 42"          -> "select * from t where id = ?"
+ *   "select a from t where b in (1, 2, 3)"   -> "select a from t where b in(?+)"
+ *   "INSERT INTO t VALUES (1,'a'),(2,'b')"    -> "insert into t values(?+)"
+ *   "SELECT /x comment x/ 1" (C comment)     -> "select ?"
+ */
+uint64_t proto_fingerprint(const char *sql, size_t len, char *out, size_t cap);
+
+/* Digest as 16 lowercase hex digits plus NUL. */
+void proto_digest_hex(uint64_t digest, char out[17]);
+
+enum proto_stmt_kind {
+    PROTO_STMT_OTHER = 0,
+    PROTO_STMT_SELECT,  /* SELECT, WITH ... SELECT, (SELECT ...) UNION ..., TABLE, VALUES */
+    PROTO_STMT_INSERT,  /* INSERT ... VALUES / SELECT / SET */
+    PROTO_STMT_REPLACE,
+    PROTO_STMT_UPDATE,
+    PROTO_STMT_DELETE,
+    PROTO_STMT_USE,     /* USE db */
+};
+
+/*
+ * Classifies a statement by its first keyword after leading whitespace, comments and opening
+ * parentheses. Statements with more than one statement in them (a `;` followed by anything but
+ * whitespace/comments outside quotes) are PROTO_STMT_OTHER, as are EXPLAIN, ANALYZE, SELECT ...
+ * INTO OUTFILE/DUMPFILE, and a WITH whose main statement is not a SELECT.
+ */
+enum proto_stmt_kind proto_stmt_classify(const char *sql, size_t len);
+
+/* True for the kinds auto-EXPLAIN may run EXPLAIN on (SELECT, INSERT, REPLACE, UPDATE, DELETE
+ * as classified above). */
+bool proto_stmt_explainable(enum proto_stmt_kind kind);
+
+/* For a USE statement, copies the schema name (unquoted, backticks removed) into `db`
+ * (capacity `cap`) and returns true. */
+bool proto_stmt_use_schema(const char *sql, size_t len, char *db, size_t cap);
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * proto_resp.h - the response state machine: knows where the server's response to each
+ * command ends, and collects what the slow log needs from it (rows sent, rows affected, status
+ * flags, the error).
+ *
+ * It is fed logical packets one at a time (the framer in proto_packet.h finds them): the first
+ * bytes of the payload and the length of the first physical packet. Continuation packets of a
+ * payload of 16 MiB or more are not fed. It also hears of the client's packets while a response
+ * is in progress (LOCAL INFILE data, authentication data of COM_CHANGE_USER).
+ */
+#ifndef SLOWTAP_PROTO_RESP_H
+#define SLOWTAP_PROTO_RESP_H
+
+#include "proto.h"
+
+/* How many payload bytes a caller must offer for each fed packet (fewer only when the packet
+ * is shorter): enough for OK, EOF, column counts, the prepare OK, ERR messages, and the file
+ * name of a LOCAL INFILE request. */
+#define PROTO_RESP_PEEK 512u
+
+enum proto_resp_state {
+    PROTO_RS_FIRST,       /* expecting the first packet of a (next) result */
+    PROTO_RS_COLDEFS,     /* column definitions of a result set */
+    PROTO_RS_COLDEFS_EOF, /* the EOF after column definitions */
+    PROTO_RS_ROWS,        /* rows until EOF/OK or ERR */
+    PROTO_RS_PREP_PARAMS, /* COM_STMT_PREPARE: parameter definitions */
+    PROTO_RS_PREP_PARAMS_EOF,
+    PROTO_RS_PREP_COLS,   /* COM_STMT_PREPARE: column definitions */
+    PROTO_RS_PREP_COLS_EOF,
+    PROTO_RS_FIELDS,      /* COM_FIELD_LIST: column definitions until EOF */
+    PROTO_RS_INFILE_DATA, /* LOCAL INFILE: the client is sending the file */
+    PROTO_RS_INFILE_RESULT, /* LOCAL INFILE: file sent, expecting OK or ERR */
+    PROTO_RS_AUTH,        /* COM_CHANGE_USER: authentication exchange until OK or ERR */
+    PROTO_RS_DONE,
+};
+
+struct proto_resp {
+    uint8_t cmd;     /* the command being answered */
+    uint64_t caps;   /* capabilities negotiated by client and server */
+    enum proto_resp_state state;
+    uint64_t cols_left;   /* definitions still to come in the current block */
+    uint64_t result_cols; /* columns of the current result set */
+    bool binary;          /* rows use the binary protocol (COM_STMT_EXECUTE/FETCH) */
+
+    /* What the response said, accumulated over a multi-result chain. */
+    uint64_t rows_sent;     /* rows of every result set */
+    uint64_t rows_affected; /* sum of affected_rows of the OK packets */
+    uint64_t insert_id;     /* of the last OK packet */
+    uint16_t status;        /* status flags of the last OK/EOF */
+    uint16_t status_or;     /* all status flags seen in OK/EOF packets, OR'ed */
+    uint16_t warnings;      /* of the last OK/EOF */
+    uint32_t results;       /* result sets and OKs in the chain */
+    uint16_t err_code;      /* 0, or the ERR that ended the response */
+    char err_sqlstate[6];
+    char err_msg[256];      /* NUL-terminated, cut to fit */
+    bool infile;            /* the server asked for a LOCAL INFILE */
+    char infile_name[256];  /* file name the server asked for */
+    bool cursor;            /* COM_STMT_EXECUTE opened a cursor (no rows in this response) */
+
+    /* COM_STMT_PREPARE OK */
+    uint32_t stmt_id;
+    uint16_t stmt_cols;
+    uint16_t stmt_params;
+    bool prepared;          /* a prepare OK was received */
+};
+
+/* Starts tracking the response to command `cmd` under the negotiated capabilities `caps`. */
+void proto_resp_begin(struct proto_resp *r, uint8_t cmd, uint64_t caps);
+
+/* True when the command gets no response at all (COM_QUIT, COM_STMT_CLOSE,
+ * COM_STMT_SEND_LONG_DATA). */
+bool proto_com_has_response(uint8_t cmd);
+
+/*
+ * Feeds the next logical packet from the server: `p` holds the first `avail` bytes of the
+ * payload, `len` is the length of its first physical packet (avail >= min(len,
+ * PROTO_RESP_PEEK)). Returns PROTO_OK when this packet ends the response, PROTO_AGAIN when more
+ * packets follow (from the server, or from the client: see proto_resp_wants_client), and
+ * PROTO_ERROR when the packet cannot occur at this point.
+ */
+enum proto_rc proto_resp_feed(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len);
+
+/* True when the next packets come from the client as part of this response: LOCAL INFILE data
+ * or authentication data of COM_CHANGE_USER. */
+bool proto_resp_wants_client(const struct proto_resp *r);
+
+/* Feeds one logical packet the client sent while proto_resp_wants_client() was true; `len` is
+ * its length (0 ends a LOCAL INFILE transfer). */
+void proto_resp_client_packet(struct proto_resp *r, size_t len);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * counters.h - proxy-wide counters for /metrics. Each worker owns one struct counters and is
+ * its only writer (relaxed atomic stores: no lock, no contended cache line); readers sum over
+ * the workers.
+ */
+#ifndef SLOWTAP_COUNTERS_H
+#define SLOWTAP_COUNTERS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "histogram.h"
+
+struct counters {
+    _Atomic uint64_t connections_total;   /* client connections accepted */
+    _Atomic uint64_t connections_active;  /* open now (owner increments and decrements) */
+    _Atomic uint64_t connections_refused; /* over --max-connections */
+    _Atomic uint64_t backend_errors;      /* backend connect failures or losses */
+    _Atomic uint64_t protocol_errors;     /* malformed packets (client or server) */
+    _Atomic uint64_t statements;          /* commands completed */
+    _Atomic uint64_t statement_errors;    /* completed with an ERR */
+    _Atomic uint64_t slow_statements;     /* at or over --long-query-time */
+    _Atomic uint64_t bytes_from_client;
+    _Atomic uint64_t bytes_to_client;
+    _Atomic uint64_t query_us_total;      /* sum of Query_time */
+    struct hist latency;                  /* every statement; written by the owner only */
+};
+
+/* Adds v to a counter the calling thread owns (a plain load and store, never a locked op). */
+#define COUNTER_ADD(c, field, v)                                                              \
+    atomic_store_explicit(&(c)->field,                                                        \
+                          atomic_load_explicit(&(c)->field, memory_order_relaxed) + (v),      \
+                          memory_order_relaxed)
+#define COUNTER_GET(c, field) atomic_load_explicit(&(c)->field, memory_order_relaxed)
+
+#endif

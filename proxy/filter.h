@@ -1,0 +1,40 @@
+/*
+ * filter.h - pcre2 statement filters and redaction, compiled once at start (JIT where
+ * available): --include/--exclude decide which statements are logged and explained;
+ * --redact replaces matching string and number literals with `?` in everything slowtap shows;
+ * --redact-all shows fingerprints only.
+ *
+ * Thread-safe after filter_new: each calling thread uses its own match data (thread-local).
+ */
+#ifndef SLOWTAP_FILTER_H
+#define SLOWTAP_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "../conf/conf.h"
+
+struct filter;
+
+/* Compiles the patterns of `c`. On a bad pattern prints one line naming the pattern and the
+ * offset where pcre2 failed to `err` and returns NULL with *bad = true. With no patterns and
+ * no --redact-all returns NULL with *bad = false (a NULL filter passes everything). */
+struct filter *filter_new(const struct conf *c, FILE *err, bool *bad);
+void filter_free(struct filter *f);
+
+/* True when the statement is to be logged and explained: matches some --include (or there is
+ * none) and no --exclude. NULL filter: true. */
+bool filter_wants(const struct filter *f, const char *sql, size_t len);
+
+/* True when redaction is configured (so callers know whether to call filter_redact). */
+bool filter_redacts(const struct filter *f);
+
+/*
+ * Writes `sql` with every string or number literal that matches a --redact pattern replaced by
+ * `?` into out (capacity cap, NUL-terminated, cut to fit); with --redact-all writes the
+ * statement's fingerprint. Returns the length written. NULL filter: copies.
+ */
+size_t filter_redact(const struct filter *f, const char *sql, size_t len, char *out, size_t cap);
+
+#endif

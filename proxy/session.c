@@ -1,0 +1,2 @@
+/* placeholder: being written */
+typedef int slowtap_placeholder_session;

@@ -1,0 +1,88 @@
+/*
+ * stats.h - per-statement-shape statistics for every statement, keyed by digest: count,
+ * errors, total/min/max time, a latency histogram, rows sent and affected, first/last seen,
+ * the last plan flags and plan, one example statement.
+ *
+ * Workers record into a table of their own (struct stats_local: no lock, no allocation on the
+ * per-statement path: its slots are allocated up front) and merge it into the shared table
+ * (struct stats, one mutex) from a timer, about once a second, and before exit. The shared
+ * table holds at most --max-digests shapes; when full, the least costly (smallest total time)
+ * is evicted and counted.
+ */
+#ifndef SLOWTAP_STATS_H
+#define SLOWTAP_STATS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../explain/plan.h"
+#include "histogram.h"
+
+#define STATS_EXAMPLE_MAX     1024 /* bytes of the example statement kept */
+#define STATS_FINGERPRINT_MAX 1024 /* bytes of the fingerprint kept */
+
+struct stats;
+struct stats_local;
+
+/* What a worker records per completed statement. The strings are only read during the call. */
+struct stats_sample {
+    uint64_t digest;
+    const char *fingerprint; /* may be NULL: then computed from example when first seen */
+    size_t fingerprint_len;
+    const char *example;     /* the statement (already redacted when redaction is on) */
+    size_t example_len;
+    uint64_t query_us;
+    uint64_t rows_sent;
+    uint64_t rows_affected;
+    bool error;
+    bool no_index_used;      /* SERVER_QUERY_NO_INDEX_USED / NO_GOOD_INDEX_USED seen */
+    int64_t wall_us;         /* completion time, CLOCK_REALTIME microseconds */
+};
+
+struct stats *stats_new(int max_digests);
+void stats_free(struct stats *s);
+
+/* A worker's own table; `slots` shapes per merge interval (beyond that, samples are merged
+ * straight away, still without allocation in the worker: they are counted in an overflow). */
+struct stats_local *stats_local_new(struct stats *s, size_t slots);
+void stats_local_free(struct stats_local *l); /* merges first */
+void stats_local_record(struct stats_local *l, const struct stats_sample *sm);
+/* Merges the worker's table into the shared one and empties it. */
+void stats_local_merge(struct stats_local *l);
+
+/* Sets the plan and flags of a shape (explain thread). Copies the plan. */
+void stats_set_plan(struct stats *s, uint64_t digest, const struct plan *p);
+
+/* A copy of one shape, for readers (HTTP, tests). */
+struct stats_digest {
+    uint64_t digest;
+    char fingerprint[STATS_FINGERPRINT_MAX];
+    char example[STATS_EXAMPLE_MAX];
+    uint64_t count, errors, no_index;
+    uint64_t total_us, min_us, max_us;
+    uint64_t rows_sent, rows_affected;
+    int64_t first_seen_us, last_seen_us;
+    unsigned plan_flags;
+    bool has_plan;
+    struct plan *plan; /* deep copy or NULL; freed by stats_snapshot_free */
+    struct hist hist;
+};
+
+enum stats_sort { STATS_SORT_TOTAL = 0, STATS_SORT_P99, STATS_SORT_COUNT };
+
+struct stats_snapshot {
+    struct stats_digest *d; /* sorted, descending */
+    size_t n;
+    uint64_t evicted;       /* shapes evicted since start */
+};
+
+/* Copies the shared table (at most `limit` shapes, 0 = all) sorted by `sort`. */
+bool stats_snapshot(struct stats *s, enum stats_sort sort, size_t limit,
+                    struct stats_snapshot *out);
+/* Copies one shape; false when unknown. */
+bool stats_get(struct stats *s, uint64_t digest, struct stats_digest *out);
+void stats_snapshot_free(struct stats_snapshot *snap);
+void stats_digest_free(struct stats_digest *d); /* frees d->plan only */
+
+#endif
