@@ -111,6 +111,10 @@ enum proto_com {
     PROTO_COM_STMT_BULK_EXECUTE = 0xfa,
 };
 
+/* The command's name as MariaDB's slow log writes it for administrator commands ("Ping",
+ * "Init DB", "Change user", ...); NULL for a code slowtap does not know. */
+const char *proto_com_name(uint8_t cmd);
+
 /* Packet headers (first payload byte) */
 #define PROTO_OK_HDR       0x00
 #define PROTO_AUTHMORE_HDR 0x01

@@ -11,6 +11,6 @@ with open(out, 'w') as f:
     f.write('extern const char %s[];\nextern const size_t %s_len;\n' % (name, name))
     f.write('const char %s[] = {\n' % name)
     for i in range(0, len(data), 16):
-        f.write('    ' + ', '.join(str(b) for b in data[i:i + 16]) + ',\n')
+        f.write('    ' + ', '.join(str(b if b < 128 else b - 256) for b in data[i:i + 16]) + ',\n')
     f.write('    0};\n')
     f.write('const size_t %s_len = %d;\n' % (name, len(data)))

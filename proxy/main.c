@@ -1,2 +1,265 @@
-/* placeholder */
-int main(void) { return 0; }
+/*
+ * main.c - slowtap's entry point: reads the configuration, sets up the shared parts (logs,
+ * filters, statistics, auto-EXPLAIN, HTTP), starts the worker threads and waits for signals:
+ * SIGHUP reopens the logs, SIGTERM/SIGINT stop accepting, let in-flight statements finish
+ * (up to --shutdown-timeout), flush the logs and exit 0.
+ *
+ * `slowtap report ...` is the offline report command (report.c).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "../conf/conf.h"
+#include "../explain/explain.h"
+#include "filter.h"
+#include "http.h"
+#include "logfile.h"
+#include "record.h"
+#include "report.h"
+#include "slowlog.h"
+#include "stats.h"
+#include "worker.h"
+
+#define LOG_MAX_PENDING (64u << 20) /* bytes of log entries waiting for the disk, at most */
+
+static struct event_base *main_base;
+
+/* Auto-EXPLAIN hands every record back here, on its own thread. */
+static void
+on_explained(void *arg, struct rec *rec, bool log)
+{
+    struct app *app = arg;
+    if (log) {
+        slowlog_write(app->explain_slowbuf, app->conf->log_format, app->filter, rec);
+        logbuf_flush(app->explain_slowbuf);
+    }
+    if (rec->plan && rec->explain_source != REC_EXPLAIN_CACHED) {
+        stats_set_plan(app->stats, rec->digest, rec->plan);
+    }
+    rec_free(rec);
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct app *app = arg;
+    (void)what;
+    if (sig == SIGHUP) {
+        logfile_reopen(app->slow_log);
+        if (app->explain_log) {
+            logfile_reopen(app->explain_log);
+        }
+        return;
+    }
+    fprintf(stderr, "slowtap: %s: stopping (in-flight statements get up to %.1f s)\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT", (double)app->conf->shutdown_timeout_us / 1e6);
+    for (int i = 0; i < app->nworkers; i++) {
+        worker_request_stop(app->workers[i]);
+    }
+    event_base_loopbreak(main_base);
+}
+
+/* Raises the open-file limit to the hard limit and says what it is. */
+static void
+raise_fd_limit(int max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t need = (rlim_t)max_connections * 2 + 64;
+    fprintf(stderr, "slowtap: file descriptor limit %llu%s\n", (unsigned long long)rl.rlim_cur,
+            rl.rlim_cur < need ? " (lower than --max-connections needs: 2 per connection)" : "");
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "report") == 0) {
+        return report_main(argc - 1, argv + 1, stdout, stderr);
+    }
+
+    struct conf conf;
+    switch (conf_load(&conf, argc, argv, stdout, stderr)) {
+    case CONF_EXIT_OK:
+        conf_free(&conf);
+        return 0;
+    case CONF_EXIT_ERR:
+        conf_free(&conf);
+        return 2;
+    case CONF_RUN:
+        break;
+    }
+
+    /* Signals go to the main thread only: every thread started from here on blocks them. */
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    signal(SIGPIPE, SIG_IGN);
+    evthread_use_pthreads();
+
+    static struct app app;
+    char err[256];
+    int status = 1;
+    app.conf = &conf;
+    app.shared_listen_fd = -1;
+    if (!net_addr_resolve(conf.listen, &app.listen_addr, err, sizeof err)) {
+        fprintf(stderr, "slowtap: --listen '%s': %s\n", conf.listen, err);
+        conf_free(&conf);
+        return 2;
+    }
+    if (!net_addr_resolve(conf.backend, &app.backend_addr, err, sizeof err)) {
+        fprintf(stderr, "slowtap: --backend '%s': %s\n", conf.backend, err);
+        conf_free(&conf);
+        return 2;
+    }
+    bool bad = false;
+    app.filter = filter_new(&conf, stderr, &bad);
+    if (bad) {
+        conf_free(&conf);
+        return 2;
+    }
+    raise_fd_limit(conf.max_connections);
+
+    app.slow_log = logfile_open(conf.slow_log, LOG_MAX_PENDING);
+    if (conf.explain_log) {
+        app.explain_log = logfile_open(conf.explain_log, LOG_MAX_PENDING);
+    }
+    app.stats = stats_new(conf.max_digests);
+    if (!app.slow_log || !app.stats || (conf.explain_log && !app.explain_log)) {
+        fprintf(stderr, "slowtap: out of memory at start\n");
+        goto out;
+    }
+    app.explain_threshold_us = (uint64_t)(conf.explain_threshold_us >= 0 ? conf.explain_threshold_us
+                                                                         : conf.long_query_us);
+    if (conf.explain_user) {
+        app.explain_slowbuf = logbuf_new(app.slow_log);
+        app.explain = explain_start(&conf, on_explained, &app, app.explain_log);
+    }
+
+    if (net_addr_is_unix(&app.listen_addr)) {
+        app.shared_listen_fd = net_listen(&app.listen_addr, false, err, sizeof err);
+        if (app.shared_listen_fd < 0) {
+            fprintf(stderr, "slowtap: --listen %s: %s\n", conf.listen, err);
+            goto out;
+        }
+    }
+    app.workers = calloc((size_t)conf.threads, sizeof *app.workers);
+    if (!app.workers) {
+        goto out;
+    }
+    for (int i = 0; i < conf.threads; i++) {
+        app.workers[i] = worker_new(&app, i);
+        if (!app.workers[i]) {
+            goto out;
+        }
+        app.nworkers++;
+    }
+
+    struct http *http = NULL;
+    struct counters **cs = NULL;
+    if (conf.http) {
+        struct http_sources src = {
+            .stats = app.stats,
+            .n_counters = app.nworkers,
+            .explain = app.explain,
+            .slow_log = app.slow_log,
+            .explain_log = app.explain_log,
+            .filter = app.filter,
+        };
+        cs = calloc((size_t)app.nworkers, sizeof *cs);
+        if (!cs) {
+            goto out;
+        }
+        for (int i = 0; i < app.nworkers; i++) {
+            cs[i] = &app.workers[i]->counters;
+        }
+        src.counters = (struct counters *const *)cs;
+        http = http_start(&conf, &src);
+        if (!http) {
+            free(cs);
+            cs = NULL;
+            status = 2;
+            goto out;
+        }
+    }
+
+    for (int i = 0; i < app.nworkers; i++) {
+        if (!worker_start(app.workers[i])) {
+            fprintf(stderr, "slowtap: cannot start worker thread %d\n", i);
+            goto out_http;
+        }
+    }
+
+    struct event_base *base = event_base_new();
+    main_base = base;
+    struct event *ev_term = evsignal_new(base, SIGTERM, on_signal, &app);
+    struct event *ev_int = evsignal_new(base, SIGINT, on_signal, &app);
+    struct event *ev_hup = evsignal_new(base, SIGHUP, on_signal, &app);
+    event_add(ev_term, NULL);
+    event_add(ev_int, NULL);
+    event_add(ev_hup, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    fprintf(stderr,
+            "slowtap %s: listening on %s, backend %s, %d threads, long-query-time %.6f s, "
+            "slow log %s, auto-EXPLAIN %s, HTTP %s\n",
+            SLOWTAP_VERSION, conf.listen, conf.backend, conf.threads,
+            (double)conf.long_query_us / 1e6, conf.slow_log, app.explain ? "on" : "off",
+            conf.http ? conf.http : "off");
+    event_base_dispatch(base);
+    event_free(ev_term);
+    event_free(ev_int);
+    event_free(ev_hup);
+    event_base_free(base);
+    status = 0;
+
+out_http:
+    for (int i = 0; i < app.nworkers; i++) {
+        worker_request_stop(app.workers[i]);
+    }
+    for (int i = 0; i < app.nworkers; i++) {
+        worker_join_free(app.workers[i]);
+        app.workers[i] = NULL;
+    }
+    app.nworkers = 0;
+    if (http) {
+        http_stop(http);
+    }
+    free(cs);
+out:
+    for (int i = 0; i < app.nworkers; i++) {
+        worker_join_free(app.workers[i]);
+    }
+    free(app.workers);
+    explain_stop(app.explain);
+    if (app.explain_slowbuf) {
+        logbuf_free(app.explain_slowbuf);
+    }
+    if (app.shared_listen_fd >= 0) {
+        close(app.shared_listen_fd);
+    }
+    logfile_close(app.slow_log);
+    logfile_close(app.explain_log);
+    if (app.stats) {
+        stats_free(app.stats);
+    }
+    filter_free(app.filter);
+    conf_free(&conf);
+    return status;
+}

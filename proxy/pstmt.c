@@ -1,0 +1,170 @@
+/*
+ * pstmt.c - a client connection's prepared statements (a small chained hash table).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../protocol/proto_fingerprint.h"
+#include "pstmt.h"
+
+#define FP_MAX 1024
+
+static void
+pstmt_free(struct pstmt *st)
+{
+    if (!st) {
+        return;
+    }
+    pstmt_long_data_reset(st);
+    free(st->long_data);
+    free(st->types);
+    free(st->sql);
+    free(st->fingerprint);
+    free(st);
+}
+
+void
+pstmt_remove(struct pstmt_table *t, uint32_t id)
+{
+    if (!t->nbuckets) {
+        return;
+    }
+    struct pstmt **pp = &t->buckets[id % t->nbuckets];
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == id) {
+            struct pstmt *st = *pp;
+            *pp = st->next;
+            pstmt_free(st);
+            t->count--;
+            return;
+        }
+    }
+}
+
+struct pstmt *
+pstmt_add(struct pstmt_table *t, uint32_t id, const char *sql, size_t len, uint16_t nparams,
+          uint16_t ncols)
+{
+    if (!t->nbuckets) {
+        t->buckets = calloc(64, sizeof *t->buckets);
+        if (!t->buckets) {
+            return NULL;
+        }
+        t->nbuckets = 64;
+    }
+    pstmt_remove(t, id);
+    struct pstmt *st = calloc(1, sizeof *st);
+    if (!st) {
+        return NULL;
+    }
+    char fp[FP_MAX];
+    st->id = id;
+    st->sql = malloc(len + 1);
+    st->types = calloc(nparams ? nparams : 1, sizeof *st->types);
+    st->long_data = calloc(nparams ? nparams : 1, sizeof *st->long_data);
+    st->digest = proto_fingerprint(sql, len, fp, sizeof fp);
+    st->fingerprint = strdup(fp);
+    if (!st->sql || !st->types || !st->long_data || !st->fingerprint) {
+        pstmt_free(st);
+        return NULL;
+    }
+    memcpy(st->sql, sql, len);
+    st->sql[len] = '\0';
+    st->sql_len = len;
+    st->explainable = proto_stmt_explainable(proto_stmt_classify(sql, len));
+    st->nparams = nparams;
+    st->ncols = ncols;
+    size_t b = id % t->nbuckets;
+    st->next = t->buckets[b];
+    t->buckets[b] = st;
+    t->count++;
+    t->last_id = id;
+    return st;
+}
+
+struct pstmt *
+pstmt_find(struct pstmt_table *t, uint32_t id)
+{
+    if (!t->nbuckets) {
+        return NULL;
+    }
+    if (id == 0xFFFFFFFFu) {
+        id = t->last_id;
+    }
+    for (struct pstmt *st = t->buckets[id % t->nbuckets]; st; st = st->next) {
+        if (st->id == id) {
+            return st;
+        }
+    }
+    return NULL;
+}
+
+void
+pstmt_clear(struct pstmt_table *t)
+{
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        struct pstmt *st = t->buckets[i];
+        while (st) {
+            struct pstmt *next = st->next;
+            pstmt_free(st);
+            st = next;
+        }
+    }
+    free(t->buckets);
+    memset(t, 0, sizeof *t);
+}
+
+void
+pstmt_long_data(struct pstmt *st, uint16_t param, const uint8_t *data, size_t len)
+{
+    if (param >= st->nparams) {
+        return;
+    }
+    struct proto_long_data *ld = &st->long_data[param];
+    if (!ld->present) {
+        ld->present = true;
+        ld->len = 0;
+        ld->total = 0;
+        ld->data = NULL;
+    }
+    size_t keep = ld->len < PSTMT_LONG_DATA_KEEP ? PSTMT_LONG_DATA_KEEP - ld->len : 0;
+    if (keep > len) {
+        keep = len;
+    }
+    if (keep) {
+        uint8_t *buf = realloc((void *)ld->data, ld->len + keep);
+        if (buf) {
+            memcpy(buf + ld->len, data, keep);
+            ld->data = buf;
+            ld->len += keep;
+        }
+    }
+    ld->total += len;
+}
+
+void
+pstmt_long_data_reset(struct pstmt *st)
+{
+    for (uint16_t i = 0; i < st->nparams; i++) {
+        free((void *)st->long_data[i].data);
+        memset(&st->long_data[i], 0, sizeof st->long_data[i]);
+    }
+}
+
+void
+pstmt_note_types(struct pstmt *st, const uint8_t *p, size_t len)
+{
+    /* 0x17, stmt_id(4), flags(1), iterations(4), null bitmap, new_params_bound(1), types. */
+    size_t off = 1 + 4 + 1 + 4 + ((size_t)st->nparams + 7) / 8;
+    if (st->nparams == 0 || len < off + 1 || p[off] != 1) {
+        return;
+    }
+    off++;
+    if (len < off + 2u * st->nparams) {
+        return;
+    }
+    for (uint16_t i = 0; i < st->nparams; i++) {
+        st->types[i].type = p[off + 2u * i];
+        st->types[i].is_unsigned = (p[off + 2u * i + 1] & 0x80) != 0;
+    }
+}
