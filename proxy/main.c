@@ -26,6 +26,7 @@
 #include "report.h"
 #include "slowlog.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 
 #define LOG_MAX_PENDING (64u << 20) /* bytes of log entries waiting for the disk, at most */
@@ -53,6 +54,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     struct app *app = arg;
     (void)what;
     if (sig == SIGHUP) {
+        tls_reload(app->conf, stderr);
         logfile_reopen(app->slow_log);
         if (app->explain_log) {
             logfile_reopen(app->explain_log);
@@ -132,6 +134,11 @@ main(int argc, char **argv)
     bool bad = false;
     app.filter = filter_new(&conf, stderr, &bad);
     if (bad) {
+        conf_free(&conf);
+        return 2;
+    }
+    if (!tls_init(&conf, stderr)) {
+        filter_free(app.filter);
         conf_free(&conf);
         return 2;
     }
@@ -260,6 +267,7 @@ out:
         stats_free(app.stats);
     }
     filter_free(app.filter);
+    tls_shutdown();
     conf_free(&conf);
     return status;
 }

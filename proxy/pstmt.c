@@ -114,6 +114,17 @@ pstmt_clear(struct pstmt_table *t)
     memset(t, 0, sizeof *t);
 }
 
+/* The long data buffers are ours (heap); proto_long_data only exposes them as const. */
+static void *
+ld_data_mut(struct proto_long_data *ld)
+{
+    union {
+        const uint8_t *c;
+        void *m;
+    } u = {ld->data};
+    return u.m;
+}
+
 void
 pstmt_long_data(struct pstmt *st, uint16_t param, const uint8_t *data, size_t len)
 {
@@ -132,7 +143,7 @@ pstmt_long_data(struct pstmt *st, uint16_t param, const uint8_t *data, size_t le
         keep = len;
     }
     if (keep) {
-        uint8_t *buf = realloc((void *)ld->data, ld->len + keep);
+        uint8_t *buf = realloc(ld_data_mut(ld), ld->len + keep);
         if (buf) {
             memcpy(buf + ld->len, data, keep);
             ld->data = buf;
@@ -146,7 +157,7 @@ void
 pstmt_long_data_reset(struct pstmt *st)
 {
     for (uint16_t i = 0; i < st->nparams; i++) {
-        free((void *)st->long_data[i].data);
+        free(ld_data_mut(&st->long_data[i]));
         memset(&st->long_data[i], 0, sizeof st->long_data[i]);
     }
 }

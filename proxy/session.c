@@ -43,6 +43,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "../explain/explain.h"
@@ -57,6 +58,7 @@
 #include "record.h"
 #include "session.h"
 #include "slowlog.h"
+#include "tls.h"
 #include "worker.h"
 
 #define SESS_HIGH_WATER     (1u << 20)  /* pause the other side's reading above this */
@@ -102,7 +104,12 @@ struct sess {
     int64_t created_us;
     int64_t now;        /* monotonic us at the current callback */
     uint64_t caps;      /* negotiated: client's & server's */
-    uint64_t server_caps;
+    uint64_t server_caps;  /* what the backend offers, less PROTO_CAPS_HIDDEN */
+    bool backend_has_ssl;  /* the backend offered TLS */
+    bool client_tls;       /* the client upgraded to TLS with slowtap */
+    bool backend_tls;      /* slowtap upgraded its backend connection to TLS */
+    int8_t seq_delta;      /* during authentication: backend seq = client seq + seq_delta
+                              (each side's SSL request shifts its count by one) */
     uint32_t thread_id; /* backend connection id, from the greeting */
     uint8_t last_seq;   /* sequence id of the last packet relayed, either way */
     bool cli_paused, be_paused;
@@ -780,6 +787,18 @@ peek(struct evbuffer *in, size_t off, uint8_t *out, size_t n)
     evbuffer_copyout_from(in, &pos, out, n);
 }
 
+/* Overwrites one byte in place (a sequence id in a header that is about to be relayed). */
+static void
+poke(struct evbuffer *in, size_t off, uint8_t v)
+{
+    struct evbuffer_ptr pos;
+    struct evbuffer_iovec vec;
+    evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+    if (evbuffer_peek(in, 1, &pos, &vec, 1) >= 1 && vec.iov_len >= 1) {
+        *(uint8_t *)vec.iov_base = v;
+    }
+}
+
 /*
  * Moves every whole or partial packet available from one side to the other, looking at each
  * packet's header and first bytes on the way. A header whose first payload bytes have not
@@ -826,8 +845,16 @@ relay(struct sess *s, bool from_client)
             }
             struct proto_frame_step st;
             proto_framer_step(fr, hb, PROTO_HDR_LEN, &st);
-            off += PROTO_HDR_LEN;
             s->last_seq = st.hdr.seq;
+            if (s->seq_delta && s->state <= SESS_AUTH) {
+                uint8_t seq = (uint8_t)(from_client ? st.hdr.seq + s->seq_delta
+                                                    : st.hdr.seq - s->seq_delta);
+                poke(in, off + 3, seq);
+                if (!from_client) {
+                    s->last_seq = seq;
+                }
+            }
+            off += PROTO_HDR_LEN;
             int rc = from_client ? client_packet(s, &st, hb + PROTO_HDR_LEN, want)
                                  : server_packet(s, &st, hb + PROTO_HDR_LEN, want);
             if (rc < 0) {
@@ -909,12 +936,97 @@ read_greeting(struct sess *s)
         return -1;
     }
     s->thread_id = g.conn_id;
+    s->backend_has_ssl = (g.caps & PROTO_CAP_SSL) != 0;
     s->server_caps = g.caps & ~PROTO_CAPS_HIDDEN;
-    proto_greeting_set_caps(p, (size_t)len, &g, s->server_caps);
+    proto_greeting_set_caps(p, (size_t)len, &g,
+                            s->server_caps | (tls_server_enabled() ? PROTO_CAP_SSL : 0));
     s->last_seq = seq;
     evbuffer_remove_buffer(in, bufferevent_get_output(s->cli), PROTO_HDR_LEN + (size_t)len);
     sess_set_state(s, SESS_HANDSHAKE);
     bufferevent_enable(s->cli, EV_READ);
+    return 0;
+}
+
+static void cli_read(struct bufferevent *bev, void *arg);
+static void cli_write(struct bufferevent *bev, void *arg);
+static void cli_event(struct bufferevent *bev, short what, void *arg);
+static void be_read(struct bufferevent *bev, void *arg);
+static void be_write(struct bufferevent *bev, void *arg);
+static void be_event(struct bufferevent *bev, short what, void *arg);
+
+static void
+bev_tune(struct bufferevent *bev)
+{
+    bufferevent_setwatermark(bev, EV_WRITE, SESS_LOW_WATER, 0);
+    bufferevent_set_max_single_read(bev, 256 << 10);
+    bufferevent_set_max_single_write(bev, 256 << 10);
+}
+
+/* The client sent an SSL request: TLS starts on its connection; the real handshake response
+ * follows inside it. */
+static int
+start_client_tls(struct sess *s, size_t len)
+{
+    struct evbuffer *in = bufferevent_get_input(s->cli);
+    SSL *ssl = tls_server_enabled() ? tls_server_ssl() : NULL;
+    if (!ssl) {
+        sess_fail(s, PROTO_ER_HANDSHAKE_ERROR, "08S01",
+                  "Bad handshake: slowtap does not offer TLS to clients (no --tls-cert)");
+        return -1;
+    }
+    evbuffer_drain(in, PROTO_HDR_LEN + len);
+    struct bufferevent *f = bufferevent_openssl_filter_new(
+        s->w->base, s->cli, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!f) {
+        SSL_free(ssl);
+        sess_fail(s, 1037, "HY001", "Out of memory (slowtap, TLS)");
+        return -1;
+    }
+    s->cli = f;
+    s->client_tls = true;
+    bufferevent_setcb(f, cli_read, cli_write, cli_event, s);
+    bev_tune(f);
+    bufferevent_enable(f, EV_READ | EV_WRITE);
+    return 0;
+}
+
+/* Before relaying the handshake response: when --backend-tls asks for it, send the backend
+ * our own SSL request (the client's capabilities plus CLIENT_SSL) and upgrade. */
+static int
+start_backend_tls(struct sess *s, const uint8_t *resp)
+{
+    enum conf_backend_tls mode = s->w->app->conf->backend_tls;
+    if (mode == CONF_BTLS_OFF || (mode == CONF_BTLS_PREFERRED && !s->backend_has_ssl)) {
+        return 0;
+    }
+    if (!s->backend_has_ssl) {
+        sess_fail(s, 2026, "HY000",
+                  "TLS connection error: backend %s does not offer TLS (slowtap --backend-tls)",
+                  s->w->app->backend_addr.text);
+        return -1;
+    }
+    uint8_t req[PROTO_HDR_LEN + 32];
+    proto_hdr_write(req, 32, 1);
+    memcpy(req + PROTO_HDR_LEN, resp, 32);
+    proto_put_le32(req + PROTO_HDR_LEN, proto_le32(resp) | (uint32_t)PROTO_CAP_SSL);
+    bufferevent_write(s->be, req, sizeof req);
+    SSL *ssl = tls_backend_ssl();
+    struct bufferevent *f =
+        ssl ? bufferevent_openssl_filter_new(s->w->base, s->be, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE)
+            : NULL;
+    if (!f) {
+        if (ssl) {
+            SSL_free(ssl);
+        }
+        sess_fail(s, 1037, "HY001", "Out of memory (slowtap, backend TLS)");
+        return -1;
+    }
+    s->be = f;
+    s->backend_tls = true;
+    bufferevent_setcb(f, be_read, be_write, be_event, s);
+    bev_tune(f);
+    bufferevent_enable(f, EV_READ | EV_WRITE);
     return 0;
 }
 
@@ -935,17 +1047,29 @@ read_handshake(struct sess *s)
         sess_fail(s, PROTO_ER_HANDSHAKE_ERROR, "08S01", "Bad handshake");
         return -1;
     }
+    s->last_seq = seq;
     if (hr.ssl_request) {
-        s->last_seq = seq;
-        sess_fail(s, PROTO_ER_HANDSHAKE_ERROR, "08S01",
-                  "Bad handshake: slowtap does not offer TLS to clients (no --tls-cert)");
+        return start_client_tls(s, (size_t)len);
+    }
+    if (s->w->app->conf->tls_require && !s->client_tls) {
+        sess_fail(s, PROTO_ER_SECURE_TRANSPORT_REQUIRED, "08004",
+                  "Connections using insecure transport are prohibited while --tls-require is "
+                  "on (slowtap)");
         return -1;
     }
     copy_str(s->user, sizeof s->user, hr.user, strlen(hr.user));
     copy_str(s->schema, sizeof s->schema, hr.db, strlen(hr.db));
     /* Extended (MariaDB) bits are set on each side only when that side is MariaDB. */
     s->caps = hr.caps & s->server_caps;
-    s->last_seq = seq;
+    if (start_backend_tls(s, p) < 0) {
+        return -1;
+    }
+    /* The response goes on with the backend's view of TLS and the backend's sequence. */
+    s->seq_delta = (int8_t)((s->backend_tls ? 1 : 0) - (s->client_tls ? 1 : 0));
+    uint32_t caps_lo = proto_le32(p);
+    caps_lo = s->backend_tls ? caps_lo | (uint32_t)PROTO_CAP_SSL : caps_lo & ~(uint32_t)PROTO_CAP_SSL;
+    proto_put_le32(p, caps_lo);
+    p[-1] = (uint8_t)(seq + s->seq_delta);
     evbuffer_remove_buffer(in, bufferevent_get_output(s->be), PROTO_HDR_LEN + (size_t)len);
     sess_set_state(s, SESS_AUTH);
     return 0;
@@ -979,7 +1103,8 @@ cli_read(struct bufferevent *bev, void *arg)
         if (read_handshake(s) < 0 || s->state != SESS_AUTH) {
             return;
         }
-        /* fall through: more bytes may follow the handshake response */
+        /* more bytes may follow the handshake response */
+        __attribute__((fallthrough));
     case SESS_AUTH:
     case SESS_COMMAND:
         relay(s, true);
@@ -1046,6 +1171,9 @@ be_event(struct bufferevent *bev, short what, void *arg)
     struct sess *s = arg;
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
+        if (s->state != SESS_CONNECTING) {
+            return; /* the TLS handshake with the backend finished */
+        }
         sess_set_state(s, SESS_GREETING);
         if (!net_addr_is_unix(&s->w->app->backend_addr)) {
             int one = 1;
@@ -1074,6 +1202,11 @@ be_event(struct bufferevent *bev, short what, void *arg)
             bufferevent_disable(s->cli, EV_READ);
             bufferevent_setwatermark(s->cli, EV_WRITE, 0, 0);
         }
+    } else if (s->backend_tls && bufferevent_get_openssl_error(s->be)) {
+        char msg[256];
+        tls_error_text(bufferevent_get_openssl_error(s->be), msg, sizeof msg);
+        sess_fail(s, 2026, "HY000", "TLS connection error with backend '%s': %s (slowtap)", addr,
+                  msg);
     } else {
         sess_fail(s, 2013, "HY000", "Lost connection to MySQL server at '%s' (slowtap backend: %s)",
                   addr, (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
@@ -1140,12 +1273,8 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
     }
     bufferevent_setcb(s->cli, cli_read, cli_write, cli_event, s);
     bufferevent_setcb(s->be, be_read, be_write, be_event, s);
-    bufferevent_setwatermark(s->cli, EV_WRITE, SESS_LOW_WATER, 0);
-    bufferevent_setwatermark(s->be, EV_WRITE, SESS_LOW_WATER, 0);
-    bufferevent_set_max_single_read(s->cli, 256 << 10);
-    bufferevent_set_max_single_read(s->be, 256 << 10);
-    bufferevent_set_max_single_write(s->cli, 256 << 10);
-    bufferevent_set_max_single_write(s->be, 256 << 10);
+    bev_tune(s->cli);
+    bev_tune(s->be);
     bufferevent_enable(s->be, EV_READ | EV_WRITE);
     bufferevent_enable(s->cli, EV_WRITE);
     sess_set_state(s, SESS_CONNECTING);

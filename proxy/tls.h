@@ -1,0 +1,41 @@
+/*
+ * tls.h - TLS contexts (OpenSSL): the server side that clients connect to (--tls-cert,
+ * --tls-key, optional --tls-ca to verify client certificates) and the client side slowtap uses
+ * towards the backend (--backend-tls, --backend-tls-ca). Sessions only ask for a new SSL
+ * object; libevent's bufferevent_openssl does the rest, so the relay code never sees TLS.
+ *
+ * Reload (SIGHUP) builds new contexts and swaps them in; connections already open keep the
+ * context they started with (each SSL holds a reference).
+ */
+#ifndef SLOWTAP_TLS_H
+#define SLOWTAP_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <openssl/ssl.h>
+
+#include "../conf/conf.h"
+
+/*
+ * Loads the contexts the configuration asks for. On a missing, unreadable or mismatched
+ * certificate or key prints one line naming the file to `err` and returns false.
+ */
+bool tls_init(const struct conf *c, FILE *err);
+/* Reloads certificates and keys (SIGHUP). On failure keeps the old contexts, prints why. */
+bool tls_reload(const struct conf *c, FILE *err);
+void tls_shutdown(void);
+
+/* True when clients may upgrade to TLS (--tls-cert given). */
+bool tls_server_enabled(void);
+/* A new SSL for an accepted client, or NULL (out of memory / not enabled). */
+SSL *tls_server_ssl(void);
+/* A new SSL for a backend connection (SNI and, for verify-identity, the host name set), or
+ * NULL. */
+SSL *tls_backend_ssl(void);
+
+/* Text of the last OpenSSL error of this thread (or of `code` when non-zero). */
+void tls_error_text(unsigned long code, char *out, size_t cap);
+
+#endif
