@@ -28,11 +28,11 @@ enum conf_backend_tls {
 
 /* Durations are kept in microseconds; strings are heap copies owned by the struct. */
 struct conf {
-    char *config_file;        /* --config FILE */
-    char *listen;             /* --listen ADDR, default 127.0.0.1:6033 */
-    char *backend;            /* --backend ADDR, default 127.0.0.1:3306 */
-    int64_t long_query_us;    /* --long-query-time SECONDS, default 1 s; 0 logs everything */
-    char *slow_log;           /* --slow-log PATH, default slowtap-slow.log; "-" = stdout */
+    char *config_file;               /* --config FILE */
+    char *listen;                    /* --listen ADDR, default 127.0.0.1:6033 */
+    char *backend;                   /* --backend ADDR, default 127.0.0.1:3306 */
+    int64_t long_query_us;           /* --long-query-time SECONDS, default 1 s; 0 logs everything */
+    char *slow_log;                  /* --slow-log PATH, default slowtap-slow.log; "-" = stdout */
     enum conf_log_format log_format; /* --log-format text|json */
 
     /* auto-EXPLAIN (off unless explain_user is set) */
@@ -47,10 +47,10 @@ struct conf {
     char *explain_log;            /* --explain-log PATH (JSON lines), NULL = none */
 
     /* statistics and HTTP */
-    int max_digests;          /* --max-digests N, default 10000 */
-    char *http;               /* --http ADDR, default 127.0.0.1:9033; NULL when "off" */
-    int metrics_top;          /* --metrics-top N, default 20 */
-    char *http_auth_file;     /* --http-auth-file PATH: a token or user:password */
+    int max_digests;      /* --max-digests N, default 10000 */
+    char *http;           /* --http ADDR, default 127.0.0.1:9033; NULL when "off" */
+    int metrics_top;      /* --metrics-top N, default 20 */
+    char *http_auth_file; /* --http-auth-file PATH: a token or user:password */
 
     /* pcre2 filters (repeatable) */
     char *include[CONF_MAX_PATTERNS];
@@ -59,19 +59,20 @@ struct conf {
     int n_exclude;
     char *redact[CONF_MAX_PATTERNS];
     int n_redact;
-    bool redact_all;          /* --redact-all: log fingerprints only */
+    bool redact_all; /* --redact-all: log fingerprints only */
 
     /* performance and limits */
-    int threads;              /* --threads N, default: number of cores */
-    int max_connections;      /* --max-connections N, default 10000 */
+    int threads;                  /* --threads N, default: number of cores */
+    int max_connections;          /* --max-connections N, default 10000 */
     int64_t handshake_timeout_us; /* --handshake-timeout SECONDS, default 10 */
     int64_t shutdown_timeout_us;  /* --shutdown-timeout SECONDS, default 10 */
 
     /* TLS */
     char *tls_cert, *tls_key, *tls_ca; /* --tls-cert/--tls-key/--tls-ca */
     bool tls_require;                  /* --tls-require */
-    enum conf_backend_tls backend_tls; /* --backend-tls off|preferred|required|verify-ca|verify-identity */
-    char *backend_tls_ca;              /* --backend-tls-ca FILE */
+    enum conf_backend_tls
+        backend_tls;      /* --backend-tls off|preferred|required|verify-ca|verify-identity */
+    char *backend_tls_ca; /* --backend-tls-ca FILE */
 };
 
 enum conf_result {
@@ -80,8 +81,16 @@ enum conf_result {
     CONF_EXIT_ERR, /* an error line was printed: exit 2 */
 };
 
-/* Fills `c` with defaults, reads --config FILE if given, then applies the command line.
- * Prints --help/--version output to `out` and errors to `err`. */
+/*
+ * Fills `c` with defaults, reads --config FILE if given, then applies the command line.
+ * Prints --help/--version output to `out` and errors to `err` (exactly one line per error,
+ * `slowtap: <option, key or file>: <problem>`; a group/world-readable config file holding
+ * explain-password adds one `slowtap: warning: ...` line). A repeatable option given on the
+ * command line replaces the list from the file. After CONF_RUN, explain_threshold_us is never
+ * -1 and explain_password is resolved (password file > $SLOWTAP_EXPLAIN_PASSWORD > option).
+ * Whatever the result, the struct is in a state conf_free() accepts. Uses getopt_long's
+ * global state (resets optind): not thread-safe.
+ */
 enum conf_result conf_load(struct conf *c, int argc, char **argv, FILE *out, FILE *err);
 
 /* Frees every string the struct owns (the struct itself is the caller's). */
@@ -90,5 +99,9 @@ void conf_free(struct conf *c);
 /* Parses a duration in decimal seconds ("1", "0.5", "0.000100") into microseconds; false when
  * malformed or negative. */
 bool conf_parse_seconds(const char *s, int64_t *us);
+
+/* Checks ADDR syntax: HOST:PORT (no ':' in HOST), [IPv6]:PORT, or an absolute unix socket
+ * path; port 1..65535. On false, *why is a short static reason. */
+bool conf_valid_addr(const char *s, const char **why);
 
 #endif

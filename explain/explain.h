@@ -5,8 +5,19 @@
  * statement shape), or an explain error, and passes each record on to the `done` callback.
  *
  * Nothing here ever blocks a worker: submission is a short critical section on a bounded
- * queue; when the queue is full the record goes straight to `done` with
- * explain_error "dropped: queue full" and the dropped counter grows.
+ * queue (1024 records not yet passed on); when the queue is full the record goes straight to
+ * `done` with explain_error "dropped: queue full" and the dropped counter grows. Workers wake
+ * the explain thread with event_active(), so evthread_use_pthreads() must have been called
+ * (by main) before explain_start().
+ *
+ * Per statement shape (rec->digest) one EXPLAIN per --explain-interval: records of a shape
+ * explained less than an interval ago get a copy of that plan (REC_EXPLAIN_CACHED), records
+ * arriving while their shape is being explained wait for that answer, and a server error for
+ * a shape (e.g. a temporary table) is remembered for the interval too. Connection failures are
+ * not remembered, but while connecting fails records fail at once with "cannot connect: ..."
+ * and at most one connect attempt runs per second. One warning line goes to stderr per
+ * distinct failure kind. The explain log gets one JSON line per plan taken from the server
+ * (sources live and after; cached copies are not repeated).
  */
 #ifndef SLOWTAP_EXPLAIN_H
 #define SLOWTAP_EXPLAIN_H
@@ -21,11 +32,11 @@ struct explain;
 struct logfile;
 
 struct explain_counters {
-    uint64_t run;      /* EXPLAIN / SHOW EXPLAIN statements that returned a plan */
-    uint64_t failed;   /* ... that failed (connection, credentials, server error, timeout) */
-    uint64_t dropped;  /* records passed on without trying (queue full, in-flight limit) */
-    uint64_t cached;   /* records that got a cached plan */
-    uint64_t live;     /* live plans captured */
+    uint64_t run;     /* EXPLAIN / SHOW EXPLAIN statements that returned a plan */
+    uint64_t failed;  /* ... that failed (connection, credentials, server error, timeout) */
+    uint64_t dropped; /* records passed on without trying (queue full, in-flight limit) */
+    uint64_t cached;  /* records that got a cached plan */
+    uint64_t live;    /* live plans captured */
 };
 
 /*
@@ -44,7 +55,8 @@ typedef void (*explain_done_fn)(void *arg, struct rec *rec, bool log);
 struct explain *explain_start(const struct conf *c, explain_done_fn done, void *done_arg,
                               struct logfile *explain_log);
 
-/* Hands over a completed record (ownership passes). Thread-safe, never blocks. */
+/* Hands over a completed record (ownership passes). Thread-safe, never blocks. While
+ * explain_stop() runs, records are refused and passed to `done` on the caller's thread. */
 void explain_submit(struct explain *e, struct rec *rec, bool log);
 
 /*
@@ -59,7 +71,9 @@ uint64_t explain_live(struct explain *e, uint32_t thread_id, uint64_t digest);
 void explain_get_counters(struct explain *e, struct explain_counters *out);
 
 /* Stops the thread: pending records are passed to `done` with what they have (bounded by the
- * explain timeout), connections are closed. NULL is fine. */
+ * explain timeout; unfinished ones get explain_error "explain stopped"), connections are
+ * closed with mysql_close_start/_cont (bounded), the explain log buffer is flushed, the thread
+ * is joined and `e` freed. Call it after the workers stopped submitting. NULL is fine. */
 void explain_stop(struct explain *e);
 
 #endif

@@ -30,10 +30,10 @@ struct plan_row {
     char *col[PLAN_NCOLS]; /* heap strings; "NULL" for SQL NULL */
 };
 
-#define PLAN_FULL_SCAN  0x01 /* type ALL on the first table read */
-#define PLAN_FULL_JOIN  0x02 /* type ALL on a later table of a join */
-#define PLAN_TMP_TABLE  0x04 /* Extra: Using temporary */
-#define PLAN_FILESORT   0x08 /* Extra: Using filesort */
+#define PLAN_FULL_SCAN 0x01 /* type ALL on the first table read */
+#define PLAN_FULL_JOIN 0x02 /* type ALL on a later table of a join */
+#define PLAN_TMP_TABLE 0x04 /* Extra: Using temporary */
+#define PLAN_FILESORT  0x08 /* Extra: Using filesort */
 
 struct plan {
     struct plan_row *rows;

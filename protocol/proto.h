@@ -127,7 +127,9 @@ const char *proto_com_name(uint8_t cmd);
 #define PROTO_ER_HANDSHAKE_ERROR    1043 /* "Bad handshake", SQLSTATE 08S01 */
 #define PROTO_ER_NET_PACKETS_OUT_OF_ORDER 1156
 #define PROTO_ER_UNKNOWN_COM_ERROR  1047 /* SQLSTATE 08S01 */
-#define PROTO_CR_CONN_HOST_ERROR    2003 /* "Can't connect to MySQL server on ..." */
+/* Errors about the backend itself use ER_UNKNOWN_ERROR: codes 2000-2999 are the client
+ * library's own, and libmariadb reports a "malformed packet" when a server sends one. */
+#define PROTO_ER_UNKNOWN_ERROR      1105 /* SQLSTATE HY000 */
 #define PROTO_ER_SECURE_TRANSPORT_REQUIRED 3159
 
 #endif

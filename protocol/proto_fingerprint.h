@@ -22,6 +22,13 @@
  *   "select a from t where b in (1, 2, 3)"   -> "select a from t where b in(?+)"
  *   "INSERT INTO t VALUES (1,'a'),(2,'b')"    -> "insert into t values(?+)"
  *   "SELECT /x comment x/ 1" (C comment)     -> "select ?"
+ *   "SELECT a FROM `T1` LIMIT 10, 20;"       -> "select a from `T1` limit ?"
+ *   "select * from t where a is null"        -> "select * from t where a is null"
+ * Follows pt-query-digest's fingerprint (with --preserve-embedded-numbers) except where
+ * proto_fingerprint.c documents otherwise: NULL/TRUE/FALSE stay words, backtick identifiers
+ * keep their case, executable comments (/x! ... x/, /xM! ... x/) are unwrapped and their
+ * content fingerprinted, a trailing `;` is dropped, unterminated strings become `?`.
+ * Never reads outside sql[0..len) (NUL bytes included); sql may be NULL when len is 0.
  */
 uint64_t proto_fingerprint(const char *sql, size_t len, char *out, size_t cap);
 
@@ -50,8 +57,10 @@ enum proto_stmt_kind proto_stmt_classify(const char *sql, size_t len);
  * as classified above). */
 bool proto_stmt_explainable(enum proto_stmt_kind kind);
 
-/* For a USE statement, copies the schema name (unquoted, backticks removed) into `db`
- * (capacity `cap`) and returns true. */
+/* For a USE statement, copies the schema name (unquoted, backticks removed, doubled backticks
+ * made single, case kept) into `db` (capacity `cap`) and returns true. Returns false, leaving
+ * `db` unspecified, when the text is not a single USE statement, the name is missing, empty,
+ * unterminated or contains a NUL, or the name and its NUL do not fit in `cap`. */
 bool proto_stmt_use_schema(const char *sql, size_t len, char *db, size_t cap);
 
 #endif

@@ -274,7 +274,30 @@ static bool
 returns_result_sets(uint8_t cmd)
 {
     return cmd == PROTO_COM_QUERY || cmd == PROTO_COM_STMT_EXECUTE ||
-           cmd == PROTO_COM_STMT_BULK_EXECUTE;
+           cmd == PROTO_COM_STMT_BULK_EXECUTE || cmd == PROTO_COM_PROCESS_INFO;
+}
+
+/* Commands answered by OK, ERR or EOF only. */
+static bool
+returns_status_only(uint8_t cmd)
+{
+    switch (cmd) {
+    case PROTO_COM_INIT_DB:
+    case PROTO_COM_CREATE_DB:
+    case PROTO_COM_DROP_DB:
+    case PROTO_COM_REFRESH:
+    case PROTO_COM_SHUTDOWN:
+    case PROTO_COM_PROCESS_KILL:
+    case PROTO_COM_DEBUG:
+    case PROTO_COM_PING:
+    case PROTO_COM_STMT_PREPARE:
+    case PROTO_COM_STMT_RESET:
+    case PROTO_COM_SET_OPTION:
+    case PROTO_COM_RESET_CONNECTION:
+        return true;
+    default:
+        return false;
+    }
 }
 
 static enum proto_rc
@@ -295,6 +318,9 @@ on_first(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len)
         }
         return on_ok(r, p, avail);
     case PROTO_EOF_HDR:
+        if (returns_result_sets(r->cmd) || r->cmd == PROTO_COM_STMT_PREPARE) {
+            return PROTO_ERROR; /* a 0xFE packet only ends a result set */
+        }
         if (len < 9) {
             /* An EOF answers COM_SET_OPTION and the like. */
             uint16_t warnings, status;
@@ -321,6 +347,9 @@ on_first(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len)
     default:
         if (returns_result_sets(r->cmd)) {
             return on_column_count(r, p, avail);
+        }
+        if (returns_status_only(r->cmd)) {
+            return PROTO_ERROR;
         }
         /* A command slowtap does not know: its answer is taken to be one packet. */
         return finish(r);

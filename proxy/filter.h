@@ -34,6 +34,12 @@ bool filter_redacts(const struct filter *f);
  * Writes `sql` with every string or number literal that matches a --redact pattern replaced by
  * `?` into out (capacity cap, NUL-terminated, cut to fit); with --redact-all writes the
  * statement's fingerprint. Returns the length written. NULL filter: copies.
+ *
+ * Literals: '...' and "..." strings (backslash escapes and doubled quotes; a pattern sees the
+ * raw text between the quotes, escapes not decoded), x'..'/b'..'/N'..' (prefix included in
+ * the replaced literal), and numbers (123, 1.5, .5, 1e-3, 0x1F) not glued to an identifier.
+ * A pattern is matched against the literal's content (unanchored): the whole literal, quotes
+ * included, becomes `?`. Backquoted identifiers and comments are copied unchanged.
  */
 size_t filter_redact(const struct filter *f, const char *sql, size_t len, char *out, size_t cap);
 

@@ -1,2 +1,812 @@
-/* placeholder: being written */
-typedef int slowtap_placeholder_http;
+/*
+ * http.c - the HTTP endpoint: an evhttp server on a thread and event_base of its own serving
+ * /metrics (Prometheus text format 0.0.4), /api/summary, /api/digests, /api/digests/<digest>
+ * (JSON, jansson) and the embedded dashboard at /.
+ *
+ * It only reads: the shared stats table (under its mutex, through stats_snapshot/stats_get),
+ * the workers' counters (relaxed atomic loads) and their latency histograms (read racily with
+ * relaxed loads while the owning worker increments them: a scrape may see a bucket one
+ * statement behind another, never a torn value), the explain and log counters.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/thread.h>
+#include <jansson.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "../explain/explain.h"
+#include "../explain/plan.h"
+#include "counters.h"
+#include "filter.h"
+#include "histogram.h"
+#include "logfile.h"
+#include "stats.h"
+
+extern const char dashboard_html[];
+extern const size_t dashboard_html_len;
+
+#define HTTP_DEFAULT_LIMIT    100
+#define HTTP_MAX_LIMIT        10000
+#define HTTP_FP_LABEL_MAX     100 /* bytes of fingerprint in a metric label */
+#define HTTP_HIST_NOMINAL_MAX (((uint64_t)1 << HIST_MAX_POW) - 1)
+
+struct http {
+    struct event_base *base;
+    struct evhttp *eh;
+    pthread_t thread;
+    struct http_sources src;
+    int metrics_top;
+    char *auth_expect; /* the whole expected Authorization header value, or NULL */
+    bool auth_basic;
+};
+
+/* ---- address and auth ------------------------------------------------------------------ */
+
+/* Splits HOST:PORT or [V6]:PORT. */
+static bool
+http_parse_addr(const char *addr, char *host, size_t hcap, unsigned *port)
+{
+    const char *colon;
+    size_t hlen;
+    if (addr[0] == '[') {
+        const char *rb = strchr(addr, ']');
+        if (!rb || rb[1] != ':') {
+            return false;
+        }
+        hlen = (size_t)(rb - addr - 1);
+        memcpy(host, addr + 1, hlen < hcap ? hlen : 0);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon || memchr(addr, ':', (size_t)(colon - addr))) {
+            return false; /* no port, or a bare IPv6 address */
+        }
+        hlen = (size_t)(colon - addr);
+        memcpy(host, addr, hlen < hcap ? hlen : 0);
+    }
+    if (hlen == 0 || hlen >= hcap) {
+        return false;
+    }
+    host[hlen] = '\0';
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno || p > 65535) {
+        return false;
+    }
+    *port = (unsigned)p;
+    return true;
+}
+
+/* True when every address `host` resolves to is a loopback address. */
+static bool
+http_is_loopback(const char *host)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
+        return false;
+    }
+    bool all = true;
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        if (a->ai_family == AF_INET) {
+            const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)a->ai_addr;
+            all = all && (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+        } else if (a->ai_family == AF_INET6) {
+            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)a->ai_addr;
+            const struct in6_addr *ip = &s6->sin6_addr;
+            bool v4lo = IN6_IS_ADDR_V4MAPPED(ip) && ip->s6_addr[12] == 127;
+            all = all && (IN6_IS_ADDR_LOOPBACK(ip) || v4lo);
+        } else {
+            all = false;
+        }
+    }
+    freeaddrinfo(res);
+    return all;
+}
+
+/* Reads the auth file: "user:password" (HTTP Basic) or a bearer token. */
+static bool
+http_load_auth(struct http *h, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "slowtap: --http-auth-file %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *nl = strpbrk(buf, "\r\n");
+    if (nl) {
+        *nl = '\0';
+    }
+    n = strlen(buf);
+    while (n && (buf[n - 1] == ' ' || buf[n - 1] == '\t')) {
+        buf[--n] = '\0';
+    }
+    if (n == 0) {
+        fprintf(stderr, "slowtap: --http-auth-file %s: empty\n", path);
+        return false;
+    }
+    if (strchr(buf, ':')) {
+        size_t cap = 6 + 4 * ((n + 2) / 3) + 1;
+        h->auth_expect = malloc(cap);
+        if (!h->auth_expect) {
+            return false;
+        }
+        memcpy(h->auth_expect, "Basic ", 6);
+        EVP_EncodeBlock((unsigned char *)h->auth_expect + 6, (const unsigned char *)buf, (int)n);
+        h->auth_basic = true;
+    } else {
+        h->auth_expect = malloc(7 + n + 1);
+        if (!h->auth_expect) {
+            return false;
+        }
+        memcpy(h->auth_expect, "Bearer ", 7);
+        memcpy(h->auth_expect + 7, buf, n + 1);
+    }
+    OPENSSL_cleanse(buf, sizeof buf);
+    return true;
+}
+
+static bool
+http_authorized(const struct http *h, struct evhttp_request *req)
+{
+    if (!h->auth_expect) {
+        return true;
+    }
+    const char *got = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!got) {
+        return false;
+    }
+    size_t n = strlen(h->auth_expect);
+    /* the scheme is case-insensitive; compare the credentials in constant time */
+    size_t scheme = h->auth_basic ? 6 : 7;
+    if (strlen(got) != n || strncasecmp(got, h->auth_expect, scheme) != 0) {
+        return false;
+    }
+    return CRYPTO_memcmp(got + scheme, h->auth_expect + scheme, n - scheme) == 0;
+}
+
+/* ---- responses -------------------------------------------------------------------------- */
+
+static void
+http_reply(struct evhttp_request *req, int code, const char *reason, const char *ctype,
+           struct evbuffer *body)
+{
+    struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+    evhttp_add_header(oh, "Content-Type", ctype);
+    evhttp_add_header(oh, "Cache-Control", "no-store");
+    evhttp_add_header(oh, "X-Content-Type-Options", "nosniff");
+    evhttp_send_reply(req, code, reason, body);
+}
+
+static void
+http_reply_json(struct evhttp_request *req, int code, const char *reason, json_t *j)
+{
+    struct evbuffer *b = evbuffer_new();
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
+    if (!b || !s) {
+        free(s);
+        if (b) {
+            evbuffer_free(b);
+        }
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    evbuffer_add(b, s, strlen(s));
+    evbuffer_add(b, "\n", 1);
+    free(s);
+    http_reply(req, code, reason, "application/json", b);
+    evbuffer_free(b);
+}
+
+static void
+http_reply_error(struct evhttp_request *req, int code, const char *reason, const char *msg)
+{
+    json_t *j = json_pack("{s:s}", "error", msg);
+    http_reply_json(req, code, reason, j);
+    json_decref(j);
+}
+
+/* ---- the numbers ------------------------------------------------------------------------ */
+
+struct http_totals {
+    uint64_t conn_total, conn_active, conn_refused, backend_errors, protocol_errors;
+    uint64_t statements, statement_errors, slow, bytes_in, bytes_out, query_us;
+    struct hist latency;
+};
+
+static void
+http_sum_counters(const struct http *h, struct http_totals *t)
+{
+    memset(t, 0, sizeof *t);
+    for (int i = 0; i < h->src.n_counters; i++) {
+        struct counters *c = h->src.counters[i];
+        if (!c) {
+            continue;
+        }
+        t->conn_total += COUNTER_GET(c, connections_total);
+        t->conn_active += COUNTER_GET(c, connections_active);
+        t->conn_refused += COUNTER_GET(c, connections_refused);
+        t->backend_errors += COUNTER_GET(c, backend_errors);
+        t->protocol_errors += COUNTER_GET(c, protocol_errors);
+        t->statements += COUNTER_GET(c, statements);
+        t->statement_errors += COUNTER_GET(c, statement_errors);
+        t->slow += COUNTER_GET(c, slow_statements);
+        t->bytes_in += COUNTER_GET(c, bytes_from_client);
+        t->bytes_out += COUNTER_GET(c, bytes_to_client);
+        t->query_us += COUNTER_GET(c, query_us_total);
+        for (unsigned b = 0; b < HIST_BUCKETS; b++) {
+            /* racy by design (see the top of the file): a relaxed load, never torn */
+            t->latency.b[b] += __atomic_load_n(&c->latency.b[b], __ATOMIC_RELAXED);
+        }
+    }
+}
+
+/* full_scan: the plan says so or, without a plan, the server flagged "no index used". */
+static bool
+http_full_scan(const struct stats_digest *d)
+{
+    return d->has_plan ? (d->plan_flags & PLAN_FULL_SCAN) != 0 : d->no_index > 0;
+}
+
+static void
+http_iso_time(int64_t us, char *out, size_t cap)
+{
+    if (us <= 0) {
+        snprintf(out, cap, "%s", "");
+        return;
+    }
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char date[32];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, cap, "%s.%06dZ", date, (int)(us % 1000000));
+}
+
+/* ---- /metrics --------------------------------------------------------------------------- */
+
+static void
+http_family(struct evbuffer *b, const char *name, const char *type, const char *help)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+http_metric_u(struct evbuffer *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+    http_family(b, name, type, help);
+    evbuffer_add_printf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+/* Appends s cut to at most `max` bytes (not splitting UTF-8), escaped for a label value. */
+static void
+http_label_value(struct evbuffer *b, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
+            n--;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        switch (s[i]) {
+        case '\\':
+            evbuffer_add(b, "\\\\", 2);
+            break;
+        case '"':
+            evbuffer_add(b, "\\\"", 2);
+            break;
+        case '\n':
+            evbuffer_add(b, "\\n", 2);
+            break;
+        default:
+            evbuffer_add(b, &s[i], 1);
+        }
+    }
+}
+
+static void
+http_digest_labels(struct evbuffer *b, const struct stats_digest *d)
+{
+    evbuffer_add_printf(b, "{digest=\"%016llx\",fingerprint=\"", (unsigned long long)d->digest);
+    http_label_value(b, d->fingerprint, HTTP_FP_LABEL_MAX);
+    evbuffer_add(b, "\"}", 2);
+}
+
+static void
+http_metrics(struct http *h, struct evhttp_request *req)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    struct http_totals t;
+    http_sum_counters(h, &t);
+
+    http_metric_u(b, "slowtap_connections_total", "counter", "Client connections accepted.",
+                  t.conn_total);
+    http_metric_u(b, "slowtap_connections_active", "gauge", "Client connections open now.",
+                  t.conn_active);
+    http_metric_u(b, "slowtap_connections_refused_total", "counter",
+                  "Client connections refused over --max-connections.", t.conn_refused);
+    http_metric_u(b, "slowtap_backend_errors_total", "counter",
+                  "Backend connection failures and losses.", t.backend_errors);
+    http_metric_u(b, "slowtap_protocol_errors_total", "counter",
+                  "Malformed packets from the client or the server.", t.protocol_errors);
+    http_metric_u(b, "slowtap_statements_total", "counter", "Commands completed.", t.statements);
+    http_metric_u(b, "slowtap_statement_errors_total", "counter",
+                  "Commands completed with an error.", t.statement_errors);
+    http_metric_u(b, "slowtap_slow_statements_total", "counter",
+                  "Commands at or over --long-query-time.", t.slow);
+    http_metric_u(b, "slowtap_bytes_received_total", "counter", "Bytes received from clients.",
+                  t.bytes_in);
+    http_metric_u(b, "slowtap_bytes_sent_total", "counter", "Bytes sent to clients.", t.bytes_out);
+
+    http_metric_u(b, "slowtap_log_entries_written_total", "counter",
+                  "Entries written to the slow log.",
+                  h->src.slow_log ? logfile_entries_written(h->src.slow_log) : 0);
+    http_family(b, "slowtap_log_entries_dropped_total", "counter",
+                "Log entries dropped because the writer fell behind.");
+    evbuffer_add_printf(
+        b, "slowtap_log_entries_dropped_total{log=\"slow\"} %llu\n",
+        (unsigned long long)(h->src.slow_log ? logfile_entries_dropped(h->src.slow_log) : 0));
+    evbuffer_add_printf(
+        b, "slowtap_log_entries_dropped_total{log=\"explain\"} %llu\n",
+        (unsigned long long)(h->src.explain_log ? logfile_entries_dropped(h->src.explain_log) : 0));
+
+    struct explain_counters ec = {0};
+    if (h->src.explain) {
+        explain_get_counters(h->src.explain, &ec);
+    }
+    http_family(b, "slowtap_explains_total", "counter",
+                "Auto-EXPLAIN outcomes (zero when auto-EXPLAIN is off).");
+    const struct {
+        const char *name;
+        uint64_t v;
+    } ex[] = {{"run", ec.run},
+              {"failed", ec.failed},
+              {"dropped", ec.dropped},
+              {"cached", ec.cached},
+              {"live", ec.live}};
+    for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
+        evbuffer_add_printf(b, "slowtap_explains_total{result=\"%s\"} %llu\n", ex[i].name,
+                            (unsigned long long)ex[i].v);
+    }
+
+    http_metric_u(b, "slowtap_digests_evicted_total", "counter",
+                  "Statement shapes evicted from the statistics table (--max-digests).",
+                  h->src.stats ? stats_evicted(h->src.stats) : 0);
+
+    /* Statement durations. Durations are whole microseconds (truncated), so "under 2^k us"
+     * is exactly "at most 2^k us" of the real duration: every le bound is a bucket edge. */
+    http_family(b, "slowtap_statement_duration_seconds", "histogram",
+                "Statement durations (all statements).");
+    uint64_t cum = 0, total = hist_count(&t.latency);
+    unsigned bi = 0;
+    for (unsigned k = 6; k <= 26; k++) {
+        uint64_t edge = (uint64_t)1 << k;
+        while (bi < HIST_BUCKETS && hist_bucket_hi(bi) < edge) {
+            cum += t.latency.b[bi++];
+        }
+        evbuffer_add_printf(b, "slowtap_statement_duration_seconds_bucket{le=\"%.6f\"} %llu\n",
+                            (double)edge / 1e6, (unsigned long long)cum);
+    }
+    evbuffer_add_printf(b, "slowtap_statement_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                        (unsigned long long)total);
+    evbuffer_add_printf(b, "slowtap_statement_duration_seconds_sum %.6f\n",
+                        (double)t.query_us / 1e6);
+    evbuffer_add_printf(b, "slowtap_statement_duration_seconds_count %llu\n",
+                        (unsigned long long)total);
+
+    /* per-shape series: the top --metrics-top shapes by total time */
+    struct stats_snapshot snap = {0};
+    if (h->src.stats && h->metrics_top > 0) {
+        stats_snapshot(h->src.stats, STATS_SORT_TOTAL, (size_t)h->metrics_top, &snap);
+    }
+    static const char *const fam[][3] = {
+        {"slowtap_digest_calls_total", "counter", "Executions of the statement shape."},
+        {"slowtap_digest_seconds_total", "counter", "Total time of the statement shape."},
+        {"slowtap_digest_errors_total", "counter", "Executions of the shape that failed."},
+        {"slowtap_digest_rows_sent_total", "counter", "Rows sent by the statement shape."},
+        {"slowtap_digest_full_scan", "gauge", "1 when the shape's plan reads a whole table."},
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        http_family(b, fam[f][0], fam[f][1], fam[f][2]);
+        for (size_t i = 0; i < snap.n; i++) {
+            const struct stats_digest *d = &snap.d[i];
+            evbuffer_add_printf(b, "%s", fam[f][0]);
+            http_digest_labels(b, d);
+            switch (f) {
+            case 0:
+                evbuffer_add_printf(b, " %llu\n", (unsigned long long)d->count);
+                break;
+            case 1:
+                evbuffer_add_printf(b, " %.6f\n", (double)d->total_us / 1e6);
+                break;
+            case 2:
+                evbuffer_add_printf(b, " %llu\n", (unsigned long long)d->errors);
+                break;
+            case 3:
+                evbuffer_add_printf(b, " %llu\n", (unsigned long long)d->rows_sent);
+                break;
+            default:
+                evbuffer_add_printf(b, " %d\n", http_full_scan(d) ? 1 : 0);
+            }
+        }
+    }
+    stats_snapshot_free(&snap);
+    http_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
+/* ---- JSON API --------------------------------------------------------------------------- */
+
+static json_t *
+http_plan_json(const struct plan *p)
+{
+    if (!p) {
+        return json_null();
+    }
+    json_t *rows = json_array();
+    for (size_t r = 0; r < p->nrows; r++) {
+        json_t *o = json_object();
+        for (int c = 0; c < PLAN_NCOLS; c++) {
+            const char *v = p->rows[r].col[c];
+            json_object_set_new(o, plan_col_names[c],
+                                !v || strcmp(v, "NULL") == 0 ? json_null() : json_string(v));
+        }
+        json_array_append_new(rows, o);
+    }
+    return rows;
+}
+
+/* A JSON string from bytes that may not be valid UTF-8 (then invalid bytes become '?'). */
+static json_t *
+http_json_str(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j) {
+        return j;
+    }
+    size_t n = strlen(s);
+    char *c = malloc(n + 1);
+    if (!c) {
+        return json_string("");
+    }
+    for (size_t i = 0; i <= n; i++) {
+        c[i] = ((unsigned char)s[i] & 0x80) ? '?' : s[i];
+    }
+    j = json_string(c);
+    free(c);
+    return j;
+}
+
+/* A percentile in seconds: the histogram's, brought inside [min, max] (the true value is). */
+static double
+http_quantile_s(const struct stats_digest *d, double q)
+{
+    uint64_t v = hist_quantile(&d->hist, q);
+    v = v < d->min_us ? d->min_us : v > d->max_us ? d->max_us : v;
+    return (double)v / 1e6;
+}
+
+static json_t *
+http_digest_json(const struct http *h, const struct stats_digest *d)
+{
+    char hex[17], first[40], last[40];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)d->digest);
+    http_iso_time(d->first_seen_us, first, sizeof first);
+    http_iso_time(d->last_seen_us, last, sizeof last);
+
+    const char *example = d->example;
+    char *red = NULL;
+    if (filter_redacts(h->src.filter)) {
+        size_t cap = sizeof d->example + 64;
+        red = malloc(cap);
+        if (red) {
+            filter_redact(h->src.filter, d->example, strlen(d->example), red, cap);
+            example = red;
+        } else {
+            example = d->fingerprint;
+        }
+    }
+    double n = d->count ? (double)d->count : 1.0;
+    json_t *flags = json_pack(
+        "{s:b,s:b,s:b,s:b,s:b}", "full_scan", http_full_scan(d), "full_join",
+        (d->plan_flags & PLAN_FULL_JOIN) != 0, "tmp_table", (d->plan_flags & PLAN_TMP_TABLE) != 0,
+        "filesort", (d->plan_flags & PLAN_FILESORT) != 0, "no_index_used", d->no_index > 0);
+    json_t *o = json_object();
+    json_object_set_new(o, "digest", json_string(hex));
+    json_object_set_new(o, "fingerprint", http_json_str(d->fingerprint));
+    json_object_set_new(o, "example", http_json_str(example));
+    json_object_set_new(o, "count", json_integer((json_int_t)d->count));
+    json_object_set_new(o, "errors", json_integer((json_int_t)d->errors));
+    json_object_set_new(o, "total", json_real((double)d->total_us / 1e6));
+    json_object_set_new(o, "avg", json_real((double)d->total_us / n / 1e6));
+    json_object_set_new(o, "min", json_real((double)d->min_us / 1e6));
+    json_object_set_new(o, "max", json_real((double)d->max_us / 1e6));
+    json_object_set_new(o, "p50", json_real(http_quantile_s(d, 0.50)));
+    json_object_set_new(o, "p95", json_real(http_quantile_s(d, 0.95)));
+    json_object_set_new(o, "p99", json_real(http_quantile_s(d, 0.99)));
+    json_object_set_new(o, "rows", json_integer((json_int_t)d->rows_sent));
+    json_object_set_new(o, "rows_affected", json_integer((json_int_t)d->rows_affected));
+    json_object_set_new(o, "no_index", json_integer((json_int_t)d->no_index));
+    json_object_set_new(o, "first_seen", json_string(first));
+    json_object_set_new(o, "last_seen", json_string(last));
+    json_object_set_new(o, "flags", flags ? flags : json_object());
+    json_object_set_new(o, "plan", http_plan_json(d->plan));
+    free(red);
+    return o;
+}
+
+static void
+http_api_summary(struct http *h, struct evhttp_request *req)
+{
+    struct http_totals t;
+    http_sum_counters(h, &t);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    json_t *j = json_object();
+    json_object_set_new(j, "statements", json_integer((json_int_t)t.statements));
+    json_object_set_new(j, "errors", json_integer((json_int_t)t.statement_errors));
+    json_object_set_new(j, "slow", json_integer((json_int_t)t.slow));
+    json_object_set_new(j, "connections_active", json_integer((json_int_t)t.conn_active));
+    json_object_set_new(j, "connections_total", json_integer((json_int_t)t.conn_total));
+    json_object_set_new(j, "evicted",
+                        json_integer((json_int_t)(h->src.stats ? stats_evicted(h->src.stats) : 0)));
+    json_object_set_new(j, "p99", json_real((double)hist_quantile(&t.latency, 0.99) / 1e6));
+    json_object_set_new(j, "now", json_real((double)now.tv_sec + (double)now.tv_nsec / 1e9));
+    http_reply_json(req, 200, "OK", j);
+    json_decref(j);
+}
+
+static void
+http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
+{
+    enum stats_sort sort = STATS_SORT_TOTAL;
+    long limit = HTTP_DEFAULT_LIMIT;
+    struct evkeyvalq q = {0}; /* an empty list (evhttp_parse_query_str initialises it too) */
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        http_reply_error(req, 400, "Bad Request", "malformed query string");
+        return;
+    }
+    const char *sv = evhttp_find_header(&q, "sort");
+    const char *lv = evhttp_find_header(&q, "limit");
+    bool bad = false;
+    if (sv) {
+        if (strcmp(sv, "total") == 0) {
+            sort = STATS_SORT_TOTAL;
+        } else if (strcmp(sv, "p99") == 0) {
+            sort = STATS_SORT_P99;
+        } else if (strcmp(sv, "count") == 0) {
+            sort = STATS_SORT_COUNT;
+        } else {
+            bad = true;
+        }
+    }
+    if (lv) {
+        char *end;
+        limit = strtol(lv, &end, 10);
+        if (*lv == '\0' || *end != '\0' || limit < 1) {
+            bad = true;
+        }
+        if (limit > HTTP_MAX_LIMIT) {
+            limit = HTTP_MAX_LIMIT;
+        }
+    }
+    evhttp_clear_headers(&q);
+    if (bad) {
+        http_reply_error(req, 400, "Bad Request", "sort=total|p99|count, limit=N (N >= 1)");
+        return;
+    }
+    struct stats_snapshot snap = {0};
+    if (h->src.stats && !stats_snapshot(h->src.stats, sort, (size_t)limit, &snap)) {
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < snap.n; i++) {
+        json_array_append_new(arr, http_digest_json(h, &snap.d[i]));
+    }
+    stats_snapshot_free(&snap);
+    http_reply_json(req, 200, "OK", arr);
+    json_decref(arr);
+}
+
+static void
+http_api_digest(struct http *h, struct evhttp_request *req, const char *hex)
+{
+    uint64_t digest = 0;
+    bool ok = strlen(hex) == 16;
+    for (size_t i = 0; ok && i < 16; i++) {
+        char c = hex[i];
+        unsigned v = (c >= '0' && c <= '9')   ? (unsigned)(c - '0')
+                     : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
+                     : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10)
+                                              : 16u;
+        ok = v < 16;
+        digest = digest << 4 | v;
+    }
+    struct stats_digest *d = malloc(sizeof *d);
+    if (!d) {
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    if (!ok || !h->src.stats || !stats_get(h->src.stats, digest, d)) {
+        free(d);
+        http_reply_error(req, 404, "Not Found", "unknown digest");
+        return;
+    }
+    json_t *o = http_digest_json(h, d);
+    json_t *hist = json_array();
+    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+        if (!d->hist.b[i]) {
+            continue;
+        }
+        uint64_t hi = hist_bucket_hi(i);
+        if (hi > HTTP_HIST_NOMINAL_MAX) {
+            hi = HTTP_HIST_NOMINAL_MAX; /* the last bucket also holds anything longer */
+        }
+        json_array_append_new(hist, json_pack("{s:I,s:I,s:I}", "lo_us",
+                                              (json_int_t)hist_bucket_lo(i), "hi_us",
+                                              (json_int_t)hi, "count", (json_int_t)d->hist.b[i]));
+    }
+    json_object_set_new(o, "histogram", hist);
+    stats_digest_free(d);
+    free(d);
+    http_reply_json(req, 200, "OK", o);
+    json_decref(o);
+}
+
+/* ---- dispatch --------------------------------------------------------------------------- */
+
+static void
+http_dispatch(struct evhttp_request *req, void *arg)
+{
+    struct http *h = arg;
+    if (!http_authorized(h, req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          h->auth_basic ? "Basic realm=\"slowtap\", charset=\"UTF-8\""
+                                        : "Bearer realm=\"slowtap\"");
+        http_reply_error(req, 401, "Unauthorized", "authorization required");
+        return;
+    }
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (!path || !*path) {
+        path = "/";
+    }
+    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
+        struct evbuffer *b = evbuffer_new();
+        if (!b) {
+            evhttp_send_error(req, 500, "out of memory");
+            return;
+        }
+        evbuffer_add_reference(b, dashboard_html, dashboard_html_len, NULL, NULL);
+        http_reply(req, 200, "OK", "text/html; charset=utf-8", b);
+        evbuffer_free(b);
+    } else if (strcmp(path, "/metrics") == 0) {
+        http_metrics(h, req);
+    } else if (strcmp(path, "/api/summary") == 0) {
+        http_api_summary(h, req);
+    } else if (strcmp(path, "/api/digests") == 0 || strcmp(path, "/api/digests/") == 0) {
+        http_api_digests(h, req, query);
+    } else if (strncmp(path, "/api/digests/", 13) == 0) {
+        http_api_digest(h, req, path + 13);
+    } else {
+        http_reply_error(req, 404, "Not Found", "no such endpoint");
+    }
+}
+
+static void *
+http_thread(void *arg)
+{
+    struct http *h = arg;
+    event_base_loop(h->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+static void
+http_free(struct http *h)
+{
+    if (h->eh) {
+        evhttp_free(h->eh);
+    }
+    if (h->base) {
+        event_base_free(h->base);
+    }
+    if (h->auth_expect) {
+        OPENSSL_cleanse(h->auth_expect, strlen(h->auth_expect));
+        free(h->auth_expect);
+    }
+    free(h);
+}
+
+struct http *
+http_start(const struct conf *c, const struct http_sources *src)
+{
+    char host[256];
+    unsigned port;
+    if (!c->http || !http_parse_addr(c->http, host, sizeof host, &port)) {
+        fprintf(stderr, "slowtap: --http %s: expected HOST:PORT or [IPV6]:PORT\n",
+                c->http ? c->http : "(null)");
+        return NULL;
+    }
+    if (!c->http_auth_file && !http_is_loopback(host)) {
+        fprintf(stderr,
+                "slowtap: --http %s is not a loopback address: refusing to serve statistics "
+                "without --http-auth-file\n",
+                c->http);
+        return NULL;
+    }
+    struct http *h = calloc(1, sizeof *h);
+    if (!h) {
+        fprintf(stderr, "slowtap: --http %s: out of memory\n", c->http);
+        return NULL;
+    }
+    h->src = *src;
+    h->metrics_top = c->metrics_top;
+    if (c->http_auth_file && !http_load_auth(h, c->http_auth_file)) {
+        http_free(h);
+        return NULL;
+    }
+    evthread_use_pthreads(); /* main did already; repeating it is harmless */
+    h->base = event_base_new();
+    h->eh = h->base ? evhttp_new(h->base) : NULL;
+    if (!h->eh) {
+        fprintf(stderr, "slowtap: --http %s: cannot create the HTTP server\n", c->http);
+        http_free(h);
+        return NULL;
+    }
+    evhttp_set_allowed_methods(h->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    evhttp_set_max_headers_size(h->eh, 16384);
+    evhttp_set_max_body_size(h->eh, 4096);
+    evhttp_set_timeout(h->eh, 30);
+    evhttp_set_gencb(h->eh, http_dispatch, h);
+    if (!evhttp_bind_socket_with_handle(h->eh, host, (uint16_t)port)) {
+        fprintf(stderr, "slowtap: --http %s: cannot listen: %s\n", c->http, strerror(errno));
+        http_free(h);
+        return NULL;
+    }
+    if (pthread_create(&h->thread, NULL, http_thread, h) != 0) {
+        fprintf(stderr, "slowtap: --http %s: cannot start the HTTP thread\n", c->http);
+        http_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void
+http_stop(struct http *h)
+{
+    if (!h) {
+        return;
+    }
+    event_base_loopbreak(h->base);
+    pthread_join(h->thread, NULL);
+    http_free(h);
+}

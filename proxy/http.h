@@ -1,6 +1,35 @@
 /*
- * http.h - the HTTP endpoint (libevent evhttp, a thread of its own): /metrics (Prometheus text
- * format), /api/digests and /api/digests/<digest> (JSON), / (the dashboard, embedded).
+ * http.h - the HTTP endpoint (libevent evhttp, a thread and event_base of its own). GET/HEAD
+ * only; every response carries Cache-Control: no-store.
+ *
+ *   /metrics                 Prometheus text format 0.0.4 (text/plain; version=0.0.4): the
+ *                            summed worker counters, log and explain counters, evictions, the
+ *                            histogram slowtap_statement_duration_seconds (le = 2^k us,
+ *                            k = 6..26, plus +Inf) and slowtap_digest_* series for the top
+ *                            --metrics-top shapes by total time (fingerprint label cut to 100
+ *                            bytes, escaped).
+ *   /api/summary             JSON object: statements, errors, slow, connections_active,
+ *                            connections_total, evicted, p99 (s), now (unix s) - the
+ *                            dashboard's header.
+ *   /api/digests?sort=total|p99|count&limit=N   JSON array of shapes (default total, 100):
+ *                            digest, fingerprint, example (redacted when the filter redacts),
+ *                            count, errors, total/avg/min/max/p50/p95/p99 (seconds), rows,
+ *                            rows_affected, no_index, first_seen/last_seen (ISO 8601 UTC),
+ *                            flags {full_scan, full_join, tmp_table, filesort, no_index_used},
+ *                            plan (array of row objects keyed by column name, or null).
+ *                            full_scan is the plan's flag, or without a plan "the server
+ *                            reported no index used". 400 on a bad sort/limit.
+ *   /api/digests/<16 hex>    one shape plus "histogram": [{lo_us, hi_us, count}] (non-empty
+ *                            buckets); 404 {"error": ...} when unknown.
+ *   / and /index.html        the embedded dashboard (proxy/dashboard.html).
+ *
+ * Auth: with --http-auth-file every endpoint needs `Authorization: Bearer <token>` (file holds
+ * a token) or HTTP Basic (file holds user:password); else 401 with WWW-Authenticate.
+ *
+ * Reads the workers' struct counters with relaxed loads; their latency histograms are read
+ * racily while the owners write them (each bucket a relaxed 32-bit load: never torn, at worst a
+ * statement behind). Requires evthread_use_pthreads() before any event_base exists (main does
+ * it; http_start repeats it, which is harmless).
  */
 #ifndef SLOWTAP_HTTP_H
 #define SLOWTAP_HTTP_H
@@ -19,14 +48,17 @@ struct http_sources {
     struct stats *stats;
     struct counters *const *counters;
     int n_counters;
-    struct explain *explain;   /* may be NULL */
-    struct logfile *slow_log;  /* for dropped-entry counts */
+    struct explain *explain;     /* may be NULL */
+    struct logfile *slow_log;    /* for dropped-entry counts */
     struct logfile *explain_log; /* may be NULL */
     const struct filter *filter; /* redaction of examples; may be NULL */
 };
 
-/* Binds c->http and starts the thread. Returns NULL and prints one line naming the address
- * on failure. Not called when --http off. */
+/* Binds c->http (HOST:PORT or [IPV6]:PORT) and starts the thread. Returns NULL and prints one
+ * line naming the address on failure - the caller exits 2. That includes a startup refusal:
+ * when the address is not loopback (every address the host resolves to is in 127.0.0.0/8 or
+ * ::1) and there is no --http-auth-file, statistics are not served in the clear. Also fails
+ * on an unreadable or empty auth file. Not called when --http off. */
 struct http *http_start(const struct conf *c, const struct http_sources *src);
 void http_stop(struct http *h);
 

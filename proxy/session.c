@@ -931,7 +931,7 @@ read_greeting(struct sess *s)
             return -1;
         }
         COUNTER_ADD(&s->w->counters, protocol_errors, 1);
-        sess_fail(s, PROTO_CR_CONN_HOST_ERROR, "HY000",
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
                   "slowtap: backend %s sent an invalid greeting", s->w->app->backend_addr.text);
         return -1;
     }
@@ -1000,7 +1000,7 @@ start_backend_tls(struct sess *s, const uint8_t *resp)
         return 0;
     }
     if (!s->backend_has_ssl) {
-        sess_fail(s, 2026, "HY000",
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
                   "TLS connection error: backend %s does not offer TLS (slowtap --backend-tls)",
                   s->w->app->backend_addr.text);
         return -1;
@@ -1188,7 +1188,7 @@ be_event(struct bufferevent *bev, short what, void *arg)
     int err = EVUTIL_SOCKET_ERROR();
     COUNTER_ADD(&s->w->counters, backend_errors, s->state == SESS_CONNECTING || s->q_head);
     if (s->state == SESS_CONNECTING) {
-        sess_fail(s, PROTO_CR_CONN_HOST_ERROR, "HY000",
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
                   "Can't connect to MySQL server on '%s' (%d \"%s\") (slowtap backend)", addr, err,
                   strerror(err));
     } else if (s->state == SESS_COMMAND && !s->q_head) {
@@ -1205,10 +1205,10 @@ be_event(struct bufferevent *bev, short what, void *arg)
     } else if (s->backend_tls && bufferevent_get_openssl_error(s->be)) {
         char msg[256];
         tls_error_text(bufferevent_get_openssl_error(s->be), msg, sizeof msg);
-        sess_fail(s, 2026, "HY000", "TLS connection error with backend '%s': %s (slowtap)", addr,
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000", "TLS connection error with backend '%s': %s (slowtap)", addr,
                   msg);
     } else {
-        sess_fail(s, 2013, "HY000", "Lost connection to MySQL server at '%s' (slowtap backend: %s)",
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000", "Lost connection to MySQL server at '%s' (slowtap backend: %s)",
                   addr, (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
     }
 }
@@ -1282,7 +1282,7 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
                                    (int)app->backend_addr.len) != 0) {
         int err = EVUTIL_SOCKET_ERROR();
         COUNTER_ADD(&w->counters, backend_errors, 1);
-        sess_fail(s, PROTO_CR_CONN_HOST_ERROR, "HY000",
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
                   "Can't connect to MySQL server on '%s' (%d \"%s\") (slowtap backend)",
                   app->backend_addr.text, err, strerror(err));
     }

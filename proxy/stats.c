@@ -1,2 +1,605 @@
-/* placeholder: being written */
-typedef int slowtap_placeholder_stats;
+/*
+ * stats.c - per-statement-shape statistics: lock-free per-worker tables merged into one shared
+ * table under a mutex.
+ *
+ * Both tables are open-addressing hash indexes (linear probing, keyed by digest) over entry
+ * arrays allocated up front, so neither recording nor merging allocates. The shared table
+ * keeps a min-heap of its entries by total time: the eviction victim (smallest total_us) is
+ * the root, and since totals only grow, a merge into an entry is a sift-down (O(log n)).
+ */
+#include "stats.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../protocol/proto_fingerprint.h"
+
+struct stats_entry {
+    uint64_t digest;
+    uint64_t count, errors, no_index;
+    uint64_t total_us, min_us, max_us;
+    uint64_t rows_sent, rows_affected;
+    int64_t first_seen_us, last_seen_us;
+    char fingerprint[STATS_FINGERPRINT_MAX];
+    char example[STATS_EXAMPLE_MAX]; /* of the slowest execution seen */
+    struct hist hist;
+};
+
+struct stats_shared_entry {
+    struct stats_entry e;
+    struct plan *plan;
+    unsigned plan_flags;
+    bool has_plan;
+    uint32_t heap_pos;
+};
+
+/* An open-addressing index: slot holds entry index + 1, 0 = empty. */
+struct stats_index {
+    uint32_t *slot;
+    size_t mask;
+};
+
+struct stats {
+    pthread_mutex_t mu;
+    size_t max, n;
+    struct stats_shared_entry *e;
+    struct stats_index ix;
+    uint32_t *heap; /* entry indices, min-heap by e.total_us */
+    uint64_t evicted;
+    uint64_t overflow_samples; /* samples merged as the overflow pseudo-shape */
+};
+
+struct stats_local {
+    struct stats *s;
+    size_t cap, n;
+    struct stats_entry *e;
+    struct stats_index ix;
+    struct stats_entry overflow; /* samples of new shapes that found the table full */
+    bool has_overflow;
+};
+
+#define STATS_OVERFLOW_FP "(other shapes: a worker's statistics table was full)"
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static size_t
+stats_home(uint64_t digest, size_t mask)
+{
+    uint64_t h = digest ^ (digest >> 33);
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return (size_t)h & mask;
+}
+
+static bool
+stats_index_init(struct stats_index *ix, size_t entries)
+{
+    size_t cap = 16;
+    while (cap < entries * 2) {
+        cap <<= 1;
+    }
+    ix->slot = calloc(cap, sizeof *ix->slot);
+    ix->mask = cap - 1;
+    return ix->slot != NULL;
+}
+
+/* Copies at most cap-1 bytes of s, not cutting a UTF-8 sequence, NUL-terminated. */
+static void
+stats_copy_str(char *dst, size_t cap, const char *s, size_t len)
+{
+    if (!s) {
+        len = 0;
+    }
+    if (len > cap - 1) {
+        len = cap - 1;
+        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) {
+            len--; /* s[len] continues a sequence: cut before its lead byte */
+        }
+    }
+    if (len) {
+        memcpy(dst, s, len);
+    }
+    dst[len] = '\0';
+}
+
+/* Adds src's figures into dst (dst already initialised, maybe with count 0). */
+static void
+stats_entry_add(struct stats_entry *dst, const struct stats_entry *src)
+{
+    if (src->count == 0) {
+        return;
+    }
+    if (dst->count == 0 || src->min_us < dst->min_us) {
+        dst->min_us = src->min_us;
+    }
+    if (dst->count == 0 || src->first_seen_us < dst->first_seen_us) {
+        dst->first_seen_us = src->first_seen_us;
+    }
+    if (dst->count == 0 || src->max_us > dst->max_us) {
+        memcpy(dst->example, src->example, sizeof dst->example);
+    }
+    if (src->max_us > dst->max_us) {
+        dst->max_us = src->max_us;
+    }
+    if (src->last_seen_us > dst->last_seen_us) {
+        dst->last_seen_us = src->last_seen_us;
+    }
+    if (dst->fingerprint[0] == '\0') {
+        memcpy(dst->fingerprint, src->fingerprint, sizeof dst->fingerprint);
+    }
+    dst->count += src->count;
+    dst->errors += src->errors;
+    dst->no_index += src->no_index;
+    dst->total_us += src->total_us;
+    dst->rows_sent += src->rows_sent;
+    dst->rows_affected += src->rows_affected;
+    hist_merge(&dst->hist, &src->hist);
+}
+
+static void
+stats_entry_reset(struct stats_entry *e, uint64_t digest)
+{
+    e->digest = digest;
+    e->count = e->errors = e->no_index = 0;
+    e->total_us = e->min_us = e->max_us = 0;
+    e->rows_sent = e->rows_affected = 0;
+    e->first_seen_us = e->last_seen_us = 0;
+    e->fingerprint[0] = '\0';
+    e->example[0] = '\0';
+    memset(&e->hist, 0, sizeof e->hist);
+}
+
+/* Adds one sample to e (whose fingerprint is already set). */
+static void
+stats_entry_sample(struct stats_entry *e, const struct stats_sample *sm, bool copy_example)
+{
+    if (e->count == 0 || sm->query_us < e->min_us) {
+        e->min_us = sm->query_us;
+    }
+    if (e->count == 0 || sm->wall_us < e->first_seen_us) {
+        e->first_seen_us = sm->wall_us;
+    }
+    if (copy_example && (e->count == 0 || sm->query_us > e->max_us)) {
+        stats_copy_str(e->example, sizeof e->example, sm->example, sm->example_len);
+    }
+    if (e->count == 0 || sm->query_us > e->max_us) {
+        e->max_us = sm->query_us;
+    }
+    if (sm->wall_us > e->last_seen_us) {
+        e->last_seen_us = sm->wall_us;
+    }
+    e->count++;
+    e->errors += sm->error;
+    e->no_index += sm->no_index_used;
+    e->total_us += sm->query_us;
+    e->rows_sent += sm->rows_sent;
+    e->rows_affected += sm->rows_affected;
+    hist_add(&e->hist, sm->query_us);
+}
+
+/* ---- the shared table (callers hold s->mu) ----------------------------------------------- */
+
+static uint32_t *
+stats_shared_slot(struct stats *s, uint64_t digest)
+{
+    size_t i = stats_home(digest, s->ix.mask);
+    while (s->ix.slot[i] && s->e[s->ix.slot[i] - 1].e.digest != digest) {
+        i = (i + 1) & s->ix.mask;
+    }
+    return &s->ix.slot[i]; /* the entry's slot, or the empty slot where it would go */
+}
+
+static void
+stats_heap_swap(struct stats *s, uint32_t a, uint32_t b)
+{
+    uint32_t x = s->heap[a], y = s->heap[b];
+    s->heap[a] = y;
+    s->heap[b] = x;
+    s->e[y].heap_pos = a;
+    s->e[x].heap_pos = b;
+}
+
+static void
+stats_heap_down(struct stats *s, uint32_t pos)
+{
+    for (;;) {
+        uint32_t l = 2 * pos + 1, r = l + 1, m = pos;
+        if (l < s->n && s->e[s->heap[l]].e.total_us < s->e[s->heap[m]].e.total_us) {
+            m = l;
+        }
+        if (r < s->n && s->e[s->heap[r]].e.total_us < s->e[s->heap[m]].e.total_us) {
+            m = r;
+        }
+        if (m == pos) {
+            return;
+        }
+        stats_heap_swap(s, pos, m);
+        pos = m;
+    }
+}
+
+static void
+stats_heap_up(struct stats *s, uint32_t pos)
+{
+    while (pos > 0) {
+        uint32_t parent = (pos - 1) / 2;
+        if (s->e[s->heap[parent]].e.total_us <= s->e[s->heap[pos]].e.total_us) {
+            return;
+        }
+        stats_heap_swap(s, pos, parent);
+        pos = parent;
+    }
+}
+
+/* Removes `digest` from the index (backward-shift deletion: no tombstones). */
+static void
+stats_shared_unindex(struct stats *s, uint64_t digest)
+{
+    size_t mask = s->ix.mask;
+    uint32_t *slot = stats_shared_slot(s, digest);
+    if (!*slot) {
+        return;
+    }
+    size_t i = (size_t)(slot - s->ix.slot), j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!s->ix.slot[j]) {
+            break;
+        }
+        size_t k = stats_home(s->e[s->ix.slot[j] - 1].e.digest, mask);
+        /* the entry at j may move to i unless its home lies cyclically in (i, j] */
+        bool in_range = (i <= j) ? (i < k && k <= j) : (i < k || k <= j);
+        if (!in_range) {
+            s->ix.slot[i] = s->ix.slot[j];
+            i = j;
+        }
+    }
+    s->ix.slot[i] = 0;
+}
+
+/*
+ * The entry for digest, created (count 0) when missing; when the table is full, the entry with
+ * the smallest total time is evicted to make room (and its plan freed).
+ */
+static struct stats_shared_entry *
+stats_shared_get(struct stats *s, uint64_t digest)
+{
+    uint32_t *slot = stats_shared_slot(s, digest);
+    if (*slot) {
+        return &s->e[*slot - 1];
+    }
+    uint32_t idx;
+    if (s->n < s->max) {
+        idx = (uint32_t)s->n;
+        s->heap[s->n] = idx;
+        s->e[idx].heap_pos = (uint32_t)s->n;
+        s->n++;
+    } else {
+        idx = s->heap[0];
+        struct stats_shared_entry *v = &s->e[idx];
+        stats_shared_unindex(s, v->e.digest);
+        plan_free(v->plan);
+        s->evicted++;
+        slot = stats_shared_slot(s, digest); /* the index changed */
+    }
+    struct stats_shared_entry *ne = &s->e[idx];
+    stats_entry_reset(&ne->e, digest);
+    ne->plan = NULL;
+    ne->plan_flags = 0;
+    ne->has_plan = false;
+    *slot = idx + 1;
+    stats_heap_up(s, ne->heap_pos); /* total 0: moves to the root */
+    return ne;
+}
+
+static void
+stats_shared_add(struct stats *s, const struct stats_entry *src)
+{
+    struct stats_shared_entry *e = stats_shared_get(s, src->digest);
+    stats_entry_add(&e->e, src);
+    stats_heap_down(s, e->heap_pos);
+}
+
+/* ---- public ----------------------------------------------------------------------------- */
+
+struct stats *
+stats_new(int max_digests)
+{
+    struct stats *s = calloc(1, sizeof *s);
+    if (!s) {
+        return NULL;
+    }
+    s->max = max_digests > 0 ? (size_t)max_digests : 1;
+    s->e = calloc(s->max, sizeof *s->e);
+    s->heap = calloc(s->max, sizeof *s->heap);
+    if (!s->e || !s->heap || !stats_index_init(&s->ix, s->max)) {
+        free(s->e);
+        free(s->heap);
+        free(s->ix.slot);
+        free(s);
+        return NULL;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    return s;
+}
+
+void
+stats_free(struct stats *s)
+{
+    if (!s) {
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        plan_free(s->e[i].plan);
+    }
+    pthread_mutex_destroy(&s->mu);
+    free(s->e);
+    free(s->heap);
+    free(s->ix.slot);
+    free(s);
+}
+
+struct stats_local *
+stats_local_new(struct stats *s, size_t slots)
+{
+    struct stats_local *l = calloc(1, sizeof *l);
+    if (!l) {
+        return NULL;
+    }
+    l->s = s;
+    l->cap = slots > 0 ? slots : 1;
+    l->e = calloc(l->cap, sizeof *l->e);
+    if (!l->e || !stats_index_init(&l->ix, l->cap)) {
+        free(l->e);
+        free(l->ix.slot);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+void
+stats_local_free(struct stats_local *l)
+{
+    if (!l) {
+        return;
+    }
+    stats_local_merge(l);
+    free(l->e);
+    free(l->ix.slot);
+    free(l);
+}
+
+/* Merges and empties the local table; the caller holds s->mu. */
+static void
+stats_local_merge_locked(struct stats_local *l)
+{
+    struct stats *s = l->s;
+    for (size_t i = 0; i < l->n; i++) {
+        stats_shared_add(s, &l->e[i]);
+    }
+    if (l->has_overflow) {
+        s->overflow_samples += l->overflow.count;
+        stats_shared_add(s, &l->overflow);
+        l->has_overflow = false;
+    }
+    if (l->n) {
+        memset(l->ix.slot, 0, (l->ix.mask + 1) * sizeof *l->ix.slot);
+        l->n = 0;
+    }
+}
+
+void
+stats_local_merge(struct stats_local *l)
+{
+    if (l->n == 0 && !l->has_overflow) {
+        return;
+    }
+    pthread_mutex_lock(&l->s->mu);
+    stats_local_merge_locked(l);
+    pthread_mutex_unlock(&l->s->mu);
+}
+
+bool
+stats_local_overflowed(const struct stats_local *l)
+{
+    return l->has_overflow;
+}
+
+void
+stats_local_record(struct stats_local *l, const struct stats_sample *sm)
+{
+    size_t i = stats_home(sm->digest, l->ix.mask);
+    while (l->ix.slot[i] && l->e[l->ix.slot[i] - 1].digest != sm->digest) {
+        i = (i + 1) & l->ix.mask;
+    }
+    struct stats_entry *e;
+    if (l->ix.slot[i]) {
+        e = &l->e[l->ix.slot[i] - 1];
+    } else {
+        if (l->n == l->cap) {
+            /* Full: merge now if the shared table is free, else count into the overflow. */
+            if (pthread_mutex_trylock(&l->s->mu) != 0) {
+                if (!l->has_overflow) {
+                    stats_entry_reset(&l->overflow, 0);
+                    stats_copy_str(l->overflow.fingerprint, sizeof l->overflow.fingerprint,
+                                   STATS_OVERFLOW_FP, strlen(STATS_OVERFLOW_FP));
+                    stats_copy_str(l->overflow.example, sizeof l->overflow.example,
+                                   STATS_OVERFLOW_FP, strlen(STATS_OVERFLOW_FP));
+                    l->has_overflow = true;
+                }
+                stats_entry_sample(&l->overflow, sm, false);
+                return;
+            }
+            stats_local_merge_locked(l);
+            pthread_mutex_unlock(&l->s->mu);
+            i = stats_home(sm->digest, l->ix.mask);
+        }
+        e = &l->e[l->n];
+        l->ix.slot[i] = (uint32_t)(l->n + 1);
+        l->n++;
+        stats_entry_reset(e, sm->digest);
+        if (sm->fingerprint) {
+            stats_copy_str(e->fingerprint, sizeof e->fingerprint, sm->fingerprint,
+                           sm->fingerprint_len);
+        } else if (sm->example) {
+            proto_fingerprint(sm->example, sm->example_len, e->fingerprint, sizeof e->fingerprint);
+        }
+    }
+    stats_entry_sample(e, sm, true);
+}
+
+void
+stats_set_plan(struct stats *s, uint64_t digest, const struct plan *p)
+{
+    struct plan *copy = p ? plan_dup(p) : NULL;
+    if (p && !copy) {
+        return; /* out of memory: keep what we have */
+    }
+    struct plan *old = NULL;
+    pthread_mutex_lock(&s->mu);
+    uint32_t *slot = stats_shared_slot(s, digest);
+    struct stats_shared_entry *e = NULL;
+    if (*slot) {
+        e = &s->e[*slot - 1];
+    } else if (s->n < s->max) {
+        /* not merged yet: a count-0 entry holds the plan until the worker merges */
+        e = stats_shared_get(s, digest);
+    }
+    if (e) {
+        old = e->plan;
+        e->plan = copy;
+        e->plan_flags = p ? p->flags : 0;
+        e->has_plan = p != NULL;
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    plan_free(copy);
+    plan_free(old);
+}
+
+/* Copies entry e into out (plan deep-copied); caller holds s->mu. */
+static void
+stats_copy_out(const struct stats_shared_entry *e, struct stats_digest *out)
+{
+    out->digest = e->e.digest;
+    memcpy(out->fingerprint, e->e.fingerprint, sizeof out->fingerprint);
+    memcpy(out->example, e->e.example, sizeof out->example);
+    out->count = e->e.count;
+    out->errors = e->e.errors;
+    out->no_index = e->e.no_index;
+    out->total_us = e->e.total_us;
+    out->min_us = e->e.min_us;
+    out->max_us = e->e.max_us;
+    out->rows_sent = e->e.rows_sent;
+    out->rows_affected = e->e.rows_affected;
+    out->first_seen_us = e->e.first_seen_us;
+    out->last_seen_us = e->e.last_seen_us;
+    out->plan_flags = e->plan_flags;
+    out->has_plan = e->has_plan;
+    out->plan = e->plan ? plan_dup(e->plan) : NULL;
+    out->hist = e->e.hist;
+}
+
+struct stats_key {
+    uint64_t key, digest;
+    uint32_t idx;
+};
+
+static int
+stats_key_cmp(const void *a, const void *b)
+{
+    const struct stats_key *x = a, *y = b;
+    if (x->key != y->key) {
+        return x->key < y->key ? 1 : -1; /* descending */
+    }
+    return x->digest < y->digest ? -1 : x->digest > y->digest;
+}
+
+bool
+stats_snapshot(struct stats *s, enum stats_sort sort, size_t limit, struct stats_snapshot *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&s->mu);
+    struct stats_key *keys = malloc((s->n ? s->n : 1) * sizeof *keys);
+    if (!keys) {
+        pthread_mutex_unlock(&s->mu);
+        return false;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct stats_entry *e = &s->e[i].e;
+        if (e->count == 0) {
+            continue; /* a plan waiting for its first merge */
+        }
+        uint64_t key = sort == STATS_SORT_COUNT ? e->count
+                       : sort == STATS_SORT_P99 ? hist_quantile(&e->hist, 0.99)
+                                                : e->total_us;
+        keys[n++] = (struct stats_key){key, e->digest, (uint32_t)i};
+    }
+    qsort(keys, n, sizeof *keys, stats_key_cmp);
+    if (limit && n > limit) {
+        n = limit;
+    }
+    out->evicted = s->evicted;
+    out->d = calloc(n ? n : 1, sizeof *out->d);
+    if (!out->d) {
+        pthread_mutex_unlock(&s->mu);
+        free(keys);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        stats_copy_out(&s->e[keys[i].idx], &out->d[i]);
+    }
+    out->n = n;
+    pthread_mutex_unlock(&s->mu);
+    free(keys);
+    return true;
+}
+
+bool
+stats_get(struct stats *s, uint64_t digest, struct stats_digest *out)
+{
+    bool found = false;
+    pthread_mutex_lock(&s->mu);
+    uint32_t *slot = stats_shared_slot(s, digest);
+    if (*slot && s->e[*slot - 1].e.count > 0) {
+        stats_copy_out(&s->e[*slot - 1], out);
+        found = true;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+uint64_t
+stats_evicted(struct stats *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t n = s->evicted;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+void
+stats_snapshot_free(struct stats_snapshot *snap)
+{
+    if (!snap || !snap->d) {
+        return;
+    }
+    for (size_t i = 0; i < snap->n; i++) {
+        stats_digest_free(&snap->d[i]);
+    }
+    free(snap->d);
+    snap->d = NULL;
+    snap->n = 0;
+}
+
+void
+stats_digest_free(struct stats_digest *d)
+{
+    if (d) {
+        plan_free(d->plan);
+        d->plan = NULL;
+    }
+}

@@ -7,7 +7,11 @@
  * per-statement path: its slots are allocated up front) and merge it into the shared table
  * (struct stats, one mutex) from a timer, about once a second, and before exit. The shared
  * table holds at most --max-digests shapes; when full, the least costly (smallest total time)
- * is evicted and counted.
+ * is evicted and counted (a min-heap by total time: O(log n) per merged shape).
+ *
+ * The example kept is the statement of the slowest execution seen (the caller redacts it).
+ * Memory: the shared table and each local table allocate all their slots up front (about
+ * 3.4 KB per slot; calloc'ed, so untouched slots cost no resident memory).
  */
 #ifndef SLOWTAP_STATS_H
 #define SLOWTAP_STATS_H
@@ -30,29 +34,39 @@ struct stats_sample {
     uint64_t digest;
     const char *fingerprint; /* may be NULL: then computed from example when first seen */
     size_t fingerprint_len;
-    const char *example;     /* the statement (already redacted when redaction is on) */
+    const char *example; /* the statement (already redacted when redaction is on) */
     size_t example_len;
     uint64_t query_us;
     uint64_t rows_sent;
     uint64_t rows_affected;
     bool error;
-    bool no_index_used;      /* SERVER_QUERY_NO_INDEX_USED / NO_GOOD_INDEX_USED seen */
-    int64_t wall_us;         /* completion time, CLOCK_REALTIME microseconds */
+    bool no_index_used; /* SERVER_QUERY_NO_INDEX_USED / NO_GOOD_INDEX_USED seen */
+    int64_t wall_us;    /* completion time, CLOCK_REALTIME microseconds */
 };
 
 struct stats *stats_new(int max_digests);
 void stats_free(struct stats *s);
 
-/* A worker's own table; `slots` shapes per merge interval (beyond that, samples are merged
- * straight away, still without allocation in the worker: they are counted in an overflow). */
+/* A worker's own table; `slots` shapes per merge interval. When a new shape finds it full,
+ * stats_local_record merges at once if the shared mutex is free (pthread_mutex_trylock: a
+ * worker never waits), else the sample is counted into an overflow pseudo-shape (digest 0,
+ * fingerprint "(other shapes: ...)") and stats_local_overflowed() turns true until the next
+ * merge: the worker should then merge early (next loop turn) instead of waiting for its timer.
+ * Never allocates. */
 struct stats_local *stats_local_new(struct stats *s, size_t slots);
 void stats_local_free(struct stats_local *l); /* merges first */
 void stats_local_record(struct stats_local *l, const struct stats_sample *sm);
-/* Merges the worker's table into the shared one and empties it. */
+bool stats_local_overflowed(const struct stats_local *l);
+/* Merges the worker's table into the shared one and empties it. Cheap when empty. */
 void stats_local_merge(struct stats_local *l);
 
-/* Sets the plan and flags of a shape (explain thread). Copies the plan. */
+/* Sets the plan and flags of a shape (explain thread). Copies the plan; NULL clears it. A
+ * shape not merged yet gets a count-0 entry holding the plan (invisible to readers until its
+ * first merge; dropped when the table is full). */
 void stats_set_plan(struct stats *s, uint64_t digest, const struct plan *p);
+
+/* Shapes evicted since start. */
+uint64_t stats_evicted(struct stats *s);
 
 /* A copy of one shape, for readers (HTTP, tests). */
 struct stats_digest {
@@ -74,10 +88,12 @@ enum stats_sort { STATS_SORT_TOTAL = 0, STATS_SORT_P99, STATS_SORT_COUNT };
 struct stats_snapshot {
     struct stats_digest *d; /* sorted, descending */
     size_t n;
-    uint64_t evicted;       /* shapes evicted since start */
+    uint64_t evicted; /* shapes evicted since start */
 };
 
-/* Copies the shared table (at most `limit` shapes, 0 = all) sorted by `sort`. */
+/* Copies the shared table (at most `limit` shapes, 0 = all) sorted by `sort` (descending; p99
+ * is the histogram's, ties broken by digest). Holds the mutex while sorting and copying. False
+ * when out of memory (then *out is empty). */
 bool stats_snapshot(struct stats *s, enum stats_sort sort, size_t limit,
                     struct stats_snapshot *out);
 /* Copies one shape; false when unknown. */

@@ -67,7 +67,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
         sess_tick(s, now);
     }
     logbuf_flush(w->slowbuf);
-    if (++w->ticks % MERGE_EVERY == 0) {
+    if (++w->ticks % MERGE_EVERY == 0 || stats_local_overflowed(w->stats)) {
         stats_local_merge(w->stats);
     }
     if (w->stopping && (w->nsessions == 0 || now >= w->stop_deadline_us)) {

@@ -1,0 +1,314 @@
+"""test_report.py - `slowtap report` on a slow log written by MariaDB itself (long_query_time=0,
+log_slow_verbosity=query_plan,explain; a known workload with a full scan) and on handwritten
+slowtap-format samples (text and JSON lines) with known numbers: counts per shape, totals,
+exact percentiles, rows, full scans, --top, --since, table and JSON output, usage errors."""
+# slowtap-test: serial
+# (serial: it changes the server's global slow-log settings)
+
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+import harness
+
+DB = "st_report_%d" % os.getpid()
+
+
+def report(*args):
+    """Runs `slowtap report ARGS`; returns (exit status, stdout, stderr)."""
+    r = subprocess.run([harness.slowtap_bin(), "report"] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr
+
+
+def report_json(*args):
+    rc, out, err = report("--format", "json", *args)
+    if rc != 0:
+        raise AssertionError("report failed (%d): %s" % (rc, err))
+    return json.loads(out)
+
+
+def by_fp(shapes, needle):
+    """The one shape whose fingerprint contains `needle`."""
+    hits = [s for s in shapes if needle in s["fingerprint"]]
+    if len(hits) != 1:
+        raise AssertionError("%d shapes contain %r: %r" % (len(hits), needle,
+                                                           [s["fingerprint"] for s in shapes]))
+    return hits[0]
+
+
+def table_rows(out):
+    """Parses the table: a dict per row keyed by the header names."""
+    lines = [l for l in out.splitlines() if l and not l.startswith("#")]
+    head = lines[0].split()
+    rows = []
+    for l in lines[1:]:
+        parts = l.split(None, len(head) - 1)
+        rows.append(dict(zip(head, parts)))
+    return head, rows
+
+
+def text_entry(t, qt, rows_sent, rows_exam, stmt, full_scan=None, explain_type=None,
+               schema="shop"):
+    """One entry in slowtap's text format (proxy/slowlog.h)."""
+    lines = ["# Time: %s" % t,
+             "# User@Host: app[app] @  [127.0.0.1]",
+             "# Thread_id: 7  Schema: %s  QC_hit: No" % schema,
+             "# Query_time: %.6f  Lock_time: 0.000000  Rows_sent: %d  Rows_examined: %d"
+             % (qt, rows_sent, rows_exam),
+             "# Rows_affected: 0  Bytes_sent: 100",
+             "# Digest: 0123456789abcdef"]
+    if full_scan is not None:
+        lines.append("# Full_scan: %s  Full_join: No  Tmp_table: No  Filesort: No"
+                     % ("Yes" if full_scan else "No"))
+    if explain_type is not None:
+        lines.append("# Explain: live")
+        lines.append("# explain: id\tselect_type\ttable\ttype\tpossible_keys\tkey\tkey_len"
+                     "\tref\trows\tExtra")
+        lines.append("# explain: 1\tSIMPLE\torders\t%s\tNULL\tNULL\tNULL\tNULL\t1000\t"
+                     % explain_type)
+        lines.append("# explain: 1\tSIMPLE\tusers\tALL\tNULL\tNULL\tNULL\tNULL\t10\t")
+    lines.append("use %s;" % schema)
+    lines.append("SET timestamp=%d;" % 1795556880)
+    lines.append(stmt + ";")
+    return "\n".join(lines) + "\n"
+
+
+class ReportHandwritten(unittest.TestCase):
+    """Known numbers: shape A has 10 entries of 0.1 .. 1.0 s, shape B 3 entries (2 full scans:
+    one by Full_scan: Yes, one by an EXPLAIN of type ALL on the first table), shape C one."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="slowtap-report-")
+        text = ""
+        for i in range(1, 11):
+            text += text_entry("2026-11-24T21:%02d:00.000000Z" % i, i / 10.0, 1, 1,
+                               "SELECT name FROM users WHERE id = %d" % (i * 7))
+        text += text_entry("2026-11-24T22:00:00.000000Z", 2.0, 5, 1000,
+                           "SELECT * FROM orders WHERE note LIKE '%x%'", full_scan=True)
+        text += text_entry("2026-11-24T22:01:00.000000Z", 1.0, 5, 1000,
+                           "SELECT * FROM orders\n  WHERE note LIKE 'y'", full_scan=False,
+                           explain_type="ALL")
+        text += text_entry("2026-11-24T22:02:00.000000Z", 0.5, 0, 1000,
+                           "select *  from orders where note like \"z\"", explain_type="ref")
+        # a multi-line statement with a line slowtap's framing shifts by one space
+        text += text_entry("2026-11-24T22:03:00.000000Z", 0.25, 0, 0,
+                           "UPDATE users SET a = 1 -- c\n #x\n WHERE id = 3")
+        cls.text_log = os.path.join(cls.dir, "slow.log")
+        with open(cls.text_log, "w") as f:
+            f.write(text)
+
+        jl = []
+        for i in range(1, 5):
+            jl.append({"time": "2026-11-24T21:%02d:00.000000Z" % i, "ts": 1795556880.0 + i,
+                       "thread_id": 3, "user": "app", "host": "127.0.0.1", "schema": "shop",
+                       "statement": "DELETE FROM carts WHERE id = %d" % i, "params": None,
+                       "query_time": 0.01 * i, "lock_time": 0.0, "rows_sent": 0,
+                       "rows_examined": 0, "rows_affected": 1, "bytes_sent": 11,
+                       "error_code": 0, "error": None, "digest": "00", "fingerprint": "x",
+                       "flags": {"full_scan": i == 4, "full_join": False, "tmp_table": False,
+                                 "filesort": False},
+                       "explain_source": None, "plan": None})
+        cls.json_log = os.path.join(cls.dir, "slow.jsonl")
+        with open(cls.json_log, "w") as f:
+            f.write("\n".join(json.dumps(o) for o in jl) + "\n")
+
+    def test_json_numbers(self):
+        shapes = report_json(self.text_log)
+        self.assertEqual(len(shapes), 3)
+        a = by_fp(shapes, "from users where id =")
+        b = by_fp(shapes, "from orders where note like")
+        c = by_fp(shapes, "update users")
+        self.assertEqual(a["count"], 10)
+        self.assertAlmostEqual(a["total_s"], 5.5, places=6)
+        self.assertAlmostEqual(a["avg_ms"], 550.0, places=3)
+        self.assertAlmostEqual(a["p50_ms"], 500.0, places=3)
+        self.assertAlmostEqual(a["p95_ms"], 1000.0, places=3)
+        self.assertAlmostEqual(a["p99_ms"], 1000.0, places=3)
+        self.assertEqual(a["rows_sent"], 10)
+        self.assertEqual(a["rows_examined"], 10)
+        self.assertEqual(a["full_scans"], 0)
+        self.assertEqual(b["count"], 3)
+        self.assertAlmostEqual(b["total_s"], 3.5, places=6)
+        self.assertAlmostEqual(b["p50_ms"], 1000.0, places=3)
+        self.assertAlmostEqual(b["p99_ms"], 2000.0, places=3)
+        self.assertEqual(b["rows_examined"], 3000)
+        self.assertEqual(b["full_scans"], 2)
+        self.assertEqual(c["count"], 1)
+        self.assertEqual(c["full_scans"], 0)
+        # ranked by total time
+        self.assertEqual([s["rank"] for s in shapes], [1, 2, 3])
+        self.assertIs(shapes[0], a)
+        self.assertIs(shapes[1], b)
+        self.assertEqual(len(a["digest"]), 16)
+        for s in shapes:
+            for k in ("count", "total_s", "avg_ms", "p50_ms", "p95_ms", "p99_ms", "rows_sent",
+                      "rows_examined", "full_scans"):
+                self.assertIsInstance(s[k], (int, float), k)
+
+    def test_table(self):
+        rc, out, err = report(self.text_log)
+        self.assertEqual(rc, 0, err)
+        head, rows = table_rows(out)
+        self.assertEqual(head[:3], ["rank", "digest", "count"])
+        self.assertIn("fingerprint", head)
+        self.assertIn("fscan", head)
+        self.assertEqual(len(rows), 3)
+        self.assertEqual(rows[0]["rank"], "1")
+        self.assertEqual(rows[0]["count"], "10")
+        self.assertEqual(rows[0]["total_s"], "5.500")
+        self.assertEqual(rows[0]["p50_ms"], "500.000")
+        self.assertEqual(rows[1]["count"], "3")
+        self.assertEqual(rows[1]["fscan"], "2")
+        self.assertTrue(rows[0]["fingerprint"].startswith("select name from users"))
+        for line in out.splitlines():
+            self.assertLessEqual(len(line), 120, line)
+
+    def test_top_and_since(self):
+        shapes = report_json("--top", "1", self.text_log)
+        self.assertEqual(len(shapes), 1)
+        self.assertEqual(shapes[0]["count"], 10)
+        # SET timestamp wins over # Time: every entry is at 1795556880 = 2026-11-24T21:48:00Z
+        self.assertEqual(len(report_json("--since", "2026-11-24T21:47:59Z", self.text_log)), 3)
+        self.assertEqual(len(report_json("--since", "2026-11-24T21:48:01Z", self.text_log)), 0)
+        self.assertEqual(len(report_json("--since", "1m", self.text_log)), 0)
+        self.assertEqual(len(report_json("--since", "100000d", self.text_log)), 3)
+        self.assertEqual(len(report_json("--top", "0", self.text_log)), 3)
+
+    def test_json_lines_and_several_files(self):
+        shapes = report_json(self.json_log)
+        self.assertEqual(len(shapes), 1)
+        d = shapes[0]
+        self.assertEqual(d["count"], 4)
+        self.assertAlmostEqual(d["total_s"], 0.1, places=6)
+        self.assertEqual(d["full_scans"], 1)
+        self.assertIn("delete from carts where id =", d["fingerprint"])
+        self.assertEqual(len(report_json("--since", "2026-11-24T21:48:03Z", self.json_log)), 1)
+        self.assertEqual(report_json("--since", "2026-11-24T21:48:03Z", self.json_log)[0]["count"],
+                         2)
+        both = report_json("--top", "10", self.text_log, self.json_log)
+        self.assertEqual(len(both), 4)
+
+    def test_usage_errors(self):
+        for args, needle in ((["--frob", self.text_log], "'--frob'"),
+                             (["--top", "x", self.text_log], "--top"),
+                             (["--since", "yesterday", self.text_log], "--since"),
+                             (["--format", "xml", self.text_log], "--format"),
+                             (["--top"], "--top"),
+                             ([], "no slow-log file"),
+                             ([os.path.join(self.dir, "missing.log")], "missing.log")):
+            rc, out, err = report(*args)
+            self.assertEqual(rc, 2, args)
+            self.assertEqual(len(err.splitlines()), 1, err)
+            self.assertIn(needle, err)
+            self.assertTrue(err.startswith("slowtap"), err)
+            self.assertEqual(out, "")
+        rc, out, err = report("--help")
+        self.assertEqual(rc, 0)
+        for opt in ("--top", "--since", "--format", "--help"):
+            self.assertIn(opt, out)
+
+
+class ReportMariadbLog(unittest.TestCase):
+    """A slow log written by MariaDB: a PK lookup 7 times, a full scan 3 times, 2 updates."""
+
+    @classmethod
+    def setUpClass(cls):
+        import pymysql
+        cls.srv = harness.mariadb()
+        cls.srv.fresh_db(DB)
+        values = ",".join("(%d,'item%d')" % (i, i) for i in range(1, 201))
+        cls.srv.sql("CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20));"
+                    "INSERT INTO items VALUES " + values, db=DB)
+        cls.dir = tempfile.mkdtemp(prefix="slowtap-report-srv-")
+        os.chmod(cls.dir, 0o777)
+        cls.log = os.path.join(cls.dir, "server-slow.log")
+        names = ("slow_query_log", "slow_query_log_file", "long_query_time",
+                 "log_slow_verbosity", "log_output")
+        cls.saved = {}
+        for n in names:
+            rows = cls.srv.sql("SELECT @@GLOBAL.%s" % n)
+            cls.saved[n] = rows[0][0] if rows else ""
+        try:
+            cls.srv.sql("SET GLOBAL slow_query_log_file = '%s'; SET GLOBAL long_query_time = 0;"
+                        "SET GLOBAL log_slow_verbosity = 'query_plan,explain';"
+                        "SET GLOBAL log_output = 'FILE'; SET GLOBAL slow_query_log = 1"
+                        % cls.log)
+            c = pymysql.connect(host=cls.srv.host, port=cls.srv.port, user="app",
+                                password="apppass", database=DB, autocommit=True)
+            cur = c.cursor()
+            for i in range(7):
+                cur.execute("SELECT name FROM items WHERE id = %d" % (i + 1))
+                cur.fetchall()
+            for i in range(3):
+                cur.execute("SELECT COUNT(*) FROM items WHERE name LIKE '%%x%d%%'" % i)
+                cur.fetchall()
+            for i in range(2):
+                cur.execute("UPDATE items SET name = 'n%d' WHERE id = %d" % (i, i + 1))
+            c.close()
+        finally:
+            cls.restore()
+
+    @classmethod
+    def restore(cls):
+        s = cls.saved
+        cls.srv.sql("SET GLOBAL slow_query_log = %s; SET GLOBAL long_query_time = %s;"
+                    "SET GLOBAL log_slow_verbosity = '%s'; SET GLOBAL log_output = '%s'"
+                    % (s["slow_query_log"], s["long_query_time"], s["log_slow_verbosity"],
+                       s["log_output"]))
+        if s["slow_query_log_file"] not in ("", "NULL"):
+            cls.srv.sql("SET GLOBAL slow_query_log_file = '%s'" % s["slow_query_log_file"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.sql("DROP DATABASE IF EXISTS `%s`" % DB)
+
+    def test_server_log(self):
+        with open(self.log) as f:
+            text = f.read()
+        self.assertIn("# Query_time:", text)
+        self.assertIn("Full_scan: Yes", text)
+        shapes = report_json("--top", "0", self.log)
+        pk = by_fp(shapes, "from items where id =")
+        scan = by_fp(shapes, "from items where name like")
+        upd = by_fp(shapes, "update items set name =")
+        self.assertEqual(pk["count"], 7)
+        self.assertEqual(pk["full_scans"], 0)
+        self.assertEqual(pk["rows_sent"], 7)
+        self.assertEqual(scan["count"], 3)
+        self.assertEqual(scan["full_scans"], 3)
+        self.assertEqual(scan["rows_examined"], 600)
+        self.assertEqual(upd["count"], 2)
+        self.assertEqual(upd["full_scans"], 0)
+        for s in (pk, scan, upd):
+            self.assertGreater(s["total_s"], 0)
+            self.assertLessEqual(s["p50_ms"], s["p99_ms"])
+
+        rc, out, err = report("--top", "0", self.log)
+        self.assertEqual(rc, 0, err)
+        head, rows = table_rows(out)
+        r = [x for x in rows if x["fingerprint"].startswith("select count(*) from items")]
+        self.assertEqual(len(r), 1, out)
+        self.assertEqual(r[0]["count"], "3")
+        self.assertEqual(r[0]["fscan"], "3")
+
+    def test_server_log_with_banner_repeated(self):
+        # A FLUSH LOGS / restart repeats the banner mid-file: entries around it still count.
+        with open(self.log) as f:
+            text = f.read()
+        banner = ("/usr/sbin/mariadbd, Version: 10.11.6-MariaDB-log (Debian 12). started with:\n"
+                  "Tcp port: 3306  Unix socket: /run/mysqld/mysqld.sock\n"
+                  "Time\t\t    Id Command\tArgument\n")
+        p = os.path.join(self.dir, "twice.log")
+        with open(p, "w") as f:
+            f.write(banner + text + banner + text)
+        shapes = report_json("--top", "0", p)
+        self.assertEqual(by_fp(shapes, "from items where id =")["count"], 14)
+        self.assertEqual(by_fp(shapes, "from items where name like")["full_scans"], 6)
+
+
+if __name__ == "__main__":
+    unittest.main()
