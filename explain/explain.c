@@ -20,6 +20,7 @@
  */
 #include "explain.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
 #include <errmsg.h>
@@ -36,7 +37,9 @@
 #include <event2/event.h>
 
 #include "../protocol/proto_fingerprint.h"
+#include "../proxy/filter.h"
 #include "../proxy/logfile.h"
+#include "../proxy/slowlog.h"
 
 #define XQ_MAX_RECS   1024 /* records accepted and not yet passed to done */
 #define XQ_MAX_LIVE   256  /* live requests kept (in flight or waiting for their record) */
@@ -121,6 +124,7 @@ struct xconn {
 
 struct explain {
     /* set up before the thread starts, read-only afterwards */
+    const struct filter *filter; /* --redact: applied to what the explain log shows */
     char *user, *password;
     char host[INET6_ADDRSTRLEN + 1];
     unsigned port;
@@ -239,6 +243,24 @@ str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+/* A statement, parameter list or fingerprint for the explain log, with --redact applied. */
+static json_t *
+redacted(const struct explain *e, const char *s)
+{
+    if (!s || !filter_redacts(e->filter)) {
+        return str_or_null(s);
+    }
+    size_t len = strlen(s), cap = len + 64;
+    char *buf = malloc(cap);
+    if (!buf) {
+        return json_null();
+    }
+    size_t n = filter_redact(e->filter, s, len, buf, cap);
+    json_t *j = json_stringn(buf, n);
+    free(buf);
+    return j ? j : json_null();
+}
+
 static void
 log_plan(struct explain *e, const struct rec *r)
 {
@@ -264,10 +286,10 @@ log_plan(struct explain *e, const struct rec *r)
     }
     json_object_set_new(o, "time", json_string(tbuf));
     json_object_set_new(o, "digest", json_string(digest));
-    json_object_set_new(o, "fingerprint", str_or_null(r->fingerprint));
-    json_object_set_new(o, "statement", r->sql ? json_stringn(r->sql, r->sql_len) : json_null());
-    json_object_set_new(o, "params", str_or_null(r->params));
-    json_object_set_new(o, "prepared_statement", str_or_null(r->prepared_sql));
+    json_object_set_new(o, "fingerprint", redacted(e, r->fingerprint));
+    json_object_set_new(o, "statement", redacted(e, r->sql));
+    json_object_set_new(o, "params", redacted(e, r->params));
+    json_object_set_new(o, "prepared_statement", redacted(e, r->prepared_sql));
     json_object_set_new(o, "schema", json_string(r->schema));
     json_object_set_new(o, "query_time", json_real((double)r->query_us / 1e6));
     json_object_set_new(o, "source", json_string(source_name(r->explain_source)));
@@ -865,6 +887,17 @@ plan_from_result(MYSQL_RES *res)
     return p;
 }
 
+/* After a connect: with --backend-tls required or stricter, a connection without TLS is
+ * refused. Returns NULL when the connection may be used, else the reason. */
+static const char *
+xc_tls_check(struct xconn *c)
+{
+    if (c->e->tls < CONF_BTLS_REQUIRED || mysql_get_ssl_cipher(c->my) != NULL) {
+        return NULL;
+    }
+    return "TLS connection error: the backend does not offer TLS (slowtap --backend-tls)";
+}
+
 static void
 xc_op_done(struct xconn *c)
 {
@@ -880,6 +913,19 @@ xc_op_done(struct xconn *c)
                          mysql_error(c->my));
             }
             xc_fail(c);
+            return;
+        }
+        const char *tls_err = xc_tls_check(c);
+        if (tls_err) {
+            char what[300];
+            e->last_connect_fail = now_us();
+            snprintf(e->last_connect_err, sizeof(e->last_connect_err), "%s", tls_err);
+            snprintf(what, sizeof(what), "cannot connect to %s port %u as %s",
+                     e->unix_path ? e->unix_path : e->host, e->port, e->user);
+            warn_once(e, -3, what, tls_err);
+            snprintf(what, sizeof(what), "cannot connect: %s", tls_err);
+            c->broken = true;
+            xc_task_end(c, NULL, what, false);
             return;
         }
         e->last_connect_fail = 0;
@@ -937,6 +983,37 @@ xc_op_done(struct xconn *c)
     }
 }
 
+/*
+ * Applies --backend-tls to a new handle (libmariadb 3.3 semantics, checked in its OpenSSL
+ * code):
+ *   off             no TLS options: plaintext.
+ *   preferred       MYSQL_OPT_SSL_ENFORCE=1, no verification: libmariadb asks for TLS when
+ *                   the server offers it and silently stays in plaintext when it does not.
+ *   required        as preferred; xc_tls_check() then refuses a connection without TLS
+ *                   (libmariadb itself only fails on a plaintext server when verifying).
+ *   verify-ca       MYSQL_OPT_SSL_CA: the chain is verified (SSL_VERIFY_PEER and the verify
+ *                   result are checked whenever a CA is set); VERIFY_SERVER_CERT=0, so the
+ *                   host name is not compared.
+ *   verify-identity CA + VERIFY_SERVER_CERT=1: the chain and the host name (X509_check_host,
+ *                   or X509_check_ip_asc for an address) are checked against the host given
+ *                   to mysql_real_connect; xc_connect passes --backend's name for that.
+ * TLS over a unix socket (--backend /path) follows the same rules.
+ */
+static void
+xc_apply_tls(struct xconn *c)
+{
+    struct explain *e = c->e;
+    if (e->tls == CONF_BTLS_OFF) {
+        return;
+    }
+    my_bool on = 1, verify = e->tls == CONF_BTLS_VERIFY_IDENTITY ? 1 : 0;
+    mysql_options(c->my, MYSQL_OPT_SSL_ENFORCE, &on);
+    mysql_options(c->my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    if (e->tls >= CONF_BTLS_VERIFY_CA && e->tls_ca) {
+        mysql_options(c->my, MYSQL_OPT_SSL_CA, e->tls_ca);
+    }
+}
+
 static bool
 xc_connect(struct xconn *c)
 {
@@ -956,11 +1033,19 @@ xc_connect(struct xconn *c)
     mysql_options(c->my, MYSQL_OPT_WRITE_TIMEOUT, &secs);
     mysql_options(c->my, MYSQL_OPT_PROTOCOL, &proto);
     mysql_options(c->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    xc_apply_tls(c);
+    /* The resolved address, so that connect does not resolve on this loop; only
+     * verify-identity against a host name passes the name (libmariadb checks the certificate
+     * against it; resolving it may then delay this thread, never the workers). */
+    const char *host = e->unix_path ? NULL : e->host;
+    if (host && e->tls == CONF_BTLS_VERIFY_IDENTITY && e->tls_name[0]) {
+        host = e->tls_name;
+    }
     c->state = XC_CONNECTING;
     c->timed_out = false;
     c->broken = false;
-    xc_after(c, mysql_real_connect_start(&c->ret_my, c->my, e->unix_path ? NULL : e->host, e->user,
-                                         e->password, NULL, e->port, e->unix_path, 0));
+    xc_after(c, mysql_real_connect_start(&c->ret_my, c->my, host, e->user, e->password, NULL,
+                                         e->port, e->unix_path, 0));
     return true;
 }
 
@@ -1275,6 +1360,7 @@ explain_main(void *arg)
         logbuf_free(e->logbuf);
         e->logbuf = NULL;
     }
+    slowlog_thread_cleanup(); /* done() formats slow-log entries on this thread */
     return NULL;
 }
 
@@ -1324,6 +1410,10 @@ resolve_backend(struct explain *e, const char *addr)
         }
     }
     e->port = (unsigned)p;
+    struct in6_addr ip;
+    if (host[0] && inet_pton(AF_INET, host, &ip) != 1 && inet_pton(AF_INET6, host, &ip) != 1) {
+        snprintf(e->tls_name, sizeof(e->tls_name), "%s", host);
+    }
     struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -1363,12 +1453,13 @@ explain_free(struct explain *e)
     free(e->user);
     free(e->password);
     free(e->unix_path);
+    free(e->tls_ca);
     free(e);
 }
 
 struct explain *
 explain_start(const struct conf *c, explain_done_fn done, void *done_arg,
-              struct logfile *explain_log)
+              struct logfile *explain_log, const struct filter *filter)
 {
     if (!c->explain_user || !c->explain_user[0] || !done) {
         return NULL;
@@ -1379,6 +1470,7 @@ explain_start(const struct conf *c, explain_done_fn done, void *done_arg,
         return NULL;
     }
     pthread_mutex_init(&e->mu, NULL);
+    e->filter = filter;
     atomic_init(&e->next_token, 1);
     e->done = done;
     e->done_arg = done_arg;
@@ -1391,7 +1483,9 @@ explain_start(const struct conf *c, explain_done_fn done, void *done_arg,
     }
     e->user = strdup(c->explain_user);
     e->password = strdup(c->explain_password ? c->explain_password : "");
-    if (!e->user || !e->password) {
+    e->tls = c->backend_tls;
+    e->tls_ca = c->backend_tls_ca ? strdup(c->backend_tls_ca) : NULL;
+    if (!e->user || !e->password || (c->backend_tls_ca && !e->tls_ca)) {
         fprintf(stderr, "slowtap: explain: out of memory; auto-EXPLAIN is off\n");
         explain_free(e);
         return NULL;

@@ -30,6 +30,7 @@
 
 struct explain;
 struct logfile;
+struct filter;
 
 struct explain_counters {
     uint64_t run;     /* EXPLAIN / SHOW EXPLAIN statements that returned a plan */
@@ -53,7 +54,7 @@ typedef void (*explain_done_fn)(void *arg, struct rec *rec, bool log);
  * --explain-log); otherwise one JSON object per plan taken is written to it.
  */
 struct explain *explain_start(const struct conf *c, explain_done_fn done, void *done_arg,
-                              struct logfile *explain_log);
+                              struct logfile *explain_log, const struct filter *filter);
 
 /* Hands over a completed record (ownership passes). Thread-safe, never blocks. While
  * explain_stop() runs, records are refused and passed to `done` on the caller's thread. */

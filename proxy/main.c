@@ -146,7 +146,7 @@ main(int argc, char **argv)
 
     app.slow_log = logfile_open(conf.slow_log, LOG_MAX_PENDING);
     if (conf.explain_log) {
-        app.explain_log = logfile_open(conf.explain_log, LOG_MAX_PENDING);
+        app.explain_log = logfile_open_named("explain log", conf.explain_log, LOG_MAX_PENDING);
     }
     app.stats = stats_new(conf.max_digests);
     if (!app.slow_log || !app.stats || (conf.explain_log && !app.explain_log)) {
@@ -157,7 +157,7 @@ main(int argc, char **argv)
                                                                          : conf.long_query_us);
     if (conf.explain_user) {
         app.explain_slowbuf = logbuf_new(app.slow_log);
-        app.explain = explain_start(&conf, on_explained, &app, app.explain_log);
+        app.explain = explain_start(&conf, on_explained, &app, app.explain_log, app.filter);
     }
 
     if (net_addr_is_unix(&app.listen_addr)) {

@@ -37,6 +37,7 @@ struct rec {
     bool sql_truncated;     /* longer than the proxy keeps; sql is its first part */
     char *params;           /* heap "# Params:" content ('a', 42, NULL), NULL when none */
     char *prepared_sql;     /* heap: the statement as prepared (with ?), NULL for COM_QUERY */
+    uint32_t bulk_rows;     /* COM_STMT_BULK_EXECUTE: rows of parameters (params: the first) */
     uint64_t digest;        /* of the fingerprint */
     char *fingerprint;      /* heap, NULL when not computed */
     bool explainable;       /* a kind auto-EXPLAIN may run */

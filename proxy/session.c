@@ -64,6 +64,7 @@
 #define SESS_HIGH_WATER     (1u << 20)  /* pause the other side's reading above this */
 #define SESS_LOW_WATER      (256u << 10)/* resume below this */
 #define SESS_COPY_MAX       (1u << 20)  /* bytes of a command's payload kept for the log */
+#define SESS_COPY_MAX_EXEC  (64u << 20) /* ... of an execute: its parameters are decoded */
 #define SESS_HANDSHAKE_MAX  (64u << 10) /* largest handshake response accepted */
 #define SESS_SMALL_PEEK     32u         /* payload bytes looked at for most packets */
 #define SESS_LIVE_MIN_US    100000      /* live plans only for statements running this long */
@@ -102,6 +103,7 @@ struct sess {
     enum sess_state state;
     struct bufferevent *cli, *be;
     int64_t created_us;
+    int64_t closing_us; /* when CLOSING began */
     int64_t now;        /* monotonic us at the current callback */
     uint64_t caps;      /* negotiated: client's & server's */
     uint64_t server_caps;  /* what the backend offers, less PROTO_CAPS_HIDDEN */
@@ -194,14 +196,17 @@ sess_pool_free(struct worker *w)
 static void
 pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n)
 {
-    if (pc->len >= SESS_COPY_MAX) {
+    size_t max = pc->cmd == PROTO_COM_STMT_EXECUTE || pc->cmd == PROTO_COM_STMT_BULK_EXECUTE
+                     ? SESS_COPY_MAX_EXEC
+                     : SESS_COPY_MAX;
+    if (pc->len >= max) {
         return;
     }
-    if (n > SESS_COPY_MAX - pc->len) {
-        n = SESS_COPY_MAX - pc->len;
+    if (n > max - pc->len) {
+        n = max - pc->len;
     }
     if (pc->len + n + 1 > pc->cap) {
-        size_t want = pc->total + 1 < SESS_COPY_MAX + 1 ? (size_t)pc->total + 1 : SESS_COPY_MAX + 1;
+        size_t want = pc->total + 1 < max + 1 ? (size_t)pc->total + 1 : max + 1;
         if (want < pc->len + n + 1) {
             want = pc->len + n + 1;
         }
@@ -224,6 +229,9 @@ pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n)
 static void
 sess_set_state(struct sess *s, enum sess_state st)
 {
+    if (st == SESS_CLOSING && s->state != SESS_CLOSING) {
+        s->closing_us = worker_now_us();
+    }
     s->state = st;
 }
 
@@ -321,6 +329,23 @@ sess_free(struct sess *s)
 }
 
 void
+sess_close_flushed(struct sess *s)
+{
+    if (s->be) {
+        bufferevent_free(s->be);
+        s->be = NULL;
+    }
+    sess_set_state(s, SESS_CLOSING);
+    if (!s->cli || evbuffer_get_length(bufferevent_get_output(s->cli)) == 0) {
+        sess_free(s);
+        return;
+    }
+    bufferevent_disable(s->cli, EV_READ);
+    bufferevent_setwatermark(s->cli, EV_WRITE, 0, 0);
+    bufferevent_enable(s->cli, EV_WRITE);
+}
+
+void
 sess_close(struct sess *s)
 {
     sess_free(s);
@@ -401,14 +426,22 @@ rec_fill_execute(struct rec *rec, struct pstmt *st, const struct pcmd *pc)
 {
     struct lit_list lits = {0};
     struct proto_param_sink sink = {lit_add, &lits, 1024};
-    proto_execute_params((const uint8_t *)pc->buf, pc->len, st->nparams, st->types,
-                         st->long_data, &sink);
+    uint32_t rows = 0;
+    if (pc->cmd == PROTO_COM_STMT_BULK_EXECUTE) {
+        /* The first row of parameters stands for the batch; the row count is noted. */
+        proto_bulk_execute_params((const uint8_t *)pc->buf, pc->len, st->nparams, st->types,
+                                  &sink, &rows);
+    } else {
+        proto_execute_params((const uint8_t *)pc->buf, pc->len, st->nparams, st->types,
+                             st->long_data, &sink);
+    }
 
+    rec->bulk_rows = rows;
     size_t plen = 0;
     for (unsigned i = 0; i < lits.count; i++) {
         plen += lits.n[i] + 8;
     }
-    char *params = malloc(plen + 1);
+    char *params = lits.count ? malloc(plen + 1) : NULL;
     if (params) {
         size_t o = 0;
         for (unsigned i = 0; i < lits.count; i++) {
@@ -484,7 +517,7 @@ record(struct sess *s, struct pcmd *pc, struct pstmt *st)
         .error = r->err_code != 0,
         .no_index_used = (r->status_or & (PROTO_SERVER_QUERY_NO_INDEX |
                                           PROTO_SERVER_QUERY_NO_GOOD_INDEX)) != 0,
-        .wall_us = worker_wall_us(),
+        .wall_us = pc->wall_start + (int64_t)dur,
     };
     stats_local_record(w->stats, &sm);
 
@@ -564,6 +597,8 @@ track(struct sess *s, struct pcmd *pc, struct pstmt **stp)
     case PROTO_COM_STMT_PREPARE:
         if (ok && r->prepared) {
             pstmt_add(&s->stmts, r->stmt_id, arg, arg_len, r->stmt_params, r->stmt_cols);
+        } else {
+            s->stmts.last_id = 0; /* statement id 0xFFFFFFFF now names no statement */
         }
         break;
     case PROTO_COM_STMT_EXECUTE:
@@ -586,6 +621,14 @@ track(struct sess *s, struct pcmd *pc, struct pstmt **stp)
     case PROTO_COM_RESET_CONNECTION:
         if (ok) {
             pstmt_clear(&s->stmts);
+        }
+        break;
+    case PROTO_COM_STMT_RESET:
+        if (proto_stmt_id_parse((const uint8_t *)pc->buf, pc->len, &id) == PROTO_OK) {
+            struct pstmt *st = pstmt_find(&s->stmts, id);
+            if (st) {
+                pstmt_long_data_reset(st);
+            }
         }
         break;
     default:
@@ -943,6 +986,7 @@ read_greeting(struct sess *s)
     s->last_seq = seq;
     evbuffer_remove_buffer(in, bufferevent_get_output(s->cli), PROTO_HDR_LEN + (size_t)len);
     sess_set_state(s, SESS_HANDSHAKE);
+    s->created_us = s->now; /* the client's handshake timeout starts with the greeting */
     bufferevent_enable(s->cli, EV_READ);
     return 0;
 }
@@ -1193,20 +1237,12 @@ be_event(struct bufferevent *bev, short what, void *arg)
                   strerror(err));
     } else if (s->state == SESS_COMMAND && !s->q_head) {
         /* Idle, or after COM_QUIT: close quietly once the client has everything. */
-        bufferevent_free(s->be);
-        s->be = NULL;
-        sess_set_state(s, SESS_CLOSING);
-        if (evbuffer_get_length(bufferevent_get_output(s->cli)) == 0) {
-            sess_free(s);
-        } else {
-            bufferevent_disable(s->cli, EV_READ);
-            bufferevent_setwatermark(s->cli, EV_WRITE, 0, 0);
-        }
-    } else if (s->backend_tls && bufferevent_get_openssl_error(s->be)) {
+        sess_close_flushed(s);
+    } else if (s->backend_tls && s->state <= SESS_AUTH) {
         char msg[256];
-        tls_error_text(bufferevent_get_openssl_error(s->be), msg, sizeof msg);
-        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000", "TLS connection error with backend '%s': %s (slowtap)", addr,
-                  msg);
+        tls_bev_error_text(s->be, msg, sizeof msg);
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
+                  "TLS connection error with backend '%s': %s (slowtap)", addr, msg);
     } else {
         sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000", "Lost connection to MySQL server at '%s' (slowtap backend: %s)",
                   addr, (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
@@ -1296,15 +1332,22 @@ sess_tick(struct sess *s, int64_t now)
     struct worker *w = s->w;
     struct app *app = w->app;
 
-    if (s->state < SESS_COMMAND && s->state != SESS_CLOSING &&
+    if (s->state == SESS_CLOSING) {
+        /* A client that does not read its last bytes does not keep the session forever. */
+        if (now - s->closing_us > app->conf->handshake_timeout_us) {
+            sess_free(s);
+        }
+        return;
+    }
+    if (s->state < SESS_COMMAND &&
         now - s->created_us > app->conf->handshake_timeout_us) {
         sess_fail(s, PROTO_ER_HANDSHAKE_ERROR, "08S01",
                   "Bad handshake: timeout after %.1f s (slowtap)",
                   (double)app->conf->handshake_timeout_us / 1e6);
         return;
     }
-    if (w->stopping && s->state != SESS_CLOSING && sess_idle(s)) {
-        sess_free(s);
+    if (w->stopping && sess_idle(s)) {
+        sess_close_flushed(s); /* the last result may still be on its way to the client */
         return;
     }
     /* A live plan for the statement running now, once it crosses the explain threshold. */

@@ -23,6 +23,10 @@ void sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa
 /* Called by the worker's tick: handshake timeout, live-plan requests, shutdown draining. */
 void sess_tick(struct sess *s, int64_t now_us);
 
+/* Closes the backend now and the client once everything relayed to it has been written (or
+ * after --handshake-timeout if it does not read). May free the session before returning. */
+void sess_close_flushed(struct sess *s);
+
 /* Closes the session at once (worker shutdown after the drain timeout). */
 void sess_close(struct sess *s);
 

@@ -278,15 +278,30 @@ put_statement(struct logbuf *b, const char *s, size_t n)
     logbuf_add(b, "\n", 1);
 }
 
+/* MariaDB's own "# Time:" form, "261124 21:48:00.123456" (UTC), into out[23]: the one
+ * mariadb-dumpslow reads (it skips ISO times); pt-query-digest reads both. */
+static void
+slowlog_mariadb_time(int64_t wall_us, char out[23])
+{
+    char iso[28];
+    slowlog_iso_time(wall_us, iso); /* 2026-11-24T21:48:00.123456Z */
+    memcpy(out, iso + 2, 2);
+    memcpy(out + 2, iso + 5, 2);
+    memcpy(out + 4, iso + 8, 2);
+    out[6] = ' ';
+    memcpy(out + 7, iso + 11, 15);
+    out[22] = '\0';
+}
+
 static void
 slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const struct rec *r)
 {
     char tbuf[28], hex[17], num[4];
 
     logbuf_begin(b);
-    slowlog_iso_time(r->start_wall_us, tbuf);
+    slowlog_mariadb_time(r->start_wall_us, tbuf);
     put(b, "# Time: ");
-    logbuf_add(b, tbuf, 27);
+    logbuf_add(b, tbuf, 22);
 
     put(b, "\n# User@Host: ");
     size_t ulen = strnlen(r->user, sizeof(r->user));
@@ -329,6 +344,14 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
         put(b, "# Params: ");
         put_field(b, p, plen, false);
         put(b, "\n");
+    }
+    if (r->bulk_rows) {
+        put(b, "# Bulk_rows: ");
+        put_u64(b, r->bulk_rows);
+        put(b, "\n");
+    }
+    if (r->sql_truncated) {
+        put(b, "# Truncated: Yes\n"); /* the statement below is its first part */
     }
     if (r->err_code) {
         put(b, "# Error: ");
@@ -528,6 +551,7 @@ slowlog_json_object(const struct filter *f, bool redact, const struct rec *r)
     }
     json_object_set_new(o, "statement", stmt);
     json_object_set_new(o, "truncated", json_boolean(r->sql_truncated));
+    json_object_set_new(o, "bulk_rows", r->bulk_rows ? json_integer(r->bulk_rows) : json_null());
     json_object_set_new(o, "params", slowlog_jtext(f, redact, 1, r->params));
     json_object_set_new(o, "prepared_statement", slowlog_jtext(f, redact, 2, r->prepared_sql));
     json_object_set_new(o, "query_time", json_real((double)r->query_us / 1e6));

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -264,4 +265,27 @@ tls_backend_ssl(void)
         }
     }
     return ssl;
+}
+
+void
+tls_bev_error_text(struct bufferevent *bev, char *out, size_t cap)
+{
+    unsigned long code, real = 0;
+    while ((code = bufferevent_get_openssl_error(bev)) != 0) {
+        if (!real && ERR_GET_LIB(code) != 0) {
+            real = code;
+        }
+    }
+    char lib[200] = "";
+    if (real) {
+        ERR_error_string_n(real, lib, sizeof lib);
+    }
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (vr != X509_V_OK) {
+        snprintf(out, cap, "certificate verify failed: %s%s%s", X509_verify_cert_error_string(vr),
+                 lib[0] ? "; " : "", lib);
+    } else {
+        snprintf(out, cap, "%s", lib[0] ? lib : "the TLS handshake failed");
+    }
 }

@@ -38,4 +38,9 @@ SSL *tls_backend_ssl(void);
 /* Text of the last OpenSSL error of this thread (or of `code` when non-zero). */
 void tls_error_text(unsigned long code, char *out, size_t cap);
 
+struct bufferevent;
+/* Why TLS failed on a bufferevent_openssl: the first real OpenSSL error it queued (libevent
+ * queues a generic code first), plus the certificate verification result when that failed. */
+void tls_bev_error_text(struct bufferevent *bev, char *out, size_t cap);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "logfile.h"
 #include "session.h"
+#include "slowlog.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -142,6 +143,7 @@ worker_main(void *arg)
 {
     struct worker *w = arg;
     event_base_dispatch(w->base);
+    slowlog_thread_cleanup();
     return NULL;
 }
 

@@ -64,3 +64,6 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 else
     slowtap_deps_main || return 1
 fi
+# Node.js and npm for the client-matrix tests (sourcing it installs what is missing).
+# shellcheck source=tests/deps-clients.sh
+source "$(dirname "${BASH_SOURCE[0]}")/deps-clients.sh" || { return 1 2>/dev/null || exit 1; }

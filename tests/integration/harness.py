@@ -239,6 +239,7 @@ def start_throwaway(startup_timeout=60.0):
         port = free_port()
         args = [mariadbd, "--no-defaults", "--user=" + user, "--datadir=" + datadir,
                 "--socket=" + sock, "--port=%d" % port, "--bind-address=127.0.0.1",
+                "--tmpdir=" + os.path.dirname(datadir),
                 "--skip-name-resolve", "--log-error=" + errlog, "--pid-file=" + pidfile,
                 "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M",
                 "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
@@ -577,7 +578,8 @@ def parse_slowlog(text):
     lines = []
     stmt = []
     for line in text.split("\n"):
-        is_header = line.startswith("# ")
+        # MariaDB writes an administrator command as the entry's statement, behind "# ".
+        is_header = line.startswith("# ") and not line.startswith("# administrator command:")
         if is_header and (e is None or stmt or line.startswith("# Time:")):
             if e is not None:
                 out.append(_finish(e, lines, stmt))

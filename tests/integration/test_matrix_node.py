@@ -1,0 +1,106 @@
+"""test_matrix_node.py - client matrix, Node.js (issue 4): the `mariadb` connector with
+pipelining on (queries and prepare+execute pipelined, statement id -1, batch() as
+COM_STMT_BULK_EXECUTE) and `mysql2` (execute() prepared statements), installed from the npm
+registry into tests/integration/node by `npm ci`; the script (clients/matrix_node.js) prints the
+same through slowtap as directly, and the slow log holds each execute with parameters that
+evaluate to the bound values, substituted into the statement, with its row counts."""
+
+import os
+import subprocess
+import sys
+import unittest
+
+import harness
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "clients"))
+import matrix_common as mc  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+NODE_DIR = os.path.join(HERE, "node")
+DB = "st_matrix_node_%d" % os.getpid()
+SCRIPT = os.path.join(mc.CLIENTS, "matrix_node.js")
+STR = "O'Reilly \\ back\\slash \"dq\"\nnew line"
+BLOB = b"\x00\x01\xff bin '\\"
+ROW1 = (1, -42, 3.25, STR, None, "2024-02-29", "2024-02-29 13:14:15", BLOB)
+ROW2 = (2, 9007199254740993, -0.5, "tab\there", "notnull", "1999-12-31", "2000-01-01 00:00:00",
+        BLOB)
+
+
+def npm_install():
+    """npm ci (the lock file pins mariadb and mysql2); raises when it fails: no skipping."""
+    npm = ["npm", "ci"] if os.path.exists(os.path.join(NODE_DIR, "package-lock.json")) else [
+        "npm", "install"]
+    r = subprocess.run(npm + ["--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed in %s:\n%s" % (" ".join(npm), NODE_DIR, r.stdout[-3000:]))
+
+
+class MatrixNode(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        npm_install()
+        cls.srv = harness.mariadb()
+        cls.srv.fresh_db(DB)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.sql("DROP DATABASE IF EXISTS `%s`" % DB)
+
+    def run_node(self, mode, table):
+        with harness.Slowtap() as px:
+            out = mc.same_both_ways(
+                self, lambda port: ["/usr/bin/node", SCRIPT, mode, "127.0.0.1", str(port), "app",
+                                    "apppass", DB], self.srv, px)
+            self.assertTrue(out.endswith("END\n"), out)
+            self.assertIn('"hb":"0001FF2062696E20275C"', out)
+            self.assertIn("error: 1146\n", out)
+            entries = mc.log_entries(px)
+            mc.assert_proxy_healthy(self, px)
+            ins = mc.check_execute(
+                self, self.srv, DB, entries,
+                "INSERT INTO %s (id, i, f, s, n, d, dt, b) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                % table, [ROW1, ROW2])
+            self.assertEqual([e["rows_affected"] for e in ins], [1, 1])
+            for e in entries:
+                self.assertEqual(e["user"], "app", e["raw"])
+                self.assertEqual(e["schema"], DB, e["raw"])
+            return out, entries
+
+    def test_mariadb_pipelining(self):
+        out, entries = self.run_node("mariadb", "m_node_mariadb")
+        self.assertIn('pipelined: [[{"one":1}],[{"two":"two","p":"client-side"}],1,1,'
+                      '[{"three":3}]]', out)
+        self.assertIn("batch affected: 3\n", out)
+        sel = mc.check_execute(
+            self, self.srv, DB, entries,
+            "SELECT id, i, f, s, n, d, dt, HEX(b) AS hb FROM m_node_mariadb WHERE id = ? OR "
+            "s = ? ORDER BY id", [(1, "tab\there"), (2, "none"), (99, STR)])
+        self.assertEqual([e["rows_sent"] for e in sel], [2, 1, 1])
+        for q, n in (("SELECT 1 AS one", 1), ("SELECT 'two' AS two, 'client-side' AS p", 1),
+                     ("SELECT 3 AS three", 1)):
+            self.assertEqual([e["rows_sent"] for e in entries if e["statement"] == q], [n], q)
+        # an execute with id -1 after a failed prepare fails; it must not be attributed to
+        # the statement prepared before
+        failed = [e for e in entries if (e["error"] or "").startswith("1243")]
+        for e in failed:
+            self.assertFalse(e["statement"].startswith("INSERT"), e["raw"])
+        # batch(): one COM_STMT_BULK_EXECUTE of three rows, logged with the first row
+        bulk = mc.check_execute(
+            self, self.srv, DB, [e for e in entries if not e["error"]],
+            "INSERT INTO m_node_mariadb (id, s, n) VALUES (?, ?, ?)", [(10, "b1", None)])
+        self.assertEqual(bulk[0]["rows_affected"], 3)
+
+    def test_mysql2_execute(self):
+        out, entries = self.run_node("mysql2", "m_node_mysql2")
+        sel = mc.check_execute(
+            self, self.srv, DB, entries,
+            "SELECT id, i, f, s, n, d, dt, HEX(b) AS hb FROM m_node_mysql2 WHERE id = ? OR s = ? "
+            "ORDER BY id", [(1, "tab\there"), (2, "none")])
+        self.assertEqual([e["rows_sent"] for e in sel], [2, 1])
+        txt = mc.find(entries, "SELECT id, s, HEX(b) AS hb FROM m_node_mysql2 ORDER BY id")
+        self.assertEqual([e["rows_sent"] for e in txt], [2])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
