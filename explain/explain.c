@@ -1236,6 +1236,7 @@ drain(struct explain *e)
         }
     }
     schedule(e);
+    e->done(e->done_arg, NULL, false); /* end of a batch: the callee may flush */
 }
 
 static void
@@ -1520,11 +1521,12 @@ explain_start(const struct conf *c, explain_done_fn done, void *done_arg,
     return e;
 }
 
-void
+bool
 explain_submit(struct explain *e, struct rec *rec, bool log)
 {
     pthread_mutex_lock(&e->mu);
     bool ok = !e->stopping && e->out_recs < XQ_MAX_RECS && e->rcount < XQ_RING;
+    bool wake = e->rcount == 0; /* drain() empties the ring: one wake-up per batch */
     if (ok) {
         struct xjob *j = &e->ring[(e->rhead + e->rcount) % XQ_RING];
         memset(j, 0, sizeof(*j));
@@ -1535,12 +1537,14 @@ explain_submit(struct explain *e, struct rec *rec, bool log)
     }
     pthread_mutex_unlock(&e->mu);
     if (ok) {
-        event_active(e->wake, EV_READ, 0);
-        return;
+        if (wake) {
+            event_active(e->wake, EV_READ, 0);
+        }
+        return true;
     }
     atomic_fetch_add(&e->c_dropped, 1);
     snprintf(rec->explain_error, sizeof(rec->explain_error), "dropped: queue full");
-    e->done(e->done_arg, rec, log);
+    return false;
 }
 
 uint64_t

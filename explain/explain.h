@@ -44,7 +44,8 @@ struct explain_counters {
  * Called on the explain thread for every record submitted, exactly once, with the record's
  * plan fields filled in (or explain_error set). The callee takes ownership of `rec`. `log`
  * says whether the record belongs in the slow log (it may be over the explain threshold but
- * under --long-query-time).
+ * under --long-query-time). Also called with rec == NULL at the end of each batch of work, so
+ * the callee can flush what it buffered.
  */
 typedef void (*explain_done_fn)(void *arg, struct rec *rec, bool log);
 
@@ -56,9 +57,10 @@ typedef void (*explain_done_fn)(void *arg, struct rec *rec, bool log);
 struct explain *explain_start(const struct conf *c, explain_done_fn done, void *done_arg,
                               struct logfile *explain_log, const struct filter *filter);
 
-/* Hands over a completed record (ownership passes). Thread-safe, never blocks. While
- * explain_stop() runs, records are refused and passed to `done` on the caller's thread. */
-void explain_submit(struct explain *e, struct rec *rec, bool log);
+/* Hands over a completed record (ownership passes). Thread-safe, never blocks. Returns false
+ * when it is refused (queue full, or explain_stop() running): the record stays the caller's,
+ * with explain_error set, and the dropped counter grows. */
+bool explain_submit(struct explain *e, struct rec *rec, bool log);
 
 /*
  * Asks for the plan of the statement running now on backend connection `thread_id` (MariaDB

@@ -38,9 +38,12 @@ static void
 on_explained(void *arg, struct rec *rec, bool log)
 {
     struct app *app = arg;
+    if (!rec) {
+        logbuf_flush(app->explain_slowbuf); /* once per batch, not per entry */
+        return;
+    }
     if (log) {
         slowlog_write(app->explain_slowbuf, app->conf->log_format, app->filter, rec);
-        logbuf_flush(app->explain_slowbuf);
     }
     if (rec->plan && rec->explain_source != REC_EXPLAIN_CACHED) {
         stats_set_plan(app->stats, rec->digest, rec->plan);

@@ -526,7 +526,8 @@ record(struct sess *s, struct pcmd *pc, struct pstmt *st)
     if (!slow && !explain) {
         return;
     }
-    if (sql && !filter_wants(app->filter, sql, sql_len)) {
+    /* --include/--exclude see the statement, or "administrator command: X" for others. */
+    if (!filter_wants(app->filter, sql ? sql : fp, sql ? sql_len : strlen(fp))) {
         return;
     }
     if (slow) {
@@ -562,12 +563,13 @@ record(struct sess *s, struct pcmd *pc, struct pstmt *st)
     copy_str(rec->err_msg, sizeof rec->err_msg, r->err_msg, strlen(r->err_msg));
     rec->live_token = pc->live_token;
 
-    if (explain) {
-        explain_submit(app->explain, rec, slow);
-    } else {
-        slowlog_write(w->slowbuf, app->conf->log_format, app->filter, rec);
-        rec_free(rec);
+    if (explain && explain_submit(app->explain, rec, slow)) {
+        return;
     }
+    if (slow) {
+        slowlog_write(w->slowbuf, app->conf->log_format, app->filter, rec);
+    }
+    rec_free(rec);
 }
 
 /* What a completed command changes in the session: schema, user, prepared statements. */
@@ -830,6 +832,27 @@ peek(struct evbuffer *in, size_t off, uint8_t *out, size_t n)
     evbuffer_copyout_from(in, &pos, out, n);
 }
 
+/*
+ * Sends what was just added to a plain socket's output at once, with one writev, instead of
+ * arming libevent's write event (an epoll_ctl on and off per packet). Only when the kernel does
+ * not take everything is the write event armed; the write callback disarms it once the output
+ * is empty. TLS bufferevents write by themselves.
+ */
+static void
+push(struct sess *s, struct bufferevent *bev)
+{
+    bool tls = bev == s->cli ? s->client_tls : s->backend_tls;
+    if (tls || s->state == SESS_CONNECTING || (bufferevent_get_enabled(bev) & EV_WRITE)) {
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evbuffer_write(out, bufferevent_getfd(bev));
+    if (evbuffer_get_length(out) > 0) {
+        /* The rest, or the error, is libevent's: it reports failures through the event cb. */
+        bufferevent_enable(bev, EV_WRITE);
+    }
+}
+
 /* Overwrites one byte in place (a sequence id in a header that is about to be relayed). */
 static void
 poke(struct evbuffer *in, size_t off, uint8_t v)
@@ -920,6 +943,7 @@ relay(struct sess *s, bool from_client)
             COUNTER_ADD(c, bytes_to_client, off);
         }
         evbuffer_remove_buffer(in, bufferevent_get_output(dst), off);
+        push(s, dst);
         if (evbuffer_get_length(bufferevent_get_output(dst)) > SESS_HIGH_WATER) {
             bufferevent_disable(src, EV_READ);
             if (from_client) {
@@ -985,6 +1009,7 @@ read_greeting(struct sess *s)
                             s->server_caps | (tls_server_enabled() ? PROTO_CAP_SSL : 0));
     s->last_seq = seq;
     evbuffer_remove_buffer(in, bufferevent_get_output(s->cli), PROTO_HDR_LEN + (size_t)len);
+    push(s, s->cli);
     sess_set_state(s, SESS_HANDSHAKE);
     s->created_us = s->now; /* the client's handshake timeout starts with the greeting */
     bufferevent_enable(s->cli, EV_READ);
@@ -1115,6 +1140,7 @@ read_handshake(struct sess *s)
     proto_put_le32(p, caps_lo);
     p[-1] = (uint8_t)(seq + s->seq_delta);
     evbuffer_remove_buffer(in, bufferevent_get_output(s->be), PROTO_HDR_LEN + (size_t)len);
+    push(s, s->be);
     sess_set_state(s, SESS_AUTH);
     return 0;
 }
@@ -1178,6 +1204,16 @@ be_read(struct bufferevent *bev, void *arg)
     }
 }
 
+/* libevent wrote some of what push() left: disarm the write event once all is out. */
+static void
+drained(struct sess *s, struct bufferevent *bev, bool tls)
+{
+    if (!tls && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        bufferevent_disable(bev, EV_WRITE);
+    }
+    resume(s);
+}
+
 static void
 cli_write(struct bufferevent *bev, void *arg)
 {
@@ -1188,14 +1224,14 @@ cli_write(struct bufferevent *bev, void *arg)
         }
         return;
     }
-    resume(s);
+    drained(s, bev, s->client_tls);
 }
 
 static void
 be_write(struct bufferevent *bev, void *arg)
 {
-    (void)bev;
-    resume(arg);
+    struct sess *s = arg;
+    drained(s, bev, s->backend_tls);
 }
 
 static void
@@ -1219,6 +1255,7 @@ be_event(struct bufferevent *bev, short what, void *arg)
             return; /* the TLS handshake with the backend finished */
         }
         sess_set_state(s, SESS_GREETING);
+        bufferevent_disable(s->be, EV_WRITE); /* push() writes; see there */
         if (!net_addr_is_unix(&s->w->app->backend_addr)) {
             int one = 1;
             setsockopt(bufferevent_getfd(s->be), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1311,8 +1348,7 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
     bufferevent_setcb(s->be, be_read, be_write, be_event, s);
     bev_tune(s->cli);
     bev_tune(s->be);
-    bufferevent_enable(s->be, EV_READ | EV_WRITE);
-    bufferevent_enable(s->cli, EV_WRITE);
+    bufferevent_enable(s->be, EV_READ | EV_WRITE); /* EV_WRITE: to see the connect finish */
     sess_set_state(s, SESS_CONNECTING);
     if (bufferevent_socket_connect(s->be, (const struct sockaddr *)&app->backend_addr.sa,
                                    (int)app->backend_addr.len) != 0) {

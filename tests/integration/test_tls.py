@@ -297,10 +297,7 @@ class BackendVerification(unittest.TestCase):
             self.assertIn("TLS", r.stderr)
             self.assertIsNone(st.proc.poll())
 
-    # Proxy bug (reported to the lead): session.c reports the first code libevent queued,
-    # which is SSL_get_error()'s SSL_ERROR_SSL (1), printed as "error:00000001:lib(0)::
-    # reason(1)", instead of the OpenSSL error or the certificate verify result.
-    @unittest.expectedFailure
+    # The error names the certificate check's result, not libevent's generic SSL_ERROR_SSL.
     def test_verify_ca_wrong_ca_names_the_cause(self):
         with proxy(back_args("verify-ca", "other-ca.pem")) as st:
             r = cli_plain(st.port, "SELECT 1")

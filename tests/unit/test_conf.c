@@ -44,7 +44,7 @@ struct run {
 static struct run
 run_conf(struct conf *c, const char *const *args)
 {
-    char *argv[64];
+    char *argv[128]; /* room for the 33 --redact pairs of test_errors */
     int argc = 0;
     struct run r;
     size_t on, en;
