@@ -56,23 +56,23 @@ enum proto_rc {
 #define PROTO_CAP_SSL_VERIFY_SERVER_CERT     (1ull << 30)
 #define PROTO_CAP_REMEMBER_OPTIONS           (1ull << 31)
 /* MariaDB extended capabilities, stored shifted into the high 32 bits. */
-#define PROTO_CAP_MARIADB_PROGRESS           (1ull << 32)
-#define PROTO_CAP_MARIADB_COM_MULTI          (1ull << 33)
-#define PROTO_CAP_MARIADB_STMT_BULK          (1ull << 34)
-#define PROTO_CAP_MARIADB_EXTENDED_METADATA  (1ull << 35)
-#define PROTO_CAP_MARIADB_CACHE_METADATA     (1ull << 36)
+#define PROTO_CAP_MARIADB_PROGRESS          (1ull << 32)
+#define PROTO_CAP_MARIADB_COM_MULTI         (1ull << 33)
+#define PROTO_CAP_MARIADB_STMT_BULK         (1ull << 34)
+#define PROTO_CAP_MARIADB_EXTENDED_METADATA (1ull << 35)
+#define PROTO_CAP_MARIADB_CACHE_METADATA    (1ull << 36)
 
 /* Server status flags carried by OK and EOF packets. */
-#define PROTO_SERVER_STATUS_IN_TRANS        0x0001
-#define PROTO_SERVER_STATUS_AUTOCOMMIT      0x0002
-#define PROTO_SERVER_MORE_RESULTS_EXISTS    0x0008
-#define PROTO_SERVER_QUERY_NO_GOOD_INDEX    0x0010
-#define PROTO_SERVER_QUERY_NO_INDEX         0x0020
-#define PROTO_SERVER_STATUS_CURSOR_EXISTS   0x0040
-#define PROTO_SERVER_STATUS_LAST_ROW_SENT   0x0080
-#define PROTO_SERVER_STATUS_DB_DROPPED      0x0100
-#define PROTO_SERVER_PS_OUT_PARAMS          0x1000
-#define PROTO_SERVER_SESSION_STATE_CHANGED  0x4000
+#define PROTO_SERVER_STATUS_IN_TRANS       0x0001
+#define PROTO_SERVER_STATUS_AUTOCOMMIT     0x0002
+#define PROTO_SERVER_MORE_RESULTS_EXISTS   0x0008
+#define PROTO_SERVER_QUERY_NO_GOOD_INDEX   0x0010
+#define PROTO_SERVER_QUERY_NO_INDEX        0x0020
+#define PROTO_SERVER_STATUS_CURSOR_EXISTS  0x0040
+#define PROTO_SERVER_STATUS_LAST_ROW_SENT  0x0080
+#define PROTO_SERVER_STATUS_DB_DROPPED     0x0100
+#define PROTO_SERVER_PS_OUT_PARAMS         0x1000
+#define PROTO_SERVER_SESSION_STATE_CHANGED 0x4000
 
 /* Commands (first payload byte of a packet with sequence id 0 in the command phase). */
 enum proto_com {
@@ -123,13 +123,13 @@ const char *proto_com_name(uint8_t cmd);
 #define PROTO_ERR_HDR      0xff
 
 /* Error codes slowtap itself sends (the server's own numbers and SQL states). */
-#define PROTO_ER_CON_COUNT_ERROR    1040 /* "Too many connections", SQLSTATE 08004 */
-#define PROTO_ER_HANDSHAKE_ERROR    1043 /* "Bad handshake", SQLSTATE 08S01 */
+#define PROTO_ER_CON_COUNT_ERROR          1040 /* "Too many connections", SQLSTATE 08004 */
+#define PROTO_ER_HANDSHAKE_ERROR          1043 /* "Bad handshake", SQLSTATE 08S01 */
 #define PROTO_ER_NET_PACKETS_OUT_OF_ORDER 1156
-#define PROTO_ER_UNKNOWN_COM_ERROR  1047 /* SQLSTATE 08S01 */
+#define PROTO_ER_UNKNOWN_COM_ERROR        1047 /* SQLSTATE 08S01 */
 /* Errors about the backend itself use ER_UNKNOWN_ERROR: codes 2000-2999 are the client
  * library's own, and libmariadb reports a "malformed packet" when a server sends one. */
-#define PROTO_ER_UNKNOWN_ERROR      1105 /* SQLSTATE HY000 */
+#define PROTO_ER_UNKNOWN_ERROR             1105 /* SQLSTATE HY000 */
 #define PROTO_ER_SECURE_TRANSPORT_REQUIRED 3159
 
 #endif

@@ -37,12 +37,12 @@ void proto_digest_hex(uint64_t digest, char out[17]);
 
 enum proto_stmt_kind {
     PROTO_STMT_OTHER = 0,
-    PROTO_STMT_SELECT,  /* SELECT, WITH ... SELECT, (SELECT ...) UNION ..., TABLE, VALUES */
-    PROTO_STMT_INSERT,  /* INSERT ... VALUES / SELECT / SET */
+    PROTO_STMT_SELECT, /* SELECT, WITH ... SELECT, (SELECT ...) UNION ..., TABLE, VALUES */
+    PROTO_STMT_INSERT, /* INSERT ... VALUES / SELECT / SET */
     PROTO_STMT_REPLACE,
     PROTO_STMT_UPDATE,
     PROTO_STMT_DELETE,
-    PROTO_STMT_USE,     /* USE db */
+    PROTO_STMT_USE, /* USE db */
 };
 
 /*

@@ -163,8 +163,8 @@ proto_hsresp_parse(const uint8_t *p, size_t len, struct proto_hsresp *out)
 }
 
 enum proto_rc
-proto_change_user_parse(const uint8_t *p, size_t len, uint64_t caps, char *user,
-                        size_t user_cap, char *db, size_t db_cap)
+proto_change_user_parse(const uint8_t *p, size_t len, uint64_t caps, char *user, size_t user_cap,
+                        char *db, size_t db_cap)
 {
     struct proto_rd r;
     size_t n;

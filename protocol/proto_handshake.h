@@ -15,7 +15,7 @@ struct proto_greeting {
     uint64_t caps;            /* low 32 bits MySQL, high 32 bits MariaDB extended */
     uint8_t charset;
     uint16_t status;
-    bool mariadb;             /* CLIENT_MYSQL clear: extended capabilities present */
+    bool mariadb; /* CLIENT_MYSQL clear: extended capabilities present */
     char auth_plugin[64];
     /* Offsets in the payload, for the in-place rewrite. */
     size_t caps_lo_off, caps_hi_off, ext_caps_off; /* ext_caps_off 0 when absent */
@@ -25,22 +25,20 @@ struct proto_greeting {
  * packet, 0xFF, is also PROTO_ERROR: the caller relays it and closes). */
 enum proto_rc proto_greeting_parse(const uint8_t *p, size_t len, struct proto_greeting *g);
 /* Rewrites the capability fields of a parsed greeting payload in place. */
-void proto_greeting_set_caps(uint8_t *p, size_t len, const struct proto_greeting *g,
-                             uint64_t caps);
+void proto_greeting_set_caps(uint8_t *p, size_t len, const struct proto_greeting *g, uint64_t caps);
 
 /* Capabilities slowtap removes from the greeting so the stream stays readable: TLS,
  * compression and MySQL 8 query attributes. */
-#define PROTO_CAPS_HIDDEN                                                                     \
-    (PROTO_CAP_SSL | PROTO_CAP_COMPRESS | PROTO_CAP_ZSTD_COMPRESSION |                       \
-     PROTO_CAP_QUERY_ATTRIBUTES)
+#define PROTO_CAPS_HIDDEN                                                                          \
+    (PROTO_CAP_SSL | PROTO_CAP_COMPRESS | PROTO_CAP_ZSTD_COMPRESSION | PROTO_CAP_QUERY_ATTRIBUTES)
 
 struct proto_hsresp {
     uint64_t caps; /* low 32 bits MySQL, high 32 bits MariaDB extended (when CLIENT_MYSQL clear) */
     uint32_t max_packet;
     uint8_t charset;
-    bool ssl_request;  /* a 32-byte SSL request: TLS starts after it; no user follows */
-    char user[256];    /* NUL-terminated, cut to fit */
-    char db[256];      /* "" without CLIENT_CONNECT_WITH_DB */
+    bool ssl_request; /* a 32-byte SSL request: TLS starts after it; no user follows */
+    char user[256];   /* NUL-terminated, cut to fit */
+    char db[256];     /* "" without CLIENT_CONNECT_WITH_DB */
     char plugin[64];
     /* The auth response is skipped: slowtap never keeps authentication data. */
 };
@@ -50,7 +48,7 @@ enum proto_rc proto_hsresp_parse(const uint8_t *p, size_t len, struct proto_hsre
 
 /* COM_CHANGE_USER payload (after the command byte is included: p[0] == 0x11): user and
  * schema; the auth data is skipped. `caps` are the session's negotiated capabilities. */
-enum proto_rc proto_change_user_parse(const uint8_t *p, size_t len, uint64_t caps,
-                                      char *user, size_t user_cap, char *db, size_t db_cap);
+enum proto_rc proto_change_user_parse(const uint8_t *p, size_t len, uint64_t caps, char *user,
+                                      size_t user_cap, char *db, size_t db_cap);
 
 #endif

@@ -23,10 +23,10 @@ void proto_hdr_write(uint8_t out[PROTO_HDR_LEN], uint32_t len, uint8_t seq);
  * 0xFFFFFF ends with an empty packet).
  */
 struct proto_framer {
-    uint64_t body_left;   /* bytes of the current packet's payload not yet consumed */
-    bool continues;       /* the packet being read continues the previous logical packet */
-    bool next_continues;  /* the packet after this one continues this logical packet */
-    uint8_t seq;          /* sequence id of the current packet */
+    uint64_t body_left;  /* bytes of the current packet's payload not yet consumed */
+    bool continues;      /* the packet being read continues the previous logical packet */
+    bool next_continues; /* the packet after this one continues this logical packet */
+    uint8_t seq;         /* sequence id of the current packet */
 };
 
 enum proto_frame_kind {
@@ -58,7 +58,7 @@ struct proto_ok {
 
 struct proto_err {
     uint16_t code;
-    char sqlstate[6]; /* NUL-terminated, "" when the packet had no SQL state marker */
+    char sqlstate[6];   /* NUL-terminated, "" when the packet had no SQL state marker */
     const uint8_t *msg; /* points into the parsed payload */
     size_t msg_len;
 };
@@ -69,14 +69,13 @@ enum proto_rc proto_ok_parse(const uint8_t *p, size_t len, struct proto_ok *ok);
 /* ERR packet: PROTO_ERROR unless p[0] is 0xFF and the code is present. */
 enum proto_rc proto_err_parse(const uint8_t *p, size_t len, struct proto_err *err);
 /* EOF packet (0xFE, payload shorter than 9): warnings and status. */
-enum proto_rc proto_eof_parse(const uint8_t *p, size_t len, uint16_t *warnings,
-                              uint16_t *status);
+enum proto_rc proto_eof_parse(const uint8_t *p, size_t len, uint16_t *warnings, uint16_t *status);
 
 /*
  * Builds a whole ERR packet (header included) into `out` (at most `cap` bytes; the message is
  * cut to fit). Returns the number of bytes written. `sqlstate` is 5 characters.
  */
-size_t proto_err_build(uint8_t *out, size_t cap, uint8_t seq, uint16_t code,
-                       const char *sqlstate, const char *msg);
+size_t proto_err_build(uint8_t *out, size_t cap, uint8_t seq, uint16_t code, const char *sqlstate,
+                       const char *msg);
 
 #endif

@@ -38,40 +38,74 @@ const char *
 proto_com_name(uint8_t cmd)
 {
     switch (cmd) {
-    case PROTO_COM_SLEEP: return "Sleep";
-    case PROTO_COM_QUIT: return "Quit";
-    case PROTO_COM_INIT_DB: return "Init DB";
-    case PROTO_COM_QUERY: return "Query";
-    case PROTO_COM_FIELD_LIST: return "Field List";
-    case PROTO_COM_CREATE_DB: return "Create DB";
-    case PROTO_COM_DROP_DB: return "Drop DB";
-    case PROTO_COM_REFRESH: return "Refresh";
-    case PROTO_COM_SHUTDOWN: return "Shutdown";
-    case PROTO_COM_STATISTICS: return "Statistics";
-    case PROTO_COM_PROCESS_INFO: return "Processlist";
-    case PROTO_COM_CONNECT: return "Connect";
-    case PROTO_COM_PROCESS_KILL: return "Kill";
-    case PROTO_COM_DEBUG: return "Debug";
-    case PROTO_COM_PING: return "Ping";
-    case PROTO_COM_TIME: return "Time";
-    case PROTO_COM_DELAYED_INSERT: return "Delayed insert";
-    case PROTO_COM_CHANGE_USER: return "Change user";
-    case PROTO_COM_BINLOG_DUMP: return "Binlog Dump";
-    case PROTO_COM_TABLE_DUMP: return "Table Dump";
-    case PROTO_COM_CONNECT_OUT: return "Connect Out";
-    case PROTO_COM_REGISTER_SLAVE: return "Register Slave";
-    case PROTO_COM_STMT_PREPARE: return "Prepare";
-    case PROTO_COM_STMT_EXECUTE: return "Execute";
-    case PROTO_COM_STMT_SEND_LONG_DATA: return "Long Data";
-    case PROTO_COM_STMT_CLOSE: return "Close stmt";
-    case PROTO_COM_STMT_RESET: return "Reset stmt";
-    case PROTO_COM_SET_OPTION: return "Set option";
-    case PROTO_COM_STMT_FETCH: return "Fetch";
-    case PROTO_COM_DAEMON: return "Daemon";
-    case PROTO_COM_BINLOG_DUMP_GTID: return "Binlog Dump GTID";
-    case PROTO_COM_RESET_CONNECTION: return "Reset connection";
-    case PROTO_COM_STMT_BULK_EXECUTE: return "Bulk_execute";
-    default: return NULL;
+    case PROTO_COM_SLEEP:
+        return "Sleep";
+    case PROTO_COM_QUIT:
+        return "Quit";
+    case PROTO_COM_INIT_DB:
+        return "Init DB";
+    case PROTO_COM_QUERY:
+        return "Query";
+    case PROTO_COM_FIELD_LIST:
+        return "Field List";
+    case PROTO_COM_CREATE_DB:
+        return "Create DB";
+    case PROTO_COM_DROP_DB:
+        return "Drop DB";
+    case PROTO_COM_REFRESH:
+        return "Refresh";
+    case PROTO_COM_SHUTDOWN:
+        return "Shutdown";
+    case PROTO_COM_STATISTICS:
+        return "Statistics";
+    case PROTO_COM_PROCESS_INFO:
+        return "Processlist";
+    case PROTO_COM_CONNECT:
+        return "Connect";
+    case PROTO_COM_PROCESS_KILL:
+        return "Kill";
+    case PROTO_COM_DEBUG:
+        return "Debug";
+    case PROTO_COM_PING:
+        return "Ping";
+    case PROTO_COM_TIME:
+        return "Time";
+    case PROTO_COM_DELAYED_INSERT:
+        return "Delayed insert";
+    case PROTO_COM_CHANGE_USER:
+        return "Change user";
+    case PROTO_COM_BINLOG_DUMP:
+        return "Binlog Dump";
+    case PROTO_COM_TABLE_DUMP:
+        return "Table Dump";
+    case PROTO_COM_CONNECT_OUT:
+        return "Connect Out";
+    case PROTO_COM_REGISTER_SLAVE:
+        return "Register Slave";
+    case PROTO_COM_STMT_PREPARE:
+        return "Prepare";
+    case PROTO_COM_STMT_EXECUTE:
+        return "Execute";
+    case PROTO_COM_STMT_SEND_LONG_DATA:
+        return "Long Data";
+    case PROTO_COM_STMT_CLOSE:
+        return "Close stmt";
+    case PROTO_COM_STMT_RESET:
+        return "Reset stmt";
+    case PROTO_COM_SET_OPTION:
+        return "Set option";
+    case PROTO_COM_STMT_FETCH:
+        return "Fetch";
+    case PROTO_COM_DAEMON:
+        return "Daemon";
+    case PROTO_COM_BINLOG_DUMP_GTID:
+        return "Binlog Dump GTID";
+    case PROTO_COM_RESET_CONNECTION:
+        return "Reset connection";
+    case PROTO_COM_STMT_BULK_EXECUTE:
+        return "Bulk_execute";
+    default:
+        return NULL;
     }
 }
 
@@ -337,8 +371,8 @@ on_first(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len)
         }
         r->infile = true;
         {
-            size_t n = avail - 1 < sizeof r->infile_name - 1 ? avail - 1
-                                                             : sizeof r->infile_name - 1;
+            size_t n =
+                avail - 1 < sizeof r->infile_name - 1 ? avail - 1 : sizeof r->infile_name - 1;
             memcpy(r->infile_name, p + 1, n);
             r->infile_name[n] = '\0';
         }
@@ -495,7 +529,7 @@ proto_resp_feed(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len
             return on_ok(r, p, avail);
         case PROTO_ERR_HDR:
             return on_err(r, p, avail);
-        case PROTO_EOF_HDR:     /* auth switch request */
+        case PROTO_EOF_HDR:      /* auth switch request */
         case PROTO_AUTHMORE_HDR: /* more authentication data */
             return PROTO_AGAIN;
         default:

@@ -25,18 +25,18 @@ enum proto_resp_state {
     PROTO_RS_ROWS,        /* rows until EOF/OK or ERR */
     PROTO_RS_PREP_PARAMS, /* COM_STMT_PREPARE: parameter definitions */
     PROTO_RS_PREP_PARAMS_EOF,
-    PROTO_RS_PREP_COLS,   /* COM_STMT_PREPARE: column definitions */
+    PROTO_RS_PREP_COLS, /* COM_STMT_PREPARE: column definitions */
     PROTO_RS_PREP_COLS_EOF,
-    PROTO_RS_FIELDS,      /* COM_FIELD_LIST: column definitions until EOF */
-    PROTO_RS_INFILE_DATA, /* LOCAL INFILE: the client is sending the file */
+    PROTO_RS_FIELDS,        /* COM_FIELD_LIST: column definitions until EOF */
+    PROTO_RS_INFILE_DATA,   /* LOCAL INFILE: the client is sending the file */
     PROTO_RS_INFILE_RESULT, /* LOCAL INFILE: file sent, expecting OK or ERR */
-    PROTO_RS_AUTH,        /* COM_CHANGE_USER: authentication exchange until OK or ERR */
+    PROTO_RS_AUTH,          /* COM_CHANGE_USER: authentication exchange until OK or ERR */
     PROTO_RS_DONE,
 };
 
 struct proto_resp {
-    uint8_t cmd;     /* the command being answered */
-    uint64_t caps;   /* capabilities negotiated by client and server */
+    uint8_t cmd;   /* the command being answered */
+    uint64_t caps; /* capabilities negotiated by client and server */
     enum proto_resp_state state;
     uint64_t cols_left;   /* definitions still to come in the current block */
     uint64_t result_cols; /* columns of the current result set */
@@ -52,16 +52,16 @@ struct proto_resp {
     uint32_t results;       /* result sets and OKs in the chain */
     uint16_t err_code;      /* 0, or the ERR that ended the response */
     char err_sqlstate[6];
-    char err_msg[256];      /* NUL-terminated, cut to fit */
-    bool infile;            /* the server asked for a LOCAL INFILE */
-    char infile_name[256];  /* file name the server asked for */
-    bool cursor;            /* COM_STMT_EXECUTE opened a cursor (no rows in this response) */
+    char err_msg[256];     /* NUL-terminated, cut to fit */
+    bool infile;           /* the server asked for a LOCAL INFILE */
+    char infile_name[256]; /* file name the server asked for */
+    bool cursor;           /* COM_STMT_EXECUTE opened a cursor (no rows in this response) */
 
     /* COM_STMT_PREPARE OK */
     uint32_t stmt_id;
     uint16_t stmt_cols;
     uint16_t stmt_params;
-    bool prepared;          /* a prepare OK was received */
+    bool prepared; /* a prepare OK was received */
 };
 
 /* Starts tracking the response to command `cmd` under the negotiated capabilities `caps`. */

@@ -22,14 +22,14 @@ struct counters {
     _Atomic uint64_t slow_statements;     /* at or over --long-query-time */
     _Atomic uint64_t bytes_from_client;
     _Atomic uint64_t bytes_to_client;
-    _Atomic uint64_t query_us_total;      /* sum of Query_time */
-    struct hist latency;                  /* every statement; written by the owner only */
+    _Atomic uint64_t query_us_total; /* sum of Query_time */
+    struct hist latency;             /* every statement; written by the owner only */
 };
 
 /* Adds v to a counter the calling thread owns (a plain load and store, never a locked op). */
-#define COUNTER_ADD(c, field, v)                                                              \
-    atomic_store_explicit(&(c)->field,                                                        \
-                          atomic_load_explicit(&(c)->field, memory_order_relaxed) + (v),      \
+#define COUNTER_ADD(c, field, v)                                                                   \
+    atomic_store_explicit(&(c)->field,                                                             \
+                          atomic_load_explicit(&(c)->field, memory_order_relaxed) + (v),           \
                           memory_order_relaxed)
 #define COUNTER_GET(c, field) atomic_load_explicit(&(c)->field, memory_order_relaxed)
 

@@ -156,8 +156,8 @@ main(int argc, char **argv)
         fprintf(stderr, "slowtap: out of memory at start\n");
         goto out;
     }
-    app.explain_threshold_us = (uint64_t)(conf.explain_threshold_us >= 0 ? conf.explain_threshold_us
-                                                                         : conf.long_query_us);
+    app.explain_threshold_us =
+        (uint64_t)(conf.explain_threshold_us >= 0 ? conf.explain_threshold_us : conf.long_query_us);
     if (conf.explain_user) {
         app.explain_slowbuf = logbuf_new(app.slow_log);
         app.explain = explain_start(&conf, on_explained, &app, app.explain_log, app.filter);

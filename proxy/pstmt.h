@@ -20,16 +20,16 @@
 
 struct pstmt {
     uint32_t id;
-    char *sql;       /* as prepared, with ? placeholders */
+    char *sql; /* as prepared, with ? placeholders */
     size_t sql_len;
     uint64_t digest; /* of its fingerprint */
     char *fingerprint;
     bool explainable;
     uint16_t nparams;
     uint16_t ncols;
-    struct proto_param_type *types;   /* nparams entries: the types bound last */
-    struct proto_long_data *long_data;/* nparams entries, data owned (heap) */
-    struct pstmt *next;               /* hash chain */
+    struct proto_param_type *types;    /* nparams entries: the types bound last */
+    struct proto_long_data *long_data; /* nparams entries, data owned (heap) */
+    struct pstmt *next;                /* hash chain */
 };
 
 struct pstmt_table {

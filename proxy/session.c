@@ -61,15 +61,15 @@
 #include "tls.h"
 #include "worker.h"
 
-#define SESS_HIGH_WATER     (1u << 20)  /* pause the other side's reading above this */
-#define SESS_LOW_WATER      (256u << 10)/* resume below this */
-#define SESS_COPY_MAX       (1u << 20)  /* bytes of a command's payload kept for the log */
-#define SESS_COPY_MAX_EXEC  (64u << 20) /* ... of an execute: its parameters are decoded */
-#define SESS_HANDSHAKE_MAX  (64u << 10) /* largest handshake response accepted */
-#define SESS_SMALL_PEEK     32u         /* payload bytes looked at for most packets */
-#define SESS_LIVE_MIN_US    100000      /* live plans only for statements running this long */
-#define PCMD_POOL_MAX       256
-#define PCMD_KEEP_BUF       (64u << 10) /* recycled records keep buffers up to this size */
+#define SESS_HIGH_WATER    (1u << 20)   /* pause the other side's reading above this */
+#define SESS_LOW_WATER     (256u << 10) /* resume below this */
+#define SESS_COPY_MAX      (1u << 20)   /* bytes of a command's payload kept for the log */
+#define SESS_COPY_MAX_EXEC (64u << 20)  /* ... of an execute: its parameters are decoded */
+#define SESS_HANDSHAKE_MAX (64u << 10)  /* largest handshake response accepted */
+#define SESS_SMALL_PEEK    32u          /* payload bytes looked at for most packets */
+#define SESS_LIVE_MIN_US   100000       /* live plans only for statements running this long */
+#define PCMD_POOL_MAX      256
+#define PCMD_KEEP_BUF      (64u << 10) /* recycled records keep buffers up to this size */
 
 enum sess_state {
     SESS_CONNECTING, /* backend connect in progress */
@@ -92,8 +92,8 @@ struct pcmd {
     int64_t wall_start; /* realtime us, for the log's # Time */
     char *buf;          /* payload copy (command byte included), at most SESS_COPY_MAX */
     size_t len, cap;
-    uint64_t total;     /* payload bytes the command really had */
-    uint64_t bytes;     /* response bytes relayed to the client */
+    uint64_t total; /* payload bytes the command really had */
+    uint64_t bytes; /* response bytes relayed to the client */
     uint64_t live_token;
 };
 
@@ -103,17 +103,17 @@ struct sess {
     enum sess_state state;
     struct bufferevent *cli, *be;
     int64_t created_us;
-    int64_t closing_us; /* when CLOSING began */
-    int64_t now;        /* monotonic us at the current callback */
-    uint64_t caps;      /* negotiated: client's & server's */
-    uint64_t server_caps;  /* what the backend offers, less PROTO_CAPS_HIDDEN */
-    bool backend_has_ssl;  /* the backend offered TLS */
-    bool client_tls;       /* the client upgraded to TLS with slowtap */
-    bool backend_tls;      /* slowtap upgraded its backend connection to TLS */
-    int8_t seq_delta;      /* during authentication: backend seq = client seq + seq_delta
-                              (each side's SSL request shifts its count by one) */
-    uint32_t thread_id; /* backend connection id, from the greeting */
-    uint8_t last_seq;   /* sequence id of the last packet relayed, either way */
+    int64_t closing_us;   /* when CLOSING began */
+    int64_t now;          /* monotonic us at the current callback */
+    uint64_t caps;        /* negotiated: client's & server's */
+    uint64_t server_caps; /* what the backend offers, less PROTO_CAPS_HIDDEN */
+    bool backend_has_ssl; /* the backend offered TLS */
+    bool client_tls;      /* the client upgraded to TLS with slowtap */
+    bool backend_tls;     /* slowtap upgraded its backend connection to TLS */
+    int8_t seq_delta;     /* during authentication: backend seq = client seq + seq_delta
+                             (each side's SSL request shifts its count by one) */
+    uint32_t thread_id;   /* backend connection id, from the greeting */
+    uint8_t last_seq;     /* sequence id of the last packet relayed, either way */
     bool cli_paused, be_paused;
     char user[64];
     char host[64];
@@ -208,7 +208,11 @@ pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n)
     if (pc->len + n + 1 > pc->cap) {
         size_t want = pc->total + 1 < max + 1 ? (size_t)pc->total + 1 : max + 1;
         if (want < pc->len + n + 1) {
-            want = pc->len + n + 1;
+            /* past the first physical packet (16 MiB payloads): grow geometrically */
+            want = pc->cap * 2 > pc->len + n + 1 ? pc->cap * 2 : pc->len + n + 1;
+            if (want > max + 1) {
+                want = max + 1;
+            }
         }
         char *nb = realloc(pc->buf, want);
         if (!nb) {
@@ -235,8 +239,8 @@ sess_set_state(struct sess *s, enum sess_state st)
     s->state = st;
 }
 
-static void
-sess_log(const struct sess *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sess_log(const struct sess *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 sess_log(const struct sess *s, const char *fmt, ...)
@@ -246,9 +250,8 @@ sess_log(const struct sess *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "slowtap: [thread %u %s@%s, %s] %s\n", s->thread_id,
-            s->user[0] ? s->user : "-", s->host[0] ? s->host : "localhost",
-            sess_state_names[s->state], msg);
+    fprintf(stderr, "slowtap: [thread %u %s@%s, %s] %s\n", s->thread_id, s->user[0] ? s->user : "-",
+            s->host[0] ? s->host : "localhost", sess_state_names[s->state], msg);
 }
 
 /*
@@ -257,8 +260,7 @@ sess_log(const struct sess *s, const char *fmt, ...)
  * greeting), closes the backend and closes the client once the ERR is flushed.
  * The session may be freed before this returns: callers must not touch it afterwards.
  */
-static void
-sess_fail(struct sess *s, uint16_t code, const char *sqlstate, const char *fmt, ...)
+static void sess_fail(struct sess *s, uint16_t code, const char *sqlstate, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void
@@ -429,8 +431,8 @@ rec_fill_execute(struct rec *rec, struct pstmt *st, const struct pcmd *pc)
     uint32_t rows = 0;
     if (pc->cmd == PROTO_COM_STMT_BULK_EXECUTE) {
         /* The first row of parameters stands for the batch; the row count is noted. */
-        proto_bulk_execute_params((const uint8_t *)pc->buf, pc->len, st->nparams, st->types,
-                                  &sink, &rows);
+        proto_bulk_execute_params((const uint8_t *)pc->buf, pc->len, st->nparams, st->types, &sink,
+                                  &rows);
     } else {
         proto_execute_params((const uint8_t *)pc->buf, pc->len, st->nparams, st->types,
                              st->long_data, &sink);
@@ -455,8 +457,8 @@ rec_fill_execute(struct rec *rec, struct pstmt *st, const struct pcmd *pc)
                                    lits.count, NULL, 0);
     char *sql = malloc(need + 1);
     if (sql) {
-        proto_substitute(st->sql, st->sql_len, (const char *const *)lits.v, lits.n, lits.count,
-                         sql, need + 1);
+        proto_substitute(st->sql, st->sql_len, (const char *const *)lits.v, lits.n, lits.count, sql,
+                         need + 1);
         rec->sql = sql;
         rec->sql_len = strlen(sql);
     }
@@ -515,8 +517,8 @@ record(struct sess *s, struct pcmd *pc, struct pstmt *st)
         .rows_sent = r->rows_sent,
         .rows_affected = r->rows_affected,
         .error = r->err_code != 0,
-        .no_index_used = (r->status_or & (PROTO_SERVER_QUERY_NO_INDEX |
-                                          PROTO_SERVER_QUERY_NO_GOOD_INDEX)) != 0,
+        .no_index_used =
+            (r->status_or & (PROTO_SERVER_QUERY_NO_INDEX | PROTO_SERVER_QUERY_NO_GOOD_INDEX)) != 0,
         .wall_us = pc->wall_start + (int64_t)dur,
     };
     stats_local_record(w->stats, &sm);
@@ -913,8 +915,8 @@ relay(struct sess *s, bool from_client)
             proto_framer_step(fr, hb, PROTO_HDR_LEN, &st);
             s->last_seq = st.hdr.seq;
             if (s->seq_delta && s->state <= SESS_AUTH) {
-                uint8_t seq = (uint8_t)(from_client ? st.hdr.seq + s->seq_delta
-                                                    : st.hdr.seq - s->seq_delta);
+                uint8_t seq =
+                    (uint8_t)(from_client ? st.hdr.seq + s->seq_delta : st.hdr.seq - s->seq_delta);
                 poke(in, off + 3, seq);
                 if (!from_client) {
                     s->last_seq = seq;
@@ -1136,7 +1138,8 @@ read_handshake(struct sess *s)
     /* The response goes on with the backend's view of TLS and the backend's sequence. */
     s->seq_delta = (int8_t)((s->backend_tls ? 1 : 0) - (s->client_tls ? 1 : 0));
     uint32_t caps_lo = proto_le32(p);
-    caps_lo = s->backend_tls ? caps_lo | (uint32_t)PROTO_CAP_SSL : caps_lo & ~(uint32_t)PROTO_CAP_SSL;
+    caps_lo =
+        s->backend_tls ? caps_lo | (uint32_t)PROTO_CAP_SSL : caps_lo & ~(uint32_t)PROTO_CAP_SSL;
     proto_put_le32(p, caps_lo);
     p[-1] = (uint8_t)(seq + s->seq_delta);
     evbuffer_remove_buffer(in, bufferevent_get_output(s->be), PROTO_HDR_LEN + (size_t)len);
@@ -1281,8 +1284,9 @@ be_event(struct bufferevent *bev, short what, void *arg)
         sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
                   "TLS connection error with backend '%s': %s (slowtap)", addr, msg);
     } else {
-        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000", "Lost connection to MySQL server at '%s' (slowtap backend: %s)",
-                  addr, (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
+                  "Lost connection to MySQL server at '%s' (slowtap backend: %s)", addr,
+                  (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
     }
 }
 
@@ -1375,8 +1379,7 @@ sess_tick(struct sess *s, int64_t now)
         }
         return;
     }
-    if (s->state < SESS_COMMAND &&
-        now - s->created_us > app->conf->handshake_timeout_us) {
+    if (s->state < SESS_COMMAND && now - s->created_us > app->conf->handshake_timeout_us) {
         sess_fail(s, PROTO_ER_HANDSHAKE_ERROR, "08S01",
                   "Bad handshake: timeout after %.1f s (slowtap)",
                   (double)app->conf->handshake_timeout_us / 1e6);

@@ -13,7 +13,7 @@
 #include "tls.h"
 
 static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
-static SSL_CTX *server_ctx;  /* guarded by tls_lock; each SSL holds its own reference */
+static SSL_CTX *server_ctx; /* guarded by tls_lock; each SSL holds its own reference */
 static SSL_CTX *backend_ctx;
 static char backend_host[256];
 static enum conf_backend_tls backend_mode;
@@ -251,8 +251,8 @@ tls_backend_ssl(void)
         return ssl;
     }
     struct in6_addr tmp;
-    bool is_ip = inet_pton(AF_INET, backend_host, &tmp) == 1 ||
-                 inet_pton(AF_INET6, backend_host, &tmp) == 1;
+    bool is_ip =
+        inet_pton(AF_INET, backend_host, &tmp) == 1 || inet_pton(AF_INET6, backend_host, &tmp) == 1;
     if (!is_ip) {
         SSL_set_tlsext_host_name(ssl, backend_host);
     }

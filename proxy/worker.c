@@ -18,8 +18,8 @@
 #include "stats.h"
 #include "worker.h"
 
-#define TICK_US          100000
-#define MERGE_EVERY      10 /* ticks: statistics are merged once a second */
+#define TICK_US           100000
+#define MERGE_EVERY       10 /* ticks: statistics are merged once a second */
 #define STATS_LOCAL_SLOTS 1024
 
 int64_t

@@ -32,16 +32,16 @@ struct app {
     struct net_addr listen_addr;
     struct net_addr backend_addr;
     struct logfile *slow_log;
-    struct logfile *explain_log;   /* NULL without --explain-log */
-    struct filter *filter;         /* NULL without filters */
+    struct logfile *explain_log; /* NULL without --explain-log */
+    struct filter *filter;       /* NULL without filters */
     struct stats *stats;
-    struct explain *explain;       /* NULL when auto-EXPLAIN is off */
-    struct logbuf *explain_slowbuf;/* the slow-log buffer the explain thread writes through */
+    struct explain *explain;        /* NULL when auto-EXPLAIN is off */
+    struct logbuf *explain_slowbuf; /* the slow-log buffer the explain thread writes through */
     uint64_t explain_threshold_us;
     struct worker **workers;
     int nworkers;
-    int shared_listen_fd;          /* unix socket listener shared by workers; -1 for TCP */
-    _Atomic int connections;       /* open client connections, all workers */
+    int shared_listen_fd;    /* unix socket listener shared by workers; -1 for TCP */
+    _Atomic int connections; /* open client connections, all workers */
 };
 
 struct worker {
@@ -52,18 +52,18 @@ struct worker {
     struct event_base *base;
     struct evconnlistener *listener;
     struct event *tick;
-    struct event *ctl;         /* main asks: stop accepting, drain, exit */
+    struct event *ctl; /* main asks: stop accepting, drain, exit */
     unsigned ticks;
-    struct sess *sessions;     /* every open session of this worker (doubly linked) */
+    struct sess *sessions; /* every open session of this worker (doubly linked) */
     int nsessions;
     struct counters counters;
     struct logbuf *slowbuf;
     struct stats_local *stats;
-    struct pcmd *pcmd_pool;    /* recycled command records, so steady state allocates none */
+    struct pcmd *pcmd_pool; /* recycled command records, so steady state allocates none */
     int pcmd_pool_n;
     _Atomic bool stop_requested;
     bool stopping;
-    int64_t stop_deadline_us;  /* monotonic; sessions still busy then are closed */
+    int64_t stop_deadline_us; /* monotonic; sessions still busy then are closed */
 };
 
 /* Creates worker `id` (event base, listener on app->listen_addr, timers). Prints a one-line

@@ -12,35 +12,35 @@
 static int check_failures;
 static int check_count;
 
-#define CHECK(expr)                                                                           \
-    do {                                                                                      \
-        check_count++;                                                                        \
-        if (!(expr)) {                                                                        \
-            check_failures++;                                                                 \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);          \
-        }                                                                                     \
+#define CHECK(expr)                                                                                \
+    do {                                                                                           \
+        check_count++;                                                                             \
+        if (!(expr)) {                                                                             \
+            check_failures++;                                                                      \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ_U(a, b)                                                                      \
-    do {                                                                                      \
-        unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);        \
-        check_count++;                                                                        \
-        if (a_ != b_) {                                                                       \
-            check_failures++;                                                                 \
-            fprintf(stderr, "%s:%d: %s == %s failed: %llu != %llu\n", __FILE__, __LINE__, #a, \
-                    #b, a_, b_);                                                              \
-        }                                                                                     \
+#define CHECK_EQ_U(a, b)                                                                           \
+    do {                                                                                           \
+        unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);             \
+        check_count++;                                                                             \
+        if (a_ != b_) {                                                                            \
+            check_failures++;                                                                      \
+            fprintf(stderr, "%s:%d: %s == %s failed: %llu != %llu\n", __FILE__, __LINE__, #a, #b,  \
+                    a_, b_);                                                                       \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_STR(a, b)                                                                       \
-    do {                                                                                      \
-        const char *a_ = (a), *b_ = (b);                                                      \
-        check_count++;                                                                        \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                              \
-            check_failures++;                                                                 \
-            fprintf(stderr, "%s:%d: %s == %s failed:\n  got      \"%s\"\n  expected \"%s\"\n", \
-                    __FILE__, __LINE__, #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");      \
-        }                                                                                     \
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        check_count++;                                                                             \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                                   \
+            check_failures++;                                                                      \
+            fprintf(stderr, "%s:%d: %s == %s failed:\n  got      \"%s\"\n  expected \"%s\"\n",     \
+                    __FILE__, __LINE__, #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");           \
+        }                                                                                          \
     } while (0)
 
 static inline int

@@ -936,9 +936,8 @@ test_concurrency(void)
         char *stmt = find_in(p, window, "SET timestamp=1795556880;\nSELECT ");
         static const char head[] = "# Time: 261124 21:48:00.123456\n# User@Host: app[app] @  "
                                    "[127.0.0.1]\n# Thread_id: ";
-        if (strncmp(p, head, sizeof head - 1) != 0 ||
-            !stmt || !parse_pair(stmt + 33, &tid, &seq) || tid < 0 || tid >= NTHREADS ||
-            seq != next[tid]) {
+        if (strncmp(p, head, sizeof head - 1) != 0 || !stmt || !parse_pair(stmt + 33, &tid, &seq) ||
+            tid < 0 || tid >= NTHREADS || seq != next[tid]) {
             bad++;
             break;
         }
