@@ -222,20 +222,6 @@ rec_fail(struct explain *e, struct xtask *t, const char *msg)
 
 /* ---- the JSON explain log ---- */
 
-static const char *
-source_name(enum rec_explain_source s)
-{
-    switch (s) {
-    case REC_EXPLAIN_LIVE:
-        return "live";
-    case REC_EXPLAIN_AFTER:
-        return "after";
-    case REC_EXPLAIN_CACHED:
-        return "cached";
-    default:
-        return "none";
-    }
-}
 
 static json_t *
 str_or_null(const char *s)
@@ -292,7 +278,7 @@ log_plan(struct explain *e, const struct rec *r)
     json_object_set_new(o, "prepared_statement", redacted(e, r->prepared_sql));
     json_object_set_new(o, "schema", json_string(r->schema));
     json_object_set_new(o, "query_time", json_real((double)r->query_us / 1e6));
-    json_object_set_new(o, "source", json_string(source_name(r->explain_source)));
+    json_object_set_new(o, "source", json_string(rec_explain_source_name(r->explain_source)));
     json_object_set_new(flags, "full_scan", json_boolean(r->plan->flags & PLAN_FULL_SCAN));
     json_object_set_new(flags, "full_join", json_boolean(r->plan->flags & PLAN_FULL_JOIN));
     json_object_set_new(flags, "tmp_table", json_boolean(r->plan->flags & PLAN_TMP_TABLE));

@@ -43,3 +43,18 @@ rec_set_sql(struct rec *r, const char *s, size_t n)
     r->sql_len = n;
     return true;
 }
+
+const char *
+rec_explain_source_name(enum rec_explain_source s)
+{
+    switch (s) {
+    case REC_EXPLAIN_LIVE:
+        return "live";
+    case REC_EXPLAIN_AFTER:
+        return "after";
+    case REC_EXPLAIN_CACHED:
+        return "cached";
+    default:
+        return NULL;
+    }
+}

@@ -60,6 +60,9 @@ struct rec {
     uint64_t live_token; /* 0 when no live explain was requested */
 };
 
+/* "live", "after", "cached"; NULL for REC_EXPLAIN_NONE. */
+const char *rec_explain_source_name(enum rec_explain_source s);
+
 /* Allocates a zeroed record. Returns NULL when out of memory. */
 struct rec *rec_new(void);
 /* Frees a record and everything it owns (NULL is fine). */

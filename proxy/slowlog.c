@@ -15,55 +15,11 @@
 
 #include "../protocol/proto.h"
 
-/* Command names as MariaDB's slow log writes them for administrator commands. */
-static const char *
-slowlog_cmd_name(uint8_t cmd)
-{
-    switch (cmd) {
-    case PROTO_COM_QUIT:
-        return "Quit";
-    case PROTO_COM_INIT_DB:
-        return "Init DB";
-    case PROTO_COM_QUERY:
-        return "Query";
-    case PROTO_COM_FIELD_LIST:
-        return "Field List";
-    case PROTO_COM_STATISTICS:
-        return "Statistics";
-    case PROTO_COM_PROCESS_KILL:
-        return "Process kill";
-    case PROTO_COM_PING:
-        return "Ping";
-    case PROTO_COM_CHANGE_USER:
-        return "Change user";
-    case PROTO_COM_STMT_PREPARE:
-        return "Prepare";
-    case PROTO_COM_STMT_EXECUTE:
-        return "Execute";
-    case PROTO_COM_STMT_SEND_LONG_DATA:
-        return "Long data";
-    case PROTO_COM_STMT_CLOSE:
-        return "Close stmt";
-    case PROTO_COM_STMT_RESET:
-        return "Reset stmt";
-    case PROTO_COM_SET_OPTION:
-        return "Set option";
-    case PROTO_COM_STMT_FETCH:
-        return "Fetch";
-    case PROTO_COM_RESET_CONNECTION:
-        return "Reset connection";
-    case PROTO_COM_STMT_BULK_EXECUTE:
-        return "Bulk execute";
-    default:
-        return NULL;
-    }
-}
-
 /* The command's name, or its number in decimal for commands without one. */
 static const char *
 slowlog_cmd_label(uint8_t cmd, char buf[4])
 {
-    const char *name = slowlog_cmd_name(cmd);
+    const char *name = proto_com_name(cmd);
     if (name) {
         return name;
     }
@@ -79,20 +35,6 @@ slowlog_cmd_label(uint8_t cmd, char buf[4])
     return buf;
 }
 
-static const char *
-slowlog_source_name(enum rec_explain_source s)
-{
-    switch (s) {
-    case REC_EXPLAIN_LIVE:
-        return "live";
-    case REC_EXPLAIN_AFTER:
-        return "after";
-    case REC_EXPLAIN_CACHED:
-        return "cached";
-    default:
-        return NULL;
-    }
-}
 
 /* ---- redaction scratch (per thread, reused) ---- */
 
@@ -366,7 +308,7 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
         put(b, "# ");
         put_fields(b, flags);
         put(b, "\n");
-        const char *src = slowlog_source_name(r->explain_source);
+        const char *src = rec_explain_source_name(r->explain_source);
         if (src) {
             put(b, "# Explain: ");
             put(b, src);
@@ -586,7 +528,7 @@ slowlog_json_object(const struct filter *f, bool redact, const struct rec *r)
         }
     }
     json_object_set_new(o, "flags", flags);
-    const char *src = slowlog_source_name(r->explain_source);
+    const char *src = rec_explain_source_name(r->explain_source);
     json_object_set_new(o, "explain_source", src ? json_string(src) : json_null());
     json_object_set_new(o, "explain_error",
                         r->explain_error[0]

@@ -161,7 +161,7 @@ test_text_exact(void)
     recs[3] = make_rec(NULL);
     recs[3]->cmd = 0x0e; /* COM_PING */
     recs[4] = make_rec(NULL);
-    recs[4]->cmd = 0x05; /* COM_CREATE_DB: no name in the list */
+    recs[4]->cmd = 0x30; /* no such command: written as its number */
     recs[5] = make_rec(NULL);
     recs[5]->cmd = 0x1f;
 
@@ -193,7 +193,7 @@ test_text_exact(void)
              "%s" /* 3 */
              "use perf;\nSET timestamp=1795556880;\n# administrator command: Ping;\n"
              "%s" /* 4 */
-             "use perf;\nSET timestamp=1795556880;\n# administrator command: 5;\n"
+             "use perf;\nSET timestamp=1795556880;\n# administrator command: 48;\n"
              "%s" /* 5 */
              "use perf;\nSET timestamp=1795556880;\n# administrator command: Reset connection;\n",
              base_head, base_head, base_head, base_head, base_head);
