@@ -85,9 +85,11 @@ raise_fd_limit(int max_connections)
         setrlimit(RLIMIT_NOFILE, &rl);
         getrlimit(RLIMIT_NOFILE, &rl);
     }
-    rlim_t need = (rlim_t)max_connections * 2 + 64;
-    fprintf(stderr, "slowtap: file descriptor limit %llu%s\n", (unsigned long long)rl.rlim_cur,
-            rl.rlim_cur < need ? " (lower than --max-connections needs: 2 per connection)" : "");
+    /* each client connection holds two descriptors: the client's and its backend's */
+    unsigned long long room = rl.rlim_cur > 64 ? (unsigned long long)(rl.rlim_cur - 64) / 2 : 0;
+    fprintf(stderr, "slowtap: open-file limit %llu: room for about %llu client connections%s\n",
+            (unsigned long long)rl.rlim_cur, room,
+            room < (unsigned long long)max_connections ? " (fewer than --max-connections)" : "");
 }
 
 int
