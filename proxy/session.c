@@ -848,7 +848,11 @@ push(struct sess *s, struct bufferevent *bev)
         return;
     }
     struct evbuffer *out = bufferevent_get_output(bev);
+    /* A socket bufferevent keeps the start of its output frozen outside its own write
+     * callback; do as that callback does. */
+    evbuffer_unfreeze(out, 1);
     evbuffer_write(out, bufferevent_getfd(bev));
+    evbuffer_freeze(out, 1);
     if (evbuffer_get_length(out) > 0) {
         /* The rest, or the error, is libevent's: it reports failures through the event cb. */
         bufferevent_enable(bev, EV_WRITE);
@@ -1353,6 +1357,7 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
     bev_tune(s->cli);
     bev_tune(s->be);
     bufferevent_enable(s->be, EV_READ | EV_WRITE); /* EV_WRITE: to see the connect finish */
+    bufferevent_disable(s->cli, EV_WRITE);          /* on by default; push() writes */
     sess_set_state(s, SESS_CONNECTING);
     if (bufferevent_socket_connect(s->be, (const struct sockaddr *)&app->backend_addr.sa,
                                    (int)app->backend_addr.len) != 0) {
