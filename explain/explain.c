@@ -390,10 +390,10 @@ cache_get(struct explain *e, uint64_t digest)
 }
 
 static void
-cache_store(struct explain *e, uint64_t digest, const struct plan *p)
+cache_store(struct explain *e, uint64_t digest, struct plan *p)
 {
     struct xcache *c = cache_get(e, digest);
-    struct plan *d = c ? plan_dup(p) : NULL;
+    struct plan *d = c ? plan_ref(p) : NULL;
     if (!d) {
         return;
     }
@@ -408,7 +408,7 @@ static void
 rec_from_cache(struct explain *e, struct xtask *t, struct xcache *c)
 {
     if (c->plan) {
-        t->rec->plan = plan_dup(c->plan);
+        t->rec->plan = plan_ref(c->plan); /* shared: plans are read-only once built */
         if (t->rec->plan) {
             t->rec->explain_source = REC_EXPLAIN_CACHED;
             atomic_fetch_add(&e->c_cached, 1);
@@ -501,7 +501,7 @@ task_rec_result(struct explain *e, struct xtask *t, struct plan *p, const char *
         t->rec->explain_source = REC_EXPLAIN_AFTER;
         if (c) {
             plan_free(c->plan);
-            c->plan = plan_dup(p);
+            c->plan = plan_ref(p);
             c->error[0] = '\0';
             c->at = c->plan ? now_us() : 0;
         }

@@ -6,6 +6,7 @@
 #include "plan.h"
 
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,7 +18,20 @@ const char *const plan_col_names[PLAN_NCOLS] = {
 struct plan *
 plan_new(void)
 {
-    return calloc(1, sizeof(struct plan));
+    struct plan *p = calloc(1, sizeof(struct plan));
+    if (p) {
+        atomic_init(&p->refs, 1);
+    }
+    return p;
+}
+
+struct plan *
+plan_ref(struct plan *p)
+{
+    if (p) {
+        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    }
+    return p;
 }
 
 static void
@@ -137,7 +151,7 @@ plan_dup(const struct plan *p)
 void
 plan_free(struct plan *p)
 {
-    if (!p) {
+    if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) > 1) {
         return;
     }
     for (size_t i = 0; i < p->nrows; i++) {

@@ -35,10 +35,13 @@ struct plan_row {
 #define PLAN_TMP_TABLE 0x04 /* Extra: Using temporary */
 #define PLAN_FILESORT  0x08 /* Extra: Using filesort */
 
+/* A plan is built once (plan_new, plan_add_row, plan_analyze) and then only read, so threads
+ * share it by reference: plan_ref adds a reference, plan_free drops one. */
 struct plan {
     struct plan_row *rows;
     size_t nrows;
-    unsigned flags; /* PLAN_* computed by plan_analyze */
+    unsigned flags;       /* PLAN_* computed by plan_analyze */
+    _Atomic unsigned refs; /* references; the last plan_free frees */
 };
 
 /* Allocates an empty plan; NULL when out of memory. */
@@ -52,8 +55,11 @@ struct plan *plan_new(void);
 bool plan_add_row(struct plan *p, const char *const *names, const char *const *vals, size_t n);
 /* Computes p->flags from the rows (see PLAN_*). */
 void plan_analyze(struct plan *p);
+/* Another reference to a finished plan (NULL is fine); cheaper than plan_dup. */
+struct plan *plan_ref(struct plan *p);
 /* Deep copy; NULL when out of memory. */
 struct plan *plan_dup(const struct plan *p);
+/* Drops a reference; frees the plan with the last one. NULL is fine. */
 void plan_free(struct plan *p);
 
 /* Column header names in log order ("id", "select_type", ..., "Extra"). */

@@ -451,9 +451,9 @@ stats_local_record(struct stats_local *l, const struct stats_sample *sm)
 }
 
 void
-stats_set_plan(struct stats *s, uint64_t digest, const struct plan *p)
+stats_set_plan(struct stats *s, uint64_t digest, struct plan *p)
 {
-    struct plan *copy = p ? plan_dup(p) : NULL;
+    struct plan *copy = plan_ref(p);
     if (p && !copy) {
         return; /* out of memory: keep what we have */
     }
@@ -498,7 +498,7 @@ stats_copy_out(const struct stats_shared_entry *e, struct stats_digest *out)
     out->last_seen_us = e->e.last_seen_us;
     out->plan_flags = e->plan_flags;
     out->has_plan = e->has_plan;
-    out->plan = e->plan ? plan_dup(e->plan) : NULL;
+    out->plan = plan_ref(e->plan);
     out->hist = e->e.hist;
 }
 

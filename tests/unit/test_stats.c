@@ -179,7 +179,7 @@ test_plan(void)
     CHECK(stats_get(s, 0xE, &d));
     CHECK(d.has_plan);
     CHECK(d.plan_flags & PLAN_FULL_SCAN);
-    CHECK(d.plan && d.plan->nrows == 1 && d.plan != p);
+    CHECK(d.plan && d.plan->nrows == 1 && d.plan == p /* shared by reference */);
     if (d.plan && d.plan->nrows == 1) {
         CHECK_STR(d.plan->rows[0].col[PLAN_TYPE], "ALL");
         CHECK_STR(d.plan->rows[0].col[PLAN_ROWS], "1000");
