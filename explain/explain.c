@@ -50,6 +50,7 @@
 #define XLIVE_KEEP_US (600LL * 1000000) /* a live plan waits this long for its record */
 #define XBACKOFF_US   1000000LL         /* at most one connect attempt per second while failing */
 #define XCLOSE_US     1000000LL         /* bound on a graceful close */
+#define XQ_WAKE_BATCH 32 /* records queued before the thread is woken (else its tick) */
 #define XTICK_MS      100               /* explain-log flush and housekeeping */
 #define XWARN_KINDS   64
 
@@ -1512,7 +1513,10 @@ explain_submit(struct explain *e, struct rec *rec, bool log)
 {
     pthread_mutex_lock(&e->mu);
     bool ok = !e->stopping && e->out_recs < XQ_MAX_RECS && e->rcount < XQ_RING;
-    bool wake = e->rcount == 0; /* drain() empties the ring: one wake-up per batch */
+    /* Completed records are not urgent (they only wait for a log line): wake the thread once
+     * per XQ_WAKE_BATCH of them, and let its tick take the rest, instead of a cross-thread
+     * wake-up (and context switch) per statement. */
+    bool wake = e->rcount + 1 == XQ_WAKE_BATCH;
     if (ok) {
         struct xjob *j = &e->ring[(e->rhead + e->rcount) % XQ_RING];
         memset(j, 0, sizeof(*j));
