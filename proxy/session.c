@@ -1037,6 +1037,39 @@ bev_tune(struct bufferevent *bev)
     bufferevent_set_max_single_write(bev, 256 << 10);
 }
 
+/* Puts TLS over one side (the client's when `client`, else the backend's): a
+ * bufferevent_openssl filter replaces the socket bufferevent, which it then owns. Takes `ssl`.
+ * Returns -1 when the session was torn down. */
+static int
+upgrade(struct sess *s, bool client, SSL *ssl)
+{
+    struct bufferevent **side = client ? &s->cli : &s->be;
+    struct bufferevent *f =
+        ssl ? bufferevent_openssl_filter_new(s->w->base, *side, ssl,
+                                             client ? BUFFEREVENT_SSL_ACCEPTING
+                                                    : BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE)
+            : NULL;
+    if (!f) {
+        if (ssl) {
+            SSL_free(ssl);
+        }
+        sess_fail(s, 1037, "HY001", "Out of memory (slowtap, TLS)");
+        return -1;
+    }
+    *side = f;
+    if (client) {
+        s->client_tls = true;
+        bufferevent_setcb(f, cli_read, cli_write, cli_event, s);
+    } else {
+        s->backend_tls = true;
+        bufferevent_setcb(f, be_read, be_write, be_event, s);
+    }
+    bev_tune(f);
+    bufferevent_enable(f, EV_READ | EV_WRITE);
+    return 0;
+}
+
 /* The client sent an SSL request: TLS starts on its connection; the real handshake response
  * follows inside it. */
 static int
@@ -1050,19 +1083,7 @@ start_client_tls(struct sess *s, size_t len)
         return -1;
     }
     evbuffer_drain(in, PROTO_HDR_LEN + len);
-    struct bufferevent *f = bufferevent_openssl_filter_new(
-        s->w->base, s->cli, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-    if (!f) {
-        SSL_free(ssl);
-        sess_fail(s, 1037, "HY001", "Out of memory (slowtap, TLS)");
-        return -1;
-    }
-    s->cli = f;
-    s->client_tls = true;
-    bufferevent_setcb(f, cli_read, cli_write, cli_event, s);
-    bev_tune(f);
-    bufferevent_enable(f, EV_READ | EV_WRITE);
-    return 0;
+    return upgrade(s, true, ssl);
 }
 
 /* Before relaying the handshake response: when --backend-tls asks for it, send the backend
@@ -1084,25 +1105,9 @@ start_backend_tls(struct sess *s, const uint8_t *resp)
     proto_hdr_write(req, 32, 1);
     memcpy(req + PROTO_HDR_LEN, resp, 32);
     proto_put_le32(req + PROTO_HDR_LEN, proto_le32(resp) | (uint32_t)PROTO_CAP_SSL);
+    /* Written now, sent first: the filter flushes the socket's output before its handshake. */
     bufferevent_write(s->be, req, sizeof req);
-    SSL *ssl = tls_backend_ssl();
-    struct bufferevent *f =
-        ssl ? bufferevent_openssl_filter_new(s->w->base, s->be, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                             BEV_OPT_CLOSE_ON_FREE)
-            : NULL;
-    if (!f) {
-        if (ssl) {
-            SSL_free(ssl);
-        }
-        sess_fail(s, 1037, "HY001", "Out of memory (slowtap, backend TLS)");
-        return -1;
-    }
-    s->be = f;
-    s->backend_tls = true;
-    bufferevent_setcb(f, be_read, be_write, be_event, s);
-    bev_tune(f);
-    bufferevent_enable(f, EV_READ | EV_WRITE);
-    return 0;
+    return upgrade(s, false, tls_backend_ssl());
 }
 
 /* The client's handshake response: learn user and schema (never the auth data). */
@@ -1357,7 +1362,7 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
     bev_tune(s->cli);
     bev_tune(s->be);
     bufferevent_enable(s->be, EV_READ | EV_WRITE); /* EV_WRITE: to see the connect finish */
-    bufferevent_disable(s->cli, EV_WRITE);          /* on by default; push() writes */
+    bufferevent_disable(s->cli, EV_WRITE);         /* on by default; push() writes */
     sess_set_state(s, SESS_CONNECTING);
     if (bufferevent_socket_connect(s->be, (const struct sockaddr *)&app->backend_addr.sa,
                                    (int)app->backend_addr.len) != 0) {
