@@ -50,8 +50,8 @@
 #define XLIVE_KEEP_US (600LL * 1000000) /* a live plan waits this long for its record */
 #define XBACKOFF_US   1000000LL         /* at most one connect attempt per second while failing */
 #define XCLOSE_US     1000000LL         /* bound on a graceful close */
-#define XQ_WAKE_BATCH 32 /* records queued before the thread is woken (else its tick) */
-#define XTICK_MS      100               /* explain-log flush and housekeeping */
+#define XQ_WAKE_BATCH 32  /* records queued before the thread is woken (else its tick) */
+#define XTICK_MS      100 /* explain-log flush and housekeeping */
 #define XWARN_KINDS   64
 
 /* A submission from a worker: a completed record or a live-plan request. */
@@ -222,7 +222,6 @@ rec_fail(struct explain *e, struct xtask *t, const char *msg)
 }
 
 /* ---- the JSON explain log ---- */
-
 
 static json_t *
 str_or_null(const char *s)

@@ -40,7 +40,7 @@ struct plan_row {
 struct plan {
     struct plan_row *rows;
     size_t nrows;
-    unsigned flags;       /* PLAN_* computed by plan_analyze */
+    unsigned flags;        /* PLAN_* computed by plan_analyze */
     _Atomic unsigned refs; /* references; the last plan_free frees */
 };
 

@@ -35,7 +35,6 @@ slowlog_cmd_label(uint8_t cmd, char buf[4])
     return buf;
 }
 
-
 /* ---- redaction scratch (per thread, reused) ---- */
 
 struct slowlog_scratch {

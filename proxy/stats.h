@@ -60,8 +60,8 @@ bool stats_local_overflowed(const struct stats_local *l);
 /* Merges the worker's table into the shared one and empties it. Cheap when empty. */
 void stats_local_merge(struct stats_local *l);
 
-/* Sets the plan and flags of a shape (explain thread). Keeps a reference (plan_ref); NULL clears it. A
- * shape not merged yet gets a count-0 entry holding the plan (invisible to readers until its
+/* Sets the plan and flags of a shape (explain thread). Keeps a reference (plan_ref); NULL clears
+ * it. A shape not merged yet gets a count-0 entry holding the plan (invisible to readers until its
  * first merge; dropped when the table is full). */
 void stats_set_plan(struct stats *s, uint64_t digest, struct plan *p);
 
