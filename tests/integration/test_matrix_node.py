@@ -19,11 +19,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
 DB = "st_matrix_node_%d" % os.getpid()
 SCRIPT = os.path.join(mc.CLIENTS, "matrix_node.js")
-STR = "O'Reilly \\ back\\slash \"dq\"\nnew line"
-BLOB = b"\x00\x01\xff bin '\\"
-ROW1 = (1, -42, 3.25, STR, None, "2024-02-29", "2024-02-29 13:14:15", BLOB)
-ROW2 = (2, 9007199254740993, -0.5, "tab\there", "notnull", "1999-12-31", "2000-01-01 00:00:00",
-        BLOB)
+# The rows every client script inserts and reads back (matrix_common.ROW1/ROW2).
+STR, BLOB, ROW1, ROW2 = mc.STR, mc.BLOB, mc.ROW1, mc.ROW2
 
 
 def npm_install():

@@ -157,3 +157,12 @@ def check_execute(tc, srv, db, entries, prepared, expected, count=None):
         tc.assertEqual(eval_literals(srv, db, lits), w, e["raw"])
         tc.assertEqual(e["statement"], substitute(prepared, lits), e["raw"])
     return got
+
+
+# The rows the PHP, Perl and node client scripts insert and read back: every type family, a
+# string with quotes, backslashes and a newline, NULL, and a binary blob.
+STR = "O'Reilly \\ back\\slash \"dq\"\nnew line"
+BLOB = b"\x00\x01\xff bin '\\"
+ROW1 = (1, -42, 3.25, STR, None, "2024-02-29", "2024-02-29 13:14:15", BLOB)
+ROW2 = (2, 9007199254740993, -0.5, "tab\there", "notnull", "1999-12-31", "2000-01-01 00:00:00",
+        BLOB)
