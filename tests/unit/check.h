@@ -6,6 +6,8 @@
 #define SLOWTAP_CHECK_H
 
 #include <inttypes.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +44,36 @@ static int check_count;
                     __FILE__, __LINE__, #a, #b, a_ ? a_ : "(null)", b_ ? b_ : "(null)");           \
         }                                                                                          \
     } while (0)
+
+/* Hex digits to bytes, skipping anything else (spaces, separators); returns how many bytes
+ * were written. */
+static inline size_t
+unhex(const char *hex, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    int hi = -1;
+    for (const char *s = hex; *s; s++) {
+        int v;
+        if (*s >= '0' && *s <= '9') {
+            v = *s - '0';
+        } else if (*s >= 'a' && *s <= 'f') {
+            v = *s - 'a' + 10;
+        } else if (*s >= 'A' && *s <= 'F') {
+            v = *s - 'A' + 10;
+        } else {
+            continue;
+        }
+        if (hi < 0) {
+            hi = v;
+        } else {
+            if (n < cap) {
+                out[n++] = (uint8_t)(hi << 4 | v);
+            }
+            hi = -1;
+        }
+    }
+    return n;
+}
 
 static inline int
 check_exit(void)

@@ -12,23 +12,6 @@
 #include "check.h"
 #include "protocol/proto_handshake.h"
 
-static size_t
-unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    while (hex[0] && hex[1] && n < cap) {
-        unsigned v;
-        if (hex[0] == ' ') {
-            hex++;
-            continue;
-        }
-        sscanf(hex, "%2x", &v);
-        out[n++] = (uint8_t)v;
-        hex += 2;
-    }
-    return n;
-}
-
 /* captured: py_raw.cap, the greeting of MariaDB 10.11.19 (no TLS configured) */
 static const char mariadb_greeting[] =
     "0a352e352e352d31302e31312e31392d4d6172696144422d302b64656231327531001b0000004f6c5236573235"

@@ -11,23 +11,6 @@
 #include "protocol/proto_packet.h"
 #include "protocol/proto_wire.h"
 
-static size_t
-unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    while (hex[0] && hex[1] && n < cap) {
-        unsigned v;
-        if (hex[0] == ' ') {
-            hex++;
-            continue;
-        }
-        sscanf(hex, "%2x", &v);
-        out[n++] = (uint8_t)v;
-        hex += 2;
-    }
-    return n;
-}
-
 static void
 test_hdr(void)
 {

@@ -729,19 +729,6 @@ static const struct rcase cases[] = {
 #pragma GCC diagnostic pop
 #endif
 
-static size_t
-unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    while (hex[0] && hex[1] && n < cap) {
-        unsigned v;
-        sscanf(hex, "%2x", &v);
-        out[n++] = (uint8_t)v;
-        hex += 2;
-    }
-    return n;
-}
-
 #define XCHECK(field, got)                                                                         \
     do {                                                                                           \
         if (c->x.field >= 0 && (unsigned long long)(got) != (unsigned long long)c->x.field) {      \

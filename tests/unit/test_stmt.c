@@ -48,34 +48,6 @@ collect_init(struct collect *c)
 }
 
 /* Hex string (spaces ignored) to bytes; returns the length. */
-static size_t
-unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    int hi = -1;
-    for (const char *s = hex; *s; s++) {
-        int v;
-        if (*s >= '0' && *s <= '9') {
-            v = *s - '0';
-        } else if (*s >= 'a' && *s <= 'f') {
-            v = *s - 'a' + 10;
-        } else if (*s >= 'A' && *s <= 'F') {
-            v = *s - 'A' + 10;
-        } else {
-            continue;
-        }
-        if (hi < 0) {
-            hi = v;
-        } else {
-            if (n < cap) {
-                out[n++] = (uint8_t)(hi << 4 | v);
-            }
-            hi = -1;
-        }
-    }
-    return n;
-}
-
 /* Types given as "type:flag" hex pairs in a string, e.g. "03 08u fe" (u = unsigned). */
 static unsigned
 parse_types(const char *s, struct proto_param_type *t)
