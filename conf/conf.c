@@ -146,7 +146,7 @@ static const struct conf_opt conf_opts[] = {
     {"backend-tls", O_BACKEND_TLS, K_BTLS, OFF(backend_tls), 0, 0, "MODE",
      "off|preferred|required|verify-ca|verify-identity (default off)"},
     {"backend-tls-ca", O_BACKEND_TLS_CA, K_STR, OFF(backend_tls_ca), 0, 0, "FILE",
-     "CA bundle to verify the backend (default: system)"},
+     "CA bundle to verify the backend (needed by verify-ca and verify-identity)"},
     {"help", O_HELP, K_CLI, 0, 0, 0, NULL, "print this help and exit"},
     {"version", O_VERSION, K_CLI, 0, 0, 0, NULL, "print the version and exit"},
 };
