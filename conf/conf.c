@@ -4,6 +4,7 @@
  * go through conf_set(), so validation and error lines are the same for both.
  */
 #include "conf.h"
+#include "../proxy/listener.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,16 +23,18 @@
 #endif
 
 enum conf_kind {
-    K_STR,  /* plain string (path, user) */
-    K_ADDR, /* HOST:PORT, [IPv6]:PORT or /unix/path */
-    K_HTTP, /* like K_ADDR, or "off" -> NULL */
-    K_DUR,  /* duration in seconds -> microseconds */
-    K_INT,  /* integer in [min, max] */
-    K_BOOL, /* 1/0/yes/no/true/false/on/off */
-    K_FMT,  /* text|json */
-    K_BTLS, /* off|preferred|required|verify-ca|verify-identity */
-    K_LIST, /* repeatable pattern */
-    K_CLI,  /* command line only: --config, --help, --version */
+    K_STR,   /* plain string (path, user) */
+    K_ADDR,  /* HOST:PORT, [IPv6]:PORT or /unix/path */
+    K_HTTP,  /* like K_ADDR, or "off" -> NULL */
+    K_DUR,   /* duration in seconds -> microseconds */
+    K_INT,   /* integer in [min, max] */
+    K_BOOL,  /* 1/0/yes/no/true/false/on/off */
+    K_FLAG,  /* on|off like K_BOOL, but the argument is required (--tls off) */
+    K_FMT,   /* text|json */
+    K_BTLS,  /* off|preferred|required|verify-ca|verify-identity */
+    K_BCOMP, /* on|off (unset: as the client asked) */
+    K_LIST,  /* repeatable pattern */
+    K_CLI,   /* command line only: --config, --help, --version */
 };
 
 enum conf_id {
@@ -50,6 +53,9 @@ enum conf_id {
     O_EXPLAIN_MAX_INFLIGHT,
     O_EXPLAIN_LOG,
     O_MAX_DIGESTS,
+    O_MAX_ROUTES,
+    O_REQUEST_GAP,
+    O_N_PLUS_ONE_MIN,
     O_HTTP,
     O_METRICS_TOP,
     O_HTTP_AUTH_FILE,
@@ -61,12 +67,16 @@ enum conf_id {
     O_MAX_CONNECTIONS,
     O_HANDSHAKE_TIMEOUT,
     O_SHUTDOWN_TIMEOUT,
+    O_LONG_TRANSACTION_TIME,
+    O_TLS,
+    O_TLS_GENERATED_CERT,
     O_TLS_CERT,
     O_TLS_KEY,
     O_TLS_CA,
     O_TLS_REQUIRE,
     O_BACKEND_TLS,
     O_BACKEND_TLS_CA,
+    O_BACKEND_COMPRESS,
     O_HELP,
     O_VERSION,
 };
@@ -86,9 +96,9 @@ struct conf_opt {
 static const struct conf_opt conf_opts[] = {
     {"config", O_CONFIG, K_CLI, 0, 0, 0, "FILE", "read settings from an INI file first"},
     {"listen", O_LISTEN, K_ADDR, OFF(listen), 0, 0, "ADDR",
-     "address clients connect to (default 127.0.0.1:6033)"},
+     "address clients connect to; all a name resolves to (default 127.0.0.1:6033)"},
     {"backend", O_BACKEND, K_ADDR, OFF(backend), 0, 0, "ADDR",
-     "MariaDB/MySQL server (default 127.0.0.1:3306)"},
+     "MariaDB/MySQL server; its addresses tried in order (default 127.0.0.1:3306)"},
     {"long-query-time", O_LONG_QUERY_TIME, K_DUR, OFF(long_query_us), 0, 0, "SECONDS",
      "log statements slower than this; 0 logs all (default 1)"},
     {"slow-log", O_SLOW_LOG, K_STR, OFF(slow_log), 0, 0, "PATH",
@@ -113,6 +123,12 @@ static const struct conf_opt conf_opts[] = {
      "also write plans as JSON lines to PATH (default: none)"},
     {"max-digests", O_MAX_DIGESTS, K_INT, OFF(max_digests), 1, 10000000, "N",
      "statement shapes kept in statistics, 1..10000000 (default 10000)"},
+    {"max-routes", O_MAX_ROUTES, K_INT, OFF(max_routes), 1, 1000000, "N",
+     "routes (from statement tags) kept in statistics, 1..1000000 (default 1000)"},
+    {"request-gap", O_REQUEST_GAP, K_DUR, OFF(request_gap_us), 0, 0, "SECONDS",
+     "idle time that ends an untagged request outside a transaction (default 0.05)"},
+    {"n-plus-one-min", O_N_PLUS_ONE_MIN, K_INT, OFF(n_plus_one_min), 2, 1000000, "N",
+     "repeats of one shape after a parent that make an N+1 finding (default 5)"},
     {"http", O_HTTP, K_HTTP, OFF(http), 0, 0, "ADDR|off",
      "metrics and dashboard address (default 127.0.0.1:9033)"},
     {"metrics-top", O_METRICS_TOP, K_INT, OFF(metrics_top), 0, 100000, "N",
@@ -135,8 +151,14 @@ static const struct conf_opt conf_opts[] = {
      "close clients that do not finish the handshake, > 0 (default 10)"},
     {"shutdown-timeout", O_SHUTDOWN_TIMEOUT, K_DUR, OFF(shutdown_timeout_us), 0, 0, "SECONDS",
      "on SIGTERM wait this long for sessions to finish (default 10)"},
+    {"long-transaction-time", O_LONG_TRANSACTION_TIME, K_DUR, OFF(long_transaction_us), 0, 0,
+     "SECONDS", "log the statement ending a transaction longer than this (default 5)"},
+    {"tls", O_TLS, K_FLAG, OFF(tls), 0, 0, "on|off",
+     "offer TLS to clients, with a generated certificate if no --tls-cert (default on)"},
+    {"tls-generated-cert", O_TLS_GENERATED_CERT, K_STR, OFF(tls_generated_cert), 0, 0, "FILE",
+     "write the generated certificate (not its key) to FILE for clients (default: none)"},
     {"tls-cert", O_TLS_CERT, K_STR, OFF(tls_cert), 0, 0, "FILE",
-     "offer TLS to clients with this certificate (default: no TLS)"},
+     "offer TLS to clients with this certificate (default: a generated one)"},
     {"tls-key", O_TLS_KEY, K_STR, OFF(tls_key), 0, 0, "FILE",
      "private key of --tls-cert (default: none)"},
     {"tls-ca", O_TLS_CA, K_STR, OFF(tls_ca), 0, 0, "FILE",
@@ -147,6 +169,8 @@ static const struct conf_opt conf_opts[] = {
      "off|preferred|required|verify-ca|verify-identity (default off)"},
     {"backend-tls-ca", O_BACKEND_TLS_CA, K_STR, OFF(backend_tls_ca), 0, 0, "FILE",
      "CA bundle to verify the backend (needed by verify-ca and verify-identity)"},
+    {"backend-compress", O_BACKEND_COMPRESS, K_BCOMP, OFF(backend_compress), 0, 0, "on|off",
+     "compressed protocol to the backend (default: as the client asked)"},
     {"help", O_HELP, K_CLI, 0, 0, 0, NULL, "print this help and exit"},
     {"version", O_VERSION, K_CLI, 0, 0, 0, NULL, "print the version and exit"},
 };
@@ -237,85 +261,14 @@ conf_parse_seconds(const char *s, int64_t *us)
     return true;
 }
 
-/* Parses a port: digits only, 1..65535. */
-static bool
-conf_valid_port(const char *s)
-{
-    long v = 0;
-    if (!*s) {
-        return false;
-    }
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9') {
-            return false;
-        }
-        v = v * 10 + (*s - '0');
-        if (v > 65535) {
-            return false;
-        }
-    }
-    return v >= 1;
-}
-
-/* Checks ADDR syntax: HOST:PORT, [IPv6]:PORT or an absolute unix socket path. On failure
- * stores a short reason in *why. */
+/* Checks ADDR syntax with the address module's parser (proxy/listener.h): HOST:PORT,
+ * [IPv6]:PORT, a bare PORT or an absolute unix socket path. On failure stores a short reason
+ * in *why. */
 bool
 conf_valid_addr(const char *s, const char **why)
 {
-    const char *colon;
-
-    *why = "expected HOST:PORT, [IPv6]:PORT or /unix/socket/path";
-    if (s[0] == '/') {
-        if (strlen(s) >= 108) {
-            *why = "unix socket path too long";
-            return false;
-        }
-        return true;
-    }
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        char host[INET6_ADDRSTRLEN + 1];
-        struct in6_addr a6;
-        size_t n;
-        if (!close || close[1] != ':') {
-            return false;
-        }
-        n = (size_t)(close - s - 1);
-        if (n == 0 || n >= sizeof(host)) {
-            *why = "invalid IPv6 address";
-            return false;
-        }
-        memcpy(host, s + 1, n);
-        host[n] = '\0';
-        if (inet_pton(AF_INET6, host, &a6) != 1) {
-            *why = "invalid IPv6 address";
-            return false;
-        }
-        if (!conf_valid_port(close + 2)) {
-            *why = "port must be 1..65535";
-            return false;
-        }
-        return true;
-    }
-    colon = strrchr(s, ':');
-    if (!colon || colon == s) {
-        return false;
-    }
-    if (memchr(s, ':', (size_t)(colon - s))) {
-        *why = "an IPv6 address needs brackets: [ADDR]:PORT";
-        return false;
-    }
-    for (const char *p = s; p < colon; p++) {
-        if (*p == ' ' || *p == '\t' || *p == '/' || *p == '[' || *p == ']') {
-            *why = "invalid host name";
-            return false;
-        }
-    }
-    if (!conf_valid_port(colon + 1)) {
-        *why = "port must be 1..65535";
-        return false;
-    }
-    return true;
+    struct net_addr a;
+    return net_addr_parse(s, &a, why);
 }
 
 static bool
@@ -378,6 +331,7 @@ conf_set(struct conf *c, const struct conf_opt *o, const char *value, const char
         }
         return true;
     case K_HTTP:
+        c->http_given = true;
         if (strcmp(value, "off") == 0) {
             free(c->http);
             c->http = NULL;
@@ -430,6 +384,15 @@ conf_set(struct conf *c, const struct conf_opt *o, const char *value, const char
         *(bool *)(base + o->off) = v;
         return true;
     }
+    case K_FLAG: {
+        bool v;
+        if (!conf_parse_bool(value, &v)) {
+            conf_errf(err, "%s: invalid value '%s' (expected on or off)", where, value);
+            return false;
+        }
+        *(bool *)(base + o->off) = v;
+        return true;
+    }
     case K_FMT:
         if (strcmp(value, "text") == 0) {
             c->log_format = CONF_LOG_TEXT;
@@ -454,6 +417,15 @@ conf_set(struct conf *c, const struct conf_opt *o, const char *value, const char
                   "verify-identity)",
                   where, value);
         return false;
+    }
+    case K_BCOMP: {
+        bool v;
+        if (!conf_parse_bool(value, &v)) {
+            conf_errf(err, "%s: invalid value '%s' (expected on or off)", where, value);
+            return false;
+        }
+        c->backend_compress = v ? CONF_BCOMP_ON : CONF_BCOMP_OFF;
+        return true;
     }
     case K_LIST: {
         char **list = (char **)(base + o->off);
@@ -520,12 +492,17 @@ conf_defaults(struct conf *c)
     c->explain_timeout_us = 2 * 1000000LL;
     c->explain_max_inflight = 2;
     c->max_digests = 10000;
+    c->max_routes = 1000;
+    c->request_gap_us = 50000;
+    c->n_plus_one_min = 5;
     c->metrics_top = 20;
     c->threads = conf_default_threads();
     c->max_connections = 10000;
     c->handshake_timeout_us = 10 * 1000000LL;
     c->shutdown_timeout_us = 10 * 1000000LL;
+    c->long_transaction_us = 5 * 1000000LL;
     c->backend_tls = CONF_BTLS_OFF;
+    c->tls = true;
     return c->listen && c->backend && c->slow_log && c->http;
 }
 
@@ -545,6 +522,7 @@ conf_free(struct conf *c)
                      &c->tls_cert,
                      &c->tls_key,
                      &c->tls_ca,
+                     &c->tls_generated_cert,
                      &c->backend_tls_ca};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
@@ -832,8 +810,16 @@ conf_finish(struct conf *c, FILE *err)
         conf_errf(err, "--tls-cert: needs --tls-key");
         return false;
     }
-    if (c->tls_require && !c->tls_cert) {
-        conf_errf(err, "--tls-require: needs --tls-cert and --tls-key");
+    if (!c->tls && (c->tls_cert || c->tls_ca || c->tls_require || c->tls_generated_cert)) {
+        conf_errf(err, "%s: conflicts with --tls off",
+                  c->tls_cert      ? "--tls-cert"
+                  : c->tls_ca      ? "--tls-ca"
+                  : c->tls_require ? "--tls-require"
+                                   : "--tls-generated-cert");
+        return false;
+    }
+    if (c->tls_generated_cert && c->tls_cert) {
+        conf_errf(err, "--tls-generated-cert: nothing is generated with --tls-cert");
         return false;
     }
     return true;

@@ -26,6 +26,12 @@ enum conf_backend_tls {
     CONF_BTLS_VERIFY_IDENTITY,
 };
 
+enum conf_backend_compress {
+    CONF_BCOMP_AUTO = 0, /* compress the backend leg when the client compresses its own */
+    CONF_BCOMP_ON,
+    CONF_BCOMP_OFF,
+};
+
 /* Durations are kept in microseconds; strings are heap copies owned by the struct. */
 struct conf {
     char *config_file;               /* --config FILE */
@@ -49,8 +55,14 @@ struct conf {
     /* statistics and HTTP */
     int max_digests;      /* --max-digests N, default 10000 */
     char *http;           /* --http ADDR, default 127.0.0.1:9033; NULL when "off" */
+    bool http_given;      /* --http (or the http key) was set; else a busy default is skipped */
     int metrics_top;      /* --metrics-top N, default 20 */
     char *http_auth_file; /* --http-auth-file PATH: a token or user:password */
+
+    /* routes and findings (proxy/routes.h, proxy/findings.h) */
+    int max_routes;         /* --max-routes N, default 1000 */
+    int64_t request_gap_us; /* --request-gap SECONDS, default 0.05 */
+    int n_plus_one_min;     /* --n-plus-one-min N, default 5 */
 
     /* pcre2 filters (repeatable) */
     char *include[CONF_MAX_PATTERNS];
@@ -66,13 +78,20 @@ struct conf {
     int max_connections;          /* --max-connections N, default 10000 */
     int64_t handshake_timeout_us; /* --handshake-timeout SECONDS, default 10 */
     int64_t shutdown_timeout_us;  /* --shutdown-timeout SECONDS, default 10 */
+    int64_t long_transaction_us;  /* --long-transaction-time SECONDS, default 5: the statement
+                                     that ends a longer transaction is logged */
 
     /* TLS */
+    bool tls;                          /* --tls on|off, default on: offer TLS to clients */
+    char *tls_generated_cert;          /* --tls-generated-cert FILE: where the generated
+                                          certificate (without --tls-cert) is written */
     char *tls_cert, *tls_key, *tls_ca; /* --tls-cert/--tls-key/--tls-ca */
     bool tls_require;                  /* --tls-require */
     enum conf_backend_tls
         backend_tls;      /* --backend-tls off|preferred|required|verify-ca|verify-identity */
     char *backend_tls_ca; /* --backend-tls-ca FILE */
+    enum conf_backend_compress
+        backend_compress; /* --backend-compress on|off, default: as the client asked */
 };
 
 enum conf_result {
@@ -100,8 +119,9 @@ void conf_free(struct conf *c);
  * malformed or negative. */
 bool conf_parse_seconds(const char *s, int64_t *us);
 
-/* Checks ADDR syntax: HOST:PORT (no ':' in HOST), [IPv6]:PORT, or an absolute unix socket
- * path; port 1..65535. On false, *why is a short static reason. */
+/* Checks ADDR syntax: HOST:PORT (no ':' in HOST), [IPv6]:PORT, a bare PORT (127.0.0.1) or an
+ * absolute unix socket path; port 1..65535 (net_addr_parse). On false, *why is a short static
+ * reason. */
 bool conf_valid_addr(const char *s, const char **why);
 
 #endif

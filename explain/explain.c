@@ -12,13 +12,23 @@
  *                       |------ cached plan (< explain_interval) --------------> done
  *                       |------ same digest being explained -> park on the cache entry
  *                       `------ task -> pending FIFO -> connection:
- *                                 [connect] -> [select_db] -> EXPLAIN -> store -> done
+ *                                 [connect] -> [select_db] -> [sql_mode] -> EXPLAIN -> store
+ *                                 -> [meta: information_schema COLUMNS/STATISTICS of the
+ *                                    scanned tables, for index advice] -> done
  *
- * Only EXPLAIN <stmt>, SHOW EXPLAIN FOR n / EXPLAIN FOR CONNECTION n and the schema switch are
- * ever sent. A connection whose task times out is shut down (the pending libmariadb call then
+ * Only EXPLAIN <stmt>, SHOW EXPLAIN FOR n / EXPLAIN FOR CONNECTION n, the schema switch and
+ * `SET SESSION sql_mode` (to the mode the client's session set, so the text means the same)
+ * and, for index advice, SELECTs of information_schema.COLUMNS and STATISTICS are ever sent. A connection whose task times out is shut down (the pending libmariadb call then
  * fails at once) and closed with mysql_close_start/_cont.
+ *
+ * What the server measured (pfs.h): while performance_schema's statement history may be
+ * collected, a logged record passes through one more task before done (rec_finish ->
+ * pfs_wanted): [SELECT @@performance_schema, once per connection] -> its history rows ->
+ * rec->pfs. A live capture on MariaDB >= 10.9 that got a plan also takes SHOW ANALYZE FOR n.
  */
 #include "explain.h"
+#include "lockwait.h"
+#include "pfs.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +47,8 @@
 #include <event2/event.h>
 
 #include "../protocol/proto_fingerprint.h"
+#include "../protocol/proto_sqlmode.h"
+#include "advice.h"
 #include "../proxy/filter.h"
 #include "../proxy/logfile.h"
 #include "../proxy/slowlog.h"
@@ -61,6 +73,7 @@ struct xjob {
     uint64_t token;
     uint32_t thread_id;
     uint64_t digest;
+    bool want_plan; /* live request: the statement is explainable */
 };
 
 struct xcache;
@@ -74,6 +87,11 @@ struct xlive {
     uint64_t digest;
     enum xlive_state state;
     struct plan *plan;
+    bool want_plan;               /* SHOW EXPLAIN too (else only the lock-wait query) */
+    int phase;                    /* 0: what the statement waits for, 1: its plan */
+    struct lockwait lock;         /* phase 0's answer */
+    struct sessreg_view *blocker; /* what slowtap knows of the blocking session, or NULL */
+    char *analyze;                /* phase 2 (MariaDB >= 10.9): SHOW ANALYZE as lines, or NULL */
     int64_t created;
     struct xtask *waiter; /* the record with this token, when it came before the answer */
 };
@@ -83,10 +101,13 @@ struct xtask {
     struct xtask *next;
     struct rec *rec; /* NULL for a live task */
     bool log;
-    struct xlive *live; /* live task: the entry it answers */
-    struct xcache *ent; /* record task: the digest's cache entry it explains for */
-    int64_t deadline;   /* monotonic; waiting longer for a connection drops it */
-    bool retried;       /* already retried once on a new connection */
+    struct xlive *live;     /* live task: the entry it answers */
+    struct xcache *ent;     /* record task: the digest's cache entry it explains for */
+    int64_t deadline;       /* monotonic; waiting longer for a connection drops it */
+    bool retried;           /* already retried once on a new connection */
+    bool pfs;               /* record task: read its performance_schema row (then done) */
+    struct plan *live_plan; /* record task: a live plan that only needs its index advice */
+    bool live_src;          /* record task: its plan is a live one (REC_EXPLAIN_LIVE) */
 };
 
 /* Per-digest plan cache entry; LRU-ordered, bounded. */
@@ -95,13 +116,27 @@ struct xcache {
     struct xcache *hnext;
     struct xcache *lprev, *lnext;
     struct plan *plan; /* last plan, NULL when none */
+    char *advice;      /* index advice of that plan (heap), NULL when none */
     char error[256];   /* last server error (negative cache) when no plan */
     int64_t at;        /* monotonic time of the last answer, 0 = never */
     bool inflight;     /* an EXPLAIN for this digest is queued or running */
     struct xtask *waiters;
 };
 
-enum xc_state { XC_DOWN = 0, XC_CONNECTING, XC_IDLE, XC_SELECTDB, XC_QUERY, XC_STORE, XC_CLOSING };
+enum xc_state {
+    XC_DOWN = 0,
+    XC_CONNECTING,
+    XC_IDLE,
+    XC_SELECTDB,
+    XC_SQLMODE, /* SET SESSION sql_mode to the client session's */
+    XC_QUERY,
+    XC_STORE,
+    XC_META,       /* index advice: information_schema COLUMNS + STATISTICS of the tables */
+    XC_META_STORE, /* ... and its result */
+    XC_PFS,        /* performance_schema: detection, or the record's history rows */
+    XC_PFS_STORE,  /* ... and its result */
+    XC_CLOSING
+};
 
 struct xconn {
     struct explain *e;
@@ -115,21 +150,47 @@ struct xconn {
     bool is_mariadb;
     bool fresh; /* connected for the current task (not reused) */
     char db[65];
+    bool mode_set;    /* the connection's sql_mode was set (else the server's default) */
+    char mode[256];   /* then: to this list ("" = DEFAULT) */
+    char *mode_query; /* SET SESSION sql_mode = '...' while XC_SQLMODE runs */
     struct xtask *task;
     MYSQL *ret_my;
     int ret_int;
     MYSQL_RES *ret_res;
-    char query[64 + 1]; /* short queries (SHOW EXPLAIN ...) */
-    char *qbuf;         /* EXPLAIN <statement> */
+    char query[64 + 1];     /* short queries (SHOW EXPLAIN ...) */
+    char *qbuf;             /* EXPLAIN <statement> */
+    int addr_i;             /* XC_CONNECTING: the index in e->hosts being tried */
+    char connect_errs[400]; /* XC_CONNECTING: "ADDR: error; ..." of the addresses tried */
+    /* index advice (XC_META*): the plan waiting for it, the tables being read */
+    struct plan *adv_plan;
+    struct advice_tname adv_need[ADVICE_MAX_TABLES];
+    size_t adv_nneed;
+    /* performance_schema (XC_PFS*): 0 not yet asked on this connection, 1 the statement
+     * history is collected, -1 not; when the history query was sent (realtime us) */
+    int pfs_on;
+    int64_t pfs_asked_wall;
+    struct plan *live_plan; /* live phase 2: the plan of phase 1, waiting for SHOW ANALYZE */
+};
+
+/* information_schema's description of a table, kept for --explain-interval. */
+struct xmeta {
+    struct xmeta *next;
+    struct advice_table *t;
+    int64_t at; /* monotonic time it was read */
 };
 
 struct explain {
     /* set up before the thread starts, read-only afterwards */
     const struct filter *filter; /* --redact: applied to what the explain log shows */
     char *user, *password;
-    char host[INET6_ADDRSTRLEN + 1];
+    /* --backend's addresses as main resolved them (listener.h): each connect tries them in
+     * order until one accepts; a unix path is one address */
+    char hosts[NET_ADDR_MAX][INET6_ADDRSTRLEN + 1]; /* numeric, for mysql_real_connect */
+    char addr_text[NET_ADDR_MAX][112];              /* "[::1]:3306", for messages */
+    int naddrs;
     unsigned port;
     char *unix_path;
+    char backend_text[300]; /* --backend as written */
     /* backend TLS of the side connections (--backend-tls, --backend-tls-ca) */
     enum conf_backend_tls tls;
     char *tls_ca;
@@ -138,6 +199,8 @@ struct explain {
     int nconns;
     explain_done_fn done;
     void *done_arg;
+    explain_blocker_fn blocker_fn; /* may be NULL */
+    void *blocker_arg;
     struct logfile *logfile;
 
     struct event_base *base;
@@ -161,6 +224,8 @@ struct explain {
     struct xcache *lru_head, *lru_tail;
     size_t ncache;
     struct xlive *lives;
+    struct xmeta *metas; /* index advice: tables described, most recent first */
+    size_t nmetas;
     int64_t last_connect_fail; /* monotonic, 0 when the last connect worked */
     char last_connect_err[200];
     int warned[XWARN_KINDS];
@@ -169,6 +234,9 @@ struct explain {
     bool stop_seen;
     int64_t stop_deadline;
     bool exiting;
+    /* 0 not known yet, 1 a side connection found the statement history collected, -1 one
+     * found it off or unreadable (then it is not asked again) */
+    _Atomic int pfs_state;
 };
 
 static void xc_start_task(struct xconn *c);
@@ -180,6 +248,14 @@ now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t
+wall_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -202,9 +278,32 @@ warn_once(struct explain *e, int kind, const char *what, const char *msg)
 
 /* ---- record completion ---- */
 
+static void pend_push(struct explain *e, struct xtask *t, bool front);
+
+/* Does a finished record first get its performance_schema row? Only logged statements, while
+ * the history may be collected, and not when the side connections are known to be stuck. */
+static bool
+pfs_wanted(const struct explain *e, const struct xtask *t)
+{
+    const char *err = t->rec->explain_error;
+    return !t->pfs && t->log && e->pfs_state >= 0 && !e->exiting && t->rec->thread_id &&
+           t->rec->sql && t->rec->sql_len && !t->rec->interrupted &&
+           strncmp(err, "dropped", 7) != 0 && strncmp(err, "cannot connect", 14) != 0 &&
+           strncmp(err, "explain stopped", 15) != 0;
+}
+
 static void
 rec_finish(struct explain *e, struct xtask *t)
 {
+    if (pfs_wanted(e, t)) { /* read what the server measured first (bounded: explain timeout) */
+        t->pfs = true;
+        t->ent = NULL;
+        t->live = NULL;
+        t->retried = false;
+        t->deadline = now_us() + e->timeout_us;
+        pend_push(e, t, false);
+        return;
+    }
     struct rec *rec = t->rec;
     bool log = t->log;
     free(t);
@@ -292,6 +391,9 @@ log_plan(struct explain *e, const struct rec *r)
         json_array_append_new(rows, row);
     }
     json_object_set_new(o, "plan", rows);
+    if (r->index_advice) {
+        json_object_set_new(o, "index_advice", json_string(r->index_advice));
+    }
     char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     json_decref(o);
     if (s) {
@@ -355,6 +457,7 @@ cache_remove(struct explain *e, struct xcache *c)
     *pp = c->hnext;
     lru_unlink(e, c);
     plan_free(c->plan);
+    free(c->advice);
     free(c);
     e->ncache--;
 }
@@ -409,6 +512,9 @@ rec_from_cache(struct explain *e, struct xtask *t, struct xcache *c)
 {
     if (c->plan) {
         t->rec->plan = plan_ref(c->plan); /* shared: plans are read-only once built */
+        if (c->advice && !t->rec->index_advice) {
+            t->rec->index_advice = strdup(c->advice); /* NULL (no advice) when out of memory */
+        }
         if (t->rec->plan) {
             t->rec->explain_source = REC_EXPLAIN_CACHED;
             atomic_fetch_add(&e->c_cached, 1);
@@ -476,6 +582,8 @@ live_free(struct explain *e, struct xlive *l)
         *pp = l->next;
     }
     plan_free(l->plan);
+    free(l->blocker);
+    free(l->analyze);
     free(l);
     pthread_mutex_lock(&e->mu);
     e->out_live--;
@@ -498,10 +606,12 @@ task_rec_result(struct explain *e, struct xtask *t, struct plan *p, const char *
     if (p) {
         atomic_fetch_add(&e->c_run, 1);
         t->rec->plan = p;
-        t->rec->explain_source = REC_EXPLAIN_AFTER;
+        t->rec->explain_source = t->live_src ? REC_EXPLAIN_LIVE : REC_EXPLAIN_AFTER;
         if (c) {
             plan_free(c->plan);
             c->plan = plan_ref(p);
+            free(c->advice);
+            c->advice = t->rec->index_advice ? strdup(t->rec->index_advice) : NULL;
             c->error[0] = '\0';
             c->at = c->plan ? now_us() : 0;
         }
@@ -535,9 +645,11 @@ task_live_result(struct explain *e, struct xtask *t, struct plan *p, const char 
 {
     struct xlive *l = t->live;
     free(t);
-    if (p) {
-        atomic_fetch_add(&e->c_run, 1);
-        atomic_fetch_add(&e->c_live, 1);
+    if (p || l->lock.kind) {
+        if (p) {
+            atomic_fetch_add(&e->c_run, 1);
+            atomic_fetch_add(&e->c_live, 1);
+        }
         l->state = XL_OK;
         l->plan = p;
     } else {
@@ -556,7 +668,17 @@ task_live_result(struct explain *e, struct xtask *t, struct plan *p, const char 
 static void
 task_result(struct explain *e, struct xtask *t, struct plan *p, const char *err, bool server_err)
 {
+    if (t->pfs) { /* the row was read, or not: the record goes on with what it has */
+        plan_free(p);
+        rec_finish(e, t);
+        return;
+    }
     if (t->rec) {
+        if (!p && t->live_plan) { /* the advice step failed: the live plan stands */
+            p = t->live_plan;
+            t->live_plan = NULL;
+            err = NULL;
+        }
         task_rec_result(e, t, p, err, server_err);
     } else {
         task_live_result(e, t, p, err);
@@ -628,6 +750,15 @@ xc_wait(struct xconn *c, int status)
 }
 
 static void xc_op_done(struct xconn *c);
+static bool xc_connect_next(struct xconn *c);
+
+/* verify-identity against a host name: libmariadb is given the name (it checks the
+ * certificate against it, and resolves and tries the name's addresses itself). */
+static bool
+xc_connect_by_name(const struct explain *e)
+{
+    return e->tls == CONF_BTLS_VERIFY_IDENTITY && e->tls_name[0] && !e->unix_path;
+}
 
 /* After a _start or _cont: wait again, or the operation is complete. */
 static void
@@ -656,10 +787,19 @@ xc_cont(struct xconn *c, int ev)
     case XC_SELECTDB:
         st = mysql_select_db_cont(&c->ret_int, c->my, ev);
         break;
+    case XC_SQLMODE:
     case XC_QUERY:
         st = mysql_real_query_cont(&c->ret_int, c->my, ev);
         break;
     case XC_STORE:
+    case XC_META_STORE:
+        st = mysql_store_result_cont(&c->ret_res, c->my, ev);
+        break;
+    case XC_META:
+    case XC_PFS:
+        st = mysql_real_query_cont(&c->ret_int, c->my, ev);
+        break;
+    case XC_PFS_STORE:
         st = mysql_store_result_cont(&c->ret_res, c->my, ev);
         break;
     case XC_CLOSING:
@@ -709,6 +849,8 @@ xc_close(struct xconn *c)
 {
     free(c->qbuf);
     c->qbuf = NULL;
+    free(c->mode_query);
+    c->mode_query = NULL;
     if (!c->my) {
         c->state = XC_DOWN;
         return;
@@ -753,6 +895,96 @@ xc_task_end(struct xconn *c, struct plan *p, const char *err, bool server_err)
     schedule(e);
 }
 
+static void xc_start_query(struct xconn *c);
+static bool adv_start(struct xconn *c, struct plan *p);
+
+/* After the lock question: SHOW EXPLAIN for an explainable statement that waits for no lock
+ * (one that waits would answer SHOW EXPLAIN only once the lock is granted, holding this
+ * connection: it gets its plan by EXPLAIN after it completed), else the live task ends. */
+static void
+live_plan_next(struct xconn *c)
+{
+    struct xlive *l = c->task->live;
+    if (l->want_plan && l->lock.kind == LOCKWAIT_NONE) {
+        l->phase = 1;
+        xc_start_query(c);
+        return;
+    }
+    xc_task_end(c, NULL, l->lock.kind ? NULL : "no plan returned", true);
+}
+
+/* The lock-wait query answered: keep what the statement waits for and who blocks it. */
+static void
+live_locks_done(struct xconn *c)
+{
+    struct xlive *l = c->task->live;
+    free(c->qbuf);
+    c->qbuf = NULL;
+    if (c->ret_res) {
+        unsigned n = mysql_num_fields(c->ret_res);
+        MYSQL_FIELD *f = mysql_fetch_fields(c->ret_res);
+        const char *names[16];
+        MYSQL_ROW row;
+        if (n > 16) {
+            n = 16;
+        }
+        for (unsigned i = 0; i < n; i++) {
+            names[i] = f[i].name;
+        }
+        while ((row = mysql_fetch_row(c->ret_res)) != NULL) {
+            lockwait_add_row(&l->lock, names, (const char *const *)row, n);
+        }
+        mysql_free_result(c->ret_res);
+        c->ret_res = NULL;
+    }
+    l->lock.asked_wall_us = wall_now_us();
+    if (l->lock.blocked_by && c->e->blocker_fn) {
+        l->blocker = c->e->blocker_fn(c->e->blocker_arg, l->lock.blocked_by);
+    }
+    live_plan_next(c);
+}
+
+/* ---- live phase 2: SHOW ANALYZE (MariaDB >= 10.9) ---- */
+
+/* After SHOW EXPLAIN returned plan p for a statement that waits for no lock: on MariaDB 10.9
+ * or later, also the actual rows and times so far. True when that query was started (p waits
+ * on the connection); false: the task ends with p now. */
+static bool
+live_analyze_start(struct xconn *c, struct plan *p)
+{
+    struct xlive *l = c->task->live;
+    if (!l || l->phase != 1 || !c->is_mariadb || mysql_get_server_version(c->my) < 100900) {
+        return false;
+    }
+    c->live_plan = p;
+    l->phase = 2;
+    xc_start_query(c);
+    return true;
+}
+
+/* Phase 2 ended (rows or not): the live task ends with phase 1's plan. A client-side error
+ * or a timeout closes the connection after. */
+static void
+live_analyze_end(struct xconn *c, bool ok)
+{
+    struct xlive *l = c->task->live;
+    if (c->ret_res) {
+        MYSQL_ROW row = mysql_fetch_row(c->ret_res);
+        unsigned long *len = row ? mysql_fetch_lengths(c->ret_res) : NULL;
+        if (row && len && row[0] && !l->analyze) {
+            l->analyze = pfs_analyze_lines(row[0], len[0]);
+        }
+        mysql_free_result(c->ret_res);
+        c->ret_res = NULL;
+    }
+    if (!ok || c->timed_out) {
+        c->broken = true;
+    }
+    struct plan *p = c->live_plan;
+    c->live_plan = NULL;
+    xc_task_end(c, p, NULL, true);
+}
+
 /* The error of the last call on `c`, for a record. Client-side errors break the connection. */
 static void
 xc_fail(struct xconn *c)
@@ -762,6 +994,14 @@ xc_fail(struct xconn *c)
     bool connecting = c->state == XC_CONNECTING;
     bool server_err = no > 0 && (no < 2000 || no >= 3000) && !c->timed_out && !connecting;
     const char *prefix = connecting ? "cannot connect: " : "";
+    if (c->task && c->task->live && c->task->live->phase == 2) {
+        live_analyze_end(c, server_err); /* the plan of phase 1 stands */
+        return;
+    }
+    if (server_err && c->task && c->task->live && c->task->live->phase == 0) {
+        live_plan_next(c); /* the lock tables cannot be read (privileges, server kind) */
+        return;
+    }
     if (!server_err) {
         c->broken = true; /* a failed connect, a timeout or a client-side error: close it */
     }
@@ -781,12 +1021,7 @@ xc_fail(struct xconn *c)
     char what[300];
     if (connecting) {
         struct explain *e = c->e;
-        if (e->unix_path) {
-            snprintf(what, sizeof(what), "cannot connect to %s as %s", e->unix_path, e->user);
-        } else {
-            snprintf(what, sizeof(what), "cannot connect to %s port %u as %s", e->host, e->port,
-                     e->user);
-        }
+        snprintf(what, sizeof(what), "cannot connect to %.200s as %s", e->backend_text, e->user);
     } else {
         snprintf(what, sizeof(what), "EXPLAIN failed");
     }
@@ -794,8 +1029,10 @@ xc_fail(struct xconn *c)
         snprintf(msg, sizeof(msg), "%stimeout", prefix);
         warn_once(c->e, connecting ? -2 : -1, what, "timeout");
     } else {
-        const char *err = no ? mysql_error(c->my) : "unknown error";
-        snprintf(msg, sizeof(msg), "%s%s", prefix, err);
+        const char *err = connecting && c->connect_errs[0] ? c->connect_errs
+                          : no                             ? mysql_error(c->my)
+                                                           : "unknown error";
+        snprintf(msg, sizeof(msg), "%s%.230s", prefix, err);
         warn_once(c->e, (int)no, what, err);
     }
     xc_task_end(c, NULL, msg, server_err);
@@ -807,6 +1044,15 @@ xc_start_query(struct xconn *c)
     struct xtask *t = c->task;
     const char *q;
     size_t qlen;
+    if (t->rec && t->live_plan) {
+        /* a live plan with a flagged scan: only the tables' columns and indexes are read */
+        struct plan *p = t->live_plan;
+        t->live_plan = NULL;
+        if (!adv_start(c, p)) {
+            xc_task_end(c, p, NULL, true);
+        }
+        return;
+    }
     if (t->rec) {
         size_t n = t->rec->sql_len;
         c->qbuf = malloc(n + 9);
@@ -819,6 +1065,20 @@ xc_start_query(struct xconn *c)
         c->qbuf[n + 8] = '\0';
         q = c->qbuf;
         qlen = n + 8;
+    } else if (t->live->phase == 0) {
+        size_t cap = 4096;
+        c->qbuf = malloc(cap);
+        qlen = c->qbuf ? lockwait_query(c->is_mariadb, t->live->thread_id, c->qbuf, cap) : 0;
+        if (!qlen) {
+            xc_task_end(c, NULL, "out of memory", false);
+            return;
+        }
+        q = c->qbuf;
+    } else if (t->live->phase == 2) { /* pfs.h: actual rows so far (MariaDB >= 10.9) */
+        int n = snprintf(c->query, sizeof(c->query), "SHOW ANALYZE FORMAT=JSON FOR %u",
+                         t->live->thread_id);
+        q = c->query;
+        qlen = (size_t)n;
     } else {
         int n = snprintf(c->query, sizeof(c->query),
                          c->is_mariadb ? "SHOW EXPLAIN FOR %u" : "EXPLAIN FOR CONNECTION %u",
@@ -830,15 +1090,170 @@ xc_start_query(struct xconn *c)
     xc_after(c, mysql_real_query_start(&c->ret_int, c->my, q, (unsigned long)qlen));
 }
 
-/* Runs the task assigned to an up connection: schema, then the query. */
+/* Does the connection run under another sql_mode than the record's session did? */
+static bool
+xc_mode_differs(const struct xconn *c, const struct rec *r)
+{
+    if (!r->sql_mode_set) {
+        return c->mode_set && c->mode[0] != '\0';
+    }
+    return !c->mode_set || strcmp(c->mode, r->sql_mode) != 0;
+}
+
+/* Mode lists hold letters, digits, '_' and ','; anything else is not sent. */
+static bool
+mode_list_ok(const char *m)
+{
+    for (; *m; m++) {
+        if (!((*m >= 'A' && *m <= 'Z') || (*m >= 'a' && *m <= 'z') || (*m >= '0' && *m <= '9') ||
+              *m == '_' || *m == ',' || *m == ' ')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- what the server measured (explain/pfs.h) ---- */
+
+/* A pfs task: on a connection not asked yet, whether the statement history is collected;
+ * then the history rows of the record's backend thread. Reads only. */
+static void
+pfs_start(struct xconn *c)
+{
+    struct xtask *t = c->task;
+    const char *q = pfs_detect_query;
+    size_t qlen = strlen(pfs_detect_query);
+    if (c->pfs_on < 0) {
+        xc_task_end(c, NULL, NULL, true);
+        return;
+    }
+    free(c->qbuf);
+    c->qbuf = NULL;
+    if (c->pfs_on > 0) {
+        size_t cap = 2048;
+        c->qbuf = malloc(cap);
+        qlen = c->qbuf ? pfs_query(t->rec->thread_id, c->qbuf, cap) : 0;
+        if (!qlen) {
+            xc_task_end(c, NULL, NULL, true);
+            return;
+        }
+        q = c->qbuf;
+        c->pfs_asked_wall = wall_now_us();
+    }
+    c->state = XC_PFS;
+    xc_after(c, mysql_real_query_start(&c->ret_int, c->my, q, (unsigned long)qlen));
+}
+
+/* A performance_schema read failed: a server error (privileges, a server without it) turns the
+ * reads off; a client-side error or a timeout closes the connection. The record goes on. */
+static void
+pfs_fail(struct xconn *c)
+{
+    unsigned no = mysql_errno(c->my);
+    if (c->timed_out || no == 0 || (no >= 2000 && no < 3000)) {
+        c->broken = true;
+    } else {
+        if (c->pfs_on > 0) {
+            warn_once(c->e, -20, "cannot read performance_schema", mysql_error(c->my));
+        }
+        c->pfs_on = -1;
+        c->e->pfs_state = -1;
+    }
+    xc_task_end(c, NULL, NULL, true);
+}
+
+/* Picks the record's row among the history rows (the matching rule is in pfs.h). */
+static void
+pfs_store_rows(struct xconn *c, struct rec *r, MYSQL_RES *res)
+{
+    unsigned n = mysql_num_fields(res);
+    MYSQL_FIELD *f = mysql_fetch_fields(res);
+    const char *names[24];
+    MYSQL_ROW row;
+    if (n > 24) {
+        n = 24;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        names[i] = f[i].name;
+    }
+    struct pfs_target tg = {r->sql, r->sql_len, r->prepared_sql,
+                            c->pfs_asked_wall - (r->start_wall_us + (int64_t)r->query_us)};
+    struct pfs_pick pick = {0};
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        pfs_add_row(&pick, &tg, names, (const char *const *)row, n);
+    }
+    if (pick.found) {
+        r->has_pfs = true;
+        r->pfs = pick.st;
+    }
+}
+
+/* XC_PFS and XC_PFS_STORE completed. */
+static void
+pfs_op_done(struct xconn *c)
+{
+    if (c->state == XC_PFS) {
+        if (c->ret_int != 0 || c->timed_out) {
+            pfs_fail(c);
+            return;
+        }
+        c->state = XC_PFS_STORE;
+        xc_after(c, mysql_store_result_start(&c->ret_res, c->my));
+        return;
+    }
+    MYSQL_RES *res = c->ret_res;
+    c->ret_res = NULL;
+    if (!res || c->timed_out) {
+        mysql_free_result(res);
+        pfs_fail(c);
+        return;
+    }
+    if (c->pfs_on == 0) {
+        MYSQL_ROW row = mysql_fetch_row(res);
+        bool on = row && pfs_detect_row((const char *const *)row, mysql_num_fields(res));
+        mysql_free_result(res);
+        c->pfs_on = on ? 1 : -1;
+        c->e->pfs_state = on ? 1 : -1;
+        if (on) {
+            pfs_start(c);
+        } else {
+            xc_task_end(c, NULL, NULL, true);
+        }
+        return;
+    }
+    pfs_store_rows(c, c->task->rec, res);
+    mysql_free_result(res);
+    xc_task_end(c, NULL, NULL, true);
+}
+
+/* Runs the task assigned to an up connection: schema, sql_mode, then the query. A plan
+ * depends on the mode (ANSI_QUOTES, NO_BACKSLASH_ESCAPES change what the text means). */
 static void
 xc_start_task(struct xconn *c)
 {
     struct xtask *t = c->task;
+    if (t->pfs) {
+        pfs_start(c); /* no schema or mode needed: performance_schema is read by name */
+        return;
+    }
     if (t->rec && t->rec->schema[0] && strcmp(t->rec->schema, c->db) != 0) {
         c->state = XC_SELECTDB;
         xc_after(c, mysql_select_db_start(&c->ret_int, c->my, t->rec->schema));
         return;
+    }
+    if (t->rec && xc_mode_differs(c, t->rec) && mode_list_ok(t->rec->sql_mode)) {
+        const char *m = t->rec->sql_mode_set ? t->rec->sql_mode : "";
+        size_t n = strlen(m) + 40;
+        free(c->mode_query);
+        c->mode_query = malloc(n);
+        if (c->mode_query) {
+            int len = m[0] ? snprintf(c->mode_query, n, "SET SESSION sql_mode = '%s'", m)
+                           : snprintf(c->mode_query, n, "SET SESSION sql_mode = DEFAULT");
+            c->state = XC_SQLMODE;
+            xc_after(c,
+                     mysql_real_query_start(&c->ret_int, c->my, c->mode_query, (unsigned long)len));
+            return;
+        }
     }
     xc_start_query(c);
 }
@@ -884,19 +1299,265 @@ xc_tls_check(struct xconn *c)
     return "TLS connection error: the backend does not offer TLS (slowtap --backend-tls)";
 }
 
+/* ---- index advice: the scanned tables' columns and indexes, then the analyser ---- */
+
+#define XMETA_MAX 512 /* table descriptions kept */
+
+/* The lexical modes of the record's session, so the analyser reads the text as the server. */
+static unsigned
+rec_lex_mode(const struct rec *r)
+{
+    unsigned m = 0;
+    if (r->sql_mode_set) {
+        if (proto_sqlmode_list_has_ansi_quotes(r->sql_mode, strlen(r->sql_mode))) {
+            m |= PROTO_SQLMODE_ANSI_QUOTES;
+        }
+        if (strcasestr(r->sql_mode, "NO_BACKSLASH_ESCAPES")) {
+            m |= PROTO_SQLMODE_NO_BACKSLASH_ESCAPES;
+        }
+    }
+    return m;
+}
+
+/* A description of db.name read less than an interval ago, or NULL. */
+static const struct advice_table *
+meta_find(struct explain *e, const struct advice_tname *n)
+{
+    int64_t now = now_us();
+    for (struct xmeta *m = e->metas; m; m = m->next) {
+        if (strcmp(m->t->t.db, n->db) == 0 && strcmp(m->t->t.name, n->name) == 0) {
+            return now - m->at < e->interval_us ? m->t : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Keeps t (ownership passes), replacing an older description; bounded. */
+static void
+meta_store(struct explain *e, struct advice_table *t)
+{
+    struct xmeta **pp = &e->metas;
+    while (*pp) {
+        struct xmeta *m = *pp;
+        if (strcmp(m->t->t.db, t->t.db) == 0 && strcmp(m->t->t.name, t->t.name) == 0) {
+            *pp = m->next;
+            advice_table_free(m->t);
+            free(m);
+            e->nmetas--;
+            break;
+        }
+        pp = &m->next;
+    }
+    struct xmeta *m = calloc(1, sizeof(*m));
+    if (!m) {
+        advice_table_free(t);
+        return;
+    }
+    m->t = t;
+    m->at = now_us();
+    m->next = e->metas;
+    e->metas = m;
+    if (++e->nmetas > XMETA_MAX) { /* drop the oldest */
+        struct xmeta **last = &e->metas;
+        while ((*last)->next) {
+            last = &(*last)->next;
+        }
+        advice_table_free((*last)->t);
+        free(*last);
+        *last = NULL;
+        e->nmetas--;
+    }
+}
+
+/* Runs the analyser over the record's statement and plan with what is known of its tables. */
+static void
+adv_compute(struct xconn *c, struct rec *r, const struct plan *p)
+{
+    const struct advice_table *meta[ADVICE_MAX_TABLES];
+    size_t n = 0;
+    for (size_t i = 0; i < c->adv_nneed; i++) {
+        const struct advice_table *t = meta_find(c->e, &c->adv_need[i]);
+        if (t) {
+            meta[n++] = t;
+        }
+    }
+    free(r->index_advice);
+    r->index_advice = advice_compute(r->sql, r->sql_len, rec_lex_mode(r), r->schema, p, meta, n);
+}
+
+/* One SELECT of the metadata query for table n of kind 'C' (COLUMNS) or 'S' (STATISTICS). */
+static size_t
+adv_query_part(struct xconn *c, char *out, size_t cap, const struct advice_tname *n, char kind)
+{
+    char db[2 * ADVICE_NAME_MAX + 1], name[2 * ADVICE_NAME_MAX + 1];
+    mysql_real_escape_string(c->my, db, n->db, (unsigned long)strlen(n->db));
+    mysql_real_escape_string(c->my, name, n->name, (unsigned long)strlen(n->name));
+    int k = kind == 'C'
+                ? snprintf(out, cap,
+                           "SELECT 'C', TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, "
+                           "COLLATION_NAME, ORDINAL_POSITION FROM information_schema.COLUMNS "
+                           "WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = '%s'",
+                           db, name)
+                : snprintf(out, cap,
+                           "SELECT 'S', TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, INDEX_NAME, NULL, "
+                           "SEQ_IN_INDEX FROM information_schema.STATISTICS "
+                           "WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = '%s'",
+                           db, name);
+    return k > 0 && (size_t)k < cap ? (size_t)k : 0;
+}
+
+/*
+ * After a plan was read for a record: when it has a scan worth advice, reads the columns and
+ * indexes of the statement's tables not described within the interval (one UNION ALL of
+ * information_schema reads; nothing else is ever sent for advice). Returns true when that
+ * query was started (the task then ends in adv_op_done), false when the task ends now (the
+ * advice, if any, is already on the record).
+ */
+static bool
+adv_start(struct xconn *c, struct plan *p)
+{
+    struct rec *r = c->task ? c->task->rec : NULL;
+    if (!r || !r->sql || !advice_wanted(p)) {
+        return false;
+    }
+    c->adv_nneed = advice_tables(r->sql, r->sql_len, rec_lex_mode(r), r->schema, c->adv_need,
+                                 ADVICE_MAX_TABLES);
+    size_t cap = 64 + c->adv_nneed * 1200, len = 0;
+    char *q = malloc(cap);
+    if (!q) {
+        return false;
+    }
+    for (size_t i = 0; i < c->adv_nneed; i++) {
+        if (meta_find(c->e, &c->adv_need[i])) {
+            continue;
+        }
+        for (int k = 0; k < 2; k++) {
+            if (len) {
+                memcpy(q + len, " UNION ALL ", 11);
+                len += 11;
+            }
+            len += adv_query_part(c, q + len, cap - len, &c->adv_need[i], k ? 'S' : 'C');
+        }
+    }
+    if (len == 0) {
+        free(q);
+        adv_compute(c, r, p);
+        return false;
+    }
+    free(c->qbuf);
+    c->qbuf = q;
+    c->adv_plan = p;
+    c->state = XC_META;
+    xc_after(c, mysql_real_query_start(&c->ret_int, c->my, q, (unsigned long)len));
+    return true;
+}
+
+/* Ends the task with the plan that waited and the advice on its record. */
+static void
+adv_end(struct xconn *c)
+{
+    struct plan *p = c->adv_plan;
+    c->adv_plan = NULL;
+    xc_task_end(c, p, NULL, true);
+}
+
+/* The metadata read failed: the plan goes on, the advice says why there is none. */
+static void
+adv_fail(struct xconn *c)
+{
+    unsigned no = mysql_errno(c->my);
+    if (c->timed_out || no == 0 || (no >= 2000 && no < 3000)) {
+        c->broken = true; /* a client-side error or a timeout: close the connection after */
+    }
+    struct rec *r = c->task->rec;
+    char msg[300];
+    snprintf(msg, sizeof(msg), "none (cannot read information_schema: %s)",
+             c->timed_out ? "timeout" : (no ? mysql_error(c->my) : "unknown error"));
+    free(r->index_advice);
+    r->index_advice = strdup(msg);
+    adv_end(c);
+}
+
+/* Fills descriptions of the tables read from the rows of the metadata query. */
+static void
+adv_store_rows(struct xconn *c, MYSQL_RES *res)
+{
+    struct advice_table *t[ADVICE_MAX_TABLES] = {0};
+    for (size_t i = 0; i < c->adv_nneed; i++) {
+        if (!meta_find(c->e, &c->adv_need[i])) {
+            t[i] = advice_table_new(c->adv_need[i].db, c->adv_need[i].name);
+        }
+    }
+    MYSQL_ROW row;
+    while (mysql_num_fields(res) == 7 && (row = mysql_fetch_row(res)) != NULL) {
+        if (!row[0] || !row[1] || !row[2] || !row[3] || !row[4]) {
+            continue;
+        }
+        for (size_t i = 0; i < c->adv_nneed; i++) {
+            if (!t[i] || strcasecmp(row[1], t[i]->t.db) != 0 ||
+                strcasecmp(row[2], t[i]->t.name) != 0) {
+                continue;
+            }
+            if (row[0][0] == 'C') {
+                advice_table_add_column(t[i], row[3], row[4], row[5]);
+            } else {
+                unsigned seq = row[6] ? (unsigned)strtoul(row[6], NULL, 10) : 0;
+                advice_table_add_index_column(t[i], row[4], seq, row[3]);
+            }
+            break;
+        }
+    }
+    for (size_t i = 0; i < c->adv_nneed; i++) {
+        if (t[i]) {
+            meta_store(c->e, t[i]);
+        }
+    }
+}
+
+/* XC_META and XC_META_STORE completed. */
+static void
+adv_op_done(struct xconn *c)
+{
+    if (c->state == XC_META) {
+        if (c->ret_int != 0 || c->timed_out) {
+            adv_fail(c);
+            return;
+        }
+        c->state = XC_META_STORE;
+        xc_after(c, mysql_store_result_start(&c->ret_res, c->my));
+        return;
+    }
+    if (!c->ret_res || c->timed_out) {
+        if (c->ret_res) {
+            mysql_free_result(c->ret_res);
+            c->ret_res = NULL;
+        }
+        adv_fail(c);
+        return;
+    }
+    adv_store_rows(c, c->ret_res);
+    mysql_free_result(c->ret_res);
+    c->ret_res = NULL;
+    adv_compute(c, c->task->rec, c->adv_plan);
+    adv_end(c);
+}
+
 static void
 xc_op_done(struct xconn *c)
 {
     struct explain *e = c->e;
     switch (c->state) {
     case XC_CONNECTING:
+        if (!c->ret_my && !c->timed_out && xc_connect_next(c)) {
+            return; /* the next address of --backend is being tried */
+        }
         if (!c->ret_my || c->timed_out) {
             e->last_connect_fail = now_us();
             if (c->timed_out) {
                 snprintf(e->last_connect_err, sizeof(e->last_connect_err), "timeout");
             } else {
-                snprintf(e->last_connect_err, sizeof(e->last_connect_err), "%s",
-                         mysql_error(c->my));
+                snprintf(e->last_connect_err, sizeof(e->last_connect_err), "%.199s",
+                         c->connect_errs[0] ? c->connect_errs : mysql_error(c->my));
             }
             xc_fail(c);
             return;
@@ -906,8 +1567,8 @@ xc_op_done(struct xconn *c)
             char what[300];
             e->last_connect_fail = now_us();
             snprintf(e->last_connect_err, sizeof(e->last_connect_err), "%s", tls_err);
-            snprintf(what, sizeof(what), "cannot connect to %s port %u as %s",
-                     e->unix_path ? e->unix_path : e->host, e->port, e->user);
+            snprintf(what, sizeof(what), "cannot connect to %.200s as %s", e->backend_text,
+                     e->user);
             warn_once(e, -3, what, tls_err);
             snprintf(what, sizeof(what), "cannot connect: %s", tls_err);
             c->broken = true;
@@ -917,7 +1578,9 @@ xc_op_done(struct xconn *c)
         e->last_connect_fail = 0;
         c->fresh = true;
         c->is_mariadb = strstr(mysql_get_server_info(c->my), "MariaDB") != NULL;
+        c->pfs_on = 0; /* asked again on this connection */
         c->db[0] = '\0';
+        c->mode_set = false;
         xc_start_task(c);
         return;
     case XC_SELECTDB:
@@ -927,6 +1590,18 @@ xc_op_done(struct xconn *c)
             return;
         }
         snprintf(c->db, sizeof(c->db), "%s", c->task->rec->schema);
+        xc_start_task(c);
+        return;
+    case XC_SQLMODE:
+        free(c->mode_query);
+        c->mode_query = NULL;
+        if (c->ret_int != 0 || c->timed_out) {
+            c->mode_set = false;
+            xc_fail(c);
+            return;
+        }
+        c->mode_set = c->task->rec->sql_mode_set;
+        snprintf(c->mode, sizeof(c->mode), "%s", c->task->rec->sql_mode);
         xc_start_query(c);
         return;
     case XC_QUERY:
@@ -938,6 +1613,14 @@ xc_op_done(struct xconn *c)
         xc_after(c, mysql_store_result_start(&c->ret_res, c->my));
         return;
     case XC_STORE: {
+        if (c->task->live && c->task->live->phase == 0 && !c->timed_out) {
+            live_locks_done(c);
+            return;
+        }
+        if (c->task->live && c->task->live->phase == 2) {
+            live_analyze_end(c, c->ret_res != NULL || mysql_errno(c->my) == 0);
+            return;
+        }
         if (!c->ret_res || c->timed_out) {
             if (c->ret_res) {
                 mysql_free_result(c->ret_res);
@@ -953,9 +1636,23 @@ xc_op_done(struct xconn *c)
         struct plan *p = plan_from_result(c->ret_res);
         mysql_free_result(c->ret_res);
         c->ret_res = NULL;
+        if (p && adv_start(c, p)) {
+            return; /* reading the scanned tables' columns and indexes first */
+        }
+        if (p && c->task->live && live_analyze_start(c, p)) {
+            return; /* SHOW ANALYZE first */
+        }
         xc_task_end(c, p, p ? NULL : "no plan returned", true);
         return;
     }
+    case XC_META:
+    case XC_META_STORE:
+        adv_op_done(c);
+        return;
+    case XC_PFS:
+    case XC_PFS_STORE:
+        pfs_op_done(c);
+        return;
     case XC_CLOSING:
         xc_timer_disarm(c);
         c->my = NULL; /* mysql_close freed it */
@@ -1000,15 +1697,18 @@ xc_apply_tls(struct xconn *c)
     }
 }
 
+/* Starts a connect to --backend's address c->addr_i. */
 static bool
-xc_connect(struct xconn *c)
+xc_connect_addr(struct xconn *c)
 {
     struct explain *e = c->e;
     c->my = mysql_init(NULL);
     if (!c->my) {
         return false;
     }
-    unsigned secs = (unsigned)((e->timeout_us + 999999) / 1000000);
+    /* the explain timeout, shared by the addresses a connect may have to try */
+    int64_t per = e->timeout_us / (e->naddrs > 0 ? e->naddrs : 1);
+    unsigned secs = (unsigned)((per + 999999) / 1000000);
     if (secs == 0) {
         secs = 1;
     }
@@ -1023,8 +1723,8 @@ xc_connect(struct xconn *c)
     /* The resolved address, so that connect does not resolve on this loop; only
      * verify-identity against a host name passes the name (libmariadb checks the certificate
      * against it; resolving it may then delay this thread, never the workers). */
-    const char *host = e->unix_path ? NULL : e->host;
-    if (host && e->tls == CONF_BTLS_VERIFY_IDENTITY && e->tls_name[0]) {
+    const char *host = e->unix_path ? NULL : e->hosts[c->addr_i];
+    if (host && xc_connect_by_name(e)) {
         host = e->tls_name;
     }
     c->state = XC_CONNECTING;
@@ -1035,6 +1735,42 @@ xc_connect(struct xconn *c)
     return true;
 }
 
+/* Starts a connect: --backend's addresses in order, beginning with the first. */
+static bool
+xc_connect(struct xconn *c)
+{
+    c->addr_i = 0;
+    c->connect_errs[0] = '\0';
+    return xc_connect_addr(c);
+}
+
+/* The connect to address c->addr_i failed: notes why, and tries the next address when there
+ * is one (true). After the last one, connect_errs names every address tried (when there were
+ * several) and false comes back with c->my still holding the last failure. */
+static bool
+xc_connect_next(struct xconn *c)
+{
+    struct explain *e = c->e;
+    int n = (xc_connect_by_name(e) || e->unix_path) ? 1 : e->naddrs;
+    if (n > 1) {
+        size_t used = strlen(c->connect_errs);
+        snprintf(c->connect_errs + used, sizeof(c->connect_errs) - used, "%s%s: %s",
+                 used ? "; " : "", e->addr_text[c->addr_i], mysql_error(c->my));
+    }
+    if (c->addr_i + 1 >= n || e->exiting) {
+        return false;
+    }
+    /* a handle whose connect failed has no connection left: closing it does not block */
+    mysql_close(c->my);
+    c->my = NULL;
+    c->addr_i++;
+    if (!xc_connect_addr(c)) {
+        c->broken = true; /* no handle: xc_task_end's close only marks it down */
+        xc_task_end(c, NULL, "out of memory", false);
+    }
+    return true;
+}
+
 /* ---- scheduling ---- */
 
 static bool
@@ -1042,7 +1778,8 @@ any_conn_up(struct explain *e)
 {
     for (int i = 0; i < e->nconns; i++) {
         enum xc_state s = e->conns[i].state;
-        if (s == XC_IDLE || s == XC_SELECTDB || s == XC_QUERY || s == XC_STORE) {
+        if (s == XC_IDLE || s == XC_SELECTDB || s == XC_SQLMODE || s == XC_QUERY || s == XC_STORE ||
+            s == XC_META || s == XC_META_STORE || s == XC_PFS || s == XC_PFS_STORE) {
             return true;
         }
     }
@@ -1107,12 +1844,8 @@ static void
 handle_rec(struct explain *e, struct xtask *t, bool after_live)
 {
     struct rec *r = t->rec;
-    if (!r->explainable) {
-        rec_finish(e, t);
-        return;
-    }
-    if (!r->sql || !proto_stmt_explainable(proto_stmt_classify(r->sql, r->sql_len))) {
-        rec_fail(e, t, "not explainable"); /* checked again here: never EXPLAIN anything else */
+    if (r->pfs_only) {
+        rec_finish(e, t); /* no plan wanted: only the server's figures (pfs_wanted) */
         return;
     }
     struct xlive *l = r->live_token ? live_find(e, r->live_token) : NULL;
@@ -1124,9 +1857,52 @@ handle_rec(struct explain *e, struct xtask *t, bool after_live)
         l->waiter = t; /* handle_rec runs again when the live answer comes */
         return;
     }
-    if (l && l->state == XL_OK) {
+    if (l && l->state == XL_OK && l->lock.kind) {
+        /* what it waited for, seen while it ran */
+        r->has_lock_wait = true;
+        r->lock = l->lock;
+        r->lock.wait_us = lockwait_total_us(&l->lock, r->start_wall_us, r->query_us);
+        r->blocker = l->blocker;
+        l->blocker = NULL;
+    }
+    if (!r->explainable || (l && l->state == XL_OK && !l->plan && !l->want_plan)) {
+        if (l) {
+            live_free(e, l);
+        }
+        if (!r->explainable) {
+            rec_finish(e, t);
+            return;
+        }
+        l = NULL;
+    }
+    if (!r->sql || !proto_stmt_explainable(proto_stmt_classify(r->sql, r->sql_len))) {
+        if (l) {
+            live_free(e, l);
+        }
+        rec_fail(e, t, "not explainable"); /* checked again here: never EXPLAIN anything else */
+        return;
+    }
+    if (l && l->state == XL_OK && l->plan && advice_wanted(l->plan) && !r->sql_truncated) {
+        /* the live plan flags a scan: its advice needs the tables, read on a connection */
+        t->live_plan = l->plan;
+        t->live_src = true;
+        l->plan = NULL;
+        r->analyze = l->analyze;
+        l->analyze = NULL;
+        live_free(e, l);
+        struct xcache *c = cache_get(e, r->digest);
+        if (c && !c->inflight) {
+            t->ent = c;
+            c->inflight = true;
+        }
+        pend_push(e, t, false);
+        return;
+    }
+    if (l && l->state == XL_OK && l->plan) {
         r->plan = l->plan;
         l->plan = NULL;
+        r->analyze = l->analyze; /* SHOW ANALYZE's lines, when taken */
+        l->analyze = NULL;
         r->explain_source = REC_EXPLAIN_LIVE;
         cache_store(e, r->digest, r->plan);
         live_free(e, l);
@@ -1189,6 +1965,7 @@ handle_job(struct explain *e, struct xjob *j)
     l->token = j->token;
     l->thread_id = j->thread_id;
     l->digest = j->digest;
+    l->want_plan = j->want_plan;
     l->created = now_us();
     l->next = e->lives;
     e->lives = l;
@@ -1267,7 +2044,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
     struct xtask *keep = NULL, **kt = &keep, *t;
     while ((t = pend_pop(e)) != NULL) {
         if (now >= t->deadline) {
-            if (t->rec) {
+            if (t->rec && !t->pfs) {
                 atomic_fetch_add(&e->c_dropped, 1);
             }
             task_result(e, t, NULL, "dropped: explain connections busy", false);
@@ -1338,7 +2115,14 @@ explain_main(void *arg)
     for (struct xcache *c = e->lru_head, *next; c; c = next) {
         next = c->lnext;
         plan_free(c->plan);
+        free(c->advice);
         free(c);
+    }
+    while (e->metas) {
+        struct xmeta *m = e->metas;
+        e->metas = m->next;
+        advice_table_free(m->t);
+        free(m);
     }
     e->lru_head = e->lru_tail = NULL;
     memset(e->buckets, 0, sizeof(e->buckets));
@@ -1353,67 +2137,33 @@ explain_main(void *arg)
 
 /* ---- setup ---- */
 
-/* Resolves conf->backend once, before the thread starts (no DNS on the loop). */
+/* Takes --backend's addresses from main's resolution (no DNS here, none on the loop). */
 static bool
-resolve_backend(struct explain *e, const char *addr)
+copy_backend(struct explain *e, const struct net_addr *b)
 {
-    if (!addr || !*addr) {
-        addr = "127.0.0.1:3306";
-    }
-    if (addr[0] == '/') {
-        e->unix_path = strdup(addr);
-        return e->unix_path != NULL;
-    }
-    char host[256];
-    const char *port = NULL;
-    if (addr[0] == '[') {
-        const char *end = strchr(addr, ']');
-        if (!end || (size_t)(end - addr - 1) >= sizeof(host)) {
-            return false;
-        }
-        memcpy(host, addr + 1, (size_t)(end - addr - 1));
-        host[end - addr - 1] = '\0';
-        if (end[1] == ':') {
-            port = end + 2;
-        } else if (end[1] != '\0') {
-            return false;
-        }
-    } else {
-        const char *colon = strrchr(addr, ':');
-        size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
-        if (hl >= sizeof(host)) {
-            return false;
-        }
-        memcpy(host, addr, hl);
-        host[hl] = '\0';
-        port = colon ? colon + 1 : NULL;
-    }
-    long p = 3306;
-    if (port) {
-        char *endp;
-        p = strtol(port, &endp, 10);
-        if (*port == '\0' || *endp != '\0' || p <= 0 || p > 65535) {
-            return false;
-        }
-    }
-    e->port = (unsigned)p;
-    struct in6_addr ip;
-    if (host[0] && inet_pton(AF_INET, host, &ip) != 1 && inet_pton(AF_INET6, host, &ip) != 1) {
-        snprintf(e->tls_name, sizeof(e->tls_name), "%s", host);
-    }
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = getaddrinfo(host[0] ? host : "127.0.0.1", NULL, &hints, &res);
-    if (rc != 0 || !res) {
-        fprintf(stderr, "slowtap: explain: cannot resolve %s: %s\n", host, gai_strerror(rc));
+    if (!b || b->n == 0) {
         return false;
     }
-    rc = getnameinfo(res->ai_addr, res->ai_addrlen, e->host, sizeof(e->host), NULL, 0,
-                     NI_NUMERICHOST);
-    freeaddrinfo(res);
-    return rc == 0;
+    snprintf(e->backend_text, sizeof(e->backend_text), "%s", b->text);
+    if (b->is_unix) {
+        e->unix_path = strdup(b->text);
+        e->naddrs = 1;
+        return e->unix_path != NULL;
+    }
+    e->port = b->port;
+    struct in6_addr ip;
+    if (inet_pton(AF_INET, b->host, &ip) != 1 && inet_pton(AF_INET6, b->host, &ip) != 1) {
+        snprintf(e->tls_name, sizeof(e->tls_name), "%s", b->host);
+    }
+    for (int i = 0; i < b->n && i < NET_ADDR_MAX; i++) {
+        if (getnameinfo((const struct sockaddr *)&b->a[i].sa, b->a[i].len, e->hosts[i],
+                        sizeof(e->hosts[i]), NULL, 0, NI_NUMERICHOST) != 0) {
+            return false;
+        }
+        snprintf(e->addr_text[i], sizeof(e->addr_text[i]), "%s", b->a[i].text);
+        e->naddrs = i + 1;
+    }
+    return true;
 }
 
 static void
@@ -1445,8 +2195,8 @@ explain_free(struct explain *e)
 }
 
 struct explain *
-explain_start(const struct conf *c, explain_done_fn done, void *done_arg,
-              struct logfile *explain_log, const struct filter *filter)
+explain_start(const struct conf *c, const struct net_addr *backend, explain_done_fn done,
+              void *done_arg, struct logfile *explain_log, const struct filter *filter)
 {
     if (!c->explain_user || !c->explain_user[0] || !done) {
         return NULL;
@@ -1477,7 +2227,7 @@ explain_start(const struct conf *c, explain_done_fn done, void *done_arg,
         explain_free(e);
         return NULL;
     }
-    if (!resolve_backend(e, c->backend)) {
+    if (!copy_backend(e, backend)) {
         fprintf(stderr, "slowtap: explain: bad backend address %s; auto-EXPLAIN is off\n",
                 c->backend ? c->backend : "(none)");
         explain_free(e);
@@ -1536,8 +2286,17 @@ explain_submit(struct explain *e, struct rec *rec, bool log)
     return false;
 }
 
+void
+explain_set_blocker_fn(struct explain *e, explain_blocker_fn fn, void *arg)
+{
+    if (e) {
+        e->blocker_fn = fn;
+        e->blocker_arg = arg;
+    }
+}
+
 uint64_t
-explain_live(struct explain *e, uint32_t thread_id, uint64_t digest)
+explain_live(struct explain *e, uint32_t thread_id, uint64_t digest, bool want_plan)
 {
     if (!e) {
         return 0;
@@ -1551,6 +2310,7 @@ explain_live(struct explain *e, uint32_t thread_id, uint64_t digest)
         j->token = token;
         j->thread_id = thread_id;
         j->digest = digest;
+        j->want_plan = want_plan;
         e->rcount++;
         e->out_live++;
     }
@@ -1560,6 +2320,12 @@ explain_live(struct explain *e, uint32_t thread_id, uint64_t digest)
     }
     event_active(e->wake, EV_READ, 0);
     return token;
+}
+
+bool
+explain_wants_pfs(struct explain *e)
+{
+    return e && atomic_load(&e->pfs_state) > 0;
 }
 
 void

@@ -26,9 +26,11 @@
 #include <stdint.h>
 
 #include "../conf/conf.h"
+#include "../proxy/listener.h"
 #include "../proxy/record.h"
 
 struct explain;
+struct sessreg_view;
 struct logfile;
 struct filter;
 
@@ -52,10 +54,14 @@ typedef void (*explain_done_fn)(void *arg, struct rec *rec, bool log);
 /*
  * Starts the explain thread when c->explain_user is set; returns NULL (auto-EXPLAIN off)
  * otherwise or on failure to start (a warning is printed). `explain_log` may be NULL (no
- * --explain-log); otherwise one JSON object per plan taken is written to it.
+ * --explain-log); otherwise one JSON object per plan taken is written to it. `backend` is
+ * --backend as main resolved it (copied; never resolved again here): each side connection
+ * tries its addresses in order until one accepts (the explain timeout is shared between
+ * them), and a failure names every address tried.
  */
-struct explain *explain_start(const struct conf *c, explain_done_fn done, void *done_arg,
-                              struct logfile *explain_log, const struct filter *filter);
+struct explain *explain_start(const struct conf *c, const struct net_addr *backend,
+                              explain_done_fn done, void *done_arg, struct logfile *explain_log,
+                              const struct filter *filter);
 
 /* Hands over a completed record (ownership passes). Thread-safe, never blocks. Returns false
  * when it is refused (queue full, or explain_stop() running): the record stays the caller's,
@@ -68,7 +74,24 @@ bool explain_submit(struct explain *e, struct rec *rec, bool log);
  * rec->live_token so the record, when submitted, is matched with the plan; 0 when the request
  * was not taken (live plans unsupported, or the queue is full). Thread-safe, never blocks.
  */
-uint64_t explain_live(struct explain *e, uint32_t thread_id, uint64_t digest);
+uint64_t explain_live(struct explain *e, uint32_t thread_id, uint64_t digest, bool want_plan);
+
+/*
+ * The same request also asks the server what the statement waits for (explain/lockwait.h):
+ * a row, table or metadata lock, and the blocking connection. When a blocker is found, `fn`
+ * (set once, before traffic) is called on the explain thread with its connection id and may
+ * return a heap copy of what the proxy knows of that session (NULL: nothing); it ends up in
+ * rec->blocker. want_plan false: only the lock question is asked (a statement that cannot be
+ * explained, such as ALTER TABLE waiting for a metadata lock).
+ */
+typedef struct sessreg_view *(*explain_blocker_fn)(void *arg, uint32_t thread_id);
+void explain_set_blocker_fn(struct explain *e, explain_blocker_fn fn, void *arg);
+
+/* True once a side connection found performance_schema's statement history collected: then
+ * every logged statement is worth submitting, one that needs no plan with rec->pfs_only set,
+ * for the server's figures (explain/pfs.h). Until then only the records submitted anyway get
+ * them. Thread-safe, never blocks. */
+bool explain_wants_pfs(struct explain *e);
 
 /* Snapshot of the counters (thread-safe). */
 void explain_get_counters(struct explain *e, struct explain_counters *out);

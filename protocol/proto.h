@@ -71,8 +71,15 @@ enum proto_rc {
 #define PROTO_SERVER_STATUS_CURSOR_EXISTS  0x0040
 #define PROTO_SERVER_STATUS_LAST_ROW_SENT  0x0080
 #define PROTO_SERVER_STATUS_DB_DROPPED     0x0100
+#define PROTO_SERVER_NO_BACKSLASH_ESCAPES  0x0200
 #define PROTO_SERVER_PS_OUT_PARAMS         0x1000
 #define PROTO_SERVER_SESSION_STATE_CHANGED 0x4000
+
+/* The parts of a session's sql_mode that change how statement text is lexed and how literals
+ * are written. NO_BACKSLASH_ESCAPES is also reported in every OK/EOF status
+ * (PROTO_SERVER_NO_BACKSLASH_ESCAPES); ANSI_QUOTES is learned from SET statements. */
+#define PROTO_SQLMODE_NO_BACKSLASH_ESCAPES 0x1u /* '\' is an ordinary character in strings */
+#define PROTO_SQLMODE_ANSI_QUOTES          0x2u /* "x" is an identifier, not a string */
 
 /* Commands (first payload byte of a packet with sequence id 0 in the command phase). */
 enum proto_com {

@@ -1,6 +1,8 @@
 /*
  * proto_fingerprint.c - statement fingerprints, their FNV-1a 64 digest, statement
- * classification and USE-schema extraction, all driven by one small SQL lexer.
+ * classification and USE-schema extraction, all reading the tokens of the one SQL lexer
+ * (proto_sqllex); proto_stmt_analyze does all of it in one pass, the classifier being fed
+ * every token the fingerprint reads (see the tap below).
  *
  * The fingerprint reproduces what pt-query-digest's QueryRewriter::fingerprint prints with
  * --preserve-embedded-numbers (identifiers such as t1 or col_2 are kept), computed in one pass
@@ -8,6 +10,8 @@
  *   - numbers (ints, decimals, exponents, 0x.., 0b..), quoted strings, X'..', B'..', N'..'
  *     become `?`; a sign directly before a number becomes part of it when the sign cannot be a
  *     binary operator (after an operator, `(`, `,`, a keyword such as WHERE or at the start);
+ *     slowtap also folds signs glued together (`--5`) and a sign before a string or a `?`
+ *     placeholder (`-?`), so that a redacted or a substituted statement keeps its shape;
  *   - `IN (..)`, `VALUES (..),(..)` and `VALUE (..)` whose lists hold only literals become
  *     `in(?+)`, `values(?+)`, `value(?+)`; an INSERT/REPLACE whose VALUES rows hold other
  *     expressions keeps its first row only;
@@ -25,7 +29,10 @@
  *     `<star>/` act as whitespace and their content is fingerprinted as ordinary SQL, since the
  *     server runs it (pt keeps `/<star>!` text and drops `/<star>M!` text);
  *   - doubled quotes ('it''s') and backslash escapes stay inside one literal (pt makes `??`);
- *     the server's NO_BACKSLASH_ESCAPES mode is not known here, backslash always escapes;
+ *     under NO_BACKSLASH_ESCAPES (proto_fingerprint_mode) a backslash is an ordinary byte,
+ *     under ANSI_QUOTES "x" is an identifier kept as written; X'..' and B'..' end at the next
+ *     quote, as in the server;
+ *   - _charset'x' keeps its introducer (`_utf8mb4?`, as pt); :name placeholders are kept;
  *   - an unterminated string becomes `?` to the end, an unterminated comment is dropped;
  *   - trailing `;` (with any whitespace/comments around it) is removed;
  *   - `a+1`, `a-1` stay `a+?`, `a-?` (pt eats the operator), 0x1F is `?` (pt: `?f`);
@@ -39,59 +46,39 @@
 
 #include <string.h>
 
+#include "proto_sqllex.h"
+
 #define FP_FNV_OFFSET 0xcbf29ce484222325ull
 #define FP_FNV_PRIME  0x100000001b3ull
 #define FP_MAX_NEST   4 /* nesting of row tuples inside an IN/VALUES list */
 
+/* The lexer's tokens as the readers here see them: blanks merged into one FP_WS. */
 enum fp_kind {
     FP_END = 0,
-    FP_WS,    /* whitespace, comments, executable-comment markers */
+    FP_WS,    /* whitespace, comments, hints, executable-comment markers */
     FP_WORD,  /* keyword or bare identifier */
-    FP_NUM,   /* numeric literal */
-    FP_STR,   /* quoted string or X'..' / B'..' / N'..' literal */
-    FP_QID,   /* `backtick identifier` */
+    FP_NUM,   /* number, 0x.., 0b.. */
+    FP_STR,   /* quoted string, N'..', X'..', B'..' */
+    FP_ISTR,  /* _charset'..': the introducer is kept, the string becomes ? */
+    FP_QID,   /* `quoted identifier` ("..." under ANSI_QUOTES) */
     FP_PARAM, /* ? placeholder */
-    FP_PUNCT, /* any other single byte */
+    FP_NAMED, /* :name placeholder, kept as written (lowercased) */
+    FP_PUNCT, /* operator or punctuation */
 };
 
+struct fp_tap;
+
 struct fp_lex {
-    const unsigned char *s;
-    size_t len;
-    size_t pos;
-    bool in_exec;    /* inside an executable comment: the next star-slash closes it */
-    bool after_name; /* last token: a name, a literal or `)` (a . is no number) */
+    struct proto_sqllex sl;
+    struct fp_tap *tap; /* NULL, or the classifier that sees every token once (analyze) */
 };
 
 struct fp_tok {
     enum fp_kind kind;
     size_t start;
     size_t end;
+    size_t prefix_len; /* FP_ISTR: bytes of the introducer */
 };
-
-static bool
-fp_is_space(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || c == 0;
-}
-
-static bool
-fp_is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static bool
-fp_is_hex(unsigned char c)
-{
-    return fp_is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static bool
-fp_is_ident(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || fp_is_digit(c) || c == '_' ||
-           c == '$' || c >= 0x80;
-}
 
 static unsigned char
 fp_lower(unsigned char c)
@@ -99,208 +86,71 @@ fp_lower(unsigned char c)
     return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + ('a' - 'A')) : c;
 }
 
-static unsigned char
-fp_at(const struct fp_lex *lx, size_t i)
-{
-    return i < lx->len ? lx->s[i] : 0;
-}
-
 static void
-fp_lex_init(struct fp_lex *lx, const char *sql, size_t len)
+fp_lex_init(struct fp_lex *lx, const char *sql, size_t len, unsigned sqlmode)
 {
-    lx->s = (const unsigned char *)sql;
-    lx->len = sql ? len : 0;
-    lx->pos = 0;
-    lx->in_exec = false;
-    lx->after_name = false;
+    proto_sqllex_init(&lx->sl, sql, len, sqlmode);
+    lx->tap = NULL;
 }
 
-/* Skips one comment or executable-comment marker at lx->pos; false if there is none. */
-static bool
-fp_skip_comment(struct fp_lex *lx)
-{
-    size_t p = lx->pos;
-    unsigned char c = fp_at(lx, p);
-    if (c == '#' ||
-        (c == '-' && fp_at(lx, p + 1) == '-' && (p + 2 >= lx->len || lx->s[p + 2] <= ' '))) {
-        while (p < lx->len && lx->s[p] != '\n') {
-            p++;
-        }
-        lx->pos = p;
-        return true;
-    }
-    if (c == '*' && lx->in_exec && fp_at(lx, p + 1) == '/' && p + 1 < lx->len) {
-        lx->in_exec = false;
-        lx->pos = p + 2;
-        return true;
-    }
-    if (c != '/' || fp_at(lx, p + 1) != '*' || p + 1 >= lx->len) {
-        return false;
-    }
-    p += 2;
-    if (!lx->in_exec && p < lx->len &&
-        (lx->s[p] == '!' || (lx->s[p] == 'M' && fp_at(lx, p + 1) == '!' && p + 1 < lx->len))) {
-        p += lx->s[p] == '!' ? 1 : 2;
-        while (p < lx->len && fp_is_digit(lx->s[p])) {
-            p++;
-        }
-        lx->in_exec = true;
-        lx->pos = p;
-        return true;
-    }
-    while (p + 1 < lx->len && !(lx->s[p] == '*' && lx->s[p + 1] == '/')) {
-        p++;
-    }
-    lx->pos = p + 1 < lx->len ? p + 2 : lx->len;
-    return true;
-}
-
-/* End of a quoted run opened by lx->s[p] (quote char q), honouring backslash and doubling. */
-static size_t
-fp_quoted_end(const struct fp_lex *lx, size_t p, unsigned char q, bool backslash)
-{
-    p++;
-    while (p < lx->len) {
-        unsigned char c = lx->s[p];
-        if (backslash && c == '\\') {
-            p += 2;
-            continue;
-        }
-        if (c == q) {
-            if (p + 1 < lx->len && lx->s[p + 1] == q) {
-                p += 2;
-                continue;
-            }
-            return p + 1;
-        }
-        p++;
-    }
-    return lx->len;
-}
-
-/* Scans a token starting with a digit (or '.' digit). Numbers become FP_NUM; a digit-led run
- * of identifier characters without '.' or exponent (1abc, 123_tmp) is an identifier. */
-static void
-fp_scan_number(const struct fp_lex *lx, struct fp_tok *t)
-{
-    size_t p = t->start;
-    const unsigned char *s = lx->s;
-    size_t n = lx->len;
-    if (s[p] == '0' && p + 2 < n && (s[p + 1] == 'x' || s[p + 1] == 'X') && fp_is_hex(s[p + 2])) {
-        size_t q = p + 2;
-        while (q < n && fp_is_hex(s[q])) {
-            q++;
-        }
-        if (q >= n || !fp_is_ident(s[q])) {
-            t->kind = FP_NUM;
-            t->end = q;
-            return;
-        }
-    } else if (s[p] == '0' && p + 2 < n && (s[p + 1] == 'b' || s[p + 1] == 'B') &&
-               (s[p + 2] == '0' || s[p + 2] == '1')) {
-        size_t q = p + 2;
-        while (q < n && (s[q] == '0' || s[q] == '1')) {
-            q++;
-        }
-        if (q >= n || !fp_is_ident(s[q])) {
-            t->kind = FP_NUM;
-            t->end = q;
-            return;
-        }
-    }
-    size_t q = p;
-    bool plain = true;
-    while (q < n && fp_is_digit(s[q])) {
-        q++;
-    }
-    if (q < n && s[q] == '.') {
-        plain = false;
-        q++;
-        while (q < n && fp_is_digit(s[q])) {
-            q++;
-        }
-    }
-    if (q < n && (s[q] == 'e' || s[q] == 'E')) {
-        size_t e = q + 1;
-        if (e < n && (s[e] == '+' || s[e] == '-')) {
-            e++;
-        }
-        if (e < n && fp_is_digit(s[e])) {
-            plain = false;
-            q = e;
-            while (q < n && fp_is_digit(s[q])) {
-                q++;
-            }
-        }
-    }
-    if (plain && q < n && fp_is_ident(s[q])) {
-        while (q < n && fp_is_ident(s[q])) {
-            q++;
-        }
-        t->kind = FP_WORD;
-    } else {
-        t->kind = FP_NUM;
-    }
-    t->end = q;
-}
+static void fp_tap_see(struct fp_lex *lx, const struct fp_tok *t);
 
 /* Reads the next token. Consecutive whitespace and comments form one FP_WS token. */
 static void
 fp_next(struct fp_lex *lx, struct fp_tok *t)
 {
-    size_t p = lx->pos;
-    t->start = p;
-    if (p >= lx->len) {
-        t->kind = FP_END;
-        t->end = p;
-        return;
-    }
-    if (fp_is_space(lx->s[p]) || fp_skip_comment(lx)) {
+    struct proto_sqltok st;
+    proto_sqllex_next(&lx->sl, &st);
+    t->start = st.start;
+    t->end = st.end;
+    t->prefix_len = 0;
+    if (proto_sqltok_blank(&st)) {
         for (;;) {
-            while (lx->pos < lx->len && fp_is_space(lx->s[lx->pos])) {
-                lx->pos++;
-            }
-            if (lx->pos >= lx->len || !fp_skip_comment(lx)) {
+            struct proto_sqllex peek = lx->sl;
+            struct proto_sqltok nt;
+            proto_sqllex_next(&peek, &nt);
+            if (!proto_sqltok_blank(&nt)) {
                 break;
             }
+            lx->sl = peek;
+            t->end = nt.end;
         }
         t->kind = FP_WS;
-        t->end = lx->pos;
-        lx->after_name = false;
+        fp_tap_see(lx, t);
         return;
     }
-    unsigned char c = lx->s[p];
-    if (c == '\'' || c == '"') {
-        t->kind = FP_STR;
-        t->end = fp_quoted_end(lx, p, c, true);
-    } else if (c == '`') {
+    switch (st.open) {
+    case PROTO_TOK_END:
+        t->kind = FP_END;
+        break;
+    case PROTO_TOK_WORD:
+        t->kind = FP_WORD;
+        break;
+    case PROTO_TOK_NUMBER:
+        t->kind = FP_NUM;
+        break;
+    case PROTO_TOK_HEX:
+    case PROTO_TOK_BIT:
+        t->kind = st.prefix_len ? FP_STR : FP_NUM;
+        break;
+    case PROTO_TOK_STRING:
+        t->kind = st.prefix_len && lx->sl.s[st.start] == '_' ? FP_ISTR : FP_STR;
+        t->prefix_len = st.prefix_len;
+        break;
+    case PROTO_TOK_QIDENT:
         t->kind = FP_QID;
-        t->end = fp_quoted_end(lx, p, c, false);
-    } else if (fp_is_digit(c) ||
-               (c == '.' && fp_is_digit(fp_at(lx, p + 1)) && p + 1 < lx->len && !lx->after_name)) {
-        fp_scan_number(lx, t);
-    } else if (fp_is_ident(c)) {
-        unsigned char l = fp_lower(c);
-        if ((l == 'x' || l == 'b' || l == 'n') && fp_at(lx, p + 1) == '\'' && p + 1 < lx->len) {
-            t->kind = FP_STR;
-            t->end = fp_quoted_end(lx, p + 1, '\'', l == 'n');
-        } else {
-            size_t q = p;
-            while (q < lx->len && fp_is_ident(lx->s[q])) {
-                q++;
-            }
-            t->kind = FP_WORD;
-            t->end = q;
-        }
-    } else if (c == '?') {
+        break;
+    case PROTO_TOK_PARAM:
         t->kind = FP_PARAM;
-        t->end = p + 1;
-    } else {
+        break;
+    case PROTO_TOK_NAMED_PARAM:
+        t->kind = FP_NAMED;
+        break;
+    default:
         t->kind = FP_PUNCT;
-        t->end = p + 1;
+        break;
     }
-    lx->pos = t->end;
-    lx->after_name = t->kind != FP_PUNCT || c == ')';
+    fp_tap_see(lx, t);
 }
 
 /* Next token that is not whitespace. */
@@ -312,15 +162,19 @@ fp_next_sig(struct fp_lex *lx, struct fp_tok *t)
     } while (t->kind == FP_WS);
 }
 
-static bool
+/* Called ~150 times per statement: the kind is checked before the keyword is measured. */
+static inline bool
 fp_word_is(const struct fp_lex *lx, const struct fp_tok *t, const char *w)
 {
+    if (t->kind != FP_WORD) {
+        return false;
+    }
     size_t n = strlen(w);
-    if (t->kind != FP_WORD || t->end - t->start != n) {
+    if (t->end - t->start != n) {
         return false;
     }
     for (size_t i = 0; i < n; i++) {
-        if (fp_lower(lx->s[t->start + i]) != (unsigned char)w[i]) {
+        if (fp_lower(lx->sl.s[t->start + i]) != (unsigned char)w[i]) {
             return false;
         }
     }
@@ -330,7 +184,7 @@ fp_word_is(const struct fp_lex *lx, const struct fp_tok *t, const char *w)
 static bool
 fp_punct_is(const struct fp_lex *lx, const struct fp_tok *t, char c)
 {
-    return t->kind == FP_PUNCT && lx->s[t->start] == (unsigned char)c;
+    return t->kind == FP_PUNCT && t->end == t->start + 1 && lx->sl.s[t->start] == (unsigned char)c;
 }
 
 /* True when nothing but whitespace, comments and `;` follows lx->pos. Otherwise *sig is the
@@ -348,6 +202,22 @@ fp_only_trailing(const struct fp_lex *lx, size_t *sig)
         if (t.kind != FP_WS && !fp_punct_is(&c, &t, ';')) {
             *sig = t.start;
             return false;
+        }
+    }
+}
+
+/* After a sign just read: further signs glued to it, then a number, a string or a placeholder
+ * (so `-5`, `--5`, `-'5'` and `-?` are all one signed operand, and a literal redacted to `?`
+ * keeps the statement's fingerprint). True, with lx after the operand, when so;
+ * lx is left anywhere otherwise. */
+static bool
+fp_signed_operand(struct fp_lex *lx)
+{
+    struct fp_tok n;
+    for (;;) {
+        fp_next(lx, &n);
+        if (!fp_punct_is(lx, &n, '-') && !fp_punct_is(lx, &n, '+')) {
+            return n.kind == FP_NUM || n.kind == FP_PARAM || n.kind == FP_STR;
         }
     }
 }
@@ -378,9 +248,7 @@ fp_scan_literal_group(struct fp_lex *lx, int nest)
             continue;
         }
         if (fp_punct_is(lx, &t, '-') || fp_punct_is(lx, &t, '+')) {
-            struct fp_tok n;
-            fp_next(lx, &n);
-            if (n.kind != FP_NUM) {
+            if (!fp_signed_operand(lx)) {
                 return false;
             }
             continue;
@@ -421,8 +289,7 @@ fp_scan_limit_operand(struct fp_lex *c)
     struct fp_tok t;
     fp_next_sig(c, &t);
     if (fp_punct_is(c, &t, '-') || fp_punct_is(c, &t, '+')) {
-        fp_next(c, &t);
-        return t.kind == FP_NUM;
+        return fp_signed_operand(c);
     }
     return t.kind == FP_NUM || t.kind == FP_PARAM || t.kind == FP_STR;
 }
@@ -541,7 +408,7 @@ static void
 fp_put_lower(struct fp_out *o, const struct fp_lex *lx, const struct fp_tok *t)
 {
     for (size_t i = t->start; i < t->end; i++) {
-        fp_put(o, fp_lower(lx->s[i]));
+        fp_put(o, fp_lower(lx->sl.s[i]));
     }
 }
 
@@ -549,7 +416,7 @@ static void
 fp_put_raw(struct fp_out *o, const struct fp_lex *lx, const struct fp_tok *t)
 {
     for (size_t i = t->start; i < t->end; i++) {
-        fp_put(o, lx->s[i] ? lx->s[i] : '?');
+        fp_put(o, lx->sl.s[i] ? lx->sl.s[i] : '?');
     }
 }
 
@@ -578,7 +445,7 @@ fp_special(const struct fp_lex *start, const struct fp_tok *first, struct fp_out
             return false;
         }
         struct fp_lex name = c;
-        size_t name_end = c.pos;
+        size_t name_end = c.sl.pos;
         for (;;) {
             fp_next(&c, &t);
             if (t.kind != FP_WORD && t.kind != FP_QID && !fp_punct_is(&c, &t, '.')) {
@@ -589,12 +456,12 @@ fp_special(const struct fp_lex *start, const struct fp_tok *first, struct fp_out
         if (t.kind == FP_WS) {
             fp_next(&c, &t);
         }
-        if (!fp_punct_is(&c, &t, '(') || name_end == name.pos) {
+        if (!fp_punct_is(&c, &t, '(') || name_end == name.sl.pos) {
             return false;
         }
         fp_puts(o, "call ");
         struct fp_lex n = name;
-        while (n.pos < name_end) {
+        while (n.sl.pos < name_end) {
             struct fp_tok w;
             fp_next(&n, &w);
             if (w.kind == FP_QID) {
@@ -608,21 +475,249 @@ fp_special(const struct fp_lex *start, const struct fp_tok *first, struct fp_out
     return false;
 }
 
-uint64_t
-proto_fingerprint(const char *sql, size_t len, char *out, size_t cap)
+/*
+ * The classifier: statement kind and USE schema, fed every token once, in order, while the
+ * fingerprint reads the text (or alone, by proto_stmt_classify). The fingerprint looks ahead
+ * with copies of its cursor; the tap remembers how far tokens were seen, so each one reaches
+ * the classifier exactly once whichever copy reads it first.
+ */
+enum fp_phase {
+    FP_CLS_START, /* before the first keyword (leading blanks and parentheses) */
+    FP_CLS_BODY,  /* after it */
+    FP_CLS_DONE,  /* decided: OTHER */
+};
+
+struct fp_cls {
+    enum fp_phase phase;
+    enum proto_stmt_kind kind; /* by the first keyword */
+    bool paren;                /* a `(` came before the first keyword */
+    /* WITH: the main statement after the CTE bodies */
+    bool with, with_done;
+    enum proto_stmt_kind with_kind;
+    size_t depth;
+    bool after_body, main_paren;
+    /* the rest: a second statement or INTO OUTFILE/DUMPFILE makes it OTHER */
+    bool semi, second, prev_into, outfile;
+    /* USE: 1 wants blanks, 2 wants the name, 3 name read (only `;` and blanks may follow),
+     * -1 not a plain USE */
+    int use;
+    struct fp_tok name;
+};
+
+struct fp_tap {
+    struct fp_cls cls;
+    size_t seen;              /* tokens starting before this were fed */
+    bool in_exec, after_name; /* the cursor's state at `seen` */
+};
+
+static void
+fp_cls_with(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
 {
-    struct fp_out o = {.buf = out, .cap = cap, .n = 0, .h = FP_FNV_OFFSET, .space = false};
+    if (t->kind == FP_END || fp_punct_is(lx, t, ';')) {
+        k->with_done = true;
+        k->with_kind = PROTO_STMT_OTHER;
+        return;
+    }
+    if (k->main_paren && t->kind == FP_WORD) {
+        k->with_done = true;
+        k->with_kind = fp_word_is(lx, t, "select") ? PROTO_STMT_SELECT : PROTO_STMT_OTHER;
+        return;
+    }
+    if (fp_punct_is(lx, t, '(')) {
+        if (k->depth == 0 && k->after_body) {
+            k->main_paren = true;
+        }
+        k->depth++;
+        k->after_body = false;
+        return;
+    }
+    if (fp_punct_is(lx, t, ')')) {
+        if (k->depth > 0 && --k->depth == 0) {
+            k->after_body = true;
+        }
+        return;
+    }
+    if (k->depth == 0 && t->kind == FP_WORD) {
+        if (fp_word_is(lx, t, "insert") || fp_word_is(lx, t, "update") ||
+            fp_word_is(lx, t, "delete") || fp_word_is(lx, t, "replace")) {
+            k->with_done = true;
+            k->with_kind = PROTO_STMT_OTHER;
+            return;
+        }
+        if (k->after_body && (fp_word_is(lx, t, "select") || fp_word_is(lx, t, "table") ||
+                              fp_word_is(lx, t, "values"))) {
+            k->with_done = true;
+            k->with_kind = PROTO_STMT_SELECT;
+            return;
+        }
+    }
+    k->after_body = false;
+}
+
+/* The first keyword decides the candidate kind. */
+static void
+fp_cls_start(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
+{
+    if (t->kind == FP_WS) {
+        return;
+    }
+    if (fp_punct_is(lx, t, '(')) {
+        k->paren = true;
+        return;
+    }
+    k->phase = FP_CLS_DONE;
+    if (t->kind != FP_WORD) {
+        return;
+    }
+    if (fp_word_is(lx, t, "select") || fp_word_is(lx, t, "table") || fp_word_is(lx, t, "values")) {
+        k->kind = PROTO_STMT_SELECT;
+    } else if (fp_word_is(lx, t, "with")) {
+        k->with = true;
+    } else if (k->paren) {
+        return;
+    } else if (fp_word_is(lx, t, "insert")) {
+        k->kind = PROTO_STMT_INSERT;
+    } else if (fp_word_is(lx, t, "replace")) {
+        k->kind = PROTO_STMT_REPLACE;
+    } else if (fp_word_is(lx, t, "update")) {
+        k->kind = PROTO_STMT_UPDATE;
+    } else if (fp_word_is(lx, t, "delete")) {
+        k->kind = PROTO_STMT_DELETE;
+    } else if (fp_word_is(lx, t, "use")) {
+        k->kind = PROTO_STMT_USE;
+        k->use = 1;
+    } else {
+        return;
+    }
+    k->phase = FP_CLS_BODY;
+}
+
+static void
+fp_cls_feed(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
+{
+    if (k->phase == FP_CLS_START) {
+        fp_cls_start(k, lx, t);
+        return;
+    }
+    if (k->phase != FP_CLS_BODY) {
+        return;
+    }
+    if (k->use > 0) {
+        if (k->use == 1) {
+            k->use = t->kind == FP_WS ? 2 : -1;
+        } else if (k->use == 2) {
+            k->use = t->kind == FP_WORD || t->kind == FP_QID ? 3 : -1;
+            k->name = *t;
+        } else if (t->kind != FP_WS && t->kind != FP_END && !fp_punct_is(lx, t, ';')) {
+            k->use = -1;
+        }
+    }
+    if (t->kind == FP_WS) {
+        return;
+    }
+    if (k->with && !k->with_done) {
+        fp_cls_with(k, lx, t);
+    }
+    if (k->semi) {
+        k->second |= t->kind != FP_END && !fp_punct_is(lx, t, ';');
+    } else if (fp_punct_is(lx, t, ';')) {
+        k->semi = true;
+    } else {
+        k->outfile |=
+            k->prev_into && (fp_word_is(lx, t, "outfile") || fp_word_is(lx, t, "dumpfile"));
+        k->prev_into = fp_word_is(lx, t, "into");
+    }
+    if (k->second) {
+        k->phase = FP_CLS_DONE;
+    }
+}
+
+/* The kind once the END token was fed. */
+static enum proto_stmt_kind
+fp_cls_kind(const struct fp_cls *k)
+{
+    if (k->phase != FP_CLS_BODY) {
+        return PROTO_STMT_OTHER;
+    }
+    enum proto_stmt_kind kind = k->with ? k->with_kind : k->kind;
+    if (kind == PROTO_STMT_SELECT && k->outfile) {
+        return PROTO_STMT_OTHER;
+    }
+    return kind;
+}
+
+/* The schema of a plain USE: the name (unquoted, doubled quotes made single) into db. */
+static bool
+fp_cls_schema(const struct fp_cls *k, const struct fp_lex *lx, char *db, size_t cap)
+{
+    if (!db || cap == 0 || fp_cls_kind(k) != PROTO_STMT_USE || k->use != 3) {
+        return false;
+    }
+    const unsigned char *s = lx->sl.s;
+    const struct fp_tok *t = &k->name;
+    size_t n = 0;
+    if (t->kind == FP_WORD) {
+        for (size_t i = t->start; i < t->end; i++) {
+            if (n + 1 >= cap) {
+                return false;
+            }
+            db[n++] = (char)s[i];
+        }
+    } else {
+        /* `name` (or "name") with a doubled quote standing for one; it must be closed. */
+        unsigned char q = s[t->start];
+        size_t i = t->start + 1;
+        for (;;) {
+            if (i >= t->end) {
+                return false;
+            }
+            unsigned char c = s[i];
+            if (c == q && (i + 1 >= t->end || s[i + 1] != q)) {
+                break;
+            }
+            if (c == '\0' || n + 1 >= cap) {
+                return false;
+            }
+            db[n++] = (char)c;
+            i += c == q ? 2 : 1;
+        }
+    }
+    if (n == 0) {
+        return false;
+    }
+    db[n] = '\0';
+    return true;
+}
+
+static void
+fp_tap_see(struct fp_lex *lx, const struct fp_tok *t)
+{
+    struct fp_tap *tap = lx->tap;
+    if (!tap || t->kind == FP_END || t->start < tap->seen) {
+        return;
+    }
+    fp_cls_feed(&tap->cls, lx, t);
+    tap->seen = t->end;
+    tap->in_exec = lx->sl.in_exec;
+    tap->after_name = lx->sl.after_name;
+}
+
+/* The fingerprint of sql into o; with a tap, every token also reaches its classifier. */
+static void
+fp_run(const char *sql, size_t len, unsigned sqlmode, struct fp_out *o, struct fp_tap *tap)
+{
     struct fp_lex lx;
     struct fp_tok t;
-    fp_lex_init(&lx, sql, len);
+    fp_lex_init(&lx, sql, len, sqlmode);
+    lx.tap = tap;
 
     struct fp_lex first_lx = lx;
     struct fp_tok first;
     fp_next_sig(&first_lx, &first);
     bool is_insert =
         fp_word_is(&first_lx, &first, "insert") || fp_word_is(&first_lx, &first, "replace");
-    if (first.kind == FP_WORD && fp_special(&first_lx, &first, &o)) {
-        goto done;
+    if (first.kind == FP_WORD && fp_special(&first_lx, &first, o)) {
+        return;
     }
 
     bool operand = false;    /* the previous significant token ends an operand */
@@ -638,7 +733,7 @@ proto_fingerprint(const char *sql, size_t len, char *out, size_t cap)
             break;
         }
         if (t.kind == FP_WS) {
-            o.space = o.n > 0;
+            o->space = o->n > 0;
             continue;
         }
         bool was_order = prev_order;
@@ -652,8 +747,8 @@ proto_fingerprint(const char *sql, size_t len, char *out, size_t cap)
             bool is_list = fp_word_is(&lx, &t, "in") || fp_word_is(&lx, &t, "values") ||
                            fp_word_is(&lx, &t, "value");
             if (is_list && fp_scan_literal_lists(&lx, &end)) {
-                fp_put_lower(&o, &lx, &t);
-                fp_puts(&o, "(?+)");
+                fp_put_lower(o, &lx, &t);
+                fp_puts(o, "(?+)");
                 lx = end;
                 if (is_insert && !fp_word_is(&lx, &t, "in")) {
                     values_done = true;
@@ -663,13 +758,13 @@ proto_fingerprint(const char *sql, size_t len, char *out, size_t cap)
                 break;
             }
             if (fp_word_is(&lx, &t, "limit") && fp_scan_limit(&lx, &end)) {
-                fp_puts(&o, "limit ?");
+                fp_puts(o, "limit ?");
                 lx = end;
                 operand = true;
                 break;
             }
             if (order_by && fp_word_is(&lx, &t, "asc")) {
-                o.space = false;
+                o->space = false;
                 break;
             }
             if (was_order && fp_word_is(&lx, &t, "by")) {
@@ -679,50 +774,59 @@ proto_fingerprint(const char *sql, size_t len, char *out, size_t cap)
             if (is_list && is_insert && !values_done && !fp_word_is(&lx, &t, "in")) {
                 values_open = true;
             }
-            fp_put_lower(&o, &lx, &t);
+            fp_put_lower(o, &lx, &t);
             operand = !fp_is_unary_keyword(&lx, &t);
+            break;
+        }
+        case FP_ISTR: {
+            struct fp_tok intro = t;
+            intro.end = t.start + t.prefix_len;
+            fp_put_lower(o, &lx, &intro);
+            fp_put(o, '?');
+            operand = true;
             break;
         }
         case FP_NUM:
         case FP_STR:
         case FP_PARAM:
-            fp_put(&o, '?');
+            fp_put(o, '?');
             operand = true;
             break;
         case FP_QID:
-            fp_put_raw(&o, &lx, &t);
+            fp_put_raw(o, &lx, &t);
+            operand = true;
+            break;
+        case FP_NAMED:
+            fp_put_lower(o, &lx, &t);
             operand = true;
             break;
         default: {
-            unsigned char c = lx.s[t.start];
-            if ((c == '-' || c == '+') && !operand) {
+            if ((fp_punct_is(&lx, &t, '-') || fp_punct_is(&lx, &t, '+')) && !operand) {
                 struct fp_lex peek = lx;
-                struct fp_tok n;
-                fp_next(&peek, &n);
-                if (n.kind == FP_NUM) {
+                if (fp_signed_operand(&peek)) {
                     lx = peek;
-                    fp_put(&o, '?');
+                    fp_put(o, '?');
                     operand = true;
                     break;
                 }
             }
-            if (c == ';' && t.start >= nontrail) {
+            if (fp_punct_is(&lx, &t, ';') && t.start >= nontrail) {
                 if (fp_only_trailing(&lx, &nontrail)) {
-                    goto done;
+                    return;
                 }
             }
-            fp_put(&o, c);
-            operand = c == ')';
-            if (c == ';') {
+            fp_put_lower(o, &lx, &t);
+            operand = fp_punct_is(&lx, &t, ')');
+            if (fp_punct_is(&lx, &t, ';')) {
                 order_by = false; /* a new statement starts */
             }
-            if (c == '(') {
+            if (fp_punct_is(&lx, &t, '(')) {
                 depth++;
                 if (values_open) {
                     values_open = false;
                     values_depth = depth;
                 }
-            } else if (c == ')' && depth > 0) {
+            } else if (fp_punct_is(&lx, &t, ')') && depth > 0) {
                 if (depth == values_depth) {
                     /* INSERT ... VALUES (expr, ...), (...): keep the first row only. */
                     values_depth = 0;
@@ -735,11 +839,107 @@ proto_fingerprint(const char *sql, size_t len, char *out, size_t cap)
         }
         }
     }
-done:
+}
+
+static void
+fp_finish(struct fp_out *o, char *out, size_t cap)
+{
     if (out && cap > 0) {
-        out[o.n < cap ? o.n : cap - 1] = '\0';
+        out[o->n < cap ? o->n : cap - 1] = '\0';
     }
+}
+
+uint64_t
+proto_fingerprint_mode(const char *sql, size_t len, unsigned sqlmode, char *out, size_t cap)
+{
+    struct fp_out o = {.buf = out, .cap = cap, .n = 0, .h = FP_FNV_OFFSET, .space = false};
+    fp_run(sql, len, sqlmode, &o, NULL);
+    fp_finish(&o, out, cap);
     return o.h;
+}
+
+uint64_t
+proto_fingerprint(const char *sql, size_t len, char *out, size_t cap)
+{
+    return proto_fingerprint_mode(sql, len, 0, out, cap);
+}
+
+void
+proto_stmt_analyze(const char *sql, size_t len, unsigned sqlmode, char *fp, size_t fp_cap,
+                   char *schema, size_t schema_cap, struct proto_stmt_info *info)
+{
+    struct fp_out o = {.buf = fp, .cap = fp_cap, .n = 0, .h = FP_FNV_OFFSET, .space = false};
+    struct fp_tap tap;
+    memset(&tap, 0, sizeof tap);
+    fp_run(sql, len, sqlmode, &o, &tap);
+    fp_finish(&o, fp, fp_cap);
+    /* The fingerprint may stop early (USE, CALL, a trailing `;`): the classifier reads on. */
+    struct fp_lex rest;
+    struct fp_tok t;
+    fp_lex_init(&rest, sql, len, sqlmode);
+    rest.tap = &tap;
+    rest.sl.pos = tap.seen;
+    rest.sl.in_exec = tap.in_exec;
+    rest.sl.after_name = tap.after_name;
+    do {
+        fp_next(&rest, &t);
+    } while (t.kind != FP_END && tap.cls.phase != FP_CLS_DONE);
+    fp_cls_feed(&tap.cls, &rest, &t);
+    info->digest = o.h;
+    info->kind = fp_cls_kind(&tap.cls);
+    info->schema_changed = fp_cls_schema(&tap.cls, &rest, schema, schema_cap);
+}
+
+/* Classifies (and with db, extracts a USE schema) without fingerprinting. */
+static enum proto_stmt_kind
+fp_classify(const char *sql, size_t len, unsigned sqlmode, char *db, size_t cap, bool *use_ok)
+{
+    struct fp_lex lx;
+    struct fp_tok t;
+    struct fp_cls k;
+    memset(&k, 0, sizeof k);
+    fp_lex_init(&lx, sql, len, sqlmode);
+    do {
+        fp_next(&lx, &t);
+        fp_cls_feed(&k, &lx, &t);
+    } while (t.kind != FP_END && k.phase != FP_CLS_DONE);
+    if (use_ok) {
+        *use_ok = fp_cls_schema(&k, &lx, db, cap);
+    }
+    return fp_cls_kind(&k);
+}
+
+enum proto_stmt_kind
+proto_stmt_classify_mode(const char *sql, size_t len, unsigned sqlmode)
+{
+    return fp_classify(sql, len, sqlmode, NULL, 0, NULL);
+}
+
+enum proto_stmt_kind
+proto_stmt_classify(const char *sql, size_t len)
+{
+    return fp_classify(sql, len, 0, NULL, 0, NULL);
+}
+
+bool
+proto_stmt_explainable(enum proto_stmt_kind kind)
+{
+    return kind == PROTO_STMT_SELECT || kind == PROTO_STMT_INSERT || kind == PROTO_STMT_REPLACE ||
+           kind == PROTO_STMT_UPDATE || kind == PROTO_STMT_DELETE;
+}
+
+bool
+proto_stmt_use_schema_mode(const char *sql, size_t len, unsigned sqlmode, char *db, size_t cap)
+{
+    bool ok = false;
+    (void)fp_classify(sql, len, sqlmode, db, cap, &ok);
+    return ok;
+}
+
+bool
+proto_stmt_use_schema(const char *sql, size_t len, char *db, size_t cap)
+{
+    return proto_stmt_use_schema_mode(sql, len, 0, db, cap);
 }
 
 void
@@ -751,169 +951,4 @@ proto_digest_hex(uint64_t digest, char out[17])
         digest >>= 4;
     }
     out[16] = '\0';
-}
-
-/* Main statement of a WITH: the first SELECT/TABLE/VALUES (or `(`) at depth 0 after a CTE
- * body, or a data-changing keyword at depth 0. */
-static enum proto_stmt_kind
-fp_classify_with(struct fp_lex *lx)
-{
-    struct fp_tok t;
-    size_t depth = 0;
-    bool after_body = false, main_paren = false;
-    for (;;) {
-        fp_next_sig(lx, &t);
-        if (t.kind == FP_END) {
-            return PROTO_STMT_OTHER;
-        }
-        if (main_paren && t.kind == FP_WORD) {
-            return fp_word_is(lx, &t, "select") ? PROTO_STMT_SELECT : PROTO_STMT_OTHER;
-        }
-        if (fp_punct_is(lx, &t, '(')) {
-            if (depth == 0 && after_body) {
-                main_paren = true;
-            }
-            depth++;
-            after_body = false;
-            continue;
-        }
-        if (fp_punct_is(lx, &t, ')')) {
-            if (depth > 0 && --depth == 0) {
-                after_body = true;
-            }
-            continue;
-        }
-        if (depth == 0 && t.kind == FP_WORD) {
-            if (fp_word_is(lx, &t, "insert") || fp_word_is(lx, &t, "update") ||
-                fp_word_is(lx, &t, "delete") || fp_word_is(lx, &t, "replace")) {
-                return PROTO_STMT_OTHER;
-            }
-            if (after_body && (fp_word_is(lx, &t, "select") || fp_word_is(lx, &t, "table") ||
-                               fp_word_is(lx, &t, "values"))) {
-                return PROTO_STMT_SELECT;
-            }
-        }
-        if (fp_punct_is(lx, &t, ';')) {
-            return PROTO_STMT_OTHER;
-        }
-        after_body = false;
-    }
-}
-
-enum proto_stmt_kind
-proto_stmt_classify(const char *sql, size_t len)
-{
-    struct fp_lex lx;
-    struct fp_tok t;
-    bool paren = false;
-    fp_lex_init(&lx, sql, len);
-    do {
-        fp_next_sig(&lx, &t);
-        paren |= fp_punct_is(&lx, &t, '(');
-    } while (fp_punct_is(&lx, &t, '('));
-    if (t.kind != FP_WORD) {
-        return PROTO_STMT_OTHER;
-    }
-
-    enum proto_stmt_kind kind;
-    if (fp_word_is(&lx, &t, "select") || fp_word_is(&lx, &t, "table") ||
-        fp_word_is(&lx, &t, "values")) {
-        kind = PROTO_STMT_SELECT;
-    } else if (fp_word_is(&lx, &t, "with")) {
-        struct fp_lex w = lx;
-        kind = fp_classify_with(&w);
-    } else if (paren) {
-        return PROTO_STMT_OTHER;
-    } else if (fp_word_is(&lx, &t, "insert")) {
-        kind = PROTO_STMT_INSERT;
-    } else if (fp_word_is(&lx, &t, "replace")) {
-        kind = PROTO_STMT_REPLACE;
-    } else if (fp_word_is(&lx, &t, "update")) {
-        kind = PROTO_STMT_UPDATE;
-    } else if (fp_word_is(&lx, &t, "delete")) {
-        kind = PROTO_STMT_DELETE;
-    } else if (fp_word_is(&lx, &t, "use")) {
-        kind = PROTO_STMT_USE;
-    } else {
-        return PROTO_STMT_OTHER;
-    }
-    if (kind == PROTO_STMT_OTHER) {
-        return kind;
-    }
-
-    /* Rest of the text: a second statement or INTO OUTFILE/DUMPFILE makes it OTHER. */
-    bool prev_into = false;
-    for (;;) {
-        fp_next_sig(&lx, &t);
-        if (t.kind == FP_END) {
-            return kind;
-        }
-        if (fp_punct_is(&lx, &t, ';')) {
-            size_t sig;
-            return fp_only_trailing(&lx, &sig) ? kind : PROTO_STMT_OTHER;
-        }
-        if (prev_into && kind == PROTO_STMT_SELECT &&
-            (fp_word_is(&lx, &t, "outfile") || fp_word_is(&lx, &t, "dumpfile"))) {
-            return PROTO_STMT_OTHER;
-        }
-        prev_into = fp_word_is(&lx, &t, "into");
-    }
-}
-
-bool
-proto_stmt_explainable(enum proto_stmt_kind kind)
-{
-    return kind == PROTO_STMT_SELECT || kind == PROTO_STMT_INSERT || kind == PROTO_STMT_REPLACE ||
-           kind == PROTO_STMT_UPDATE || kind == PROTO_STMT_DELETE;
-}
-
-bool
-proto_stmt_use_schema(const char *sql, size_t len, char *db, size_t cap)
-{
-    struct fp_lex lx;
-    struct fp_tok t;
-    if (!db || cap == 0 || proto_stmt_classify(sql, len) != PROTO_STMT_USE) {
-        return false;
-    }
-    fp_lex_init(&lx, sql, len);
-    fp_next_sig(&lx, &t); /* USE (classify saw no parenthesis before it) */
-    fp_next(&lx, &t);
-    if (t.kind != FP_WS) {
-        return false;
-    }
-    fp_next(&lx, &t);
-    size_t sig, n = 0;
-    if ((t.kind != FP_WORD && t.kind != FP_QID) || !fp_only_trailing(&lx, &sig)) {
-        return false;
-    }
-    if (t.kind == FP_WORD) {
-        for (size_t i = t.start; i < t.end; i++) {
-            if (n + 1 >= cap) {
-                return false;
-            }
-            db[n++] = (char)lx.s[i];
-        }
-    } else {
-        /* `name` with doubled backticks standing for one; it must be closed. */
-        size_t i = t.start + 1;
-        for (;;) {
-            if (i >= t.end) {
-                return false;
-            }
-            unsigned char c = lx.s[i];
-            if (c == '`' && (i + 1 >= t.end || lx.s[i + 1] != '`')) {
-                break;
-            }
-            if (c == '\0' || n + 1 >= cap) {
-                return false;
-            }
-            db[n++] = (char)c;
-            i += c == '`' ? 2 : 1;
-        }
-    }
-    if (n == 0) {
-        return false;
-    }
-    db[n] = '\0';
-    return true;
 }

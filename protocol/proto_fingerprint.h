@@ -29,8 +29,15 @@
  * keep their case, executable comments (/x! ... x/, /xM! ... x/) are unwrapped and their
  * content fingerprinted, a trailing `;` is dropped, unterminated strings become `?`.
  * Never reads outside sql[0..len) (NUL bytes included); sql may be NULL when len is 0.
+ * The text is lexed by proto_sqllex with sql_mode 0 (backslash escapes, "x" a string).
  */
 uint64_t proto_fingerprint(const char *sql, size_t len, char *out, size_t cap);
+
+/* proto_fingerprint for text lexed under the session's `sqlmode` (PROTO_SQLMODE_*): with
+ * NO_BACKSLASH_ESCAPES '\' does not escape in strings, with ANSI_QUOTES "x" is an identifier
+ * (kept as written, like `x`). Mode 0 gives exactly proto_fingerprint. */
+uint64_t proto_fingerprint_mode(const char *sql, size_t len, unsigned sqlmode, char *out,
+                                size_t cap);
 
 /* Digest as 16 lowercase hex digits plus NUL. */
 void proto_digest_hex(uint64_t digest, char out[17]);
@@ -62,5 +69,27 @@ bool proto_stmt_explainable(enum proto_stmt_kind kind);
  * `db` unspecified, when the text is not a single USE statement, the name is missing, empty,
  * unterminated or contains a NUL, or the name and its NUL do not fit in `cap`. */
 bool proto_stmt_use_schema(const char *sql, size_t len, char *db, size_t cap);
+
+/* The two above for text lexed under `sqlmode` (PROTO_SQLMODE_*); ANSI_QUOTES also lets
+ * `USE "db"` name a schema. */
+enum proto_stmt_kind proto_stmt_classify_mode(const char *sql, size_t len, unsigned sqlmode);
+bool proto_stmt_use_schema_mode(const char *sql, size_t len, unsigned sqlmode, char *db,
+                                size_t cap);
+
+/* What one pass over a statement yields. */
+struct proto_stmt_info {
+    uint64_t digest;           /* == proto_fingerprint_mode(sql, len, sqlmode, ...) */
+    enum proto_stmt_kind kind; /* == proto_stmt_classify_mode(sql, len, sqlmode) */
+    bool schema_changed;       /* == proto_stmt_use_schema_mode(...): `schema` holds the name */
+};
+
+/*
+ * Fingerprint, digest, kind and USE schema of sql[0..len) in one pass of the lexer: the
+ * results equal those of the separate functions above. `fp` (capacity fp_cap) and `schema`
+ * (capacity schema_cap) may be NULL with a capacity of 0 when not wanted; `schema` is written
+ * only when info->schema_changed. Allocation-free.
+ */
+void proto_stmt_analyze(const char *sql, size_t len, unsigned sqlmode, char *fp, size_t fp_cap,
+                        char *schema, size_t schema_cap, struct proto_stmt_info *info);
 
 #endif

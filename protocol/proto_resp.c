@@ -133,6 +133,18 @@ proto_resp_begin(struct proto_resp *r, uint8_t cmd, uint64_t caps)
     }
 }
 
+void
+proto_resp_cursor_requested(struct proto_resp *r)
+{
+    r->cursor_requested = r->cmd == PROTO_COM_STMT_EXECUTE;
+}
+
+bool
+proto_execute_asks_cursor(const uint8_t *p, size_t len)
+{
+    return len >= 6 && p[0] == PROTO_COM_STMT_EXECUTE && (p[5] & PROTO_CURSOR_TYPE_MASK) != 0;
+}
+
 bool
 proto_com_has_response(uint8_t cmd)
 {
@@ -183,6 +195,7 @@ note_status(struct proto_resp *r, uint16_t status, uint16_t warnings)
 {
     r->status = status;
     r->status_or |= status;
+    r->status_seen = true;
     r->warnings = warnings;
 }
 
@@ -228,6 +241,21 @@ read_end(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len, uint1
     return PROTO_OK;
 }
 
+/*
+ * Does this end-of-block status mean that COM_STMT_EXECUTE opened a cursor (the rows then come
+ * with COM_STMT_FETCH)? Only when the execute asked for one and this is the first and only
+ * result set: the server also sets CURSOR_EXISTS for cursors of its own (result sets sent
+ * from inside a stored procedure's cursor loop, over either protocol), and there it means
+ * nothing to the client.
+ */
+static bool
+opens_cursor(const struct proto_resp *r, uint16_t status)
+{
+    return r->cursor_requested && r->results == 0 &&
+           (status & PROTO_SERVER_STATUS_CURSOR_EXISTS) != 0 &&
+           !(status & PROTO_SERVER_MORE_RESULTS_EXISTS);
+}
+
 /* End of a result set's rows: the response ends unless more results follow. */
 static enum proto_rc
 end_of_rows(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len)
@@ -236,14 +264,13 @@ end_of_rows(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len)
     if (read_end(r, p, avail, len, &status) != PROTO_OK) {
         return PROTO_ERROR;
     }
+    bool cursor = opens_cursor(r, status);
     r->results++;
     if (status & PROTO_SERVER_MORE_RESULTS_EXISTS) {
         r->state = PROTO_RS_FIRST;
         return PROTO_AGAIN;
     }
-    if (status & PROTO_SERVER_STATUS_CURSOR_EXISTS) {
-        r->cursor = true;
-    }
+    r->cursor = cursor;
     return finish(r);
 }
 
@@ -366,7 +393,8 @@ on_first(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len)
         }
         return on_ok(r, p, avail);
     case PROTO_INFILE_HDR:
-        if (r->cmd != PROTO_COM_QUERY) {
+        /* LOAD DATA LOCAL INFILE, as a query or as a prepared statement. */
+        if (r->cmd != PROTO_COM_QUERY && r->cmd != PROTO_COM_STMT_EXECUTE) {
             return PROTO_ERROR;
         }
         r->infile = true;
@@ -396,9 +424,10 @@ proto_resp_feed(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len
     if (avail > len) {
         avail = len;
     }
-    /* MariaDB progress reports come before the real response and are not errors. */
+    /* MariaDB progress reports (only to a client that asked for them) come before the real
+     * response and are not errors. */
     if (avail >= 3 && p[0] == PROTO_ERR_HDR && proto_le16(p + 1) == PROGRESS_CODE &&
-        r->state != PROTO_RS_DONE) {
+        (r->caps & PROTO_CAP_MARIADB_PROGRESS) && r->state != PROTO_RS_DONE) {
         return PROTO_AGAIN;
     }
     switch (r->state) {
@@ -422,7 +451,7 @@ proto_resp_feed(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len
         if (!is_end_packet(r, p, avail, len) || read_end(r, p, avail, len, &status) != PROTO_OK) {
             return PROTO_ERROR;
         }
-        if (status & PROTO_SERVER_STATUS_CURSOR_EXISTS) {
+        if (opens_cursor(r, status)) {
             /* A cursor was opened: rows come with COM_STMT_FETCH. */
             r->cursor = true;
             r->results++;

@@ -13,6 +13,36 @@
 
 #include "proto.h"
 
+/*
+ * Rules: a packet type or status flag is trusted only where the command that was sent gives it
+ * a meaning.
+ * - SERVER_STATUS_CURSOR_EXISTS ends a response after the column definitions only when the
+ *   command was a COM_STMT_EXECUTE whose flags asked for a cursor
+ *   (proto_resp_cursor_requested), in its first result set, without MORE_RESULTS_EXISTS. The
+ *   server also sets it on result sets that a stored procedure's own cursor loop sends (text
+ *   protocol and prepared CALL alike); there it is ignored.
+ * - SERVER_MORE_RESULTS_EXISTS on an OK or end-of-rows packet means another result follows; an
+ *   ERR always ends the response (the server stops a multi-statement or CALL at its first error).
+ * - SERVER_PS_OUT_PARAMS marks the result set of a CALL's OUT parameters: an ordinary binary
+ *   result set for this machine, followed by the CALL's final OK.
+ * - SERVER_STATUS_LAST_ROW_SENT is informational: a COM_STMT_FETCH response always ends with its
+ *   EOF/OK, whether or not the cursor is exhausted.
+ * - Progress reports (ERR header with code 0xFFFF) are skipped only when the client negotiated
+ *   MARIADB_CLIENT_PROGRESS; otherwise such a packet is an ordinary ERR.
+ * - 0xFE starts an end packet only when shorter than 9 bytes (an EOF) or, with DEPRECATE_EOF,
+ *   when shorter than a full 16 MiB physical packet (the OK that replaces the EOF); otherwise it
+ *   is a row whose first value has an 8-byte length.
+ * - 0xFB (LOCAL INFILE request) is valid as the first packet of the answer to COM_QUERY and to
+ *   COM_STMT_EXECUTE (a prepared LOAD DATA LOCAL INFILE).
+ * - MARIADB_CLIENT_CACHE_METADATA / OPTIONAL_RESULTSET_METADATA: a column count may be followed
+ *   by metadata_follows = 0: then no column definitions come (the EOF after them still does
+ *   unless DEPRECATE_EOF); the prepare OK may carry the same byte.
+ */
+
+/* The cursor bits of COM_STMT_EXECUTE's flags byte (CURSOR_TYPE_READ_ONLY, FOR_UPDATE,
+ * SCROLLABLE). */
+#define PROTO_CURSOR_TYPE_MASK 0x07u
+
 /* How many payload bytes a caller must offer for each fed packet (fewer only when the packet
  * is shorter): enough for OK, EOF, column counts, the prepare OK, ERR messages, and the file
  * name of a LOCAL INFILE request. */
@@ -47,6 +77,7 @@ struct proto_resp {
     uint64_t rows_affected; /* sum of affected_rows of the OK packets */
     uint64_t insert_id;     /* of the last OK packet */
     uint16_t status;        /* status flags of the last OK/EOF */
+    bool status_seen;       /* an OK/EOF with status flags was seen (else status is 0) */
     uint16_t status_or;     /* all status flags seen in OK/EOF packets, OR'ed */
     uint16_t warnings;      /* of the last OK/EOF */
     uint32_t results;       /* result sets and OKs in the chain */
@@ -56,6 +87,7 @@ struct proto_resp {
     bool infile;           /* the server asked for a LOCAL INFILE */
     char infile_name[256]; /* file name the server asked for */
     bool cursor;           /* COM_STMT_EXECUTE opened a cursor (no rows in this response) */
+    bool cursor_requested; /* the execute's flags asked for a cursor */
 
     /* COM_STMT_PREPARE OK */
     uint32_t stmt_id;
@@ -66,6 +98,13 @@ struct proto_resp {
 
 /* Starts tracking the response to command `cmd` under the negotiated capabilities `caps`. */
 void proto_resp_begin(struct proto_resp *r, uint8_t cmd, uint64_t caps);
+
+/* The COM_STMT_EXECUTE being answered asked for a cursor: call after proto_resp_begin. Without
+ * it, SERVER_STATUS_CURSOR_EXISTS never ends a response early. */
+void proto_resp_cursor_requested(struct proto_resp *r);
+
+/* True when the COM_STMT_EXECUTE payload `p[0..len)` (command byte first) asks for a cursor. */
+bool proto_execute_asks_cursor(const uint8_t *p, size_t len);
 
 /* True when the command gets no response at all (COM_QUIT, COM_STMT_CLOSE,
  * COM_STMT_SEND_LONG_DATA). */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto_sqllex.h"
 #include "proto_stmt.h"
 #include "proto_wire.h"
 
@@ -94,10 +95,85 @@ quote_esc(uint8_t c, char *esc)
     }
 }
 
+static const char quote_hex[] = "0123456789abcdef";
+
+/* Under NO_BACKSLASH_ESCAPES: true when s[0..n) holds a byte that cannot be written without a
+ * backslash (NUL, ^Z), so the value is written as X'hex'. */
+static bool
+quote_needs_hex(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == 0 || s[i] == 0x1a) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* X'hex' of s[0..n), cut to whole bytes; 0 when cap < 3 (out NULL: the length needed). */
+static size_t
+quote_hex_lit(const uint8_t *s, size_t n, char *out, size_t cap)
+{
+    if (!out) {
+        return 3 + 2 * n;
+    }
+    if (cap < 3) {
+        return 0;
+    }
+    size_t pos = 0;
+    out[pos++] = 'X';
+    out[pos++] = '\'';
+    for (size_t i = 0; i < n && pos + 3 <= cap; i++) {
+        out[pos++] = quote_hex[s[i] >> 4];
+        out[pos++] = quote_hex[s[i] & 0xf];
+    }
+    out[pos++] = '\'';
+    if (pos < cap) {
+        out[pos] = '\0';
+    }
+    return pos;
+}
+
+/* NO_BACKSLASH_ESCAPES: a quote is doubled, every other byte is itself. */
+static size_t
+quote_nbe(const uint8_t *s, size_t n, char *out, size_t cap)
+{
+    if (!out) {
+        size_t need = 2;
+        for (size_t i = 0; i < n; i++) {
+            need += s[i] == '\'' ? 2 : 1;
+        }
+        return need;
+    }
+    if (cap < 2) {
+        return 0;
+    }
+    size_t pos = 0;
+    out[pos++] = '\'';
+    for (size_t i = 0; i < n; i++) {
+        size_t e = s[i] == '\'' ? 2 : 1;
+        if (pos + e + 1 > cap) {
+            break;
+        }
+        out[pos++] = (char)s[i];
+        if (e == 2) {
+            out[pos++] = '\'';
+        }
+    }
+    out[pos++] = '\'';
+    if (pos < cap) {
+        out[pos] = '\0';
+    }
+    return pos;
+}
+
 size_t
-proto_sql_quote(const uint8_t *s, size_t n, char *out, size_t cap)
+proto_sql_quote(const uint8_t *s, size_t n, unsigned sqlmode, char *out, size_t cap)
 {
     char esc;
+    if (sqlmode & PROTO_SQLMODE_NO_BACKSLASH_ESCAPES) {
+        return quote_needs_hex(s, n) ? quote_hex_lit(s, n, out, cap) : quote_nbe(s, n, out, cap);
+    }
     if (!out) {
         size_t need = 2;
         for (size_t i = 0; i < n; i++) {
@@ -278,18 +354,9 @@ emit_bytes(const struct proto_param_sink *sink, unsigned idx, uint8_t type, cons
         len = shown;
         buf[len] = '\0';
     } else if (is_text(s, &shown, cut)) {
-        len = proto_sql_quote(s, shown, buf, cap);
+        len = proto_sql_quote(s, shown, sink->sql_mode, buf, cap);
     } else {
-        static const char hex[] = "0123456789abcdef";
-        len = 0;
-        buf[len++] = 'X';
-        buf[len++] = '\'';
-        for (size_t i = 0; i < shown; i++) {
-            buf[len++] = hex[s[i] >> 4];
-            buf[len++] = hex[s[i] & 0xf];
-        }
-        buf[len++] = '\'';
-        buf[len] = '\0';
+        len = quote_hex_lit(s, shown, buf, cap);
     }
     emit(sink, idx, buf, len, cut);
     if (buf != stack) {
@@ -605,77 +672,26 @@ sub_put(char *out, size_t cap, size_t *total, const char *s, size_t n)
     *total += n;
 }
 
-/* End of a quoted span opened by q at sql[i]: backslash escapes (not in backticks) and doubled
- * quotes stay inside. Returns the index after the closing quote, or len if unterminated. */
-static size_t
-quoted_end(const char *sql, size_t len, size_t i, char q)
-{
-    for (size_t j = i + 1; j < len; j++) {
-        if (sql[j] == '\\' && q != '`') {
-            j++;
-        } else if (sql[j] == q) {
-            if (j + 1 < len && sql[j + 1] == q) {
-                j++;
-            } else {
-                return j + 1;
-            }
-        }
-    }
-    return len;
-}
-
-static size_t
-line_end(const char *sql, size_t len, size_t i)
-{
-    while (i < len && sql[i] != '\n') {
-        i++;
-    }
-    return i < len ? i + 1 : len;
-}
-
 size_t
-proto_substitute(const char *sql, size_t sql_len, const char *const *literals,
+proto_substitute(const char *sql, size_t sql_len, unsigned sqlmode, const char *const *literals,
                  const size_t *lit_lens, unsigned nlit, char *out, size_t cap)
 {
     size_t total = 0;
     unsigned k = 0;
-    size_t i = 0;
-    while (i < sql_len) {
-        char c = sql[i];
-        size_t end = i + 1;
-        if (c == '\'' || c == '"' || c == '`') {
-            end = quoted_end(sql, sql_len, i, c);
-        } else if (c == '#') {
-            end = line_end(sql, sql_len, i);
-        } else if (c == '-' && i + 1 < sql_len && sql[i + 1] == '-' &&
-                   (i + 2 == sql_len || (unsigned char)sql[i + 2] <= ' ')) {
-            end = line_end(sql, sql_len, i);
-        } else if (c == '/' && i + 1 < sql_len && sql[i + 1] == '*') {
-            if (i + 2 < sql_len && sql[i + 2] == '!') {
-                end = i + 3; /* executable comment: its body is code */
-            } else if (i + 3 < sql_len && sql[i + 2] == 'M' && sql[i + 3] == '!') {
-                end = i + 4;
-            } else {
-                end = sql_len;
-                for (size_t j = i + 2; j + 1 < sql_len; j++) {
-                    if (sql[j] == '*' && sql[j + 1] == '/') {
-                        end = j + 2;
-                        break;
-                    }
-                }
-            }
-        } else if (c == '?') {
+    struct proto_sqllex lx;
+    struct proto_sqltok t;
+    proto_sqllex_init(&lx, sql, sql_len, sqlmode);
+    while (proto_sqllex_next(&lx, &t) != PROTO_TOK_END) {
+        if (t.kind == PROTO_TOK_PARAM) {
             if (k < nlit && literals[k]) {
                 sub_put(out, cap, &total, literals[k], lit_lens[k]);
             } else {
                 sub_put(out, cap, &total, "?", 1);
             }
             k++;
-            i++;
-            continue;
+        } else {
+            sub_put(out, cap, &total, sql + t.start, t.end - t.start);
         }
-        sub_put(out, cap, &total, sql + i, end - i);
-        i = end;
     }
     if (cap > 0) {
         out[total < cap - 1 ? total : cap - 1] = '\0';

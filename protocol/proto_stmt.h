@@ -79,8 +79,10 @@ struct proto_param_sink {
      */
     void (*param)(void *ctx, unsigned idx, const char *literal, size_t len, bool truncated);
     void *ctx;
-    size_t max_value; /* longest value rendered in full (bytes of the raw value), e.g. 1024;
+    size_t max_value;  /* longest value rendered in full (bytes of the raw value), e.g. 1024;
                          0 = no limit */
+    unsigned sql_mode; /* PROTO_SQLMODE_* of the session: strings are quoted as
+                          proto_sql_quote does under it */
 };
 
 /* Long data a client sent for one parameter with COM_STMT_SEND_LONG_DATA (the first bytes, up
@@ -113,9 +115,9 @@ struct proto_long_data {
  * '-inf'), DECIMAL/NEWDECIMAL as sent when numeric, DATE as 'YYYY-MM-DD', DATETIME/TIMESTAMP as
  * 'YYYY-MM-DD HH:MM:SS[.ffffff]' (0, 4, 7, 11 byte forms), TIME as '[-]H:MM:SS[.ffffff]' with
  * days folded into the hours (0, 8, 12 byte forms), PROTO_TYPE_NULL and NULL bits as NULL.
- * Strings, blobs, JSON, ENUM, SET, BIT and GEOMETRY are quoted with proto_sql_quote when they
- * are valid UTF-8 without control bytes other than tab, CR and LF, and written as X'hex'
- * otherwise. A sink->max_value of 0 means no limit. Rendering a value longer than 256 bytes
+ * Strings, blobs, JSON, ENUM, SET, BIT and GEOMETRY are quoted with proto_sql_quote under
+ * sink->sql_mode when they are valid UTF-8 without control bytes other than tab, CR and LF,
+ * and written as X'hex' otherwise. A sink->max_value of 0 means no limit. Rendering a value longer than 256 bytes
  * allocates a temporary buffer (malloc); if that fails the value is cut shorter and reported
  * as truncated.
  *
@@ -153,25 +155,28 @@ enum proto_rc proto_bulk_execute_params(const uint8_t *p, size_t len, uint16_t n
                                         const struct proto_param_sink *sink, uint32_t *rows);
 
 /*
- * Writes `sql` with each `?` placeholder (outside quotes, backticks and comments) replaced by
- * literals[i] into `out` (capacity cap, NUL-terminated, cut to fit). Returns the length it
- * would have had uncut. Placeholders beyond nlit (or with a NULL literal) are kept as `?`.
- * Skipped: '..' and ".." (backslash escapes and doubled quotes), `..`, -- comments (dashes
- * followed by whitespace or the end), # comments, and C-style comments; the contents of
- * executable comments (opened by slash-star-! or slash-star-M-!) are scanned as code, as the
- * server does.
+ * Writes `sql` with each `?` placeholder token replaced by literals[i] into `out` (capacity
+ * cap, NUL-terminated, cut to fit). Returns the length it would have had uncut. Placeholders
+ * beyond nlit (or with a NULL literal) are kept as `?`. The text is lexed by proto_sqllex
+ * under `sqlmode` (PROTO_SQLMODE_*, the session's): a `?` inside a string, an identifier or a
+ * comment is no placeholder; inside an executable comment it is.
  * With cap == 0, out may be NULL and only the length is returned.
  */
-size_t proto_substitute(const char *sql, size_t sql_len, const char *const *literals,
-                        const size_t *lit_lens, unsigned nlit, char *out, size_t cap);
+size_t proto_substitute(const char *sql, size_t sql_len, unsigned sqlmode,
+                        const char *const *literals, const size_t *lit_lens, unsigned nlit,
+                        char *out, size_t cap);
 
 /*
- * Escapes `s[0..n)` as a single-quoted SQL string literal (backslash escapes for ', ", \,
- * NUL, \n, \r, \x1a, as mysql_real_escape_string does) into out; returns bytes written (cut
- * to fit, never inside an escape pair, always closed with a quote when cap >= 2; 0 when
- * cap < 2) or the needed length if out is NULL. A NUL terminator is added when bytes written
- * < cap, and is not counted: allocate the needed length + 1.
+ * Writes `s[0..n)` as an SQL string literal the server reads back as those bytes under
+ * `sqlmode` into out; returns bytes written (cut to fit, never inside an escape pair, always
+ * closed with a quote when cap >= 2 (>= 3 for X'..'); else 0) or the needed length if out is
+ * NULL. A NUL terminator is added when bytes written < cap, and is not counted: allocate the
+ * needed length + 1.
+ *  - sqlmode without PROTO_SQLMODE_NO_BACKSLASH_ESCAPES: single-quoted with backslash escapes
+ *    for ', ", \, NUL, \n, \r, \x1a, as mysql_real_escape_string does.
+ *  - with it: single-quoted, a ' doubled, every other byte as is (`' OR '1'='1` is written
+ *    `''' OR ''1''=''1'`); a value holding NUL or \x1a is written X'hex' instead.
  */
-size_t proto_sql_quote(const uint8_t *s, size_t n, char *out, size_t cap);
+size_t proto_sql_quote(const uint8_t *s, size_t n, unsigned sqlmode, char *out, size_t cap);
 
 #endif

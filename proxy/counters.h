@@ -24,6 +24,15 @@ struct counters {
     _Atomic uint64_t bytes_to_client;
     _Atomic uint64_t query_us_total; /* sum of Query_time */
     struct hist latency;             /* every statement; written by the owner only */
+
+    /* Transactions (SERVER_STATUS_IN_TRANS followed in every OK/EOF). */
+    _Atomic uint64_t transactions;      /* ended (committed, rolled back, or connection gone) */
+    _Atomic uint64_t trx_us_total;      /* their total duration */
+    _Atomic uint64_t trx_idle_us_total; /* of which idle between statements */
+    _Atomic uint64_t trx_open;          /* sessions inside a transaction now */
+    _Atomic int64_t trx_oldest_wall_us; /* start of the oldest open one (0: none); per tick */
+    struct hist trx_duration;           /* per ended transaction */
+    struct hist trx_idle;               /* per ended transaction: time idle inside it */
 };
 
 /* Adds v to a counter the calling thread owns (a plain load and store, never a locked op). */

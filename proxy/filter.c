@@ -1,7 +1,9 @@
 /*
  * filter.c - pcre2 statement filters (--include/--exclude) and literal redaction (--redact,
  * --redact-all). Patterns are compiled once (JIT when available); each thread matches with
- * its own match data, created on first use and freed when the thread exits.
+ * its own match data, created on first use and freed when the thread exits. Which bytes are
+ * literals is protocol/proto_redact's (the one SQL lexer's) business; here is only the
+ * predicate that matches a literal's content against the patterns.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "filter.h"
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "protocol/proto_fingerprint.h"
+#include "protocol/proto_redact.h"
 
 struct filter {
     pcre2_code *include[CONF_MAX_PATTERNS];
@@ -162,179 +165,66 @@ filter_redacts(const struct filter *f)
     return f && (f->redact_all || f->n_redact > 0);
 }
 
-/* Output cursor that cuts at capacity and keeps the buffer NUL-terminated. */
-struct filter_out {
-    char *buf;
-    size_t cap, len;
+/* The --redact predicate: a literal is hidden when any pattern matches its content. */
+struct filter_pred_ctx {
+    const struct filter *f;
 };
 
-static void
-filter_put(struct filter_out *o, const char *s, size_t n)
-{
-    if (o->cap == 0) {
-        return;
-    }
-    if (n > o->cap - 1 - o->len) {
-        n = o->cap - 1 - o->len;
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-    o->buf[o->len] = '\0';
-}
-
 static bool
-filter_ident_char(unsigned char ch)
+filter_redact_pred(void *ctx, const char *content, size_t len)
 {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '_' || ch == '$' || ch >= 0x80;
-}
-
-static bool
-filter_digit(char ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-
-/* End of the quoted literal that opens at sql[i] (the quote), honouring backslash escapes and
- * doubled quotes; an unterminated literal runs to the end. */
-static size_t
-filter_quoted_end(const char *sql, size_t len, size_t i)
-{
-    char q = sql[i];
-    for (i++; i < len; i++) {
-        if (sql[i] == '\\') {
-            i++;
-        } else if (sql[i] == q) {
-            if (i + 1 < len && sql[i + 1] == q) {
-                i++;
-            } else {
-                return i + 1;
-            }
-        }
-    }
-    return len;
-}
-
-/* End of the number starting at sql[i]: 123, 1.5, .5, 1e-3, 0x1F, 0b101. */
-static size_t
-filter_number_end(const char *sql, size_t len, size_t i)
-{
-    if (sql[i] == '0' && i + 1 < len && (sql[i + 1] == 'x' || sql[i + 1] == 'b')) {
-        size_t j = i + 2;
-        while (j < len && filter_ident_char((unsigned char)sql[j])) {
-            j++;
-        }
-        return j;
-    }
-    while (i < len && filter_digit(sql[i])) {
-        i++;
-    }
-    if (i < len && sql[i] == '.') {
-        i++;
-        while (i < len && filter_digit(sql[i])) {
-            i++;
-        }
-    }
-    if (i < len && (sql[i] == 'e' || sql[i] == 'E')) {
-        size_t j = i + 1;
-        if (j < len && (sql[j] == '+' || sql[j] == '-')) {
-            j++;
-        }
-        if (j < len && filter_digit(sql[j])) {
-            while (j < len && filter_digit(sql[j])) {
-                j++;
-            }
-            i = j;
-        }
-    }
-    return i;
-}
-
-/* Copies a literal, or `?` when its content matches a --redact pattern. */
-static void
-filter_literal(const struct filter *f, struct filter_out *o, const char *lit, size_t n,
-               const char *content, size_t cn)
-{
+    const struct filter *f = ((const struct filter_pred_ctx *)ctx)->f;
     for (int k = 0; k < f->n_redact; k++) {
-        if (filter_match(f->redact[k], content, cn)) {
-            filter_put(o, "?", 1);
-            return;
+        if (filter_match(f->redact[k], content, len)) {
+            return true;
         }
     }
-    filter_put(o, lit, n);
+    return false;
+}
+
+bool
+filter_hides_value(const struct filter *f, const char *s, size_t len)
+{
+    if (!f) {
+        return false;
+    }
+    if (f->redact_all) {
+        return true;
+    }
+    for (int k = 0; k < f->n_redact; k++) {
+        if (filter_match(f->redact[k], s, len)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t
+filter_redact_mode(const struct filter *f, const char *sql, size_t len, unsigned sqlmode, char *out,
+                   size_t cap)
+{
+    if (cap == 0) {
+        return 0;
+    }
+    out[0] = '\0';
+    if (f && f->redact_all) {
+        (void)proto_fingerprint_mode(sql, len, sqlmode, out, cap);
+        return strlen(out);
+    }
+    if (!f || f->n_redact == 0) {
+        size_t n = len < cap - 1 ? len : cap - 1;
+        if (n > 0) {
+            memcpy(out, sql, n);
+        }
+        out[n] = '\0';
+        return n;
+    }
+    struct filter_pred_ctx pc = {f};
+    return proto_redact(sql, len, sqlmode, filter_redact_pred, &pc, out, cap);
 }
 
 size_t
 filter_redact(const struct filter *f, const char *sql, size_t len, char *out, size_t cap)
 {
-    struct filter_out o = {out, cap, 0};
-    size_t i = 0;
-
-    if (cap > 0) {
-        out[0] = '\0';
-    }
-    if (f && f->redact_all) {
-        if (cap == 0) {
-            return 0;
-        }
-        (void)proto_fingerprint(sql, len, out, cap);
-        return strlen(out);
-    }
-    if (!f || f->n_redact == 0) {
-        filter_put(&o, sql, len);
-        return o.len;
-    }
-    while (i < len) {
-        char ch = sql[i];
-        bool word_start = i == 0 || !filter_ident_char((unsigned char)sql[i - 1]);
-        size_t end;
-
-        if (ch == '\'' || ch == '"') {
-            end = filter_quoted_end(sql, len, i);
-            filter_literal(f, &o, sql + i, end - i, sql + i + 1,
-                           end - i >= 2 && sql[end - 1] == ch ? end - i - 2 : end - i - 1);
-            i = end;
-        } else if (word_start && i + 1 < len && sql[i + 1] == '\'' &&
-                   strchr("xXbBnN", ch) != NULL) {
-            /* x'4142', b'01', N'text': the prefix belongs to the literal */
-            end = filter_quoted_end(sql, len, i + 1);
-            filter_literal(f, &o, sql + i, end - i, sql + i + 2,
-                           end - i >= 3 && sql[end - 1] == '\'' ? end - i - 3 : end - i - 2);
-            i = end;
-        } else if (ch == '#' || (ch == '-' && i + 2 < len && sql[i + 1] == '-' &&
-                                 (sql[i + 2] == ' ' || sql[i + 2] == '\t'))) {
-            const char *nl = memchr(sql + i, '\n', len - i); /* comments are copied */
-            end = nl ? (size_t)(nl - sql) : len;
-            filter_put(&o, sql + i, end - i);
-            i = end;
-        } else if (ch == '/' && i + 1 < len && sql[i + 1] == '*') {
-            end = i + 2;
-            while (end < len && !(sql[end] == '/' && sql[end - 1] == '*' && end > i + 2)) {
-                end++;
-            }
-            end = end < len ? end + 1 : len;
-            filter_put(&o, sql + i, end - i);
-            i = end;
-        } else if (ch == '`') {
-            end = filter_quoted_end(sql, len, i); /* an identifier: copied as it is */
-            filter_put(&o, sql + i, end - i);
-            i = end;
-        } else if (word_start &&
-                   (filter_digit(ch) || (ch == '.' && i + 1 < len && filter_digit(sql[i + 1])))) {
-            end = filter_number_end(sql, len, i);
-            filter_literal(f, &o, sql + i, end - i, sql + i, end - i);
-            i = end;
-        } else if (filter_ident_char((unsigned char)ch)) {
-            end = i;
-            while (end < len && filter_ident_char((unsigned char)sql[end])) {
-                end++;
-            }
-            filter_put(&o, sql + i, end - i);
-            i = end;
-        } else {
-            filter_put(&o, sql + i, 1);
-            i++;
-        }
-    }
-    return o.len;
+    return filter_redact_mode(f, sql, len, 0, out, cap);
 }

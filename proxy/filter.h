@@ -31,16 +31,25 @@ bool filter_wants(const struct filter *f, const char *sql, size_t len);
 bool filter_redacts(const struct filter *f);
 
 /*
- * Writes `sql` with every string or number literal that matches a --redact pattern replaced by
- * `?` into out (capacity cap, NUL-terminated, cut to fit); with --redact-all writes the
- * statement's fingerprint. Returns the length written. NULL filter: copies.
+ * Writes `sql` with every literal whose content matches a --redact pattern replaced by `?`
+ * into out (capacity cap, NUL-terminated, cut to fit); with --redact-all writes the
+ * statement's fingerprint. Returns the length written (0 when cap is 0). NULL filter: copies.
  *
- * Literals: '...' and "..." strings (backslash escapes and doubled quotes; a pattern sees the
- * raw text between the quotes, escapes not decoded), x'..'/b'..'/N'..' (prefix included in
- * the replaced literal), and numbers (123, 1.5, .5, 1e-3, 0x1F) not glued to an identifier.
- * A pattern is matched against the literal's content (unanchored): the whole literal, quotes
- * included, becomes `?`. Backquoted identifiers and comments are copied unchanged.
+ * Literals are those of protocol/proto_redact.h (the one SQL lexer): '...' and "..." strings,
+ * N'..', _charset'..' (introducer kept), X'..', B'..', 0x.., 0b.. and numbers (123, 1.5, .5,
+ * 1e-3) not glued to an identifier, also inside executable comments and optimizer hints. A
+ * pattern is matched (unanchored) against the literal's raw content (between the quotes,
+ * escapes not decoded; the whole number); the whole literal becomes `?`. Backquoted
+ * identifiers and ordinary comments are copied unchanged. The text is lexed with sql_mode 0.
  */
 size_t filter_redact(const struct filter *f, const char *sql, size_t len, char *out, size_t cap);
+
+/* True when a value that is not SQL text (a comment tag's value) must be hidden: --redact-all,
+ * or a --redact pattern matches it. NULL filter: false. */
+bool filter_hides_value(const struct filter *f, const char *s, size_t len);
+
+/* filter_redact for text lexed under the session's `sqlmode` (PROTO_SQLMODE_*). */
+size_t filter_redact_mode(const struct filter *f, const char *sql, size_t len, unsigned sqlmode,
+                          char *out, size_t cap);
 
 #endif

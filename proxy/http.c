@@ -28,17 +28,25 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../explain/explain.h"
+#include "../explain/advice.h"
 #include "../explain/plan.h"
 #include "counters.h"
 #include "filter.h"
 #include "histogram.h"
+#include "listener.h"
+#include "findings.h"
 #include "logfile.h"
+#include "history.h"
+#include "routes.h"
 #include "stats.h"
 
 extern const char dashboard_html[];
 extern const size_t dashboard_html_len;
+extern const char dygraph_js[]; /* Debian's libjs-dygraphs, embedded (meson.build) */
+extern const size_t dygraph_js_len;
 
 #define HTTP_DEFAULT_LIMIT    100
 #define HTTP_MAX_LIMIT        10000
@@ -52,73 +60,35 @@ struct http {
     struct http_sources src;
     int metrics_top;
     char *auth_expect; /* the whole expected Authorization header value, or NULL */
+
+    struct history *series;  /* the dashboard's time series (HTTP thread only) */
+    struct event *series_ev; /* its timer */
     bool auth_basic;
 };
 
 /* ---- address and auth ------------------------------------------------------------------ */
 
-/* Splits HOST:PORT or [V6]:PORT. */
+/* Listens on every address c->http resolved to (`addr`), plain binds (one HTTP thread).
+ * Returns false with errno set after printing nothing; *what gets the failing address's
+ * message. */
 static bool
-http_parse_addr(const char *addr, char *host, size_t hcap, unsigned *port)
+http_bind(struct http *h, const struct net_addr *addr, char *what, size_t wcap)
 {
-    const char *colon;
-    size_t hlen;
-    if (addr[0] == '[') {
-        const char *rb = strchr(addr, ']');
-        if (!rb || rb[1] != ':') {
+    for (int i = 0; i < addr->n; i++) {
+        bool in_use = false;
+        int fd = net_listen(&addr->a[i], NET_LISTEN_PLAIN, addr->n > 1, what, wcap, &in_use);
+        if (fd < 0) {
+            errno = in_use ? EADDRINUSE : EINVAL;
             return false;
         }
-        hlen = (size_t)(rb - addr - 1);
-        memcpy(host, addr + 1, hlen < hcap ? hlen : 0);
-        colon = rb + 1;
-    } else {
-        colon = strrchr(addr, ':');
-        if (!colon || memchr(addr, ':', (size_t)(colon - addr))) {
-            return false; /* no port, or a bare IPv6 address */
+        if (!evhttp_accept_socket_with_handle(h->eh, fd)) {
+            close(fd);
+            snprintf(what, wcap, "%s: cannot accept connections", addr->a[i].text);
+            errno = ENOMEM;
+            return false;
         }
-        hlen = (size_t)(colon - addr);
-        memcpy(host, addr, hlen < hcap ? hlen : 0);
     }
-    if (hlen == 0 || hlen >= hcap) {
-        return false;
-    }
-    host[hlen] = '\0';
-    char *end;
-    errno = 0;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || errno || p > 65535) {
-        return false;
-    }
-    *port = (unsigned)p;
     return true;
-}
-
-/* True when every address `host` resolves to is a loopback address. */
-static bool
-http_is_loopback(const char *host)
-{
-    struct addrinfo hints = {0}, *res = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
-        return false;
-    }
-    bool all = true;
-    for (struct addrinfo *a = res; a; a = a->ai_next) {
-        if (a->ai_family == AF_INET) {
-            const struct sockaddr_in *sin = (const struct sockaddr_in *)(const void *)a->ai_addr;
-            all = all && (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-        } else if (a->ai_family == AF_INET6) {
-            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)a->ai_addr;
-            const struct in6_addr *ip = &s6->sin6_addr;
-            bool v4lo = IN6_IS_ADDR_V4MAPPED(ip) && ip->s6_addr[12] == 127;
-            all = all && (IN6_IS_ADDR_LOOPBACK(ip) || v4lo);
-        } else {
-            all = false;
-        }
-    }
-    freeaddrinfo(res);
-    return all;
 }
 
 /* Reads the auth file: "user:password" (HTTP Basic) or a bearer token. */
@@ -233,6 +203,9 @@ struct http_totals {
     uint64_t conn_total, conn_active, conn_refused, backend_errors, protocol_errors;
     uint64_t statements, statement_errors, slow, bytes_in, bytes_out, query_us;
     struct hist latency;
+    uint64_t trx, trx_us, trx_idle_us, trx_open;
+    int64_t trx_oldest_wall_us; /* 0: no transaction open */
+    struct hist trx_duration, trx_idle;
 };
 
 static void
@@ -255,9 +228,19 @@ http_sum_counters(const struct http *h, struct http_totals *t)
         t->bytes_in += COUNTER_GET(c, bytes_from_client);
         t->bytes_out += COUNTER_GET(c, bytes_to_client);
         t->query_us += COUNTER_GET(c, query_us_total);
+        t->trx += COUNTER_GET(c, transactions);
+        t->trx_us += COUNTER_GET(c, trx_us_total);
+        t->trx_idle_us += COUNTER_GET(c, trx_idle_us_total);
+        t->trx_open += COUNTER_GET(c, trx_open);
+        int64_t oldest = atomic_load_explicit(&c->trx_oldest_wall_us, memory_order_relaxed);
+        if (oldest && (!t->trx_oldest_wall_us || oldest < t->trx_oldest_wall_us)) {
+            t->trx_oldest_wall_us = oldest;
+        }
         for (unsigned b = 0; b < HIST_BUCKETS; b++) {
             /* racy by design (see the top of the file): a relaxed load, never torn */
             t->latency.b[b] += __atomic_load_n(&c->latency.b[b], __ATOMIC_RELAXED);
+            t->trx_duration.b[b] += __atomic_load_n(&c->trx_duration.b[b], __ATOMIC_RELAXED);
+            t->trx_idle.b[b] += __atomic_load_n(&c->trx_idle.b[b], __ATOMIC_RELAXED);
         }
     }
 }
@@ -299,6 +282,52 @@ http_metric_u(struct evbuffer *b, const char *name, const char *type, const char
     evbuffer_add_printf(b, "%s %llu\n", name, (unsigned long long)v);
 }
 
+/* A histogram family in seconds from a struct hist of microseconds, with le bounds at every
+ * power of two from 2^k_lo to 2^k_hi us (bucket edges, so the counts are exact). */
+static void
+http_hist_family(struct evbuffer *b, const char *name, const char *help, const struct hist *h,
+                 uint64_t sum_us, unsigned k_lo, unsigned k_hi)
+{
+    http_family(b, name, "histogram", help);
+    uint64_t cum = 0, total = hist_count(h);
+    unsigned bi = 0;
+    for (unsigned k = k_lo; k <= k_hi; k++) {
+        uint64_t edge = (uint64_t)1 << k;
+        while (bi < HIST_BUCKETS && hist_bucket_hi(bi) < edge) {
+            cum += h->b[bi++];
+        }
+        evbuffer_add_printf(b, "%s_bucket{le=\"%.6f\"} %llu\n", name, (double)edge / 1e6,
+                            (unsigned long long)cum);
+    }
+    evbuffer_add_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)total);
+    evbuffer_add_printf(b, "%s_sum %.6f\n", name, (double)sum_us / 1e6);
+    evbuffer_add_printf(b, "%s_count %llu\n", name, (unsigned long long)total);
+}
+
+/* Transactions: ended ones as histograms, open ones as gauges. */
+static void
+http_trx_metrics(struct evbuffer *b, const struct http_totals *t)
+{
+    http_hist_family(b, "slowtap_transaction_duration_seconds",
+                     "Durations of ended transactions (first command to COMMIT/ROLLBACK).",
+                     &t->trx_duration, t->trx_us, 10, 30);
+    http_hist_family(b, "slowtap_transaction_idle_seconds",
+                     "Time ended transactions spent idle between their statements.", &t->trx_idle,
+                     t->trx_idle_us, 10, 30);
+    http_metric_u(b, "slowtap_transactions_open", "gauge", "Sessions inside a transaction now.",
+                  t->trx_open);
+    http_family(b, "slowtap_transaction_oldest_open_seconds", "gauge",
+                "Age of the oldest open transaction (0 when none).");
+    double age = 0;
+    if (t->trx_oldest_wall_us) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        age = now > t->trx_oldest_wall_us ? (double)(now - t->trx_oldest_wall_us) / 1e6 : 0;
+    }
+    evbuffer_add_printf(b, "slowtap_transaction_oldest_open_seconds %.6f\n", age);
+}
+
 /* Appends s cut to at most `max` bytes (not splitting UTF-8), escaped for a label value. */
 static void
 http_label_value(struct evbuffer *b, const char *s, size_t max)
@@ -334,6 +363,45 @@ http_digest_labels(struct evbuffer *b, const struct stats_digest *d)
     http_label_value(b, d->fingerprint, HTTP_FP_LABEL_MAX);
     evbuffer_add(b, "\"}", 2);
 }
+
+/* The per-shape latency histogram's upper bounds, in microseconds: every other power of two
+ * from 128 us to 33.5 s. Each is a bucket edge of struct hist, so the cumulative counts are
+ * exact, and they are a subset of slowtap_statement_duration_seconds' bounds. A small fixed
+ * set: --metrics-top shapes times 12 series, and the same le values on every instance, so
+ * Prometheus can sum the buckets across instances before histogram_quantile. */
+static const unsigned http_digest_le_pow[] = {7, 9, 11, 13, 15, 17, 19, 21, 23, 25};
+
+/* Writes one shape's slowtap_digest_duration_seconds series: _bucket per bound, +Inf, _sum and
+ * _count (the count is the shape's, which equals its histogram's total). */
+static void
+http_digest_histogram(struct evbuffer *b, const struct stats_digest *d)
+{
+    static const char name[] = "slowtap_digest_duration_seconds";
+    uint64_t cum = 0;
+    unsigned bi = 0;
+    for (size_t k = 0; k < sizeof http_digest_le_pow / sizeof http_digest_le_pow[0]; k++) {
+        uint64_t edge = (uint64_t)1 << http_digest_le_pow[k];
+        while (bi < HIST_BUCKETS && hist_bucket_hi(bi) < edge) {
+            cum += d->hist.b[bi++];
+        }
+        evbuffer_add_printf(b, "%s_bucket{digest=\"%016llx\",fingerprint=\"", name,
+                            (unsigned long long)d->digest);
+        http_label_value(b, d->fingerprint, HTTP_FP_LABEL_MAX);
+        evbuffer_add_printf(b, "\",le=\"%.6f\"} %llu\n", (double)edge / 1e6,
+                            (unsigned long long)cum);
+    }
+    evbuffer_add_printf(b, "%s_bucket{digest=\"%016llx\",fingerprint=\"", name,
+                        (unsigned long long)d->digest);
+    http_label_value(b, d->fingerprint, HTTP_FP_LABEL_MAX);
+    evbuffer_add_printf(b, "\",le=\"+Inf\"} %llu\n", (unsigned long long)d->count);
+    evbuffer_add_printf(b, "%s_sum", name);
+    http_digest_labels(b, d);
+    evbuffer_add_printf(b, " %.6f\n%s_count", (double)d->total_us / 1e6, name);
+    http_digest_labels(b, d);
+    evbuffer_add_printf(b, " %llu\n", (unsigned long long)d->count);
+}
+
+static void http_routes_metrics(struct http *h, struct evbuffer *b);
 
 static void
 http_metrics(struct http *h, struct evhttp_request *req)
@@ -400,6 +468,9 @@ http_metrics(struct http *h, struct evhttp_request *req)
                   "Statement shapes evicted from the statistics table (--max-digests).",
                   h->src.stats ? stats_evicted(h->src.stats) : 0);
 
+    http_trx_metrics(b, &t);
+    http_routes_metrics(h, b);
+
     /* Statement durations. Durations are whole microseconds (truncated), so "under 2^k us"
      * is exactly "at most 2^k us" of the real duration: every le bound is a bucket edge. */
     http_family(b, "slowtap_statement_duration_seconds", "histogram",
@@ -456,6 +527,11 @@ http_metrics(struct http *h, struct evhttp_request *req)
                 evbuffer_add_printf(b, " %d\n", http_full_scan(d) ? 1 : 0);
             }
         }
+    }
+    http_family(b, "slowtap_digest_duration_seconds", "histogram",
+                "Durations of the statement shape (top --metrics-top shapes).");
+    for (size_t i = 0; i < snap.n; i++) {
+        http_digest_histogram(b, &snap.d[i]);
     }
     stats_snapshot_free(&snap);
     http_reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", b);
@@ -558,6 +634,12 @@ http_digest_json(const struct http *h, const struct stats_digest *d)
     json_object_set_new(o, "last_seen", json_string(last));
     json_object_set_new(o, "flags", flags ? flags : json_object());
     json_object_set_new(o, "plan", http_plan_json(d->plan));
+    /* index advice, and the largest scanned table's row estimate: what a scan flag weighs */
+    json_object_set_new(o, "index_advice",
+                        d->index_advice ? http_json_str(d->index_advice) : json_null());
+    json_object_set_new(o, "scan_rows",
+                        d->plan ? json_integer((json_int_t)advice_scan_rows(d->plan))
+                                : json_null());
     free(red);
     return o;
 }
@@ -683,6 +765,276 @@ http_api_digest(struct http *h, struct evhttp_request *req, const char *hex)
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
+/* ---- routes and findings (routes.h, findings.h) ---------------------------------------- */
+
+/* A statement shape by digest: its fingerprint and example (redacted as /api/digests does). */
+static json_t *
+http_shape_json(const struct http *h, uint64_t digest)
+{
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest);
+    json_t *o = json_object();
+    json_object_set_new(o, "digest", json_string(hex));
+    struct stats_digest *d = malloc(sizeof *d);
+    if (d && h->src.stats && stats_get(h->src.stats, digest, d)) {
+        const char *example = d->example;
+        char *red = NULL;
+        if (filter_redacts(h->src.filter)) {
+            size_t cap = sizeof d->example + 64;
+            red = malloc(cap);
+            if (red) {
+                filter_redact(h->src.filter, d->example, strlen(d->example), red, cap);
+                example = red;
+            } else {
+                example = d->fingerprint;
+            }
+        }
+        json_object_set_new(o, "fingerprint", http_json_str(d->fingerprint));
+        json_object_set_new(o, "example", http_json_str(example));
+        json_object_set_new(o, "count", json_integer((json_int_t)d->count));
+        free(red);
+        stats_digest_free(d);
+    } else {
+        json_object_set_new(o, "fingerprint", json_null());
+        json_object_set_new(o, "example", json_null());
+    }
+    free(d);
+    return o;
+}
+
+static double
+http_route_q(const struct routes_entry *e, double q)
+{
+    return (double)hist_quantile(&e->hist, q) / 1e6;
+}
+
+static json_t *
+http_route_json(const struct http *h, const struct routes_entry *e)
+{
+    char last[40];
+    http_iso_time(e->last_seen_us, last, sizeof last);
+    json_t *o = json_object();
+    json_object_set_new(o, "route", http_json_str(e->route));
+    json_object_set_new(o, "count", json_integer((json_int_t)e->count));
+    json_object_set_new(o, "errors", json_integer((json_int_t)e->errors));
+    json_object_set_new(o, "total", json_real((double)e->total_us / 1e6));
+    json_object_set_new(o, "avg",
+                        json_real(e->count ? (double)e->total_us / (double)e->count / 1e6 : 0.0));
+    json_object_set_new(o, "p50", json_real(http_route_q(e, 0.50)));
+    json_object_set_new(o, "p95", json_real(http_route_q(e, 0.95)));
+    json_object_set_new(o, "p99", json_real(http_route_q(e, 0.99)));
+    json_object_set_new(o, "requests", json_integer((json_int_t)e->requests));
+    json_object_set_new(o, "statements_per_request",
+                        e->requests ? json_real((double)e->request_stmts / (double)e->requests)
+                                    : json_null());
+    json_object_set_new(o, "last_seen", json_string(last));
+    json_t *top = json_array();
+    for (unsigned i = 0; i < e->ntop && i < 5; i++) {
+        json_t *s = http_shape_json(h, e->top[i].digest);
+        json_object_set_new(s, "count", json_integer((json_int_t)e->top[i].count));
+        json_object_set_new(s, "total", json_real((double)e->top[i].total_us / 1e6));
+        json_array_append_new(top, s);
+    }
+    json_object_set_new(o, "top_shapes", top);
+    return o;
+}
+
+/* /api/routes?limit=N: the routes by total time. */
+static void
+http_api_routes(struct http *h, struct evhttp_request *req, const char *query)
+{
+    long limit = HTTP_DEFAULT_LIMIT;
+    struct evkeyvalq q = {0};
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        http_reply_error(req, 400, "Bad Request", "malformed query string");
+        return;
+    }
+    const char *lv = evhttp_find_header(&q, "limit");
+    bool bad = false;
+    if (lv) {
+        char *end;
+        limit = strtol(lv, &end, 10);
+        bad = *lv == '\0' || *end != '\0' || limit < 1;
+        if (limit > HTTP_MAX_LIMIT) {
+            limit = HTTP_MAX_LIMIT;
+        }
+    }
+    evhttp_clear_headers(&q);
+    if (bad) {
+        http_reply_error(req, 400, "Bad Request", "limit=N (N >= 1)");
+        return;
+    }
+    struct routes_snapshot snap = {0};
+    if (h->src.routes && !routes_snapshot(h->src.routes, (size_t)limit, &snap)) {
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < snap.n; i++) {
+        json_array_append_new(arr, http_route_json(h, &snap.r[i]));
+    }
+    routes_snapshot_free(&snap);
+    http_reply_json(req, 200, "OK", arr);
+    json_decref(arr);
+}
+
+/* /api/findings: N+1 and duplicate findings by total time, with their shapes' examples. */
+static void
+http_api_findings(struct http *h, struct evhttp_request *req)
+{
+    struct findings_entry *e = NULL;
+    uint64_t found[2] = {0, 0};
+    size_t n = h->src.findings
+                   ? findings_table_snapshot(h->src.findings, HTTP_DEFAULT_LIMIT, &e, found)
+                   : 0;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char first[40], last[40];
+        http_iso_time(e[i].first_seen_us, first, sizeof first);
+        http_iso_time(e[i].last_seen_us, last, sizeof last);
+        json_t *o = json_object();
+        json_object_set_new(
+            o, "kind", json_string(e[i].kind == FINDINGS_N_PLUS_ONE ? "n_plus_one" : "duplicate"));
+        json_object_set_new(o, "parent",
+                            e[i].parent ? http_shape_json(h, e[i].parent) : json_null());
+        json_object_set_new(o, "child", http_shape_json(h, e[i].child));
+        json_object_set_new(o, "count", json_integer((json_int_t)e[i].last_count));
+        json_object_set_new(o, "max_count", json_integer((json_int_t)e[i].max_count));
+        json_object_set_new(o, "occurrences", json_integer((json_int_t)e[i].occurrences));
+        json_object_set_new(o, "executions", json_integer((json_int_t)e[i].executions));
+        json_object_set_new(o, "total", json_real((double)e[i].total_us / 1e6));
+        json_object_set_new(o, "route", e[i].route[0] ? http_json_str(e[i].route) : json_null());
+        json_object_set_new(o, "first_seen", json_string(first));
+        json_object_set_new(o, "last_seen", json_string(last));
+        json_array_append_new(arr, o);
+    }
+    free(e);
+    http_reply_json(req, 200, "OK", arr);
+    json_decref(arr);
+}
+
+/* Route and finding series for /metrics: the top --metrics-top routes only (a route label,
+ * never a trace id). */
+static void
+http_routes_metrics(struct http *h, struct evbuffer *b)
+{
+    struct findings_entry *fe = NULL;
+    uint64_t found[2] = {0, 0};
+    if (h->src.findings) {
+        findings_table_snapshot(h->src.findings, 1, &fe, found);
+        free(fe);
+    }
+    http_family(b, "slowtap_findings_total", "counter",
+                "Units of work with an N+1 run or a duplicated statement.");
+    evbuffer_add_printf(b, "slowtap_findings_total{kind=\"n_plus_one\"} %llu\n",
+                        (unsigned long long)found[FINDINGS_N_PLUS_ONE]);
+    evbuffer_add_printf(b, "slowtap_findings_total{kind=\"duplicate\"} %llu\n",
+                        (unsigned long long)found[FINDINGS_DUPLICATE]);
+    struct routes_snapshot snap = {0};
+    if (h->src.routes) {
+        http_metric_u(b, "slowtap_routes_evicted_total", "counter",
+                      "Routes evicted from the statistics table (--max-routes).",
+                      routes_evicted(h->src.routes));
+        if (h->metrics_top > 0) {
+            routes_snapshot(h->src.routes, (size_t)h->metrics_top, &snap);
+        }
+    }
+    static const char *const fam[][3] = {
+        {"slowtap_route_calls_total", "counter", "Statements tagged with the route."},
+        {"slowtap_route_seconds_total", "counter", "Total time of the route's statements."},
+        {"slowtap_route_errors_total", "counter", "The route's statements that failed."},
+        {"slowtap_route_requests_total", "counter", "Units of work (requests) of the route."},
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        http_family(b, fam[f][0], fam[f][1], fam[f][2]);
+        for (size_t i = 0; i < snap.n; i++) {
+            const struct routes_entry *e = &snap.r[i];
+            evbuffer_add_printf(b, "%s{route=\"", fam[f][0]);
+            http_label_value(b, e->route, HTTP_FP_LABEL_MAX);
+            if (f == 1) {
+                evbuffer_add_printf(b, "\"} %.6f\n", (double)e->total_us / 1e6);
+            } else {
+                uint64_t v = f == 0 ? e->count : f == 2 ? e->errors : e->requests;
+                evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)v);
+            }
+        }
+    }
+    routes_snapshot_free(&snap);
+}
+
+/* ---- time series for the dashboard (history.h) ------------------------------------------ */
+
+#define HTTP_SERIES_EVERY_S 2    /* seconds between points */
+#define HTTP_SERIES_POINTS  1800 /* an hour of them */
+#define HTTP_SERIES_TOP     10   /* routes and shapes followed (the costliest) */
+
+/* Feeds the history: the whole proxy, the top routes, the top shapes (HTTP thread timer). */
+static void
+http_series_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct http *h = arg;
+    (void)fd;
+    (void)what;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    struct http_totals t;
+    http_sum_counters(h, &t);
+    history_feed(h->series, HISTORY_ALL, "", now, t.statements, t.query_us, &t.latency);
+    struct routes_snapshot rs = {0};
+    if (h->src.routes && routes_snapshot(h->src.routes, HTTP_SERIES_TOP, &rs)) {
+        for (size_t i = 0; i < rs.n; i++) {
+            history_feed(h->series, HISTORY_ROUTE, rs.r[i].route, now, rs.r[i].count,
+                         rs.r[i].total_us, &rs.r[i].hist);
+        }
+        routes_snapshot_free(&rs);
+    }
+    struct stats_snapshot ss = {0};
+    if (h->src.stats && stats_snapshot(h->src.stats, STATS_SORT_TOTAL, HTTP_SERIES_TOP, &ss)) {
+        for (size_t i = 0; i < ss.n; i++) {
+            char hex[17];
+            snprintf(hex, sizeof hex, "%016llx", (unsigned long long)ss.d[i].digest);
+            history_feed(h->series, HISTORY_DIGEST, hex, now, ss.d[i].count, ss.d[i].total_us,
+                         &ss.d[i].hist);
+        }
+        stats_snapshot_free(&ss);
+    }
+}
+
+/* /api/series[?route=R|?digest=HEX]: points [time ms, statements/s, p99 s, DB time s/s]. */
+static void
+http_api_series(struct http *h, struct evhttp_request *req, const char *query)
+{
+    struct evkeyvalq q = {0};
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        http_reply_error(req, 400, "Bad Request", "malformed query string");
+        return;
+    }
+    const char *route = evhttp_find_header(&q, "route");
+    const char *digest = evhttp_find_header(&q, "digest");
+    enum history_kind kind = route ? HISTORY_ROUTE : digest ? HISTORY_DIGEST : HISTORY_ALL;
+    const char *key = route ? route : digest ? digest : "";
+    struct history_point *p = malloc(HTTP_SERIES_POINTS * sizeof *p);
+    size_t n = p && h->series ? history_get(h->series, kind, key, p, HTTP_SERIES_POINTS) : 0;
+    json_t *o = json_object();
+    json_object_set_new(o, "interval", json_integer(HTTP_SERIES_EVERY_S));
+    json_object_set_new(o, "kind",
+                        json_string(kind == HISTORY_ROUTE    ? "route"
+                                    : kind == HISTORY_DIGEST ? "digest"
+                                                             : "all"));
+    json_object_set_new(o, "key", http_json_str(key));
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(arr, json_pack("[I,f,f,f]", (json_int_t)(p[i].wall_us / 1000),
+                                             p[i].per_s, p[i].p99_s, p[i].db_per_s));
+    }
+    json_object_set_new(o, "points", arr);
+    evhttp_clear_headers(&q);
+    free(p);
+    http_reply_json(req, 200, "OK", o);
+    json_decref(o);
+}
+
 static void
 http_dispatch(struct evhttp_request *req, void *arg)
 {
@@ -717,6 +1069,21 @@ http_dispatch(struct evhttp_request *req, void *arg)
         http_api_digests(h, req, query);
     } else if (strncmp(path, "/api/digests/", 13) == 0) {
         http_api_digest(h, req, path + 13);
+    } else if (strcmp(path, "/api/routes") == 0) {
+        http_api_routes(h, req, query);
+    } else if (strcmp(path, "/api/findings") == 0) {
+        http_api_findings(h, req);
+    } else if (strcmp(path, "/api/series") == 0) {
+        http_api_series(h, req, query);
+    } else if (strcmp(path, "/dygraph.min.js") == 0) {
+        struct evbuffer *b = evbuffer_new();
+        if (!b) {
+            evhttp_send_error(req, 500, "out of memory");
+            return;
+        }
+        evbuffer_add_reference(b, dygraph_js, dygraph_js_len, NULL, NULL);
+        http_reply(req, 200, "OK", "text/javascript; charset=utf-8", b);
+        evbuffer_free(b);
     } else {
         http_reply_error(req, 404, "Not Found", "no such endpoint");
     }
@@ -733,6 +1100,10 @@ http_thread(void *arg)
 static void
 http_free(struct http *h)
 {
+    if (h->series_ev) {
+        event_free(h->series_ev);
+    }
+    history_free(h->series);
     if (h->eh) {
         evhttp_free(h->eh);
     }
@@ -749,14 +1120,18 @@ http_free(struct http *h)
 struct http *
 http_start(const struct conf *c, const struct http_sources *src)
 {
-    char host[256];
-    unsigned port;
-    if (!c->http || !http_parse_addr(c->http, host, sizeof host, &port)) {
-        fprintf(stderr, "slowtap: --http %s: expected HOST:PORT or [IPV6]:PORT\n",
-                c->http ? c->http : "(null)");
+    static struct net_addr addr; /* big; http_start runs once, on the main thread */
+    char err[300];
+    if (!c->http || !net_addr_resolve(c->http, &addr, err, sizeof err)) {
+        fprintf(stderr, "slowtap: --http %s: %s\n", c->http ? c->http : "(null)",
+                c->http ? err : "no address");
         return NULL;
     }
-    if (!c->http_auth_file && !http_is_loopback(host)) {
+    if (net_addr_is_unix(&addr)) {
+        fprintf(stderr, "slowtap: --http %s: expected HOST:PORT, [IPv6]:PORT or PORT\n", c->http);
+        return NULL;
+    }
+    if (!c->http_auth_file && !net_addr_all_loopback(&addr)) {
         fprintf(stderr,
                 "slowtap: --http %s is not a loopback address: refusing to serve statistics "
                 "without --http-auth-file\n",
@@ -787,11 +1162,29 @@ http_start(const struct conf *c, const struct http_sources *src)
     evhttp_set_max_body_size(h->eh, 4096);
     evhttp_set_timeout(h->eh, 30);
     evhttp_set_gencb(h->eh, http_dispatch, h);
-    if (!evhttp_bind_socket_with_handle(h->eh, host, (uint16_t)port)) {
-        fprintf(stderr, "slowtap: --http %s: cannot listen: %s\n", c->http, strerror(errno));
+    if (!http_bind(h, &addr, err, sizeof err)) {
+        int e = errno;
+        if (e == EADDRINUSE && !c->http_given) {
+            fprintf(stderr,
+                    "slowtap: HTTP off: the default address %s is in use (another slowtap?); "
+                    "give --http ADDR to serve metrics and the dashboard\n",
+                    c->http);
+        } else {
+            fprintf(stderr, "slowtap: --http %s: cannot listen: %s\n", c->http, err);
+        }
+        http_free(h);
+        errno = e;
+        return NULL;
+    }
+    h->series = history_new(1 + 2 * HTTP_SERIES_TOP, HTTP_SERIES_POINTS);
+    h->series_ev = event_new(h->base, -1, EV_PERSIST, http_series_tick, h);
+    if (!h->series || !h->series_ev) {
+        fprintf(stderr, "slowtap: --http %s: out of memory\n", c->http);
         http_free(h);
         return NULL;
     }
+    struct timeval every = {HTTP_SERIES_EVERY_S, 0};
+    event_add(h->series_ev, &every);
     if (pthread_create(&h->thread, NULL, http_thread, h) != 0) {
         fprintf(stderr, "slowtap: --http %s: cannot start the HTTP thread\n", c->http);
         http_free(h);

@@ -46,6 +46,8 @@ struct filter;
 /* What the HTTP thread reads. counters[i] for i < n_counters are the workers' counters. */
 struct http_sources {
     struct stats *stats;
+    struct routes *routes;           /* may be NULL */
+    struct findings_table *findings; /* may be NULL */
     struct counters *const *counters;
     int n_counters;
     struct explain *explain;     /* may be NULL */
@@ -54,11 +56,15 @@ struct http_sources {
     const struct filter *filter; /* redaction of examples; may be NULL */
 };
 
-/* Binds c->http (HOST:PORT or [IPV6]:PORT) and starts the thread. Returns NULL and prints one
+/* Binds every address c->http (HOST:PORT, [IPV6]:PORT or PORT) resolves to (listener.h) and
+ * starts the thread. Returns NULL and prints one
  * line naming the address on failure - the caller exits 2. That includes a startup refusal:
  * when the address is not loopback (every address the host resolves to is in 127.0.0.0/8 or
  * ::1) and there is no --http-auth-file, statistics are not served in the clear. Also fails
- * on an unreadable or empty auth file. Not called when --http off. */
+ * on an unreadable or empty auth file. Not called when --http off.
+ * Exception: when the address is the default one (!c->http_given) and is already in use, the
+ * line printed says HTTP is off and NULL comes back with errno EADDRINUSE: the caller then goes
+ * on without HTTP (one slowtap per application on a host is the normal way to run it). */
 struct http *http_start(const struct conf *c, const struct http_sources *src);
 void http_stop(struct http *h);
 

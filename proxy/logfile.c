@@ -502,10 +502,10 @@ logbuf_free(struct logbuf *b)
     free(b);
 }
 
-/* Makes room for n more bytes in cur; false (and the entry is marked broken) when out of
- * memory. */
+/* logbuf_room's slow path: grows cur to fit n more bytes; false (and the entry is marked
+ * broken) when out of memory. */
 static bool
-logbuf_room(struct logbuf *b, size_t n)
+logbuf_grow(struct logbuf *b, size_t n)
 {
     struct logbatch *bt = b->cur;
     if (b->broken) {
@@ -530,6 +530,17 @@ logbuf_room(struct logbuf *b, size_t n)
     bt->data = d;
     bt->cap = cap;
     return true;
+}
+
+/* Makes room for n more bytes in cur; false (and the entry is marked broken) when out of
+ * memory. The fast path is inline: a slow-log entry calls it once per field. */
+static inline bool
+logbuf_room(struct logbuf *b, size_t n)
+{
+    if (!b->broken && b->cur->cap - b->cur->len >= n) {
+        return true;
+    }
+    return logbuf_grow(b, n);
 }
 
 void

@@ -6,6 +6,7 @@
  *
  * `slowtap report ...` is the offline report command (report.c).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,6 +25,8 @@
 #include "logfile.h"
 #include "record.h"
 #include "report.h"
+#include "routes.h"
+#include "sessreg.h"
 #include "slowlog.h"
 #include "stats.h"
 #include "tls.h"
@@ -47,6 +50,7 @@ on_explained(void *arg, struct rec *rec, bool log)
     }
     if (rec->plan && rec->explain_source != REC_EXPLAIN_CACHED) {
         stats_set_plan(app->stats, rec->digest, rec->plan);
+        stats_set_advice(app->stats, rec->digest, rec->index_advice);
     }
     rec_free(rec);
 }
@@ -72,7 +76,21 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(main_base);
 }
 
-/* Raises the open-file limit to the hard limit and says what it is. */
+/* When a host name resolved to other addresses than it reads, says which, in order. */
+static void
+print_resolved(const char *opt, const struct net_addr *a, const char *how)
+{
+    if (net_addr_is_unix(a) || (a->n == 1 && strcmp(a->a[0].text, a->text) == 0)) {
+        return;
+    }
+    char list[NET_ADDR_MAX * 50];
+    net_addr_list_text(a, list, sizeof list);
+    fprintf(stderr, "slowtap: %s %s: %s (%s)\n", opt, a->text, list, how);
+}
+
+/* Raises the open-file limit to the hard limit. Says so only when the limit is really too low
+ * for --max-connections: a limit that leaves room for at least 90% of them is not worth a
+ * note (--max-connections is a ceiling, not an expected load). */
 static void
 raise_fd_limit(int max_connections)
 {
@@ -87,9 +105,14 @@ raise_fd_limit(int max_connections)
     }
     /* each client connection holds two descriptors: the client's and its backend's */
     unsigned long long room = rl.rlim_cur > 64 ? (unsigned long long)(rl.rlim_cur - 64) / 2 : 0;
-    fprintf(stderr, "slowtap: open-file limit %llu: room for about %llu client connections%s\n",
-            (unsigned long long)rl.rlim_cur, room,
-            room < (unsigned long long)max_connections ? " (fewer than --max-connections)" : "");
+    unsigned long long want = max_connections > 0 ? (unsigned long long)max_connections : 0;
+    if (room * 10 < want * 9) {
+        fprintf(stderr,
+                "slowtap: note: the open-file limit %llu leaves room for about %llu client "
+                "connections, fewer than --max-connections %llu; raise it (ulimit -n, "
+                "LimitNOFILE=) or lower --max-connections\n",
+                (unsigned long long)rl.rlim_cur, room, want);
+    }
 }
 
 int
@@ -125,7 +148,9 @@ main(int argc, char **argv)
     char err[256];
     int status = 1;
     app.conf = &conf;
-    app.shared_listen_fd = -1;
+    for (int i = 0; i < NET_ADDR_MAX; i++) {
+        app.listen_fds[i] = -1;
+    }
     if (!net_addr_resolve(conf.listen, &app.listen_addr, err, sizeof err)) {
         fprintf(stderr, "slowtap: --listen '%s': %s\n", conf.listen, err);
         conf_free(&conf);
@@ -136,6 +161,8 @@ main(int argc, char **argv)
         conf_free(&conf);
         return 2;
     }
+    print_resolved("--listen", &app.listen_addr, "each listened on");
+    print_resolved("--backend", &app.backend_addr, "tried in this order");
     bool bad = false;
     app.filter = filter_new(&conf, stderr, &bad);
     if (bad) {
@@ -154,7 +181,10 @@ main(int argc, char **argv)
         app.explain_log = logfile_open_named("explain log", conf.explain_log, LOG_MAX_PENDING);
     }
     app.stats = stats_new(conf.max_digests);
-    if (!app.slow_log || !app.stats || (conf.explain_log && !app.explain_log)) {
+    app.routes = routes_new(conf.max_routes);
+    app.findings = findings_table_new();
+    if (!app.slow_log || !app.stats || !app.routes || !app.findings ||
+        (conf.explain_log && !app.explain_log)) {
         fprintf(stderr, "slowtap: out of memory at start\n");
         goto out;
     }
@@ -162,13 +192,36 @@ main(int argc, char **argv)
         (uint64_t)(conf.explain_threshold_us >= 0 ? conf.explain_threshold_us : conf.long_query_us);
     if (conf.explain_user) {
         app.explain_slowbuf = logbuf_new(app.slow_log);
-        app.explain = explain_start(&conf, on_explained, &app, app.explain_log, app.filter);
+        app.explain = explain_start(&conf, &app.backend_addr, on_explained, &app, app.explain_log,
+                                    app.filter);
+        /* a lock wait's blocker, described from slowtap's own sessions */
+        explain_set_blocker_fn(app.explain, sessreg_snapshot, NULL);
     }
 
-    if (net_addr_is_unix(&app.listen_addr)) {
-        app.shared_listen_fd = net_listen(&app.listen_addr, false, err, sizeof err);
-        if (app.shared_listen_fd < 0) {
-            fprintf(stderr, "slowtap: --listen %s: %s\n", conf.listen, err);
+    /* Worker 0's sockets (or the shared unix one), bound here so that an address another
+     * process listens on is a start-up error (listener.h, NET_LISTEN_FIRST). */
+    app.listen_v6only = app.listen_addr.n > 1;
+    for (int i = 0; i < app.listen_addr.n; i++) {
+        bool in_use = false;
+        enum net_listen_mode mode =
+            net_addr_is_unix(&app.listen_addr) ? NET_LISTEN_PLAIN : NET_LISTEN_FIRST;
+        app.listen_fds[i] =
+            net_listen(&app.listen_addr.a[i], mode, app.listen_v6only, err, sizeof err, &in_use);
+        int e = errno;
+        if (app.listen_fds[i] < 0 && !in_use && app.listen_addr.n > 1 &&
+            (e == EADDRNOTAVAIL || e == EAFNOSUPPORT)) {
+            /* a name's address this host does not have (::1 with IPv6 off): the others do */
+            fprintf(stderr, "slowtap: --listen %s: not listening on %s\n", conf.listen, err);
+            memmove(&app.listen_addr.a[i], &app.listen_addr.a[i + 1],
+                    (size_t)(app.listen_addr.n - i - 1) * sizeof app.listen_addr.a[0]);
+            app.listen_addr.n--;
+            i--;
+            continue;
+        }
+        if (app.listen_fds[i] < 0) {
+            fprintf(stderr, "slowtap: --listen %s: %s%s\n", conf.listen, err,
+                    in_use ? " (another slowtap on the same address?)" : "");
+            status = 2;
             goto out;
         }
     }
@@ -179,6 +232,7 @@ main(int argc, char **argv)
     for (int i = 0; i < conf.threads; i++) {
         app.workers[i] = worker_new(&app, i);
         if (!app.workers[i]) {
+            status = 2;
             goto out;
         }
         app.nworkers++;
@@ -189,6 +243,8 @@ main(int argc, char **argv)
     if (conf.http) {
         struct http_sources src = {
             .stats = app.stats,
+            .routes = app.routes,
+            .findings = app.findings,
             .n_counters = app.nworkers,
             .explain = app.explain,
             .slow_log = app.slow_log,
@@ -207,8 +263,13 @@ main(int argc, char **argv)
         if (!http) {
             free(cs);
             cs = NULL;
-            status = 2;
-            goto out;
+            if (!(errno == EADDRINUSE && !conf.http_given)) {
+                status = 2;
+                goto out;
+            }
+            /* the default address is taken (http_start said so): run without HTTP */
+            free(conf.http);
+            conf.http = NULL;
         }
     }
 
@@ -230,10 +291,10 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     fprintf(stderr,
             "slowtap %s: listening on %s, backend %s, %d threads, long-query-time %.6f s, "
-            "slow log %s, auto-EXPLAIN %s, HTTP %s\n",
+            "slow log %s, auto-EXPLAIN %s, HTTP %s, client TLS %s\n",
             SLOWTAP_VERSION, conf.listen, conf.backend, conf.threads,
             (double)conf.long_query_us / 1e6, conf.slow_log, app.explain ? "on" : "off",
-            conf.http ? conf.http : "off");
+            conf.http ? conf.http : "off", tls_client_summary());
     event_base_dispatch(base);
     event_free(ev_term);
     event_free(ev_int);
@@ -246,13 +307,17 @@ out_http:
         worker_request_stop(app.workers[i]);
     }
     for (int i = 0; i < app.nworkers; i++) {
+        worker_join(app.workers[i]);
+    }
+    /* the HTTP thread reads the workers' counters (metrics, history): stop it before they go */
+    if (http) {
+        http_stop(http);
+    }
+    for (int i = 0; i < app.nworkers; i++) {
         worker_join_free(app.workers[i]);
         app.workers[i] = NULL;
     }
     app.nworkers = 0;
-    if (http) {
-        http_stop(http);
-    }
     free(cs);
 out:
     for (int i = 0; i < app.nworkers; i++) {
@@ -263,14 +328,18 @@ out:
     if (app.explain_slowbuf) {
         logbuf_free(app.explain_slowbuf);
     }
-    if (app.shared_listen_fd >= 0) {
-        close(app.shared_listen_fd);
+    for (int i = 0; i < NET_ADDR_MAX; i++) {
+        if (app.listen_fds[i] >= 0) {
+            close(app.listen_fds[i]);
+        }
     }
     logfile_close(app.slow_log);
     logfile_close(app.explain_log);
     if (app.stats) {
         stats_free(app.stats);
     }
+    routes_free(app.routes);
+    findings_table_free(app.findings);
     filter_free(app.filter);
     tls_shutdown();
     conf_free(&conf);

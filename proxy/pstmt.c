@@ -6,6 +6,9 @@
 
 #include "../protocol/proto_fingerprint.h"
 #include "pstmt.h"
+#include "routes.h"
+
+#include "../protocol/proto_tags.h"
 
 #define FP_MAX 1024
 
@@ -20,6 +23,7 @@ pstmt_free(struct pstmt *st)
     free(st->types);
     free(st->sql);
     free(st->fingerprint);
+    free(st->route);
     free(st);
 }
 
@@ -42,8 +46,8 @@ pstmt_remove(struct pstmt_table *t, uint32_t id)
 }
 
 struct pstmt *
-pstmt_add(struct pstmt_table *t, uint32_t id, const char *sql, size_t len, uint16_t nparams,
-          uint16_t ncols)
+pstmt_add(struct pstmt_table *t, uint32_t id, const char *sql, size_t len, unsigned sqlmode,
+          uint16_t nparams, uint16_t ncols)
 {
     if (!t->nbuckets) {
         t->buckets = calloc(64, sizeof *t->buckets);
@@ -62,7 +66,9 @@ pstmt_add(struct pstmt_table *t, uint32_t id, const char *sql, size_t len, uint1
     st->sql = malloc(len + 1);
     st->types = calloc(nparams ? nparams : 1, sizeof *st->types);
     st->long_data = calloc(nparams ? nparams : 1, sizeof *st->long_data);
-    st->digest = proto_fingerprint(sql, len, fp, sizeof fp);
+    struct proto_stmt_info info;
+    proto_stmt_analyze(sql, len, sqlmode, fp, sizeof fp, NULL, 0, &info); /* one pass */
+    st->digest = info.digest;
     st->fingerprint = strdup(fp);
     if (!st->sql || !st->types || !st->long_data || !st->fingerprint) {
         pstmt_free(st);
@@ -71,7 +77,14 @@ pstmt_add(struct pstmt_table *t, uint32_t id, const char *sql, size_t len, uint1
     memcpy(st->sql, sql, len);
     st->sql[len] = '\0';
     st->sql_len = len;
-    st->explainable = proto_stmt_explainable(proto_stmt_classify(sql, len));
+    st->explainable = proto_stmt_explainable(info.kind);
+    if (memmem(sql, len, "/*", 2)) { /* an execute inherits its PREPARE text's route */
+        struct proto_tags tags;
+        char route[ROUTES_NAME_MAX];
+        if (proto_tags_parse(sql, len, sqlmode, &tags) > 0 && routes_name(&tags, route)) {
+            st->route = strdup(route);
+        }
+    }
     st->nparams = nparams;
     st->ncols = ncols;
     size_t b = id % t->nbuckets;

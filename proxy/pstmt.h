@@ -24,6 +24,7 @@ struct pstmt {
     size_t sql_len;
     uint64_t digest; /* of its fingerprint */
     char *fingerprint;
+    char *route; /* the route its PREPARE text's tags name (routes.h), NULL when none */
     bool explainable;
     uint16_t nparams;
     uint16_t ncols;
@@ -39,9 +40,10 @@ struct pstmt_table {
     uint32_t last_id; /* the statement prepared last (MariaDB's id 0xFFFFFFFF) */
 };
 
-/* Adds a statement (copies sql). Replaces one with the same id. NULL when out of memory. */
+/* Adds a statement (copies sql, lexed under the session's `sqlmode` for its fingerprint).
+ * Replaces one with the same id. NULL when out of memory. */
 struct pstmt *pstmt_add(struct pstmt_table *t, uint32_t id, const char *sql, size_t len,
-                        uint16_t nparams, uint16_t ncols);
+                        unsigned sqlmode, uint16_t nparams, uint16_t ncols);
 /* Finds a statement; id 0xFFFFFFFF means the statement prepared last. */
 struct pstmt *pstmt_find(struct pstmt_table *t, uint32_t id);
 void pstmt_remove(struct pstmt_table *t, uint32_t id);

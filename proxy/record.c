@@ -24,6 +24,10 @@ rec_free(struct rec *r)
     free(r->prepared_sql);
     free(r->fingerprint);
     plan_free(r->plan);
+    free(r->index_advice);
+    free(r->analyze);
+    free(r->blocker);
+    free(r->tags);
     free(r);
 }
 

@@ -13,7 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../explain/lockwait.h"
+#include "../explain/pfs.h"
 #include "../explain/plan.h"
+#include "../protocol/proto_tags.h"
+#include "findings.h"
 
 enum rec_explain_source {
     REC_EXPLAIN_NONE = 0, /* no plan: auto-EXPLAIN off, not explainable, or failed */
@@ -27,9 +31,12 @@ struct rec {
     int64_t start_wall_us; /* CLOCK_REALTIME at the command's first byte, microseconds */
     uint32_t thread_id;    /* backend connection id (server greeting) */
     char user[64];
-    char host[64];   /* client address, "" for a unix socket */
-    char schema[64]; /* current schema when the command ran, "" when none */
-    uint8_t cmd;     /* command byte (COM_QUERY, COM_STMT_EXECUTE, ...) */
+    char host[64];      /* client address, "" for a unix socket */
+    char schema[64];    /* current schema when the command ran, "" when none */
+    unsigned lex_mode;  /* PROTO_SQLMODE_* the statement was lexed under (for redaction) */
+    bool sql_mode_set;  /* the session assigned its sql_mode (else the server's default) */
+    char sql_mode[256]; /* then: the mode list it set, "" for DEFAULT */
+    uint8_t cmd;        /* command byte (COM_QUERY, COM_STMT_EXECUTE, ...) */
 
     /* the statement: verbatim SQL (for prepared statements, with parameters substituted) */
     char *sql; /* heap, NUL-terminated */
@@ -50,14 +57,44 @@ struct rec {
     uint16_t status;     /* server status flags seen (OR of OK/EOF flags) */
     uint16_t err_code;   /* 0 or the server's error */
     char err_msg[256];
+    /* A statement whose response never ended: why (a static string without spaces,
+     * "client_gone", "backend_lost", "shutdown", "proxy_error"), NULL when it ended normally.
+     * query_us then runs to the moment slowtap gave up on it. */
+    const char *interrupted;
+    /* The transaction this command ended, when it ended one (trx_ended). */
+    bool trx_ended;
+    uint32_t trx_stmts;     /* commands in it, this one included */
+    uint64_t trx_us;        /* from the first byte of its first command to now */
+    uint64_t trx_idle_us;   /* time between its commands: the application's, not the server's */
+    int64_t trx_wall_start; /* realtime us when it began */
 
     /* auto-EXPLAIN */
     enum rec_explain_source explain_source;
     struct plan *plan;       /* heap, NULL when none */
     char explain_error[256]; /* "" or why there is no plan */
 
+    /* tags from the statement's comments (sqlcommenter, marginalia; for an execute, those of
+     * its PREPARE text): heap, NULL when it had none */
+    struct proto_tags *tags;
+    /* it repeats a shape in an N+1 run (findings.h): the run so far, for `# N_plus_one:` */
+    struct findings_mark n_plus_one;
+    /* what it waited for, seen while it ran (auto-EXPLAIN's live capture) */
+    bool has_lock_wait;
+    struct lockwait lock;
+    struct sessreg_view *blocker; /* heap: the blocking session as slowtap knew it, or NULL */
     /* internal: live-explain correlation, set by the session */
     uint64_t live_token; /* 0 when no live explain was requested */
+
+    /* index advice for the plan's flagged scans (explain/advice.h): heap, NULL when none */
+    char *index_advice;
+
+    /* what the server measured (explain/pfs.h): its events_statements_history row, when
+     * performance_schema collects it and the row was matched */
+    bool has_pfs;
+    struct pfs_stmt pfs;
+    /* SHOW ANALYZE FORMAT=JSON of the live capture as lines (pfs_analyze_lines): heap, NULL */
+    char *analyze;
+    bool pfs_only; /* submitted only for the server's figures: no EXPLAIN for it */
 };
 
 /* "live", "after", "cached"; NULL for REC_EXPLAIN_NONE. */

@@ -22,26 +22,44 @@
 #include <strings.h>
 #include <time.h>
 
+#include "explain/advice.h"
+#include "explain/plan.h"
 #include "protocol/proto_fingerprint.h"
 
-#define REPORT_FP_CAP  4096 /* fingerprint text kept per shape (the digest covers it all) */
-#define REPORT_WIDTH   120  /* table lines are cut to this many columns */
-#define REPORT_NO_TIME (-1.0)
+#define REPORT_FP_CAP    4096 /* fingerprint text kept per shape (the digest covers it all) */
+#define REPORT_WIDTH     100  /* table lines fit this many columns */
+#define REPORT_FP_MIN    24   /* narrowest fingerprint column */
+#define REPORT_FP_LINES  6    /* fingerprint lines per shape in the table, at most */
+#define REPORT_NO_TIME   (-1.0)
+#define REPORT_NO_INDEX  0x100 /* with the PLAN_* bits: the server reported no index used */
+#define REPORT_EXPL_COLS 32
 
 /* One slow-log entry as read from a file. */
 struct report_entry {
     double time; /* epoch seconds, REPORT_NO_TIME when unknown */
-    double query_time;
-    uint64_t rows_sent, rows_examined;
-    bool full_scan;
-    char *stmt; /* heap, grows as lines arrive */
+    double query_time, lock_time;
+    uint64_t rows_sent, rows_examined, rows_affected;
+    bool error;     /* "# Error:" or a JSON error_code */
+    unsigned flags; /* PLAN_* from the flags line or the plan, and REPORT_NO_INDEX */
+    bool has_plan;  /* a flags line or a plan was seen */
+    char *stmt;     /* heap, grows as lines arrive */
     size_t stmt_len, stmt_cap;
-    bool in_stmt;         /* statement lines have started */
-    bool after_ts;        /* SET timestamp= seen: every further line is statement */
-    bool has_header;      /* some "# " line seen */
-    bool has_user;        /* "# User@Host:" seen */
-    int explain_type_col; /* index of "type" in the `# explain:` header, -1 before it */
-    bool explain_row_seen;
+    bool in_stmt;    /* statement lines have started */
+    bool after_ts;   /* SET timestamp= seen: every further line is statement */
+    bool has_header; /* some "# " line seen */
+    bool has_user;   /* "# User@Host:" seen */
+    /* the `# explain:` lines: the header's column names, then the rows, analyzed at the end */
+    char expl_hdr[1024];
+    const char *expl_names[REPORT_EXPL_COLS];
+    int expl_ncols;
+    struct plan *plan;
+    char advice[1024];  /* "# Index_advice:" / JSON index_advice, "" when none */
+    uint64_t scan_rows; /* the plan's largest scanned table's row estimate (advice_scan_rows) */
+    bool scan_known;    /* a plan with rows was seen */
+    /* "# N_plus_one: child=<digest> count=N total=S parent=<digest>" (findings.h) */
+    bool n1;
+    uint64_t n1_child, n1_parent;
+    unsigned n1_count;
 };
 
 /* One statement shape. */
@@ -50,12 +68,27 @@ struct report_shape {
     char *fingerprint;
     double *samples; /* query times in seconds */
     size_t n, cap;
-    double total;
-    uint64_t rows_sent, rows_examined, full_scans;
+    double total, lock_total;
+    uint64_t rows_sent, rows_examined, rows_affected, errors;
+    uint64_t full_scans, full_joins, tmp_tables, filesorts, no_index;
+    uint64_t plans; /* entries with a flags line or a plan */
     bool used;
+    char *advice;       /* the last entry's index advice (heap), NULL when none */
+    uint64_t scan_rows; /* largest scanned-table estimate of its plans */
+    bool scan_known;
+};
+
+/* An N+1 (parent, child) pair seen in `# N_plus_one:` lines. */
+#define REPORT_N1_MAX 64
+struct report_n1 {
+    uint64_t child, parent;
+    unsigned max_count;
+    uint64_t entries;
 };
 
 struct report {
+    struct report_n1 n1[REPORT_N1_MAX];
+    size_t nn1;
     struct report_shape *slots; /* open addressing on the digest */
     size_t nslots, nshapes;
     uint64_t entries, skipped;
@@ -94,6 +127,30 @@ report_grow(struct report *r)
     r->slots = slots;
     r->nslots = n;
     return true;
+}
+
+/* Counts an entry's `# N_plus_one:` line per (parent, child); pairs past REPORT_N1_MAX are
+ * not listed. */
+static void
+report_n1_add(struct report *r, const struct report_entry *e)
+{
+    if (!e->n1) {
+        return;
+    }
+    size_t i = 0;
+    while (i < r->nn1 && !(r->n1[i].child == e->n1_child && r->n1[i].parent == e->n1_parent)) {
+        i++;
+    }
+    if (i == r->nn1) {
+        if (r->nn1 == REPORT_N1_MAX) {
+            return;
+        }
+        r->n1[r->nn1++] = (struct report_n1){.child = e->n1_child, .parent = e->n1_parent};
+    }
+    r->n1[i].entries++;
+    if (e->n1_count > r->n1[i].max_count) {
+        r->n1[i].max_count = e->n1_count;
+    }
 }
 
 static void
@@ -139,9 +196,29 @@ report_add(struct report *r, const struct report_entry *e, const char *text, siz
     }
     s->samples[s->n++] = e->query_time;
     s->total += e->query_time;
+    s->lock_total += e->lock_time;
     s->rows_sent += e->rows_sent;
     s->rows_examined += e->rows_examined;
-    s->full_scans += e->full_scan;
+    s->rows_affected += e->rows_affected;
+    s->errors += e->error;
+    s->full_scans += (e->flags & PLAN_FULL_SCAN) != 0;
+    s->full_joins += (e->flags & PLAN_FULL_JOIN) != 0;
+    s->tmp_tables += (e->flags & PLAN_TMP_TABLE) != 0;
+    s->filesorts += (e->flags & PLAN_FILESORT) != 0;
+    s->no_index += (e->flags & REPORT_NO_INDEX) != 0;
+    s->plans += e->has_plan || e->plan;
+    if (e->scan_known) {
+        s->scan_rows = e->scan_rows > s->scan_rows ? e->scan_rows : s->scan_rows;
+        s->scan_known = true;
+    }
+    if (e->advice[0]) {
+        char *a = strdup(e->advice);
+        if (a) {
+            free(s->advice);
+            s->advice = a;
+        }
+    }
+    report_n1_add(r, e);
     r->entries++;
     r->total += e->query_time;
 }
@@ -152,6 +229,7 @@ report_free(struct report *r)
     for (size_t i = 0; i < r->nslots; i++) {
         free(r->slots[i].fingerprint);
         free(r->slots[i].samples);
+        free(r->slots[i].advice);
     }
     free(r->slots);
 }
@@ -254,11 +332,11 @@ report_entry_reset(struct report_entry *e)
 {
     char *stmt = e->stmt;
     size_t cap = e->stmt_cap;
+    plan_free(e->plan);
     memset(e, 0, sizeof(*e));
     e->stmt = stmt;
     e->stmt_cap = cap;
     e->time = REPORT_NO_TIME;
-    e->explain_type_col = -1;
 }
 
 static bool
@@ -286,6 +364,12 @@ report_stmt_append(struct report_entry *e, const char *s, size_t n)
 static void
 report_entry_finish(struct report *r, struct report_entry *e)
 {
+    if (e->plan) {
+        plan_analyze(e->plan);
+        e->flags |= e->plan->flags;
+        e->scan_rows = advice_scan_rows(e->plan);
+        e->scan_known = true;
+    }
     if (e->in_stmt) {
         size_t n = e->stmt_len;
         while (n > 0 && (e->stmt[n - 1] == ' ' || e->stmt[n - 1] == '\t' ||
@@ -347,58 +431,88 @@ report_split(char *s, char **fields, int max)
     return n;
 }
 
-static void
+/* A `# explain:` line: the header names the columns, each later line is a row of the plan
+ * (explain/plan.c says what the rows mean: one home for the flags). */
+static bool
 report_explain_line(struct report_entry *e, const char *row)
 {
-    char buf[1024], *f[32];
+    char buf[1024], *f[REPORT_EXPL_COLS];
     int n;
     snprintf(buf, sizeof(buf), "%s", row + strspn(row, " "));
     buf[strcspn(buf, "\r\n")] = '\0';
-    n = report_split(buf, f, 32);
-    if (n == 0) {
-        return;
-    }
-    if (strcmp(f[0], "id") == 0) {
-        e->explain_type_col = -1;
-        for (int i = 0; i < n; i++) {
-            if (strcmp(f[i], "type") == 0) {
-                e->explain_type_col = i;
-            }
+    if (strncmp(buf, "id", 2) == 0 && (buf[2] == '\t' || buf[2] == ' ')) {
+        char *h[REPORT_EXPL_COLS];
+        memcpy(e->expl_hdr, buf, sizeof(buf));
+        e->expl_ncols = report_split(e->expl_hdr, h, REPORT_EXPL_COLS);
+        for (int i = 0; i < e->expl_ncols; i++) {
+            e->expl_names[i] = h[i];
         }
-        e->explain_row_seen = false;
-        return;
+        return true;
     }
-    if (!e->explain_row_seen) {
-        e->explain_row_seen = true;
-        if (e->explain_type_col >= 0 && e->explain_type_col < n &&
-            strcmp(f[e->explain_type_col], "ALL") == 0) {
-            e->full_scan = true;
-        }
+    n = report_split(buf, f, REPORT_EXPL_COLS);
+    if (n == 0 || e->expl_ncols == 0) {
+        return true;
     }
+    if (!e->plan && !(e->plan = plan_new())) {
+        return false;
+    }
+    return plan_add_row(e->plan, e->expl_names, (const char *const *)f,
+                        (size_t)(n < e->expl_ncols ? n : e->expl_ncols));
 }
 
-static void
+/* A "Name: Yes" flag of a header line. */
+static bool
+report_yes(const char *line, const char *key)
+{
+    const char *v = report_field(line, key);
+    return v && strncmp(v, "Yes", 3) == 0;
+}
+
+static bool
 report_header_line(struct report_entry *e, const char *line)
 {
     const char *v;
     e->has_header = true;
+    if (strncmp(line, "# N_plus_one:", 13) == 0) {
+        unsigned long long ch, pa;
+        unsigned cnt;
+        if (sscanf(line + 13, " child=%16llx count=%u total=%*s parent=%16llx", &ch, &cnt, &pa) ==
+            3) {
+            e->n1 = true;
+            e->n1_child = ch;
+            e->n1_parent = pa;
+            e->n1_count = cnt;
+        }
+        return true;
+    }
     if (strncmp(line, "# Time:", 7) == 0) {
         double t;
         if (e->time == REPORT_NO_TIME && report_parse_time(line + 7, &t)) {
             e->time = t;
         }
-        return;
+        return true;
     }
     if (strncmp(line, "# User@Host:", 12) == 0) {
         e->has_user = true;
-        return;
+        return true;
     }
     if (strncmp(line, "# explain:", 10) == 0) {
-        report_explain_line(e, line + 10);
-        return;
+        return report_explain_line(e, line + 10);
+    }
+    if (strncmp(line, "# Index_advice: ", 16) == 0) { /* free text */
+        snprintf(e->advice, sizeof(e->advice), "%s", line + 16);
+        return true;
+    }
+    if (strncmp(line, "# Error:", 8) == 0 || strncmp(line, "# Explain_error:", 16) == 0 ||
+        strncmp(line, "# Params:", 9) == 0) {
+        e->error |= line[2] == 'E' && line[3] == 'r'; /* free text: no other field in it */
+        return true;
     }
     if ((v = report_field(line, "Query_time:"))) {
         e->query_time = strtod(v, NULL);
+    }
+    if ((v = report_field(line, "Lock_time:"))) {
+        e->lock_time = strtod(v, NULL);
     }
     if ((v = report_field(line, "Rows_sent:"))) {
         e->rows_sent = report_u64(v);
@@ -406,9 +520,18 @@ report_header_line(struct report_entry *e, const char *line)
     if ((v = report_field(line, "Rows_examined:"))) {
         e->rows_examined = report_u64(v);
     }
-    if ((v = report_field(line, "Full_scan:")) && strncmp(v, "Yes", 3) == 0) {
-        e->full_scan = true;
+    if ((v = report_field(line, "Rows_affected:"))) {
+        e->rows_affected = report_u64(v);
     }
+    /* slowtap's flags line and MariaDB's log_slow_verbosity=query_plan lines use these names
+     * ("Tmp_table_on_disk:" and "Filesort_on_disk:" do not match: no colon after the name) */
+    e->has_plan |= report_field(line, "Full_scan:") != NULL;
+    e->flags |= report_yes(line, "Full_scan:") ? PLAN_FULL_SCAN : 0;
+    e->flags |= report_yes(line, "Full_join:") ? PLAN_FULL_JOIN : 0;
+    e->flags |= report_yes(line, "Tmp_table:") ? PLAN_TMP_TABLE : 0;
+    e->flags |= report_yes(line, "Filesort:") ? PLAN_FILESORT : 0;
+    e->flags |= report_yes(line, "No_index_used:") ? REPORT_NO_INDEX : 0;
+    return true;
 }
 
 /* Server start-up banner lines. */
@@ -447,7 +570,9 @@ report_text_line(struct report *r, struct report_entry *e, char *line, size_t le
         if (e->in_stmt || (starts && e->has_header) || (user && e->has_user)) {
             report_entry_finish(r, e);
         }
-        report_header_line(e, line);
+        if (!report_header_line(e, line)) {
+            r->oom = true;
+        }
         return;
     }
     if (report_banner(line)) {
@@ -490,6 +615,49 @@ report_jnum(json_t *v)
     return 0;
 }
 
+/* The flags of a JSON entry's plan (an array of objects keyed by column name). */
+static bool
+report_json_plan(struct report_entry *e, json_t *plan)
+{
+    struct plan *p = plan_new();
+    size_t i;
+    json_t *row;
+    if (!p) {
+        return false;
+    }
+    for (i = 0; i < json_array_size(plan); i++) {
+        const char *names[REPORT_EXPL_COLS], *vals[REPORT_EXPL_COLS];
+        char num[REPORT_EXPL_COLS][24];
+        size_t n = 0;
+        row = json_array_get(plan, i);
+        for (void *it = json_object_iter(row); it && n < REPORT_EXPL_COLS;
+             it = json_object_iter_next(row, it)) {
+            const char *k = json_object_iter_key(it);
+            json_t *v = json_object_iter_value(it);
+            if (json_is_string(v)) {
+                vals[n] = json_string_value(v);
+            } else if (json_is_integer(v)) {
+                snprintf(num[n], sizeof(num[n]), "%lld", (long long)json_integer_value(v));
+                vals[n] = num[n];
+            } else {
+                continue; /* null: plan_add_row writes "NULL" for a missing column */
+            }
+            names[n++] = k;
+        }
+        if (!plan_add_row(p, names, vals, n)) {
+            plan_free(p);
+            return false;
+        }
+    }
+    plan_analyze(p);
+    e->flags |= p->flags;
+    e->has_plan = true;
+    e->scan_rows = advice_scan_rows(p);
+    e->scan_known = true;
+    plan_free(p);
+    return true;
+}
+
 static void
 report_json_line(struct report *r, const char *line, size_t lineno, const char *path)
 {
@@ -518,18 +686,28 @@ report_json_line(struct report *r, const char *line, size_t lineno, const char *
         e.time = json_number_value(v);
     }
     e.query_time = report_jnum(json_object_get(o, "query_time"));
+    e.lock_time = report_jnum(json_object_get(o, "lock_time"));
     e.rows_sent = (uint64_t)report_jnum(json_object_get(o, "rows_sent"));
     e.rows_examined = (uint64_t)report_jnum(json_object_get(o, "rows_examined"));
+    e.rows_affected = (uint64_t)report_jnum(json_object_get(o, "rows_affected"));
+    e.error = report_jnum(json_object_get(o, "error_code")) != 0;
+    if (json_is_true(json_object_get(o, "no_index_used"))) {
+        e.flags |= REPORT_NO_INDEX;
+    }
     flags = json_object_get(o, "flags");
-    if (json_is_object(flags) && json_is_true(json_object_get(flags, "full_scan"))) {
-        e.full_scan = true;
+    if (json_is_object(flags)) {
+        e.has_plan = true;
+        e.flags |= json_is_true(json_object_get(flags, "full_scan")) ? PLAN_FULL_SCAN : 0;
+        e.flags |= json_is_true(json_object_get(flags, "full_join")) ? PLAN_FULL_JOIN : 0;
+        e.flags |= json_is_true(json_object_get(flags, "tmp_table")) ? PLAN_TMP_TABLE : 0;
+        e.flags |= json_is_true(json_object_get(flags, "filesort")) ? PLAN_FILESORT : 0;
+    }
+    if (json_is_string(v = json_object_get(o, "index_advice"))) {
+        snprintf(e.advice, sizeof(e.advice), "%s", json_string_value(v));
     }
     plan = json_object_get(o, "plan");
-    if (json_is_array(plan) && json_array_size(plan) > 0) {
-        json_t *type = json_object_get(json_array_get(plan, 0), "type");
-        if (json_is_string(type) && strcmp(json_string_value(type), "ALL") == 0) {
-            e.full_scan = true;
-        }
+    if (json_is_array(plan) && json_array_size(plan) > 0 && !report_json_plan(&e, plan)) {
+        r->oom = true;
     }
     if (json_is_string(v = json_object_get(o, "statement"))) {
         text = json_string_value(v);
@@ -584,6 +762,7 @@ report_read(struct report *r, const char *path)
         fprintf(r->err, "slowtap report: cannot read %s: %s\n", path, strerror(errno));
         free(line);
         free(e.stmt);
+        plan_free(e.plan);
         if (fp != stdin) {
             fclose(fp);
         }
@@ -639,41 +818,227 @@ report_pct_ms(const struct report_shape *s, double p)
     return s->samples[idx - 1] * 1000.0;
 }
 
+/* A time in milliseconds in 7 columns or fewer, keeping about four significant digits. */
+static void
+report_fmt_ms(char *out, size_t cap, double ms)
+{
+    int prec = ms < 10 ? 3 : ms < 100 ? 2 : ms < 1000 ? 1 : 0;
+    snprintf(out, cap, "%.*f", prec, ms);
+}
+
+/* A count in 7 columns: as it is up to 9999999, then in millions (M) or billions (G).
+ * Returns a static buffer (one of four, so a line's cells can share a printf). */
+static const char *
+report_fmt_count(uint64_t v)
+{
+    static char buf[4][16];
+    static unsigned next;
+    char *b = buf[next++ % 4];
+    if (v < 10000000) {
+        snprintf(b, sizeof(buf[0]), "%llu", (unsigned long long)v);
+    } else if (v < 10000000000ULL) {
+        snprintf(b, sizeof(buf[0]), "%.1fM", (double)v / 1e6);
+    } else {
+        snprintf(b, sizeof(buf[0]), "%.1fG", (double)v / 1e9);
+    }
+    return b;
+}
+
+/* The flags column: the flags of a shape's entries, "scan" when every entry had it, "scan:2"
+ * when only 2 of them did; "-" for none. */
+static void
+report_fmt_flags(char *out, size_t cap, const struct report_shape *s)
+{
+    const struct {
+        const char *name;
+        uint64_t n;
+    } f[] = {{"scan", s->full_scans},
+             {"join", s->full_joins},
+             {"tmp", s->tmp_tables},
+             {"sort", s->filesorts},
+             {"noidx", s->no_index}};
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && len < cap; i++) {
+        int k;
+        if (f[i].n == 0 || (i == 4 && s->plans > 0)) {
+            continue; /* the server's "no index used" only where no plan says more */
+        }
+        if (f[i].n == s->n) {
+            k = snprintf(out + len, cap - len, "%s%s", len ? "," : "", f[i].name);
+        } else {
+            k = snprintf(out + len, cap - len, "%s%s:%llu", len ? "," : "", f[i].name,
+                         (unsigned long long)f[i].n);
+        }
+        if (k < 0) {
+            break;
+        }
+        len += (size_t)k;
+    }
+    if (len == 0) {
+        snprintf(out, cap, "-");
+    }
+}
+
+/*
+ * Writes the fingerprint from column `col` on, wrapped at spaces to REPORT_WIDTH (a word wider
+ * than the column is split, nothing else is), continuation lines indented to `col`; newlines
+ * and tabs count as spaces. After REPORT_FP_LINES lines the rest is left out and the last line
+ * ends with "..." (at a word boundary too).
+ */
+static void
+report_print_fp(FILE *out, const char *fp, int col)
+{
+    int width = REPORT_WIDTH - col > REPORT_FP_MIN ? REPORT_WIDTH - col : REPORT_FP_MIN;
+    size_t n = strlen(fp), pos = 0;
+    for (int line = 0; pos < n; line++) {
+        size_t end, brk;
+        while (pos < n && strchr(" \t\r\n", fp[pos])) {
+            pos++;
+        }
+        if (pos >= n) {
+            break;
+        }
+        if (line > 0) {
+            fprintf(out, "\n%*s", col, "");
+        }
+        end = pos + (size_t)width < n ? pos + (size_t)width : n;
+        brk = end;
+        if (end < n && !strchr(" \t\r\n", fp[end])) {
+            while (brk > pos && !strchr(" \t\r\n", fp[brk - 1])) {
+                brk--;
+            }
+            if (brk == pos) {
+                brk = end; /* one word wider than the column */
+            }
+        }
+        if (line == REPORT_FP_LINES - 1 && brk < n) {
+            /* the last line shown: room for " ..." */
+            while (brk > pos && brk - pos + 4 > (size_t)width) {
+                brk--;
+                while (brk > pos && !strchr(" \t\r\n", fp[brk - 1])) {
+                    brk--;
+                }
+            }
+        }
+        size_t stop = brk;
+        while (stop > pos && strchr(" \t\r\n", fp[stop - 1])) {
+            stop--; /* no trailing blanks */
+        }
+        for (size_t k = pos; k < stop; k++) {
+            char ch = fp[k];
+            fputc(ch == '\n' || ch == '\t' || ch == '\r' ? ' ' : ch, out);
+        }
+        pos = brk;
+        if (line == REPORT_FP_LINES - 1 && pos < n) {
+            fputs(" ...", out);
+            break;
+        }
+    }
+    fputc('\n', out);
+}
+
+/* Below the table: the index advice of the ranked shapes that have one, by rank. Scans of
+ * tables under ADVICE_MIN_ROWS estimated rows never get advice, so they are not listed. */
+static void
+report_print_advice(FILE *out, struct report_shape **v, size_t n)
+{
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct report_shape *s = v[i];
+        if (!s->advice || (s->scan_known && s->scan_rows < ADVICE_MIN_ROWS)) {
+            continue;
+        }
+        char hex[17];
+        proto_digest_hex(s->digest, hex);
+        hex[8] = '\0';
+        if (!any) {
+            fprintf(out, "\n# index advice (rank digest: advice)\n");
+            any = true;
+        }
+        fprintf(out, "%4zu %-8s %s\n", i + 1, hex, s->advice);
+    }
+}
+
+/* The N+1 pairs the log's `# N_plus_one:` lines name, with the shapes' fingerprints. */
+static void
+report_print_n1(FILE *out, const struct report *r)
+{
+    if (!r->nn1) {
+        return;
+    }
+    fprintf(out, "\n# N+1 findings: a shape repeated with other parameters after a parent\n");
+    for (size_t i = 0; i < r->nn1; i++) {
+        const struct report_n1 *f = &r->n1[i];
+        const struct report_shape *c = report_slot(r->slots, r->nslots, f->child);
+        const struct report_shape *p = report_slot(r->slots, r->nslots, f->parent);
+        char ch[17], pa[17];
+        proto_digest_hex(f->child, ch);
+        proto_digest_hex(f->parent, pa);
+        fprintf(out, "n_plus_one child=%s count=%u entries=%llu parent=%s\n", ch, f->max_count,
+                (unsigned long long)f->entries, pa);
+        fprintf(out, "  child:  %s\n", c->used ? c->fingerprint : "(not in the log)");
+        fprintf(out, "  parent: %s\n", p->used ? p->fingerprint : "(not in the log)");
+    }
+}
+
 static void
 report_print_table(FILE *out, const struct report *r, struct report_shape **v, size_t n)
 {
-    char line[REPORT_WIDTH * 4];
+    char flags[64], avg[16], p95[16];
+    int fw = 5, col;
+    bool exam = false, errs = false, any_flag = false;
+
+    for (size_t i = 0; i < n; i++) {
+        int k;
+        report_fmt_flags(flags, sizeof(flags), v[i]);
+        k = (int)strlen(flags);
+        fw = k > fw ? k : fw;
+        any_flag |= strcmp(flags, "-") != 0;
+        exam |= v[i]->rows_examined > 0;
+        errs |= v[i]->errors > 0;
+    }
     fprintf(out, "# %llu entries, %zu shapes, %.3f s total; top %zu by total time%s\n",
             (unsigned long long)r->entries, r->nshapes, r->total, n,
             r->skipped ? " (entries before --since skipped)" : "");
-    snprintf(line, sizeof(line), "%3s %-8s %6s %8s %8s %8s %8s %8s %9s %9s %5s %s", "rank",
-             "digest", "count", "total_s", "avg_ms", "p50_ms", "p95_ms", "p99_ms", "rows_sent",
-             "rows_exam", "fscan", "fingerprint");
-    fprintf(out, "%s\n", line);
+    if (any_flag) {
+        fprintf(out, "# flags: scan = full scan, join = full join, tmp = temporary table, "
+                     "sort = filesort,\n#        noidx = server said no index used; "
+                     "scan:2 = in 2 of the entries\n");
+    }
+    /* rank digest count total_s avg_ms p95_ms rows [exam] [errs] flags fingerprint: 53 to 66
+     * columns before the flags; p50 and p99 are in --format json */
+    col = fprintf(out, "%4s %-8s %6s %8s %7s %7s %7s", "rank", "digest", "count", "total_s",
+                  "avg_ms", "p95_ms", "rows");
+    if (exam) {
+        col += fprintf(out, " %7s", "exam");
+    }
+    if (errs) {
+        col += fprintf(out, " %4s", "errs");
+    }
+    col += fprintf(out, " %-*s ", fw, "flags");
+    fprintf(out, "fingerprint\n");
     for (size_t i = 0; i < n; i++) {
         const struct report_shape *s = v[i];
         char hex[17];
-        int len;
         proto_digest_hex(s->digest, hex);
         hex[8] = '\0';
-        len = snprintf(line, sizeof(line),
-                       "%3zu %-8s %6zu %8.3f %8.3f %8.3f %8.3f %8.3f %9llu %9llu %5llu ", i + 1,
-                       hex, s->n, s->total, s->total * 1000.0 / (double)s->n, report_pct_ms(s, 50),
-                       report_pct_ms(s, 95), report_pct_ms(s, 99), (unsigned long long)s->rows_sent,
-                       (unsigned long long)s->rows_examined, (unsigned long long)s->full_scans);
-        if (len < 0) {
-            continue;
+        report_fmt_ms(avg, sizeof(avg), s->total * 1000.0 / (double)s->n);
+        report_fmt_ms(p95, sizeof(p95), report_pct_ms(s, 95));
+        report_fmt_flags(flags, sizeof(flags), s);
+        fprintf(out, "%4zu %-8s %6zu %8.3f %7s %7s %7s", i + 1, hex, s->n, s->total, avg, p95,
+                report_fmt_count(s->rows_sent));
+        if (exam) {
+            fprintf(out, " %7s", report_fmt_count(s->rows_examined));
         }
-        fputs(line, out);
-        if (len < REPORT_WIDTH) {
-            /* the fingerprint on one line: newlines and tabs as spaces, cut to the width */
-            for (int k = 0; s->fingerprint[k] && len < REPORT_WIDTH; k++, len++) {
-                char ch = s->fingerprint[k];
-                fputc(ch == '\n' || ch == '\t' || ch == '\r' ? ' ' : ch, out);
-            }
+        if (errs) {
+            fprintf(out, " %4s", s->errors ? report_fmt_count(s->errors) : "-");
         }
-        fputc('\n', out);
+        fprintf(out, " %-*s ", fw, flags);
+        report_print_fp(out, s->fingerprint, col);
     }
+    report_print_advice(out, v, n);
+    report_print_n1(out, r);
 }
 
 static bool
@@ -689,14 +1054,26 @@ report_print_json(FILE *out, struct report_shape **v, size_t n)
         char hex[17];
         json_t *o;
         proto_digest_hex(s->digest, hex);
-        o = json_pack("{s:I, s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:s}",
+        o = json_pack("{s:I, s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I,"
+                      " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
                       "rank", (json_int_t)(i + 1), "digest", hex, "count", (json_int_t)s->n,
                       "total_s", s->total, "avg_ms", s->total * 1000.0 / (double)s->n, "min_ms",
                       s->samples[0] * 1000.0, "max_ms", s->samples[s->n - 1] * 1000.0, "p50_ms",
                       report_pct_ms(s, 50), "p95_ms", report_pct_ms(s, 95), "p99_ms",
-                      report_pct_ms(s, 99), "rows_sent", (json_int_t)s->rows_sent, "rows_examined",
-                      (json_int_t)s->rows_examined, "full_scans", (json_int_t)s->full_scans,
-                      "fingerprint", s->fingerprint);
+                      report_pct_ms(s, 99), "lock_s", s->lock_total, "rows_sent",
+                      (json_int_t)s->rows_sent, "rows_examined", (json_int_t)s->rows_examined,
+                      "rows_affected", (json_int_t)s->rows_affected, "errors",
+                      (json_int_t)s->errors, "full_scans", (json_int_t)s->full_scans, "full_joins",
+                      (json_int_t)s->full_joins, "tmp_tables", (json_int_t)s->tmp_tables,
+                      "filesorts", (json_int_t)s->filesorts, "no_index", (json_int_t)s->no_index,
+                      "plans", (json_int_t)s->plans, "fingerprint", s->fingerprint);
+        if (o) { /* index advice, and the scanned row estimate its flags weigh by */
+            json_object_set_new(o, "index_advice",
+                                s->advice ? json_string(s->advice) : json_null());
+            json_object_set_new(o, "scan_rows",
+                                s->scan_known ? json_integer((json_int_t)s->scan_rows)
+                                              : json_null());
+        }
         if (!o || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             return false;
@@ -711,21 +1088,27 @@ report_print_json(FILE *out, struct report_shape **v, size_t n)
 static void
 report_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: slowtap report [OPTION]... FILE...\n"
-            "Reads slow logs (slowtap's text or JSON-lines logs, MySQL/MariaDB server slow\n"
-            "logs; - for stdin) and prints statement shapes ranked by total time.\n"
-            "\n"
-            "  --top N               shapes to show, 0 for all (default 10)\n"
-            "  --since TIME          only entries at or after TIME: 2026-11-24T21:00:00\n"
-            "                        (local time; add Z for UTC) or relative 45s, 30m, 2h,\n"
-            "                        1d, 1w (default: all)\n"
-            "  --format table|json   output format (default table)\n"
-            "  --help                print this help and exit\n"
-            "\n"
-            "Columns: rank, digest (first 8 hex digits), count, total seconds, average and\n"
-            "p50/p95/p99 milliseconds (exact), rows sent, rows examined, full scans (entries\n"
-            "with Full_scan: Yes or an EXPLAIN of type ALL on the first table), fingerprint.\n");
+    fprintf(out, "Usage: slowtap report [OPTION]... FILE...\n"
+                 "Reads slow logs (slowtap's text or JSON-lines logs, MySQL/MariaDB server slow\n"
+                 "logs; - for stdin) and prints statement shapes ranked by total time.\n"
+                 "\n"
+                 "  --top N               shapes to show, 0 for all (default 10)\n"
+                 "  --since TIME          only entries at or after TIME: 2026-11-24T21:00:00\n"
+                 "                        (local time; add Z for UTC) or relative 45s, 30m, 2h,\n"
+                 "                        1d, 1w (default: all)\n"
+                 "  --format table|json   output format (default table)\n"
+                 "  --help                print this help and exit\n"
+                 "\n"
+                 "Table columns: rank, digest (first 8 hex digits), count, total seconds, average\n"
+                 "and p95 milliseconds (exact), rows sent, rows examined (when the log has them:\n"
+                 "server slow logs), errors (when any), flags, and the fingerprint wrapped\n"
+                 "at word boundaries. Flags, from the Full_scan/Full_join/Tmp_table/Filesort and\n"
+                 "No_index_used lines or the EXPLAIN rows: scan (type ALL on the first table),\n"
+                 "join (ALL on a later table of a join), tmp (Using temporary), sort (Using\n"
+                 "filesort), noidx (the server said no index used; only for shapes without a\n"
+                 "plan); scan:2 = in 2 of the shape's entries. --format json has every number:\n"
+                 "also p50, min, max, lock time, rows affected, the count of each flag and of\n"
+                 "the entries with a plan.\n");
 }
 
 int

@@ -33,6 +33,9 @@ void sess_close(struct sess *s);
 /* True when no command is awaiting a response (the session may be closed without loss). */
 int sess_idle(const struct sess *s);
 
+/* Realtime us at which the session's open transaction began; 0 when none is open. */
+int64_t sess_trx_wall_start(const struct sess *s);
+
 /* The next session in the worker's list (for iteration that may close the current one). */
 struct sess *sess_next(const struct sess *s);
 

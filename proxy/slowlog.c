@@ -11,6 +11,9 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "sessreg.h"
 #include <time.h>
 
 #include "../protocol/proto.h"
@@ -43,6 +46,8 @@ struct slowlog_scratch {
 };
 
 static _Thread_local struct slowlog_scratch slowlog_scratch[4];
+/* The sql_mode of the record being written: redaction lexes its text the same way. */
+static _Thread_local unsigned slowlog_lex_mode;
 
 /* Runs s[0..n) through filter_redact into scratch slot `slot`; *out_len gets the length. */
 static const char *
@@ -59,7 +64,7 @@ slowlog_redact(const struct filter *f, int slot, const char *s, size_t n, size_t
             sc->buf = nb;
             sc->cap = want;
         }
-        size_t got = filter_redact(f, s, n, sc->buf, sc->cap);
+        size_t got = filter_redact_mode(f, s, n, slowlog_lex_mode, sc->buf, sc->cap);
         if (got + 1 < sc->cap) {
             *out_len = got;
             return sc->buf;
@@ -150,25 +155,34 @@ slowlog_iso_time(int64_t wall_us, char out[28])
     }
     time_t secs = (time_t)(wall_us / 1000000);
     long us = (long)(wall_us % 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    int year = tm.tm_year + 1900;
-    if (year > 9999) {
-        year = 9999;
-    }
-    int vals[6] = {year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
-    char *p = out;
-    static const char seps[6] = {'-', '-', 'T', ':', ':', '.'};
-    for (int i = 0; i < 6; i++) {
-        int v = vals[i];
-        if (i == 0) {
-            *p++ = (char)('0' + v / 1000);
-            *p++ = (char)('0' + v / 100 % 10);
+    /* "2026-11-24T21:48:00." changes once a second: each thread keeps the last one it
+     * formatted (gmtime_r was a tenth of the cost of writing an entry) */
+    static _Thread_local time_t cached_secs = -1;
+    static _Thread_local char cached[20];
+    if (secs != cached_secs) {
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        int year = tm.tm_year + 1900;
+        if (year > 9999) {
+            year = 9999;
         }
-        *p++ = (char)('0' + v / 10 % 10);
-        *p++ = (char)('0' + v % 10);
-        *p++ = seps[i];
+        int vals[6] = {year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
+        char *q = cached;
+        static const char seps[6] = {'-', '-', 'T', ':', ':', '.'};
+        for (int i = 0; i < 6; i++) {
+            int v = vals[i];
+            if (i == 0) {
+                *q++ = (char)('0' + v / 1000);
+                *q++ = (char)('0' + v / 100 % 10);
+            }
+            *q++ = (char)('0' + v / 10 % 10);
+            *q++ = (char)('0' + v % 10);
+            *q++ = seps[i];
+        }
+        cached_secs = secs;
     }
+    memcpy(out, cached, sizeof cached);
+    char *p = out + sizeof cached;
     for (int i = 5; i >= 0; i--) {
         p[i] = (char)('0' + us % 10);
         us /= 10;
@@ -234,6 +248,348 @@ slowlog_mariadb_time(int64_t wall_us, char out[23])
     out[22] = '\0';
 }
 
+static json_t *slowlog_jstr(const char *s, size_t n);
+static json_t *slowlog_jstr0(const char *s, size_t cap);
+
+/* A header value that must be one word: spaces become '_' (and control bytes escaped). */
+static void
+put_word(struct logbuf *b, const char *s)
+{
+    size_t n = strnlen(s, 256), start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ' ') {
+            put_field(b, s + start, i - start, false);
+            logbuf_add(b, "_", 1);
+            start = i + 1;
+        }
+    }
+    put_field(b, s + start, n - start, false);
+}
+
+/* Attribute names a tag must not take: the slow log's own (a tag "query_time" would change
+ * what pt-query-digest reads as Query_time). Such a tag is written as Tag_<name>. */
+static bool
+slowlog_reserved_attr(const char *name)
+{
+    static const char *const own[] = {
+        "Time",
+        "User",
+        "Thread_id",
+        "Schema",
+        "QC_hit",
+        "Query_time",
+        "Lock_time",
+        "Rows_sent",
+        "Rows_examined",
+        "Rows_affected",
+        "Bytes_sent",
+        "No_index_used",
+        "No_good_index_used",
+        "Digest",
+        "Params",
+        "Bulk_rows",
+        "Truncated",
+        "Error",
+        "Explain",
+        "Explain_error",
+        "Full_scan",
+        "Full_join",
+        "Tmp_table",
+        "Filesort",
+        "Client_gone",
+        "Interrupted",
+        "Transaction",
+        "Statements",
+        "Idle",
+        "Started",
+        "Lock_wait",
+        "Lock_type",
+        "Lock_table",
+        "Lock_index",
+        "Lock_mode",
+        "Lock_state",
+        "Blocked_by",
+        "Blocker",
+        "Blocker_user",
+        "In_transaction",
+        "Trx_statements",
+        "Trace_id",
+        "Span_id",
+        "Index_advice",
+        "Id",
+        "Killed",
+        "Last_errno",
+        "Affected_rows",
+        "Full_scan_on_disk",
+        "Tmp_table_on_disk",
+        "Merge_passes",
+        "Tmp_tables",
+        "Tmp_disk_tables",
+        "Filesort_on_disk",
+        "N_plus_one",
+    };
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+        if (strcasecmp(name, own[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Tags as attributes pt-query-digest can group by (`--group-by Route`):
+ *   # Route: /roster  Controller: roster  Framework: flask:2.2
+ *   # Trace_id: 0af7651916cd43dd8448eb211c80319c  Span_id: b7ad6b7169203331
+ * A name is the key with its first letter upper-cased and every byte but [A-Za-z0-9_] as '_';
+ * a value is one word (spaces as %20, control bytes escaped). traceparent and tracestate are
+ * written as Trace_id/Span_id only. Redaction applies to values.
+ */
+static void
+slowlog_text_tags(struct logbuf *b, const struct filter *f, bool redact, const struct proto_tags *t)
+{
+    bool any = false;
+    for (unsigned i = 0; i < t->n; i++) {
+        const char *k = t->tag[i].key;
+        if (strcmp(k, "traceparent") == 0 || strcmp(k, "tracestate") == 0) {
+            continue;
+        }
+        char name[72];
+        size_t n = 0;
+        for (const char *c = k; *c && n + 1 < sizeof name; c++) {
+            bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                      (*c >= '0' && *c <= '9') || *c == '_';
+            name[n++] = ok ? *c : '_';
+        }
+        name[n] = '\0';
+        if (n == 0) {
+            continue;
+        }
+        if (name[0] >= 'a' && name[0] <= 'z') {
+            name[0] = (char)(name[0] - 'a' + 'A');
+        }
+        if (!(name[0] >= 'A' && name[0] <= 'Z')) {
+            continue; /* pt-query-digest takes only names that start with a capital */
+        }
+        put(b, any ? "  " : "# ");
+        if (slowlog_reserved_attr(name)) {
+            put(b, "Tag_");
+        }
+        put(b, name);
+        put(b, ": ");
+        const char *v = t->tag[i].value;
+        size_t vn = strlen(v);
+        if (redact && filter_hides_value(f, v, vn)) {
+            v = "?";
+            vn = 1;
+        }
+        size_t start = 0;
+        for (size_t j = 0; j < vn; j++) {
+            if (v[j] == ' ') {
+                put_field(b, v + start, j - start, true);
+                put(b, "%20");
+                start = j + 1;
+            }
+        }
+        put_field(b, v + start, vn - start, true);
+        any = true;
+    }
+    if (any) {
+        put(b, "\n");
+    }
+    if (t->trace_id[0]) {
+        put(b, "# Trace_id: ");
+        put(b, t->trace_id);
+        put(b, "  Span_id: ");
+        put(b, t->span_id);
+        put(b, "\n");
+    }
+}
+
+/*
+ * What the statement waited for, and who held it:
+ *   # Lock_wait: 2.310000  Lock_type: row  Lock_table: `shop`.`accounts`  Lock_index: PRIMARY
+ *     Lock_mode: X  Lock_state: Updating  Blocked_by: 1742   (one line)
+ *   # Blocker: 1742  Blocker_user: app@10.0.0.7  In_transaction: 5.004000  Idle: 4.870000
+ *     Trx_statements: 3   (one line)
+ *   # blocker: +0.000000 0.000412 UPDATE accounts SET balance = balance - 10 WHERE id = 7
+ * The lowercase "# blocker:" lines (the blocker's statements in its open transaction, oldest
+ * first: offset from the transaction's start, duration, text) are no attribute for log readers.
+ */
+static void
+slowlog_text_lock(struct logbuf *b, const struct filter *f, bool redact, const struct rec *r)
+{
+    const struct lockwait *lw = &r->lock;
+    const char *kind = lockwait_kind_name(lw->kind);
+    put(b, "# Lock_wait: ");
+    put_secs(b, lw->wait_us);
+    put(b, "  Lock_type: ");
+    put(b, kind ? kind : "none");
+    if (lw->table[0]) {
+        put(b, "  Lock_table: ");
+        put_word(b, lw->table);
+    }
+    if (lw->index[0]) {
+        put(b, "  Lock_index: ");
+        put_word(b, lw->index);
+    }
+    if (lw->mode[0]) {
+        put(b, "  Lock_mode: ");
+        put_word(b, lw->mode);
+    }
+    if (lw->state[0]) {
+        put(b, "  Lock_state: ");
+        put_word(b, lw->state);
+    }
+    if (lw->blocked_by) {
+        put(b, "  Blocked_by: ");
+        put_u64(b, lw->blocked_by);
+    }
+    put(b, "\n");
+    const struct sessreg_view *v = r->blocker;
+    if (!v) {
+        return;
+    }
+    put(b, "# Blocker: ");
+    put_u64(b, v->thread_id);
+    put(b, "  Blocker_user: ");
+    put_word(b, v->user[0] ? v->user : "-");
+    put(b, "@");
+    put_word(b, v->host[0] ? v->host : "localhost");
+    if (v->trx_wall_start) {
+        int64_t now = v->snapshot_wall;
+        put(b, "  In_transaction: ");
+        put_secs(b, now > v->trx_wall_start ? (uint64_t)(now - v->trx_wall_start) : 0);
+        put(b, "  Idle: ");
+        put_secs(b, now > v->last_end_wall ? (uint64_t)(now - v->last_end_wall) : 0);
+        put(b, "  Trx_statements: ");
+        put_u64(b, v->trx_stmts);
+    }
+    put(b, "\n");
+    for (unsigned i = 0; i < v->nstmts; i++) {
+        const struct sessreg_stmt *st = &v->stmts[i];
+        const char *t = st->text;
+        size_t n = st->len;
+        if (redact) {
+            t = slowlog_redact(f, 1, t, n, &n);
+        }
+        put(b, "# blocker: +");
+        put_secs(b, st->wall_start > v->trx_wall_start && v->trx_wall_start
+                        ? (uint64_t)(st->wall_start - v->trx_wall_start)
+                        : 0);
+        put(b, " ");
+        put_secs(b, st->dur_us);
+        put(b, " ");
+        put_field(b, t, n, true);
+        if (st->cut) {
+            put(b, "...");
+        }
+        put(b, "\n");
+    }
+}
+
+/* The same in JSON; null when the statement waited for no lock. */
+static json_t *
+slowlog_json_lock(const struct filter *f, bool redact, const struct rec *r)
+{
+    if (!r->has_lock_wait) {
+        return json_null();
+    }
+    const struct lockwait *lw = &r->lock;
+    const char *kind = lockwait_kind_name(lw->kind);
+    json_t *o = json_object();
+    if (!o) {
+        return json_null();
+    }
+    json_object_set_new(o, "seconds", json_real((double)lw->wait_us / 1e6));
+    json_object_set_new(o, "type", kind ? json_string(kind) : json_null());
+    json_object_set_new(o, "table",
+                        lw->table[0] ? slowlog_jstr0(lw->table, sizeof lw->table) : json_null());
+    json_object_set_new(o, "index",
+                        lw->index[0] ? slowlog_jstr0(lw->index, sizeof lw->index) : json_null());
+    json_object_set_new(o, "mode",
+                        lw->mode[0] ? slowlog_jstr0(lw->mode, sizeof lw->mode) : json_null());
+    json_object_set_new(o, "state",
+                        lw->state[0] ? slowlog_jstr0(lw->state, sizeof lw->state) : json_null());
+    json_object_set_new(o, "blocked_by",
+                        lw->blocked_by ? json_integer(lw->blocked_by) : json_null());
+    const struct sessreg_view *v = r->blocker;
+    json_t *bl = json_null();
+    if (v) {
+        int64_t now = v->snapshot_wall;
+        bl = json_object();
+        json_t *stmts = json_array();
+        for (unsigned i = 0; bl && stmts && i < v->nstmts; i++) {
+            const struct sessreg_stmt *st = &v->stmts[i];
+            const char *t = st->text;
+            size_t n = st->len;
+            if (redact) {
+                t = slowlog_redact(f, 1, t, n, &n);
+            }
+            char iso[28];
+            slowlog_iso_time(st->wall_start, iso);
+            json_array_append_new(stmts, json_pack("{s:s, s:f, s:o, s:b}", "start", iso, "duration",
+                                                   (double)st->dur_us / 1e6, "statement",
+                                                   slowlog_jstr(t, n), "truncated", (int)st->cut));
+        }
+        if (bl) {
+            json_object_set_new(bl, "thread_id", json_integer(v->thread_id));
+            json_object_set_new(bl, "user", slowlog_jstr0(v->user, sizeof v->user));
+            json_object_set_new(bl, "host", slowlog_jstr0(v->host, sizeof v->host));
+            json_object_set_new(bl, "in_transaction",
+                                v->trx_wall_start && now > v->trx_wall_start
+                                    ? json_real((double)(now - v->trx_wall_start) / 1e6)
+                                    : json_null());
+            json_object_set_new(bl, "idle",
+                                now > v->last_end_wall && v->last_end_wall
+                                    ? json_real((double)(now - v->last_end_wall) / 1e6)
+                                    : json_null());
+            json_object_set_new(bl, "statements", stmts ? stmts : json_null());
+        } else {
+            json_decref(stmts);
+            bl = json_null();
+        }
+    }
+    json_object_set_new(o, "blocker", bl);
+    return o;
+}
+
+/* Lock_time: the larger of the server's (performance_schema) and the wait slowtap saw. */
+static uint64_t
+slowlog_lock_us(const struct rec *r)
+{
+    uint64_t seen = r->has_lock_wait ? r->lock.wait_us : 0;
+    return r->has_pfs && r->pfs.lock_us > seen ? r->pfs.lock_us : seen;
+}
+
+/* MariaDB's log_slow_verbosity=query_plan figures, as the server measured them. */
+static void
+slowlog_text_pfs(struct logbuf *b, const struct rec *r)
+{
+    put(b, "# Tmp_tables: ");
+    put_u64(b, r->pfs.tmp_tables);
+    put(b, "  Tmp_disk_tables: ");
+    put_u64(b, r->pfs.tmp_disk_tables);
+    put(b, r->pfs.tmp_disk_tables ? "  Tmp_table_on_disk: Yes" : "  Tmp_table_on_disk: No");
+    put(b, r->pfs.merge_passes ? "  Filesort_on_disk: Yes" : "  Filesort_on_disk: No");
+    put(b, "  Merge_passes: ");
+    put_u64(b, r->pfs.merge_passes);
+    put(b, "\n");
+}
+
+/* "# analyze: <line>" per line of the live SHOW ANALYZE (lowercase like "# explain:"). */
+static void
+slowlog_text_analyze(struct logbuf *b, const char *s)
+{
+    while (*s) {
+        const char *nl = strchr(s, '\n');
+        size_t n = nl ? (size_t)(nl - s) : strlen(s);
+        put(b, "# analyze: ");
+        put_field(b, s, n, true);
+        put(b, "\n");
+        s += n + (nl ? 1 : 0);
+    }
+}
+
 static void
 slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const struct rec *r)
 {
@@ -263,14 +619,21 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
     put_field(b, r->schema, strnlen(r->schema, sizeof(r->schema)), false);
     put(b, "  QC_hit: No\n# Query_time: ");
     put_secs(b, r->query_us);
-    put(b, "  Lock_time: 0.000000  Rows_sent: ");
+    put(b, "  Lock_time: ");
+    put_secs(b, slowlog_lock_us(r));
+    put(b, "  Rows_sent: ");
     put_u64(b, r->rows_sent);
-    put(b, "  Rows_examined: 0\n# Rows_affected: ");
+    put(b, "  Rows_examined: ");
+    put_u64(b, r->has_pfs ? r->pfs.rows_examined : 0);
+    put(b, "\n# Rows_affected: ");
     put_u64(b, r->rows_affected);
     put(b, "  Bytes_sent: ");
     put_u64(b, r->bytes_sent);
     put(b, (r->status & 0x20) ? "\n# No_index_used: Yes" : "\n# No_index_used: No");
     put(b, (r->status & 0x10) ? "  No_good_index_used: Yes\n" : "  No_good_index_used: No\n");
+    if (r->has_pfs) {
+        slowlog_text_pfs(b, r);
+    }
     slowlog_hex(r->digest, hex);
     put(b, "# Digest: ");
     logbuf_add(b, hex, 16);
@@ -293,6 +656,48 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
     }
     if (r->sql_truncated) {
         put(b, "# Truncated: Yes\n"); /* the statement below is its first part */
+    }
+    if (r->tags) {
+        slowlog_text_tags(b, f, redact, r->tags);
+    }
+    if (r->n_plus_one.n_plus_one) { /* findings.h: this statement repeats an N+1 run */
+        char ch[17], pa[17];
+        slowlog_hex(r->n_plus_one.child, ch);
+        slowlog_hex(r->n_plus_one.parent, pa);
+        put(b, "# N_plus_one: child=");
+        put(b, ch);
+        put(b, " count=");
+        put_u64(b, r->n_plus_one.count);
+        put(b, " total=");
+        put_secs(b, r->n_plus_one.total_us);
+        put(b, " parent=");
+        put(b, pa);
+        put(b, "\n");
+    }
+    if (r->has_lock_wait) {
+        slowlog_text_lock(b, f, redact, r);
+    }
+    if (r->trx_ended) {
+        char started[28];
+        slowlog_iso_time(r->trx_wall_start, started);
+        put(b, "# Transaction: ");
+        put_secs(b, r->trx_us);
+        put(b, "  Statements: ");
+        put_u64(b, r->trx_stmts);
+        put(b, "  Idle: ");
+        put_secs(b, r->trx_idle_us);
+        put(b, "  Started: ");
+        put(b, started);
+        put(b, "\n");
+    }
+    if (r->interrupted) {
+        if (strcmp(r->interrupted, "client_gone") == 0) {
+            put(b, "# Client_gone: Yes\n"); /* the client left while the server ran it */
+        } else {
+            put(b, "# Interrupted: ");
+            put(b, r->interrupted);
+            put(b, "\n");
+        }
     }
     if (r->err_code) {
         put(b, "# Error: ");
@@ -332,9 +737,17 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
             put(b, "\n");
         }
     }
+    if (r->analyze) {
+        slowlog_text_analyze(b, r->analyze);
+    }
     if (r->explain_error[0]) {
         put(b, "# Explain_error: ");
         put_fields(b, r->explain_error);
+        put(b, "\n");
+    }
+    if (r->index_advice) { /* names and reasons only, never a literal of the statement */
+        put(b, "# Index_advice: ");
+        put_field(b, r->index_advice, strlen(r->index_advice), false);
         put(b, "\n");
     }
 
@@ -496,11 +909,55 @@ slowlog_json_object(const struct filter *f, bool redact, const struct rec *r)
     json_object_set_new(o, "params", slowlog_jtext(f, redact, 1, r->params));
     json_object_set_new(o, "prepared_statement", slowlog_jtext(f, redact, 2, r->prepared_sql));
     json_object_set_new(o, "query_time", json_real((double)r->query_us / 1e6));
-    json_object_set_new(o, "lock_time", json_real(0.0));
+    json_object_set_new(o, "lock_time", json_real((double)slowlog_lock_us(r) / 1e6));
+    json_object_set_new(o, "lock_wait", slowlog_json_lock(f, redact, r));
     json_object_set_new(o, "rows_sent", json_integer((json_int_t)r->rows_sent));
-    json_object_set_new(o, "rows_examined", json_integer(0));
+    json_object_set_new(o, "rows_examined",
+                        json_integer(r->has_pfs ? (json_int_t)r->pfs.rows_examined : 0));
     json_object_set_new(o, "rows_affected", json_integer((json_int_t)r->rows_affected));
     json_object_set_new(o, "bytes_sent", json_integer((json_int_t)r->bytes_sent));
+    json_t *trx = json_null();
+    if (r->trx_ended) {
+        char started[28];
+        slowlog_iso_time(r->trx_wall_start, started);
+        trx = json_pack("{s:f, s:i, s:f, s:s}", "duration", (double)r->trx_us / 1e6, "statements",
+                        (json_int_t)r->trx_stmts, "idle", (double)r->trx_idle_us / 1e6, "started",
+                        started);
+    }
+    json_object_set_new(o, "transaction", trx ? trx : json_null());
+    json_t *tags = json_null();
+    if (r->tags && r->tags->n) {
+        tags = json_object();
+        for (unsigned i = 0; tags && i < r->tags->n; i++) {
+            const char *v = r->tags->tag[i].value;
+            size_t vn = strlen(v);
+            if (redact && filter_hides_value(f, v, vn)) {
+                v = "?";
+                vn = 1;
+            }
+            json_object_set_new(tags, r->tags->tag[i].key, slowlog_jstr(v, vn));
+        }
+    }
+    json_object_set_new(o, "tags", tags ? tags : json_null());
+    json_t *np1 = json_null();
+    if (r->n_plus_one.n_plus_one) {
+        char ch[17], pa[17];
+        slowlog_hex(r->n_plus_one.child, ch);
+        slowlog_hex(r->n_plus_one.parent, pa);
+        np1 =
+            json_pack("{s:s, s:i, s:f, s:s}", "child", ch, "count", (json_int_t)r->n_plus_one.count,
+                      "total", (double)r->n_plus_one.total_us / 1e6, "parent", pa);
+    }
+    json_object_set_new(o, "n_plus_one", np1 ? np1 : json_null());
+    json_object_set_new(o, "trace_id",
+                        r->tags && r->tags->trace_id[0] ? json_string(r->tags->trace_id)
+                                                        : json_null());
+    json_object_set_new(
+        o, "span_id", r->tags && r->tags->span_id[0] ? json_string(r->tags->span_id) : json_null());
+    json_object_set_new(o, "client_gone",
+                        json_boolean(r->interrupted && strcmp(r->interrupted, "client_gone") == 0));
+    json_object_set_new(o, "interrupted",
+                        r->interrupted ? json_string(r->interrupted) : json_null());
     json_object_set_new(o, "error_code", json_integer(r->err_code));
     json_object_set_new(o, "error",
                         r->err_code ? slowlog_jstr0(r->err_msg, sizeof(r->err_msg)) : json_null());
@@ -534,6 +991,8 @@ slowlog_json_object(const struct filter *f, bool redact, const struct rec *r)
                             ? slowlog_jstr0(r->explain_error, sizeof(r->explain_error))
                             : json_null());
     json_object_set_new(o, "plan", plan);
+    json_object_set_new(o, "index_advice",
+                        r->index_advice ? json_string(r->index_advice) : json_null());
     return o;
 }
 
@@ -584,6 +1043,7 @@ slowlog_write(struct logbuf *b, enum conf_log_format format, const struct filter
               const struct rec *r)
 {
     bool redact = f && filter_redacts(f);
+    slowlog_lex_mode = r->lex_mode;
     if (format == CONF_LOG_JSON) {
         slowlog_write_json(b, f, redact, r);
     } else {

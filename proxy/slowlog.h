@@ -4,7 +4,7 @@
  * (--log-format json), into a per-thread log buffer.
  *
  * Text entry:
- *   # Time: 2026-11-24T21:48:00.123456Z
+ *   # Time: 261124 21:48:00.123456
  *   # User@Host: app[app] @  [127.0.0.1]
  *   # Thread_id: 42  Schema: perf  QC_hit: No
  *   # Query_time: 0.002179  Lock_time: 0.000000  Rows_sent: 2  Rows_examined: 0
@@ -15,10 +15,12 @@
  *   # Error: 1146  Table 'x.y' doesn't exist  (failed statements)
  *   # Full_scan: Yes  Full_join: No  Tmp_table: No  Filesort: No   (with a plan)
  *   # Explain: live|after|cached                                   (with a plan)
- *   # explain: id	select_type	table	type	possible_keys	key	key_len	ref rows
- * Extra # explain: 1	SIMPLE	students	ALL	NULL	NULL	NULL
- * NULL	1000	Using where # Explain_error: <message>                                     (when
- * EXPLAIN failed) use perf; SET timestamp=1795556880; SELECT ... ;
+ *   # explain: id	select_type	table	type	possible_keys	key	key_len	ref	rows	Extra
+ *   # explain: 1	SIMPLE	students	ALL	NULL	NULL	NULL	NULL	1000	Using where
+ *   # Explain_error: <message>                                     (when EXPLAIN failed)
+ *   use perf;
+ *   SET timestamp=1795556880;
+ *   SELECT ... ;
  *
  * Fields: Time is UTC from start_wall_us; User@Host is "user[user] @  [host]", or
  * "user[user] @ localhost []" when host is "" (unix socket), as MariaDB writes it; Lock_time
@@ -41,9 +43,10 @@
  * ";\n#" (the record separator of pt-query-digest and mariadb-dumpslow) nor a line starting
  * with '#', and each entry is read as exactly one entry.
  *
- * JSON (one compact object per line): time (the ISO string above), ts (seconds, float),
- * thread_id, user, host, schema, command ("Query", "Execute", ... or the number as a string),
- * statement (null for an administrator command), truncated (bool), params (string or null),
+ * JSON (one compact object per line): time (ISO 8601, 2026-11-24T21:48:00.123456Z), ts
+ * (seconds, float), thread_id, user, host, schema, command ("Query", "Execute", ... or the
+ * number as a string), statement (null for an administrator command), truncated (bool),
+ * params (string or null),
  * prepared_statement (string or null), query_time, lock_time (seconds, float), rows_sent,
  * rows_examined, rows_affected, bytes_sent, error_code (0 when none), error (string or null),
  * digest (16 hex digits), fingerprint (string or null), no_index_used, no_good_index_used

@@ -32,6 +32,7 @@ struct stats_shared_entry {
     unsigned plan_flags;
     bool has_plan;
     uint32_t heap_pos;
+    char *advice; /* index advice of the plan (heap), NULL when none */
 };
 
 /* An open-addressing index: slot holds entry index + 1, 0 = empty. */
@@ -280,12 +281,14 @@ stats_shared_get(struct stats *s, uint64_t digest)
         struct stats_shared_entry *v = &s->e[idx];
         stats_shared_unindex(s, v->e.digest);
         plan_free(v->plan);
+        free(v->advice);
         s->evicted++;
         slot = stats_shared_slot(s, digest); /* the index changed */
     }
     struct stats_shared_entry *ne = &s->e[idx];
     stats_entry_reset(&ne->e, digest);
     ne->plan = NULL;
+    ne->advice = NULL;
     ne->plan_flags = 0;
     ne->has_plan = false;
     *slot = idx + 1;
@@ -332,6 +335,7 @@ stats_free(struct stats *s)
     }
     for (size_t i = 0; i < s->n; i++) {
         plan_free(s->e[i].plan);
+        free(s->e[i].advice);
     }
     pthread_mutex_destroy(&s->mu);
     free(s->e);
@@ -479,6 +483,21 @@ stats_set_plan(struct stats *s, uint64_t digest, struct plan *p)
     plan_free(old);
 }
 
+void
+stats_set_advice(struct stats *s, uint64_t digest, const char *advice)
+{
+    char *copy = advice ? strdup(advice) : NULL, *old = copy;
+    pthread_mutex_lock(&s->mu);
+    uint32_t *slot = stats_shared_slot(s, digest);
+    if (*slot) {
+        struct stats_shared_entry *e = &s->e[*slot - 1];
+        old = e->advice;
+        e->advice = copy;
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(old);
+}
+
 /* Copies entry e into out (plan deep-copied); caller holds s->mu. */
 static void
 stats_copy_out(const struct stats_shared_entry *e, struct stats_digest *out)
@@ -500,6 +519,7 @@ stats_copy_out(const struct stats_shared_entry *e, struct stats_digest *out)
     out->has_plan = e->has_plan;
     out->plan = plan_ref(e->plan);
     out->hist = e->e.hist;
+    out->index_advice = e->advice ? strdup(e->advice) : NULL;
 }
 
 struct stats_key {
@@ -601,5 +621,7 @@ stats_digest_free(struct stats_digest *d)
     if (d) {
         plan_free(d->plan);
         d->plan = NULL;
+        free(d->index_advice);
+        d->index_advice = NULL;
     }
 }

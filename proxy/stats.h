@@ -64,6 +64,9 @@ void stats_local_merge(struct stats_local *l);
  * it. A shape not merged yet gets a count-0 entry holding the plan (invisible to readers until its
  * first merge; dropped when the table is full). */
 void stats_set_plan(struct stats *s, uint64_t digest, struct plan *p);
+/* Sets the index advice of a shape that has an entry (explain thread, after stats_set_plan);
+ * NULL clears it. The string is copied. */
+void stats_set_advice(struct stats *s, uint64_t digest, const char *advice);
 
 /* Shapes evicted since start. */
 uint64_t stats_evicted(struct stats *s);
@@ -81,6 +84,7 @@ struct stats_digest {
     bool has_plan;
     struct plan *plan; /* deep copy or NULL; freed by stats_snapshot_free */
     struct hist hist;
+    char *index_advice; /* heap copy or NULL; freed with the plan */
 };
 
 enum stats_sort { STATS_SORT_TOTAL = 0, STATS_SORT_P99, STATS_SORT_COUNT };
@@ -99,6 +103,6 @@ bool stats_snapshot(struct stats *s, enum stats_sort sort, size_t limit,
 /* Copies one shape; false when unknown. */
 bool stats_get(struct stats *s, uint64_t digest, struct stats_digest *out);
 void stats_snapshot_free(struct stats_snapshot *snap);
-void stats_digest_free(struct stats_digest *d); /* frees d->plan only */
+void stats_digest_free(struct stats_digest *d); /* frees d->plan and d->index_advice only */
 
 #endif

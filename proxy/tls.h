@@ -4,6 +4,12 @@
  * towards the backend (--backend-tls, --backend-tls-ca). Sessions only ask for a new SSL
  * object; libevent's bufferevent_openssl does the rest, so the relay code never sees TLS.
  *
+ * Clients are offered TLS by default (--tls on): without --tls-cert, tls_init generates an EC
+ * P-256 key and a self-signed certificate (CN = the host name; subjectAltName the host name,
+ * localhost, 127.0.0.1, ::1 and a specific --listen host), valid for ten years. The key stays
+ * in memory; only the certificate is written, and only to --tls-generated-cert. It is made once
+ * per process: a reload keeps it, so a client that pinned it keeps working.
+ *
  * Reload (SIGHUP) builds new contexts and swaps them in; connections already open keep the
  * context they started with (each SSL holds a reference).
  */
@@ -19,15 +25,19 @@
 #include "../conf/conf.h"
 
 /*
- * Loads the contexts the configuration asks for. On a missing, unreadable or mismatched
- * certificate or key prints one line naming the file to `err` and returns false.
+ * Loads the contexts the configuration asks for, generating the certificate when needed. On a
+ * missing, unreadable or mismatched certificate or key, or an unwritable --tls-generated-cert,
+ * prints one line naming the file to `err` and returns false. Prints nothing on success.
  */
 bool tls_init(const struct conf *c, FILE *err);
+/* After tls_init: client TLS for the start-up line: "off", the --tls-cert path, or "generated
+ * self-signed certificate CN=..., SHA-256 fingerprint AB:..[, written to FILE]". */
+const char *tls_client_summary(void);
 /* Reloads certificates and keys (SIGHUP). On failure keeps the old contexts, prints why. */
 bool tls_reload(const struct conf *c, FILE *err);
 void tls_shutdown(void);
 
-/* True when clients may upgrade to TLS (--tls-cert given). */
+/* True when clients may upgrade to TLS (not --tls off). */
 bool tls_server_enabled(void);
 /* A new SSL for an accepted client, or NULL (out of memory / not enabled). */
 SSL *tls_server_ssl(void);
@@ -40,7 +50,8 @@ void tls_error_text(unsigned long code, char *out, size_t cap);
 
 struct bufferevent;
 /* Why TLS failed on a bufferevent_openssl: the first real OpenSSL error it queued (libevent
- * queues a generic code first), plus the certificate verification result when that failed. */
+ * queues a generic code first), plus the certificate verification result when that failed
+ * and verification was on (SSL_VERIFY_PEER; else the recorded result did not matter). */
 void tls_bev_error_text(struct bufferevent *bev, char *out, size_t cap);
 
 #endif

@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 
 #include "logfile.h"
+#include "routes.h"
 #include "session.h"
 #include "slowlog.h"
 #include "stats.h"
@@ -21,6 +22,18 @@
 #define TICK_US           100000
 #define MERGE_EVERY       10 /* ticks: statistics are merged once a second */
 #define STATS_LOCAL_SLOTS 1024
+
+#define ROUTES_LOCAL_SLOTS 128 /* routes per merge interval before "(other routes)" */
+
+/* A unit of work ended (findings.h): a request of its route, when it had one. */
+static void
+worker_unit_end(void *arg, const char *route, uint32_t stmts)
+{
+    struct worker *w = arg;
+    if (route[0]) {
+        routes_local_request(w->routes, route, stmts);
+    }
+}
 
 int64_t
 worker_now_us(void)
@@ -63,16 +76,36 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
 
+    int64_t oldest_trx = 0;
     for (struct sess *s = w->sessions, *next; s; s = next) {
         next = sess_next(s);
+        int64_t t = sess_trx_wall_start(s);
+        if (t && (!oldest_trx || t < oldest_trx)) {
+            oldest_trx = t;
+        }
         sess_tick(s, now);
     }
+    /* the age of the oldest open transaction is a gauge people alert on: kept per tick */
+    atomic_store_explicit(&w->counters.trx_oldest_wall_us, oldest_trx, memory_order_relaxed);
     logbuf_flush(w->slowbuf);
     if (++w->ticks % MERGE_EVERY == 0 || stats_local_overflowed(w->stats)) {
         stats_local_merge(w->stats);
+        routes_local_merge(w->routes);
     }
     if (w->stopping && (w->nsessions == 0 || now >= w->stop_deadline_us)) {
         event_base_loopbreak(w->base);
+    }
+}
+
+/* Stops accepting: closes the worker's listening sockets (not a shared unix one). */
+static void
+worker_close_listeners(struct worker *w)
+{
+    for (int i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i]) {
+            evconnlistener_free(w->listeners[i]);
+            w->listeners[i] = NULL;
+        }
     }
 }
 
@@ -85,10 +118,7 @@ on_ctl(evutil_socket_t fd, short what, void *arg)
     if (atomic_load(&w->stop_requested) && !w->stopping) {
         w->stopping = true;
         w->stop_deadline_us = worker_now_us() + w->app->conf->shutdown_timeout_us;
-        if (w->listener) {
-            evconnlistener_free(w->listener);
-            w->listener = NULL;
-        }
+        worker_close_listeners(w);
     }
 }
 
@@ -108,31 +138,52 @@ worker_new(struct app *app, int id)
         free(w);
         return NULL;
     }
-    int fd;
-    unsigned flags = LEV_OPT_CLOSE_ON_EXEC;
-    if (app->shared_listen_fd >= 0) {
-        fd = app->shared_listen_fd;
-    } else {
-        fd = net_listen(&app->listen_addr, true, err, sizeof err);
-        if (fd < 0) {
-            fprintf(stderr, "slowtap: --listen %s: %s\n", app->listen_addr.text, err);
-            event_base_free(w->base);
-            free(w);
+    const struct net_addr *la = &app->listen_addr;
+    for (int i = 0; i < la->n; i++) {
+        int fd;
+        unsigned flags = LEV_OPT_CLOSE_ON_EXEC;
+        if (la->is_unix) {
+            fd = app->listen_fds[i]; /* shared: main closes it */
+        } else if (id == 0) {
+            fd = app->listen_fds[i]; /* main's NET_LISTEN_FIRST socket: ours now */
+            app->listen_fds[i] = -1;
+            flags |= LEV_OPT_CLOSE_ON_FREE;
+        } else {
+            fd = net_listen(&la->a[i], NET_LISTEN_JOIN, app->listen_v6only, err, sizeof err, NULL);
+            if (fd < 0) {
+                fprintf(stderr, "slowtap: --listen %s: %s\n", la->text, err);
+                worker_join_free(w);
+                return NULL;
+            }
+            flags |= LEV_OPT_CLOSE_ON_FREE;
+        }
+        w->listeners[i] = evconnlistener_new(w->base, on_accept, w, flags, -1, fd);
+        if (!w->listeners[i]) {
+            if (flags & LEV_OPT_CLOSE_ON_FREE) {
+                close(fd);
+            }
+            fprintf(stderr, "slowtap: cannot set up worker %d\n", id);
+            worker_join_free(w);
             return NULL;
         }
-        flags |= LEV_OPT_CLOSE_ON_FREE;
+        evconnlistener_set_error_cb(w->listeners[i], on_accept_error);
+        w->nlisteners = i + 1;
     }
-    w->listener = evconnlistener_new(w->base, on_accept, w, flags, -1, fd);
     w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
     w->ctl = event_new(w->base, -1, 0, on_ctl, w);
     w->slowbuf = logbuf_new(app->slow_log);
     w->stats = stats_local_new(app->stats, STATS_LOCAL_SLOTS);
-    if (!w->listener || !w->tick || !w->ctl || !w->slowbuf || !w->stats) {
+    w->routes = routes_local_new(app->routes, ROUTES_LOCAL_SLOTS);
+    w->findings = (struct findings_conf){.request_gap_us = app->conf->request_gap_us,
+                                         .n_plus_one_min = (uint32_t)app->conf->n_plus_one_min,
+                                         .table = app->findings,
+                                         .unit_end = worker_unit_end,
+                                         .unit_arg = w};
+    if (!w->tick || !w->ctl || !w->slowbuf || !w->stats || !w->routes) {
         fprintf(stderr, "slowtap: cannot set up worker %d\n", id);
         worker_join_free(w);
         return NULL;
     }
-    evconnlistener_set_error_cb(w->listener, on_accept_error);
     struct timeval tv = {0, TICK_US};
     event_add(w->tick, &tv);
     return w;
@@ -165,20 +216,25 @@ worker_request_stop(struct worker *w)
 }
 
 void
+worker_join(struct worker *w)
+{
+    if (w && w->thread_started) {
+        pthread_join(w->thread, NULL);
+        w->thread_started = false;
+    }
+}
+
+void
 worker_join_free(struct worker *w)
 {
     if (!w) {
         return;
     }
-    if (w->thread_started) {
-        pthread_join(w->thread, NULL);
-    }
+    worker_join(w);
     while (w->sessions) {
         sess_close(w->sessions);
     }
-    if (w->listener) {
-        evconnlistener_free(w->listener);
-    }
+    worker_close_listeners(w);
     if (w->tick) {
         event_free(w->tick);
     }
@@ -190,6 +246,9 @@ worker_join_free(struct worker *w)
     }
     if (w->stats) {
         stats_local_free(w->stats);
+    }
+    if (w->routes) {
+        routes_local_free(w->routes);
     }
     sess_pool_free(w);
     event_base_free(w->base);

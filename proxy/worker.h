@@ -1,6 +1,6 @@
 /*
  * worker.h - the process-wide context (struct app) and the worker threads. Each worker has
- * its own libevent event_base, its own listening socket (SO_REUSEPORT: the kernel spreads new
+ * its own libevent event_base, its own listening sockets (SO_REUSEPORT: the kernel spreads new
  * connections across workers; a unix socket is one fd shared by all), its own sessions,
  * counters, slow-log buffer and statistics table, so nothing on the per-statement path takes a
  * lock. A 100 ms tick flushes the log buffer, asks for live plans, enforces handshake
@@ -16,6 +16,7 @@
 
 #include "../conf/conf.h"
 #include "counters.h"
+#include "findings.h"
 #include "listener.h"
 #include "stats.h"
 
@@ -29,18 +30,28 @@ struct pcmd;
  * atomics. */
 struct app {
     const struct conf *conf;
-    struct net_addr listen_addr;
-    struct net_addr backend_addr;
+    struct net_addr listen_addr;  /* every address --listen resolved to */
+    struct net_addr backend_addr; /* every address --backend resolved to, tried in order */
     struct logfile *slow_log;
     struct logfile *explain_log; /* NULL without --explain-log */
     struct filter *filter;       /* NULL without filters */
     struct stats *stats;
+
+    struct routes *routes;           /* per-route statistics (routes.h) */
+    struct findings_table *findings; /* N+1 and duplicate findings (findings.h) */
+
     struct explain *explain;        /* NULL when auto-EXPLAIN is off */
     struct logbuf *explain_slowbuf; /* the slow-log buffer the explain thread writes through */
     uint64_t explain_threshold_us;
     struct worker **workers;
     int nworkers;
-    int shared_listen_fd;    /* unix socket listener shared by workers; -1 for TCP */
+    /* Opened by main before the workers (so a taken address is a start-up error, exit 2):
+     * one per listen_addr address. A unix socket's fd is shared by every worker (main closes
+     * it); TCP ones are worker 0's NET_LISTEN_FIRST sockets, which worker 0 takes over (-1
+     * then); the other workers join them with NET_LISTEN_JOIN sockets of their own. */
+    int listen_fds[NET_ADDR_MAX];
+    /* IPV6_V6ONLY on the IPv6 listeners: --listen resolved to several addresses */
+    bool listen_v6only;
     _Atomic int connections; /* open client connections, all workers */
 };
 
@@ -50,7 +61,8 @@ struct worker {
     pthread_t thread;
     bool thread_started;
     struct event_base *base;
-    struct evconnlistener *listener;
+    struct evconnlistener *listeners[NET_ADDR_MAX]; /* one per listen_addr address */
+    int nlisteners;
     struct event *tick;
     struct event *ctl; /* main asks: stop accepting, drain, exit */
     unsigned ticks;
@@ -59,6 +71,10 @@ struct worker {
     struct counters counters;
     struct logbuf *slowbuf;
     struct stats_local *stats;
+
+    struct routes_local *routes;   /* this worker's per-route table */
+    struct findings_conf findings; /* what its sessions' findings_sess use */
+
     struct pcmd *pcmd_pool; /* recycled command records, so steady state allocates none */
     int pcmd_pool_n;
     _Atomic bool stop_requested;
@@ -66,14 +82,18 @@ struct worker {
     int64_t stop_deadline_us; /* monotonic; sessions still busy then are closed */
 };
 
-/* Creates worker `id` (event base, listener on app->listen_addr, timers). Prints a one-line
- * error and returns NULL on failure. */
+/* Creates worker `id` (event base, a listener on every app->listen_addr address, timers).
+ * Prints a one-line error and returns NULL on failure. */
 struct worker *worker_new(struct app *app, int id);
 /* Runs the worker's loop on a new thread. */
 bool worker_start(struct worker *w);
 /* Asks a worker (from any thread) to stop accepting, let in-flight statements finish within
  * the shutdown timeout, then leave its loop. */
 void worker_request_stop(struct worker *w);
+/* Waits for the worker's thread to end (after worker_request_stop); the worker's counters stay
+ * readable until worker_join_free. */
+void worker_join(struct worker *w);
+
 /* Joins the thread and frees the worker (flushes its log buffer and statistics). */
 void worker_join_free(struct worker *w);
 

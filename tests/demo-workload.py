@@ -1,10 +1,13 @@
 """demo-workload.py - the demo behind tests/demo: a throwaway MariaDB with a small school
 database (20000 students, classes, enrollments), slowtap in front of it with
---long-query-time 0.05 and auto-EXPLAIN, a few app queries (an unindexed lookup, a primary-key
-lookup, a join), then the slow-log entries and `slowtap report` of the log.
+--long-query-time 0.05 and auto-EXPLAIN, a few app queries (primary-key lookups, unindexed
+lookups, a join on an unindexed expression, a grouped join), then the slow-log entries in
+execution order, the costliest entry in full (plan and flags included) and `slowtap report`.
+One progress line per step, with the time it took. Output fits a 100-column terminal.
 Usage: /usr/bin/python3 tests/demo-workload.py [SLOWTAP_BINARY]"""
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -19,9 +22,25 @@ if len(sys.argv) > 1:
 import harness  # noqa: E402
 import pymysql  # noqa: E402
 
+LONG_QUERY_TIME = "0.05"
+WIDTH = 100
 
-def step(msg):
-    print("--", msg, flush=True)
+
+class step:
+    """`with step("starting MariaDB"):` prints "-- starting MariaDB... 1.2 s" on one line."""
+
+    def __init__(self, msg):
+        self.msg = msg
+
+    def __enter__(self):
+        self.t0 = time.monotonic()
+        print("-- %s..." % self.msg, end="", flush=True)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        print(" %s" % ("failed" if exc_type else "%.1f s" % (time.monotonic() - self.t0)),
+              flush=True)
+        return False
 
 
 def build_school(srv):
@@ -43,86 +62,255 @@ ANALYZE TABLE classes, students, enrollments;
 """, db="school")
 
 
+# The app's statements, in the order it runs them (with their parameters).
+WORKLOAD = [
+    # indexed primary-key lookups: fast, under the threshold, not logged
+    ("SELECT name, email FROM students WHERE id = %s", (17,)),
+    ("SELECT name, email FROM students WHERE id = %s", (4242,)),
+    ("SELECT name, email FROM students WHERE id = %s", (19999,)),
+    # a lookup by email, a column without an index: a full scan of a small table
+    ("SELECT id, name FROM students WHERE email = %s", ("student123@school.example",)),
+    # students of one city born in a year, sorted: a full scan, a filesort
+    ("SELECT id, name, born FROM students WHERE city = %s AND YEAR(born) = %s ORDER BY born, name",
+     ("Porto", 2006)),
+    # the app looks up a class's top students by email, a column without an index: slow
+    ("SELECT s.name, e.grade FROM enrollments e "
+     "JOIN students s ON s.email = CONCAT('student', e.student_id, '@school.example') "
+     "WHERE e.class_id = %s AND e.grade = %s AND e.student_id < %s", (7, "A", 5000)),
+    # a join over the primary keys, grouped: classes by enrollments
+    ("SELECT c.name, COUNT(*) AS n, SUM(e.grade = 'A') AS top FROM enrollments e "
+     "JOIN students s ON s.id = e.student_id JOIN classes c ON c.id = e.class_id "
+     "GROUP BY c.name ORDER BY n DESC LIMIT 5", ()),
+]
+
+
 def workload(port):
     c = pymysql.connect(host="127.0.0.1", port=port, user="app", password="apppass",
                         database="school", autocommit=True)
     cur = c.cursor()
-    for sid in (17, 4242, 19999):  # indexed primary-key lookups: fast, no full scan
-        cur.execute("SELECT name, email FROM students WHERE id = %s", (sid,))
+    for sql, args in WORKLOAD:
+        cur.execute(sql, args)
         cur.fetchall()
-    for sid in (123, 9876):  # unindexed lookup by email: a full scan, but a small table
-        cur.execute("SELECT id, name FROM students WHERE email = %s",
-                    ("student%d@school.example" % sid,))
-        cur.fetchall()
-    # the app looks up a class's top students by email, a column without an index: slow
-    cur.execute("""SELECT s.name, e.grade FROM enrollments e
-                   JOIN students s ON s.email = CONCAT('student', e.student_id, '@school.example')
-                   WHERE e.class_id = 7 AND e.grade = 'A' AND e.student_id < 5000""")
-    cur.fetchall()
-    # a join over the primary keys, grouped: classes by enrollments
-    cur.execute("""SELECT c.name, COUNT(*) AS n, SUM(e.grade = 'A') AS top
-                   FROM enrollments e JOIN students s ON s.id = e.student_id
-                   JOIN classes c ON c.id = e.class_id
-                   GROUP BY c.name ORDER BY n DESC LIMIT 5""")
-    cur.fetchall()
     c.close()
+
+
+# ---- showing statements: tokens, the clause a flag is about, wrapping ----
+
+TOKEN = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|[\w.@$]+|\S")
+CLAUSE_END = {"join", "left", "right", "inner", "cross", "straight_join", "natural", "where",
+              "group", "order", "having", "limit", "union", "window", "for", "into"}
+SCAN_END = CLAUSE_END - {"join", "left", "right", "inner", "cross", "straight_join", "natural",
+                         "where"}
+
+
+def tokens(stmt):
+    """[(start, end, text)] of the statement's tokens (strings and quoted names whole)."""
+    return [(m.start(), m.end(), m.group(0)) for m in TOKEN.finditer(stmt)]
+
+
+def flagged_tables(e):
+    """[(table as the plan names it, "join" or "scan")] for the plan rows of type ALL."""
+    rows = e["explain"] or []
+    if len(rows) < 2:
+        return []
+    head = rows[0]
+    out, ids = [], set()
+    for row in rows[1:]:
+        cols = dict(zip(head, row))
+        sid = cols.get("id")
+        if cols.get("type") == "ALL":
+            out.append((cols.get("table") or "", "join" if sid in ids else "scan"))
+        ids.add(sid)
+    return out
+
+
+def must_show_until(stmt, e):
+    """Offset up to which the statement must be shown: the end of the clause that explains
+    each flagged table (its JOIN ... ON for a full join; for a full scan, its WHERE)."""
+    toks = tokens(stmt)
+    need = 0
+    for table, kind in flagged_tables(e):
+        name = table.strip("`").lower()
+        at = None
+        for i, (_s, _e, t) in enumerate(toks):
+            prev = toks[i - 1][2].lower() if i else ""
+            prev2 = toks[i - 2][2].lower() if i > 1 else ""
+            if t.strip("`").lower() == name and (prev in ("from", "join", ",") or
+                                                 prev2 in ("from", "join", ",")
+                                                 or prev == "as"):
+                at = i
+                break
+        if at is None:
+            return len(stmt)  # not found: show everything rather than cut the reason away
+        ends = CLAUSE_END if kind == "join" else SCAN_END
+        depth, j = 0, at + 1
+        while j < len(toks):
+            t = toks[j][2]
+            if t == "(":
+                depth += 1
+            elif t == ")":
+                depth -= 1
+                if depth < 0:
+                    break
+            elif depth == 0 and t.lower() in ends:
+                break
+            j += 1
+        need = max(need, toks[j - 1][1])
+    f = e["flags"] or {}
+    if f.get("Tmp_table") == "Yes" or f.get("Filesort") == "Yes":
+        # a temporary table or a filesort is about GROUP BY / ORDER BY / DISTINCT: show the
+        # last of those clauses to its end
+        depth, at = 0, None
+        for i, (_s, _e, t) in enumerate(toks):
+            depth += t == "("
+            depth -= t == ")"
+            if depth == 0 and t.lower() in ("group", "order", "distinct"):
+                at = i
+        if at is None:
+            return len(stmt)
+        depth, j = 0, at + 1
+        while j < len(toks):
+            t = toks[j][2].lower()
+            depth += t == "("
+            depth -= t == ")"
+            if depth < 0 or (depth == 0 and t in ("limit", "having", "union", "window", "for",
+                                                   "into", "order")):
+                break
+            j += 1
+        need = max(need, toks[j - 1][1])
+    return need
+
+
+def wrap(stmt, width, indent, max_lines, keep):
+    """The statement (whitespace folded) on lines of `width`, broken between tokens, at most
+    `max_lines` lines unless more are needed to show the text up to offset `keep`; a cut text
+    ends with " ..." after a whole token (every line leaves room for it)."""
+    lines, cur, prev_end = [], "", 0
+    for s, e, t in tokens(stmt):
+        glue = " " if cur and s > prev_end else ""  # the statement's own spacing
+        prev_end = e
+        if cur and len(cur) + len(glue) + len(t) > width - 4:
+            lines.append(cur)
+            cur, glue = "", ""
+            if len(lines) >= max_lines and s >= keep:
+                lines[-1] += " ..."
+                return ("\n" + " " * indent).join(lines)
+        cur += glue + t
+    lines.append(cur)
+    return ("\n" + " " * indent).join(lines)
+
+
+def flag_words(e):
+    f = e["flags"] or {}
+    names = [("Full_scan", "full scan"), ("Full_join", "full join"), ("Tmp_table", "temp table"),
+             ("Filesort", "filesort")]
+    words = [w for k, w in names if f.get(k) == "Yes"]
+    if not words and e.get("no_index_used") in ("Yes", True):
+        words = ["no index used"]
+    return ", ".join(words) or "-"
 
 
 def show_entries(entries):
     if not entries:
-        print("(no slow statements logged)")
+        print("(no statement took %s s or more)" % LONG_QUERY_TIME)
+        return
+    fw = max([5] + [len(flag_words(e)) for e in entries])
+    print("%9s  %6s  %-*s  %s" % ("time", "rows", fw, "flags", "statement"))
+    indent = 9 + 2 + 6 + 2 + fw + 2
     for e in entries:
         stmt = " ".join(e["statement"].split())
-        if len(stmt) > 100:
-            stmt = stmt[:97] + "..."
-        full = (e["flags"] or {}).get("Full_scan") == "Yes"
-        print("%8.6fs  rows %-4s %-10s %s" % (
-            e["query_time"] or 0, e["rows_sent"], "FULL SCAN" if full else "", stmt))
-        for row in e["explain"][1:]:
-            cols = dict(zip(e["explain"][0], row))
-            print("           plan: table %-12s type %-6s key %-8s rows %-7s %s" % (
-                cols.get("table"), cols.get("type"), cols.get("key"), cols.get("rows"),
-                cols.get("Extra", "")))
+        keep = must_show_until(stmt, e)
+        text = wrap(stmt, WIDTH - indent, indent, 2, keep)
+        print("%7.3f s  %6s  %-*s  %s" % (e["query_time"] or 0, e["rows_sent"], fw,
+                                          flag_words(e), text))
         if e["explain_error"]:
-            print("           explain error: " + e["explain_error"])
+            print(" " * indent + "explain error: " + e["explain_error"])
+
+
+def show_plan(e):
+    """The plan as an aligned table (the raw entry has it tab-separated)."""
+    rows = e["explain"] or []
+    if len(rows) < 2:
+        return
+    keep = ("id", "table", "type", "key", "ref", "rows", "Extra")
+    head = rows[0]
+    idx = [head.index(k) for k in keep if k in head]
+    table = [[head[i] for i in idx]] + [[(r[i] if i < len(r) else "") for i in idx]
+                                        for r in rows[1:]]
+    widths = [max(len(r[c]) for r in table) for c in range(len(idx))]
+    for r in table:
+        print("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
 
 
 def main():
     t0 = time.monotonic()
-    step("starting a throwaway MariaDB")
-    srv = harness.mariadb()
-    step("loading the school database (20000 students, 40 classes, 80000 enrollments)")
-    build_school(srv)
+    with step("starting a throwaway MariaDB"):
+        srv = harness.mariadb()
+    with step("loading the school database (20000 students, 40 classes, 80000 enrollments)"):
+        build_school(srv)
     with tempfile.TemporaryDirectory(prefix="slowtap-demo-") as tmp:
         pw = os.path.join(tmp, "explain.pw")
         with open(pw, "w") as f:
             f.write("explainpass\n")
         os.chmod(pw, 0o600)
         args = ["--explain-user", "explain", "--explain-password-file", pw]
-        step("starting slowtap: --long-query-time 0 " + " ".join(args))
-        with harness.Slowtap(args=args, long_query_time="0") as px:
-            step("running the app's queries through 127.0.0.1:%d" % px.port)
-            workload(px.port)
-            time.sleep(1.0)  # give auto-EXPLAIN a moment
-            entries = px.entries()
-            log_copy = os.path.join(tmp, "slow.log")
-            with open(log_copy, "w") as f:
-                f.write(px.log_text())
-        step("slow log: %d entries (--long-query-time 0 logs every statement)" % len(entries))
+        with step("starting slowtap: --long-query-time %s %s" % (LONG_QUERY_TIME,
+                                                                " ".join(args[:2]))):
+            px = harness.Slowtap(args=args, long_query_time=LONG_QUERY_TIME).__enter__()
+        try:
+            with step("running the app's %d statements through 127.0.0.1:%d"
+                      % (len(WORKLOAD), px.port)):
+                workload(px.port)
+            with step("waiting for auto-EXPLAIN and the log"):
+                # entries waiting for their plan reach the log later: wait until the log
+                # stops growing (at most 5 s)
+                deadline = time.monotonic() + 5
+                entries, prev = px.entries(settle=0.5), -1
+                while time.monotonic() < deadline and len(entries) != prev:
+                    prev = len(entries)
+                    entries = px.entries(settle=0.5)
+            log_text = px.log_text()
+            notes = px.stderr()
+        finally:
+            px.__exit__(None, None, None)
+        log_copy = os.path.join(tmp, "slow.log")
+        with open(log_copy, "w") as f:
+            f.write(log_text)
+
+        entries.sort(key=lambda e: e["time"] or "")  # execution order (log order may differ)
+        print()
+        print("== the slow log: %d of %d statements took %s s or more (execution order)"
+              % (len(entries), len(WORKLOAD), LONG_QUERY_TIME))
         show_entries(entries)
-        scans = [e for e in entries if "WHERE email" in e["statement"]]
-        if scans:
-            step("one entry as written (the unindexed lookup by email):")
-            print(scans[0]["raw"].rstrip())
-        step("slowtap report")
+        if entries:
+            worst = max(entries, key=lambda e: e["query_time"] or 0)
+            print()
+            print("== the costliest statement (%.3f s), its entry as written in the slow log:"
+                  % (worst["query_time"] or 0))
+            print(worst["raw"].rstrip())
+            if worst["explain"]:
+                print()
+                print("== its plan (type ALL = every row read; %s):" % flag_words(worst))
+                show_plan(worst)
+        print()
+        print("== slowtap report %s (statement shapes ranked by total time)" % "slow.log")
         r = subprocess.run([harness.slowtap_bin(), "report", "--top", "5", log_copy],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            timeout=60)
         print(r.stdout.rstrip() or "(no output)")
         if r.returncode != 0:
             print("(slowtap report exited with %d)" % r.returncode)
-    step("done in %.1f s; stopping MariaDB" % (time.monotonic() - t0))
-    srv.stop()
+        warn = [l for l in notes.splitlines() if l.strip() and "stopping" not in l
+                and not re.match(r"slowtap [0-9][^ ]*: listening on ", l)]
+        if warn:
+            print()
+            print("== slowtap's stderr:")
+            print("\n".join(warn))
+    with step("stopping MariaDB"):
+        srv.stop()
+    before = int(os.environ.get("SLOWTAP_DEMO_ELAPSED", "0") or 0)  # tests/demo's install+build
+    print("-- done in %.1f s%s" % (time.monotonic() - t0 + before,
+                                   " (installing and building included)" if before else ""))
     return 0
 
 

@@ -51,7 +51,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct proto_resp r;
     struct proto_framer f;
     memset(&f, 0, sizeof f);
+    bool cursor = (data[1] & 16) != 0;
     proto_resp_begin(&r, cmd, caps);
+    if (cursor) {
+        proto_resp_cursor_requested(&r);
+    }
     bool active = proto_com_has_response(cmd);
     int rounds = 0;
     while (pos < n && rounds++ < 100000) {
@@ -88,6 +92,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (!active) {
             proto_resp_begin(&r, cmd, caps);
+            if (cursor) {
+                proto_resp_cursor_requested(&r);
+            }
             active = true;
         }
         if (client) {

@@ -2,7 +2,9 @@
  * fuzz_stmt.c - libFuzzer target for protocol/proto_stmt.c. Input layout:
  *   byte 0: nparams (mod 41); byte 1: options (bit 0: odd parameters come as long data,
  *   bits 1-2: max_value 0/1/4/300, bit 3: keep the payload's first byte, else force the
- *   command byte); then nparams type bytes (index into the type table, 0x80 = unsigned);
+ *   command byte, bits 4-5: the sql_mode flags PROTO_SQLMODE_NO_BACKSLASH_ESCAPES and
+ *   _ANSI_QUOTES for rendering and substitution); then nparams type bytes (index into the
+ *   type table, 0x80 = unsigned);
  *   the rest: the payload, decoded as COM_STMT_EXECUTE and COM_STMT_BULK_EXECUTE, and also
  *   fed to the PREPARE OK, SEND_LONG_DATA and statement-id parsers, to proto_sql_quote and,
  *   as SQL text, to proto_substitute with the decoded literals.
@@ -89,20 +91,22 @@ fuzz_ctx_free(struct fuzz_ctx *c)
 }
 
 static void
-fuzz_text(const uint8_t *p, size_t len, struct fuzz_ctx *c)
+fuzz_text(const uint8_t *p, size_t len, struct fuzz_ctx *c, unsigned mode)
 {
-    /* Quoting: the length-only form matches, the literal is closed, nothing past cap. */
-    size_t need = proto_sql_quote(p, len, NULL, 0);
+    /* Quoting: the length-only form matches, the literal is closed (a quoted string, or X'..'
+     * under NO_BACKSLASH_ESCAPES), nothing past cap. */
+    size_t need = proto_sql_quote(p, len, mode, NULL, 0);
     char *out = malloc(need + 1);
     if (!out) {
         return;
     }
-    size_t n = proto_sql_quote(p, len, out, need + 1);
-    if (n != need || out[0] != '\'' || out[n - 1] != '\'' || out[n] != '\0') {
+    size_t n = proto_sql_quote(p, len, mode, out, need + 1);
+    bool hex = (mode & PROTO_SQLMODE_NO_BACKSLASH_ESCAPES) && out[0] == 'X' && out[1] == '\'';
+    if (n != need || (out[0] != '\'' && !hex) || out[n - 1] != '\'' || out[n] != '\0') {
         abort();
     }
     for (size_t cap = 0; cap < 8 && cap <= need; cap++) {
-        if (proto_sql_quote(p, len, out, cap) > cap) {
+        if (proto_sql_quote(p, len, mode, out, cap) > cap) {
             abort();
         }
     }
@@ -113,15 +117,15 @@ fuzz_text(const uint8_t *p, size_t len, struct fuzz_ctx *c)
     for (unsigned i = 0; i < FUZZ_MAXP; i++) {
         lits[i] = c->lit[i];
     }
-    size_t total = proto_substitute((const char *)p, len, lits, c->len, c->next, NULL, 0);
+    size_t total = proto_substitute((const char *)p, len, mode, lits, c->len, c->next, NULL, 0);
     char small[16];
-    if (proto_substitute((const char *)p, len, lits, c->len, c->next, small, sizeof small) !=
+    if (proto_substitute((const char *)p, len, mode, lits, c->len, c->next, small, sizeof small) !=
         total) {
         abort();
     }
     char *full = malloc(total + 1);
     if (full) {
-        if (proto_substitute((const char *)p, len, lits, c->len, c->next, full, total + 1) !=
+        if (proto_substitute((const char *)p, len, mode, lits, c->len, c->next, full, total + 1) !=
                 total ||
             full[total] != '\0' || memcmp(full, small, total < 15 ? total : 15) != 0) {
             abort();
@@ -165,7 +169,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ld[i].len = size / 2;
         ld[i].total = size;
     }
-    struct proto_param_sink sink = {fuzz_param, NULL, max_values[(opt >> 1) & 3]};
+    unsigned mode = (opt >> 4) & 3; /* PROTO_SQLMODE_NO_BACKSLASH_ESCAPES, _ANSI_QUOTES */
+    struct proto_param_sink sink = {fuzz_param, NULL, max_values[(opt >> 1) & 3], mode};
 
     /* COM_STMT_EXECUTE */
     struct fuzz_ctx ctx = {0, nparams, {0}, {0}};
@@ -183,7 +188,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (proto_execute_params(payload, size, nparams, t2, ld, NULL) != rc) {
         abort();
     }
-    fuzz_text(data, size, &ctx);
+    fuzz_text(data, size, &ctx, mode);
     fuzz_ctx_free(&ctx);
 
     /* COM_STMT_BULK_EXECUTE */

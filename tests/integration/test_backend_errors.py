@@ -133,6 +133,31 @@ class BackendErrors(unittest.TestCase):
             finally:
                 fwd.close()
 
+    def test_backend_reset_reaches_the_client_as_a_reset(self):
+        """MariaDB resets a connection idle past wait_timeout; a client sees the same reset
+        through slowtap as directly (found by mysql2's own test-server-close)."""
+        def outcome(port):
+            c = pymysql.connect(host="127.0.0.1", port=port, user="app", password="apppass")
+            c.cursor().execute("SET SESSION wait_timeout = 1")
+            time.sleep(2.5)
+            sock = c._sock
+            sock.settimeout(5)
+            try:
+                data = b""
+                while True:
+                    d = sock.recv(4096)
+                    if not d:
+                        return ("closed", data[:1])
+                    data += d
+            except ConnectionResetError:
+                return ("reset", b"")
+            finally:
+                sock.close()
+        direct = outcome(self.srv.port)
+        with harness.Slowtap() as px:
+            proxied = outcome(px.port)
+        self.assertEqual(proxied, direct)
+
     def test_backend_closes_idle_connection(self):
         with harness.Slowtap() as px:
             c = connect(px.port)

@@ -4,7 +4,10 @@ proxy: --include/--exclude decide what is logged and explained while statistics 
 keep the matching literals, sent in COM_QUERY text and as server-side prepared-statement
 parameters (PHP PDO, ATTR_EMULATE_PREPARES off), out of the text and JSON slow logs, the
 explain log, the HTTP API, /metrics, the dashboard and `slowtap report`, while other literals
-are still shown; --redact-all logs fingerprints only; a bad pattern is a start-up error."""
+are still shown; --redact-all logs fingerprints only; a bad pattern is a start-up error. Issue 12's lexer
+leaks (a literal in an executable comment, a literal after `a\`) stay redacted in the text and
+JSON logs and the API, and a prepared statement under NO_BACKSLASH_ESCAPES is logged with
+doubled quotes (issue 11 item 6)."""
 
 import json
 import os
@@ -307,6 +310,74 @@ class RedactionTest(unittest.TestCase):
             self.assertRegex(r.stderr, r"offset 1\b", opt)
             self.assertIn(opt, r.stderr)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+
+class LexerLeakTest(unittest.TestCase):
+    """Issue 12's two leaks, found with --redact secret: a literal inside an executable comment
+    (which the server runs) and a literal after a backtick identifier ending in a backslash
+    (no escape inside backticks). Both must be `?` in the text log, the JSON log and the API.
+    And issue 11 item 6: under NO_BACKSLASH_ESCAPES a prepared statement's string parameter is
+    logged with doubled quotes, as the server ran it."""
+
+    LEAKS = {
+        "SELECT /*! 'secret-x1' */ FROM leak": "SELECT /*! ? */ FROM leak",
+        "SELECT `a\\`, 'secret-x2' FROM leak": "SELECT `a\\`, ? FROM leak",
+        "SELECT /*!50000 'secret-x3', */ /*M! 'secret-x4', */ 1 FROM leak":
+            "SELECT /*!50000 ?, */ /*M! ?, */ 1 FROM leak",
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.mariadb()
+        setup_db(cls.server)
+        cls.server.sql("CREATE TABLE IF NOT EXISTS leak (`a\\` INT, note VARCHAR(50));"
+                       "DELETE FROM leak; INSERT INTO leak VALUES (1, 'n')", db=DB)
+
+    def _run(self, fmt):
+        hport = harness.free_port()
+        args = ["--redact", "secret", "--http", "127.0.0.1:%d" % hport, "--log-format", fmt]
+        with harness.Slowtap(args) as st:
+            conn = connect(st.port)
+            try:
+                with conn.cursor() as c:
+                    for q in self.LEAKS:
+                        c.execute(q)
+                        self.assertEqual(len(c.fetchall()), 1, q)
+            finally:
+                conn.close()
+            res = php_prepared(st.port, [
+                ["SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'", []],
+                ["SELECT note FROM leak WHERE note = ? OR note = ?", ["' OR '1'='1", "a\\b"]],
+            ])
+            self.assertTrue(all(r["ok"] for r in res), res)
+            self.assertEqual(res[1]["rows"], [])
+            digests = wait_digests(hport, lambda d: sum(
+                x["count"] for x in d if "leak" in x["fingerprint"]) >= 4)
+            api = json.dumps(digests)
+            self.assertNotIn("secret", api)
+            examples = [x["example"] for x in digests]
+            for want in self.LEAKS.values():
+                self.assertIn(want, examples)
+            for x in digests:
+                self.assertNotIn("secret", http_get(hport, "/api/digests/" + x["digest"]))
+            wait_file(st.log_path, lambda t: "OR note" in t)
+            self.assertEqual(st.stop(), 0, st.stderr())
+            text = st.log_text()
+        self.assertNotIn("secret", text)
+        if fmt == "json":
+            stmts = [json.loads(l)["statement"] for l in text.splitlines() if l.strip()]
+        else:
+            stmts = [e["statement"] for e in harness.parse_slowlog(text)]
+        for want in self.LEAKS.values():
+            self.assertIn(want, stmts, text)
+        nbe = "SELECT note FROM leak WHERE note = ''' OR ''1''=''1' OR note = 'a\\b'"
+        self.assertIn(nbe, stmts, text)
+
+    def test_leaks_text_log(self):
+        self._run("text")
+
+    def test_leaks_json_log(self):
+        self._run("json")
 
 
 class FilterTest(unittest.TestCase):

@@ -1,7 +1,10 @@
 """test_report.py - `slowtap report` on a slow log written by MariaDB itself (long_query_time=0,
-log_slow_verbosity=query_plan,explain; a known workload with a full scan) and on handwritten
-slowtap-format samples (text and JSON lines) with known numbers: counts per shape, totals,
-exact percentiles, rows, full scans, --top, --since, table and JSON output, usage errors."""
+log_slow_verbosity=query_plan,explain; a known workload with a full scan, a full join, a
+temporary table and a filesort) and on handwritten slowtap-format samples (text and JSON
+lines) with known numbers: counts per shape, totals, exact percentiles, rows, errors, the
+Full_scan/Full_join/Tmp_table/Filesort flags (from flags lines and from EXPLAIN rows), --top,
+--since, table and JSON output, a table that fits 100 columns without cutting a word, usage
+errors."""
 # slowtap-test: serial
 # (serial: it changes the server's global slow-log settings)
 
@@ -40,35 +43,70 @@ def by_fp(shapes, needle):
 
 
 def table_rows(out):
-    """Parses the table: a dict per row keyed by the header names."""
+    """Parses the table: a dict per row keyed by the header names. The fingerprint is the last
+    column, wrapped onto continuation lines that start with blanks up to its column; they are
+    joined with single spaces."""
     lines = [l for l in out.splitlines() if l and not l.startswith("#")]
     head = lines[0].split()
+    col = lines[0].index("fingerprint")
     rows = []
     for l in lines[1:]:
-        parts = l.split(None, len(head) - 1)
-        rows.append(dict(zip(head, parts)))
+        if l[:col].strip():
+            row = dict(zip(head[:-1], l[:col].split()))
+            row["fingerprint"] = l[col:].strip()
+            rows.append(row)
+        else:
+            rows[-1]["fingerprint"] += " " + l[col:].strip()
     return head, rows
 
 
+def assert_fits(test, out, json_shapes=None):
+    """Every line fits 100 columns, without trailing blanks; with the JSON of the same report,
+    every fingerprint shown is the whole fingerprint or a prefix of it ending at a word, then
+    " ..." (words are never cut)."""
+    for line in out.splitlines():
+        test.assertLessEqual(len(line), 100, line)
+        test.assertEqual(line, line.rstrip(), line)
+    if json_shapes is None:
+        return
+    _head, rows = table_rows(out)
+    test.assertEqual(len(rows), len(json_shapes))
+    for row, shape in zip(rows, json_shapes):
+        want = " ".join(shape["fingerprint"].split())
+        got = row["fingerprint"]
+        if got.endswith(" ..."):
+            got = got[:-4]
+            test.assertTrue(want.startswith(got + " "), (got, want))
+        else:
+            test.assertEqual(got, want)
+
+
 def text_entry(t, qt, rows_sent, rows_exam, stmt, full_scan=None, explain_type=None,
-               schema="shop"):
+               schema="shop", flags_line=None, extra=None, error=None, rows_affected=0,
+               lock_time=0.0, no_index=None):
     """One entry in slowtap's text format (proxy/slowlog.h)."""
     lines = ["# Time: %s" % t,
              "# User@Host: app[app] @  [127.0.0.1]",
              "# Thread_id: 7  Schema: %s  QC_hit: No" % schema,
-             "# Query_time: %.6f  Lock_time: 0.000000  Rows_sent: %d  Rows_examined: %d"
-             % (qt, rows_sent, rows_exam),
-             "# Rows_affected: 0  Bytes_sent: 100",
-             "# Digest: 0123456789abcdef"]
+             "# Query_time: %.6f  Lock_time: %.6f  Rows_sent: %d  Rows_examined: %d"
+             % (qt, lock_time, rows_sent, rows_exam),
+             "# Rows_affected: %d  Bytes_sent: 100" % rows_affected]
+    if no_index is not None:
+        lines.append("# No_index_used: %s  No_good_index_used: No" % ("Yes" if no_index else "No"))
+    lines.append("# Digest: 0123456789abcdef")
+    if error:
+        lines.append("# Error: %s" % error)
     if full_scan is not None:
         lines.append("# Full_scan: %s  Full_join: No  Tmp_table: No  Filesort: No"
                      % ("Yes" if full_scan else "No"))
+    if flags_line is not None:
+        lines.append("# " + flags_line)
     if explain_type is not None:
         lines.append("# Explain: live")
         lines.append("# explain: id\tselect_type\ttable\ttype\tpossible_keys\tkey\tkey_len"
                      "\tref\trows\tExtra")
-        lines.append("# explain: 1\tSIMPLE\torders\t%s\tNULL\tNULL\tNULL\tNULL\t1000\t"
-                     % explain_type)
+        lines.append("# explain: 1\tSIMPLE\torders\t%s\tNULL\tNULL\tNULL\tNULL\t1000\t%s"
+                     % (explain_type, extra or ""))
         lines.append("# explain: 1\tSIMPLE\tusers\tALL\tNULL\tNULL\tNULL\tNULL\t10\t")
     lines.append("use %s;" % schema)
     lines.append("SET timestamp=%d;" % 1795556880)
@@ -137,8 +175,14 @@ class ReportHandwritten(unittest.TestCase):
         self.assertAlmostEqual(b["p99_ms"], 2000.0, places=3)
         self.assertEqual(b["rows_examined"], 3000)
         self.assertEqual(b["full_scans"], 2)
+        # the users table read with type ALL after orders, in two of b's three plans
+        self.assertEqual(b["full_joins"], 2)
+        self.assertEqual(b["tmp_tables"], 0)
+        self.assertEqual(b["filesorts"], 0)
+        self.assertEqual(a["full_joins"], 0)
         self.assertEqual(c["count"], 1)
         self.assertEqual(c["full_scans"], 0)
+        self.assertEqual(c["errors"], 0)
         # ranked by total time
         self.assertEqual([s["rank"] for s in shapes], [1, 2, 3])
         self.assertIs(shapes[0], a)
@@ -146,26 +190,130 @@ class ReportHandwritten(unittest.TestCase):
         self.assertEqual(len(a["digest"]), 16)
         for s in shapes:
             for k in ("count", "total_s", "avg_ms", "p50_ms", "p95_ms", "p99_ms", "rows_sent",
-                      "rows_examined", "full_scans"):
+                      "rows_examined", "rows_affected", "lock_s", "errors", "full_scans",
+                      "full_joins", "tmp_tables", "filesorts", "no_index", "min_ms", "max_ms"):
                 self.assertIsInstance(s[k], (int, float), k)
 
     def test_table(self):
         rc, out, err = report(self.text_log)
         self.assertEqual(rc, 0, err)
         head, rows = table_rows(out)
-        self.assertEqual(head[:3], ["rank", "digest", "count"])
-        self.assertIn("fingerprint", head)
-        self.assertIn("fscan", head)
+        self.assertEqual(head, ["rank", "digest", "count", "total_s", "avg_ms", "p95_ms", "rows",
+                                "exam", "flags", "fingerprint"])
         self.assertEqual(len(rows), 3)
         self.assertEqual(rows[0]["rank"], "1")
         self.assertEqual(rows[0]["count"], "10")
         self.assertEqual(rows[0]["total_s"], "5.500")
-        self.assertEqual(rows[0]["p50_ms"], "500.000")
+        self.assertEqual(rows[0]["avg_ms"], "550.0")
+        self.assertEqual(rows[0]["p95_ms"], "1000")
+        self.assertEqual(rows[0]["rows"], "10")
+        self.assertEqual(rows[0]["exam"], "10")
+        self.assertEqual(rows[0]["flags"], "-")
         self.assertEqual(rows[1]["count"], "3")
-        self.assertEqual(rows[1]["fscan"], "2")
+        self.assertEqual(rows[1]["exam"], "3000")
+        # 2 of 3 entries had a full scan, 2 of 3 a full join
+        self.assertEqual(rows[1]["flags"], "scan:2,join:2")
         self.assertTrue(rows[0]["fingerprint"].startswith("select name from users"))
-        for line in out.splitlines():
-            self.assertLessEqual(len(line), 120, line)
+        self.assertIn("# flags: scan = full scan, join = full join", out)
+        assert_fits(self, out, report_json(self.text_log))
+
+    def test_flags_errors_and_more_columns(self):
+        """Full_join, Tmp_table and Filesort from flags lines and from EXPLAIN rows; errors,
+        rows affected, lock time and No_index_used; columns only when the log has them."""
+        text = ""
+        for i in range(4):  # a shape whose flags line says join + tmp + sort
+            text += text_entry("2026-11-24T21:%02d:00Z" % i, 0.2, 3, 0,
+                               "SELECT c.name, COUNT(*) FROM c JOIN e ON e.x = c.y GROUP BY "
+                               "c.name ORDER BY 2 /* %d */" % i,
+                               flags_line="Full_scan: No  Full_join: Yes  Tmp_table: Yes  "
+                                          "Filesort: Yes")
+        # a shape whose flags come only from its EXPLAIN rows: Using temporary; Using filesort
+        text += text_entry("2026-11-24T22:00:00Z", 0.3, 1, 0,
+                           "SELECT a FROM orders GROUP BY a ORDER BY b", explain_type="index",
+                           extra="Using temporary; Using filesort")
+        # failing statements, and updates with rows affected and lock time (server logs)
+        for i in range(3):
+            text += text_entry("2026-11-24T22:01:%02dZ" % i, 0.01, 0, 0,
+                               "SELECT * FROM missing WHERE id = %d" % i,
+                               error="1146  Table 'shop.missing' doesn't exist",
+                               no_index=(i == 0))
+        text += text_entry("2026-11-24T22:02:00Z", 0.05, 0, 0, "UPDATE t SET a = 2 WHERE b = 1",
+                           rows_affected=7, lock_time=0.004, no_index=True)
+        p = os.path.join(self.dir, "flags.log")
+        with open(p, "w") as f:
+            f.write(text)
+        shapes = report_json("--top", "0", p)
+        j = by_fp(shapes, "from c join e")
+        self.assertEqual((j["count"], j["full_scans"], j["full_joins"], j["tmp_tables"],
+                          j["filesorts"]), (4, 0, 4, 4, 4))
+        g = by_fp(shapes, "from orders group by")
+        # index on orders, then users read with type ALL: a full join; Extra gives tmp + sort
+        self.assertEqual((g["full_scans"], g["full_joins"], g["tmp_tables"], g["filesorts"]),
+                         (0, 1, 1, 1))
+        m = by_fp(shapes, "from missing")
+        self.assertEqual((m["count"], m["errors"], m["no_index"]), (3, 3, 1))
+        u = by_fp(shapes, "update t set")
+        self.assertEqual(u["rows_affected"], 7)
+        self.assertAlmostEqual(u["lock_s"], 0.004, places=6)
+        self.assertEqual(u["no_index"], 1)
+
+        rc, out, err = report("--top", "0", p)
+        self.assertEqual(rc, 0, err)
+        head, rows = table_rows(out)
+        # no rows examined in this log (slowtap cannot know them): no such column; errors: yes
+        self.assertEqual(head, ["rank", "digest", "count", "total_s", "avg_ms", "p95_ms", "rows",
+                                "errs", "flags", "fingerprint"])
+        by = {r["fingerprint"].split(" from ")[1].split()[0]: r for r in rows
+              if " from " in r["fingerprint"]}
+        self.assertEqual(by["c"]["flags"], "join,tmp,sort")
+        self.assertEqual(by["orders"]["flags"], "join,tmp,sort")
+        self.assertEqual(by["missing"]["errs"], "3")
+        self.assertEqual(by["missing"]["flags"], "noidx:1")  # no plan: the server's flag
+        self.assertEqual(m["plans"], 0)
+        self.assertEqual(j["plans"], 4)
+        self.assertEqual(by["c"]["errs"], "-")
+        upd = [r for r in rows if r["fingerprint"].startswith("update t set")]
+        self.assertEqual(upd[0]["flags"], "noidx")
+        assert_fits(self, out, shapes)
+
+        # JSON lines: the flags object, or a plan whose rows say it (slowtap's JSON log)
+        row = {"id": "1", "select_type": "SIMPLE", "table": "o", "type": "ref", "key": "k",
+               "rows": "3", "Extra": "Using temporary"}
+        jl = [{"ts": 1795556880.0, "statement": "SELECT * FROM o JOIN u ON u.a = o.b",
+               "query_time": 0.5, "error_code": 0, "flags": None,
+               "plan": [row, dict(row, table="u", type="ALL", Extra="Using where")]},
+              {"ts": 1795556881.0, "statement": "SELECT * FROM o JOIN u ON u.a = o.b",
+               "query_time": 0.5, "error_code": 1205, "no_index_used": True, "lock_time": 0.25,
+               "rows_affected": 2,
+               "flags": {"full_scan": True, "full_join": False, "tmp_table": False,
+                         "filesort": True}, "plan": None}]
+        pj = os.path.join(self.dir, "flags.jsonl")
+        with open(pj, "w") as f:
+            f.write("\n".join(json.dumps(o) for o in jl) + "\n")
+        (s1,) = report_json(pj)
+        self.assertEqual((s1["count"], s1["full_scans"], s1["full_joins"], s1["tmp_tables"],
+                          s1["filesorts"], s1["errors"], s1["no_index"], s1["rows_affected"]),
+                         (2, 1, 1, 1, 1, 1, 1, 2))
+        self.assertAlmostEqual(s1["lock_s"], 0.25, places=6)
+
+    def test_long_fingerprint_wraps_on_words(self):
+        cols = ", ".join("column_number_%d" % i for i in range(60))
+        stmt = "SELECT %s FROM a_table_with_a_long_name WHERE x = 1" % cols
+        p = os.path.join(self.dir, "long.log")
+        with open(p, "w") as f:
+            f.write(text_entry("2026-11-24T21:00:00Z", 0.5, 1, 0, stmt) +
+                    text_entry("2026-11-24T21:00:01Z", 0.1, 1, 0, "SELECT 1"))
+        rc, out, err = report(p)
+        self.assertEqual(rc, 0, err)
+        shapes = report_json(p)
+        assert_fits(self, out, shapes)
+        _head, rows = table_rows(out)
+        self.assertTrue(rows[0]["fingerprint"].endswith(" ..."), rows[0])
+        self.assertTrue(rows[0]["fingerprint"].startswith("select column_number_0, "), rows[0])
+        # at most 6 lines for one shape: the second shape's row follows soon after
+        lines = [l for l in out.splitlines() if not l.startswith("#")]
+        self.assertLessEqual(len(lines), 1 + 6 + 1, out)
+        self.assertEqual(rows[1]["fingerprint"], "select ?")
 
     def test_top_and_since(self):
         shapes = report_json("--top", "1", self.text_log)
@@ -222,7 +370,9 @@ class ReportMariadbLog(unittest.TestCase):
         cls.srv.fresh_db(DB)
         values = ",".join("(%d,'item%d')" % (i, i) for i in range(1, 201))
         cls.srv.sql("CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(20));"
-                    "INSERT INTO items VALUES " + values, db=DB)
+                    "INSERT INTO items VALUES " + values + ";"
+                    "CREATE TABLE tags (item_name VARCHAR(20), tag VARCHAR(20));"
+                    "INSERT INTO tags SELECT name, CONCAT('t', id % 7) FROM items", db=DB)
         cls.dir = tempfile.mkdtemp(prefix="slowtap-report-srv-")
         os.chmod(cls.dir, 0o777)
         cls.log = os.path.join(cls.dir, "server-slow.log")
@@ -248,6 +398,14 @@ class ReportMariadbLog(unittest.TestCase):
                 cur.fetchall()
             for i in range(2):
                 cur.execute("UPDATE items SET name = 'n%d' WHERE id = %d" % (i, i + 1))
+            # no index on either join column: the second table read is a full join
+            for i in range(2):
+                cur.execute("SELECT i.id, t.tag FROM items i JOIN tags t ON t.item_name = i.name "
+                            "WHERE t.tag <> 'x%d'" % i)
+                cur.fetchall()
+            # grouping on an unindexed column, ordered by the count: temporary table + filesort
+            cur.execute("SELECT tag, COUNT(*) FROM tags GROUP BY tag ORDER BY COUNT(*) DESC")
+            cur.fetchall()
             c.close()
         finally:
             cls.restore()
@@ -286,6 +444,13 @@ class ReportMariadbLog(unittest.TestCase):
         for s in (pk, scan, upd):
             self.assertGreater(s["total_s"], 0)
             self.assertLessEqual(s["p50_ms"], s["p99_ms"])
+        self.assertIn("Full_join: Yes", text)
+        join = by_fp(shapes, "join tags t on")
+        self.assertEqual(join["count"], 2)
+        self.assertEqual(join["full_joins"], 2)
+        grp = by_fp(shapes, "from tags group by")
+        self.assertEqual((grp["count"], grp["tmp_tables"], grp["filesorts"]), (1, 1, 1))
+        self.assertEqual((pk["full_joins"], pk["tmp_tables"], pk["filesorts"]), (0, 0, 0))
 
         rc, out, err = report("--top", "0", self.log)
         self.assertEqual(rc, 0, err)
@@ -293,7 +458,14 @@ class ReportMariadbLog(unittest.TestCase):
         r = [x for x in rows if x["fingerprint"].startswith("select count(*) from items")]
         self.assertEqual(len(r), 1, out)
         self.assertEqual(r[0]["count"], "3")
-        self.assertEqual(r[0]["fscan"], "3")
+        self.assertIn("scan", r[0]["flags"].split(","))
+        self.assertEqual(r[0]["exam"], "600")  # a server log has rows examined: a column
+        r = [x for x in rows if "join tags t on" in x["fingerprint"]]
+        self.assertIn("join", r[0]["flags"].split(","), r)
+        r = [x for x in rows if "from tags group by" in x["fingerprint"]]
+        self.assertIn("tmp", r[0]["flags"].split(","), r)
+        self.assertIn("sort", r[0]["flags"].split(","), r)
+        assert_fits(self, out, shapes)
 
     def test_server_log_with_banner_repeated(self):
         # A FLUSH LOGS / restart repeats the banner mid-file: entries around it still count.

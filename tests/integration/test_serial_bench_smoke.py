@@ -1,8 +1,8 @@
 """test_serial_bench_smoke.py - runs tests/bench/run in its quickest mode (1 s runs, one
 repeat, only oltp_point_select at 1 thread, 100 idle connections) and checks that it completes
 and writes valid JSON with every target present. No performance numbers are asserted: the
-benchmark is not a timed test. Serial: it starts its own MariaDB, haproxy and three proxies and
-loads the machine while it runs."""
+benchmark is not a timed test. Serial: it starts its own MariaDB, two haproxies and the slowtap
+targets and loads the machine while it runs."""
 
 import json
 import os
@@ -16,7 +16,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 RUN = os.path.join(REPO, "tests", "bench", "run")
 
-TARGETS = ["direct", "haproxy", "slowtap-nolog", "slowtap-logged", "slowtap-explain"]
+TARGETS = ["direct", "haproxy", "haproxy-t1", "slowtap-nolog", "slowtap-nolog-t1",
+           "slowtap-logged", "slowtap-logged-t1", "slowtap-explain", "slowtap-tags",
+           "direct-compress", "haproxy-compress", "slowtap-compress"]
+PROXIES = [t for t in TARGETS if not t.startswith("direct")]
+LOGGED = ["slowtap-compress", "slowtap-explain", "slowtap-logged", "slowtap-logged-t1",
+          "slowtap-tags"]
 
 
 class BenchSmoke(unittest.TestCase):
@@ -51,8 +56,13 @@ class BenchSmoke(unittest.TestCase):
         self.assertEqual((row["test"], row["threads"]), ("oltp_point_select", 1))
         self.assertEqual(sorted(row["targets"]), sorted(TARGETS))
         for name, t in row["targets"].items():
-            for key in ("qps_median", "qps_min", "qps_max", "avg_ms", "p95_ms"):
+            for key in ("qps_median", "qps_min", "qps_max", "avg_ms", "p50_ms", "p95_ms"):
                 self.assertIsInstance(t[key], (int, float), name + " " + key)
+            if name in PROXIES:  # issue 16: CPU per statement and latency added
+                self.assertGreaterEqual(t["cpu_us_per_stmt"], 0, name)
+                self.assertGreater(t["runs"][0]["queries"], 0, name)
+                self.assertIsInstance(t["added_p50_us"], float, name)
+                self.assertIsInstance(t["added_p95_us"], float, name)
             self.assertGreater(t["qps_median"], 0, name)
             self.assertEqual(len(t["runs"]), 1, name)
         for name in ("slowtap-nolog", "slowtap-logged", "slowtap-explain"):
@@ -61,7 +71,7 @@ class BenchSmoke(unittest.TestCase):
 
         # both logged configurations were checked, and logged every statement
         checked = sorted(c["target"] for c in doc["log_checks"])
-        self.assertEqual(checked, ["slowtap-explain", "slowtap-logged"])
+        self.assertEqual(checked, LOGGED)
         for c in doc["log_checks"]:
             self.assertTrue(c["ok"], c)
             self.assertGreaterEqual(c["entries_logged"], c["queries"])

@@ -3,7 +3,8 @@ that has ssl_cert/ssl_key/ssl_ca and require_secure_transport=ON: the mariadb CL
 PHP PDO over TLS through --tls-cert/--tls-key with --backend-tls verify-ca; --tls-require;
 --backend-tls off relaying the server's refusal; verify-ca/verify-identity successes and
 failures (proxy and auto-EXPLAIN side connections); client certificates (--tls-ca); certificate
-reload on SIGHUP; startup errors for bad certificate files.
+reload on SIGHUP; startup errors for bad certificate files; a failed backend handshake
+under --backend-tls preferred/required named by its real cause (a fake TLS backend).
 
 Not tested: a client that insists on caching_sha2_password full authentication over TLS (MySQL
 8 behaviour) - MariaDB has no caching_sha2_password, so it cannot happen against this server."""
@@ -20,6 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import types
 import unittest
 
 import pymysql
@@ -579,6 +581,99 @@ class ExplainOverTls(unittest.TestCase):
         finally:
             fwd.close()
             SRV.sql("SET GLOBAL require_secure_transport = ON")
+
+
+class BackendTlsErrors(unittest.TestCase):
+    """With --backend-tls preferred or required (no verification), a backend TLS handshake
+    that fails for another reason is reported with that reason, not as a certificate
+    verification failure: OpenSSL records the unverifiable chain (the test CA is unknown to
+    slowtap here) even under SSL_VERIFY_NONE, which once made every such failure read
+    "certificate verify failed"."""
+
+    def test_failed_handshake_without_verification_names_the_real_cause(self):
+        fb = TlsRefusingBackend()
+        try:
+            for mode in ("preferred", "required"):
+                before = fb.refused
+                with harness.Slowtap(["--backend-tls", mode],
+                                     server=types.SimpleNamespace(port=fb.port)) as st:
+                    r = cli_plain(st.port, "SELECT 1")
+                    self.assertIsNone(st.proc.poll())
+                self.assertNotEqual(r.returncode, 0)
+                self.assertGreater(fb.refused, before, mode)  # the certificate was sent
+                self.assertIn("TLS connection error with backend", r.stderr)
+                self.assertIn("alert handshake failure", r.stderr, mode)
+                self.assertNotIn("certificate verify failed", r.stderr, mode)
+        finally:
+            fb.close()
+
+    def test_verification_failure_still_named(self):
+        """The same backend under verify-ca with a CA that did not sign its certificate."""
+        fb = TlsRefusingBackend()
+        try:
+            with harness.Slowtap(back_args("verify-ca", "other-ca.pem"),
+                                 server=types.SimpleNamespace(port=fb.port)) as st:
+                r = cli_plain(st.port, "SELECT 1")
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("certificate verify failed", r.stderr)
+        finally:
+            fb.close()
+
+
+class TlsRefusingBackend:
+    """A fake server that offers CLIENT_SSL, reads the SSL request, sends its certificate
+    (server.pem, TLS 1.2) and then fails the handshake by demanding a client certificate that
+    slowtap does not have. .refused counts the handshakes it failed."""
+
+    CAPS = 0x1 | 0x4 | 0x8 | 0x200 | 0x800 | 0x2000 | 0x8000 | 0x10000 | 0x20000 | 0x80000
+
+    def __init__(self):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.ctx.load_cert_chain(cert("server.pem"), cert("server-key.pem"))
+        self.ctx.load_verify_locations(cert("ca.pem"))
+        self.ctx.verify_mode = ssl.CERT_REQUIRED
+        self.refused = 0
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _greeting(self):
+        salt = b"abcdefgh" + b"ijklmnopqrst"
+        g = (b"\x0a" + b"5.5.5-10.11.0-fake\0" + struct.pack("<I", 7) + salt[:8] + b"\0" +
+             struct.pack("<H", self.CAPS & 0xFFFF) + b"\x2d" + struct.pack("<H", 2) +
+             struct.pack("<H", self.CAPS >> 16) + bytes([21]) + b"\0" * 10 + salt[8:] + b"\0" +
+             b"mysql_native_password\0")
+        return struct.pack("<I", len(g))[:3] + b"\0" + g
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        try:
+            c.settimeout(10)
+            c.sendall(self._greeting())
+            hdr = c.recv(4, socket.MSG_WAITALL)
+            if len(hdr) < 4:
+                return  # a connection probe (harness.wait_port) closed by slowtap
+            n = hdr[0] | hdr[1] << 8 | hdr[2] << 16
+            c.recv(n, socket.MSG_WAITALL)  # the SSL request
+            try:
+                self.ctx.wrap_socket(c, server_side=True).close()
+            except (ssl.SSLError, OSError):
+                self.refused += 1
+        finally:
+            c.close()
+
+    def close(self):
+        self.lsock.close()
 
 
 class SslStripper:

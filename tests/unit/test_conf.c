@@ -105,6 +105,9 @@ test_defaults(void)
     CHECK_EQ_U(c.explain_max_inflight, 2);
     CHECK(c.explain_log == NULL);
     CHECK_EQ_U(c.max_digests, 10000);
+    CHECK_EQ_U(c.max_routes, 1000);
+    CHECK_EQ_U(c.request_gap_us, 50000);
+    CHECK_EQ_U(c.n_plus_one_min, 5);
     CHECK_STR(c.http, "127.0.0.1:9033");
     CHECK_EQ_U(c.metrics_top, 20);
     CHECK(c.http_auth_file == NULL);
@@ -114,9 +117,13 @@ test_defaults(void)
     CHECK_EQ_U(c.max_connections, 10000);
     CHECK_EQ_U(c.handshake_timeout_us, 10000000);
     CHECK_EQ_U(c.shutdown_timeout_us, 10000000);
+    CHECK_EQ_U(c.long_transaction_us, 5000000);
     CHECK(!c.tls_cert && !c.tls_key && !c.tls_ca && !c.tls_require);
+    CHECK(c.tls);
+    CHECK(c.tls_generated_cert == NULL);
     CHECK(c.backend_tls == CONF_BTLS_OFF);
     CHECK(c.backend_tls_ca == NULL);
+    CHECK(c.backend_compress == CONF_BCOMP_AUTO);
     conf_free(&c);
     run_free(&r);
 }
@@ -151,6 +158,12 @@ test_every_option(void)
                           "/tmp/e.log",
                           "--max-digests",
                           "77",
+                          "--max-routes",
+                          "12",
+                          "--request-gap",
+                          "0.2",
+                          "--n-plus-one-min",
+                          "3",
                           "--http",
                           "[::1]:9999",
                           "--metrics-top",
@@ -203,6 +216,9 @@ test_every_option(void)
     CHECK_EQ_U(c.explain_max_inflight, 5);
     CHECK_STR(c.explain_log, "/tmp/e.log");
     CHECK_EQ_U(c.max_digests, 77);
+    CHECK_EQ_U(c.max_routes, 12);
+    CHECK_EQ_U(c.request_gap_us, 200000);
+    CHECK_EQ_U(c.n_plus_one_min, 3);
     CHECK_STR(c.http, "[::1]:9999");
     CHECK_EQ_U(c.metrics_top, 0);
     CHECK_STR(c.http_auth_file, "/tmp/auth");
@@ -234,7 +250,8 @@ test_single_options(void)
 {
     static const struct {
         const char *a, *b;
-        int field; /* 0 http NULL, 1 threshold follows lqt, 2 backend-tls, 3 bool=no, 4 =val */
+        int field; /* 0 http NULL, 1 threshold follows lqt, 2 backend-tls, 3 bool=no, 4 =val,
+                      5 tls, 6 tls-require alone, 7 tls-generated-cert, 8 backend-compress */
         long long want;
     } cases[] = {
         {"--http", "off", 0, 0},
@@ -246,6 +263,15 @@ test_single_options(void)
         {"--redact-all=no", NULL, 3, 0},
         {"--redact-all=on", NULL, 4, 1},
         {"--http=off", NULL, 0, 0},
+        {"--tls", "off", 5, 0},
+        {"--tls=on", NULL, 5, 1},
+        {"--tls", "no", 5, 0},
+        {"--tls-require", NULL, 6, 1}, /* with the generated certificate */
+        {"--tls-generated-cert", "/run/slowtap/cert.pem", 7, 0},
+        {"--backend-compress", "on", 8, CONF_BCOMP_ON},
+        {"--backend-compress", "off", 8, CONF_BCOMP_OFF},
+        {"--backend-compress=yes", NULL, 8, CONF_BCOMP_ON},
+        {"--backend-compress=0", NULL, 8, CONF_BCOMP_OFF},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct conf c;
@@ -263,6 +289,20 @@ test_single_options(void)
             break;
         case 2:
             CHECK_EQ_U(c.backend_tls, cases[i].want);
+            break;
+        case 5:
+            CHECK_EQ_U(c.tls, cases[i].want);
+            CHECK(c.tls_cert == NULL);
+            break;
+        case 6:
+            CHECK(c.tls && c.tls_require && c.tls_cert == NULL);
+            break;
+        case 7:
+            CHECK(c.tls);
+            CHECK_STR(c.tls_generated_cert, "/run/slowtap/cert.pem");
+            break;
+        case 8:
+            CHECK_EQ_U(c.backend_compress, cases[i].want);
             break;
         default:
             CHECK_EQ_U(c.redact_all, cases[i].want);
@@ -289,10 +329,12 @@ test_file_and_precedence(void)
                                   "include = ^INSERT\n"
                                   "redact = card\n"
                                   "tls_require = off\n"
+                                  "tls = off\n"
                                   "redact_all = yes\n"
                                   "threads = 4\n"
                                   "http = off\n"
-                                  "log_format = json\n",
+                                  "log_format = json\n"
+                                  "backend_compress = off\n",
                                   0600);
     const char *args[] = {"--config", path, "--threads", "2", "--include", "^UPDATE", NULL};
     struct run r = run_conf(&c, args);
@@ -313,6 +355,8 @@ test_file_and_precedence(void)
     CHECK(c.redact_all);
     CHECK(c.http == NULL);
     CHECK(c.log_format == CONF_LOG_JSON);
+    CHECK(!c.tls); /* the "tls = off" key */
+    CHECK(c.backend_compress == CONF_BCOMP_OFF);
     conf_free(&c);
     run_free(&r);
 
@@ -435,12 +479,15 @@ test_help_version(void)
                                         "--max-connections",
                                         "--handshake-timeout",
                                         "--shutdown-timeout",
+                                        "--tls on|off",
+                                        "--tls-generated-cert FILE",
                                         "--tls-cert",
                                         "--tls-key",
                                         "--tls-ca",
                                         "--tls-require",
                                         "--backend-tls ",
                                         "--backend-tls-ca",
+                                        "--backend-compress on|off",
                                         "--help",
                                         "--version",
                                         "slowtap report --help",
@@ -506,8 +553,8 @@ test_errors(void)
          "slowtap: --explain-timeout: invalid duration '0' (must be greater than 0)\n"},
         {{"--shutdown-timeout", "1."}, "slowtap: --shutdown-timeout: invalid duration '1.'\n"},
         {{"--listen", "localhost"},
-         "slowtap: --listen: invalid address 'localhost' (expected HOST:PORT, [IPv6]:PORT or "
-         "/unix/socket/path)\n"},
+         "slowtap: --listen: invalid address 'localhost' (expected HOST:PORT, [IPv6]:PORT, PORT "
+         "or /unix/socket/path)\n"},
         {{"--listen", "127.0.0.1:0"},
          "slowtap: --listen: invalid address '127.0.0.1:0' (port must be 1..65535)\n"},
         {{"--backend", "h:65536"},
@@ -518,8 +565,8 @@ test_errors(void)
         {{"--http", "[zz]:1"},
          "slowtap: --http: invalid address '[zz]:1' (invalid IPv6 address)\n"},
         {{"--backend", "rel/sock"},
-         "slowtap: --backend: invalid address 'rel/sock' (expected HOST:PORT, [IPv6]:PORT or "
-         "/unix/socket/path)\n"},
+         "slowtap: --backend: invalid address 'rel/sock' (expected HOST:PORT, [IPv6]:PORT, PORT "
+         "or /unix/socket/path)\n"},
         {{"--threads", "0"}, "slowtap: --threads: 0 out of range (1..256)\n"},
         {{"--threads", "257"}, "slowtap: --threads: 257 out of range (1..256)\n"},
         {{"--threads", "2x"}, "slowtap: --threads: invalid number '2x'\n"},
@@ -530,13 +577,25 @@ test_errors(void)
         {{"--backend-tls", "on"},
          "slowtap: --backend-tls: invalid value 'on' (expected off, preferred, required, "
          "verify-ca or verify-identity)\n"},
+        {{"--backend-compress", "zstd"},
+         "slowtap: --backend-compress: invalid value 'zstd' (expected on or off)\n"},
+        {{"--backend-compress"}, "slowtap: --backend-compress: missing argument\n"},
         {{"--redact-all=maybe"},
          "slowtap: --redact-all: invalid boolean 'maybe' (expected yes/no, on/off, "
          "true/false, 1/0)\n"},
         {{"--include", ""}, "slowtap: --include: empty pattern\n"},
         {{"--tls-key", "/k"}, "slowtap: --tls-key: needs --tls-cert\n"},
         {{"--tls-cert", "/c"}, "slowtap: --tls-cert: needs --tls-key\n"},
-        {{"--tls-require"}, "slowtap: --tls-require: needs --tls-cert and --tls-key\n"},
+        {{"--tls", "maybe"}, "slowtap: --tls: invalid value 'maybe' (expected on or off)\n"},
+        {{"--tls"}, "slowtap: --tls: missing argument\n"},
+        {{"--tls=off", "--tls-cert", "/c", "--tls-key", "/k"},
+         "slowtap: --tls-cert: conflicts with --tls off\n"},
+        {{"--tls-require", "--tls", "off"}, "slowtap: --tls-require: conflicts with --tls off\n"},
+        {{"--tls", "off", "--tls-ca", "/ca"}, "slowtap: --tls-ca: conflicts with --tls off\n"},
+        {{"--tls", "off", "--tls-generated-cert", "/g"},
+         "slowtap: --tls-generated-cert: conflicts with --tls off\n"},
+        {{"--tls-generated-cert=/g", "--tls-cert", "/c", "--tls-key", "/k"},
+         "slowtap: --tls-generated-cert: nothing is generated with --tls-cert\n"},
         {{"--config", "@cfg0"}, "@0"},
         {{"--config", "@cfg1"}, "@1"},
         {{"--config", "@cfg2"}, "@2"},

@@ -132,6 +132,18 @@ test_redact(void)
         {{"a", "b"}, "SELECT 'a', 'b', 'c'", "SELECT ?, ?, 'c'"},
         {{"x"}, "", ""},
         {{"é"}, "SELECT 'café', 'the'", "SELECT ?, 'the'"},
+        /* Issue 12's two leaks: executable comments are code, and a backslash does not escape
+         * inside backticks. */
+        {{"secret"}, "SELECT /*! 'secret' */ FROM t", "SELECT /*! ? */ FROM t"},
+        {{"secret"}, "SELECT `a\\`, 'secret' FROM t", "SELECT `a\\`, ? FROM t"},
+        {{"secret"},
+         "SELECT /*M!100000 'secret' */ 1, /*!50700 'secret' */ 2",
+         "SELECT /*M!100000 ? */ 1, /*!50700 ? */ 2"},
+        {{"secret"},
+         "SELECT /*+ SET_VAR(x='secret') */ 1 /* 'secret' */",
+         "SELECT /*+ SET_VAR(x=?) */ 1 /* 'secret' */"},
+        {{"secret"}, "SELECT _utf8mb4'secret', N'secret', x'73'", "SELECT _utf8mb4?, ?, x'73'"},
+        {{"^1$"}, "SELECT t1, 1abc, 1", "SELECT t1, 1abc, ?"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct conf c = {0};
@@ -158,6 +170,33 @@ test_redact(void)
         filter_free(f);
         conf_clear(&c);
     }
+}
+
+/* The session's sql_mode decides where a string ends. */
+static void
+test_redact_modes(void)
+{
+    struct conf c = {0};
+    bool bad = true;
+    char out[256];
+    conf_add(c.redact, &c.n_redact, "secret");
+    struct filter *f = filter_new(&c, stderr, &bad);
+    CHECK(f != NULL && !bad);
+    /* Default: 'a\', ' is one string, so 'secret' is lexed as code and the quote after it
+     * opens a string to the end. Under NO_BACKSLASH_ESCAPES 'a\' is closed. */
+    const char *sql = "SELECT 'a\\', 'secret'";
+    filter_redact_mode(f, sql, strlen(sql), 0, out, sizeof out);
+    CHECK_STR(out, "SELECT 'a\\', 'secret'");
+    filter_redact_mode(f, sql, strlen(sql), PROTO_SQLMODE_NO_BACKSLASH_ESCAPES, out, sizeof out);
+    CHECK_STR(out, "SELECT 'a\\', ?");
+    /* ANSI_QUOTES: "secret" is an identifier, not a literal. */
+    sql = "SELECT \"secret\", 'secret'";
+    filter_redact_mode(f, sql, strlen(sql), PROTO_SQLMODE_ANSI_QUOTES, out, sizeof out);
+    CHECK_STR(out, "SELECT \"secret\", ?");
+    filter_redact_mode(f, sql, strlen(sql), 0, out, sizeof out);
+    CHECK_STR(out, "SELECT ?, ?");
+    filter_free(f);
+    conf_clear(&c);
 }
 
 static void
@@ -276,6 +315,7 @@ main(void)
     test_null_filter();
     test_include_exclude();
     test_redact();
+    test_redact_modes();
     test_redact_all();
     test_bad_patterns();
     test_threads();

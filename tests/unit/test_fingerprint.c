@@ -118,6 +118,11 @@ static const struct fp_case fp_cases[] = {
     {"CALL db.p.In (1)", "call db.p.in"},
     {"select a.1 from t", "select a.? from t"},
     {"select a from t where (a,b) in ((1,2),(3,4))", "select a from t where (a,b) in(?+)"},
+    /* signs glued to a literal or a placeholder fold with it (a redacted `-5` is `-?`) */
+    {"select -'5', --5, -?, a - ?, a in (-?, +?)", "select ?, ?, ?, a - ?, a in(?+)"},
+    {"select X'41''42', B'1''0'", "select ??, ??"},
+    {"select _utf8mb4'x', _binary\"y\"", "select _utf8mb4?, _binary?"},
+    {"select :Name, a:=1, `x`:=2", "select :name, a:=?, `x`:=?"},
     {"INSERT INTO t (a, b) VALUES (NOW(), 'x'), (NOW(), 'y') ON DUPLICATE KEY UPDATE b = VALUES(b)",
      "insert into t (a, b) values (now(), ?) on duplicate key update b = values(b)"},
     {"insert into t values(1),(2) on duplicate key update a = values(a)",

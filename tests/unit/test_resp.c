@@ -59,15 +59,19 @@ struct rcase {
     uint64_t caps;
     struct rstep steps[40];
     struct rexpect x;
+    bool cursor_req; /* the execute's flags asked for a cursor */
 };
 
-/* X_NONE sets every field to "not checked"; a case then overrides the ones it checks. */
+/* X_NONE sets every field to "not checked"; a case then overrides the ones it checks.
+ * cursor_req, last, is given only by the cases that need it. */
 #if defined(__clang__)
 #pragma clang diagnostic push
 #pragma clang diagnostic ignored "-Winitializer-overrides"
+#pragma clang diagnostic ignored "-Wmissing-field-initializers"
 #else
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverride-init"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #endif
 static const struct rcase cases[] = {
     /* ---- COM_QUERY ---- */
@@ -345,6 +349,76 @@ static const struct rcase cases[] = {
       {'S', "ffffff0203001000000f416c746572207461626c65", AG},
       {'S', "000000020000000a0a", OK}},
      {X_NONE, .err_code = 0, .results = 1}},
+    /* ---- CURSOR_EXISTS where no cursor was asked for (stored procedures' own cursor
+     * loops), and LOCAL INFILE after an execute ---- */
+    {"query: CALL whose loop result sets carry CURSOR_EXISTS",
+     PROTO_COM_QUERY,
+     CAPS_PY,
+     {{'S', "01", AG},
+      {'S', "03646566056170706462017401740269640269640c3f000b000000030350000000", AG},
+      {'S', "fe00004200", AG},
+      {'S', "0161", AG},
+      {'S', "fe00004a00", AG},
+      {'S', "01", AG},
+      {'S', "03646566056170706462017401740269640269640c3f000b000000030350000000", AG},
+      {'S', "fe00004200", AG},
+      {'S', "0162", AG},
+      {'S', "fe00004a00", AG},
+      {'S', "00000002000000", OK}},
+     {X_NONE, .rows_sent = 2, .cursor = 0, .results = 3, .err_code = 0, .status = 2}},
+    {"query: CALL with CURSOR_EXISTS, DEPRECATE_EOF",
+     PROTO_COM_QUERY,
+     CAPS_EOF,
+     {{'S', "01", AG},
+      {'S', "03646566056170706462017401740269640269640c3f000b000000030350000000", AG},
+      {'S', "0161", AG},
+      {'S', "fe00004a000000", AG},
+      {'S', "01", AG},
+      {'S', "03646566056170706462017401740269640269640c3f000b000000030350000000", AG},
+      {'S', "0162", AG},
+      {'S', "fe00004a000000", AG},
+      {'S', "00000002000000", OK}},
+     {X_NONE, .rows_sent = 2, .cursor = 0, .results = 3, .err_code = 0}},
+    {"query: anonymous block FOR loop, single result set flagged CURSOR_EXISTS",
+     PROTO_COM_QUERY,
+     CAPS_PY,
+     {{'S', "01", AG},
+      {'S', "03646566056170706462017401740269640269640c3f000b000000030350000000", AG},
+      {'S', "fe00004200", AG},
+      {'S', "0161", AG},
+      {'S', "fe00004200", OK}},
+     {X_NONE, .rows_sent = 1, .cursor = 0, .results = 1, .err_code = 0}},
+    {"execute: prepared CALL, CURSOR_EXISTS with MORE_RESULTS, no cursor asked",
+     PROTO_COM_STMT_EXECUTE,
+     CAPS_PY,
+     {{'S', "01", AG},
+      {'S', "03646566056170706462017401740269640269640c3f000b000000030350000000", AG},
+      {'S', "fe00004a00", AG},
+      {'S', "0000000161", AG},
+      {'S', "fe00004a00", AG},
+      {'S', "00000002000000", OK}},
+     {X_NONE, .rows_sent = 1, .cursor = 0, .results = 2, .err_code = 0}},
+    {"execute: cursor asked, but CALL answers with MORE_RESULTS: no cursor",
+     PROTO_COM_STMT_EXECUTE,
+     CAPS_PY,
+     {{'S', "01", AG},
+      {'S', "03646566056170706462017401740269640269640c3f000b000000030350000000", AG},
+      {'S', "fe00004a00", AG},
+      {'S', "0000000161", AG},
+      {'S', "fe00004a00", AG},
+      {'S', "00000002000000", OK}},
+     {X_NONE, .rows_sent = 1, .cursor = 0, .results = 2, .err_code = 0},
+     true},
+    {"execute: prepared LOAD DATA LOCAL INFILE",
+     PROTO_COM_STMT_EXECUTE,
+     CAPS_PY,
+     {{'S', "fb2f746d702f78", AG}, {'C', "310a", 0}, {'C', "", 0}, {'S', "00010002000000", OK}},
+     {X_NONE, .infile = 1, .rows_affected = 1, .err_code = 0, .infile_name = "/tmp/x"}},
+    {"progress-shaped ERR to a client that did not ask for progress reports",
+     PROTO_COM_QUERY,
+     CAPS_PY,
+     {{'S', "ffffff0103000100000f416c746572207461626c65", OK}},
+     {X_NONE, .err_code = 0xFFFF}},
     /* ---- prepared statements ---- */
     {"prepare: 1 param, 3 columns (py_raw)",
      PROTO_COM_STMT_PREPARE,
@@ -474,7 +548,8 @@ static const struct rcase cases[] = {
          {'S', "0364656605617070646201740174017601760c3f00160000000500001f0000", AG},
          {'S', "fe00004200", OK},
      },
-     {X_NONE, .rows_sent = 0, .cursor = 1, .status = 0x42, .err_code = 0}},
+     {X_NONE, .rows_sent = 0, .cursor = 1, .status = 0x42, .err_code = 0},
+     true},
     {"execute: read-only cursor, DEPRECATE_EOF: columns then 0xFE OK with CURSOR_EXISTS "
      "(py_raw_deprecate_eof)",
      PROTO_COM_STMT_EXECUTE,
@@ -489,7 +564,8 @@ static const struct rcase cases[] = {
          {'S', "0364656605617070646201740174017601760c3f00160000000500001f0000", AG},
          {'S', "fe000042000000", OK},
      },
-     {X_NONE, .rows_sent = 0, .cursor = 1, .status = 0x42, .err_code = 0}},
+     {X_NONE, .rows_sent = 0, .cursor = 1, .status = 0x42, .err_code = 0},
+     true},
     {"execute: metadata_follows = 0, DEPRECATE_EOF",
      PROTO_COM_STMT_EXECUTE,
      CAPS_CLI_EOF,
@@ -745,6 +821,9 @@ run_case(const struct rcase *c)
     static uint8_t buf[PROTO_RESP_PEEK + 64];
     struct proto_resp r;
     proto_resp_begin(&r, c->cmd, c->caps);
+    if (c->cursor_req) {
+        proto_resp_cursor_requested(&r);
+    }
     /* COM_CHANGE_USER: during authentication either side may speak next, so only "the client
      * may send now" is checked there; LOCAL INFILE is checked both ways. */
     bool loose = c->cmd == PROTO_COM_CHANGE_USER;

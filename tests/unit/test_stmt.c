@@ -277,7 +277,7 @@ test_exec_cases(void)
         }
         struct collect col;
         collect_init(&col);
-        struct proto_param_sink sink = {collect_param, &col, tc->max_value};
+        struct proto_param_sink sink = {collect_param, &col, tc->max_value, 0};
         int rc = proto_execute_params(buf, len, tc->nparams, types, NULL, &sink);
         if (rc != tc->rc) {
             fprintf(stderr, "case '%s': rc %d, want %d\n", tc->name, rc, tc->rc);
@@ -310,7 +310,7 @@ test_exec_cases(void)
             memcpy(t2, types, sizeof t2);
             struct collect c2;
             collect_init(&c2);
-            struct proto_param_sink s2 = {collect_param, &c2, tc->max_value};
+            struct proto_param_sink s2 = {collect_param, &c2, tc->max_value, 0};
             (void)proto_execute_params(copy, cut, tc->nparams, t2, NULL, &s2);
             CHECK(c2.order_ok);
             free(copy);
@@ -347,7 +347,7 @@ test_long_data(void)
     struct proto_param_type types[2] = {{0}};
     struct collect col;
     collect_init(&col);
-    struct proto_param_sink sink = {collect_param, &col, 0};
+    struct proto_param_sink sink = {collect_param, &col, 0, 0};
     CHECK_EQ_U(proto_execute_params(ex, nx, 2, types, lds, &sink), PROTO_OK);
     CHECK_STR(col.text, "1|'hello world'");
     CHECK_STR(col.trunc, "--");
@@ -486,7 +486,7 @@ test_bulk(void)
         size_t len = unhex(tc->hex, buf, sizeof buf);
         struct collect col;
         collect_init(&col);
-        struct proto_param_sink sink = {collect_param, &col, 0};
+        struct proto_param_sink sink = {collect_param, &col, 0, 0};
         uint32_t rows = 99;
         int rc = proto_bulk_execute_params(buf, len, tc->nparams, types, &sink, &rows);
         if (rc != tc->rc) {
@@ -537,7 +537,7 @@ test_quote(void)
         const struct quote_case *tc = &quote_cases[c];
         char out[64];
         memset(out, 'Z', sizeof out);
-        size_t n = proto_sql_quote((const uint8_t *)tc->in, tc->in_len, out, tc->cap);
+        size_t n = proto_sql_quote((const uint8_t *)tc->in, tc->in_len, 0, out, tc->cap);
         CHECK_EQ_U(n, strlen(tc->want));
         CHECK(memcmp(out, tc->want, n) == 0);
         if (n < tc->cap) {
@@ -546,13 +546,113 @@ test_quote(void)
             CHECK(out[n] == 'Z'); /* nothing written past cap */
         }
         if (tc->cap == 64) {
-            CHECK_EQ_U(proto_sql_quote((const uint8_t *)tc->in, tc->in_len, NULL, 0), n);
+            CHECK_EQ_U(proto_sql_quote((const uint8_t *)tc->in, tc->in_len, 0, NULL, 0), n);
         }
     }
     char out[4] = "ZZZ";
-    CHECK_EQ_U(proto_sql_quote((const uint8_t *)"x", 1, out, 1), 0);
+    CHECK_EQ_U(proto_sql_quote((const uint8_t *)"x", 1, 0, out, 1), 0);
     CHECK(out[0] == 'Z');
-    CHECK_EQ_U(proto_sql_quote((const uint8_t *)"x", 1, out, 0), 0);
+    CHECK_EQ_U(proto_sql_quote((const uint8_t *)"x", 1, 0, out, 0), 0);
+}
+
+/* Quoting under NO_BACKSLASH_ESCAPES (issue 11 item 6): quotes doubled, no backslashes. */
+static const struct quote_case nbe_cases[] = {
+    {"' OR '1'='1", 11, 64, "''' OR ''1''=''1'"},
+    {"a\\b\"c", 5, 64, "'a\\b\"c'"},
+    {"l1\nl2\r\t", 7, 64, "'l1\nl2\r\t'"},
+    {"a\0b", 3, 64, "X'610062'"},
+    {"\x1a", 1, 64, "X'1a'"},
+    {"", 0, 64, "''"},
+    {"a'b", 3, 4, "'a'"},    /* never half a doubled quote */
+    {"a'b", 3, 5, "'a'''"},  /* the pair fits */
+    {"a\0b", 3, 6, "X'61'"}, /* hex cut to whole bytes */
+    {"a\0b", 3, 3, "X''"},
+    {"a\0b", 3, 2, ""},
+};
+
+static void
+test_quote_nbe(void)
+{
+    for (size_t c = 0; c < sizeof nbe_cases / sizeof nbe_cases[0]; c++) {
+        const struct quote_case *tc = &nbe_cases[c];
+        char out[64];
+        memset(out, 'Z', sizeof out);
+        size_t n = proto_sql_quote((const uint8_t *)tc->in, tc->in_len,
+                                   PROTO_SQLMODE_NO_BACKSLASH_ESCAPES, out, tc->cap);
+        CHECK_EQ_U(n, strlen(tc->want));
+        CHECK(memcmp(out, tc->want, n) == 0);
+        if (n > 0 && n < tc->cap) {
+            CHECK(out[n] == '\0');
+        } else if (n == 0) {
+            CHECK(out[0] == 'Z'); /* too small: nothing written */
+        }
+        if (tc->cap == 64) {
+            CHECK_EQ_U(proto_sql_quote((const uint8_t *)tc->in, tc->in_len,
+                                       PROTO_SQLMODE_NO_BACKSLASH_ESCAPES, NULL, 0),
+                       n);
+        }
+    }
+    /* ANSI_QUOTES alone changes nothing in how a value is written. */
+    char out[64];
+    size_t n = proto_sql_quote((const uint8_t *)"a'b", 3, PROTO_SQLMODE_ANSI_QUOTES, out, 64);
+    CHECK_EQ_U(n, 6);
+    CHECK_STR(out, "'a\\'b'");
+}
+
+/* proto_substitute lexes under the session's sql_mode. */
+static void
+test_substitute_modes(void)
+{
+    const char *lits[2] = {"1", "2"};
+    size_t lens[2] = {1, 1};
+    char out[128];
+    /* Default: the backslash escapes the quote, so the string runs on: one placeholder. */
+    proto_substitute("SELECT 'a\\', ?, '?'", 19, 0, lits, lens, 2, out, sizeof out);
+    CHECK_STR(out, "SELECT 'a\\', ?, '1'");
+    /* NO_BACKSLASH_ESCAPES: 'a\' is closed, the first ? is a placeholder. */
+    proto_substitute("SELECT 'a\\', ?, '?'", 19, PROTO_SQLMODE_NO_BACKSLASH_ESCAPES, lits, lens, 2,
+                     out, sizeof out);
+    CHECK_STR(out, "SELECT 'a\\', 1, '?'");
+    /* ANSI_QUOTES: "a\" is an identifier, closed by its quote. */
+    proto_substitute("SELECT \"a\\\", ?", 14, PROTO_SQLMODE_ANSI_QUOTES, lits, lens, 2, out,
+                     sizeof out);
+    CHECK_STR(out, "SELECT \"a\\\", 1");
+    proto_substitute("SELECT \"a\\\", ?", 14, 0, lits, lens, 2, out, sizeof out);
+    CHECK_STR(out, "SELECT \"a\\\", ?");
+    /* Named placeholders and hints are not `?` placeholders. */
+    proto_substitute("SELECT /*+ ? */ :a, ?", 21, 0, lits, lens, 2, out, sizeof out);
+    CHECK_STR(out, "SELECT /*+ ? */ :a, 1");
+}
+
+/* Issue 11 item 6 end to end: a string parameter rendered under NO_BACKSLASH_ESCAPES and
+ * substituted is what the server ran. */
+static void
+collect_one(void *ctx, unsigned idx, const char *lit, size_t len, bool truncated)
+{
+    char *out = ctx;
+    (void)truncated;
+    if (idx == 0 && len < 64) {
+        memcpy(out, lit, len);
+        out[len] = '\0';
+    }
+}
+
+static void
+test_execute_nbe(void)
+{
+    /* COM_STMT_EXECUTE, stmt 1, no cursor, 1 iteration, 1 param: no NULLs, bound, VAR_STRING,
+     * 11 bytes "' OR '1'='1". */
+    static const char hex[] = "17 01000000 00 01000000 00 01 fd00 0b 27204f52202731273d2731";
+    uint8_t buf[64];
+    size_t len = unhex(hex, buf, sizeof buf);
+    struct proto_param_type types[1] = {{0}};
+    char lit[64] = "";
+    struct proto_param_sink sink = {collect_one, lit, 1024, PROTO_SQLMODE_NO_BACKSLASH_ESCAPES};
+    CHECK_EQ_U(proto_execute_params(buf, len, 1, types, NULL, &sink), PROTO_OK);
+    CHECK_STR(lit, "''' OR ''1''=''1'");
+    sink.sql_mode = 0;
+    CHECK_EQ_U(proto_execute_params(buf, len, 1, types, NULL, &sink), PROTO_OK);
+    CHECK_STR(lit, "'\\' OR \\'1\\'=\\'1'");
 }
 
 struct sub_case {
@@ -589,29 +689,29 @@ test_substitute(void)
     for (size_t c = 0; c < sizeof sub_cases / sizeof sub_cases[0]; c++) {
         const struct sub_case *tc = &sub_cases[c];
         char out[256];
-        size_t n = proto_substitute(tc->sql, strlen(tc->sql), lits, lens, 3, out, sizeof out);
+        size_t n = proto_substitute(tc->sql, strlen(tc->sql), 0, lits, lens, 3, out, sizeof out);
         CHECK_STR(out, tc->want);
         CHECK_EQ_U(n, strlen(tc->want));
-        CHECK_EQ_U(proto_substitute(tc->sql, strlen(tc->sql), lits, lens, 3, NULL, 0), n);
+        CHECK_EQ_U(proto_substitute(tc->sql, strlen(tc->sql), 0, lits, lens, 3, NULL, 0), n);
     }
     /* Cut to fit, NUL-terminated, full length returned. */
     char small[8];
-    size_t n = proto_substitute("SELECT ?, ?", 11, lits, lens, 3, small, sizeof small);
+    size_t n = proto_substitute("SELECT ?, ?", 11, 0, lits, lens, 3, small, sizeof small);
     CHECK_EQ_U(n, 13);
     CHECK_STR(small, "SELECT ");
     char one[1] = {'Z'};
-    CHECK_EQ_U(proto_substitute("?", 1, lits, lens, 3, one, 1), 1);
+    CHECK_EQ_U(proto_substitute("?", 1, 0, lits, lens, 3, one, 1), 1);
     CHECK(one[0] == '\0');
     /* No literals at all / a NULL literal: placeholders kept. */
     char out[64];
-    CHECK_EQ_U(proto_substitute("a ? b", 5, NULL, NULL, 0, out, sizeof out), 5);
+    CHECK_EQ_U(proto_substitute("a ? b", 5, 0, NULL, NULL, 0, out, sizeof out), 5);
     CHECK_STR(out, "a ? b");
     const char *withnull[2] = {NULL, "7"};
     size_t wl[2] = {0, 1};
-    proto_substitute("? ?", 3, withnull, wl, 2, out, sizeof out);
+    proto_substitute("? ?", 3, 0, withnull, wl, 2, out, sizeof out);
     CHECK_STR(out, "? 7");
     /* Not NUL-terminated input: only sql_len bytes are read. */
-    proto_substitute("? ?XYZ", 3, lits, lens, 3, out, sizeof out);
+    proto_substitute("? ?XYZ", 3, 0, lits, lens, 3, out, sizeof out);
     CHECK_STR(out, "1 'b'");
 }
 
@@ -644,11 +744,11 @@ test_end_to_end(void)
     struct proto_param_type types[12] = {{0}};
     struct lits l;
     memset(&l, 0, sizeof l);
-    struct proto_param_sink sink = {lits_param, &l, 1024};
+    struct proto_param_sink sink = {lits_param, &l, 1024, 0};
     CHECK_EQ_U(proto_execute_params(buf, len, 12, types, NULL, &sink), PROTO_OK);
     static const char sql[] = "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?";
     char out[512];
-    proto_substitute(sql, strlen(sql), l.lit, l.len, 12, out, sizeof out);
+    proto_substitute(sql, strlen(sql), 0, l.lit, l.len, 12, out, sizeof out);
     CHECK_STR(out, "SELECT -5, 1234, -123456, 9223372036854775807, 18446744073709551615, 1.5, "
                    "-0.1, 'O\\'Reilly\\n', '2026-11-24 21:48:00.123456', '-70:59:59', "
                    "X'00ff1027', '2026-01-02'");
@@ -664,6 +764,9 @@ main(void)
     test_bulk();
     test_quote();
     test_substitute();
+    test_quote_nbe();
+    test_substitute_modes();
+    test_execute_nbe();
     test_end_to_end();
     return check_exit();
 }

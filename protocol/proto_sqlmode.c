@@ -1,0 +1,240 @@
+/*
+ * proto_sqlmode.c - the session's ANSI_QUOTES mode as SET statements change it, read through
+ * the one SQL tokenizer (proto_sqllex); see proto_sqlmode.h for what is understood.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "proto_sqllex.h"
+#include "proto_sqlmode.h"
+
+/* A cursor that skips blanks (whitespace, comments; executable-comment markers too, since
+ * their content is code). */
+struct rd {
+    struct proto_sqllex lx;
+    struct proto_sqltok t; /* the current token */
+};
+
+static void
+rd_next(struct rd *r)
+{
+    do {
+        proto_sqllex_next(&r->lx, &r->t);
+    } while (proto_sqltok_blank(&r->t));
+}
+
+/* Reads a variable name made of words, `@` and `.` glued together (sql_mode, @@sql_mode,
+ * @@SESSION.sql_mode) into out, lowercased; false when it is no such name or too long. */
+static bool
+rd_name(struct rd *r, char *out, size_t cap)
+{
+    size_t n = 0;
+    size_t at = r->t.start;
+    while ((r->t.kind == PROTO_TOK_WORD || proto_sqltok_op_is(&r->lx, &r->t, "@") ||
+            proto_sqltok_op_is(&r->lx, &r->t, ".")) &&
+           r->t.start == at) {
+        for (size_t i = r->t.start; i < r->t.end; i++) {
+            if (n + 1 >= cap) {
+                return false;
+            }
+            char c = (char)r->lx.s[i];
+            out[n++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+        }
+        at = r->t.end;
+        proto_sqllex_next(&r->lx, &r->t);
+    }
+    if (proto_sqltok_blank(&r->t)) {
+        rd_next(r);
+    }
+    out[n] = '\0';
+    return n > 0;
+}
+
+bool
+proto_sqlmode_list_has_ansi_quotes(const char *s, size_t n)
+{
+    static const char *const modes[] = {"ANSI_QUOTES", "ANSI",       "DB2",   "MAXDB",
+                                        "MSSQL",       "POSTGRESQL", "ORACLE"};
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (s[i] == ' ' || s[i] == ',')) {
+            i++;
+        }
+        size_t a = i;
+        while (i < n && s[i] != ',' && s[i] != ' ') {
+            i++;
+        }
+        for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+            if (i - a == strlen(modes[m]) && strncasecmp(s + a, modes[m], i - a) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* The value being assigned: what is known of it. */
+struct val {
+    bool ansi;
+    bool text_known;
+    size_t text_start, text_len; /* into the statement, when text_known */
+};
+
+/* The current token is a plain string literal: does its list name ANSI_QUOTES? */
+static bool
+rd_string_list(struct rd *r, bool *ansi, size_t *start, size_t *len)
+{
+    if (r->t.kind != PROTO_TOK_STRING || r->t.prefix_len) {
+        return false;
+    }
+    for (size_t i = r->t.body_start; i < r->t.body_end; i++) {
+        if (r->lx.s[i] == '\\' || r->lx.s[i] == r->lx.s[r->t.start]) {
+            return false; /* mode names never need an escape */
+        }
+    }
+    *start = r->t.body_start;
+    *len = r->t.body_end - r->t.body_start;
+    *ansi = proto_sqlmode_list_has_ansi_quotes((const char *)r->lx.s + *start, *len);
+    rd_next(r);
+    return true;
+}
+
+/* The value of one sql_mode assignment: true with *v filled when understood; v->ansi holds
+ * the flag before the assignment on entry. */
+static bool
+rd_value(struct rd *r, struct val *v)
+{
+    char name[32];
+    size_t a, n;
+    if (r->t.kind == PROTO_TOK_STRING) {
+        v->text_known = rd_string_list(r, &v->ansi, &v->text_start, &v->text_len);
+        return v->text_known;
+    }
+    if (proto_sqltok_word_is(&r->lx, &r->t, "default")) {
+        v->ansi = false; /* the global default: taken to be without ANSI_QUOTES */
+        v->text_known = true;
+        v->text_len = 0;
+        rd_next(r);
+        return true;
+    }
+    if (!proto_sqltok_word_is(&r->lx, &r->t, "concat")) {
+        return false;
+    }
+    /* CONCAT(@@sql_mode, 'LIST'...): the old modes stay and a list may add ANSI_QUOTES */
+    rd_next(r);
+    if (!proto_sqltok_op_is(&r->lx, &r->t, "(")) {
+        return false;
+    }
+    rd_next(r);
+    if (!rd_name(r, name, sizeof name) ||
+        (strcmp(name, "@@sql_mode") != 0 && strcmp(name, "@@session.sql_mode") != 0)) {
+        return false;
+    }
+    bool add = false;
+    while (proto_sqltok_op_is(&r->lx, &r->t, ",")) {
+        rd_next(r);
+        bool x = false;
+        if (!rd_string_list(r, &x, &a, &n)) {
+            return false;
+        }
+        add = add || x;
+    }
+    if (!proto_sqltok_op_is(&r->lx, &r->t, ")")) {
+        return false;
+    }
+    rd_next(r);
+    v->ansi = v->ansi || add;
+    v->text_known = false;
+    return true;
+}
+
+/* Skips the value of an assignment to another variable: up to a `,` outside parentheses. */
+static void
+rd_skip_value(struct rd *r)
+{
+    int depth = 0;
+    while (r->t.kind != PROTO_TOK_END) {
+        if (depth == 0 &&
+            (proto_sqltok_op_is(&r->lx, &r->t, ",") || proto_sqltok_op_is(&r->lx, &r->t, ";"))) {
+            return;
+        }
+        if (proto_sqltok_op_is(&r->lx, &r->t, "(")) {
+            depth++;
+        } else if (proto_sqltok_op_is(&r->lx, &r->t, ")")) {
+            depth--;
+        }
+        rd_next(r);
+    }
+}
+
+bool
+proto_sqlmode_from_set(const char *sql, size_t len, struct proto_sqlmode *m)
+{
+    struct rd r;
+    char name[32];
+    proto_sqllex_init(&r.lx, sql, len, m->flags);
+    rd_next(&r);
+    if (!proto_sqltok_word_is(&r.lx, &r.t, "set")) {
+        return false;
+    }
+    rd_next(&r);
+    bool changed = false;
+    struct val v = {.ansi = (m->flags & PROTO_SQLMODE_ANSI_QUOTES) != 0};
+    for (;;) {
+        bool global = false;
+        if (proto_sqltok_word_is(&r.lx, &r.t, "session") ||
+            proto_sqltok_word_is(&r.lx, &r.t, "local")) {
+            rd_next(&r);
+        } else if (proto_sqltok_word_is(&r.lx, &r.t, "global")) {
+            global = true;
+            rd_next(&r);
+        }
+        if (proto_sqltok_word_is(&r.lx, &r.t, "names") ||
+            proto_sqltok_word_is(&r.lx, &r.t, "charset") ||
+            proto_sqltok_word_is(&r.lx, &r.t, "character")) {
+            rd_skip_value(&r); /* SET NAMES x [COLLATE y], SET CHARACTER SET x: no '=' */
+            if (!proto_sqltok_op_is(&r.lx, &r.t, ",")) {
+                break;
+            }
+            rd_next(&r);
+            continue;
+        }
+        if (!rd_name(&r, name, sizeof name)) {
+            return false;
+        }
+        bool is_mode = strcmp(name, "sql_mode") == 0 || strcmp(name, "@@sql_mode") == 0 ||
+                       strcmp(name, "@@session.sql_mode") == 0 ||
+                       strcmp(name, "@@local.sql_mode") == 0;
+        global = global || strcmp(name, "@@global.sql_mode") == 0;
+        if (!proto_sqltok_op_is(&r.lx, &r.t, "=") && !proto_sqltok_op_is(&r.lx, &r.t, ":=")) {
+            return false;
+        }
+        rd_next(&r);
+        if (is_mode && !global) {
+            if (!rd_value(&r, &v)) {
+                return false;
+            }
+            changed = true;
+        } else {
+            rd_skip_value(&r);
+        }
+        if (!proto_sqltok_op_is(&r.lx, &r.t, ",")) {
+            break;
+        }
+        rd_next(&r);
+    }
+    if (!changed) {
+        return false;
+    }
+    m->flags =
+        v.ansi ? m->flags | PROTO_SQLMODE_ANSI_QUOTES : m->flags & ~PROTO_SQLMODE_ANSI_QUOTES;
+    m->changed = true;
+    m->text_known = v.text_known && v.text_len < sizeof m->text;
+    if (m->text_known) {
+        memcpy(m->text, sql + v.text_start, v.text_len);
+        m->text[v.text_len] = '\0';
+    } else {
+        m->text[0] = '\0';
+    }
+    return true;
+}

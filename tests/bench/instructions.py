@@ -1,0 +1,263 @@
+#!/usr/bin/python3
+"""tests/bench/instructions.py - instructions per statement of slowtap and of haproxy, counted
+with valgrind --tool=callgrind (issue 16). Instruction counts do not depend on how busy the
+machine is, so unlike tests/bench/run's CPU times they compare on a shared host.
+
+Each configuration is one proxy process under callgrind with instrumentation off at start; one
+client (pymysql, one connection, text protocol) runs a warm-up of BENCH_INSTR_WARMUP point
+selects, then instrumentation is switched on (callgrind_control -i on), BENCH_INSTR_N point
+selects run (SELECT c FROM t WHERE id=<n>, a different id each), and the counts are dumped
+(callgrind_control -d). Instructions per statement = the dump's total / N (every thread of the
+process, the event loop and timers included). Configurations:
+  slowtap-logged   --long-query-time 0 (every statement logged to a text slow log), --http on
+  slowtap-nolog    --long-query-time 10 (nothing logged), --http on
+  haproxy          haproxy mode tcp, nbthread 1
+slowtap runs with --threads 1. Prints instructions/statement per configuration, the ratios to
+haproxy, and the top functions (self cost) per statement of each.
+
+With BENCH_INSTR_WORKLOAD=large each statement is instead one SELECT of 10,000 rows of 1 KiB
+(issue 16's large results; N defaults to 20) and instructions per result byte are printed too.
+
+Usage: tests/bench/instructions.py [CONFIG...]       (default: all three)
+Environment: SLOWTAP_BIN [build-bench/slowtap, else build/slowtap]; BENCH_INSTR_WORKLOAD
+  [point] or large; BENCH_INSTR_N [20000, large: 20]; BENCH_INSTR_WARMUP [500, large: 2]; BENCH_INSTR_TOP [15]; BENCH_INSTR_DIR [a new /tmp directory]: the
+  callgrind files stay there; BENCH_INSTR_JSON: also write the numbers as JSON there.
+MariaDB: the test suite's (SLOWTAP_TEST_MYSQL_PORT/_SOCKET, see tests/integration/harness.py)
+or a throwaway one. Not part of the test suite.
+"""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+import harness  # noqa: E402
+import pymysql  # noqa: E402
+
+CONFIGS = ["slowtap-logged", "slowtap-nolog", "haproxy"]
+DB = "slowtap_bench_instr"
+ROWS = 1000
+LARGE_ROWS, LARGE_PAD = 10000, 1024
+WORKLOAD = os.environ.get("BENCH_INSTR_WORKLOAD") or "point"
+
+
+def statement(i):
+    """The i-th statement of the workload and the rows it must return."""
+    if WORKLOAD == "large":
+        return "SELECT id, pad FROM t_large", LARGE_ROWS
+    return "SELECT c FROM t WHERE id=%d" % ((i * 7919) % ROWS + 1), 1
+
+
+def env_int(name, default):
+    v = os.environ.get(name)
+    return int(v) if v not in (None, "") else default
+
+
+def slowtap_binary():
+    b = os.environ.get("SLOWTAP_BIN")
+    if b:
+        return b
+    for d in ("build-bench", "build"):
+        p = os.path.join(REPO, d, "slowtap")
+        if os.access(p, os.X_OK):
+            return p
+    sys.exit("no slowtap binary: build one (meson setup build-bench --buildtype=debugoptimized)"
+             " or set SLOWTAP_BIN")
+
+
+def proxy_command(config, srv, port, outdir):
+    if config == "haproxy":
+        exe = harness._find(["haproxy"])
+        if not exe:
+            sys.exit("haproxy is not installed")
+        cfg = os.path.join(outdir, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write("global\n    nbthread 1\n    maxconn 100\ndefaults\n    mode tcp\n"
+                    "    timeout connect 5s\n    timeout client 1h\n    timeout server 1h\n"
+                    "listen mariadb\n    bind 127.0.0.1:%d\n    server db 127.0.0.1:%d\n" % (
+                        port, srv.port))
+        return [exe, "-db", "-f", cfg]
+    lqt = {"slowtap-logged": "0", "slowtap-nolog": "10"}[config]
+    return [slowtap_binary(), "--listen", "127.0.0.1:%d" % port,
+            "--backend", "127.0.0.1:%d" % srv.port, "--long-query-time", lqt,
+            "--slow-log", os.path.join(outdir, config + "-slow.log"),
+            "--http", "127.0.0.1:%d" % harness.free_port(), "--threads", "1"]
+
+
+def callgrind_control(args, pid):
+    r = subprocess.run(["callgrind_control"] + args + [str(pid)], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError("callgrind_control %s %d failed: %s" % (" ".join(args), pid,
+                                                                    r.stdout))
+    return r.stdout
+
+
+def dump_total(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith("summary:") or line.startswith("totals:"):
+                return int(line.split()[1])
+    raise RuntimeError("no totals in " + path)
+
+
+def top_functions(path, n, top):
+    """[(instructions per statement, function)] of the `top` costliest functions (self cost)."""
+    r = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    out = []
+    started = False
+    for line in r.stdout.splitlines():
+        s = line.strip()
+        if s.startswith("Ir") and "file:function" in s:
+            started = True
+            continue
+        if not started or not s or s.startswith("-"):
+            continue
+        parts = s.split(None, 1)
+        try:
+            ir = int(parts[0].replace(",", ""))
+        except ValueError:
+            continue
+        func = parts[1] if len(parts) > 1 else "?"
+        # drop the "(NN.NN%)" column when callgrind_annotate prints one
+        if func.startswith("("):
+            func = func.split(")", 1)[1].strip()
+        out.append((ir / float(n), func))
+        if len(out) >= top:
+            break
+    return out
+
+
+def measure(config, srv, n, warmup, top, outdir):
+    port = harness.free_port()
+    cg = os.path.join(outdir, config + ".callgrind")
+    for old in glob.glob(cg + "*"):
+        os.unlink(old)
+    cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=" + cg,
+           "--separate-threads=no"] + proxy_command(config, srv, port, outdir)
+    errpath = os.path.join(outdir, config + ".stderr")
+    with open(errpath, "wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                preexec_fn=harness._die_with_parent)
+    try:
+        harness.wait_port(port, 120, proc=proc)
+        con = pymysql.connect(host="127.0.0.1", port=port, user="app", password="apppass",
+                              database=DB, autocommit=True)
+        cur = con.cursor()
+        for i in range(warmup):
+            cur.execute(statement(i)[0])
+            cur.fetchall()
+        callgrind_control(["-i", "on"], proc.pid)
+        t0 = time.monotonic()
+        for i in range(n):
+            sql, rows = statement(i)
+            cur.execute(sql)
+            got = len(cur.fetchall())
+            if got != rows:
+                raise RuntimeError("%s: statement %d returned %d rows, not %d" % (
+                    config, i, got, rows))
+        seconds = time.monotonic() - t0
+        callgrind_control(["-d"], proc.pid)
+        callgrind_control(["-i", "off"], proc.pid)
+        con.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    dumps = sorted(p for p in glob.glob(cg + ".*") if p.rsplit(".", 1)[1].isdigit())
+    if not dumps:
+        raise RuntimeError("%s: callgrind wrote no dump (stderr in %s)" % (config, errpath))
+    total = dump_total(dumps[0])
+    if config.startswith("slowtap") and config.endswith("logged"):
+        with open(os.path.join(outdir, config + "-slow.log"), "rb") as f:
+            entries = f.read().count(b"# Query_time: ")
+        if entries < n:
+            raise RuntimeError("%s: %d statements but only %d slow-log entries" % (
+                config, n, entries))
+    return {"config": config, "statements": n, "instructions": total,
+            "per_statement": total / float(n), "seconds_under_callgrind": seconds,
+            "dump": dumps[0], "top": top_functions(dumps[0], n, top)}
+
+
+def main(argv):
+    configs = argv[1:] or CONFIGS
+    for c in configs:
+        if c not in CONFIGS:
+            print(__doc__, file=sys.stderr)
+            return 2
+    if WORKLOAD not in ("point", "large"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    large = WORKLOAD == "large"
+    n = env_int("BENCH_INSTR_N", 20 if large else 20000)
+    warmup = env_int("BENCH_INSTR_WARMUP", 2 if large else 500)
+    top = env_int("BENCH_INSTR_TOP", 15)
+    outdir = os.environ.get("BENCH_INSTR_DIR") or tempfile.mkdtemp(prefix="slowtap-instr-")
+    os.makedirs(outdir, exist_ok=True)
+    srv = harness.mariadb()
+    srv.fresh_db(DB)
+    srv.sql("CREATE TABLE t (id INT PRIMARY KEY, c CHAR(120) NOT NULL); "
+            "INSERT INTO t SELECT seq, RPAD(seq, 120, 'c') FROM seq_1_to_%d" % ROWS, db=DB)
+    if large:
+        srv.sql("CREATE TABLE t_large (id INT PRIMARY KEY, pad VARCHAR(%d) NOT NULL); "
+                "INSERT INTO t_large SELECT seq, RPAD(seq, %d, 'x') FROM seq_1_to_%d" % (
+                    LARGE_PAD, LARGE_PAD, LARGE_ROWS), db=DB)
+    results = {}
+    for c in configs:
+        print("%s: %d %s under callgrind ..." % (
+            c, n, "SELECTs of 10,000 rows" if large else "point selects"), flush=True)
+        results[c] = measure(c, srv, n, warmup, top, outdir)
+        print("  %.0f instructions/statement (%.0f total, %.1f s)" % (
+            results[c]["per_statement"], results[c]["instructions"],
+            results[c]["seconds_under_callgrind"]), flush=True)
+    srv.sql("DROP DATABASE IF EXISTS " + DB)
+    print("")
+    print("instructions per statement (%d %s, one connection, text protocol):" % (
+        n, "SELECTs of 10,000 rows of 1 KiB" if large else "point selects"))
+    base = results.get("haproxy")
+    for c in configs:
+        r = results[c]
+        ratio = ""
+        if base and c != "haproxy":
+            r["vs_haproxy"] = r["per_statement"] / base["per_statement"]
+            ratio = "  %.2fx haproxy" % r["vs_haproxy"]
+        per_byte = ""
+        if large:  # each row: its packet header, the id and the 1 KiB pad with lengths
+            r["per_result_byte"] = r["per_statement"] / float(LARGE_ROWS * (LARGE_PAD + 12))
+            per_byte = "  (%.3f per result byte)" % r["per_result_byte"]
+        print("  %-16s %10.0f%s%s" % (c, r["per_statement"], ratio, per_byte))
+    if "slowtap-logged" in results and "slowtap-nolog" in results:
+        print("  logging every statement costs %.0f instructions/statement" % (
+            results["slowtap-logged"]["per_statement"] -
+            results["slowtap-nolog"]["per_statement"]))
+    for c in configs:
+        print("")
+        print("top functions of %s (self instructions per statement):" % c)
+        for ir, func in results[c]["top"]:
+            print("  %9.0f  %s" % (ir, func))
+    print("")
+    print("callgrind files in " + outdir)
+    js = os.environ.get("BENCH_INSTR_JSON")
+    if js:
+        with open(js, "w") as f:
+            json.dump(results, f, indent=1, sort_keys=True)
+            f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv))
+    finally:
+        harness._run_cleanups()

@@ -1,0 +1,149 @@
+"""test_lockwait.py - a statement slowed by a lock names its blocker and what the blocker did
+(issue 13, item 2). While a statement runs past the explain threshold, the auto-EXPLAIN
+connection asks the server what it waits for (PROCESSLIST, INNODB_TRX, INNODB_LOCK_WAITS,
+INNODB_LOCKS); when the blocker is a session that came through slowtap, the entry also shows
+its user, host, open transaction, idle time and statements. Lock_time is the measured wait."""
+
+import json
+import threading
+import time
+import unittest
+
+import pymysql
+
+import harness
+
+EXPLAIN_ARGS = ["--explain-user", "explain", "--explain-password", "explainpass",
+                "--explain-threshold", "0.2"]
+
+
+def connect(port, **kw):
+    kw.setdefault("autocommit", True)
+    return pymysql.connect(host="127.0.0.1", port=port, user="app", password="apppass",
+                           connect_timeout=10, read_timeout=30, **kw)
+
+
+def one(cur, sql):
+    cur.execute(sql)
+    return cur.fetchone()
+
+
+class LockWait(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.mariadb()
+        cls.srv.fresh_db("lkw")
+        cls.srv.sql("CREATE TABLE lkw.acc (id INT PRIMARY KEY, bal INT) ENGINE=InnoDB")
+        cls.srv.sql("INSERT INTO lkw.acc VALUES (7, 100), (8, 100)")
+        cls.srv.sql("CREATE TABLE lkw.m (id INT PRIMARY KEY) ENGINE=InnoDB")
+
+    def _blocked_update(self, px_port, blocker, hold):
+        """blocker holds a row lock; an UPDATE through slowtap waits `hold` seconds for it."""
+        b = connect(px_port)
+        bc = b.cursor()
+        tid = one(bc, "SELECT CONNECTION_ID()")[0]
+        done = threading.Timer(hold, blocker.commit)
+        done.start()
+        t0 = time.monotonic()
+        bc.execute("UPDATE lkw.acc SET bal = bal - 1 WHERE id = 7")
+        waited = time.monotonic() - t0
+        done.join()
+        b.close()
+        return tid, waited
+
+    def test_row_lock_blocker_through_slowtap(self):
+        with harness.Slowtap(EXPLAIN_ARGS, long_query_time="0.5") as px:
+            a = connect(px.port, autocommit=False)
+            ac = a.cursor()
+            a_tid = one(ac, "SELECT CONNECTION_ID()")[0]
+            ac.execute("UPDATE lkw.acc SET bal = bal + 1 WHERE id = 7")
+            time.sleep(0.3)  # A goes idle inside its transaction
+            b_tid, waited = self._blocked_update(px.port, a, 2.0)
+            a.close()
+            self.assertGreater(waited, 1.8)
+            es = [e for e in px.entries(settle=0.5)
+                  if e["statement"] == "UPDATE lkw.acc SET bal = bal - 1 WHERE id = 7"]
+            self.assertEqual(len(es), 1, px.log_text())
+            e = es[0]
+            f = e["flags"]
+            self.assertEqual(e["thread_id"], b_tid)
+            self.assertEqual(f.get("Lock_type"), "row", e["raw"])
+            self.assertEqual(f.get("Blocked_by"), str(a_tid), e["raw"])
+            self.assertEqual(f.get("Lock_table"), "`lkw`.`acc`", e["raw"])
+            self.assertAlmostEqual(float(f["Lock_wait"]), waited, delta=0.3)
+            self.assertAlmostEqual(e["lock_time"], float(f["Lock_wait"]), delta=0.000001)
+            # what slowtap knows of A
+            self.assertEqual(f.get("Blocker"), str(a_tid), e["raw"])
+            self.assertEqual(f.get("Blocker_user"), "app@127.0.0.1", e["raw"])
+            self.assertGreaterEqual(float(f["Idle"]), 0.3, e["raw"])
+            self.assertGreaterEqual(float(f["In_transaction"]), float(f["Idle"]), e["raw"])
+            self.assertIn("# blocker: +", e["raw"])
+            self.assertIn("UPDATE lkw.acc SET bal = bal + 1 WHERE id = 7", e["raw"])
+
+    def test_blocker_not_through_slowtap(self):
+        a = pymysql.connect(host="127.0.0.1", port=self.srv.port, user="app", password="apppass",
+                            autocommit=False)
+        ac = a.cursor()
+        a_tid = one(ac, "SELECT CONNECTION_ID()")[0]
+        ac.execute("UPDATE lkw.acc SET bal = bal + 1 WHERE id = 7")
+        with harness.Slowtap(EXPLAIN_ARGS + ["--log-format", "json"], long_query_time="0.5") as px:
+            self._blocked_update(px.port, a, 1.2)
+            a.close()
+            time.sleep(0.5)
+            lines = [json.loads(x) for x in px.log_text().splitlines() if x.strip()]
+            es = [x for x in lines if x["statement"].startswith("UPDATE lkw.acc SET bal = bal - 1")]
+            self.assertEqual(len(es), 1, px.log_text())
+            lw = es[0]["lock_wait"]
+            self.assertIsNotNone(lw, es[0])
+            self.assertEqual(lw["type"], "row")
+            self.assertEqual(lw["blocked_by"], a_tid)
+            self.assertIsNone(lw["blocker"])  # not one of slowtap's sessions
+            self.assertGreater(es[0]["lock_time"], 0.9)
+
+    def test_metadata_lock(self):
+        with harness.Slowtap(EXPLAIN_ARGS, long_query_time="0.5") as px:
+            a = connect(px.port, autocommit=False)
+            ac = a.cursor()
+            ac.execute("SELECT * FROM lkw.m")  # holds a metadata lock until its transaction ends
+            b = connect(px.port)
+            timer = threading.Timer(1.5, a.commit)
+            timer.start()
+            b.cursor().execute("ALTER TABLE lkw.m ADD COLUMN x INT")
+            timer.join()
+            b.cursor().execute("ALTER TABLE lkw.m DROP COLUMN x")
+            a.close()
+            b.close()
+            es = [e for e in px.entries(settle=0.5)
+                  if e["statement"] == "ALTER TABLE lkw.m ADD COLUMN x INT"]
+            self.assertEqual(len(es), 1, px.log_text())
+            f = es[0]["flags"]
+            self.assertEqual(f.get("Lock_type"), "metadata", es[0]["raw"])
+            self.assertEqual(f.get("Lock_state"), "Waiting_for_table_metadata_lock", es[0]["raw"])
+
+    def test_log_readers(self):
+        import subprocess
+        with harness.Slowtap(EXPLAIN_ARGS, long_query_time="0.5") as px:
+            a = connect(px.port, autocommit=False)
+            a.cursor().execute("UPDATE lkw.acc SET bal = bal + 1 WHERE id = 7")
+            self._blocked_update(px.port, a, 1.0)
+            px.entries(settle=0.5)
+            a_tid = a.thread_id()
+            r = subprocess.run(["pt-query-digest", "--no-version-check", "--group-by",
+                                "Blocked_by", px.log_path], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("Report grouped by Blocked_by", r.stdout)
+            self.assertRegex(r.stdout, r"\n%d\n" % a_tid)
+            r = subprocess.run(["pt-query-digest", "--no-version-check", px.log_path],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("UPDATE lkw.acc", r.stdout)
+            a.close()
+            r = subprocess.run(["mariadb-dumpslow", px.log_path], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("UPDATE lkw.acc", r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
