@@ -564,6 +564,26 @@ def _finish(e, lines, stmt_lines):
     return e
 
 
+def pt_query_digest_json(log_text):
+    """Runs pt-query-digest --output json over slow-log text (through a temp file); returns
+    (returncode, stderr, document or None). One place for every test that checks the log is
+    still read by pt-query-digest."""
+    import json
+    fd, path = tempfile.mkstemp(prefix="slowtap-ptqd-", suffix=".log")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(log_text)
+        r = subprocess.run(["pt-query-digest", "--output", "json", "--limit", "100%:100", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=120)
+    finally:
+        os.unlink(path)
+    doc = None
+    if r.returncode == 0 and "{" in r.stdout:
+        doc = json.loads(r.stdout[r.stdout.index("{"):])
+    return r.returncode, r.stderr, doc
+
+
 def parse_slowlog(text):
     """Parses slow-log text (slowtap's or MariaDB's server format) into a list of dicts with
     keys time, user, host, thread_id, schema, query_time, lock_time, rows_sent, rows_examined,

@@ -367,17 +367,8 @@ class IndexAdvice(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which("pt-query-digest"), "percona-toolkit not installed")
     def test_pt_query_digest_reads_the_log(self):
-        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "st-adv-%d.log" % os.getpid())
-        with open(path, "w") as f:
-            f.write(self.log)
-        try:
-            r = subprocess.run(["pt-query-digest", "--output", "json", "--limit", "100%:100",
-                                path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, timeout=120)
-        finally:
-            os.unlink(path)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        doc = json.loads(r.stdout[r.stdout.index("{"):])
+        rc, err, doc = harness.pt_query_digest_json(self.log)
+        self.assertEqual(rc, 0, err)
         fps = {c["fingerprint"] for c in doc["classes"]}
         self.assertIn("select name from students where email = ?", fps)
         self.assertIn("update orders set total = total where ref_code = ?", fps)

@@ -7,13 +7,11 @@ capture on MariaDB >= 10.9 adds SHOW ANALYZE's actual rows as `# analyze:` lines
 performance_schema off (the suite's shared server) Rows_examined stays 0 and nothing is
 reported. pt-query-digest and mariadb-dumpslow still read the log."""
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
@@ -204,17 +202,8 @@ class PfsOn(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which("pt-query-digest"), "percona-toolkit not installed")
     def test_pt_query_digest(self):
-        path = os.path.join(tempfile.gettempdir(), "st-pfs-%d.log" % os.getpid())
-        with open(path, "w") as f:
-            f.write(self.log)
-        try:
-            r = subprocess.run(["pt-query-digest", "--output", "json", "--limit", "100%:100",
-                                path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, timeout=120)
-        finally:
-            os.unlink(path)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        doc = json.loads(r.stdout[r.stdout.index("{"):])
+        rc, err, doc = harness.pt_query_digest_json(self.log)
+        self.assertEqual(rc, 0, err)
         classes = {c["fingerprint"]: c for c in doc["classes"]}
         fp = "select count(*) from big where note like ?"
         self.assertIn(fp, classes, sorted(classes))

@@ -2,7 +2,6 @@
 pt-query-digest (JSON output) and mariadb-dumpslow see the statement shapes, counts, users
 and row counts of a known workload."""
 
-import json
 import os
 import re
 import shutil
@@ -51,17 +50,8 @@ class SlowlogTools(unittest.TestCase):
 
     @unittest.skipUnless(shutil.which("pt-query-digest"), "percona-toolkit not installed")
     def test_pt_query_digest(self):
-        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "st-tools-%d.log" % os.getpid())
-        with open(path, "w") as f:
-            f.write(self.log)
-        try:
-            r = subprocess.run(["pt-query-digest", "--output", "json", "--limit", "100%:100",
-                                path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, timeout=120)
-        finally:
-            os.unlink(path)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        doc = json.loads(r.stdout[r.stdout.index("{"):])
+        rc, err, doc = harness.pt_query_digest_json(self.log)
+        self.assertEqual(rc, 0, err)
         classes = {c["fingerprint"]: c for c in doc["classes"]}
         expect = {
             "select name from items where id = ?": 12,
