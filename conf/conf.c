@@ -3,8 +3,8 @@
  * (getopt_long). One table describes every option once; the command line and the file both
  * go through conf_set(), so validation and error lines are the same for both.
  */
-#include "conf.h"
-#include "../proxy/listener.h"
+#include "conf/conf.h"
+#include "net/net_addr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -261,7 +261,7 @@ conf_parse_seconds(const char *s, int64_t *us)
     return true;
 }
 
-/* Checks ADDR syntax with the address module's parser (proxy/listener.h): HOST:PORT,
+/* Checks ADDR syntax with the address module's parser (net/net_addr.h): HOST:PORT,
  * [IPv6]:PORT, a bare PORT or an absolute unix socket path. On failure stores a short reason
  * in *why. */
 bool

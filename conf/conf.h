@@ -59,7 +59,7 @@ struct conf {
     int metrics_top;      /* --metrics-top N, default 20 */
     char *http_auth_file; /* --http-auth-file PATH: a token or user:password */
 
-    /* routes and findings (proxy/routes.h, proxy/findings.h) */
+    /* routes and findings (proxy/account/routes.h, proxy/account/findings.h) */
     int max_routes;         /* --max-routes N, default 1000 */
     int64_t request_gap_us; /* --request-gap SECONDS, default 0.05 */
     int n_plus_one_min;     /* --n-plus-one-min N, default 5 */

@@ -10,7 +10,7 @@
  * columns (compared with constants or columns of tables read earlier), then one range column,
  * then the ORDER BY / GROUP BY columns where they can follow.
  */
-#include "advice.h"
+#include "explain/advice.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../protocol/proto_sqllex.h"
+#include "protocol/proto_sqllex.h"
 
 #define A_MAX_TOKS  8192
 #define A_MAX_REFS  32

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "plan.h"
+#include "explain/plan.h"
 
 #define ADVICE_NAME_MAX   65   /* identifier length (64) + NUL */
 #define ADVICE_MAX_TABLES 16   /* tables of one statement considered */

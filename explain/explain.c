@@ -26,9 +26,9 @@
  * pfs_wanted): [SELECT @@performance_schema, once per connection] -> its history rows ->
  * rec->pfs. A live capture on MariaDB >= 10.9 that got a plan also takes SHOW ANALYZE FOR n.
  */
-#include "explain.h"
-#include "lockwait.h"
-#include "pfs.h"
+#include "explain/explain.h"
+#include "explain/lockwait.h"
+#include "explain/pfs.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,12 +46,12 @@
 
 #include <event2/event.h>
 
-#include "../protocol/proto_fingerprint.h"
-#include "../protocol/proto_sqlmode.h"
-#include "advice.h"
-#include "../proxy/filter.h"
-#include "../proxy/logfile.h"
-#include "../proxy/slowlog.h"
+#include "protocol/proto_fingerprint.h"
+#include "protocol/proto_sqlmode.h"
+#include "explain/advice.h"
+#include "proxy/account/filter.h"
+#include "proxy/output/logfile.h"
+#include "proxy/output/slowlog.h"
 
 #define XQ_MAX_RECS   1024 /* records accepted and not yet passed to done */
 #define XQ_MAX_LIVE   256  /* live requests kept (in flight or waiting for their record) */
@@ -183,7 +183,7 @@ struct explain {
     /* set up before the thread starts, read-only afterwards */
     const struct filter *filter; /* --redact: applied to what the explain log shows */
     char *user, *password;
-    /* --backend's addresses as main resolved them (listener.h): each connect tries them in
+    /* --backend's addresses as main resolved them (net/net_addr.h): each connect tries them in
      * order until one accepts; a unix path is one address */
     char hosts[NET_ADDR_MAX][INET6_ADDRSTRLEN + 1]; /* numeric, for mysql_real_connect */
     char addr_text[NET_ADDR_MAX][112];              /* "[::1]:3306", for messages */

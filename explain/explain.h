@@ -25,9 +25,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../conf/conf.h"
-#include "../proxy/listener.h"
-#include "../proxy/record.h"
+#include "conf/conf.h"
+#include "net/net_addr.h"
+#include "proxy/account/record.h"
 
 struct explain;
 struct sessreg_view;

@@ -2,7 +2,7 @@
  * lockwait.c - lock-wait queries and the parsing of their rows; see lockwait.h. Column names
  * are the contract between the two: both queries alias their columns to the same names.
  */
-#include "lockwait.h"
+#include "explain/lockwait.h"
 
 #include <stdio.h>
 #include <stdlib.h>

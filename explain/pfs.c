@@ -3,7 +3,7 @@
  * The history query selects the table's own column names (so a row recorded from a plain
  * SELECT * of events_statements_history parses the same) plus NOW_TIMER.
  */
-#include "pfs.h"
+#include "explain/pfs.h"
 
 #include <jansson.h>
 #include <stdio.h>

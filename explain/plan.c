@@ -3,7 +3,7 @@
  * columns by name, and the flags the slow log reports (full scan, full join, temporary table,
  * filesort). Pure: no database access.
  */
-#include "plan.h"
+#include "explain/plan.h"
 
 #include <stdio.h>
 #include <stdatomic.h>

@@ -9,8 +9,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "proto_compress.h"
-#include "proto_wire.h"
+#include "protocol/proto_compress.h"
+#include "protocol/proto_wire.h"
 
 /* zstd windows larger than this are refused: a frame decodes to at most 16 MiB, and a peer
  * must not make slowtap allocate more than that for one. */

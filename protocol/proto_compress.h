@@ -20,7 +20,7 @@
 #ifndef SLOWTAP_PROTO_COMPRESS_H
 #define SLOWTAP_PROTO_COMPRESS_H
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 #define PROTO_ZHDR_LEN       7u
 #define PROTO_ZMAX_LEN       0xFFFFFFu /* largest compressed or uncompressed frame length */

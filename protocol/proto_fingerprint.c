@@ -42,11 +42,11 @@
  * NUL bytes are whitespace outside literals and `?` inside backtick identifiers, so the
  * fingerprint never contains a NUL.
  */
-#include "proto_fingerprint.h"
+#include "protocol/proto_fingerprint.h"
 
 #include <string.h>
 
-#include "proto_sqllex.h"
+#include "protocol/proto_sqllex.h"
 
 #define FP_FNV_OFFSET 0xcbf29ce484222325ull
 #define FP_FNV_PRIME  0x100000001b3ull

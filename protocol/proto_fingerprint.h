@@ -9,7 +9,7 @@
 #ifndef SLOWTAP_PROTO_FINGERPRINT_H
 #define SLOWTAP_PROTO_FINGERPRINT_H
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 /*
  * Writes the fingerprint of `sql[0..len)` into `out` (capacity `cap`, always NUL-terminated

@@ -4,8 +4,8 @@
  */
 #include <string.h>
 
-#include "proto_handshake.h"
-#include "proto_wire.h"
+#include "protocol/proto_handshake.h"
+#include "protocol/proto_wire.h"
 
 /* Copies a string of n bytes into a fixed buffer, cut to fit, NUL-terminated. */
 static void

@@ -6,7 +6,7 @@
 #ifndef SLOWTAP_PROTO_HANDSHAKE_H
 #define SLOWTAP_PROTO_HANDSHAKE_H
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 struct proto_greeting {
     uint8_t protocol_version; /* 10 */

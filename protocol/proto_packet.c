@@ -3,8 +3,8 @@
  */
 #include <string.h>
 
-#include "proto_packet.h"
-#include "proto_wire.h"
+#include "protocol/proto_packet.h"
+#include "protocol/proto_wire.h"
 
 enum proto_rc
 proto_hdr_parse(const uint8_t *buf, size_t avail, struct proto_hdr *h)

@@ -5,7 +5,7 @@
 #ifndef SLOWTAP_PROTO_PACKET_H
 #define SLOWTAP_PROTO_PACKET_H
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 struct proto_hdr {
     uint32_t len; /* payload length of this physical packet, 0..0xFFFFFF */

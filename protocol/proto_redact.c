@@ -5,11 +5,11 @@
  * on its own, and a hint opened inside a hint can only run to the end, so one level of
  * recursion plus restarting the cursor covers every nesting without a stack.
  */
-#include "proto_redact.h"
+#include "protocol/proto_redact.h"
 
 #include <string.h>
 
-#include "proto_sqllex.h"
+#include "protocol/proto_sqllex.h"
 
 struct rd_out {
     char *buf;

@@ -1,14 +1,14 @@
 /*
  * proto_redact.h - literal redaction over the one SQL lexer: every string, number, hex and bit
  * literal for which a caller's predicate says yes is written as `?`. The predicate (pcre2
- * patterns in proxy/filter.c, "everything" in the tests) is the caller's; the lexing is here.
+ * patterns in proxy/account/filter.c, "everything" in the tests) is the caller's; the lexing is here.
  *
  * Pure, allocation-free.
  */
 #ifndef SLOWTAP_PROTO_REDACT_H
 #define SLOWTAP_PROTO_REDACT_H
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 /* True when the literal whose content is content[0..len) is to be hidden. The content is the
  * raw text between the quotes ('it''s' gives `it''s`: escapes are not decoded; an

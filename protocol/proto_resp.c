@@ -7,9 +7,9 @@
  */
 #include <string.h>
 
-#include "proto_packet.h"
-#include "proto_resp.h"
-#include "proto_wire.h"
+#include "protocol/proto_packet.h"
+#include "protocol/proto_resp.h"
+#include "protocol/proto_wire.h"
 
 #define PROGRESS_CODE 0xFFFF
 

@@ -11,7 +11,7 @@
 #ifndef SLOWTAP_PROTO_RESP_H
 #define SLOWTAP_PROTO_RESP_H
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 /*
  * Rules: a packet type or status flag is trusted only where the command that was sent gives it

@@ -9,7 +9,7 @@
  * tokens of their own. Where the server would report a syntax error, the lexer still yields
  * tokens (a WORD, an OP), so readers never fail.
  */
-#include "proto_sqllex.h"
+#include "protocol/proto_sqllex.h"
 
 #include <string.h>
 

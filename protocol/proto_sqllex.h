@@ -11,7 +11,7 @@
 #ifndef SLOWTAP_PROTO_SQLLEX_H
 #define SLOWTAP_PROTO_SQLLEX_H
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 enum proto_tok {
     PROTO_TOK_END = 0,

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "proto_sqllex.h"
-#include "proto_sqlmode.h"
+#include "protocol/proto_sqllex.h"
+#include "protocol/proto_sqlmode.h"
 
 /* A cursor that skips blanks (whitespace, comments; executable-comment markers too, since
  * their content is code). */

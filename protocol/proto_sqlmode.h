@@ -9,7 +9,7 @@
 #ifndef SLOWTAP_PROTO_SQLMODE_H
 #define SLOWTAP_PROTO_SQLMODE_H
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 /* What a session's SET statements have told about its sql_mode. */
 #define PROTO_SQLMODE_TEXT_MAX 256

@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto_sqllex.h"
-#include "proto_stmt.h"
-#include "proto_wire.h"
+#include "protocol/proto_sqllex.h"
+#include "protocol/proto_stmt.h"
+#include "protocol/proto_wire.h"
 
 #define STMT_UNSIGNED_FLAG 0x80
 #define LIT_STACK          256

@@ -7,7 +7,7 @@
 #ifndef SLOWTAP_PROTO_STMT_H
 #define SLOWTAP_PROTO_STMT_H
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 /* Column/parameter types (MYSQL_TYPE_*). */
 enum proto_type {

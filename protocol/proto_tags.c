@@ -3,8 +3,8 @@
  */
 #include <string.h>
 
-#include "proto_sqllex.h"
-#include "proto_tags.h"
+#include "protocol/proto_sqllex.h"
+#include "protocol/proto_tags.h"
 
 static int
 hexval(unsigned char c)

@@ -13,7 +13,7 @@
 #ifndef SLOWTAP_PROTO_TAGS_H
 #define SLOWTAP_PROTO_TAGS_H
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 #define PROTO_TAGS_MAX 16
 #define PROTO_TAG_LEN  256 /* bytes of a decoded key or value, NUL included */

@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "proto_wire.h"
+#include "protocol/proto_wire.h"
 
 static inline bool
 need(struct proto_rd *r, size_t n)

@@ -9,7 +9,7 @@
 #ifndef SLOWTAP_PROTO_WIRE_H
 #define SLOWTAP_PROTO_WIRE_H
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 struct proto_rd {
     const uint8_t *p;

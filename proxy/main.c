@@ -18,19 +18,19 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
-#include "../conf/conf.h"
-#include "../explain/explain.h"
-#include "filter.h"
-#include "http.h"
-#include "logfile.h"
-#include "record.h"
-#include "report.h"
-#include "routes.h"
-#include "sessreg.h"
-#include "slowlog.h"
-#include "stats.h"
-#include "tls.h"
-#include "worker.h"
+#include "conf/conf.h"
+#include "explain/explain.h"
+#include "proxy/account/filter.h"
+#include "proxy/output/http.h"
+#include "proxy/output/logfile.h"
+#include "proxy/account/record.h"
+#include "report/report.h"
+#include "proxy/account/routes.h"
+#include "proxy/account/sessreg.h"
+#include "proxy/output/slowlog.h"
+#include "proxy/account/stats.h"
+#include "proxy/relay/tls.h"
+#include "proxy/relay/worker.h"
 
 #define LOG_MAX_PENDING (64u << 20) /* bytes of log entries waiting for the disk, at most */
 
@@ -199,7 +199,7 @@ main(int argc, char **argv)
     }
 
     /* Worker 0's sockets (or the shared unix one), bound here so that an address another
-     * process listens on is a start-up error (listener.h, NET_LISTEN_FIRST). */
+     * process listens on is a start-up error (net/net_addr.h, NET_LISTEN_FIRST). */
     app.listen_v6only = app.listen_addr.n > 1;
     for (int i = 0; i < app.listen_addr.n; i++) {
         bool in_use = false;

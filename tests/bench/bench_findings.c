@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../protocol/proto_fingerprint.h"
-#include "../../proxy/findings.h"
-#include "../../proxy/stats.h"
+#include "protocol/proto_fingerprint.h"
+#include "proxy/account/findings.h"
+#include "proxy/account/stats.h"
 
 int
 main(int argc, char **argv)

@@ -1,5 +1,5 @@
 """test_jsonlog.py - the JSON slow log (--log-format json) end to end: one valid JSON object per
-line carrying every field proxy/slowlog.h lists, with the right values for a plain COM_QUERY, a
+line carrying every field proxy/output/slowlog.h lists, with the right values for a plain COM_QUERY, a
 failing statement, DML, a server-side prepared statement with parameters (PHP PDO) and an
 auto-EXPLAINed statement (plan and flags); `slowtap report` reads the JSON log."""
 

@@ -84,7 +84,7 @@ def assert_fits(test, out, json_shapes=None):
 def text_entry(t, qt, rows_sent, rows_exam, stmt, full_scan=None, explain_type=None,
                schema="shop", flags_line=None, extra=None, error=None, rows_affected=0,
                lock_time=0.0, no_index=None):
-    """One entry in slowtap's text format (proxy/slowlog.h)."""
+    """One entry in slowtap's text format (proxy/output/slowlog.h)."""
     lines = ["# Time: %s" % t,
              "# User@Host: app[app] @  [127.0.0.1]",
              "# Thread_id: 7  Schema: %s  QC_hit: No" % schema,

@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../../proxy/listener.h"
+#include "net/net_addr.h"
 #include "check.h"
 
 struct parse_case {

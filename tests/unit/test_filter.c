@@ -9,7 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "proxy/filter.h"
+#include "proxy/account/filter.h"
 #include "protocol/proto_fingerprint.h"
 
 static void

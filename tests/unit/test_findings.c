@@ -1,7 +1,7 @@
 /*
  * test_findings.c - N+1 and duplicate detection and the unit-of-work rule (proxy/findings.h).
  */
-#include "../../proxy/findings.h"
+#include "proxy/account/findings.h"
 #include "check.h"
 
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "proxy/histogram.h"
+#include "proxy/account/histogram.h"
 
 static void
 test_boundaries(void)

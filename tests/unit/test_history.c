@@ -2,7 +2,7 @@
  * test_history.c - the dashboard's time series (proxy/history.h): points from cumulative
  * feeds, the ring keeping the newest, series slots reused for new keys.
  */
-#include "../../proxy/history.h"
+#include "proxy/account/history.h"
 #include "check.h"
 
 static void

@@ -2,8 +2,8 @@
  * test_routes.c - per-route statistics (proxy/routes.h): recording, merging, top shapes,
  * requests, overflow and eviction, and the route name taken from tags.
  */
-#include "../../protocol/proto_tags.h"
-#include "../../proxy/routes.h"
+#include "protocol/proto_tags.h"
+#include "proxy/account/routes.h"
 #include "check.h"
 
 static const struct routes_entry *

@@ -13,10 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../proxy/filter.h"
-#include "../../proxy/logfile.h"
-#include "../../proxy/record.h"
-#include "../../proxy/slowlog.h"
+#include "proxy/account/filter.h"
+#include "proxy/output/logfile.h"
+#include "proxy/account/record.h"
+#include "proxy/output/slowlog.h"
 #include "check.h"
 
 static char tmpdir[256];

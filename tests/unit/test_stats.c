@@ -10,7 +10,7 @@
 #include "check.h"
 #include "explain/plan.h"
 #include "protocol/proto_fingerprint.h"
-#include "proxy/stats.h"
+#include "proxy/account/stats.h"
 
 static struct stats_sample
 sample(uint64_t digest, const char *sql, uint64_t us, int64_t wall)

@@ -22,7 +22,7 @@
 
 #include <openssl/ssl.h>
 
-#include "../conf/conf.h"
+#include "conf/conf.h"
 
 /*
  * Loads the contexts the configuration asks for, generating the certificate when needed. On a

@@ -1,7 +1,7 @@
 /*
  * history.c - fixed-size rings of per-interval points, one per series (history.h).
  */
-#include "history.h"
+#include "proxy/account/history.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
  * ("mariadbd, Version: ... started with:", "Tcp port:", "Time Id Command Argument") are
  * skipped wherever they appear (each FLUSH LOGS or restart repeats them).
  */
-#include "report.h"
+#include "report/report.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -6,7 +6,7 @@
  * predicate that matches a literal's content against the patterns.
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "filter.h"
+#include "proxy/account/filter.h"
 
 #include <pcre2.h>
 #include <pthread.h>

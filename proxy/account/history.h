@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "histogram.h"
+#include "proxy/account/histogram.h"
 
 #define HISTORY_KEY_MAX 128
 

@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "histogram.h"
+#include "proxy/account/histogram.h"
 
 struct counters {
     _Atomic uint64_t connections_total;   /* client connections accepted */

@@ -12,12 +12,12 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "logfile.h"
-#include "routes.h"
-#include "session.h"
-#include "slowlog.h"
-#include "stats.h"
-#include "worker.h"
+#include "proxy/output/logfile.h"
+#include "proxy/account/routes.h"
+#include "proxy/relay/session.h"
+#include "proxy/output/slowlog.h"
+#include "proxy/account/stats.h"
+#include "proxy/relay/worker.h"
 
 #define TICK_US           100000
 #define MERGE_EVERY       10 /* ticks: statistics are merged once a second */

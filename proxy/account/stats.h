@@ -20,8 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../explain/plan.h"
-#include "histogram.h"
+#include "explain/plan.h"
+#include "proxy/account/histogram.h"
 
 #define STATS_EXAMPLE_MAX     1024 /* bytes of the example statement kept */
 #define STATS_FINGERPRINT_MAX 1024 /* bytes of the fingerprint kept */

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "../conf/conf.h"
+#include "conf/conf.h"
 
 struct filter;
 

@@ -34,7 +34,7 @@
 #ifndef SLOWTAP_HTTP_H
 #define SLOWTAP_HTTP_H
 
-#include "../conf/conf.h"
+#include "conf/conf.h"
 
 struct http;
 struct stats;

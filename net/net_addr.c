@@ -1,6 +1,6 @@
 /*
- * listener.c - the address module: parsing, resolution to every address, non-blocking
- * connects and listening sockets (see listener.h for the forms and the bind rules).
+ * net_addr.c - the address module: parsing, resolution to every address, non-blocking
+ * connects and listening sockets (see net_addr.h for the forms and the bind rules).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,7 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "listener.h"
+#include "net/net_addr.h"
 
 #define NET_SYNTAX "expected HOST:PORT, [IPv6]:PORT, PORT or /unix/socket/path"
 

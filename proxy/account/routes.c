@@ -2,13 +2,13 @@
  * routes.c - per-route statistics: per-worker tables merged into one shared, bounded table
  * (routes.h).
  */
-#include "routes.h"
+#include "proxy/account/routes.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../protocol/proto_tags.h"
+#include "protocol/proto_tags.h"
 
 struct routes_slot {
     uint64_t hash;

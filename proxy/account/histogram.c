@@ -4,7 +4,7 @@
  * w = lo / (8 + sub) <= lo / 8, so the midpoint is within w / 2 <= lo / 16 (6.25%) of any value
  * in the bucket.
  */
-#include "histogram.h"
+#include "proxy/account/histogram.h"
 
 #include <math.h>
 

@@ -1,5 +1,5 @@
 /*
- * listener.h - slowtap's one address module: every option that takes an address (--listen,
+ * net_addr.h - slowtap's one address module: every option that takes an address (--listen,
  * --backend, --http; auto-EXPLAIN gets --backend's list from main) parses it here, resolves
  * it here once at start (getaddrinfo: never on an event loop) to ALL the addresses it names,
  * and opens its sockets here (non-blocking connects, listening sockets).

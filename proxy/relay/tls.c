@@ -18,8 +18,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#include "listener.h"
-#include "tls.h"
+#include "net/net_addr.h"
+#include "proxy/relay/tls.h"
 
 static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
 static SSL_CTX *server_ctx; /* guarded by tls_lock; each SSL holds its own reference */

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../protocol/proto_fingerprint.h"
-#include "pstmt.h"
-#include "routes.h"
+#include "protocol/proto_fingerprint.h"
+#include "proxy/relay/pstmt.h"
+#include "proxy/account/routes.h"
 
-#include "../protocol/proto_tags.h"
+#include "protocol/proto_tags.h"
 
 #define FP_MAX 1024
 

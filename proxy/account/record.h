@@ -13,11 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../explain/lockwait.h"
-#include "../explain/pfs.h"
-#include "../explain/plan.h"
-#include "../protocol/proto_tags.h"
-#include "findings.h"
+#include "explain/lockwait.h"
+#include "explain/pfs.h"
+#include "explain/plan.h"
+#include "protocol/proto_tags.h"
+#include "proxy/account/findings.h"
 
 enum rec_explain_source {
     REC_EXPLAIN_NONE = 0, /* no plan: auto-EXPLAIN off, not explainable, or failed */

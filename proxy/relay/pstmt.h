@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../protocol/proto_stmt.h"
+#include "protocol/proto_stmt.h"
 
 /* Bytes of each parameter's long data kept for the log (the total is still counted). */
 #define PSTMT_LONG_DATA_KEEP 1024

@@ -2,7 +2,7 @@
  * sessreg.c - the registry of sessions readable across threads (see sessreg.h): a mutex-
  * protected list of entries, each published by its owner under a sequence counter.
  */
-#include "sessreg.h"
+#include "proxy/account/sessreg.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -64,10 +64,10 @@
 #ifndef SLOWTAP_SLOWLOG_H
 #define SLOWTAP_SLOWLOG_H
 
-#include "../conf/conf.h"
-#include "filter.h"
-#include "logfile.h"
-#include "record.h"
+#include "conf/conf.h"
+#include "proxy/account/filter.h"
+#include "proxy/output/logfile.h"
+#include "proxy/account/record.h"
 
 /* Formats `r` (text or JSON per `format`) into `b` as one entry. `f` may be NULL; when given,
  * its redaction rules are applied to the statement, parameters, fingerprint and prepared

@@ -2,7 +2,7 @@
  * record.c - allocation and release of statement records (struct rec): a record owns its
  * strings and its plan, so it can outlive the session that filled it and cross threads.
  */
-#include "record.h"
+#include "proxy/account/record.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,17 +6,17 @@
  * allocation beyond the reused buffer); redaction uses per-thread scratch buffers that grow
  * to the largest statement seen and are then reused.
  */
-#include "slowlog.h"
+#include "proxy/output/slowlog.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "sessreg.h"
+#include "proxy/account/sessreg.h"
 #include <time.h>
 
-#include "../protocol/proto.h"
+#include "protocol/proto.h"
 
 /* The command's name, or its number in decimal for commands without one. */
 static const char *

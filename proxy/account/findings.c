@@ -2,7 +2,7 @@
  * findings.c - N+1 and duplicate detection per unit of work (the rule is in findings.h), and
  * the shared table the findings are counted in.
  */
-#include "findings.h"
+#include "proxy/account/findings.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -8,7 +8,7 @@
  * relaxed loads while the owning worker increments them: a scrape may see a bucket one
  * statement behind another, never a torn value), the explain and log counters.
  */
-#include "http.h"
+#include "proxy/output/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,18 +30,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../explain/explain.h"
-#include "../explain/advice.h"
-#include "../explain/plan.h"
-#include "counters.h"
-#include "filter.h"
-#include "histogram.h"
-#include "listener.h"
-#include "findings.h"
-#include "logfile.h"
-#include "history.h"
-#include "routes.h"
-#include "stats.h"
+#include "explain/explain.h"
+#include "explain/advice.h"
+#include "explain/plan.h"
+#include "proxy/account/counters.h"
+#include "proxy/account/filter.h"
+#include "proxy/account/histogram.h"
+#include "net/net_addr.h"
+#include "proxy/account/findings.h"
+#include "proxy/output/logfile.h"
+#include "proxy/account/history.h"
+#include "proxy/account/routes.h"
+#include "proxy/account/stats.h"
 
 extern const char dashboard_html[];
 extern const size_t dashboard_html_len;

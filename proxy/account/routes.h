@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "histogram.h"
+#include "proxy/account/histogram.h"
 
 #define ROUTES_NAME_MAX   128 /* bytes of a route name kept, NUL included */
 #define ROUTES_TOP_SHAPES 8   /* shapes kept per route (the costliest, approximately) */

@@ -12,7 +12,7 @@
  * Batches circulate between the free list, the logbufs and the queue, so steady state needs no
  * allocation at all. Only the writer thread touches the file descriptor.
  */
-#include "logfile.h"
+#include "proxy/output/logfile.h"
 
 #include <errno.h>
 #include <fcntl.h>

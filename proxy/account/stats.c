@@ -7,13 +7,13 @@
  * keeps a min-heap of its entries by total time: the eviction victim (smallest total_us) is
  * the root, and since totals only grow, a merge into an entry is a sift-down (O(log n)).
  */
-#include "stats.h"
+#include "proxy/account/stats.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../protocol/proto_fingerprint.h"
+#include "protocol/proto_fingerprint.h"
 
 struct stats_entry {
     uint64_t digest;

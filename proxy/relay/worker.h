@@ -14,11 +14,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../conf/conf.h"
-#include "counters.h"
-#include "findings.h"
-#include "listener.h"
-#include "stats.h"
+#include "conf/conf.h"
+#include "proxy/account/counters.h"
+#include "proxy/account/findings.h"
+#include "net/net_addr.h"
+#include "proxy/account/stats.h"
 
 struct event_base;
 struct event;
