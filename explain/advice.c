@@ -192,6 +192,29 @@ advice_scan_rows(const struct plan *p)
     return max;
 }
 
+enum advice_weight
+advice_scan_weight(bool flagged, bool rows_known, uint64_t scan_rows, uint64_t total_us,
+                   uint64_t all_us)
+{
+    if (!flagged) {
+        return ADVICE_WEIGHT_NONE;
+    }
+    if (!rows_known || scan_rows >= ADVICE_MIN_ROWS || total_us >= ADVICE_NOTABLE_US) {
+        return ADVICE_WEIGHT_NOTABLE;
+    }
+    if (all_us && total_us >= ADVICE_NOTABLE_MIN_US &&
+        total_us * 100 >= all_us * (uint64_t)ADVICE_NOTABLE_PCT) {
+        return ADVICE_WEIGHT_NOTABLE;
+    }
+    return ADVICE_WEIGHT_SMALL;
+}
+
+const char *
+advice_weight_name(enum advice_weight w)
+{
+    return w == ADVICE_WEIGHT_NOTABLE ? "notable" : w == ADVICE_WEIGHT_SMALL ? "small" : "none";
+}
+
 /* ---- tokens ---- */
 
 struct atok {

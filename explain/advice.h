@@ -85,4 +85,32 @@ char *advice_compute(const char *sql, size_t len, unsigned sqlmode, const char *
  * dashboard weigh a full-scan flag by. */
 uint64_t advice_scan_rows(const struct plan *p);
 
+/*
+ * Noise: how loudly a shape's scan flag (Full_scan / Full_join, or the server's "no index
+ * used" where no plan says more) is shown. The one rule the dashboard (through /api/digests)
+ * and `slowtap report` both follow:
+ *   - a flag on a table estimated at ADVICE_MIN_ROWS rows or more, or whose size is unknown
+ *     (no plan with rows): NOTABLE;
+ *   - else, on a small table, NOTABLE still when the shape's statements took much time in all:
+ *     ADVICE_NOTABLE_US, or ADVICE_NOTABLE_PCT percent of all statements' time (all_us, 0 when
+ *     unknown) and at least ADVICE_NOTABLE_MIN_US;
+ *   - else SMALL: a lookup table scanned cheaply, shown grey and never advised.
+ * Shapes are ranked by total time anyway, so a NOTABLE flag on a cheap shape sits low.
+ */
+#define ADVICE_NOTABLE_US     1000000ULL /* 1 s of total time */
+#define ADVICE_NOTABLE_PCT    5          /* of all statements' time ... */
+#define ADVICE_NOTABLE_MIN_US 100000ULL  /* ... and 100 ms at least */
+
+enum advice_weight {
+    ADVICE_WEIGHT_NONE = 0, /* no scan flag */
+    ADVICE_WEIGHT_SMALL,
+    ADVICE_WEIGHT_NOTABLE,
+};
+
+enum advice_weight advice_scan_weight(bool flagged, bool rows_known, uint64_t scan_rows,
+                                      uint64_t total_us, uint64_t all_us);
+
+/* "none", "small", "notable". */
+const char *advice_weight_name(enum advice_weight w);
+
 #endif

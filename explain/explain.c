@@ -1,12 +1,13 @@
 /*
  * explain.c - auto-EXPLAIN on a thread of its own: a bounded submission queue fed by the
  * workers, a small pool of side connections driven by libmariadb's non-blocking API on a
- * private libevent loop, a per-digest plan cache (rate limit), live plans by token, and the
- * optional JSON explain log.
+ * private libevent loop, a per-digest plan cache (rate limit) and live plans by token. It sees
+ * only struct explain_job and answers through the hooks (explain.h); the explain log and the
+ * slow log are written by the proxy's done hook.
  *
- * Flow of a record (all on the explain thread after explain_submit):
+ * Flow of a job (all on the explain thread after explain_submit):
  *
- *   ring --drain--> handle_rec --not explainable / truncated-------------------> done
+ *   ring --drain--> handle_stmt -not explainable / truncated-------------------> done
  *                       |------ live plan ready (token) ------------------------> done
  *                       |------ live plan in flight -> park on the live entry
  *                       |------ cached plan (< explain_interval) --------------> done
@@ -22,9 +23,9 @@
  * fails at once) and closed with mysql_close_start/_cont.
  *
  * What the server measured (pfs.h): while performance_schema's statement history may be
- * collected, a logged record passes through one more task before done (rec_finish ->
+ * collected, a logged job passes through one more task before done (job_finish ->
  * pfs_wanted): [SELECT @@performance_schema, once per connection] -> its history rows ->
- * rec->pfs. A live capture on MariaDB >= 10.9 that got a plan also takes SHOW ANALYZE FOR n.
+ * job->pfs. A live capture on MariaDB >= 10.9 that got a plan also takes SHOW ANALYZE FOR n.
  */
 #include "explain/explain.h"
 #include "explain/lockwait.h"
@@ -32,7 +33,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <jansson.h>
 #include <errmsg.h>
 #include <mysql.h>
 #include <netdb.h>
@@ -49,27 +49,23 @@
 #include "protocol/proto_fingerprint.h"
 #include "protocol/proto_sqlmode.h"
 #include "explain/advice.h"
-#include "proxy/account/filter.h"
-#include "proxy/output/logfile.h"
-#include "proxy/output/slowlog.h"
 
-#define XQ_MAX_RECS   1024 /* records accepted and not yet passed to done */
-#define XQ_MAX_LIVE   256  /* live requests kept (in flight or waiting for their record) */
+#define XQ_MAX_RECS   1024 /* jobs accepted and not yet passed to done */
+#define XQ_MAX_LIVE   256  /* live requests kept (in flight or waiting for their job) */
 #define XQ_RING       (XQ_MAX_RECS + XQ_MAX_LIVE)
 #define XC_MAX_CONNS  64
 #define XCACHE_MAX    4096
 #define XCACHE_BUCKET 8192
-#define XLIVE_KEEP_US (600LL * 1000000) /* a live plan waits this long for its record */
+#define XLIVE_KEEP_US (600LL * 1000000) /* a live plan waits this long for its job */
 #define XBACKOFF_US   1000000LL         /* at most one connect attempt per second while failing */
 #define XCLOSE_US     1000000LL         /* bound on a graceful close */
-#define XQ_WAKE_BATCH 32  /* records queued before the thread is woken (else its tick) */
-#define XTICK_MS      100 /* explain-log flush and housekeeping */
+#define XQ_WAKE_BATCH 32                /* jobs queued before the thread is woken (else its tick) */
+#define XTICK_MS      100 /* housekeeping, and done(NULL) so the proxy flushes its logs */
 #define XWARN_KINDS   64
 
-/* A submission from a worker: a completed record or a live-plan request. */
+/* A submission from a worker: a completed statement's job or a live-plan request. */
 struct xjob {
-    struct rec *rec; /* NULL for a live request */
-    bool log;
+    struct explain_job *job; /* NULL for a live request */
     uint64_t token;
     uint32_t thread_id;
     uint64_t digest;
@@ -87,27 +83,26 @@ struct xlive {
     uint64_t digest;
     enum xlive_state state;
     struct plan *plan;
-    bool want_plan;               /* SHOW EXPLAIN too (else only the lock-wait query) */
-    int phase;                    /* 0: what the statement waits for, 1: its plan */
-    struct lockwait lock;         /* phase 0's answer */
-    struct sessreg_view *blocker; /* what slowtap knows of the blocking session, or NULL */
-    char *analyze;                /* phase 2 (MariaDB >= 10.9): SHOW ANALYZE as lines, or NULL */
+    bool want_plan;       /* SHOW EXPLAIN too (else only the lock-wait query) */
+    int phase;            /* 0: what the statement waits for, 1: its plan (2, 3 below) */
+    struct lockwait lock; /* phase 0's answer (phase 3: MariaDB's metadata-lock blocker) */
+    void *blocker;        /* the blocker hook's answer for lock.blocked_by, or NULL */
+    char *analyze;        /* phase 2 (MariaDB >= 10.9): SHOW ANALYZE as lines, or NULL */
     int64_t created;
-    struct xtask *waiter; /* the record with this token, when it came before the answer */
+    struct xtask *waiter; /* the job with this token, when it came before the answer */
 };
 
-/* Work for a connection: an EXPLAIN for a record or a live request. */
+/* Work for a connection: an EXPLAIN for a job or a live request. */
 struct xtask {
     struct xtask *next;
-    struct rec *rec; /* NULL for a live task */
-    bool log;
-    struct xlive *live;     /* live task: the entry it answers */
-    struct xcache *ent;     /* record task: the digest's cache entry it explains for */
-    int64_t deadline;       /* monotonic; waiting longer for a connection drops it */
-    bool retried;           /* already retried once on a new connection */
-    bool pfs;               /* record task: read its performance_schema row (then done) */
-    struct plan *live_plan; /* record task: a live plan that only needs its index advice */
-    bool live_src;          /* record task: its plan is a live one (REC_EXPLAIN_LIVE) */
+    struct explain_job *job; /* NULL for a live task */
+    struct xlive *live;      /* live task: the entry it answers */
+    struct xcache *ent;      /* job task: the digest's cache entry it explains for */
+    int64_t deadline;        /* monotonic; waiting longer for a connection drops it */
+    bool retried;            /* already retried once on a new connection */
+    bool pfs;                /* job task: read its performance_schema row (then done) */
+    struct plan *live_plan;  /* job task: a live plan that only needs its index advice */
+    bool live_src;           /* job task: its plan is a live one (EXPLAIN_SRC_LIVE) */
 };
 
 /* Per-digest plan cache entry; LRU-ordered, bounded. */
@@ -133,7 +128,7 @@ enum xc_state {
     XC_STORE,
     XC_META,       /* index advice: information_schema COLUMNS + STATISTICS of the tables */
     XC_META_STORE, /* ... and its result */
-    XC_PFS,        /* performance_schema: detection, or the record's history rows */
+    XC_PFS,        /* performance_schema: detection, or the job's history rows */
     XC_PFS_STORE,  /* ... and its result */
     XC_CLOSING
 };
@@ -181,7 +176,6 @@ struct xmeta {
 
 struct explain {
     /* set up before the thread starts, read-only afterwards */
-    const struct filter *filter; /* --redact: applied to what the explain log shows */
     char *user, *password;
     /* --backend's addresses as main resolved them (net/net_addr.h): each connect tries them in
      * order until one accepts; a unix path is one address */
@@ -197,11 +191,7 @@ struct explain {
     char tls_name[256]; /* --backend's host when it is a name (verify-identity), else "" */
     int64_t timeout_us, interval_us;
     int nconns;
-    explain_done_fn done;
-    void *done_arg;
-    explain_blocker_fn blocker_fn; /* may be NULL */
-    void *blocker_arg;
-    struct logfile *logfile;
+    struct explain_hooks hooks; /* done, blocker, thread_exit (explain.h) */
 
     struct event_base *base;
     struct event *wake, *tick;
@@ -230,7 +220,6 @@ struct explain {
     char last_connect_err[200];
     int warned[XWARN_KINDS];
     int nwarned;
-    struct logbuf *logbuf;
     bool stop_seen;
     int64_t stop_deadline;
     bool exiting;
@@ -241,7 +230,7 @@ struct explain {
 
 static void xc_start_task(struct xconn *c);
 static void schedule(struct explain *e);
-static void handle_rec(struct explain *e, struct xtask *t, bool after_live);
+static void handle_stmt(struct explain *e, struct xtask *t, bool after_live);
 
 static int64_t
 now_us(void)
@@ -257,6 +246,39 @@ wall_now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- jobs ---- */
+
+const char *
+explain_source_name(enum explain_source s)
+{
+    switch (s) {
+    case EXPLAIN_SRC_LIVE:
+        return "live";
+    case EXPLAIN_SRC_AFTER:
+        return "after";
+    case EXPLAIN_SRC_CACHED:
+        return "cached";
+    default:
+        return NULL;
+    }
+}
+
+void
+explain_job_release(struct explain_job *j)
+{
+    if (!j) {
+        return;
+    }
+    plan_free(j->plan);
+    j->plan = NULL;
+    free(j->index_advice);
+    j->index_advice = NULL;
+    free(j->analyze);
+    j->analyze = NULL;
+    free(j->blocker);
+    j->blocker = NULL;
 }
 
 /* ---- warnings: one line per distinct failure kind ---- */
@@ -276,24 +298,24 @@ warn_once(struct explain *e, int kind, const char *what, const char *msg)
             what, msg);
 }
 
-/* ---- record completion ---- */
+/* ---- job completion ---- */
 
 static void pend_push(struct explain *e, struct xtask *t, bool front);
 
-/* Does a finished record first get its performance_schema row? Only logged statements, while
+/* Does a finished job first get its performance_schema row? Only logged statements, while
  * the history may be collected, and not when the side connections are known to be stuck. */
 static bool
 pfs_wanted(const struct explain *e, const struct xtask *t)
 {
-    const char *err = t->rec->explain_error;
-    return !t->pfs && t->log && e->pfs_state >= 0 && !e->exiting && t->rec->thread_id &&
-           t->rec->sql && t->rec->sql_len && !t->rec->interrupted &&
+    const char *err = t->job->error;
+    return !t->pfs && t->job->log && e->pfs_state >= 0 && !e->exiting && t->job->thread_id &&
+           t->job->sql && t->job->sql_len && !t->job->interrupted &&
            strncmp(err, "dropped", 7) != 0 && strncmp(err, "cannot connect", 14) != 0 &&
            strncmp(err, "explain stopped", 15) != 0;
 }
 
 static void
-rec_finish(struct explain *e, struct xtask *t)
+job_finish(struct explain *e, struct xtask *t)
 {
     if (pfs_wanted(e, t)) { /* read what the server measured first (bounded: explain timeout) */
         t->pfs = true;
@@ -304,104 +326,19 @@ rec_finish(struct explain *e, struct xtask *t)
         pend_push(e, t, false);
         return;
     }
-    struct rec *rec = t->rec;
-    bool log = t->log;
+    struct explain_job *job = t->job;
     free(t);
-    e->done(e->done_arg, rec, log);
+    e->hooks.done(e->hooks.arg, job);
     pthread_mutex_lock(&e->mu);
     e->out_recs--;
     pthread_mutex_unlock(&e->mu);
 }
 
 static void
-rec_fail(struct explain *e, struct xtask *t, const char *msg)
+job_fail(struct explain *e, struct xtask *t, const char *msg)
 {
-    snprintf(t->rec->explain_error, sizeof(t->rec->explain_error), "%s", msg);
-    rec_finish(e, t);
-}
-
-/* ---- the JSON explain log ---- */
-
-static json_t *
-str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
-/* A statement, parameter list or fingerprint for the explain log, with --redact applied. */
-static json_t *
-redacted(const struct explain *e, const char *s)
-{
-    if (!s || !filter_redacts(e->filter)) {
-        return str_or_null(s);
-    }
-    size_t len = strlen(s), cap = len + 64;
-    char *buf = malloc(cap);
-    if (!buf) {
-        return json_null();
-    }
-    size_t n = filter_redact(e->filter, s, len, buf, cap);
-    json_t *j = json_stringn(buf, n);
-    free(buf);
-    return j ? j : json_null();
-}
-
-static void
-log_plan(struct explain *e, const struct rec *r)
-{
-    if (!e->logbuf || !r->plan) {
-        return;
-    }
-    char tbuf[64], digest[17];
-    time_t secs = (time_t)(r->start_wall_us / 1000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(tbuf + n, sizeof(tbuf) - n, ".%06dZ", (int)(r->start_wall_us % 1000000));
-    proto_digest_hex(r->digest, digest);
-
-    json_t *o = json_object();
-    json_t *flags = json_object();
-    json_t *rows = json_array();
-    if (!o || !flags || !rows) {
-        json_decref(o);
-        json_decref(flags);
-        json_decref(rows);
-        return;
-    }
-    json_object_set_new(o, "time", json_string(tbuf));
-    json_object_set_new(o, "digest", json_string(digest));
-    json_object_set_new(o, "fingerprint", redacted(e, r->fingerprint));
-    json_object_set_new(o, "statement", redacted(e, r->sql));
-    json_object_set_new(o, "params", redacted(e, r->params));
-    json_object_set_new(o, "prepared_statement", redacted(e, r->prepared_sql));
-    json_object_set_new(o, "schema", json_string(r->schema));
-    json_object_set_new(o, "query_time", json_real((double)r->query_us / 1e6));
-    json_object_set_new(o, "source", json_string(rec_explain_source_name(r->explain_source)));
-    json_object_set_new(flags, "full_scan", json_boolean(r->plan->flags & PLAN_FULL_SCAN));
-    json_object_set_new(flags, "full_join", json_boolean(r->plan->flags & PLAN_FULL_JOIN));
-    json_object_set_new(flags, "tmp_table", json_boolean(r->plan->flags & PLAN_TMP_TABLE));
-    json_object_set_new(flags, "filesort", json_boolean(r->plan->flags & PLAN_FILESORT));
-    json_object_set_new(o, "flags", flags);
-    for (size_t i = 0; i < r->plan->nrows; i++) {
-        json_t *row = json_object();
-        for (int c = 0; row && c < PLAN_NCOLS; c++) {
-            json_object_set_new(row, plan_col_names[c], json_string(r->plan->rows[i].col[c]));
-        }
-        json_array_append_new(rows, row);
-    }
-    json_object_set_new(o, "plan", rows);
-    if (r->index_advice) {
-        json_object_set_new(o, "index_advice", json_string(r->index_advice));
-    }
-    char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
-    json_decref(o);
-    if (s) {
-        size_t len = strlen(s);
-        s[len] = '\n'; /* json_dumps leaves room: replace the NUL, length passed explicitly */
-        logbuf_append(e->logbuf, s, len + 1);
-        free(s);
-    }
+    snprintf(t->job->error, sizeof(t->job->error), "%s", msg);
+    job_finish(e, t);
 }
 
 /* ---- the digest cache ---- */
@@ -506,25 +443,25 @@ cache_store(struct explain *e, uint64_t digest, struct plan *p)
     c->at = now_us();
 }
 
-/* Gives a record the cached answer of `c` (a plan copy, or its server error). */
+/* Gives a job the cached answer of `c` (a plan copy, or its server error). */
 static void
-rec_from_cache(struct explain *e, struct xtask *t, struct xcache *c)
+job_from_cache(struct explain *e, struct xtask *t, struct xcache *c)
 {
     if (c->plan) {
-        t->rec->plan = plan_ref(c->plan); /* shared: plans are read-only once built */
-        if (c->advice && !t->rec->index_advice) {
-            t->rec->index_advice = strdup(c->advice); /* NULL (no advice) when out of memory */
+        t->job->plan = plan_ref(c->plan); /* shared: plans are read-only once built */
+        if (c->advice && !t->job->index_advice) {
+            t->job->index_advice = strdup(c->advice); /* NULL (no advice) when out of memory */
         }
-        if (t->rec->plan) {
-            t->rec->explain_source = REC_EXPLAIN_CACHED;
+        if (t->job->plan) {
+            t->job->source = EXPLAIN_SRC_CACHED;
             atomic_fetch_add(&e->c_cached, 1);
         } else {
-            snprintf(t->rec->explain_error, sizeof(t->rec->explain_error), "out of memory");
+            snprintf(t->job->error, sizeof(t->job->error), "out of memory");
         }
     } else {
-        snprintf(t->rec->explain_error, sizeof(t->rec->explain_error), "%s", c->error);
+        snprintf(t->job->error, sizeof(t->job->error), "%s", c->error);
     }
-    rec_finish(e, t);
+    job_finish(e, t);
 }
 
 /* ---- the pending FIFO ---- */
@@ -592,7 +529,7 @@ live_free(struct explain *e, struct xlive *l)
 
 /* ---- task outcomes ---- */
 
-/* A record task's EXPLAIN ended: plan (ownership passes) or error. */
+/* A job task's EXPLAIN ended: plan (ownership passes) or error. */
 static void
 task_rec_result(struct explain *e, struct xtask *t, struct plan *p, const char *err,
                 bool server_err)
@@ -605,18 +542,17 @@ task_rec_result(struct explain *e, struct xtask *t, struct plan *p, const char *
     }
     if (p) {
         atomic_fetch_add(&e->c_run, 1);
-        t->rec->plan = p;
-        t->rec->explain_source = t->live_src ? REC_EXPLAIN_LIVE : REC_EXPLAIN_AFTER;
+        t->job->plan = p;
+        t->job->source = t->live_src ? EXPLAIN_SRC_LIVE : EXPLAIN_SRC_AFTER;
         if (c) {
             plan_free(c->plan);
             c->plan = plan_ref(p);
             free(c->advice);
-            c->advice = t->rec->index_advice ? strdup(t->rec->index_advice) : NULL;
+            c->advice = t->job->index_advice ? strdup(t->job->index_advice) : NULL;
             c->error[0] = '\0';
             c->at = c->plan ? now_us() : 0;
         }
-        log_plan(e, t->rec);
-        rec_finish(e, t);
+        job_finish(e, t);
     } else {
         atomic_fetch_add(&e->c_failed, 1);
         if (c && server_err) { /* the statement cannot be explained: remember for a while */
@@ -625,15 +561,15 @@ task_rec_result(struct explain *e, struct xtask *t, struct plan *p, const char *
             snprintf(c->error, sizeof(c->error), "%s", err);
             c->at = now_us();
         }
-        rec_fail(e, t, err);
+        job_fail(e, t, err);
     }
-    /* records of the same shape that waited for this answer */
+    /* jobs of the same shape that waited for this answer */
     while (w) {
         struct xtask *next = w->next;
         if (p && c && c->plan) {
-            rec_from_cache(e, w, c);
+            job_from_cache(e, w, c);
         } else {
-            rec_fail(e, w, err ? err : "out of memory");
+            job_fail(e, w, err ? err : "out of memory");
         }
         w = next;
     }
@@ -655,25 +591,25 @@ task_live_result(struct explain *e, struct xtask *t, struct plan *p, const char 
     } else {
         atomic_fetch_add(&e->c_failed, 1);
         l->state = XL_FAILED;
-        (void)err; /* the statement usually ended first; the record falls back */
+        (void)err; /* the statement usually ended first; the job falls back */
     }
     if (l->waiter) {
         struct xtask *w = l->waiter;
         l->waiter = NULL;
         w->deadline = now_us() + e->timeout_us;
-        handle_rec(e, w, true);
+        handle_stmt(e, w, true);
     }
 }
 
 static void
 task_result(struct explain *e, struct xtask *t, struct plan *p, const char *err, bool server_err)
 {
-    if (t->pfs) { /* the row was read, or not: the record goes on with what it has */
+    if (t->pfs) { /* the row was read, or not: the job goes on with what it has */
         plan_free(p);
-        rec_finish(e, t);
+        job_finish(e, t);
         return;
     }
-    if (t->rec) {
+    if (t->job) {
         if (!p && t->live_plan) { /* the advice step failed: the live plan stands */
             p = t->live_plan;
             t->live_plan = NULL;
@@ -938,8 +874,57 @@ live_locks_done(struct xconn *c)
         c->ret_res = NULL;
     }
     l->lock.asked_wall_us = wall_now_us();
-    if (l->lock.blocked_by && c->e->blocker_fn) {
-        l->blocker = c->e->blocker_fn(c->e->blocker_arg, l->lock.blocked_by);
+    if (c->is_mariadb && lockwait_mdl_wanted(&l->lock)) {
+        l->phase = 3; /* who holds the metadata lock: one more read (lockwait.h) */
+        xc_start_query(c);
+        return;
+    }
+    if (l->lock.blocked_by && c->e->hooks.blocker) {
+        l->blocker = c->e->hooks.blocker(c->e->hooks.arg, l->lock.blocked_by);
+    }
+    live_plan_next(c);
+}
+
+/* Phase 3 answered (MariaDB metadata-lock wait): the candidates, told apart by what the proxy
+ * knows of each (the touch hook), and the blocker chosen by lockwait_mdl_choose. */
+static void
+live_mdl_done(struct xconn *c)
+{
+    struct xlive *l = c->task->live;
+    struct explain_hooks *h = &c->e->hooks;
+    struct lockwait_mdl m = {0};
+    free(c->qbuf);
+    c->qbuf = NULL;
+    if (c->ret_res) {
+        unsigned n = mysql_num_fields(c->ret_res);
+        MYSQL_FIELD *f = mysql_fetch_fields(c->ret_res);
+        const char *names[16];
+        MYSQL_ROW row;
+        n = n > 16 ? 16 : n;
+        for (unsigned i = 0; i < n; i++) {
+            names[i] = f[i].name;
+        }
+        while ((row = mysql_fetch_row(c->ret_res)) != NULL) {
+            lockwait_mdl_add_row(&m, names, (const char *const *)row, n);
+        }
+        mysql_free_result(c->ret_res);
+        c->ret_res = NULL;
+    }
+    if (c->timed_out) {
+        c->broken = true;
+    }
+    void *views[LOCKWAIT_MDL_MAX] = {0};
+    for (unsigned i = 0; i < m.n && h->blocker; i++) {
+        views[i] = h->blocker(h->arg, m.c[i].id);
+        m.c[i].touch = h->touch ? h->touch(h->arg, views[i], m.db, m.table) : 0;
+    }
+    lockwait_mdl_choose(&l->lock, &m);
+    for (unsigned i = 0; i < m.n; i++) {
+        if (views[i] && !l->blocker && l->lock.blocked_by == m.c[i].id) {
+            l->blocker = views[i];
+        } else {
+            free(views[i]);
+        }
     }
     live_plan_next(c);
 }
@@ -985,7 +970,7 @@ live_analyze_end(struct xconn *c, bool ok)
     xc_task_end(c, p, NULL, true);
 }
 
-/* The error of the last call on `c`, for a record. Client-side errors break the connection. */
+/* The error of the last call on `c`, for a job. Client-side errors break the connection. */
 static void
 xc_fail(struct xconn *c)
 {
@@ -996,6 +981,11 @@ xc_fail(struct xconn *c)
     const char *prefix = connecting ? "cannot connect: " : "";
     if (c->task && c->task->live && c->task->live->phase == 2) {
         live_analyze_end(c, server_err); /* the plan of phase 1 stands */
+        return;
+    }
+    if (c->task && c->task->live && c->task->live->phase == 3) {
+        c->broken = c->broken || !server_err;
+        live_plan_next(c); /* phase 0's answer stands */
         return;
     }
     if (server_err && c->task && c->task->live && c->task->live->phase == 0) {
@@ -1044,7 +1034,7 @@ xc_start_query(struct xconn *c)
     struct xtask *t = c->task;
     const char *q;
     size_t qlen;
-    if (t->rec && t->live_plan) {
+    if (t->job && t->live_plan) {
         /* a live plan with a flagged scan: only the tables' columns and indexes are read */
         struct plan *p = t->live_plan;
         t->live_plan = NULL;
@@ -1053,15 +1043,15 @@ xc_start_query(struct xconn *c)
         }
         return;
     }
-    if (t->rec) {
-        size_t n = t->rec->sql_len;
+    if (t->job) {
+        size_t n = t->job->sql_len;
         c->qbuf = malloc(n + 9);
         if (!c->qbuf) {
             xc_task_end(c, NULL, "out of memory", false);
             return;
         }
         memcpy(c->qbuf, "EXPLAIN ", 8);
-        memcpy(c->qbuf + 8, t->rec->sql, n);
+        memcpy(c->qbuf + 8, t->job->sql, n);
         c->qbuf[n + 8] = '\0';
         q = c->qbuf;
         qlen = n + 8;
@@ -1069,6 +1059,17 @@ xc_start_query(struct xconn *c)
         size_t cap = 4096;
         c->qbuf = malloc(cap);
         qlen = c->qbuf ? lockwait_query(c->is_mariadb, t->live->thread_id, c->qbuf, cap) : 0;
+        if (!qlen) {
+            xc_task_end(c, NULL, "out of memory", false);
+            return;
+        }
+        q = c->qbuf;
+    } else if (t->live->phase == 3) { /* lockwait.h: who holds the metadata lock */
+        size_t cap = 8192;
+        c->qbuf = malloc(cap);
+        qlen = c->qbuf ? lockwait_mdl_query(atomic_load(&c->e->pfs_state) > 0, t->live->thread_id,
+                                            c->qbuf, cap)
+                       : 0;
         if (!qlen) {
             xc_task_end(c, NULL, "out of memory", false);
             return;
@@ -1090,14 +1091,14 @@ xc_start_query(struct xconn *c)
     xc_after(c, mysql_real_query_start(&c->ret_int, c->my, q, (unsigned long)qlen));
 }
 
-/* Does the connection run under another sql_mode than the record's session did? */
+/* Does the connection run under another sql_mode than the job's session did? */
 static bool
-xc_mode_differs(const struct xconn *c, const struct rec *r)
+xc_mode_differs(const struct xconn *c, const struct explain_job *j)
 {
-    if (!r->sql_mode_set) {
+    if (!j->sql_mode) {
         return c->mode_set && c->mode[0] != '\0';
     }
-    return !c->mode_set || strcmp(c->mode, r->sql_mode) != 0;
+    return !c->mode_set || strcmp(c->mode, j->sql_mode) != 0;
 }
 
 /* Mode lists hold letters, digits, '_' and ','; anything else is not sent. */
@@ -1116,7 +1117,7 @@ mode_list_ok(const char *m)
 /* ---- what the server measured (explain/pfs.h) ---- */
 
 /* A pfs task: on a connection not asked yet, whether the statement history is collected;
- * then the history rows of the record's backend thread. Reads only. */
+ * then the history rows of the job's backend thread. Reads only. */
 static void
 pfs_start(struct xconn *c)
 {
@@ -1132,7 +1133,7 @@ pfs_start(struct xconn *c)
     if (c->pfs_on > 0) {
         size_t cap = 2048;
         c->qbuf = malloc(cap);
-        qlen = c->qbuf ? pfs_query(t->rec->thread_id, c->qbuf, cap) : 0;
+        qlen = c->qbuf ? pfs_query(t->job->thread_id, c->qbuf, cap) : 0;
         if (!qlen) {
             xc_task_end(c, NULL, NULL, true);
             return;
@@ -1145,7 +1146,7 @@ pfs_start(struct xconn *c)
 }
 
 /* A performance_schema read failed: a server error (privileges, a server without it) turns the
- * reads off; a client-side error or a timeout closes the connection. The record goes on. */
+ * reads off; a client-side error or a timeout closes the connection. The job goes on. */
 static void
 pfs_fail(struct xconn *c)
 {
@@ -1162,9 +1163,9 @@ pfs_fail(struct xconn *c)
     xc_task_end(c, NULL, NULL, true);
 }
 
-/* Picks the record's row among the history rows (the matching rule is in pfs.h). */
+/* Picks the job's row among the history rows (the matching rule is in pfs.h). */
 static void
-pfs_store_rows(struct xconn *c, struct rec *r, MYSQL_RES *res)
+pfs_store_rows(struct xconn *c, struct explain_job *r, MYSQL_RES *res)
 {
     unsigned n = mysql_num_fields(res);
     MYSQL_FIELD *f = mysql_fetch_fields(res);
@@ -1221,7 +1222,7 @@ pfs_op_done(struct xconn *c)
         }
         return;
     }
-    pfs_store_rows(c, c->task->rec, res);
+    pfs_store_rows(c, c->task->job, res);
     mysql_free_result(res);
     xc_task_end(c, NULL, NULL, true);
 }
@@ -1236,13 +1237,14 @@ xc_start_task(struct xconn *c)
         pfs_start(c); /* no schema or mode needed: performance_schema is read by name */
         return;
     }
-    if (t->rec && t->rec->schema[0] && strcmp(t->rec->schema, c->db) != 0) {
+    if (t->job && t->job->schema[0] && strcmp(t->job->schema, c->db) != 0) {
         c->state = XC_SELECTDB;
-        xc_after(c, mysql_select_db_start(&c->ret_int, c->my, t->rec->schema));
+        xc_after(c, mysql_select_db_start(&c->ret_int, c->my, t->job->schema));
         return;
     }
-    if (t->rec && xc_mode_differs(c, t->rec) && mode_list_ok(t->rec->sql_mode)) {
-        const char *m = t->rec->sql_mode_set ? t->rec->sql_mode : "";
+    if (t->job && xc_mode_differs(c, t->job) &&
+        mode_list_ok(t->job->sql_mode ? t->job->sql_mode : "")) {
+        const char *m = t->job->sql_mode ? t->job->sql_mode : "";
         size_t n = strlen(m) + 40;
         free(c->mode_query);
         c->mode_query = malloc(n);
@@ -1303,16 +1305,16 @@ xc_tls_check(struct xconn *c)
 
 #define XMETA_MAX 512 /* table descriptions kept */
 
-/* The lexical modes of the record's session, so the analyser reads the text as the server. */
+/* The lexical modes of the job's session, so the analyser reads the text as the server. */
 static unsigned
-rec_lex_mode(const struct rec *r)
+job_lex_mode(const struct explain_job *j)
 {
     unsigned m = 0;
-    if (r->sql_mode_set) {
-        if (proto_sqlmode_list_has_ansi_quotes(r->sql_mode, strlen(r->sql_mode))) {
+    if (j->sql_mode) {
+        if (proto_sqlmode_list_has_ansi_quotes(j->sql_mode, strlen(j->sql_mode))) {
             m |= PROTO_SQLMODE_ANSI_QUOTES;
         }
-        if (strcasestr(r->sql_mode, "NO_BACKSLASH_ESCAPES")) {
+        if (strcasestr(j->sql_mode, "NO_BACKSLASH_ESCAPES")) {
             m |= PROTO_SQLMODE_NO_BACKSLASH_ESCAPES;
         }
     }
@@ -1369,9 +1371,9 @@ meta_store(struct explain *e, struct advice_table *t)
     }
 }
 
-/* Runs the analyser over the record's statement and plan with what is known of its tables. */
+/* Runs the analyser over the job's statement and plan with what is known of its tables. */
 static void
-adv_compute(struct xconn *c, struct rec *r, const struct plan *p)
+adv_compute(struct xconn *c, struct explain_job *r, const struct plan *p)
 {
     const struct advice_table *meta[ADVICE_MAX_TABLES];
     size_t n = 0;
@@ -1382,7 +1384,7 @@ adv_compute(struct xconn *c, struct rec *r, const struct plan *p)
         }
     }
     free(r->index_advice);
-    r->index_advice = advice_compute(r->sql, r->sql_len, rec_lex_mode(r), r->schema, p, meta, n);
+    r->index_advice = advice_compute(r->sql, r->sql_len, job_lex_mode(r), r->schema, p, meta, n);
 }
 
 /* One SELECT of the metadata query for table n of kind 'C' (COLUMNS) or 'S' (STATISTICS). */
@@ -1407,20 +1409,20 @@ adv_query_part(struct xconn *c, char *out, size_t cap, const struct advice_tname
 }
 
 /*
- * After a plan was read for a record: when it has a scan worth advice, reads the columns and
+ * After a plan was read for a job: when it has a scan worth advice, reads the columns and
  * indexes of the statement's tables not described within the interval (one UNION ALL of
  * information_schema reads; nothing else is ever sent for advice). Returns true when that
  * query was started (the task then ends in adv_op_done), false when the task ends now (the
- * advice, if any, is already on the record).
+ * advice, if any, is already on the job).
  */
 static bool
 adv_start(struct xconn *c, struct plan *p)
 {
-    struct rec *r = c->task ? c->task->rec : NULL;
+    struct explain_job *r = c->task ? c->task->job : NULL;
     if (!r || !r->sql || !advice_wanted(p)) {
         return false;
     }
-    c->adv_nneed = advice_tables(r->sql, r->sql_len, rec_lex_mode(r), r->schema, c->adv_need,
+    c->adv_nneed = advice_tables(r->sql, r->sql_len, job_lex_mode(r), r->schema, c->adv_need,
                                  ADVICE_MAX_TABLES);
     size_t cap = 64 + c->adv_nneed * 1200, len = 0;
     char *q = malloc(cap);
@@ -1452,7 +1454,7 @@ adv_start(struct xconn *c, struct plan *p)
     return true;
 }
 
-/* Ends the task with the plan that waited and the advice on its record. */
+/* Ends the task with the plan that waited and the advice on its job. */
 static void
 adv_end(struct xconn *c)
 {
@@ -1469,7 +1471,7 @@ adv_fail(struct xconn *c)
     if (c->timed_out || no == 0 || (no >= 2000 && no < 3000)) {
         c->broken = true; /* a client-side error or a timeout: close the connection after */
     }
-    struct rec *r = c->task->rec;
+    struct explain_job *r = c->task->job;
     char msg[300];
     snprintf(msg, sizeof(msg), "none (cannot read information_schema: %s)",
              c->timed_out ? "timeout" : (no ? mysql_error(c->my) : "unknown error"));
@@ -1538,7 +1540,7 @@ adv_op_done(struct xconn *c)
     adv_store_rows(c, c->ret_res);
     mysql_free_result(c->ret_res);
     c->ret_res = NULL;
-    adv_compute(c, c->task->rec, c->adv_plan);
+    adv_compute(c, c->task->job, c->adv_plan);
     adv_end(c);
 }
 
@@ -1589,7 +1591,7 @@ xc_op_done(struct xconn *c)
             xc_fail(c);
             return;
         }
-        snprintf(c->db, sizeof(c->db), "%s", c->task->rec->schema);
+        snprintf(c->db, sizeof(c->db), "%s", c->task->job->schema);
         xc_start_task(c);
         return;
     case XC_SQLMODE:
@@ -1600,8 +1602,8 @@ xc_op_done(struct xconn *c)
             xc_fail(c);
             return;
         }
-        c->mode_set = c->task->rec->sql_mode_set;
-        snprintf(c->mode, sizeof(c->mode), "%s", c->task->rec->sql_mode);
+        c->mode_set = c->task->job->sql_mode != NULL;
+        snprintf(c->mode, sizeof(c->mode), "%s", c->mode_set ? c->task->job->sql_mode : "");
         xc_start_query(c);
         return;
     case XC_QUERY:
@@ -1619,6 +1621,10 @@ xc_op_done(struct xconn *c)
         }
         if (c->task->live && c->task->live->phase == 2) {
             live_analyze_end(c, c->ret_res != NULL || mysql_errno(c->my) == 0);
+            return;
+        }
+        if (c->task->live && c->task->live->phase == 3) {
+            live_mdl_done(c);
             return;
         }
         if (!c->ret_res || c->timed_out) {
@@ -1838,23 +1844,23 @@ schedule(struct explain *e)
     }
 }
 
-/* ---- records and live requests ---- */
+/* ---- jobs and live requests ---- */
 
 static void
-handle_rec(struct explain *e, struct xtask *t, bool after_live)
+handle_stmt(struct explain *e, struct xtask *t, bool after_live)
 {
-    struct rec *r = t->rec;
+    struct explain_job *r = t->job;
     if (r->pfs_only) {
-        rec_finish(e, t); /* no plan wanted: only the server's figures (pfs_wanted) */
+        job_finish(e, t); /* no plan wanted: only the server's figures (pfs_wanted) */
         return;
     }
     struct xlive *l = r->live_token ? live_find(e, r->live_token) : NULL;
     if (l && l->state == XL_INFLIGHT && !after_live) {
-        if (l->waiter) { /* a second record with the same token: do not wait */
-            rec_fail(e, t, "duplicate live token");
+        if (l->waiter) { /* a second job with the same token: do not wait */
+            job_fail(e, t, "duplicate live token");
             return;
         }
-        l->waiter = t; /* handle_rec runs again when the live answer comes */
+        l->waiter = t; /* handle_stmt runs again when the live answer comes */
         return;
     }
     if (l && l->state == XL_OK && l->lock.kind) {
@@ -1870,7 +1876,7 @@ handle_rec(struct explain *e, struct xtask *t, bool after_live)
             live_free(e, l);
         }
         if (!r->explainable) {
-            rec_finish(e, t);
+            job_finish(e, t);
             return;
         }
         l = NULL;
@@ -1879,7 +1885,7 @@ handle_rec(struct explain *e, struct xtask *t, bool after_live)
         if (l) {
             live_free(e, l);
         }
-        rec_fail(e, t, "not explainable"); /* checked again here: never EXPLAIN anything else */
+        job_fail(e, t, "not explainable"); /* checked again here: never EXPLAIN anything else */
         return;
     }
     if (l && l->state == XL_OK && l->plan && advice_wanted(l->plan) && !r->sql_truncated) {
@@ -1903,11 +1909,10 @@ handle_rec(struct explain *e, struct xtask *t, bool after_live)
         l->plan = NULL;
         r->analyze = l->analyze; /* SHOW ANALYZE's lines, when taken */
         l->analyze = NULL;
-        r->explain_source = REC_EXPLAIN_LIVE;
+        r->source = EXPLAIN_SRC_LIVE;
         cache_store(e, r->digest, r->plan);
         live_free(e, l);
-        log_plan(e, r);
-        rec_finish(e, t);
+        job_finish(e, t);
         return;
     }
     if (l) {
@@ -1920,11 +1925,11 @@ handle_rec(struct explain *e, struct xtask *t, bool after_live)
         return;
     }
     if (c && c->at && now_us() - c->at < e->interval_us) {
-        rec_from_cache(e, t, c);
+        job_from_cache(e, t, c);
         return;
     }
     if (r->sql_truncated) {
-        rec_fail(e, t, "statement truncated");
+        job_fail(e, t, "statement truncated");
         return;
     }
     t->ent = c;
@@ -1938,19 +1943,18 @@ static void
 handle_job(struct explain *e, struct xjob *j)
 {
     struct xtask *t = calloc(1, sizeof(*t));
-    if (j->rec) {
+    if (j->job) {
         if (!t) {
-            snprintf(j->rec->explain_error, sizeof(j->rec->explain_error), "out of memory");
-            e->done(e->done_arg, j->rec, j->log);
+            snprintf(j->job->error, sizeof(j->job->error), "out of memory");
+            e->hooks.done(e->hooks.arg, j->job);
             pthread_mutex_lock(&e->mu);
             e->out_recs--;
             pthread_mutex_unlock(&e->mu);
             return;
         }
-        t->rec = j->rec;
-        t->log = j->log;
+        t->job = j->job;
         t->deadline = now_us() + e->timeout_us;
-        handle_rec(e, t, false);
+        handle_stmt(e, t, false);
         return;
     }
     struct xlive *l = calloc(1, sizeof(*l));
@@ -1999,7 +2003,7 @@ drain(struct explain *e)
         }
     }
     schedule(e);
-    e->done(e->done_arg, NULL, false); /* end of a batch: the callee may flush */
+    e->hooks.done(e->hooks.arg, NULL); /* end of a batch: the callee may flush */
 }
 
 static void
@@ -2021,7 +2025,7 @@ fail_all(struct explain *e)
         if (l->waiter) {
             struct xtask *w = l->waiter;
             l->waiter = NULL;
-            rec_fail(e, w, "explain stopped");
+            job_fail(e, w, "explain stopped");
         }
     }
     for (int i = 0; i < e->nconns; i++) {
@@ -2040,11 +2044,11 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
     int64_t now = now_us();
     drain(e);
 
-    /* records waiting too long for a connection are passed on */
+    /* jobs waiting too long for a connection are passed on */
     struct xtask *keep = NULL, **kt = &keep, *t;
     while ((t = pend_pop(e)) != NULL) {
         if (now >= t->deadline) {
-            if (t->rec && !t->pfs) {
+            if (t->job && !t->pfs) {
                 atomic_fetch_add(&e->c_dropped, 1);
             }
             task_result(e, t, NULL, "dropped: explain connections busy", false);
@@ -2058,17 +2062,13 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
         pend_push(e, t, false);
         t = next;
     }
-    /* answered live plans whose record never came */
+    /* answered live plans whose job never came */
     for (struct xlive *l = e->lives, *next; l; l = next) {
         next = l->next;
         if (l->state != XL_INFLIGHT && !l->waiter && now - l->created > XLIVE_KEEP_US) {
             live_free(e, l);
         }
     }
-    if (e->logbuf) {
-        logbuf_flush(e->logbuf);
-    }
-
     if (!e->stop_seen) {
         return;
     }
@@ -2104,9 +2104,6 @@ static void *
 explain_main(void *arg)
 {
     struct explain *e = arg;
-    if (e->logfile) {
-        e->logbuf = logbuf_new(e->logfile);
-    }
     event_base_loop(e->base, EVLOOP_NO_EXIT_ON_EMPTY);
     /* everything has been passed to done; free what is left */
     while (e->lives) {
@@ -2127,11 +2124,9 @@ explain_main(void *arg)
     e->lru_head = e->lru_tail = NULL;
     memset(e->buckets, 0, sizeof(e->buckets));
     e->ncache = 0;
-    if (e->logbuf) {
-        logbuf_free(e->logbuf);
-        e->logbuf = NULL;
+    if (e->hooks.thread_exit) {
+        e->hooks.thread_exit(e->hooks.arg); /* the proxy's per-thread clean-up of done's work */
     }
-    slowlog_thread_cleanup(); /* done() formats slow-log entries on this thread */
     return NULL;
 }
 
@@ -2195,10 +2190,10 @@ explain_free(struct explain *e)
 }
 
 struct explain *
-explain_start(const struct conf *c, const struct net_addr *backend, explain_done_fn done,
-              void *done_arg, struct logfile *explain_log, const struct filter *filter)
+explain_start(const struct conf *c, const struct net_addr *backend,
+              const struct explain_hooks *hooks)
 {
-    if (!c->explain_user || !c->explain_user[0] || !done) {
+    if (!c->explain_user || !c->explain_user[0] || !hooks || !hooks->done) {
         return NULL;
     }
     struct explain *e = calloc(1, sizeof(*e));
@@ -2207,11 +2202,8 @@ explain_start(const struct conf *c, const struct net_addr *backend, explain_done
         return NULL;
     }
     pthread_mutex_init(&e->mu, NULL);
-    e->filter = filter;
     atomic_init(&e->next_token, 1);
-    e->done = done;
-    e->done_arg = done_arg;
-    e->logfile = explain_log;
+    e->hooks = *hooks;
     e->timeout_us = c->explain_timeout_us > 0 ? c->explain_timeout_us : 2000000;
     e->interval_us = c->explain_interval_us >= 0 ? c->explain_interval_us : 60000000;
     e->nconns = c->explain_max_inflight < 1 ? 1 : c->explain_max_inflight;
@@ -2258,19 +2250,18 @@ explain_start(const struct conf *c, const struct net_addr *backend, explain_done
 }
 
 bool
-explain_submit(struct explain *e, struct rec *rec, bool log)
+explain_submit(struct explain *e, struct explain_job *job)
 {
     pthread_mutex_lock(&e->mu);
     bool ok = !e->stopping && e->out_recs < XQ_MAX_RECS && e->rcount < XQ_RING;
-    /* Completed records are not urgent (they only wait for a log line): wake the thread once
+    /* Completed statements are not urgent (they only wait for a log line): wake the thread once
      * per XQ_WAKE_BATCH of them, and let its tick take the rest, instead of a cross-thread
      * wake-up (and context switch) per statement. */
     bool wake = e->rcount + 1 == XQ_WAKE_BATCH;
     if (ok) {
         struct xjob *j = &e->ring[(e->rhead + e->rcount) % XQ_RING];
         memset(j, 0, sizeof(*j));
-        j->rec = rec;
-        j->log = log;
+        j->job = job;
         e->rcount++;
         e->out_recs++;
     }
@@ -2282,17 +2273,8 @@ explain_submit(struct explain *e, struct rec *rec, bool log)
         return true;
     }
     atomic_fetch_add(&e->c_dropped, 1);
-    snprintf(rec->explain_error, sizeof(rec->explain_error), "dropped: queue full");
+    snprintf(job->error, sizeof(job->error), "dropped: queue full");
     return false;
-}
-
-void
-explain_set_blocker_fn(struct explain *e, explain_blocker_fn fn, void *arg)
-{
-    if (e) {
-        e->blocker_fn = fn;
-        e->blocker_arg = arg;
-    }
 }
 
 uint64_t

@@ -129,14 +129,45 @@ const char *proto_com_name(uint8_t cmd);
 #define PROTO_EOF_HDR      0xfe
 #define PROTO_ERR_HDR      0xff
 
-/* Error codes slowtap itself sends (the server's own numbers and SQL states). */
-#define PROTO_ER_CON_COUNT_ERROR          1040 /* "Too many connections", SQLSTATE 08004 */
-#define PROTO_ER_HANDSHAKE_ERROR          1043 /* "Bad handshake", SQLSTATE 08S01 */
-#define PROTO_ER_NET_PACKETS_OUT_OF_ORDER 1156
-#define PROTO_ER_UNKNOWN_COM_ERROR        1047 /* SQLSTATE 08S01 */
+/* Error codes slowtap itself sends in ERR packets (the server's own numbers), each with the
+ * SQLSTATE the server sends with it (proto_err_sqlstate). */
+#define PROTO_ER_OUT_OF_RESOURCES               1037 /* "Out of memory" */
+#define PROTO_ER_OUT_OF_RESOURCES_STATE         "HY001"
+#define PROTO_ER_CON_COUNT_ERROR                1040 /* "Too many connections" */
+#define PROTO_ER_CON_COUNT_ERROR_STATE          "08004"
+#define PROTO_ER_HANDSHAKE_ERROR                1043 /* "Bad handshake" */
+#define PROTO_ER_HANDSHAKE_ERROR_STATE          "08S01"
+#define PROTO_ER_UNKNOWN_COM_ERROR              1047 /* "Unknown command" */
+#define PROTO_ER_UNKNOWN_COM_ERROR_STATE        "08S01"
+#define PROTO_ER_NET_PACKETS_OUT_OF_ORDER       1156 /* "Got packets out of order" */
+#define PROTO_ER_NET_PACKETS_OUT_OF_ORDER_STATE "08S01"
 /* Errors about the backend itself use ER_UNKNOWN_ERROR: codes 2000-2999 are the client
  * library's own, and libmariadb reports a "malformed packet" when a server sends one. */
-#define PROTO_ER_UNKNOWN_ERROR             1105 /* SQLSTATE HY000 */
-#define PROTO_ER_SECURE_TRANSPORT_REQUIRED 3159
+#define PROTO_ER_UNKNOWN_ERROR                   1105 /* "Unknown error" */
+#define PROTO_ER_UNKNOWN_ERROR_STATE             "HY000"
+#define PROTO_ER_SECURE_TRANSPORT_REQUIRED       3159 /* insecure transport, --tls-require */
+#define PROTO_ER_SECURE_TRANSPORT_REQUIRED_STATE "08004"
+
+/* The SQLSTATE of one of the codes above; "HY000" (general error) for any other. */
+static inline const char *
+proto_err_sqlstate(uint16_t code)
+{
+    switch (code) {
+    case PROTO_ER_OUT_OF_RESOURCES:
+        return PROTO_ER_OUT_OF_RESOURCES_STATE;
+    case PROTO_ER_CON_COUNT_ERROR:
+        return PROTO_ER_CON_COUNT_ERROR_STATE;
+    case PROTO_ER_HANDSHAKE_ERROR:
+        return PROTO_ER_HANDSHAKE_ERROR_STATE;
+    case PROTO_ER_UNKNOWN_COM_ERROR:
+        return PROTO_ER_UNKNOWN_COM_ERROR_STATE;
+    case PROTO_ER_NET_PACKETS_OUT_OF_ORDER:
+        return PROTO_ER_NET_PACKETS_OUT_OF_ORDER_STATE;
+    case PROTO_ER_SECURE_TRANSPORT_REQUIRED:
+        return PROTO_ER_SECURE_TRANSPORT_REQUIRED_STATE;
+    default:
+        return PROTO_ER_UNKNOWN_ERROR_STATE;
+    }
+}
 
 #endif

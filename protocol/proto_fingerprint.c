@@ -46,6 +46,7 @@
 
 #include <string.h>
 
+#include "common/hexfmt.h"
 #include "protocol/proto_sqllex.h"
 
 #define FP_FNV_OFFSET 0xcbf29ce484222325ull
@@ -66,15 +67,70 @@ enum fp_kind {
     FP_PUNCT, /* operator or punctuation */
 };
 
+/* The keywords the readers here look for, recognised once per word (fp_keyword), so that a
+ * reader compares numbers, never text. */
+enum fp_kw {
+    FP_KW_NONE = 0, /* any other word, or not a word */
+    /* after these, a sign starts a number (fp_is_unary_keyword) */
+    FP_KW_SELECT,
+    FP_KW_WHERE,
+    FP_KW_AND,
+    FP_KW_OR,
+    FP_KW_NOT,
+    FP_KW_XOR,
+    FP_KW_WHEN,
+    FP_KW_THEN,
+    FP_KW_ELSE,
+    FP_KW_BY,
+    FP_KW_SET,
+    FP_KW_VALUES,
+    FP_KW_VALUE,
+    FP_KW_IN,
+    FP_KW_LIKE,
+    FP_KW_BETWEEN,
+    FP_KW_IS,
+    FP_KW_RETURN,
+    FP_KW_LIMIT,
+    FP_KW_OFFSET,
+    FP_KW_ON,
+    FP_KW_HAVING,
+    FP_KW_DIV,
+    FP_KW_MOD,
+    FP_KW_INTERVAL,
+    FP_KW_CASE, /* the last unary one */
+    FP_KW_NULL,
+    FP_KW_TRUE,
+    FP_KW_FALSE,
+    FP_KW_INSERT,
+    FP_KW_REPLACE,
+    FP_KW_UPDATE,
+    FP_KW_DELETE,
+    FP_KW_USE,
+    FP_KW_CALL,
+    FP_KW_WITH,
+    FP_KW_TABLE,
+    FP_KW_ORDER,
+    FP_KW_ASC,
+    FP_KW_INTO,
+    FP_KW_OUTFILE,
+    FP_KW_DUMPFILE,
+};
+
 struct fp_tap;
 
 struct fp_lex {
     struct proto_sqllex sl;
     struct fp_tap *tap; /* NULL, or the classifier that sees every token once (analyze) */
+    /* Merging blanks reads one token past them: that token, handed out by the next fp_next
+     * (so every token is lexed once, however the cursor is copied). sl.pos is then after it. */
+    bool has_next;
+    struct proto_sqltok next;
 };
 
 struct fp_tok {
     enum fp_kind kind;
+    enum fp_kw kw;   /* FP_WORD: which keyword, if one of fp_kw's */
+    unsigned char c; /* FP_PUNCT of one byte: that byte; else 0 */
     size_t start;
     size_t end;
     size_t prefix_len; /* FP_ISTR: bytes of the introducer */
@@ -91,6 +147,179 @@ fp_lex_init(struct fp_lex *lx, const char *sql, size_t len, unsigned sqlmode)
 {
     proto_sqllex_init(&lx->sl, sql, len, sqlmode);
     lx->tap = NULL;
+    lx->has_next = false;
+}
+
+/* Where the cursor's next token starts. */
+static size_t
+fp_pos(const struct fp_lex *lx)
+{
+    return lx->has_next ? lx->next.start : lx->sl.pos;
+}
+
+/* The lowercase bytes of a word of at most 8 bytes packed into a number, byte i at bits
+ * 8i..8i+7; a constant expression for a literal (FP_PACK("select")). */
+#define FP_PACK_AT(w, i) ((sizeof(w) > (i) + 1 ? (uint64_t)(unsigned char)(w)[i] : 0) << (8 * (i)))
+#define FP_PACK(w)                                                                                 \
+    (FP_PACK_AT(w, 0) | FP_PACK_AT(w, 1) | FP_PACK_AT(w, 2) | FP_PACK_AT(w, 3) |                   \
+     FP_PACK_AT(w, 4) | FP_PACK_AT(w, 5) | FP_PACK_AT(w, 6) | FP_PACK_AT(w, 7))
+
+/* Which fp_kw the word s[0..n) is (ASCII case ignored). */
+static enum fp_kw
+fp_keyword(const unsigned char *s, size_t n)
+{
+    if (n > 8) {
+        return FP_KW_NONE;
+    }
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        w |= (uint64_t)fp_lower(s[i]) << (8 * i);
+    }
+    switch (n) { /* a handful of comparisons of numbers per word */
+    case 2:
+        if (w == FP_PACK("or")) {
+            return FP_KW_OR;
+        }
+        if (w == FP_PACK("by")) {
+            return FP_KW_BY;
+        }
+        if (w == FP_PACK("in")) {
+            return FP_KW_IN;
+        }
+        if (w == FP_PACK("is")) {
+            return FP_KW_IS;
+        }
+        if (w == FP_PACK("on")) {
+            return FP_KW_ON;
+        }
+        break;
+    case 3:
+        if (w == FP_PACK("and")) {
+            return FP_KW_AND;
+        }
+        if (w == FP_PACK("not")) {
+            return FP_KW_NOT;
+        }
+        if (w == FP_PACK("xor")) {
+            return FP_KW_XOR;
+        }
+        if (w == FP_PACK("set")) {
+            return FP_KW_SET;
+        }
+        if (w == FP_PACK("div")) {
+            return FP_KW_DIV;
+        }
+        if (w == FP_PACK("mod")) {
+            return FP_KW_MOD;
+        }
+        if (w == FP_PACK("use")) {
+            return FP_KW_USE;
+        }
+        if (w == FP_PACK("asc")) {
+            return FP_KW_ASC;
+        }
+        break;
+    case 4:
+        if (w == FP_PACK("when")) {
+            return FP_KW_WHEN;
+        }
+        if (w == FP_PACK("then")) {
+            return FP_KW_THEN;
+        }
+        if (w == FP_PACK("else")) {
+            return FP_KW_ELSE;
+        }
+        if (w == FP_PACK("like")) {
+            return FP_KW_LIKE;
+        }
+        if (w == FP_PACK("case")) {
+            return FP_KW_CASE;
+        }
+        if (w == FP_PACK("null")) {
+            return FP_KW_NULL;
+        }
+        if (w == FP_PACK("true")) {
+            return FP_KW_TRUE;
+        }
+        if (w == FP_PACK("call")) {
+            return FP_KW_CALL;
+        }
+        if (w == FP_PACK("with")) {
+            return FP_KW_WITH;
+        }
+        if (w == FP_PACK("into")) {
+            return FP_KW_INTO;
+        }
+        break;
+    case 5:
+        if (w == FP_PACK("where")) {
+            return FP_KW_WHERE;
+        }
+        if (w == FP_PACK("value")) {
+            return FP_KW_VALUE;
+        }
+        if (w == FP_PACK("limit")) {
+            return FP_KW_LIMIT;
+        }
+        if (w == FP_PACK("false")) {
+            return FP_KW_FALSE;
+        }
+        if (w == FP_PACK("table")) {
+            return FP_KW_TABLE;
+        }
+        if (w == FP_PACK("order")) {
+            return FP_KW_ORDER;
+        }
+        break;
+    case 6:
+        if (w == FP_PACK("select")) {
+            return FP_KW_SELECT;
+        }
+        if (w == FP_PACK("values")) {
+            return FP_KW_VALUES;
+        }
+        if (w == FP_PACK("return")) {
+            return FP_KW_RETURN;
+        }
+        if (w == FP_PACK("offset")) {
+            return FP_KW_OFFSET;
+        }
+        if (w == FP_PACK("having")) {
+            return FP_KW_HAVING;
+        }
+        if (w == FP_PACK("insert")) {
+            return FP_KW_INSERT;
+        }
+        if (w == FP_PACK("update")) {
+            return FP_KW_UPDATE;
+        }
+        if (w == FP_PACK("delete")) {
+            return FP_KW_DELETE;
+        }
+        break;
+    case 7:
+        if (w == FP_PACK("between")) {
+            return FP_KW_BETWEEN;
+        }
+        if (w == FP_PACK("replace")) {
+            return FP_KW_REPLACE;
+        }
+        if (w == FP_PACK("outfile")) {
+            return FP_KW_OUTFILE;
+        }
+        break;
+    case 8:
+        if (w == FP_PACK("interval")) {
+            return FP_KW_INTERVAL;
+        }
+        if (w == FP_PACK("dumpfile")) {
+            return FP_KW_DUMPFILE;
+        }
+        break;
+    default:
+        break;
+    }
+    return FP_KW_NONE;
 }
 
 static void fp_tap_see(struct fp_lex *lx, const struct fp_tok *t);
@@ -100,20 +329,25 @@ static void
 fp_next(struct fp_lex *lx, struct fp_tok *t)
 {
     struct proto_sqltok st;
-    proto_sqllex_next(&lx->sl, &st);
+    if (lx->has_next) {
+        st = lx->next;
+        lx->has_next = false;
+    } else {
+        proto_sqllex_next(&lx->sl, &st);
+    }
     t->start = st.start;
     t->end = st.end;
     t->prefix_len = 0;
+    t->kw = FP_KW_NONE;
+    t->c = 0;
     if (proto_sqltok_blank(&st)) {
         for (;;) {
-            struct proto_sqllex peek = lx->sl;
-            struct proto_sqltok nt;
-            proto_sqllex_next(&peek, &nt);
-            if (!proto_sqltok_blank(&nt)) {
+            proto_sqllex_next(&lx->sl, &lx->next);
+            if (!proto_sqltok_blank(&lx->next)) {
+                lx->has_next = true;
                 break;
             }
-            lx->sl = peek;
-            t->end = nt.end;
+            t->end = lx->next.end;
         }
         t->kind = FP_WS;
         fp_tap_see(lx, t);
@@ -125,6 +359,7 @@ fp_next(struct fp_lex *lx, struct fp_tok *t)
         break;
     case PROTO_TOK_WORD:
         t->kind = FP_WORD;
+        t->kw = fp_keyword(lx->sl.s + st.start, st.end - st.start);
         break;
     case PROTO_TOK_NUMBER:
         t->kind = FP_NUM;
@@ -148,6 +383,9 @@ fp_next(struct fp_lex *lx, struct fp_tok *t)
         break;
     default:
         t->kind = FP_PUNCT;
+        if (st.end == st.start + 1) {
+            t->c = lx->sl.s[st.start];
+        }
         break;
     }
     fp_tap_see(lx, t);
@@ -162,29 +400,18 @@ fp_next_sig(struct fp_lex *lx, struct fp_tok *t)
     } while (t->kind == FP_WS);
 }
 
-/* Called ~150 times per statement: the kind is checked before the keyword is measured. */
+/* True when t is the keyword kw (a word, case ignored). */
 static inline bool
-fp_word_is(const struct fp_lex *lx, const struct fp_tok *t, const char *w)
+fp_kw_is(const struct fp_tok *t, enum fp_kw kw)
 {
-    if (t->kind != FP_WORD) {
-        return false;
-    }
-    size_t n = strlen(w);
-    if (t->end - t->start != n) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (fp_lower(lx->sl.s[t->start + i]) != (unsigned char)w[i]) {
-            return false;
-        }
-    }
-    return true;
+    return t->kw == kw;
 }
 
-static bool
-fp_punct_is(const struct fp_lex *lx, const struct fp_tok *t, char c)
+/* True when t is the one-byte operator or punctuation c. */
+static inline bool
+fp_punct_is(const struct fp_tok *t, char c)
 {
-    return t->kind == FP_PUNCT && t->end == t->start + 1 && lx->sl.s[t->start] == (unsigned char)c;
+    return t->c == (unsigned char)c;
 }
 
 /* True when nothing but whitespace, comments and `;` follows lx->pos. Otherwise *sig is the
@@ -199,7 +426,7 @@ fp_only_trailing(const struct fp_lex *lx, size_t *sig)
         if (t.kind == FP_END) {
             return true;
         }
-        if (t.kind != FP_WS && !fp_punct_is(&c, &t, ';')) {
+        if (t.kind != FP_WS && !fp_punct_is(&t, ';')) {
             *sig = t.start;
             return false;
         }
@@ -216,7 +443,7 @@ fp_signed_operand(struct fp_lex *lx)
     struct fp_tok n;
     for (;;) {
         fp_next(lx, &n);
-        if (!fp_punct_is(lx, &n, '-') && !fp_punct_is(lx, &n, '+')) {
+        if (!fp_punct_is(&n, '-') && !fp_punct_is(&n, '+')) {
             return n.kind == FP_NUM || n.kind == FP_PARAM || n.kind == FP_STR;
         }
     }
@@ -224,10 +451,10 @@ fp_signed_operand(struct fp_lex *lx)
 
 /* A literal as far as list folding goes: number, string, placeholder, NULL/TRUE/FALSE. */
 static bool
-fp_is_literal(const struct fp_lex *lx, const struct fp_tok *t)
+fp_is_literal(const struct fp_tok *t)
 {
     return t->kind == FP_NUM || t->kind == FP_STR || t->kind == FP_PARAM ||
-           fp_word_is(lx, t, "null") || fp_word_is(lx, t, "true") || fp_word_is(lx, t, "false");
+           fp_kw_is(t, FP_KW_NULL) || fp_kw_is(t, FP_KW_TRUE) || fp_kw_is(t, FP_KW_FALSE);
 }
 
 /* Scans the body of a parenthesised list after its '(' up to and including the matching ')'.
@@ -241,19 +468,19 @@ fp_scan_literal_group(struct fp_lex *lx, int nest)
         if (t.kind == FP_END) {
             return false;
         }
-        if (fp_punct_is(lx, &t, ')')) {
+        if (fp_punct_is(&t, ')')) {
             return true;
         }
-        if (fp_punct_is(lx, &t, ',') || fp_is_literal(lx, &t)) {
+        if (fp_punct_is(&t, ',') || fp_is_literal(&t)) {
             continue;
         }
-        if (fp_punct_is(lx, &t, '-') || fp_punct_is(lx, &t, '+')) {
+        if (fp_punct_is(&t, '-') || fp_punct_is(&t, '+')) {
             if (!fp_signed_operand(lx)) {
                 return false;
             }
             continue;
         }
-        if (fp_punct_is(lx, &t, '(') && nest < FP_MAX_NEST && fp_scan_literal_group(lx, nest + 1)) {
+        if (fp_punct_is(&t, '(') && nest < FP_MAX_NEST && fp_scan_literal_group(lx, nest + 1)) {
             continue;
         }
         return false;
@@ -271,8 +498,8 @@ fp_scan_literal_lists(const struct fp_lex *lx, struct fp_lex *after)
     for (;;) {
         do {
             fp_next(&c, &t);
-        } while (t.kind == FP_WS || (groups > 0 && fp_punct_is(&c, &t, ',')));
-        if (!fp_punct_is(&c, &t, '(') || !fp_scan_literal_group(&c, 0)) {
+        } while (t.kind == FP_WS || (groups > 0 && fp_punct_is(&t, ',')));
+        if (!fp_punct_is(&t, '(') || !fp_scan_literal_group(&c, 0)) {
             break;
         }
         groups++;
@@ -288,7 +515,7 @@ fp_scan_limit_operand(struct fp_lex *c)
 {
     struct fp_tok t;
     fp_next_sig(c, &t);
-    if (fp_punct_is(c, &t, '-') || fp_punct_is(c, &t, '+')) {
+    if (fp_punct_is(&t, '-') || fp_punct_is(&t, '+')) {
         return fp_signed_operand(c);
     }
     return t.kind == FP_NUM || t.kind == FP_PARAM || t.kind == FP_STR;
@@ -312,8 +539,7 @@ fp_scan_limit(const struct fp_lex *lx, struct fp_lex *after)
     do {
         *after = c;
         fp_next_sig(&c, &t);
-    } while ((fp_punct_is(&c, &t, ',') || fp_word_is(&c, &t, "offset")) &&
-             fp_scan_limit_operand(&c));
+    } while ((fp_punct_is(&t, ',') || fp_kw_is(&t, FP_KW_OFFSET)) && fp_scan_limit_operand(&c));
     return true;
 }
 
@@ -328,9 +554,9 @@ fp_skip_group(struct fp_lex *lx)
         if (t.kind == FP_END) {
             return;
         }
-        if (fp_punct_is(lx, &t, '(')) {
+        if (fp_punct_is(&t, '(')) {
             depth++;
-        } else if (fp_punct_is(lx, &t, ')')) {
+        } else if (fp_punct_is(&t, ')')) {
             depth--;
         }
     }
@@ -345,11 +571,11 @@ fp_skip_rows(struct fp_lex *lx)
         struct fp_lex peek = *lx;
         struct fp_tok n;
         fp_next_sig(&peek, &n);
-        if (!fp_punct_is(&peek, &n, ',')) {
+        if (!fp_punct_is(&n, ',')) {
             return;
         }
         fp_next_sig(&peek, &n);
-        if (!fp_punct_is(&peek, &n, '(')) {
+        if (!fp_punct_is(&n, '(')) {
             return;
         }
         fp_skip_group(&peek);
@@ -357,20 +583,12 @@ fp_skip_rows(struct fp_lex *lx)
     }
 }
 
-/* Keywords after which a sign starts a number rather than subtracting. */
+/* Keywords after which a sign starts a number rather than subtracting: SELECT .. CASE in
+ * enum fp_kw. */
 static bool
-fp_is_unary_keyword(const struct fp_lex *lx, const struct fp_tok *t)
+fp_is_unary_keyword(const struct fp_tok *t)
 {
-    static const char *const kw[] = {
-        "select", "where",  "and",    "or",     "not", "xor",  "when",     "then", "else",
-        "by",     "set",    "values", "value",  "in",  "like", "between",  "is",   "return",
-        "limit",  "offset", "on",     "having", "div", "mod",  "interval", "case"};
-    for (size_t i = 0; i < sizeof kw / sizeof kw[0]; i++) {
-        if (fp_word_is(lx, t, kw[i])) {
-            return true;
-        }
-    }
-    return false;
+    return t->kw >= FP_KW_SELECT && t->kw <= FP_KW_CASE;
 }
 
 struct fp_out {
@@ -404,12 +622,29 @@ fp_puts(struct fp_out *o, const char *s)
     }
 }
 
+/* fp_put of each byte of t, lowercased: the owed separator first, then a tight loop. */
 static void
 fp_put_lower(struct fp_out *o, const struct fp_lex *lx, const struct fp_tok *t)
 {
-    for (size_t i = t->start; i < t->end; i++) {
-        fp_put(o, fp_lower(lx->sl.s[i]));
+    if (t->start >= t->end) {
+        return;
     }
+    if (o->space) {
+        o->space = false;
+        fp_put(o, ' ');
+    }
+    const unsigned char *s = lx->sl.s;
+    uint64_t h = o->h;
+    size_t n = o->n;
+    for (size_t i = t->start; i < t->end; i++, n++) {
+        unsigned char c = fp_lower(s[i]);
+        h = (h ^ c) * FP_FNV_PRIME;
+        if (o->buf && n + 1 < o->cap) {
+            o->buf[n] = (char)c;
+        }
+    }
+    o->h = h;
+    o->n = n;
 }
 
 static void
@@ -426,7 +661,7 @@ fp_special(const struct fp_lex *start, const struct fp_tok *first, struct fp_out
 {
     struct fp_lex c = *start;
     struct fp_tok t;
-    if (fp_word_is(&c, first, "use")) {
+    if (fp_kw_is(first, FP_KW_USE)) {
         fp_next(&c, &t);
         if (t.kind != FP_WS) {
             return false;
@@ -439,16 +674,16 @@ fp_special(const struct fp_lex *start, const struct fp_tok *first, struct fp_out
         fp_puts(o, "use ?");
         return true;
     }
-    if (fp_word_is(&c, first, "call")) {
+    if (fp_kw_is(first, FP_KW_CALL)) {
         fp_next(&c, &t);
         if (t.kind != FP_WS) {
             return false;
         }
         struct fp_lex name = c;
-        size_t name_end = c.sl.pos;
+        size_t name_end = fp_pos(&c);
         for (;;) {
             fp_next(&c, &t);
-            if (t.kind != FP_WORD && t.kind != FP_QID && !fp_punct_is(&c, &t, '.')) {
+            if (t.kind != FP_WORD && t.kind != FP_QID && !fp_punct_is(&t, '.')) {
                 break;
             }
             name_end = t.end;
@@ -456,12 +691,12 @@ fp_special(const struct fp_lex *start, const struct fp_tok *first, struct fp_out
         if (t.kind == FP_WS) {
             fp_next(&c, &t);
         }
-        if (!fp_punct_is(&c, &t, '(') || name_end == name.sl.pos) {
+        if (!fp_punct_is(&t, '(') || name_end == fp_pos(&name)) {
             return false;
         }
         fp_puts(o, "call ");
         struct fp_lex n = name;
-        while (n.sl.pos < name_end) {
+        while (fp_pos(&n) < name_end) {
             struct fp_tok w;
             fp_next(&n, &w);
             if (w.kind == FP_QID) {
@@ -511,19 +746,19 @@ struct fp_tap {
 };
 
 static void
-fp_cls_with(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
+fp_cls_with(struct fp_cls *k, const struct fp_tok *t)
 {
-    if (t->kind == FP_END || fp_punct_is(lx, t, ';')) {
+    if (t->kind == FP_END || fp_punct_is(t, ';')) {
         k->with_done = true;
         k->with_kind = PROTO_STMT_OTHER;
         return;
     }
     if (k->main_paren && t->kind == FP_WORD) {
         k->with_done = true;
-        k->with_kind = fp_word_is(lx, t, "select") ? PROTO_STMT_SELECT : PROTO_STMT_OTHER;
+        k->with_kind = fp_kw_is(t, FP_KW_SELECT) ? PROTO_STMT_SELECT : PROTO_STMT_OTHER;
         return;
     }
-    if (fp_punct_is(lx, t, '(')) {
+    if (fp_punct_is(t, '(')) {
         if (k->depth == 0 && k->after_body) {
             k->main_paren = true;
         }
@@ -531,21 +766,21 @@ fp_cls_with(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
         k->after_body = false;
         return;
     }
-    if (fp_punct_is(lx, t, ')')) {
+    if (fp_punct_is(t, ')')) {
         if (k->depth > 0 && --k->depth == 0) {
             k->after_body = true;
         }
         return;
     }
     if (k->depth == 0 && t->kind == FP_WORD) {
-        if (fp_word_is(lx, t, "insert") || fp_word_is(lx, t, "update") ||
-            fp_word_is(lx, t, "delete") || fp_word_is(lx, t, "replace")) {
+        if (fp_kw_is(t, FP_KW_INSERT) || fp_kw_is(t, FP_KW_UPDATE) || fp_kw_is(t, FP_KW_DELETE) ||
+            fp_kw_is(t, FP_KW_REPLACE)) {
             k->with_done = true;
             k->with_kind = PROTO_STMT_OTHER;
             return;
         }
-        if (k->after_body && (fp_word_is(lx, t, "select") || fp_word_is(lx, t, "table") ||
-                              fp_word_is(lx, t, "values"))) {
+        if (k->after_body &&
+            (fp_kw_is(t, FP_KW_SELECT) || fp_kw_is(t, FP_KW_TABLE) || fp_kw_is(t, FP_KW_VALUES))) {
             k->with_done = true;
             k->with_kind = PROTO_STMT_SELECT;
             return;
@@ -556,12 +791,12 @@ fp_cls_with(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
 
 /* The first keyword decides the candidate kind. */
 static void
-fp_cls_start(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
+fp_cls_start(struct fp_cls *k, const struct fp_tok *t)
 {
     if (t->kind == FP_WS) {
         return;
     }
-    if (fp_punct_is(lx, t, '(')) {
+    if (fp_punct_is(t, '(')) {
         k->paren = true;
         return;
     }
@@ -569,21 +804,21 @@ fp_cls_start(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
     if (t->kind != FP_WORD) {
         return;
     }
-    if (fp_word_is(lx, t, "select") || fp_word_is(lx, t, "table") || fp_word_is(lx, t, "values")) {
+    if (fp_kw_is(t, FP_KW_SELECT) || fp_kw_is(t, FP_KW_TABLE) || fp_kw_is(t, FP_KW_VALUES)) {
         k->kind = PROTO_STMT_SELECT;
-    } else if (fp_word_is(lx, t, "with")) {
+    } else if (fp_kw_is(t, FP_KW_WITH)) {
         k->with = true;
     } else if (k->paren) {
         return;
-    } else if (fp_word_is(lx, t, "insert")) {
+    } else if (fp_kw_is(t, FP_KW_INSERT)) {
         k->kind = PROTO_STMT_INSERT;
-    } else if (fp_word_is(lx, t, "replace")) {
+    } else if (fp_kw_is(t, FP_KW_REPLACE)) {
         k->kind = PROTO_STMT_REPLACE;
-    } else if (fp_word_is(lx, t, "update")) {
+    } else if (fp_kw_is(t, FP_KW_UPDATE)) {
         k->kind = PROTO_STMT_UPDATE;
-    } else if (fp_word_is(lx, t, "delete")) {
+    } else if (fp_kw_is(t, FP_KW_DELETE)) {
         k->kind = PROTO_STMT_DELETE;
-    } else if (fp_word_is(lx, t, "use")) {
+    } else if (fp_kw_is(t, FP_KW_USE)) {
         k->kind = PROTO_STMT_USE;
         k->use = 1;
     } else {
@@ -593,10 +828,10 @@ fp_cls_start(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
 }
 
 static void
-fp_cls_feed(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
+fp_cls_feed(struct fp_cls *k, const struct fp_tok *t)
 {
     if (k->phase == FP_CLS_START) {
-        fp_cls_start(k, lx, t);
+        fp_cls_start(k, t);
         return;
     }
     if (k->phase != FP_CLS_BODY) {
@@ -608,7 +843,7 @@ fp_cls_feed(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
         } else if (k->use == 2) {
             k->use = t->kind == FP_WORD || t->kind == FP_QID ? 3 : -1;
             k->name = *t;
-        } else if (t->kind != FP_WS && t->kind != FP_END && !fp_punct_is(lx, t, ';')) {
+        } else if (t->kind != FP_WS && t->kind != FP_END && !fp_punct_is(t, ';')) {
             k->use = -1;
         }
     }
@@ -616,16 +851,15 @@ fp_cls_feed(struct fp_cls *k, const struct fp_lex *lx, const struct fp_tok *t)
         return;
     }
     if (k->with && !k->with_done) {
-        fp_cls_with(k, lx, t);
+        fp_cls_with(k, t);
     }
     if (k->semi) {
-        k->second |= t->kind != FP_END && !fp_punct_is(lx, t, ';');
-    } else if (fp_punct_is(lx, t, ';')) {
+        k->second |= t->kind != FP_END && !fp_punct_is(t, ';');
+    } else if (fp_punct_is(t, ';')) {
         k->semi = true;
     } else {
-        k->outfile |=
-            k->prev_into && (fp_word_is(lx, t, "outfile") || fp_word_is(lx, t, "dumpfile"));
-        k->prev_into = fp_word_is(lx, t, "into");
+        k->outfile |= k->prev_into && (fp_kw_is(t, FP_KW_OUTFILE) || fp_kw_is(t, FP_KW_DUMPFILE));
+        k->prev_into = fp_kw_is(t, FP_KW_INTO);
     }
     if (k->second) {
         k->phase = FP_CLS_DONE;
@@ -696,10 +930,10 @@ fp_tap_see(struct fp_lex *lx, const struct fp_tok *t)
     if (!tap || t->kind == FP_END || t->start < tap->seen) {
         return;
     }
-    fp_cls_feed(&tap->cls, lx, t);
+    fp_cls_feed(&tap->cls, t);
     tap->seen = t->end;
-    tap->in_exec = lx->sl.in_exec;
-    tap->after_name = lx->sl.after_name;
+    tap->in_exec = lx->sl.in_exec; /* the token read ahead (a non-blank) did not change it */
+    tap->after_name = lx->has_next ? false : lx->sl.after_name;
 }
 
 /* The fingerprint of sql into o; with a tap, every token also reaches its classifier. */
@@ -711,12 +945,11 @@ fp_run(const char *sql, size_t len, unsigned sqlmode, struct fp_out *o, struct f
     fp_lex_init(&lx, sql, len, sqlmode);
     lx.tap = tap;
 
-    struct fp_lex first_lx = lx;
-    struct fp_tok first;
-    fp_next_sig(&first_lx, &first);
-    bool is_insert =
-        fp_word_is(&first_lx, &first, "insert") || fp_word_is(&first_lx, &first, "replace");
-    if (first.kind == FP_WORD && fp_special(&first_lx, &first, o)) {
+    /* The first significant token (blanks before it put nothing out): the loop starts
+     * with it. */
+    fp_next_sig(&lx, &t);
+    bool is_insert = fp_kw_is(&t, FP_KW_INSERT) || fp_kw_is(&t, FP_KW_REPLACE);
+    if (t.kind == FP_WORD && fp_special(&lx, &t, o)) {
         return;
     }
 
@@ -727,8 +960,10 @@ fp_run(const char *sql, size_t len, unsigned sqlmode, struct fp_out *o, struct f
     size_t depth = 0, values_depth = 0;
     size_t nontrail = 0; /* `;` before this position are known not to be trailing */
 
-    for (;;) {
-        fp_next(&lx, &t);
+    for (bool have = true;; have = false) {
+        if (!have) {
+            fp_next(&lx, &t);
+        }
         if (t.kind == FP_END) {
             break;
         }
@@ -738,44 +973,44 @@ fp_run(const char *sql, size_t len, unsigned sqlmode, struct fp_out *o, struct f
         }
         bool was_order = prev_order;
         prev_order = false;
-        if (values_open && !fp_punct_is(&lx, &t, '(')) {
+        if (values_open && !fp_punct_is(&t, '(')) {
             values_open = false;
         }
         switch (t.kind) {
         case FP_WORD: {
             struct fp_lex end;
-            bool is_list = fp_word_is(&lx, &t, "in") || fp_word_is(&lx, &t, "values") ||
-                           fp_word_is(&lx, &t, "value");
+            bool is_list =
+                fp_kw_is(&t, FP_KW_IN) || fp_kw_is(&t, FP_KW_VALUES) || fp_kw_is(&t, FP_KW_VALUE);
             if (is_list && fp_scan_literal_lists(&lx, &end)) {
                 fp_put_lower(o, &lx, &t);
                 fp_puts(o, "(?+)");
                 lx = end;
-                if (is_insert && !fp_word_is(&lx, &t, "in")) {
+                if (is_insert && !fp_kw_is(&t, FP_KW_IN)) {
                     values_done = true;
                     fp_skip_rows(&lx);
                 }
                 operand = true;
                 break;
             }
-            if (fp_word_is(&lx, &t, "limit") && fp_scan_limit(&lx, &end)) {
+            if (fp_kw_is(&t, FP_KW_LIMIT) && fp_scan_limit(&lx, &end)) {
                 fp_puts(o, "limit ?");
                 lx = end;
                 operand = true;
                 break;
             }
-            if (order_by && fp_word_is(&lx, &t, "asc")) {
+            if (order_by && fp_kw_is(&t, FP_KW_ASC)) {
                 o->space = false;
                 break;
             }
-            if (was_order && fp_word_is(&lx, &t, "by")) {
+            if (was_order && fp_kw_is(&t, FP_KW_BY)) {
                 order_by = true;
             }
-            prev_order = fp_word_is(&lx, &t, "order");
-            if (is_list && is_insert && !values_done && !fp_word_is(&lx, &t, "in")) {
+            prev_order = fp_kw_is(&t, FP_KW_ORDER);
+            if (is_list && is_insert && !values_done && !fp_kw_is(&t, FP_KW_IN)) {
                 values_open = true;
             }
             fp_put_lower(o, &lx, &t);
-            operand = !fp_is_unary_keyword(&lx, &t);
+            operand = !fp_is_unary_keyword(&t);
             break;
         }
         case FP_ISTR: {
@@ -801,7 +1036,7 @@ fp_run(const char *sql, size_t len, unsigned sqlmode, struct fp_out *o, struct f
             operand = true;
             break;
         default: {
-            if ((fp_punct_is(&lx, &t, '-') || fp_punct_is(&lx, &t, '+')) && !operand) {
+            if ((fp_punct_is(&t, '-') || fp_punct_is(&t, '+')) && !operand) {
                 struct fp_lex peek = lx;
                 if (fp_signed_operand(&peek)) {
                     lx = peek;
@@ -810,23 +1045,23 @@ fp_run(const char *sql, size_t len, unsigned sqlmode, struct fp_out *o, struct f
                     break;
                 }
             }
-            if (fp_punct_is(&lx, &t, ';') && t.start >= nontrail) {
+            if (fp_punct_is(&t, ';') && t.start >= nontrail) {
                 if (fp_only_trailing(&lx, &nontrail)) {
                     return;
                 }
             }
             fp_put_lower(o, &lx, &t);
-            operand = fp_punct_is(&lx, &t, ')');
-            if (fp_punct_is(&lx, &t, ';')) {
+            operand = fp_punct_is(&t, ')');
+            if (fp_punct_is(&t, ';')) {
                 order_by = false; /* a new statement starts */
             }
-            if (fp_punct_is(&lx, &t, '(')) {
+            if (fp_punct_is(&t, '(')) {
                 depth++;
                 if (values_open) {
                     values_open = false;
                     values_depth = depth;
                 }
-            } else if (fp_punct_is(&lx, &t, ')') && depth > 0) {
+            } else if (fp_punct_is(&t, ')') && depth > 0) {
                 if (depth == values_depth) {
                     /* INSERT ... VALUES (expr, ...), (...): keep the first row only. */
                     values_depth = 0;
@@ -884,7 +1119,7 @@ proto_stmt_analyze(const char *sql, size_t len, unsigned sqlmode, char *fp, size
     do {
         fp_next(&rest, &t);
     } while (t.kind != FP_END && tap.cls.phase != FP_CLS_DONE);
-    fp_cls_feed(&tap.cls, &rest, &t);
+    fp_cls_feed(&tap.cls, &t);
     info->digest = o.h;
     info->kind = fp_cls_kind(&tap.cls);
     info->schema_changed = fp_cls_schema(&tap.cls, &rest, schema, schema_cap);
@@ -901,7 +1136,7 @@ fp_classify(const char *sql, size_t len, unsigned sqlmode, char *db, size_t cap,
     fp_lex_init(&lx, sql, len, sqlmode);
     do {
         fp_next(&lx, &t);
-        fp_cls_feed(&k, &lx, &t);
+        fp_cls_feed(&k, &t);
     } while (t.kind != FP_END && k.phase != FP_CLS_DONE);
     if (use_ok) {
         *use_ok = fp_cls_schema(&k, &lx, db, cap);
@@ -945,10 +1180,5 @@ proto_stmt_use_schema(const char *sql, size_t len, char *db, size_t cap)
 void
 proto_digest_hex(uint64_t digest, char out[17])
 {
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--) {
-        out[i] = hex[digest & 0xf];
-        digest >>= 4;
-    }
-    out[16] = '\0';
+    hexfmt_u64(digest, out);
 }

@@ -39,7 +39,7 @@ uint64_t proto_fingerprint(const char *sql, size_t len, char *out, size_t cap);
 uint64_t proto_fingerprint_mode(const char *sql, size_t len, unsigned sqlmode, char *out,
                                 size_t cap);
 
-/* Digest as 16 lowercase hex digits plus NUL. */
+/* Digest as 16 lowercase hex digits plus NUL: common/hexfmt.h's hexfmt_u64, the one format. */
 void proto_digest_hex(uint64_t digest, char out[17]);
 
 enum proto_stmt_kind {

@@ -119,6 +119,24 @@ bool proto_com_has_response(uint8_t cmd);
  */
 enum proto_rc proto_resp_feed(struct proto_resp *r, const uint8_t *p, size_t avail, size_t len);
 
+/*
+ * The fast path of proto_resp_feed for the rows of a result set: a packet whose payload starts
+ * with `first` and whose first physical packet has `len` (> 0) bytes. Returns true, having
+ * counted the row exactly as proto_resp_feed would, when the packet is a row for certain (not
+ * an ERR, EOF/OK or progress report candidate: no 0xFF or 0xFE first byte; 0x00 in binary
+ * rows); false when the caller must call proto_resp_feed. Needs no payload byte but the first.
+ */
+static inline bool
+proto_resp_row(struct proto_resp *r, uint8_t first, size_t len)
+{
+    if (r->state != PROTO_RS_ROWS || len == 0 || first == PROTO_ERR_HDR || first == PROTO_EOF_HDR ||
+        (r->binary && first != 0x00)) {
+        return false;
+    }
+    r->rows_sent++;
+    return true;
+}
+
 /* True when the next packets come from the client as part of this response: LOCAL INFILE data
  * or authentication data of COM_CHANGE_USER. */
 bool proto_resp_wants_client(const struct proto_resp *r);

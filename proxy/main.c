@@ -21,6 +21,7 @@
 #include "conf/conf.h"
 #include "explain/explain.h"
 #include "proxy/account/filter.h"
+#include "proxy/output/explainlog.h"
 #include "proxy/output/http.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/record.h"
@@ -36,23 +37,83 @@
 
 static struct event_base *main_base;
 
-/* Auto-EXPLAIN hands every record back here, on its own thread. */
+/* A slow statement's lock wait into its shape's statistics, with the blocker's last statement
+ * redacted as the slow log redacts it (the record's sql_mode, filter_redact_mode). */
 static void
-on_explained(void *arg, struct rec *rec, bool log)
+add_lock_wait_stats(struct app *app, const struct rec *rec)
+{
+    const struct sessreg_view *v = rec->explain.blocker;
+    const char *last = NULL;
+    size_t len = 0;
+    bool cut = false;
+    char red[2 * SESSREG_TEXT_MAX + 256];
+    if (v && v->nstmts > 0) {
+        const struct sessreg_stmt *st = &v->stmts[v->nstmts - 1];
+        last = st->text;
+        len = st->len;
+        cut = st->cut;
+        if (filter_redacts(app->filter)) {
+            len =
+                filter_redact_mode(app->filter, st->text, st->len, rec->lex_mode, red, sizeof red);
+            last = red;
+        }
+    }
+    stats_add_lockwait(app->stats, rec->digest, &rec->explain.lock, v, last, len, cut);
+}
+
+/* Auto-EXPLAIN hands every job back here, on its own thread: the record it belongs to goes to
+ * the explain log (a plan taken from the server), the slow log and the statistics. */
+static void
+on_explained(void *arg, struct explain_job *job)
 {
     struct app *app = arg;
-    if (!rec) {
-        logbuf_flush(app->explain_slowbuf); /* once per batch, not per entry */
+    if (!job) { /* once per batch, not per entry */
+        logbuf_flush(app->explain_slowbuf);
+        if (app->explain_logbuf) {
+            logbuf_flush(app->explain_logbuf);
+        }
         return;
     }
-    if (log) {
+    struct rec *rec = rec_from_explain_job(job);
+    explainlog_write(app->explain_logbuf, app->filter, rec);
+    if (job->log) {
         slowlog_write(app->explain_slowbuf, app->conf->log_format, app->filter, rec);
     }
-    if (rec->plan && rec->explain_source != REC_EXPLAIN_CACHED) {
-        stats_set_plan(app->stats, rec->digest, rec->plan);
-        stats_set_advice(app->stats, rec->digest, rec->index_advice);
+    if (job->plan && job->source != EXPLAIN_SRC_CACHED) {
+        stats_set_plan(app->stats, rec->digest, job->plan);
+        stats_set_advice(app->stats, rec->digest, job->index_advice);
+    }
+    if (job->has_pfs) { /* what the server measured, for the API and dashboard */
+        stats_add_server(app->stats, rec->digest, &job->pfs);
+    }
+    if (job->has_lock_wait) { /* ... and what it waited for */
+        add_lock_wait_stats(app, rec);
     }
     rec_free(rec);
+}
+
+/* A lock wait's blocker, described from slowtap's own sessions (explain_blocker_fn). */
+static void *
+on_blocker(void *arg, uint32_t thread_id)
+{
+    (void)arg;
+    return sessreg_snapshot(NULL, thread_id);
+}
+
+/* ... and whether such a session touched the table a metadata-lock wait is for. */
+static int
+on_touch(void *arg, const void *blocker, const char *db, const char *table)
+{
+    (void)arg;
+    return sessreg_touches(blocker, db, table);
+}
+
+/* The explain thread ends: what on_explained's slow-log formatting kept for the thread. */
+static void
+on_explain_exit(void *arg)
+{
+    (void)arg;
+    slowlog_thread_cleanup();
 }
 
 static void
@@ -192,10 +253,21 @@ main(int argc, char **argv)
         (uint64_t)(conf.explain_threshold_us >= 0 ? conf.explain_threshold_us : conf.long_query_us);
     if (conf.explain_user) {
         app.explain_slowbuf = logbuf_new(app.slow_log);
-        app.explain = explain_start(&conf, &app.backend_addr, on_explained, &app, app.explain_log,
-                                    app.filter);
-        /* a lock wait's blocker, described from slowtap's own sessions */
-        explain_set_blocker_fn(app.explain, sessreg_snapshot, NULL);
+        if (app.explain_log) {
+            app.explain_logbuf = logbuf_new(app.explain_log);
+        }
+        if (!app.explain_slowbuf || (app.explain_log && !app.explain_logbuf)) {
+            fprintf(stderr, "slowtap: out of memory at start\n");
+            goto out;
+        }
+        struct explain_hooks hooks = {
+            .done = on_explained,
+            .blocker = on_blocker,
+            .touch = on_touch,
+            .thread_exit = on_explain_exit,
+            .arg = &app,
+        };
+        app.explain = explain_start(&conf, &app.backend_addr, &hooks);
     }
 
     /* Worker 0's sockets (or the shared unix one), bound here so that an address another
@@ -327,6 +399,9 @@ out:
     explain_stop(app.explain);
     if (app.explain_slowbuf) {
         logbuf_free(app.explain_slowbuf);
+    }
+    if (app.explain_logbuf) {
+        logbuf_free(app.explain_logbuf); /* flushes: before logfile_close */
     }
     for (int i = 0; i < NET_ADDR_MAX; i++) {
         if (app.listen_fds[i] >= 0) {

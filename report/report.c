@@ -22,13 +22,15 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/hexfmt.h"
+#include "common/jsonw.h"
 #include "explain/advice.h"
 #include "explain/plan.h"
 #include "protocol/proto_fingerprint.h"
 
 #define REPORT_FP_CAP    4096 /* fingerprint text kept per shape (the digest covers it all) */
 #define REPORT_WIDTH     100  /* table lines fit this many columns */
-#define REPORT_FP_MIN    24   /* narrowest fingerprint column */
+#define REPORT_FP_MIN    20   /* narrowest fingerprint column */
 #define REPORT_FP_LINES  6    /* fingerprint lines per shape in the table, at most */
 #define REPORT_NO_TIME   (-1.0)
 #define REPORT_NO_INDEX  0x100 /* with the PLAN_* bits: the server reported no index used */
@@ -844,11 +846,24 @@ report_fmt_count(uint64_t v)
     return b;
 }
 
-/* The flags column: the flags of a shape's entries, "scan" when every entry had it, "scan:2"
- * when only 2 of them did; "-" for none. */
-static void
-report_fmt_flags(char *out, size_t cap, const struct report_shape *s)
+/* How loudly a shape's scan flag shows: by its row estimate and its share of all_s, the
+ * log's total time (advice_scan_weight: the same rule as the dashboard's). */
+static enum advice_weight
+report_scan_weight(const struct report_shape *s, double all_s)
 {
+    bool flagged = s->full_scans || s->full_joins || (s->no_index && !s->plans);
+    return advice_scan_weight(flagged, s->scan_known, s->scan_rows, (uint64_t)(s->total * 1e6),
+                              (uint64_t)(all_s * 1e6));
+}
+
+/* The flags column: the flags of a shape's entries, "scan" when every entry had it, "scan:2"
+ * when only 2 of them did; "-" for none. Scans not worth attention (report_scan_weight) are
+ * in parentheses: "(scan,join),tmp". */
+static void
+report_fmt_flags(char *out, size_t cap, const struct report_shape *s, double all_s)
+{
+    /* small implies a plan (an unknown size is notable), so scan or join is there to enclose */
+    bool small = report_scan_weight(s, all_s) == ADVICE_WEIGHT_SMALL;
     const struct {
         const char *name;
         uint64_t n;
@@ -859,15 +874,25 @@ report_fmt_flags(char *out, size_t cap, const struct report_shape *s)
              {"noidx", s->no_index}};
     size_t len = 0;
     out[0] = '\0';
+    if (small && cap > 2) {
+        out[len++] = '(';
+        out[len] = '\0';
+    }
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]) && len < cap; i++) {
         int k;
+        if (small && i == 2 && len + 1 < cap) {
+            out[len++] = ')';
+            out[len] = '\0';
+            small = false;
+        }
         if (f[i].n == 0 || (i == 4 && s->plans > 0)) {
             continue; /* the server's "no index used" only where no plan says more */
         }
+        const char *sep = len && out[len - 1] != '(' ? "," : "";
         if (f[i].n == s->n) {
-            k = snprintf(out + len, cap - len, "%s%s", len ? "," : "", f[i].name);
+            k = snprintf(out + len, cap - len, "%s%s", sep, f[i].name);
         } else {
-            k = snprintf(out + len, cap - len, "%s%s:%llu", len ? "," : "", f[i].name,
+            k = snprintf(out + len, cap - len, "%s%s:%llu", sep, f[i].name,
                          (unsigned long long)f[i].n);
         }
         if (k < 0) {
@@ -950,7 +975,7 @@ report_print_advice(FILE *out, struct report_shape **v, size_t n)
             continue;
         }
         char hex[17];
-        proto_digest_hex(s->digest, hex);
+        hexfmt_u64(s->digest, hex);
         hex[8] = '\0';
         if (!any) {
             fprintf(out, "\n# index advice (rank digest: advice)\n");
@@ -973,8 +998,8 @@ report_print_n1(FILE *out, const struct report *r)
         const struct report_shape *c = report_slot(r->slots, r->nslots, f->child);
         const struct report_shape *p = report_slot(r->slots, r->nslots, f->parent);
         char ch[17], pa[17];
-        proto_digest_hex(f->child, ch);
-        proto_digest_hex(f->parent, pa);
+        hexfmt_u64(f->child, ch);
+        hexfmt_u64(f->parent, pa);
         fprintf(out, "n_plus_one child=%s count=%u entries=%llu parent=%s\n", ch, f->max_count,
                 (unsigned long long)f->entries, pa);
         fprintf(out, "  child:  %s\n", c->used ? c->fingerprint : "(not in the log)");
@@ -991,7 +1016,7 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
 
     for (size_t i = 0; i < n; i++) {
         int k;
-        report_fmt_flags(flags, sizeof(flags), v[i]);
+        report_fmt_flags(flags, sizeof(flags), v[i], r->total);
         k = (int)strlen(flags);
         fw = k > fw ? k : fw;
         any_flag |= strcmp(flags, "-") != 0;
@@ -1004,7 +1029,8 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
     if (any_flag) {
         fprintf(out, "# flags: scan = full scan, join = full join, tmp = temporary table, "
                      "sort = filesort,\n#        noidx = server said no index used; "
-                     "scan:2 = in 2 of the entries\n");
+                     "scan:2 = in 2 of the entries;\n#        (scan) = of a table under "
+                     "1000 rows, by a shape under 1 s and 5%% of the total time\n");
     }
     /* rank digest count total_s avg_ms p95_ms rows [exam] [errs] flags fingerprint: 53 to 66
      * columns before the flags; p50 and p99 are in --format json */
@@ -1021,11 +1047,11 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
     for (size_t i = 0; i < n; i++) {
         const struct report_shape *s = v[i];
         char hex[17];
-        proto_digest_hex(s->digest, hex);
+        hexfmt_u64(s->digest, hex);
         hex[8] = '\0';
         report_fmt_ms(avg, sizeof(avg), s->total * 1000.0 / (double)s->n);
         report_fmt_ms(p95, sizeof(p95), report_pct_ms(s, 95));
-        report_fmt_flags(flags, sizeof(flags), s);
+        report_fmt_flags(flags, sizeof(flags), s, r->total);
         fprintf(out, "%4zu %-8s %6zu %8.3f %7s %7s %7s", i + 1, hex, s->n, s->total, avg, p95,
                 report_fmt_count(s->rows_sent));
         if (exam) {
@@ -1041,48 +1067,60 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
     report_print_n1(out, r);
 }
 
-static bool
-report_print_json(FILE *out, struct report_shape **v, size_t n)
+static void
+report_json_sink(void *ctx, const char *s, size_t n)
 {
-    json_t *arr = json_array();
-    bool ok;
-    if (!arr) {
-        return false;
-    }
+    fwrite(s, 1, n, ctx);
+}
+
+/* The shapes as one JSON array (common/jsonw.h, indented); false on a write error. */
+static bool
+report_print_json(FILE *out, struct report_shape **v, size_t n, double all_s)
+{
+    struct jsonw w;
+    jsonw_init(&w, report_json_sink, out, JSONW_PRETTY);
+    jsonw_array_begin(&w);
     for (size_t i = 0; i < n; i++) {
         const struct report_shape *s = v[i];
-        char hex[17];
-        json_t *o;
-        proto_digest_hex(s->digest, hex);
-        o = json_pack("{s:I, s:s, s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:I,"
-                      " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
-                      "rank", (json_int_t)(i + 1), "digest", hex, "count", (json_int_t)s->n,
-                      "total_s", s->total, "avg_ms", s->total * 1000.0 / (double)s->n, "min_ms",
-                      s->samples[0] * 1000.0, "max_ms", s->samples[s->n - 1] * 1000.0, "p50_ms",
-                      report_pct_ms(s, 50), "p95_ms", report_pct_ms(s, 95), "p99_ms",
-                      report_pct_ms(s, 99), "lock_s", s->lock_total, "rows_sent",
-                      (json_int_t)s->rows_sent, "rows_examined", (json_int_t)s->rows_examined,
-                      "rows_affected", (json_int_t)s->rows_affected, "errors",
-                      (json_int_t)s->errors, "full_scans", (json_int_t)s->full_scans, "full_joins",
-                      (json_int_t)s->full_joins, "tmp_tables", (json_int_t)s->tmp_tables,
-                      "filesorts", (json_int_t)s->filesorts, "no_index", (json_int_t)s->no_index,
-                      "plans", (json_int_t)s->plans, "fingerprint", s->fingerprint);
-        if (o) { /* index advice, and the scanned row estimate its flags weigh by */
-            json_object_set_new(o, "index_advice",
-                                s->advice ? json_string(s->advice) : json_null());
-            json_object_set_new(o, "scan_rows",
-                                s->scan_known ? json_integer((json_int_t)s->scan_rows)
-                                              : json_null());
+        char hex[HEXFMT_U64_LEN + 1];
+        hexfmt_u64(s->digest, hex);
+        jsonw_object_begin(&w);
+        jsonw_kuint(&w, "rank", i + 1);
+        jsonw_kstr(&w, "digest", hex);
+        jsonw_kuint(&w, "count", s->n);
+        jsonw_kdouble(&w, "total_s", s->total);
+        jsonw_kdouble(&w, "avg_ms", s->total * 1000.0 / (double)s->n);
+        jsonw_kdouble(&w, "min_ms", s->samples[0] * 1000.0);
+        jsonw_kdouble(&w, "max_ms", s->samples[s->n - 1] * 1000.0);
+        jsonw_kdouble(&w, "p50_ms", report_pct_ms(s, 50));
+        jsonw_kdouble(&w, "p95_ms", report_pct_ms(s, 95));
+        jsonw_kdouble(&w, "p99_ms", report_pct_ms(s, 99));
+        jsonw_kdouble(&w, "lock_s", s->lock_total);
+        jsonw_kuint(&w, "rows_sent", s->rows_sent);
+        jsonw_kuint(&w, "rows_examined", s->rows_examined);
+        jsonw_kuint(&w, "rows_affected", s->rows_affected);
+        jsonw_kuint(&w, "errors", s->errors);
+        jsonw_kuint(&w, "full_scans", s->full_scans);
+        jsonw_kuint(&w, "full_joins", s->full_joins);
+        jsonw_kuint(&w, "tmp_tables", s->tmp_tables);
+        jsonw_kuint(&w, "filesorts", s->filesorts);
+        jsonw_kuint(&w, "no_index", s->no_index);
+        jsonw_kuint(&w, "plans", s->plans);
+        jsonw_kstr(&w, "fingerprint", s->fingerprint);
+        /* index advice, and the scanned row estimate its flags weigh by */
+        jsonw_kstr(&w, "index_advice", s->advice);
+        if (s->scan_known) {
+            jsonw_kuint(&w, "scan_rows", s->scan_rows);
+        } else {
+            jsonw_knull(&w, "scan_rows");
         }
-        if (!o || json_array_append_new(arr, o) != 0) {
-            json_decref(arr);
-            return false;
-        }
+        jsonw_kstr(&w, "scan_weight", advice_weight_name(report_scan_weight(s, all_s)));
+        jsonw_object_end(&w);
     }
-    ok = json_dumpf(arr, out, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) == 0;
+    jsonw_array_end(&w);
+    jsonw_flush(&w);
     fputc('\n', out);
-    json_decref(arr);
-    return ok;
+    return !ferror(out);
 }
 
 static void
@@ -1106,7 +1144,9 @@ report_usage(FILE *out)
                  "No_index_used lines or the EXPLAIN rows: scan (type ALL on the first table),\n"
                  "join (ALL on a later table of a join), tmp (Using temporary), sort (Using\n"
                  "filesort), noidx (the server said no index used; only for shapes without a\n"
-                 "plan); scan:2 = in 2 of the shape's entries. --format json has every number:\n"
+                 "plan); scan:2 = in 2 of the shape's entries; (scan,join) in parentheses: of a\n"
+                 "table estimated under 1000 rows, by a shape that took under 1 s and under 5%%\n"
+                 "of the log's total time (not worth attention). --format json has every number:\n"
                  "also p50, min, max, lock time, rows affected, the count of each flag and of\n"
                  "the entries with a plan.\n");
 }
@@ -1205,7 +1245,7 @@ report_main(int argc, char **argv, FILE *out, FILE *err)
         n = (size_t)top;
     }
     if (json) {
-        if (!report_print_json(out, v, n)) {
+        if (!report_print_json(out, v, n, r.total)) {
             fprintf(err, "slowtap report: cannot write JSON output\n");
             status = 1;
         }

@@ -4,6 +4,7 @@
  */
 #include "proxy/account/record.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +24,7 @@ rec_free(struct rec *r)
     free(r->params);
     free(r->prepared_sql);
     free(r->fingerprint);
-    plan_free(r->plan);
-    free(r->index_advice);
-    free(r->analyze);
-    free(r->blocker);
+    explain_job_release(&r->explain);
     free(r->tags);
     free(r);
 }
@@ -48,17 +46,27 @@ rec_set_sql(struct rec *r, const char *s, size_t n)
     return true;
 }
 
-const char *
-rec_explain_source_name(enum rec_explain_source s)
+struct explain_job *
+rec_explain_job(struct rec *r)
 {
-    switch (s) {
-    case REC_EXPLAIN_LIVE:
-        return "live";
-    case REC_EXPLAIN_AFTER:
-        return "after";
-    case REC_EXPLAIN_CACHED:
-        return "cached";
-    default:
-        return NULL;
-    }
+    struct explain_job *j = &r->explain;
+    j->sql = r->sql;
+    j->sql_len = r->sql_len;
+    j->sql_truncated = r->sql_truncated;
+    j->prepared_sql = r->prepared_sql;
+    j->schema = r->schema;
+    j->sql_mode = r->sql_mode_set ? r->sql_mode : NULL;
+    j->thread_id = r->thread_id;
+    j->digest = r->digest;
+    j->start_wall_us = r->start_wall_us;
+    j->query_us = r->query_us;
+    j->explainable = r->explainable;
+    j->interrupted = r->interrupted != NULL;
+    return j;
+}
+
+struct rec *
+rec_from_explain_job(struct explain_job *j)
+{
+    return (struct rec *)(void *)((char *)j - offsetof(struct rec, explain));
 }

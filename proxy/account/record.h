@@ -5,6 +5,12 @@
  * A record handed to slowlog or explain is self-contained (its strings are its own), so it can
  * outlive the session and cross threads. Records are allocated only for statements that are
  * logged (over the threshold); statistics take the fields they need by value.
+ *
+ * Auto-EXPLAIN sees only the record's `explain` member (struct explain_job, explain/explain.h):
+ * rec_explain_job() points its input at the record's own strings and hands it over;
+ * explain fills its output (plan, source, error, advice, lock wait, blocker, server figures)
+ * and gives the job back to main's done hook, which gets the record back with
+ * rec_from_explain_job() and writes the slow log and the explain log from it.
  */
 #ifndef SLOWTAP_RECORD_H
 #define SLOWTAP_RECORD_H
@@ -13,18 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "explain/lockwait.h"
-#include "explain/pfs.h"
-#include "explain/plan.h"
+#include "explain/explain.h"
 #include "protocol/proto_tags.h"
 #include "proxy/account/findings.h"
-
-enum rec_explain_source {
-    REC_EXPLAIN_NONE = 0, /* no plan: auto-EXPLAIN off, not explainable, or failed */
-    REC_EXPLAIN_LIVE,     /* SHOW EXPLAIN FOR <thread> while the statement ran */
-    REC_EXPLAIN_AFTER,    /* EXPLAIN <statement> after it completed */
-    REC_EXPLAIN_CACHED,   /* plan of the same shape, explained within --explain-interval */
-};
 
 struct rec {
     /* identity */
@@ -68,43 +65,31 @@ struct rec {
     uint64_t trx_idle_us;   /* time between its commands: the application's, not the server's */
     int64_t trx_wall_start; /* realtime us when it began */
 
-    /* auto-EXPLAIN */
-    enum rec_explain_source explain_source;
-    struct plan *plan;       /* heap, NULL when none */
-    char explain_error[256]; /* "" or why there is no plan */
-
     /* tags from the statement's comments (sqlcommenter, marginalia; for an execute, those of
      * its PREPARE text): heap, NULL when it had none */
     struct proto_tags *tags;
     /* it repeats a shape in an N+1 run (findings.h): the run so far, for `# N_plus_one:` */
     struct findings_mark n_plus_one;
-    /* what it waited for, seen while it ran (auto-EXPLAIN's live capture) */
-    bool has_lock_wait;
-    struct lockwait lock;
-    struct sessreg_view *blocker; /* heap: the blocking session as slowtap knew it, or NULL */
-    /* internal: live-explain correlation, set by the session */
-    uint64_t live_token; /* 0 when no live explain was requested */
 
-    /* index advice for the plan's flagged scans (explain/advice.h): heap, NULL when none */
-    char *index_advice;
-
-    /* what the server measured (explain/pfs.h): its events_statements_history row, when
-     * performance_schema collects it and the row was matched */
-    bool has_pfs;
-    struct pfs_stmt pfs;
-    /* SHOW ANALYZE FORMAT=JSON of the live capture as lines (pfs_analyze_lines): heap, NULL */
-    char *analyze;
-    bool pfs_only; /* submitted only for the server's figures: no EXPLAIN for it */
+    /* auto-EXPLAIN (explain/explain.h): the session sets live_token, pfs_only and log;
+     * rec_explain_job() the rest of the input. The output: plan, source, error, index_advice,
+     * analyze, has_lock_wait/lock, blocker (a struct sessreg_view from sessreg_snapshot, heap),
+     * has_pfs/pfs. Freed by rec_free. */
+    struct explain_job explain;
 };
-
-/* "live", "after", "cached"; NULL for REC_EXPLAIN_NONE. */
-const char *rec_explain_source_name(enum rec_explain_source s);
 
 /* Allocates a zeroed record. Returns NULL when out of memory. */
 struct rec *rec_new(void);
-/* Frees a record and everything it owns (NULL is fine). */
+/* Frees a record and everything it owns, explain's output too (NULL is fine). */
 void rec_free(struct rec *r);
 /* Replaces r->sql with a copy of s[0..n). False when out of memory. */
 bool rec_set_sql(struct rec *r, const char *s, size_t n);
+
+/* Points r->explain's input at the record (statement, prepared text, schema, the sql_mode the
+ * session set, thread id, digest, times, explainable, interrupted) and returns it for
+ * explain_submit. The record must not change until explain hands the job back. */
+struct explain_job *rec_explain_job(struct rec *r);
+/* The record whose `explain` member j is (a job main's done hook got back). */
+struct rec *rec_from_explain_job(struct explain_job *j);
 
 #endif

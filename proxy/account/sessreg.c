@@ -4,6 +4,9 @@
  */
 #include "proxy/account/sessreg.h"
 
+#include "explain/lockwait.h"
+#include "common/strcopy.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +22,6 @@ struct sessreg_entry {
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sessreg_entry *reg_head;
 
-static void
-copy_str(char *dst, size_t cap, const char *src)
-{
-    size_t n = strnlen(src, cap - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 struct sessreg_entry *
 sessreg_add(uint32_t thread_id, const char *user, const char *host)
 {
@@ -35,8 +30,8 @@ sessreg_add(uint32_t thread_id, const char *user, const char *host)
         return NULL;
     }
     e->v.thread_id = thread_id;
-    copy_str(e->v.user, sizeof e->v.user, user);
-    copy_str(e->v.host, sizeof e->v.host, host);
+    strcopy_z(e->v.user, sizeof e->v.user, user);
+    strcopy_z(e->v.host, sizeof e->v.host, host);
     pthread_mutex_lock(&reg_mu);
     e->next = reg_head;
     if (reg_head) {
@@ -160,6 +155,25 @@ sessreg_snapshot(void *arg, uint32_t thread_id)
         v = NULL;
     }
     return v;
+}
+
+int
+sessreg_touches(const struct sessreg_view *v, const char *db, const char *table)
+{
+    if (!v) {
+        return LOCKWAIT_TOUCH_UNKNOWN;
+    }
+    if (!v->trx_wall_start) {
+        return LOCKWAIT_TOUCH_NO_TRX;
+    }
+    bool all = v->trx_stmts <= v->nstmts;
+    for (unsigned i = 0; i < v->nstmts; i++) {
+        if (lockwait_text_names(v->stmts[i].text, v->stmts[i].len, db, table)) {
+            return LOCKWAIT_TOUCH_YES;
+        }
+        all = all && !v->stmts[i].cut;
+    }
+    return all ? LOCKWAIT_TOUCH_NO : LOCKWAIT_TOUCH_MAYBE;
 }
 
 bool

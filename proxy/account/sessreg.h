@@ -65,8 +65,15 @@ void sessreg_trx_end(struct sessreg_entry *e, int64_t last_end_wall);
  * *out; false when slowtap has no such session (or it never opened a transaction). */
 bool sessreg_lookup(uint32_t thread_id, struct sessreg_view *out);
 
-/* The same as a heap copy (free() it), NULL when unknown; `arg` is unused. Its signature is
- * explain_blocker_fn's. */
+/* The same as a heap copy (free() it), NULL when unknown; `arg` is unused. main hands it to
+ * auto-EXPLAIN as the blocker hook (explain_blocker_fn), so a record's explain.blocker is one. */
 struct sessreg_view *sessreg_snapshot(void *arg, uint32_t thread_id);
+
+/* For a MariaDB metadata-lock wait (explain_touch_fn, main's touch hook): an enum
+ * lockwait_touch for the session `v` (a sessreg_snapshot copy, NULL: not a session of this
+ * slowtap): in a transaction or not, and whether one of its statements kept names `table`
+ * (unqualified or in `db`); with statements not kept (over SESSREG_STMTS, or cut) a session
+ * that names it nowhere is LOCKWAIT_TOUCH_MAYBE, not NO. */
+int sessreg_touches(const struct sessreg_view *v, const char *db, const char *table);
 
 #endif

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "protocol/proto_fingerprint.h"
+#include "common/strcopy.h"
 
 struct stats_entry {
     uint64_t digest;
@@ -33,6 +34,8 @@ struct stats_shared_entry {
     bool has_plan;
     uint32_t heap_pos;
     char *advice; /* index advice of the plan (heap), NULL when none */
+    struct stats_server server;
+    struct stats_lockwait lock;
 };
 
 /* An open-addressing index: slot holds entry index + 1, 0 = empty. */
@@ -83,25 +86,6 @@ stats_index_init(struct stats_index *ix, size_t entries)
     ix->slot = calloc(cap, sizeof *ix->slot);
     ix->mask = cap - 1;
     return ix->slot != NULL;
-}
-
-/* Copies at most cap-1 bytes of s, not cutting a UTF-8 sequence, NUL-terminated. */
-static void
-stats_copy_str(char *dst, size_t cap, const char *s, size_t len)
-{
-    if (!s) {
-        len = 0;
-    }
-    if (len > cap - 1) {
-        len = cap - 1;
-        while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80) {
-            len--; /* s[len] continues a sequence: cut before its lead byte */
-        }
-    }
-    if (len) {
-        memcpy(dst, s, len);
-    }
-    dst[len] = '\0';
 }
 
 /* Adds src's figures into dst (dst already initialised, maybe with count 0). */
@@ -162,7 +146,7 @@ stats_entry_sample(struct stats_entry *e, const struct stats_sample *sm, bool co
         e->first_seen_us = sm->wall_us;
     }
     if (copy_example && (e->count == 0 || sm->query_us > e->max_us)) {
-        stats_copy_str(e->example, sizeof e->example, sm->example, sm->example_len);
+        strcopy(e->example, sizeof e->example, sm->example, sm->example_len);
     }
     if (e->count == 0 || sm->query_us > e->max_us) {
         e->max_us = sm->query_us;
@@ -289,6 +273,8 @@ stats_shared_get(struct stats *s, uint64_t digest)
     stats_entry_reset(&ne->e, digest);
     ne->plan = NULL;
     ne->advice = NULL;
+    memset(&ne->server, 0, sizeof ne->server);
+    memset(&ne->lock, 0, sizeof ne->lock);
     ne->plan_flags = 0;
     ne->has_plan = false;
     *slot = idx + 1;
@@ -427,10 +413,10 @@ stats_local_record(struct stats_local *l, const struct stats_sample *sm)
             if (pthread_mutex_trylock(&l->s->mu) != 0) {
                 if (!l->has_overflow) {
                     stats_entry_reset(&l->overflow, 0);
-                    stats_copy_str(l->overflow.fingerprint, sizeof l->overflow.fingerprint,
-                                   STATS_OVERFLOW_FP, strlen(STATS_OVERFLOW_FP));
-                    stats_copy_str(l->overflow.example, sizeof l->overflow.example,
-                                   STATS_OVERFLOW_FP, strlen(STATS_OVERFLOW_FP));
+                    strcopy(l->overflow.fingerprint, sizeof l->overflow.fingerprint,
+                            STATS_OVERFLOW_FP, strlen(STATS_OVERFLOW_FP));
+                    strcopy(l->overflow.example, sizeof l->overflow.example, STATS_OVERFLOW_FP,
+                            strlen(STATS_OVERFLOW_FP));
                     l->has_overflow = true;
                 }
                 stats_entry_sample(&l->overflow, sm, false);
@@ -445,13 +431,25 @@ stats_local_record(struct stats_local *l, const struct stats_sample *sm)
         l->n++;
         stats_entry_reset(e, sm->digest);
         if (sm->fingerprint) {
-            stats_copy_str(e->fingerprint, sizeof e->fingerprint, sm->fingerprint,
-                           sm->fingerprint_len);
+            strcopy(e->fingerprint, sizeof e->fingerprint, sm->fingerprint, sm->fingerprint_len);
         } else if (sm->example) {
             proto_fingerprint(sm->example, sm->example_len, e->fingerprint, sizeof e->fingerprint);
         }
     }
     stats_entry_sample(e, sm, true);
+}
+
+/* The shared entry that figures found after a statement (a plan, the server's figures, a
+ * lock wait) attach to, with s->mu held: the digest's entry, or when the worker has not merged
+ * the shape yet a count-0 entry that holds them until it does; NULL when the table is full. */
+static struct stats_shared_entry *
+stats_attach(struct stats *s, uint64_t digest)
+{
+    uint32_t *slot = stats_shared_slot(s, digest);
+    if (*slot) {
+        return &s->e[*slot - 1];
+    }
+    return s->n < s->max ? stats_shared_get(s, digest) : NULL;
 }
 
 void
@@ -463,14 +461,7 @@ stats_set_plan(struct stats *s, uint64_t digest, struct plan *p)
     }
     struct plan *old = NULL;
     pthread_mutex_lock(&s->mu);
-    uint32_t *slot = stats_shared_slot(s, digest);
-    struct stats_shared_entry *e = NULL;
-    if (*slot) {
-        e = &s->e[*slot - 1];
-    } else if (s->n < s->max) {
-        /* not merged yet: a count-0 entry holds the plan until the worker merges */
-        e = stats_shared_get(s, digest);
-    }
+    struct stats_shared_entry *e = stats_attach(s, digest);
     if (e) {
         old = e->plan;
         e->plan = copy;
@@ -498,6 +489,71 @@ stats_set_advice(struct stats *s, uint64_t digest, const char *advice)
     free(old);
 }
 
+void
+stats_add_server(struct stats *s, uint64_t digest, const struct pfs_stmt *st)
+{
+    pthread_mutex_lock(&s->mu);
+    struct stats_shared_entry *e = stats_attach(s, digest);
+    if (e) {
+        struct stats_server *v = &e->server;
+        v->measured++;
+        v->rows_examined += st->rows_examined;
+        v->tmp_tables += st->tmp_tables;
+        v->tmp_disk_tables += st->tmp_disk_tables;
+        v->merge_passes += st->merge_passes;
+        v->tmp_table_on_disk += st->tmp_disk_tables > 0;
+        v->filesort_on_disk += st->merge_passes > 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void
+stats_add_lockwait(struct stats *s, uint64_t digest, const struct lockwait *lw,
+                   const struct sessreg_view *blocker, const char *last, size_t last_len,
+                   bool last_cut)
+{
+    pthread_mutex_lock(&s->mu);
+    struct stats_shared_entry *e = stats_attach(s, digest);
+    if (e) {
+        struct stats_lockwait *v = &e->lock;
+        v->count++;
+        v->total_us += lw->wait_us;
+        if (lw->wait_us > v->max_us) {
+            v->max_us = lw->wait_us;
+        }
+        v->last_wall_us = lw->asked_wall_us;
+        v->kind = lw->kind;
+        strcopy(v->table, sizeof v->table, lw->table, strnlen(lw->table, sizeof lw->table));
+        v->wait_us = lw->wait_us;
+        v->blocked_by = lw->blocked_by;
+        v->inferred = lw->inferred;
+        v->ncands = lw->ncands < LOCKWAIT_CANDS ? lw->ncands : LOCKWAIT_CANDS;
+        memcpy(v->cands, lw->cands, sizeof v->cands);
+        v->has_blocker = blocker != NULL;
+        v->user[0] = v->host[0] = v->last_statement[0] = '\0';
+        v->trx_us = v->idle_us = -1;
+        v->last_cut = false;
+        if (blocker) {
+            int64_t now = blocker->snapshot_wall;
+            strcopy(v->user, sizeof v->user, blocker->user,
+                    strnlen(blocker->user, sizeof blocker->user));
+            strcopy(v->host, sizeof v->host, blocker->host,
+                    strnlen(blocker->host, sizeof blocker->host));
+            if (blocker->trx_wall_start && now > blocker->trx_wall_start) {
+                v->trx_us = now - blocker->trx_wall_start;
+            }
+            if (blocker->last_end_wall && now > blocker->last_end_wall) {
+                v->idle_us = now - blocker->last_end_wall;
+            }
+            if (last) {
+                strcopy(v->last_statement, sizeof v->last_statement, last, last_len);
+                v->last_cut = last_cut || last_len > sizeof v->last_statement - 1;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Copies entry e into out (plan deep-copied); caller holds s->mu. */
 static void
 stats_copy_out(const struct stats_shared_entry *e, struct stats_digest *out)
@@ -520,6 +576,8 @@ stats_copy_out(const struct stats_shared_entry *e, struct stats_digest *out)
     out->plan = plan_ref(e->plan);
     out->hist = e->e.hist;
     out->index_advice = e->advice ? strdup(e->advice) : NULL;
+    out->server = e->server;
+    out->lock = e->lock;
 }
 
 struct stats_key {

@@ -1,7 +1,8 @@
 /*
  * stats.h - per-statement-shape statistics for every statement, keyed by digest: count,
  * errors, total/min/max time, a latency histogram, rows sent and affected, first/last seen,
- * the last plan flags and plan, one example statement.
+ * the last plan flags and plan, one example statement; from auto-EXPLAIN, what the server measured
+ * and the lock waits of its slow statements.
  *
  * Workers record into a table of their own (struct stats_local: no lock, no allocation on the
  * per-statement path: its slots are allocated up front) and merge it into the shared table
@@ -11,7 +12,8 @@
  *
  * The example kept is the statement of the slowest execution seen (the caller redacts it).
  * Memory: the shared table and each local table allocate all their slots up front (about
- * 3.4 KB per slot; calloc'ed, so untouched slots cost no resident memory).
+ * 3.4 KB per local slot, 4.1 KB per shared one with its lock-wait figures; calloc'ed, so
+ * untouched slots cost no resident memory).
  */
 #ifndef SLOWTAP_STATS_H
 #define SLOWTAP_STATS_H
@@ -20,8 +22,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "explain/lockwait.h"
+#include "explain/pfs.h"
 #include "explain/plan.h"
 #include "proxy/account/histogram.h"
+#include "proxy/account/sessreg.h"
 
 #define STATS_EXAMPLE_MAX     1024 /* bytes of the example statement kept */
 #define STATS_FINGERPRINT_MAX 1024 /* bytes of the fingerprint kept */
@@ -68,6 +73,54 @@ void stats_set_plan(struct stats *s, uint64_t digest, struct plan *p);
  * NULL clears it. The string is copied. */
 void stats_set_advice(struct stats *s, uint64_t digest, const char *advice);
 
+/* What the server measured for a shape's statements (performance_schema history rows matched
+ * to its slow statements, explain/pfs.h): sums over the `measured` statements. */
+struct stats_server {
+    uint64_t measured;
+    uint64_t rows_examined;
+    uint64_t tmp_tables, tmp_disk_tables, merge_passes;
+    uint64_t tmp_table_on_disk; /* statements that wrote a temporary table to disk */
+    uint64_t filesort_on_disk;  /* statements whose filesort had merge passes */
+};
+
+/* Adds one statement's figures to a shape that has an entry (explain thread). */
+void stats_add_server(struct stats *s, uint64_t digest, const struct pfs_stmt *st);
+
+/* The lock waits of a shape's slow statements (auto-EXPLAIN's live capture, explain/lockwait.h):
+ * count and wait sums, and the last wait with what slowtap knew of its blocker (sessreg.h).
+ * Fixed size: the strings are cut (at a UTF-8 boundary) to fit. */
+#define STATS_LOCK_TEXT_MAX 256 /* bytes of the blocker's last statement kept */
+
+struct stats_lockwait {
+    uint64_t count; /* slow statements of the shape that waited for a lock */
+    uint64_t total_us, max_us;
+    /* the last wait */
+    int64_t last_wall_us;    /* when it was recorded (realtime us) */
+    enum lockwait_kind kind; /* LOCKWAIT_ROW, ... */
+    char table[192];         /* `db`.`table`, "" when unknown */
+    uint64_t wait_us;
+    uint32_t blocked_by; /* 0 when unknown */
+    bool inferred;       /* lockwait.h: blocked_by (or cands) inferred */
+    unsigned ncands;
+    uint32_t cands[LOCKWAIT_CANDS];
+    /* the blocker, when it is a session of this slowtap (has_blocker) */
+    bool has_blocker;
+    char user[64], host[64]; /* host "" for a unix socket */
+    int64_t trx_us;          /* age of its open transaction when asked, -1 when none */
+    int64_t idle_us;         /* time since its last statement ended, -1 when unknown */
+    char last_statement[STATS_LOCK_TEXT_MAX]; /* "" when none kept */
+    bool last_cut;                            /* kept cut (by the registry or here) */
+};
+
+/* Adds one slow statement's lock wait (lw->kind != LOCKWAIT_NONE) to a shape that has an entry,
+ * or a count-0 one as stats_set_plan does (explain thread). `blocker` is what the session
+ * registry knew of lw->blocked_by (NULL: not a session of this slowtap); `last`/`last_len`
+ * its last statement as it may be shown (the caller redacts it like the slow log), NULL when
+ * it has none; `last_cut`: that text is already cut. Copies everything; allocates nothing. */
+void stats_add_lockwait(struct stats *s, uint64_t digest, const struct lockwait *lw,
+                        const struct sessreg_view *blocker, const char *last, size_t last_len,
+                        bool last_cut);
+
 /* Shapes evicted since start. */
 uint64_t stats_evicted(struct stats *s);
 
@@ -85,6 +138,8 @@ struct stats_digest {
     struct plan *plan; /* deep copy or NULL; freed by stats_snapshot_free */
     struct hist hist;
     char *index_advice; /* heap copy or NULL; freed with the plan */
+    struct stats_server server;
+    struct stats_lockwait lock; /* lock.count 0: no lock wait seen */
 };
 
 enum stats_sort { STATS_SORT_TOTAL = 0, STATS_SORT_P99, STATS_SORT_COUNT };

@@ -1,7 +1,7 @@
 /*
  * http.c - the HTTP endpoint: an evhttp server on a thread and event_base of its own serving
  * /metrics (Prometheus text format 0.0.4), /api/summary, /api/digests, /api/digests/<digest>
- * (JSON, jansson) and the embedded dashboard at /.
+ * (JSON, written with common/jsonw.h) and the embedded dashboard at /.
  *
  * It only reads: the shared stats table (under its mutex, through stats_snapshot/stats_get),
  * the workers' counters (relaxed atomic loads) and their latency histograms (read racily with
@@ -17,7 +17,6 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
-#include <jansson.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -30,6 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/hexfmt.h"
+#include "common/jsonw.h"
+#include "common/timefmt.h"
 #include "explain/explain.h"
 #include "explain/advice.h"
 #include "explain/plan.h"
@@ -169,22 +171,34 @@ http_reply(struct evhttp_request *req, int code, const char *reason, const char 
     evhttp_send_reply(req, code, reason, body);
 }
 
+/* A JSON response being built: the one writer (common/jsonw.h) into memory. */
+struct http_json {
+    struct jsonw w;
+    struct jsonw_mem m;
+};
+
 static void
-http_reply_json(struct evhttp_request *req, int code, const char *reason, json_t *j)
+http_json_begin(struct http_json *j)
 {
-    struct evbuffer *b = evbuffer_new();
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(9)) : NULL;
-    if (!b || !s) {
-        free(s);
+    memset(&j->m, 0, sizeof j->m);
+    jsonw_init(&j->w, jsonw_mem_sink, &j->m, 0);
+}
+
+/* Sends j's document (and a newline) and frees it. */
+static void
+http_reply_json(struct evhttp_request *req, int code, const char *reason, struct http_json *j)
+{
+    jsonw_flush(&j->w);
+    struct evbuffer *b = j->m.failed || !j->m.data ? NULL : evbuffer_new();
+    if (!b || evbuffer_add(b, j->m.data, j->m.len) != 0 || evbuffer_add(b, "\n", 1) != 0) {
         if (b) {
             evbuffer_free(b);
         }
+        jsonw_mem_free(&j->m);
         evhttp_send_error(req, 500, "out of memory");
         return;
     }
-    evbuffer_add(b, s, strlen(s));
-    evbuffer_add(b, "\n", 1);
-    free(s);
+    jsonw_mem_free(&j->m);
     http_reply(req, code, reason, "application/json", b);
     evbuffer_free(b);
 }
@@ -192,9 +206,12 @@ http_reply_json(struct evhttp_request *req, int code, const char *reason, json_t
 static void
 http_reply_error(struct evhttp_request *req, int code, const char *reason, const char *msg)
 {
-    json_t *j = json_pack("{s:s}", "error", msg);
-    http_reply_json(req, code, reason, j);
-    json_decref(j);
+    struct http_json j;
+    http_json_begin(&j);
+    jsonw_object_begin(&j.w);
+    jsonw_kstr(&j.w, "error", msg);
+    jsonw_object_end(&j.w);
+    http_reply_json(req, code, reason, &j);
 }
 
 /* ---- the numbers ------------------------------------------------------------------------ */
@@ -252,19 +269,23 @@ http_full_scan(const struct stats_digest *d)
     return d->has_plan ? (d->plan_flags & PLAN_FULL_SCAN) != 0 : d->no_index > 0;
 }
 
+/* A time member: ISO 8601 UTC with microseconds (common/timefmt.h), "" for a time never set. */
 static void
-http_iso_time(int64_t us, char *out, size_t cap)
+http_jtime(struct jsonw *w, const char *k, int64_t us)
 {
-    if (us <= 0) {
-        snprintf(out, cap, "%s", "");
-        return;
+    char iso[TIMEFMT_ISO_LEN + 1] = "";
+    if (us > 0) {
+        timefmt_iso_utc(us, iso);
     }
-    time_t t = (time_t)(us / 1000000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char date[32];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%06dZ", date, (int)(us % 1000000));
+    jsonw_kstr(w, k, iso);
+}
+
+static void
+http_jhex(struct jsonw *w, const char *k, uint64_t v)
+{
+    char hex[HEXFMT_U64_LEN + 1];
+    hexfmt_u64(v, hex);
+    jsonw_kstr(w, k, hex);
 }
 
 /* ---- /metrics --------------------------------------------------------------------------- */
@@ -359,7 +380,9 @@ http_label_value(struct evbuffer *b, const char *s, size_t max)
 static void
 http_digest_labels(struct evbuffer *b, const struct stats_digest *d)
 {
-    evbuffer_add_printf(b, "{digest=\"%016llx\",fingerprint=\"", (unsigned long long)d->digest);
+    char hex[HEXFMT_U64_LEN + 1];
+    hexfmt_u64(d->digest, hex);
+    evbuffer_add_printf(b, "{digest=\"%s\",fingerprint=\"", hex);
     http_label_value(b, d->fingerprint, HTTP_FP_LABEL_MAX);
     evbuffer_add(b, "\"}", 2);
 }
@@ -379,19 +402,19 @@ http_digest_histogram(struct evbuffer *b, const struct stats_digest *d)
     static const char name[] = "slowtap_digest_duration_seconds";
     uint64_t cum = 0;
     unsigned bi = 0;
+    char hex[HEXFMT_U64_LEN + 1];
+    hexfmt_u64(d->digest, hex);
     for (size_t k = 0; k < sizeof http_digest_le_pow / sizeof http_digest_le_pow[0]; k++) {
         uint64_t edge = (uint64_t)1 << http_digest_le_pow[k];
         while (bi < HIST_BUCKETS && hist_bucket_hi(bi) < edge) {
             cum += d->hist.b[bi++];
         }
-        evbuffer_add_printf(b, "%s_bucket{digest=\"%016llx\",fingerprint=\"", name,
-                            (unsigned long long)d->digest);
+        evbuffer_add_printf(b, "%s_bucket{digest=\"%s\",fingerprint=\"", name, hex);
         http_label_value(b, d->fingerprint, HTTP_FP_LABEL_MAX);
         evbuffer_add_printf(b, "\",le=\"%.6f\"} %llu\n", (double)edge / 1e6,
                             (unsigned long long)cum);
     }
-    evbuffer_add_printf(b, "%s_bucket{digest=\"%016llx\",fingerprint=\"", name,
-                        (unsigned long long)d->digest);
+    evbuffer_add_printf(b, "%s_bucket{digest=\"%s\",fingerprint=\"", name, hex);
     http_label_value(b, d->fingerprint, HTTP_FP_LABEL_MAX);
     evbuffer_add_printf(b, "\",le=\"+Inf\"} %llu\n", (unsigned long long)d->count);
     evbuffer_add_printf(b, "%s_sum", name);
@@ -538,65 +561,120 @@ http_metrics(struct http *h, struct evhttp_request *req)
     evbuffer_free(b);
 }
 
-/* ---- JSON API --------------------------------------------------------------------------- */
+/* ---- JSON API (common/jsonw.h: one escaping rule, no member ever dropped) --------------- */
 
-static json_t *
-http_plan_json(const struct plan *p)
+static void
+http_plan_json(struct jsonw *w, const struct plan *p)
 {
     if (!p) {
-        return json_null();
+        jsonw_null(w);
+        return;
     }
-    json_t *rows = json_array();
+    jsonw_array_begin(w);
     for (size_t r = 0; r < p->nrows; r++) {
-        json_t *o = json_object();
+        jsonw_object_begin(w);
         for (int c = 0; c < PLAN_NCOLS; c++) {
             const char *v = p->rows[r].col[c];
-            json_object_set_new(o, plan_col_names[c],
-                                !v || strcmp(v, "NULL") == 0 ? json_null() : json_string(v));
+            jsonw_kstr(w, plan_col_names[c], !v || strcmp(v, "NULL") == 0 ? NULL : v);
         }
-        json_array_append_new(rows, o);
+        jsonw_object_end(w);
     }
-    return rows;
+    jsonw_array_end(w);
 }
 
-/* A JSON string from bytes that may not be valid UTF-8 (then invalid bytes become '?'). */
-static json_t *
-http_json_str(const char *s)
-{
-    json_t *j = json_string(s);
-    if (j) {
-        return j;
-    }
-    size_t n = strlen(s);
-    char *c = malloc(n + 1);
-    if (!c) {
-        return json_string("");
-    }
-    for (size_t i = 0; i <= n; i++) {
-        c[i] = ((unsigned char)s[i] & 0x80) ? '?' : s[i];
-    }
-    j = json_string(c);
-    free(c);
-    return j;
-}
-
-/* A percentile in seconds: the histogram's, brought inside [min, max] (the true value is). */
-static double
-http_quantile_s(const struct stats_digest *d, double q)
+/* A percentile in microseconds: the histogram's, brought inside [min, max] (the true value
+ * is). */
+static int64_t
+http_quantile_us(const struct stats_digest *d, double q)
 {
     uint64_t v = hist_quantile(&d->hist, q);
     v = v < d->min_us ? d->min_us : v > d->max_us ? d->max_us : v;
-    return (double)v / 1e6;
+    return (int64_t)v;
 }
 
-static json_t *
-http_digest_json(const struct http *h, const struct stats_digest *d)
+/* All statements' time so far (the workers' counters): what a shape's share is taken of. */
+static uint64_t
+http_all_query_us(const struct http *h)
 {
-    char hex[17], first[40], last[40];
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)d->digest);
-    http_iso_time(d->first_seen_us, first, sizeof first);
-    http_iso_time(d->last_seen_us, last, sizeof last);
+    uint64_t us = 0;
+    for (int i = 0; i < h->src.n_counters; i++) {
+        if (h->src.counters[i]) {
+            us += COUNTER_GET(h->src.counters[i], query_us_total);
+        }
+    }
+    return us;
+}
 
+/* "lock_waits": the lock waits of a shape's slow statements and the last one with its blocker
+ * (stats_lockwait; the blocker's statement was redacted when recorded), null when none. */
+static void
+http_lockwait_json(struct jsonw *w, const struct stats_lockwait *lk)
+{
+    jsonw_key(w, "lock_waits");
+    if (!lk->count) {
+        jsonw_null(w);
+        return;
+    }
+    jsonw_object_begin(w);
+    jsonw_kuint(w, "count", lk->count);
+    jsonw_ksecs(w, "total_s", (int64_t)lk->total_us);
+    jsonw_ksecs(w, "max_s", (int64_t)lk->max_us);
+    jsonw_key(w, "last");
+    jsonw_object_begin(w);
+    http_jtime(w, "time", lk->last_wall_us);
+    jsonw_ksecs(w, "wait_s", (int64_t)lk->wait_us);
+    jsonw_kstr(w, "type", lockwait_kind_name(lk->kind));
+    if (lk->table[0]) {
+        jsonw_kstr(w, "table", lk->table);
+    } else {
+        jsonw_knull(w, "table");
+    }
+    if (lk->blocked_by) {
+        jsonw_kuint(w, "blocked_by", lk->blocked_by);
+    } else {
+        jsonw_knull(w, "blocked_by");
+    }
+    jsonw_kbool(w, "inferred", lk->inferred);
+    jsonw_key(w, "candidates");
+    jsonw_array_begin(w);
+    for (unsigned i = 0; i < lk->ncands && i < LOCKWAIT_CANDS; i++) {
+        jsonw_uint(w, lk->cands[i]);
+    }
+    jsonw_array_end(w);
+    jsonw_key(w, "blocker");
+    if (lk->has_blocker) {
+        jsonw_object_begin(w);
+        jsonw_kuint(w, "thread_id", lk->blocked_by);
+        jsonw_kstr(w, "user", lk->user);
+        jsonw_kstr(w, "host", lk->host);
+        if (lk->trx_us >= 0) {
+            jsonw_ksecs(w, "trx_s", lk->trx_us);
+        } else {
+            jsonw_knull(w, "trx_s");
+        }
+        if (lk->idle_us >= 0) {
+            jsonw_ksecs(w, "idle_s", lk->idle_us);
+        } else {
+            jsonw_knull(w, "idle_s");
+        }
+        if (lk->last_statement[0]) {
+            jsonw_kstr(w, "last_statement", lk->last_statement);
+        } else {
+            jsonw_knull(w, "last_statement");
+        }
+        jsonw_kbool(w, "last_statement_truncated", lk->last_cut);
+        jsonw_object_end(w);
+    } else {
+        jsonw_null(w);
+    }
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+}
+
+/* The members of a statement shape's object (the caller opens and closes it). */
+static void
+http_digest_members(struct jsonw *w, const struct http *h, const struct stats_digest *d)
+{
     const char *example = d->example;
     char *red = NULL;
     if (filter_redacts(h->src.filter)) {
@@ -610,38 +688,64 @@ http_digest_json(const struct http *h, const struct stats_digest *d)
         }
     }
     double n = d->count ? (double)d->count : 1.0;
-    json_t *flags = json_pack(
-        "{s:b,s:b,s:b,s:b,s:b}", "full_scan", http_full_scan(d), "full_join",
-        (d->plan_flags & PLAN_FULL_JOIN) != 0, "tmp_table", (d->plan_flags & PLAN_TMP_TABLE) != 0,
-        "filesort", (d->plan_flags & PLAN_FILESORT) != 0, "no_index_used", d->no_index > 0);
-    json_t *o = json_object();
-    json_object_set_new(o, "digest", json_string(hex));
-    json_object_set_new(o, "fingerprint", http_json_str(d->fingerprint));
-    json_object_set_new(o, "example", http_json_str(example));
-    json_object_set_new(o, "count", json_integer((json_int_t)d->count));
-    json_object_set_new(o, "errors", json_integer((json_int_t)d->errors));
-    json_object_set_new(o, "total", json_real((double)d->total_us / 1e6));
-    json_object_set_new(o, "avg", json_real((double)d->total_us / n / 1e6));
-    json_object_set_new(o, "min", json_real((double)d->min_us / 1e6));
-    json_object_set_new(o, "max", json_real((double)d->max_us / 1e6));
-    json_object_set_new(o, "p50", json_real(http_quantile_s(d, 0.50)));
-    json_object_set_new(o, "p95", json_real(http_quantile_s(d, 0.95)));
-    json_object_set_new(o, "p99", json_real(http_quantile_s(d, 0.99)));
-    json_object_set_new(o, "rows", json_integer((json_int_t)d->rows_sent));
-    json_object_set_new(o, "rows_affected", json_integer((json_int_t)d->rows_affected));
-    json_object_set_new(o, "no_index", json_integer((json_int_t)d->no_index));
-    json_object_set_new(o, "first_seen", json_string(first));
-    json_object_set_new(o, "last_seen", json_string(last));
-    json_object_set_new(o, "flags", flags ? flags : json_object());
-    json_object_set_new(o, "plan", http_plan_json(d->plan));
+    http_jhex(w, "digest", d->digest);
+    jsonw_kstr(w, "fingerprint", d->fingerprint);
+    jsonw_kstr(w, "example", example);
+    jsonw_kuint(w, "count", d->count);
+    jsonw_kuint(w, "errors", d->errors);
+    jsonw_ksecs(w, "total", (int64_t)d->total_us);
+    jsonw_kdouble(w, "avg", (double)d->total_us / n / 1e6);
+    jsonw_ksecs(w, "min", (int64_t)d->min_us);
+    jsonw_ksecs(w, "max", (int64_t)d->max_us);
+    jsonw_ksecs(w, "p50", http_quantile_us(d, 0.50));
+    jsonw_ksecs(w, "p95", http_quantile_us(d, 0.95));
+    jsonw_ksecs(w, "p99", http_quantile_us(d, 0.99));
+    jsonw_kuint(w, "rows", d->rows_sent);
+    jsonw_kuint(w, "rows_affected", d->rows_affected);
+    jsonw_kuint(w, "no_index", d->no_index);
+    http_jtime(w, "first_seen", d->first_seen_us);
+    http_jtime(w, "last_seen", d->last_seen_us);
+    jsonw_key(w, "flags");
+    jsonw_object_begin(w);
+    jsonw_kbool(w, "full_scan", http_full_scan(d));
+    jsonw_kbool(w, "full_join", (d->plan_flags & PLAN_FULL_JOIN) != 0);
+    jsonw_kbool(w, "tmp_table", (d->plan_flags & PLAN_TMP_TABLE) != 0);
+    jsonw_kbool(w, "filesort", (d->plan_flags & PLAN_FILESORT) != 0);
+    jsonw_kbool(w, "no_index_used", d->no_index > 0);
+    jsonw_object_end(w);
+    jsonw_key(w, "plan");
+    http_plan_json(w, d->plan);
     /* index advice, and the largest scanned table's row estimate: what a scan flag weighs */
-    json_object_set_new(o, "index_advice",
-                        d->index_advice ? http_json_str(d->index_advice) : json_null());
-    json_object_set_new(o, "scan_rows",
-                        d->plan ? json_integer((json_int_t)advice_scan_rows(d->plan))
-                                : json_null());
+    jsonw_kstr(w, "index_advice", d->index_advice);
+    if (d->plan) {
+        jsonw_kuint(w, "scan_rows", advice_scan_rows(d->plan));
+    } else {
+        jsonw_knull(w, "scan_rows");
+    }
+    /* how loudly to show the scan flag: row estimate and total time (advice.h, noise) */
+    bool flagged = http_full_scan(d) || (d->plan_flags & PLAN_FULL_JOIN) != 0;
+    jsonw_kstr(w, "scan_weight",
+               advice_weight_name(advice_scan_weight(flagged, d->plan != NULL,
+                                                     d->plan ? advice_scan_rows(d->plan) : 0,
+                                                     d->total_us, http_all_query_us(h))));
+    /* what the server measured (performance_schema) for its slow statements, null when none */
+    const struct stats_server *sv = &d->server;
+    jsonw_key(w, "server");
+    if (sv->measured) {
+        jsonw_object_begin(w);
+        jsonw_kuint(w, "measured", sv->measured);
+        jsonw_kuint(w, "rows_examined", sv->rows_examined);
+        jsonw_kuint(w, "tmp_tables", sv->tmp_tables);
+        jsonw_kuint(w, "tmp_disk_tables", sv->tmp_disk_tables);
+        jsonw_kuint(w, "tmp_table_on_disk", sv->tmp_table_on_disk);
+        jsonw_kuint(w, "filesort_on_disk", sv->filesort_on_disk);
+        jsonw_kuint(w, "merge_passes", sv->merge_passes);
+        jsonw_object_end(w);
+    } else {
+        jsonw_null(w);
+    }
+    http_lockwait_json(w, &d->lock);
     free(red);
-    return o;
 }
 
 static void
@@ -651,18 +755,20 @@ http_api_summary(struct http *h, struct evhttp_request *req)
     http_sum_counters(h, &t);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    json_t *j = json_object();
-    json_object_set_new(j, "statements", json_integer((json_int_t)t.statements));
-    json_object_set_new(j, "errors", json_integer((json_int_t)t.statement_errors));
-    json_object_set_new(j, "slow", json_integer((json_int_t)t.slow));
-    json_object_set_new(j, "connections_active", json_integer((json_int_t)t.conn_active));
-    json_object_set_new(j, "connections_total", json_integer((json_int_t)t.conn_total));
-    json_object_set_new(j, "evicted",
-                        json_integer((json_int_t)(h->src.stats ? stats_evicted(h->src.stats) : 0)));
-    json_object_set_new(j, "p99", json_real((double)hist_quantile(&t.latency, 0.99) / 1e6));
-    json_object_set_new(j, "now", json_real((double)now.tv_sec + (double)now.tv_nsec / 1e9));
-    http_reply_json(req, 200, "OK", j);
-    json_decref(j);
+    struct http_json j;
+    http_json_begin(&j);
+    struct jsonw *w = &j.w;
+    jsonw_object_begin(w);
+    jsonw_kuint(w, "statements", t.statements);
+    jsonw_kuint(w, "errors", t.statement_errors);
+    jsonw_kuint(w, "slow", t.slow);
+    jsonw_kuint(w, "connections_active", t.conn_active);
+    jsonw_kuint(w, "connections_total", t.conn_total);
+    jsonw_kuint(w, "evicted", h->src.stats ? stats_evicted(h->src.stats) : 0);
+    jsonw_ksecs(w, "p99", (int64_t)hist_quantile(&t.latency, 0.99));
+    jsonw_ksecs(w, "now", (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000);
+    jsonw_object_end(w);
+    http_reply_json(req, 200, "OK", &j);
 }
 
 static void
@@ -709,29 +815,24 @@ http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
         evhttp_send_error(req, 500, "out of memory");
         return;
     }
-    json_t *arr = json_array();
+    struct http_json j;
+    http_json_begin(&j);
+    jsonw_array_begin(&j.w);
     for (size_t i = 0; i < snap.n; i++) {
-        json_array_append_new(arr, http_digest_json(h, &snap.d[i]));
+        jsonw_object_begin(&j.w);
+        http_digest_members(&j.w, h, &snap.d[i]);
+        jsonw_object_end(&j.w);
     }
+    jsonw_array_end(&j.w);
     stats_snapshot_free(&snap);
-    http_reply_json(req, 200, "OK", arr);
-    json_decref(arr);
+    http_reply_json(req, 200, "OK", &j);
 }
 
 static void
 http_api_digest(struct http *h, struct evhttp_request *req, const char *hex)
 {
     uint64_t digest = 0;
-    bool ok = strlen(hex) == 16;
-    for (size_t i = 0; ok && i < 16; i++) {
-        char c = hex[i];
-        unsigned v = (c >= '0' && c <= '9')   ? (unsigned)(c - '0')
-                     : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
-                     : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10)
-                                              : 16u;
-        ok = v < 16;
-        digest = digest << 4 | v;
-    }
+    bool ok = hexfmt_parse_u64(hex, &digest);
     struct stats_digest *d = malloc(sizeof *d);
     if (!d) {
         evhttp_send_error(req, 500, "out of memory");
@@ -742,8 +843,13 @@ http_api_digest(struct http *h, struct evhttp_request *req, const char *hex)
         http_reply_error(req, 404, "Not Found", "unknown digest");
         return;
     }
-    json_t *o = http_digest_json(h, d);
-    json_t *hist = json_array();
+    struct http_json j;
+    http_json_begin(&j);
+    struct jsonw *w = &j.w;
+    jsonw_object_begin(w);
+    http_digest_members(w, h, d);
+    jsonw_key(w, "histogram");
+    jsonw_array_begin(w);
     for (unsigned i = 0; i < HIST_BUCKETS; i++) {
         if (!d->hist.b[i]) {
             continue;
@@ -752,29 +858,29 @@ http_api_digest(struct http *h, struct evhttp_request *req, const char *hex)
         if (hi > HTTP_HIST_NOMINAL_MAX) {
             hi = HTTP_HIST_NOMINAL_MAX; /* the last bucket also holds anything longer */
         }
-        json_array_append_new(hist, json_pack("{s:I,s:I,s:I}", "lo_us",
-                                              (json_int_t)hist_bucket_lo(i), "hi_us",
-                                              (json_int_t)hi, "count", (json_int_t)d->hist.b[i]));
+        jsonw_object_begin(w);
+        jsonw_kuint(w, "lo_us", hist_bucket_lo(i));
+        jsonw_kuint(w, "hi_us", hi);
+        jsonw_kuint(w, "count", d->hist.b[i]);
+        jsonw_object_end(w);
     }
-    json_object_set_new(o, "histogram", hist);
+    jsonw_array_end(w);
+    jsonw_object_end(w);
     stats_digest_free(d);
     free(d);
-    http_reply_json(req, 200, "OK", o);
-    json_decref(o);
+    http_reply_json(req, 200, "OK", &j);
 }
 
 /* ---- dispatch --------------------------------------------------------------------------- */
 
 /* ---- routes and findings (routes.h, findings.h) ---------------------------------------- */
 
-/* A statement shape by digest: its fingerprint and example (redacted as /api/digests does). */
-static json_t *
-http_shape_json(const struct http *h, uint64_t digest)
+/* A statement shape by digest: its fingerprint and example (redacted as /api/digests does),
+ * and with `count` its execution count. Members only: the caller opens and closes the object. */
+static void
+http_shape_members(struct jsonw *w, const struct http *h, uint64_t digest, bool count)
 {
-    char hex[17];
-    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest);
-    json_t *o = json_object();
-    json_object_set_new(o, "digest", json_string(hex));
+    http_jhex(w, "digest", digest);
     struct stats_digest *d = malloc(sizeof *d);
     if (d && h->src.stats && stats_get(h->src.stats, digest, d)) {
         const char *example = d->example;
@@ -789,54 +895,64 @@ http_shape_json(const struct http *h, uint64_t digest)
                 example = d->fingerprint;
             }
         }
-        json_object_set_new(o, "fingerprint", http_json_str(d->fingerprint));
-        json_object_set_new(o, "example", http_json_str(example));
-        json_object_set_new(o, "count", json_integer((json_int_t)d->count));
+        jsonw_kstr(w, "fingerprint", d->fingerprint);
+        jsonw_kstr(w, "example", example);
+        if (count) {
+            jsonw_kuint(w, "count", d->count);
+        }
         free(red);
         stats_digest_free(d);
     } else {
-        json_object_set_new(o, "fingerprint", json_null());
-        json_object_set_new(o, "example", json_null());
+        jsonw_knull(w, "fingerprint");
+        jsonw_knull(w, "example");
     }
     free(d);
-    return o;
 }
 
-static double
+static void
+http_shape_json(struct jsonw *w, const struct http *h, uint64_t digest)
+{
+    jsonw_object_begin(w);
+    http_shape_members(w, h, digest, true);
+    jsonw_object_end(w);
+}
+
+static int64_t
 http_route_q(const struct routes_entry *e, double q)
 {
-    return (double)hist_quantile(&e->hist, q) / 1e6;
+    return (int64_t)hist_quantile(&e->hist, q);
 }
 
-static json_t *
-http_route_json(const struct http *h, const struct routes_entry *e)
+static void
+http_route_json(struct jsonw *w, const struct http *h, const struct routes_entry *e)
 {
-    char last[40];
-    http_iso_time(e->last_seen_us, last, sizeof last);
-    json_t *o = json_object();
-    json_object_set_new(o, "route", http_json_str(e->route));
-    json_object_set_new(o, "count", json_integer((json_int_t)e->count));
-    json_object_set_new(o, "errors", json_integer((json_int_t)e->errors));
-    json_object_set_new(o, "total", json_real((double)e->total_us / 1e6));
-    json_object_set_new(o, "avg",
-                        json_real(e->count ? (double)e->total_us / (double)e->count / 1e6 : 0.0));
-    json_object_set_new(o, "p50", json_real(http_route_q(e, 0.50)));
-    json_object_set_new(o, "p95", json_real(http_route_q(e, 0.95)));
-    json_object_set_new(o, "p99", json_real(http_route_q(e, 0.99)));
-    json_object_set_new(o, "requests", json_integer((json_int_t)e->requests));
-    json_object_set_new(o, "statements_per_request",
-                        e->requests ? json_real((double)e->request_stmts / (double)e->requests)
-                                    : json_null());
-    json_object_set_new(o, "last_seen", json_string(last));
-    json_t *top = json_array();
-    for (unsigned i = 0; i < e->ntop && i < 5; i++) {
-        json_t *s = http_shape_json(h, e->top[i].digest);
-        json_object_set_new(s, "count", json_integer((json_int_t)e->top[i].count));
-        json_object_set_new(s, "total", json_real((double)e->top[i].total_us / 1e6));
-        json_array_append_new(top, s);
+    jsonw_object_begin(w);
+    jsonw_kstr(w, "route", e->route);
+    jsonw_kuint(w, "count", e->count);
+    jsonw_kuint(w, "errors", e->errors);
+    jsonw_ksecs(w, "total", (int64_t)e->total_us);
+    jsonw_kdouble(w, "avg", e->count ? (double)e->total_us / (double)e->count / 1e6 : 0.0);
+    jsonw_ksecs(w, "p50", http_route_q(e, 0.50));
+    jsonw_ksecs(w, "p95", http_route_q(e, 0.95));
+    jsonw_ksecs(w, "p99", http_route_q(e, 0.99));
+    jsonw_kuint(w, "requests", e->requests);
+    if (e->requests) {
+        jsonw_kdouble(w, "statements_per_request", (double)e->request_stmts / (double)e->requests);
+    } else {
+        jsonw_knull(w, "statements_per_request");
     }
-    json_object_set_new(o, "top_shapes", top);
-    return o;
+    http_jtime(w, "last_seen", e->last_seen_us);
+    jsonw_key(w, "top_shapes");
+    jsonw_array_begin(w);
+    for (unsigned i = 0; i < e->ntop && i < 5; i++) {
+        jsonw_object_begin(w);
+        http_shape_members(w, h, e->top[i].digest, false); /* count: the route's, below */
+        jsonw_kuint(w, "count", e->top[i].count);
+        jsonw_ksecs(w, "total", (int64_t)e->top[i].total_us);
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
+    jsonw_object_end(w);
 }
 
 /* /api/routes?limit=N: the routes by total time. */
@@ -869,13 +985,15 @@ http_api_routes(struct http *h, struct evhttp_request *req, const char *query)
         evhttp_send_error(req, 500, "out of memory");
         return;
     }
-    json_t *arr = json_array();
+    struct http_json j;
+    http_json_begin(&j);
+    jsonw_array_begin(&j.w);
     for (size_t i = 0; i < snap.n; i++) {
-        json_array_append_new(arr, http_route_json(h, &snap.r[i]));
+        http_route_json(&j.w, h, &snap.r[i]);
     }
+    jsonw_array_end(&j.w);
     routes_snapshot_free(&snap);
-    http_reply_json(req, 200, "OK", arr);
-    json_decref(arr);
+    http_reply_json(req, 200, "OK", &j);
 }
 
 /* /api/findings: N+1 and duplicate findings by total time, with their shapes' examples. */
@@ -887,30 +1005,34 @@ http_api_findings(struct http *h, struct evhttp_request *req)
     size_t n = h->src.findings
                    ? findings_table_snapshot(h->src.findings, HTTP_DEFAULT_LIMIT, &e, found)
                    : 0;
-    json_t *arr = json_array();
+    struct http_json j;
+    http_json_begin(&j);
+    struct jsonw *w = &j.w;
+    jsonw_array_begin(w);
     for (size_t i = 0; i < n; i++) {
-        char first[40], last[40];
-        http_iso_time(e[i].first_seen_us, first, sizeof first);
-        http_iso_time(e[i].last_seen_us, last, sizeof last);
-        json_t *o = json_object();
-        json_object_set_new(
-            o, "kind", json_string(e[i].kind == FINDINGS_N_PLUS_ONE ? "n_plus_one" : "duplicate"));
-        json_object_set_new(o, "parent",
-                            e[i].parent ? http_shape_json(h, e[i].parent) : json_null());
-        json_object_set_new(o, "child", http_shape_json(h, e[i].child));
-        json_object_set_new(o, "count", json_integer((json_int_t)e[i].last_count));
-        json_object_set_new(o, "max_count", json_integer((json_int_t)e[i].max_count));
-        json_object_set_new(o, "occurrences", json_integer((json_int_t)e[i].occurrences));
-        json_object_set_new(o, "executions", json_integer((json_int_t)e[i].executions));
-        json_object_set_new(o, "total", json_real((double)e[i].total_us / 1e6));
-        json_object_set_new(o, "route", e[i].route[0] ? http_json_str(e[i].route) : json_null());
-        json_object_set_new(o, "first_seen", json_string(first));
-        json_object_set_new(o, "last_seen", json_string(last));
-        json_array_append_new(arr, o);
+        jsonw_object_begin(w);
+        jsonw_kstr(w, "kind", e[i].kind == FINDINGS_N_PLUS_ONE ? "n_plus_one" : "duplicate");
+        jsonw_key(w, "parent");
+        if (e[i].parent) {
+            http_shape_json(w, h, e[i].parent);
+        } else {
+            jsonw_null(w);
+        }
+        jsonw_key(w, "child");
+        http_shape_json(w, h, e[i].child);
+        jsonw_kuint(w, "count", e[i].last_count);
+        jsonw_kuint(w, "max_count", e[i].max_count);
+        jsonw_kuint(w, "occurrences", e[i].occurrences);
+        jsonw_kuint(w, "executions", e[i].executions);
+        jsonw_ksecs(w, "total", (int64_t)e[i].total_us);
+        jsonw_kstr(w, "route", e[i].route[0] ? e[i].route : NULL);
+        http_jtime(w, "first_seen", e[i].first_seen_us);
+        http_jtime(w, "last_seen", e[i].last_seen_us);
+        jsonw_object_end(w);
     }
+    jsonw_array_end(w);
     free(e);
-    http_reply_json(req, 200, "OK", arr);
-    json_decref(arr);
+    http_reply_json(req, 200, "OK", &j);
 }
 
 /* Route and finding series for /metrics: the top --metrics-top routes only (a route label,
@@ -992,8 +1114,8 @@ http_series_tick(evutil_socket_t fd, short what, void *arg)
     struct stats_snapshot ss = {0};
     if (h->src.stats && stats_snapshot(h->src.stats, STATS_SORT_TOTAL, HTTP_SERIES_TOP, &ss)) {
         for (size_t i = 0; i < ss.n; i++) {
-            char hex[17];
-            snprintf(hex, sizeof hex, "%016llx", (unsigned long long)ss.d[i].digest);
+            char hex[HEXFMT_U64_LEN + 1];
+            hexfmt_u64(ss.d[i].digest, hex);
             history_feed(h->series, HISTORY_DIGEST, hex, now, ss.d[i].count, ss.d[i].total_us,
                          &ss.d[i].hist);
         }
@@ -1016,23 +1138,31 @@ http_api_series(struct http *h, struct evhttp_request *req, const char *query)
     const char *key = route ? route : digest ? digest : "";
     struct history_point *p = malloc(HTTP_SERIES_POINTS * sizeof *p);
     size_t n = p && h->series ? history_get(h->series, kind, key, p, HTTP_SERIES_POINTS) : 0;
-    json_t *o = json_object();
-    json_object_set_new(o, "interval", json_integer(HTTP_SERIES_EVERY_S));
-    json_object_set_new(o, "kind",
-                        json_string(kind == HISTORY_ROUTE    ? "route"
-                                    : kind == HISTORY_DIGEST ? "digest"
-                                                             : "all"));
-    json_object_set_new(o, "key", http_json_str(key));
-    json_t *arr = json_array();
+    struct http_json j;
+    http_json_begin(&j);
+    struct jsonw *w = &j.w;
+    jsonw_object_begin(w);
+    jsonw_kint(w, "interval", HTTP_SERIES_EVERY_S);
+    jsonw_kstr(w, "kind",
+               kind == HISTORY_ROUTE    ? "route"
+               : kind == HISTORY_DIGEST ? "digest"
+                                        : "all");
+    jsonw_kstr(w, "key", key);
+    jsonw_key(w, "points");
+    jsonw_array_begin(w);
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(arr, json_pack("[I,f,f,f]", (json_int_t)(p[i].wall_us / 1000),
-                                             p[i].per_s, p[i].p99_s, p[i].db_per_s));
+        jsonw_array_begin(w);
+        jsonw_int(w, p[i].wall_us / 1000);
+        jsonw_double(w, p[i].per_s);
+        jsonw_double(w, p[i].p99_s);
+        jsonw_double(w, p[i].db_per_s);
+        jsonw_array_end(w);
     }
-    json_object_set_new(o, "points", arr);
+    jsonw_array_end(w);
+    jsonw_object_end(w);
     evhttp_clear_headers(&q);
     free(p);
-    http_reply_json(req, 200, "OK", o);
-    json_decref(o);
+    http_reply_json(req, 200, "OK", &j);
 }
 
 static void

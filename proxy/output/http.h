@@ -16,7 +16,13 @@
  *                            count, errors, total/avg/min/max/p50/p95/p99 (seconds), rows,
  *                            rows_affected, no_index, first_seen/last_seen (ISO 8601 UTC),
  *                            flags {full_scan, full_join, tmp_table, filesort, no_index_used},
- *                            plan (array of row objects keyed by column name, or null).
+ *                            plan (array of row objects keyed by column name, or null),
+ *                            index_advice, scan_rows, scan_weight ("none", "small",
+ *                            "notable": advice_scan_weight, how loudly to show a scan flag),
+ *                            server (null, or what performance_schema measured for the
+ *                            shape's slow statements: measured (statements), sums of
+ *                            rows_examined, tmp_tables, tmp_disk_tables, merge_passes, and
+ *                            tmp_table_on_disk / filesort_on_disk: statements that did).
  *                            full_scan is the plan's flag, or without a plan "the server
  *                            reported no index used". 400 on a bad sort/limit.
  *   /api/digests/<16 hex>    one shape plus "histogram": [{lo_us, hi_us, count}] (non-empty

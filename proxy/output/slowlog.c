@@ -8,7 +8,6 @@
  */
 #include "proxy/output/slowlog.h"
 
-#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,6 +15,9 @@
 #include "proxy/account/sessreg.h"
 #include <time.h>
 
+#include "common/hexfmt.h"
+#include "common/jsonw.h"
+#include "common/timefmt.h"
 #include "protocol/proto.h"
 
 /* The command's name, or its number in decimal for commands without one. */
@@ -146,63 +148,6 @@ put_fields(struct logbuf *b, const char *s)
     put_field(b, s, strnlen(s, 256), false);
 }
 
-/* "2026-11-24T21:48:00.123456Z" (27 characters) into out[28]. */
-static void
-slowlog_iso_time(int64_t wall_us, char out[28])
-{
-    if (wall_us < 0) {
-        wall_us = 0;
-    }
-    time_t secs = (time_t)(wall_us / 1000000);
-    long us = (long)(wall_us % 1000000);
-    /* "2026-11-24T21:48:00." changes once a second: each thread keeps the last one it
-     * formatted (gmtime_r was a tenth of the cost of writing an entry) */
-    static _Thread_local time_t cached_secs = -1;
-    static _Thread_local char cached[20];
-    if (secs != cached_secs) {
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        int year = tm.tm_year + 1900;
-        if (year > 9999) {
-            year = 9999;
-        }
-        int vals[6] = {year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
-        char *q = cached;
-        static const char seps[6] = {'-', '-', 'T', ':', ':', '.'};
-        for (int i = 0; i < 6; i++) {
-            int v = vals[i];
-            if (i == 0) {
-                *q++ = (char)('0' + v / 1000);
-                *q++ = (char)('0' + v / 100 % 10);
-            }
-            *q++ = (char)('0' + v / 10 % 10);
-            *q++ = (char)('0' + v % 10);
-            *q++ = seps[i];
-        }
-        cached_secs = secs;
-    }
-    memcpy(out, cached, sizeof cached);
-    char *p = out + sizeof cached;
-    for (int i = 5; i >= 0; i--) {
-        p[i] = (char)('0' + us % 10);
-        us /= 10;
-    }
-    p += 6;
-    *p++ = 'Z';
-    *p = '\0';
-}
-
-static void
-slowlog_hex(uint64_t v, char out[17])
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--) {
-        out[i] = hex[v & 0xf];
-        v >>= 4;
-    }
-    out[16] = '\0';
-}
-
 /*
  * The statement, framed so that it cannot be read as anything but this entry's statement:
  * trailing whitespace is removed, every line that begins with '#' (the first line included)
@@ -239,7 +184,7 @@ static void
 slowlog_mariadb_time(int64_t wall_us, char out[23])
 {
     char iso[28];
-    slowlog_iso_time(wall_us, iso); /* 2026-11-24T21:48:00.123456Z */
+    timefmt_iso_utc(wall_us, iso); /* 2026-11-24T21:48:00.123456Z */
     memcpy(out, iso + 2, 2);
     memcpy(out + 2, iso + 5, 2);
     memcpy(out + 4, iso + 8, 2);
@@ -247,9 +192,6 @@ slowlog_mariadb_time(int64_t wall_us, char out[23])
     memcpy(out + 7, iso + 11, 15);
     out[22] = '\0';
 }
-
-static json_t *slowlog_jstr(const char *s, size_t n);
-static json_t *slowlog_jstr0(const char *s, size_t cap);
 
 /* A header value that must be one word: spaces become '_' (and control bytes escaped). */
 static void
@@ -309,6 +251,7 @@ slowlog_reserved_attr(const char *name)
         "Lock_mode",
         "Lock_state",
         "Blocked_by",
+        "Lock_candidates",
         "Blocker",
         "Blocker_user",
         "In_transaction",
@@ -409,6 +352,8 @@ slowlog_text_tags(struct logbuf *b, const struct filter *f, bool redact, const s
  * What the statement waited for, and who held it:
  *   # Lock_wait: 2.310000  Lock_type: row  Lock_table: `shop`.`accounts`  Lock_index: PRIMARY
  *     Lock_mode: X  Lock_state: Updating  Blocked_by: 1742   (one line)
+ *   (a MariaDB metadata-lock blocker slowtap inferred: "Blocked_by: 1742 (inferred)", or when
+ *   several sessions could hold it, "Lock_candidates: 1742,1750" and no Blocked_by)
  *   # Blocker: 1742  Blocker_user: app@10.0.0.7  In_transaction: 5.004000  Idle: 4.870000
  *     Trx_statements: 3   (one line)
  *   # blocker: +0.000000 0.000412 UPDATE accounts SET balance = balance - 10 WHERE id = 7
@@ -418,7 +363,7 @@ slowlog_text_tags(struct logbuf *b, const struct filter *f, bool redact, const s
 static void
 slowlog_text_lock(struct logbuf *b, const struct filter *f, bool redact, const struct rec *r)
 {
-    const struct lockwait *lw = &r->lock;
+    const struct lockwait *lw = &r->explain.lock;
     const char *kind = lockwait_kind_name(lw->kind);
     put(b, "# Lock_wait: ");
     put_secs(b, lw->wait_us);
@@ -443,9 +388,16 @@ slowlog_text_lock(struct logbuf *b, const struct filter *f, bool redact, const s
     if (lw->blocked_by) {
         put(b, "  Blocked_by: ");
         put_u64(b, lw->blocked_by);
+        if (lw->inferred) {
+            put(b, " (inferred)");
+        }
+    }
+    for (unsigned i = 0; i < lw->ncands && i < LOCKWAIT_CANDS; i++) {
+        put(b, i ? "," : "  Lock_candidates: ");
+        put_u64(b, lw->cands[i]);
     }
     put(b, "\n");
-    const struct sessreg_view *v = r->blocker;
+    const struct sessreg_view *v = r->explain.blocker;
     if (!v) {
         return;
     }
@@ -487,78 +439,12 @@ slowlog_text_lock(struct logbuf *b, const struct filter *f, bool redact, const s
     }
 }
 
-/* The same in JSON; null when the statement waited for no lock. */
-static json_t *
-slowlog_json_lock(const struct filter *f, bool redact, const struct rec *r)
-{
-    if (!r->has_lock_wait) {
-        return json_null();
-    }
-    const struct lockwait *lw = &r->lock;
-    const char *kind = lockwait_kind_name(lw->kind);
-    json_t *o = json_object();
-    if (!o) {
-        return json_null();
-    }
-    json_object_set_new(o, "seconds", json_real((double)lw->wait_us / 1e6));
-    json_object_set_new(o, "type", kind ? json_string(kind) : json_null());
-    json_object_set_new(o, "table",
-                        lw->table[0] ? slowlog_jstr0(lw->table, sizeof lw->table) : json_null());
-    json_object_set_new(o, "index",
-                        lw->index[0] ? slowlog_jstr0(lw->index, sizeof lw->index) : json_null());
-    json_object_set_new(o, "mode",
-                        lw->mode[0] ? slowlog_jstr0(lw->mode, sizeof lw->mode) : json_null());
-    json_object_set_new(o, "state",
-                        lw->state[0] ? slowlog_jstr0(lw->state, sizeof lw->state) : json_null());
-    json_object_set_new(o, "blocked_by",
-                        lw->blocked_by ? json_integer(lw->blocked_by) : json_null());
-    const struct sessreg_view *v = r->blocker;
-    json_t *bl = json_null();
-    if (v) {
-        int64_t now = v->snapshot_wall;
-        bl = json_object();
-        json_t *stmts = json_array();
-        for (unsigned i = 0; bl && stmts && i < v->nstmts; i++) {
-            const struct sessreg_stmt *st = &v->stmts[i];
-            const char *t = st->text;
-            size_t n = st->len;
-            if (redact) {
-                t = slowlog_redact(f, 1, t, n, &n);
-            }
-            char iso[28];
-            slowlog_iso_time(st->wall_start, iso);
-            json_array_append_new(stmts, json_pack("{s:s, s:f, s:o, s:b}", "start", iso, "duration",
-                                                   (double)st->dur_us / 1e6, "statement",
-                                                   slowlog_jstr(t, n), "truncated", (int)st->cut));
-        }
-        if (bl) {
-            json_object_set_new(bl, "thread_id", json_integer(v->thread_id));
-            json_object_set_new(bl, "user", slowlog_jstr0(v->user, sizeof v->user));
-            json_object_set_new(bl, "host", slowlog_jstr0(v->host, sizeof v->host));
-            json_object_set_new(bl, "in_transaction",
-                                v->trx_wall_start && now > v->trx_wall_start
-                                    ? json_real((double)(now - v->trx_wall_start) / 1e6)
-                                    : json_null());
-            json_object_set_new(bl, "idle",
-                                now > v->last_end_wall && v->last_end_wall
-                                    ? json_real((double)(now - v->last_end_wall) / 1e6)
-                                    : json_null());
-            json_object_set_new(bl, "statements", stmts ? stmts : json_null());
-        } else {
-            json_decref(stmts);
-            bl = json_null();
-        }
-    }
-    json_object_set_new(o, "blocker", bl);
-    return o;
-}
-
 /* Lock_time: the larger of the server's (performance_schema) and the wait slowtap saw. */
 static uint64_t
 slowlog_lock_us(const struct rec *r)
 {
-    uint64_t seen = r->has_lock_wait ? r->lock.wait_us : 0;
-    return r->has_pfs && r->pfs.lock_us > seen ? r->pfs.lock_us : seen;
+    uint64_t seen = r->explain.has_lock_wait ? r->explain.lock.wait_us : 0;
+    return r->explain.has_pfs && r->explain.pfs.lock_us > seen ? r->explain.pfs.lock_us : seen;
 }
 
 /* MariaDB's log_slow_verbosity=query_plan figures, as the server measured them. */
@@ -566,13 +452,13 @@ static void
 slowlog_text_pfs(struct logbuf *b, const struct rec *r)
 {
     put(b, "# Tmp_tables: ");
-    put_u64(b, r->pfs.tmp_tables);
+    put_u64(b, r->explain.pfs.tmp_tables);
     put(b, "  Tmp_disk_tables: ");
-    put_u64(b, r->pfs.tmp_disk_tables);
-    put(b, r->pfs.tmp_disk_tables ? "  Tmp_table_on_disk: Yes" : "  Tmp_table_on_disk: No");
-    put(b, r->pfs.merge_passes ? "  Filesort_on_disk: Yes" : "  Filesort_on_disk: No");
+    put_u64(b, r->explain.pfs.tmp_disk_tables);
+    put(b, r->explain.pfs.tmp_disk_tables ? "  Tmp_table_on_disk: Yes" : "  Tmp_table_on_disk: No");
+    put(b, r->explain.pfs.merge_passes ? "  Filesort_on_disk: Yes" : "  Filesort_on_disk: No");
     put(b, "  Merge_passes: ");
-    put_u64(b, r->pfs.merge_passes);
+    put_u64(b, r->explain.pfs.merge_passes);
     put(b, "\n");
 }
 
@@ -590,6 +476,106 @@ slowlog_text_analyze(struct logbuf *b, const char *s)
     }
 }
 
+/* The entry's first lines, Time to No_good_index_used, formatted straight into the buffer in
+ * one pass (one reservation instead of some thirty appends): the same bytes as put, put_u64,
+ * put_secs and put_field (without `tabs`) would write. */
+static char *
+w_mem(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define W_LIT(p, lit) w_mem((p), (lit), sizeof(lit) - 1)
+
+static char *
+w_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    int i = (int)sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return w_mem(p, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+static char *
+w_secs(char *p, uint64_t us)
+{
+    uint64_t f = us % 1000000;
+    p = w_u64(p, us / 1000000);
+    *p = '.';
+    for (int i = 6; i >= 1; i--) {
+        p[i] = (char)('0' + f % 10);
+        f /= 10;
+    }
+    return p + 7;
+}
+
+/* put_field(..., false): at most two bytes out per byte in */
+static char *
+w_field(char *p, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 || c == '\t') {
+            *p++ = (char)c;
+        } else if (c == '\n' || c == '\r') {
+            *p++ = '\\';
+            *p++ = c == '\n' ? 'n' : 'r';
+        } else {
+            *p++ = '?';
+        }
+    }
+    return p;
+}
+
+static void
+text_head(struct logbuf *b, const struct rec *r, const char *tbuf)
+{
+    size_t ulen = strnlen(r->user, sizeof(r->user));
+    size_t hlen = strnlen(r->host, sizeof(r->host));
+    size_t slen = strnlen(r->schema, sizeof(r->schema));
+    char *start = logbuf_reserve(b, 512 + 4 * ulen + 2 * hlen + 2 * slen);
+    if (!start) {
+        return; /* out of memory: the entry is dropped */
+    }
+    char *p = W_LIT(start, "# Time: ");
+    p = w_mem(p, tbuf, 22);
+    p = W_LIT(p, "\n# User@Host: ");
+    p = w_field(p, r->user, ulen);
+    p = W_LIT(p, "[");
+    p = w_field(p, r->user, ulen);
+    if (hlen) {
+        p = W_LIT(p, "] @  [");
+        p = w_field(p, r->host, hlen);
+        p = W_LIT(p, "]\n");
+    } else {
+        p = W_LIT(p, "] @ localhost []\n");
+    }
+    p = W_LIT(p, "# Thread_id: ");
+    p = w_u64(p, r->thread_id);
+    p = W_LIT(p, "  Schema: ");
+    p = w_field(p, r->schema, slen);
+    p = W_LIT(p, "  QC_hit: No\n# Query_time: ");
+    p = w_secs(p, r->query_us);
+    p = W_LIT(p, "  Lock_time: ");
+    p = w_secs(p, slowlog_lock_us(r));
+    p = W_LIT(p, "  Rows_sent: ");
+    p = w_u64(p, r->rows_sent);
+    p = W_LIT(p, "  Rows_examined: ");
+    p = w_u64(p, r->explain.has_pfs ? r->explain.pfs.rows_examined : 0);
+    p = W_LIT(p, "\n# Rows_affected: ");
+    p = w_u64(p, r->rows_affected);
+    p = W_LIT(p, "  Bytes_sent: ");
+    p = w_u64(p, r->bytes_sent);
+    p = (r->status & 0x20) ? W_LIT(p, "\n# No_index_used: Yes") : W_LIT(p, "\n# No_index_used: No");
+    p = (r->status & 0x10) ? W_LIT(p, "  No_good_index_used: Yes\n")
+                           : W_LIT(p, "  No_good_index_used: No\n");
+    logbuf_commit(b, (size_t)(p - start));
+}
+
 static void
 slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const struct rec *r)
 {
@@ -597,44 +583,11 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
 
     logbuf_begin(b);
     slowlog_mariadb_time(r->start_wall_us, tbuf);
-    put(b, "# Time: ");
-    logbuf_add(b, tbuf, 22);
-
-    put(b, "\n# User@Host: ");
-    size_t ulen = strnlen(r->user, sizeof(r->user));
-    put_field(b, r->user, ulen, false);
-    put(b, "[");
-    put_field(b, r->user, ulen, false);
-    if (r->host[0]) {
-        put(b, "] @  [");
-        put_field(b, r->host, strnlen(r->host, sizeof(r->host)), false);
-        put(b, "]\n");
-    } else {
-        put(b, "] @ localhost []\n");
-    }
-
-    put(b, "# Thread_id: ");
-    put_u64(b, r->thread_id);
-    put(b, "  Schema: ");
-    put_field(b, r->schema, strnlen(r->schema, sizeof(r->schema)), false);
-    put(b, "  QC_hit: No\n# Query_time: ");
-    put_secs(b, r->query_us);
-    put(b, "  Lock_time: ");
-    put_secs(b, slowlog_lock_us(r));
-    put(b, "  Rows_sent: ");
-    put_u64(b, r->rows_sent);
-    put(b, "  Rows_examined: ");
-    put_u64(b, r->has_pfs ? r->pfs.rows_examined : 0);
-    put(b, "\n# Rows_affected: ");
-    put_u64(b, r->rows_affected);
-    put(b, "  Bytes_sent: ");
-    put_u64(b, r->bytes_sent);
-    put(b, (r->status & 0x20) ? "\n# No_index_used: Yes" : "\n# No_index_used: No");
-    put(b, (r->status & 0x10) ? "  No_good_index_used: Yes\n" : "  No_good_index_used: No\n");
-    if (r->has_pfs) {
+    text_head(b, r, tbuf);
+    if (r->explain.has_pfs) {
         slowlog_text_pfs(b, r);
     }
-    slowlog_hex(r->digest, hex);
+    hexfmt_u64(r->digest, hex);
     put(b, "# Digest: ");
     logbuf_add(b, hex, 16);
     put(b, "\n");
@@ -662,8 +615,8 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
     }
     if (r->n_plus_one.n_plus_one) { /* findings.h: this statement repeats an N+1 run */
         char ch[17], pa[17];
-        slowlog_hex(r->n_plus_one.child, ch);
-        slowlog_hex(r->n_plus_one.parent, pa);
+        hexfmt_u64(r->n_plus_one.child, ch);
+        hexfmt_u64(r->n_plus_one.parent, pa);
         put(b, "# N_plus_one: child=");
         put(b, ch);
         put(b, " count=");
@@ -674,12 +627,12 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
         put(b, pa);
         put(b, "\n");
     }
-    if (r->has_lock_wait) {
+    if (r->explain.has_lock_wait) {
         slowlog_text_lock(b, f, redact, r);
     }
     if (r->trx_ended) {
         char started[28];
-        slowlog_iso_time(r->trx_wall_start, started);
+        timefmt_iso_utc(r->trx_wall_start, started);
         put(b, "# Transaction: ");
         put_secs(b, r->trx_us);
         put(b, "  Statements: ");
@@ -706,13 +659,13 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
         put_fields(b, r->err_msg);
         put(b, "\n");
     }
-    if (r->plan) {
+    if (r->explain.plan) {
         char flags[128];
-        plan_flags_format(r->plan->flags, flags, sizeof(flags));
+        plan_flags_format(r->explain.plan->flags, flags, sizeof(flags));
         put(b, "# ");
         put_fields(b, flags);
         put(b, "\n");
-        const char *src = rec_explain_source_name(r->explain_source);
+        const char *src = explain_source_name(r->explain.source);
         if (src) {
             put(b, "# Explain: ");
             put(b, src);
@@ -724,10 +677,10 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
             put(b, plan_col_names[c]);
         }
         put(b, "\n");
-        for (size_t i = 0; i < r->plan->nrows; i++) {
+        for (size_t i = 0; i < r->explain.plan->nrows; i++) {
             put(b, "# explain:");
             for (int c = 0; c < PLAN_NCOLS; c++) {
-                const char *v = r->plan->rows[i].col[c];
+                const char *v = r->explain.plan->rows[i].col[c];
                 put(b, c ? "\t" : " ");
                 if (!v) {
                     v = "NULL";
@@ -737,17 +690,17 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
             put(b, "\n");
         }
     }
-    if (r->analyze) {
-        slowlog_text_analyze(b, r->analyze);
+    if (r->explain.analyze) {
+        slowlog_text_analyze(b, r->explain.analyze);
     }
-    if (r->explain_error[0]) {
+    if (r->explain.error[0]) {
         put(b, "# Explain_error: ");
-        put_fields(b, r->explain_error);
+        put_fields(b, r->explain.error);
         put(b, "\n");
     }
-    if (r->index_advice) { /* names and reasons only, never a literal of the statement */
+    if (r->explain.index_advice) { /* names and reasons only, never a literal of the statement */
         put(b, "# Index_advice: ");
-        put_field(b, r->index_advice, strlen(r->index_advice), false);
+        put_field(b, r->explain.index_advice, strlen(r->explain.index_advice), false);
         put(b, "\n");
     }
 
@@ -775,257 +728,309 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
     logbuf_end(b);
 }
 
-/* ---- JSON ---- */
+/* ---- JSON (common/jsonw.h: its one escaping rule, no member ever dropped) ---- */
 
-/* Length of the valid UTF-8 sequence at s[0..n), 0 when invalid. */
-static size_t
-slowlog_utf8_seq(const unsigned char *s, size_t n)
+static void
+slowlog_json_sink(void *ctx, const char *s, size_t n)
 {
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-        return 1;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        cp = c & 0x07;
+    logbuf_add(ctx, s, n);
+}
+
+/* A member from a fixed-size field (up to its NUL). */
+static void
+slowlog_jstr0(struct jsonw *w, const char *k, const char *s, size_t cap)
+{
+    jsonw_kstrn(w, k, s, strnlen(s, cap));
+}
+
+/* The same, null when the field is empty. */
+static void
+slowlog_jopt0(struct jsonw *w, const char *k, const char *s, size_t cap)
+{
+    if (s[0]) {
+        slowlog_jstr0(w, k, s, cap);
     } else {
-        return 0;
+        jsonw_knull(w, k);
     }
-    if (n < len) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff)) {
-        return 0;
-    }
-    return len;
 }
 
-/* A JSON string of s[0..n); bytes that are not valid UTF-8 become U+FFFD. */
-static json_t *
-slowlog_jstr(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        size_t l = slowlog_utf8_seq(u + i, n - i);
-        if (!l) {
-            break;
-        }
-        i += l;
-    }
-    if (i == n) {
-        return json_stringn(s, n);
-    }
-    char *clean = malloc(3 * n + 1);
-    if (!clean) {
-        return json_string("?");
-    }
-    size_t o = 0;
-    memcpy(clean, s, i);
-    o = i;
-    while (i < n) {
-        size_t l = slowlog_utf8_seq(u + i, n - i);
-        if (l) {
-            memcpy(clean + o, s + i, l);
-            o += l;
-            i += l;
-        } else {
-            memcpy(clean + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-    }
-    json_t *j = json_stringn(clean, o);
-    free(clean);
-    return j;
-}
-
-static json_t *
-slowlog_jstr0(const char *s, size_t cap)
-{
-    return slowlog_jstr(s, strnlen(s, cap));
-}
-
-static json_t *
-slowlog_jtext(const struct filter *f, bool redact, int slot, const char *s)
+/* A text member (null for NULL), through redaction scratch slot `slot` when redacting. */
+static void
+slowlog_jtext(struct jsonw *w, const char *k, const struct filter *f, bool redact, int slot,
+              const char *s)
 {
     if (!s) {
-        return json_null();
+        jsonw_knull(w, k);
+        return;
     }
     size_t n = strlen(s);
     if (redact) {
         s = slowlog_redact(f, slot, s, n, &n);
     }
-    return slowlog_jstr(s, n);
+    jsonw_kstrn(w, k, s, n);
 }
 
-static json_t *
-slowlog_json_object(const struct filter *f, bool redact, const struct rec *r)
+static void
+slowlog_jhex(struct jsonw *w, const char *k, uint64_t v)
 {
-    char tbuf[28], hex[17], num[4];
-    json_t *o = json_object();
-    if (!o) {
-        return NULL;
+    char hex[HEXFMT_U64_LEN + 1];
+    hexfmt_u64(v, hex);
+    jsonw_kstrn(w, k, hex, HEXFMT_U64_LEN);
+}
+
+static void
+slowlog_jtime(struct jsonw *w, const char *k, int64_t wall_us)
+{
+    char iso[TIMEFMT_ISO_LEN + 1];
+    timefmt_iso_utc(wall_us, iso);
+    jsonw_kstrn(w, k, iso, TIMEFMT_ISO_LEN);
+}
+
+/* The blocking session of a lock wait (sessreg.h), with its open transaction's statements. */
+static void
+slowlog_json_blocker(struct jsonw *w, const struct filter *f, bool redact,
+                     const struct sessreg_view *v)
+{
+    int64_t now = v->snapshot_wall;
+    jsonw_object_begin(w);
+    jsonw_kuint(w, "thread_id", v->thread_id);
+    slowlog_jstr0(w, "user", v->user, sizeof v->user);
+    slowlog_jstr0(w, "host", v->host, sizeof v->host);
+    if (v->trx_wall_start && now > v->trx_wall_start) {
+        jsonw_ksecs(w, "in_transaction", now - v->trx_wall_start);
+    } else {
+        jsonw_knull(w, "in_transaction");
     }
-    slowlog_iso_time(r->start_wall_us, tbuf);
-    slowlog_hex(r->digest, hex);
+    if (now > v->last_end_wall && v->last_end_wall) {
+        jsonw_ksecs(w, "idle", now - v->last_end_wall);
+    } else {
+        jsonw_knull(w, "idle");
+    }
+    jsonw_key(w, "statements");
+    jsonw_array_begin(w);
+    for (unsigned i = 0; i < v->nstmts; i++) {
+        const struct sessreg_stmt *st = &v->stmts[i];
+        const char *t = st->text;
+        size_t n = st->len;
+        if (redact) {
+            t = slowlog_redact(f, 1, t, n, &n);
+        }
+        jsonw_object_begin(w);
+        slowlog_jtime(w, "start", st->wall_start);
+        jsonw_ksecs(w, "duration", (int64_t)st->dur_us);
+        jsonw_kstrn(w, "statement", t, n);
+        jsonw_kbool(w, "truncated", st->cut);
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
+    jsonw_object_end(w);
+}
 
-    json_object_set_new(o, "time", json_string(tbuf));
-    json_object_set_new(o, "ts", json_real((double)r->start_wall_us / 1e6));
-    json_object_set_new(o, "thread_id", json_integer(r->thread_id));
-    json_object_set_new(o, "user", slowlog_jstr0(r->user, sizeof(r->user)));
-    json_object_set_new(o, "host", slowlog_jstr0(r->host, sizeof(r->host)));
-    json_object_set_new(o, "schema", slowlog_jstr0(r->schema, sizeof(r->schema)));
-    json_object_set_new(o, "command", json_string(slowlog_cmd_label(r->cmd, num)));
+/* The "# Tmp_tables:" line's figures in JSON (what the server measured), null without them. */
+static void
+slowlog_json_tmp(struct jsonw *w, const struct rec *r)
+{
+    static const char *const keys[] = {"tmp_tables", "tmp_disk_tables", "tmp_table_on_disk",
+                                       "filesort_on_disk", "merge_passes"};
+    if (!r->explain.has_pfs) {
+        for (unsigned i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            jsonw_knull(w, keys[i]);
+        }
+        return;
+    }
+    const struct pfs_stmt *ps = &r->explain.pfs;
+    jsonw_kuint(w, keys[0], ps->tmp_tables);
+    jsonw_kuint(w, keys[1], ps->tmp_disk_tables);
+    jsonw_kbool(w, keys[2], ps->tmp_disk_tables > 0);
+    jsonw_kbool(w, keys[3], ps->merge_passes > 0);
+    jsonw_kuint(w, keys[4], ps->merge_passes);
+}
 
-    json_t *stmt;
+/* The lock wait in JSON; null when the statement waited for no lock. */
+static void
+slowlog_json_lock(struct jsonw *w, const struct filter *f, bool redact, const struct rec *r)
+{
+    jsonw_key(w, "lock_wait");
+    if (!r->explain.has_lock_wait) {
+        jsonw_null(w);
+        return;
+    }
+    const struct lockwait *lw = &r->explain.lock;
+    jsonw_object_begin(w);
+    jsonw_ksecs(w, "seconds", (int64_t)lw->wait_us);
+    jsonw_kstr(w, "type", lockwait_kind_name(lw->kind));
+    slowlog_jopt0(w, "table", lw->table, sizeof lw->table);
+    slowlog_jopt0(w, "index", lw->index, sizeof lw->index);
+    slowlog_jopt0(w, "mode", lw->mode, sizeof lw->mode);
+    slowlog_jopt0(w, "state", lw->state, sizeof lw->state);
+    if (lw->blocked_by) {
+        jsonw_kuint(w, "blocked_by", lw->blocked_by);
+    } else {
+        jsonw_knull(w, "blocked_by");
+    }
+    jsonw_kbool(w, "blocked_by_inferred", lw->inferred);
+    jsonw_key(w, "candidates");
+    jsonw_array_begin(w);
+    for (unsigned i = 0; i < lw->ncands && i < LOCKWAIT_CANDS; i++) {
+        jsonw_uint(w, lw->cands[i]);
+    }
+    jsonw_array_end(w);
+    jsonw_key(w, "blocker");
+    if (r->explain.blocker) {
+        slowlog_json_blocker(w, f, redact, r->explain.blocker);
+    } else {
+        jsonw_null(w);
+    }
+    jsonw_object_end(w);
+}
+
+static void
+slowlog_json_tags(struct jsonw *w, const struct filter *f, bool redact, const struct rec *r)
+{
+    jsonw_key(w, "tags");
+    if (!r->tags || !r->tags->n) {
+        jsonw_null(w);
+        return;
+    }
+    jsonw_object_begin(w);
+    for (unsigned i = 0; i < r->tags->n; i++) {
+        const char *v = r->tags->tag[i].value;
+        size_t vn = strlen(v);
+        if (redact && filter_hides_value(f, v, vn)) {
+            v = "?";
+            vn = 1;
+        }
+        jsonw_kstrn(w, r->tags->tag[i].key, v, vn);
+    }
+    jsonw_object_end(w);
+}
+
+static void
+slowlog_json_plan(struct jsonw *w, const struct rec *r)
+{
+    const struct plan *p = r->explain.plan;
+    jsonw_key(w, "flags");
+    if (!p) {
+        jsonw_null(w);
+    } else {
+        jsonw_object_begin(w);
+        jsonw_kbool(w, "full_scan", p->flags & PLAN_FULL_SCAN);
+        jsonw_kbool(w, "full_join", p->flags & PLAN_FULL_JOIN);
+        jsonw_kbool(w, "tmp_table", p->flags & PLAN_TMP_TABLE);
+        jsonw_kbool(w, "filesort", p->flags & PLAN_FILESORT);
+        jsonw_object_end(w);
+    }
+    jsonw_kstr(w, "explain_source", explain_source_name(r->explain.source));
+    slowlog_jopt0(w, "explain_error", r->explain.error, sizeof r->explain.error);
+    jsonw_key(w, "plan");
+    if (!p) {
+        jsonw_null(w);
+    } else {
+        jsonw_array_begin(w);
+        for (size_t i = 0; i < p->nrows; i++) {
+            jsonw_object_begin(w);
+            for (int c = 0; c < PLAN_NCOLS; c++) {
+                const char *v = p->rows[i].col[c];
+                jsonw_kstr(w, plan_col_names[c], v ? v : "NULL");
+            }
+            jsonw_object_end(w);
+        }
+        jsonw_array_end(w);
+    }
+    jsonw_kstr(w, "index_advice", r->explain.index_advice);
+}
+
+static void
+slowlog_json_object(struct jsonw *w, const struct filter *f, bool redact, const struct rec *r)
+{
+    char num[4];
+    jsonw_object_begin(w);
+    slowlog_jtime(w, "time", r->start_wall_us);
+    jsonw_ksecs(w, "ts", r->start_wall_us);
+    jsonw_kuint(w, "thread_id", r->thread_id);
+    slowlog_jstr0(w, "user", r->user, sizeof(r->user));
+    slowlog_jstr0(w, "host", r->host, sizeof(r->host));
+    slowlog_jstr0(w, "schema", r->schema, sizeof(r->schema));
+    jsonw_kstr(w, "command", slowlog_cmd_label(r->cmd, num));
     if (r->cmd != PROTO_COM_QUERY && (!r->sql || r->sql_len == 0)) {
-        stmt = json_null();
+        jsonw_knull(w, "statement");
     } else {
         const char *s = r->sql ? r->sql : "";
         size_t n = r->sql ? r->sql_len : 0;
         if (redact) {
             s = slowlog_redact(f, 0, s, n, &n);
         }
-        stmt = slowlog_jstr(s, n);
+        jsonw_kstrn(w, "statement", s, n);
     }
-    json_object_set_new(o, "statement", stmt);
-    json_object_set_new(o, "truncated", json_boolean(r->sql_truncated));
-    json_object_set_new(o, "bulk_rows", r->bulk_rows ? json_integer(r->bulk_rows) : json_null());
-    json_object_set_new(o, "params", slowlog_jtext(f, redact, 1, r->params));
-    json_object_set_new(o, "prepared_statement", slowlog_jtext(f, redact, 2, r->prepared_sql));
-    json_object_set_new(o, "query_time", json_real((double)r->query_us / 1e6));
-    json_object_set_new(o, "lock_time", json_real((double)slowlog_lock_us(r) / 1e6));
-    json_object_set_new(o, "lock_wait", slowlog_json_lock(f, redact, r));
-    json_object_set_new(o, "rows_sent", json_integer((json_int_t)r->rows_sent));
-    json_object_set_new(o, "rows_examined",
-                        json_integer(r->has_pfs ? (json_int_t)r->pfs.rows_examined : 0));
-    json_object_set_new(o, "rows_affected", json_integer((json_int_t)r->rows_affected));
-    json_object_set_new(o, "bytes_sent", json_integer((json_int_t)r->bytes_sent));
-    json_t *trx = json_null();
+    jsonw_kbool(w, "truncated", r->sql_truncated);
+    if (r->bulk_rows) {
+        jsonw_kuint(w, "bulk_rows", r->bulk_rows);
+    } else {
+        jsonw_knull(w, "bulk_rows");
+    }
+    slowlog_jtext(w, "params", f, redact, 1, r->params);
+    slowlog_jtext(w, "prepared_statement", f, redact, 2, r->prepared_sql);
+    jsonw_ksecs(w, "query_time", (int64_t)r->query_us);
+    jsonw_ksecs(w, "lock_time", (int64_t)slowlog_lock_us(r));
+    slowlog_json_lock(w, f, redact, r);
+    jsonw_kuint(w, "rows_sent", r->rows_sent);
+    jsonw_kuint(w, "rows_examined", r->explain.has_pfs ? r->explain.pfs.rows_examined : 0);
+    jsonw_kuint(w, "rows_affected", r->rows_affected);
+    jsonw_kuint(w, "bytes_sent", r->bytes_sent);
+    slowlog_json_tmp(w, r);
+    jsonw_key(w, "transaction");
     if (r->trx_ended) {
-        char started[28];
-        slowlog_iso_time(r->trx_wall_start, started);
-        trx = json_pack("{s:f, s:i, s:f, s:s}", "duration", (double)r->trx_us / 1e6, "statements",
-                        (json_int_t)r->trx_stmts, "idle", (double)r->trx_idle_us / 1e6, "started",
-                        started);
+        jsonw_object_begin(w);
+        jsonw_ksecs(w, "duration", (int64_t)r->trx_us);
+        jsonw_kuint(w, "statements", r->trx_stmts);
+        jsonw_ksecs(w, "idle", (int64_t)r->trx_idle_us);
+        slowlog_jtime(w, "started", r->trx_wall_start);
+        jsonw_object_end(w);
+    } else {
+        jsonw_null(w);
     }
-    json_object_set_new(o, "transaction", trx ? trx : json_null());
-    json_t *tags = json_null();
-    if (r->tags && r->tags->n) {
-        tags = json_object();
-        for (unsigned i = 0; tags && i < r->tags->n; i++) {
-            const char *v = r->tags->tag[i].value;
-            size_t vn = strlen(v);
-            if (redact && filter_hides_value(f, v, vn)) {
-                v = "?";
-                vn = 1;
-            }
-            json_object_set_new(tags, r->tags->tag[i].key, slowlog_jstr(v, vn));
-        }
-    }
-    json_object_set_new(o, "tags", tags ? tags : json_null());
-    json_t *np1 = json_null();
+    slowlog_json_tags(w, f, redact, r);
+    jsonw_key(w, "n_plus_one");
     if (r->n_plus_one.n_plus_one) {
-        char ch[17], pa[17];
-        slowlog_hex(r->n_plus_one.child, ch);
-        slowlog_hex(r->n_plus_one.parent, pa);
-        np1 =
-            json_pack("{s:s, s:i, s:f, s:s}", "child", ch, "count", (json_int_t)r->n_plus_one.count,
-                      "total", (double)r->n_plus_one.total_us / 1e6, "parent", pa);
+        jsonw_object_begin(w);
+        slowlog_jhex(w, "child", r->n_plus_one.child);
+        jsonw_kuint(w, "count", r->n_plus_one.count);
+        jsonw_ksecs(w, "total", (int64_t)r->n_plus_one.total_us);
+        slowlog_jhex(w, "parent", r->n_plus_one.parent);
+        jsonw_object_end(w);
+    } else {
+        jsonw_null(w);
     }
-    json_object_set_new(o, "n_plus_one", np1 ? np1 : json_null());
-    json_object_set_new(o, "trace_id",
-                        r->tags && r->tags->trace_id[0] ? json_string(r->tags->trace_id)
-                                                        : json_null());
-    json_object_set_new(
-        o, "span_id", r->tags && r->tags->span_id[0] ? json_string(r->tags->span_id) : json_null());
-    json_object_set_new(o, "client_gone",
-                        json_boolean(r->interrupted && strcmp(r->interrupted, "client_gone") == 0));
-    json_object_set_new(o, "interrupted",
-                        r->interrupted ? json_string(r->interrupted) : json_null());
-    json_object_set_new(o, "error_code", json_integer(r->err_code));
-    json_object_set_new(o, "error",
-                        r->err_code ? slowlog_jstr0(r->err_msg, sizeof(r->err_msg)) : json_null());
-    json_object_set_new(o, "digest", json_string(hex));
-    json_object_set_new(o, "fingerprint", slowlog_jtext(f, redact, 3, r->fingerprint));
-    json_object_set_new(o, "no_index_used", json_boolean(r->status & 0x20));
-    json_object_set_new(o, "no_good_index_used", json_boolean(r->status & 0x10));
-
-    json_t *flags = json_null(), *plan = json_null();
-    if (r->plan) {
-        unsigned pf = r->plan->flags;
-        flags = json_pack("{s:b, s:b, s:b, s:b}", "full_scan", (int)!!(pf & PLAN_FULL_SCAN),
-                          "full_join", (int)!!(pf & PLAN_FULL_JOIN), "tmp_table",
-                          (int)!!(pf & PLAN_TMP_TABLE), "filesort", (int)!!(pf & PLAN_FILESORT));
-        plan = json_array();
-        for (size_t i = 0; plan && i < r->plan->nrows; i++) {
-            json_t *row = json_object();
-            for (int c = 0; row && c < PLAN_NCOLS; c++) {
-                const char *v = r->plan->rows[i].col[c];
-                json_object_set_new(row, plan_col_names[c],
-                                    slowlog_jtext(NULL, false, 0, v ? v : "NULL"));
-            }
-            json_array_append_new(plan, row);
-        }
+    jsonw_kstr(w, "trace_id", r->tags && r->tags->trace_id[0] ? r->tags->trace_id : NULL);
+    jsonw_kstr(w, "span_id", r->tags && r->tags->span_id[0] ? r->tags->span_id : NULL);
+    jsonw_kbool(w, "client_gone", r->interrupted && strcmp(r->interrupted, "client_gone") == 0);
+    jsonw_kstr(w, "interrupted", r->interrupted);
+    jsonw_kuint(w, "error_code", r->err_code);
+    if (r->err_code) {
+        slowlog_jstr0(w, "error", r->err_msg, sizeof(r->err_msg));
+    } else {
+        jsonw_knull(w, "error");
     }
-    json_object_set_new(o, "flags", flags);
-    const char *src = rec_explain_source_name(r->explain_source);
-    json_object_set_new(o, "explain_source", src ? json_string(src) : json_null());
-    json_object_set_new(o, "explain_error",
-                        r->explain_error[0]
-                            ? slowlog_jstr0(r->explain_error, sizeof(r->explain_error))
-                            : json_null());
-    json_object_set_new(o, "plan", plan);
-    json_object_set_new(o, "index_advice",
-                        r->index_advice ? json_string(r->index_advice) : json_null());
-    return o;
+    slowlog_jhex(w, "digest", r->digest);
+    slowlog_jtext(w, "fingerprint", f, redact, 3, r->fingerprint);
+    jsonw_kbool(w, "no_index_used", r->status & 0x20);
+    jsonw_kbool(w, "no_good_index_used", r->status & 0x10);
+    slowlog_json_plan(w, r);
+    jsonw_object_end(w);
 }
 
+/* One line; written straight into the log buffer (no allocation). If the buffer cannot grow,
+ * logbuf_end drops the entry and counts it. */
 static void
 slowlog_write_json(struct logbuf *b, const struct filter *f, bool redact, const struct rec *r)
 {
-    const size_t dump_flags = JSON_COMPACT | JSON_REAL_PRECISION(16);
-    json_t *o = slowlog_json_object(f, redact, r);
-    bool done = false;
+    struct jsonw w;
     logbuf_begin(b);
-    size_t room = 4096;
-    for (int attempt = 0; o && attempt < 2 && !done; attempt++) {
-        char *p = logbuf_reserve(b, room + 1);
-        if (!p) {
-            break;
-        }
-        size_t need = json_dumpb(o, p, room, dump_flags);
-        if (need == 0) {
-            break;
-        }
-        if (need <= room) {
-            p[need] = '\n';
-            logbuf_commit(b, need + 1);
-            done = true;
-        }
-        room = need;
-    }
-    json_decref(o);
-    if (done) {
-        logbuf_end(b);
-    } else {
-        logbuf_abandon(b); /* out of memory: counted as dropped */
-    }
+    jsonw_init(&w, slowlog_json_sink, b, 0);
+    slowlog_json_object(&w, f, redact, r);
+    jsonw_flush(&w);
+    logbuf_add(b, "\n", 1);
+    logbuf_end(b);
 }
 
 void

@@ -26,7 +26,7 @@
  * "user[user] @ localhost []" when host is "" (unix socket), as MariaDB writes it; Lock_time
  * and Rows_examined are always 0 (the proxy cannot know them); No_index_used /
  * No_good_index_used come from the status flags 0x20 / 0x10; Digest is always written; the
- * Full_scan line (plan_flags_format), "# Explain:" (omitted for REC_EXPLAIN_NONE) and the
+ * Full_scan line (plan_flags_format), "# Explain:" (omitted for EXPLAIN_SRC_NONE) and the
  * "# explain:" header and rows come only with a plan. Inside "# ..." lines a value never ends
  * the line: '\n' and '\r' appear as the two characters "\n" / "\r", other control characters
  * as '?', and in explain cells a tab as "\t". "use <schema>;" only when the schema is not "".
@@ -48,12 +48,15 @@
  * number as a string), statement (null for an administrator command), truncated (bool),
  * params (string or null),
  * prepared_statement (string or null), query_time, lock_time (seconds, float), rows_sent,
- * rows_examined, rows_affected, bytes_sent, error_code (0 when none), error (string or null),
+ * rows_examined, rows_affected, bytes_sent, tmp_tables, tmp_disk_tables, tmp_table_on_disk,
+ * filesort_on_disk, merge_passes (the "# Tmp_tables:" line: numbers and bools, all null when
+ * the server measured nothing), error_code (0 when none), error (string or null),
  * digest (16 hex digits), fingerprint (string or null), no_index_used, no_good_index_used
  * (bool), flags ({full_scan, full_join, tmp_table, filesort} bools, or null without a plan),
  * explain_source ("live"/"after"/"cached" or null), explain_error (string or null), plan (array
- * of objects keyed by the column names of plan_col_names, or null). Bytes that are not valid
- * UTF-8 are replaced by U+FFFD.
+ * of objects keyed by the column names of plan_col_names, or null). Written by common/jsonw.h,
+ * with its escaping rule: each byte that is not valid UTF-8 as \u00XX (the byte read as
+ * Latin-1), never replaced or dropped.
  *
  * Redaction (when filter_redacts(f)): the statement, the "# Params:" text (as one string: it
  * is a list of SQL literals, so each literal a --redact pattern matches becomes ?, and with

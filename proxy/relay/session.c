@@ -1,7 +1,7 @@
 /*
  * session.c - one client connection paired with one backend connection: relays bytes both
- * ways, follows the protocol on the way (proto_*), times every command and turns completed
- * statements into statistics samples and slow-log records.
+ * ways, follows the protocol on the way (proto_*), times every command, and hands each
+ * completed command to the accounting (proxy/account/account.c), whose records it passes on.
  *
  * Data path (one worker thread; nothing here blocks or takes a lock):
  *
@@ -16,15 +16,22 @@
  *   bytes <- [cli output] <---------------- evbuffer_remove_buffer() ----------------- [be input]
  *                                           framer -> server_packet()/server_end()
  *                                           proto_resp_feed() for the queue's head; when its
- *                                           response ends, complete_head(): counters, per-shape
- *                                           statistics, and for a slow statement a struct rec
- *                                           -> explain_submit() (auto-EXPLAIN thread) or
- *                                           -> slowlog_write() (buffered; the log thread writes)
+ *                                           response ends, complete_head():
+ *     relay    track(): schema, user, sql_mode, prepared statements; account(): a struct
+ *              acct_cmd on the stack (the command, its timing, the response, the session)
+ *       |
+ *     account  acct_command() (account.c): transaction, counters, per-shape statistics,
+ *       |      routes, N+1 findings; for a slow or explained statement a struct rec, returned
+ *       |
+ *     output   hand_on(): the rec -> explain_submit() (auto-EXPLAIN thread, then the slow log)
+ *              or -> slowlog_write() (buffered; the log thread writes)
  *
  * States (sess_set_state is the only place that changes them):
  *   CONNECTING -> GREETING -> HANDSHAKE -> AUTH -> COMMAND -> CLOSING
- * sess_fail() is the only place a session is torn down with an error: it tells the client with
- * an ERR packet where the protocol allows one, says why on stderr, and closes both sides.
+ * sess_end() is the only place a session is torn down (sess_fail() formats its reason): it
+ * says why on stderr, tells the client with an ERR packet where the protocol allows one,
+ * records the command left unfinished, and closes both sides, the client's once flushed
+ * (CLOSING) or at once.
  *
  * Backpressure: when the other side's output holds more than SESS_HIGH_WATER bytes, reading
  * stops until it drains below SESS_LOW_WATER, so a slow reader never makes slowtap buffer a
@@ -37,8 +44,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,18 +61,16 @@
 #include "protocol/proto_packet.h"
 #include "protocol/proto_resp.h"
 #include "protocol/proto_sqlmode.h"
-#include "protocol/proto_tags.h"
 #include "protocol/proto_stmt.h"
 #include "protocol/proto_wire.h"
-#include "proxy/account/filter.h"
+#include "proxy/account/account.h"
 #include "proxy/relay/pstmt.h"
-#include "proxy/account/routes.h"
-#include "proxy/account/sessreg.h"
 #include "proxy/account/record.h"
 #include "proxy/relay/session.h"
 #include "proxy/output/slowlog.h"
 #include "proxy/relay/tls.h"
 #include "proxy/relay/worker.h"
+#include "common/strcopy.h"
 
 #define SESS_HIGH_WATER    (1u << 20)   /* pause the other side's reading above this */
 #define SESS_LOW_WATER     (256u << 10) /* resume below this */
@@ -73,11 +78,18 @@
 #define SESS_COPY_MAX_EXEC (64u << 20)  /* ... of an execute: its parameters are decoded */
 #define SESS_HANDSHAKE_MAX (64u << 10)  /* largest handshake response accepted */
 #define SESS_SMALL_PEEK    32u          /* payload bytes looked at for most packets */
+#define SESS_PEEK_VECS     16           /* input pieces the relay walks per evbuffer_peek */
+#define SESS_READ_MAX      (256u << 10) /* bytes own_read takes per wake-up at most */
 #define SESS_ZCHUNK        (1u << 20)   /* plain bytes per compressed frame slowtap builds */
 #define SESS_ZVEC          16           /* evbuffer pieces handed to zlib/zstd at once */
 #define SESS_LIVE_MIN_US   100000       /* live plans only for statements running this long */
 #define PCMD_POOL_MAX      256
 #define PCMD_KEEP_BUF      (64u << 10) /* recycled records keep buffers up to this size */
+/* Bytes own_read reserves for its first readv of a wake-up (a statement, a small result) and
+ * for each further one (a large result), less room for libevent's chain header so that the
+ * chain's allocation stays at 16 or 64 KiB (below malloc's mmap threshold). */
+#define SESS_READ_CHUNK ((16u << 10) - 128u)
+#define SESS_READ_BIG   ((64u << 10) - 128u)
 
 enum sess_state {
     SESS_CONNECTING, /* backend connect in progress */
@@ -90,30 +102,6 @@ enum sess_state {
 
 static const char *const sess_state_names[] = {"connecting", "greeting", "handshake",
                                                "auth",       "command",  "closing"};
-
-/*
- * The session's transaction, followed through SERVER_STATUS_IN_TRANS: it begins with the
- * first command whose response says "in transaction" and ends with the first whose response
- * no longer does (COMMIT, ROLLBACK, an implicit commit, or the server rolling back after a
- * deadlock), or with the session.
- */
-struct sess_trx {
-    bool open;
-    int64_t start;      /* monotonic us: the first byte of the command that began it */
-    int64_t wall_start; /* realtime us, for the log */
-    int64_t last_end;   /* monotonic us: when the response to its last command ended */
-    uint32_t stmts;     /* commands inside it, the one that began it and the one that ended it
-                           included */
-    int64_t idle_us;    /* between the end of one of its commands and the start of the next */
-};
-
-/* What the command being recorded did to the transaction (set before record()). */
-struct trx_end {
-    bool ended;
-    uint64_t dur_us, idle_us;
-    uint32_t stmts;
-    int64_t wall_start;
-};
 
 /* A command sent to the server and not yet completed. */
 struct pcmd {
@@ -149,16 +137,17 @@ struct sess {
     uint32_t thread_id;   /* backend connection id, from the greeting */
     uint8_t last_seq;     /* sequence id of the last packet relayed, either way */
     bool cli_paused, be_paused;
+    /* In the command phase a plain socket is read by slowtap's own event (own_read), not by
+     * its bufferevent (whose evbuffer_read asks ioctl(FIONREAD) and reads 4 KiB per call);
+     * NULL before, and for TLS. Reading is switched on and off with sess_reading. */
+    struct event *cli_rd, *be_rd;
     bool auth_failed; /* the server refused the login: its ERR is relayed, then it closes */
     char user[64];
     char host[64];
     char schema[64];
     unsigned sql_mode;             /* PROTO_SQLMODE_* in force, for lexing and rendering literals */
     struct proto_sqlmode set_mode; /* what the session's SET sql_mode statements said */
-    struct sess_trx trx;           /* the transaction open now, if any */
-    struct findings_sess fnd;      /* the unit of work, for N+1 and duplicates (findings.h) */
-    struct trx_end trx_end;        /* set for the command being recorded */
-    struct sessreg_entry *reg;     /* published for other threads once a transaction opened */
+    struct acct_sess acct;         /* transaction, unit of work, registry entry (account.h) */
     struct proto_framer cfr, sfr;  /* framing, client->server and server->client */
     /* The compressed protocol (proto_compress.h): each leg's algorithm, from the handshake
      * response and --backend-compress; in force (zon) from the server's OK that ends
@@ -184,19 +173,10 @@ struct sess {
     struct pstmt_table stmts;
 };
 
-static void sess_free(struct sess *s);
+_Static_assert(sizeof((struct sess *)0)->schema == ACCT_SCHEMA_MAX, "acct_cmd.schema");
+
 static void complete_head(struct sess *s);
 static void cli_write_packet(struct sess *s, const uint8_t *pkt, size_t n);
-
-static void
-copy_str(char *dst, size_t cap, const char *src, size_t n)
-{
-    if (n >= cap) {
-        n = cap - 1;
-    }
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
 
 /* ---- command records (pooled per worker) ---- */
 
@@ -300,6 +280,8 @@ pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n)
 
 /* ---- state and teardown ---- */
 
+static void own_reads_start(struct sess *s);
+
 static void
 sess_set_state(struct sess *s, enum sess_state st)
 {
@@ -307,6 +289,38 @@ sess_set_state(struct sess *s, enum sess_state st)
         s->closing_us = worker_now_us();
     }
     s->state = st;
+    if (st == SESS_COMMAND) {
+        own_reads_start(s);
+    }
+}
+
+/* Frees a side's own read event (before its bufferevent closes the socket). */
+static void
+own_read_stop(struct event **rd)
+{
+    if (*rd) {
+        event_free(*rd);
+        *rd = NULL;
+    }
+}
+
+/* Switches reading a side on or off (backpressure, shutdown): its own read event when it has
+ * one, else its bufferevent's. */
+static void
+sess_reading(struct sess *s, struct bufferevent *bev, bool on)
+{
+    struct event *rd = bev == s->cli ? s->cli_rd : bev == s->be ? s->be_rd : NULL;
+    if (rd) {
+        if (on) {
+            event_add(rd, NULL);
+        } else {
+            event_del(rd);
+        }
+    } else if (on) {
+        bufferevent_enable(bev, EV_READ);
+    } else {
+        bufferevent_disable(bev, EV_READ);
+    }
 }
 
 static void sess_log(const struct sess *s, const char *fmt, ...)
@@ -325,52 +339,27 @@ sess_log(const struct sess *s, const char *fmt, ...)
 }
 
 /*
- * Tears the session down with an error: logs `why`, sends the client an ERR packet when
- * `code` is non-zero (sequence id: one after the last packet relayed, or 0 before the
- * greeting), closes the backend and closes the client once the ERR is flushed.
- * The session may be freed before this returns: callers must not touch it afterwards.
+ * sess_end() with an error: formats `why` and ends the session with SESS_END_FLUSH (the
+ * client gets the ERR, when `code` is non-zero, before its connection closes).
  */
-static void sess_fail(struct sess *s, uint16_t code, const char *sqlstate, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void sess_fail(struct sess *s, uint16_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
-sess_fail(struct sess *s, uint16_t code, const char *sqlstate, const char *fmt, ...)
+sess_fail(struct sess *s, uint16_t code, const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    sess_log(s, "closing: %s", msg);
-
-    if (s->be) {
-        bufferevent_free(s->be);
-        s->be = NULL;
-    }
-    if (!s->cli) {
-        sess_free(s);
-        return;
-    }
-    if (code) {
-        uint8_t pkt[PROTO_HDR_LEN + 512];
-        uint8_t seq = s->state <= SESS_GREETING ? 0 : (uint8_t)(s->last_seq + 1);
-        size_t n = proto_err_build(pkt, sizeof pkt, seq, code, sqlstate, msg);
-        cli_write_packet(s, pkt, n);
-    }
-    sess_set_state(s, SESS_CLOSING);
-    bufferevent_disable(s->cli, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(s->cli)) == 0) {
-        sess_free(s);
-        return;
-    }
-    bufferevent_setwatermark(s->cli, EV_WRITE, 0, 0);
-    bufferevent_enable(s->cli, EV_WRITE);
+    sess_end(s, SESS_END_FLUSH, code, msg);
 }
 
 static void record_unfinished(struct sess *s);
 static int relay(struct sess *s, bool from_client);
-static void trx_close(struct sess *s, int64_t now);
 
+/* The end of sess_end(): what the session still owes the accounting, then its memory. */
 static void
 sess_free(struct sess *s)
 {
@@ -378,14 +367,13 @@ sess_free(struct sess *s)
     if (s->q_head) {
         record_unfinished(s); /* the server may have run it: it is logged */
     }
-    if (s->trx.open) {
-        trx_close(s, worker_now_us()); /* the server rolls it back */
-    }
-    sessreg_remove(s->reg);
+    acct_sess_end(&s->acct, &w->acct, worker_now_us(), worker_wall_us());
     if (s->cli && s->reset_client) {
         struct linger lg = {1, 0}; /* close with a TCP reset */
         setsockopt(bufferevent_getfd(s->cli), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     }
+    own_read_stop(&s->cli_rd);
+    own_read_stop(&s->be_rd);
     if (s->cli) {
         bufferevent_free(s->cli);
     }
@@ -401,7 +389,6 @@ sess_free(struct sess *s)
         pcmd_put(w, pc);
     }
     pstmt_clear(&s->stmts);
-    findings_sess_end(&s->fnd, worker_wall_us());
     for (int i = 0; i < 2; i++) {
         if (s->zplain[i]) {
             evbuffer_free(s->zplain[i]);
@@ -422,32 +409,39 @@ sess_free(struct sess *s)
 }
 
 void
-sess_close_flushed(struct sess *s)
+sess_end(struct sess *s, enum sess_end_how how, uint16_t code, const char *why)
 {
+    if (why) {
+        sess_log(s, "closing: %s", why);
+    }
     if (s->be) {
+        own_read_stop(&s->be_rd);
         bufferevent_free(s->be);
         s->be = NULL;
     }
-    sess_set_state(s, SESS_CLOSING);
-    if (!s->cli || evbuffer_get_length(bufferevent_get_output(s->cli)) == 0) {
-        sess_free(s);
+    if (s->cli && why && code) {
+        uint8_t pkt[PROTO_HDR_LEN + 512];
+        uint8_t seq = s->state <= SESS_GREETING ? 0 : (uint8_t)(s->last_seq + 1);
+        size_t n = proto_err_build(pkt, sizeof pkt, seq, code, proto_err_sqlstate(code), why);
+        cli_write_packet(s, pkt, n);
+    }
+    if (how == SESS_END_FLUSH && s->cli &&
+        evbuffer_get_length(bufferevent_get_output(s->cli)) > 0) {
+        /* cli_write() ends it once the output is empty, sess_tick() if that takes too long */
+        sess_set_state(s, SESS_CLOSING);
+        own_read_stop(&s->cli_rd);
+        bufferevent_disable(s->cli, EV_READ);
+        bufferevent_setwatermark(s->cli, EV_WRITE, 0, 0);
+        bufferevent_enable(s->cli, EV_WRITE);
         return;
     }
-    bufferevent_disable(s->cli, EV_READ);
-    bufferevent_setwatermark(s->cli, EV_WRITE, 0, 0);
-    bufferevent_enable(s->cli, EV_WRITE);
-}
-
-void
-sess_close(struct sess *s)
-{
     sess_free(s);
 }
 
 int64_t
 sess_trx_wall_start(const struct sess *s)
 {
-    return s->trx.open ? s->trx.wall_start : 0;
+    return acct_trx_wall_start(&s->acct);
 }
 
 int
@@ -481,326 +475,76 @@ note_sql_mode_status(struct sess *s, uint16_t status)
     }
 }
 
-/* ---- recording completed statements ---- */
+/* ---- completed commands: to the accounting (account.h) and on ---- */
 
-struct lit_list {
-    char **v;
-    size_t *n;
-    bool *cut;
-    unsigned count, cap;
-};
-
+/* Hands a record the accounting made on: to auto-EXPLAIN, which passes it on to the slow log
+ * when done, or straight to the slow log. */
 static void
-lit_add(void *ctx, unsigned idx, const char *lit, size_t len, bool truncated)
+hand_on(struct worker *w, const struct acct_out *out)
 {
-    struct lit_list *l = ctx;
-    (void)idx;
-    if (l->count == l->cap) {
-        unsigned ncap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, ncap * sizeof *v);
-        if (v) {
-            l->v = v;
-        }
-        size_t *n = realloc(l->n, ncap * sizeof *n);
-        if (n) {
-            l->n = n;
-        }
-        bool *cut = realloc(l->cut, ncap * sizeof *cut);
-        if (cut) {
-            l->cut = cut;
-        }
-        if (!v || !n || !cut) {
-            return;
-        }
-        l->cap = ncap;
-    }
-    char *copy = malloc(len + 1);
-    if (!copy) {
-        return;
-    }
-    memcpy(copy, lit, len);
-    copy[len] = '\0';
-    l->v[l->count] = copy;
-    l->n[l->count] = len;
-    l->cut[l->count] = truncated;
-    l->count++;
-}
-
-static void
-lit_free(struct lit_list *l)
-{
-    for (unsigned i = 0; i < l->count; i++) {
-        free(l->v[i]);
-    }
-    free(l->v);
-    free(l->n);
-    free(l->cut);
-}
-
-/* Fills rec->sql (parameters substituted), rec->params and rec->prepared_sql for an executed
- * prepared statement. Decoding also records the bound types in st. */
-static void
-rec_fill_execute(struct rec *rec, struct pstmt *st, const struct pcmd *pc, unsigned sql_mode)
-{
-    struct lit_list lits = {0};
-    struct proto_param_sink sink = {lit_add, &lits, 1024, sql_mode};
-    uint32_t rows = 0;
-    if (pc->cmd == PROTO_COM_STMT_BULK_EXECUTE) {
-        /* The first row of parameters stands for the batch; the row count is noted. */
-        proto_bulk_execute_params((const uint8_t *)pc->buf, pc->len, st->nparams, st->types, &sink,
-                                  &rows);
-    } else {
-        proto_execute_params((const uint8_t *)pc->buf, pc->len, st->nparams, st->types,
-                             st->long_data, &sink);
-    }
-
-    rec->bulk_rows = rows;
-    size_t plen = 0;
-    for (unsigned i = 0; i < lits.count; i++) {
-        plen += lits.n[i] + 8;
-    }
-    char *params = lits.count ? malloc(plen + 1) : NULL;
-    if (params) {
-        size_t o = 0;
-        for (unsigned i = 0; i < lits.count; i++) {
-            o += (size_t)sprintf(params + o, "%s%s%s", i ? ", " : "", lits.v[i],
-                                 lits.cut[i] ? "..." : "");
-        }
-        params[o] = '\0';
-        rec->params = params;
-    }
-    size_t need = proto_substitute(st->sql, st->sql_len, sql_mode, (const char *const *)lits.v,
-                                   lits.n, lits.count, NULL, 0);
-    char *sql = malloc(need + 1);
-    if (sql) {
-        proto_substitute(st->sql, st->sql_len, sql_mode, (const char *const *)lits.v, lits.n,
-                         lits.count, sql, need + 1);
-        rec->sql = sql;
-        rec->sql_len = strlen(sql);
-    }
-    rec->prepared_sql = strdup(st->sql);
-    for (unsigned i = 0; i < lits.count; i++) {
-        rec->sql_truncated = rec->sql_truncated || lits.cut[i]; /* a value was cut */
-    }
-    lit_free(&lits);
-}
-
-/*
- * Where in the application a completed command belongs: its tags (parsed only when the text
- * has a comment; an execute takes its PREPARE text's route), its route's statistics, and the
- * N+1/duplicate detection of its unit of work (findings.h). Returns the tags (in *buf), NULL
- * when it had none.
- */
-static struct proto_tags *
-record_where(struct sess *s, const struct pcmd *pc, const struct pstmt *st, const char *sql,
-             size_t sql_len, const char *fp, uint64_t digest, bool candidate, uint64_t dur,
-             struct proto_tags *buf, struct findings_mark *mark)
-{
-    struct worker *w = s->w;
-    struct proto_tags *tags = NULL;
-    char route_buf[ROUTES_NAME_MAX];
-    const char *route = NULL;
-    bool comment = false;
-    if (pc->cmd == PROTO_COM_QUERY && sql && findings_has_comment(sql, sql_len)) {
-        comment = true;
-        if (proto_tags_parse(sql, sql_len, s->sql_mode, buf) > 0) {
-            tags = buf;
-            route = routes_name(tags, route_buf) ? route_buf : NULL;
-        }
-    } else if (st && st->route) {
-        route = st->route;
-    }
-    int64_t wall = pc->wall_start + (int64_t)dur;
-    if (route) {
-        routes_local_record(w->routes, route, digest, dur, s->resp.err_code != 0, wall);
-    }
-    uint64_t params = 0;
-    if (pc->cmd == PROTO_COM_QUERY && sql) {
-        params = findings_hash(sql, sql_len, comment);
-    } else if (st && pc->len > 10) { /* after command, statement id, flags, iteration count */
-        params = findings_hash(pc->buf + 10, pc->len - 10, false);
-    }
-    /* trx_follow ran: the transaction is open now, or this command ended one */
-    bool trx_before = s->trx_end.ended || (s->trx.open && s->trx.start != pc->t_start);
-    bool marker = pc->cmd == PROTO_COM_PING || pc->cmd == PROTO_COM_RESET_CONNECTION ||
-                  (pc->cmd == PROTO_COM_QUERY && !trx_before &&
-                   (strcasecmp(fp, "rollback") == 0 || strcasecmp(fp, "commit") == 0));
-    struct findings_stmt fst = {
-        .digest = digest,
-        .params = params,
-        .query_us = dur,
-        .start_us = pc->t_start,
-        .end_us = s->now,
-        .wall_us = wall,
-        .trace_id = tags ? tags->trace_id : NULL,
-        .route = route,
-        .candidate = candidate && s->resp.err_code == 0,
-        .trx_before = trx_before,
-        .trx_after = s->trx.open,
-        .pool_marker = marker,
-    };
-    findings_sess_stmt(&s->fnd, &fst, mark);
-    return tags;
-}
-
-/* Records a completed command: counters, per-shape statistics, and the slow log. */
-static void
-record(struct sess *s, struct pcmd *pc, struct pstmt *st)
-{
-    struct worker *w = s->w;
     struct app *app = w->app;
-    const struct proto_resp *r = &s->resp;
-    uint64_t dur = s->now > pc->t_start ? (uint64_t)(s->now - pc->t_start) : 0;
-    char fp[STATS_FINGERPRINT_MAX];
-    const char *sql = NULL;
-    size_t sql_len = 0;
-    const char *fpp = fp;
-    uint64_t digest;
-    bool explainable = false;
-
-    COUNTER_ADD(&w->counters, statements, 1);
-    COUNTER_ADD(&w->counters, query_us_total, dur);
-    hist_add(&w->counters.latency, dur);
-    if (r->err_code) {
-        COUNTER_ADD(&w->counters, statement_errors, 1);
-    }
-
-    if (pc->cmd == PROTO_COM_QUERY && pc->len > 1) {
-        sql = pc->buf + 1;
-        sql_len = pc->len - 1;
-        /* One lexer pass: digest, fingerprint, kind, and the schema a USE switches to. */
-        struct proto_stmt_info info;
-        char db[sizeof s->schema];
-        proto_stmt_analyze(sql, sql_len, s->sql_mode, fp, sizeof fp, db, sizeof db, &info);
-        digest = info.digest;
-        explainable = proto_stmt_explainable(info.kind);
-        if (info.schema_changed && r->err_code == 0 && !s->interrupted) {
-            copy_str(s->schema, sizeof s->schema, db, strlen(db));
-        }
-    } else if ((pc->cmd == PROTO_COM_STMT_EXECUTE || pc->cmd == PROTO_COM_STMT_BULK_EXECUTE) &&
-               st) {
-        sql = st->sql;
-        sql_len = st->sql_len;
-        digest = st->digest;
-        fpp = st->fingerprint;
-        explainable = st->explainable && pc->cmd == PROTO_COM_STMT_EXECUTE;
-    } else {
-        const char *name = proto_com_name(pc->cmd);
-        int n = name ? snprintf(fp, sizeof fp, "administrator command: %s", name)
-                     : snprintf(fp, sizeof fp, "administrator command: %u", pc->cmd);
-        digest = proto_fingerprint(fp, (size_t)n, NULL, 0);
-    }
-
-    struct stats_sample sm = {
-        .digest = digest,
-        .fingerprint = fpp,
-        .fingerprint_len = strlen(fpp),
-        .example = sql ? sql : fp,
-        .example_len = sql ? sql_len : strlen(fp),
-        .query_us = dur,
-        .rows_sent = r->rows_sent,
-        .rows_affected = r->rows_affected,
-        .error = r->err_code != 0,
-        .no_index_used =
-            (r->status_or & (PROTO_SERVER_QUERY_NO_INDEX | PROTO_SERVER_QUERY_NO_GOOD_INDEX)) != 0,
-        .wall_us = pc->wall_start + (int64_t)dur,
-    };
-    stats_local_record(w->stats, &sm);
-    struct proto_tags tags_buf;
-    struct findings_mark mark;
-    struct proto_tags *tags =
-        record_where(s, pc, st, sql, sql_len, fpp, digest, explainable, dur, &tags_buf, &mark);
-
-    /* A statement that never finished is logged whatever it cost: the developer looks for it. */
-    const char *interrupted = s->interrupted   ? s->interrupted
-                              : s->client_gone ? "client_gone"
-                                               : NULL;
-    bool long_trx =
-        s->trx_end.ended && (int64_t)s->trx_end.dur_us >= app->conf->long_transaction_us;
-    bool slow = (int64_t)dur >= app->conf->long_query_us || interrupted || long_trx;
-    /* a live capture (plan, lock wait) joins the record on the explain thread */
-    bool explain =
-        app->explain && ((explainable && dur >= app->explain_threshold_us) || pc->live_token);
-    /* no plan to take, but a logged statement still gets the server's figures (pfs.h) */
-    bool pfs_only = !explain && slow && app->explain && explain_wants_pfs(app->explain);
-    if (!slow && !explain) {
-        return;
-    }
-    /* --include/--exclude see the statement, or "administrator command: X" for others. */
-    if (!filter_wants(app->filter, sql ? sql : fp, sql ? sql_len : strlen(fp))) {
-        return;
-    }
-    if (slow) {
-        COUNTER_ADD(&w->counters, slow_statements, 1);
-    }
-
-    struct rec *rec = rec_new();
+    struct rec *rec = out->rec;
     if (!rec) {
         return;
     }
-    rec->start_wall_us = pc->wall_start;
-    rec->thread_id = s->thread_id;
-    copy_str(rec->user, sizeof rec->user, s->user, strlen(s->user));
-    copy_str(rec->host, sizeof rec->host, s->host, strlen(s->host));
-    copy_str(rec->schema, sizeof rec->schema, s->schema, strlen(s->schema));
-    rec->cmd = pc->cmd;
-    if (pc->cmd == PROTO_COM_QUERY && sql) {
-        rec_set_sql(rec, sql, sql_len);
-        rec->sql_truncated = pc->total > pc->len;
-    } else if (st && sql) {
-        rec_fill_execute(rec, st, pc, s->sql_mode); /* marks it truncated if a value was cut */
-        rec->sql_truncated = rec->sql_truncated || pc->total > pc->len;
-    }
-    rec->digest = digest;
-    rec->fingerprint = strdup(fpp);
-    rec->explainable = explainable;
-    rec->query_us = dur;
-    rec->rows_sent = r->rows_sent;
-    rec->rows_affected = r->rows_affected;
-    rec->bytes_sent = pc->bytes;
-    rec->status = r->status_or;
-    rec->err_code = r->err_code;
-    copy_str(rec->err_msg, sizeof rec->err_msg, r->err_msg, strlen(r->err_msg));
-    rec->live_token = pc->live_token;
-    rec->interrupted = interrupted;
-    rec->lex_mode = s->sql_mode;
-    rec->n_plus_one = mark;
-    if (sql) {
-        /* tags: parsed above for a query; an execute's come from its PREPARE text */
-        if (!tags && pc->cmd != PROTO_COM_QUERY &&
-            proto_tags_parse(sql, sql_len, s->sql_mode, &tags_buf) > 0) {
-            tags = &tags_buf;
-        }
-        if (tags) {
-            rec->tags = malloc(sizeof *tags);
-            if (rec->tags) {
-                *rec->tags = *tags;
-            }
-        }
-    }
-    if (s->trx_end.ended) {
-        rec->trx_ended = true;
-        rec->trx_stmts = s->trx_end.stmts;
-        rec->trx_us = s->trx_end.dur_us;
-        rec->trx_idle_us = s->trx_end.idle_us;
-        rec->trx_wall_start = s->trx_end.wall_start;
-    }
-    if (s->set_mode.changed && s->set_mode.text_known) {
-        rec->sql_mode_set = true; /* the auto-EXPLAIN connection runs under the same mode */
-        copy_str(rec->sql_mode, sizeof rec->sql_mode, s->set_mode.text, strlen(s->set_mode.text));
-    }
-
-    rec->pfs_only = pfs_only;
-    if ((explain || pfs_only) && explain_submit(app->explain, rec, slow)) {
+    bool slow = out->slow, explain = out->explain, pfs_only = rec->explain.pfs_only;
+    if ((explain || pfs_only) && explain_submit(app->explain, rec_explain_job(rec))) {
         return;
     }
     if (pfs_only) {
-        rec->explain_error[0] = '\0'; /* no plan was asked for: a refusal is no explain error */
+        rec->explain.error[0] = '\0'; /* no plan was asked for: a refusal is no explain error */
     }
     if (slow) {
         slowlog_write(w->slowbuf, app->conf->log_format, app->filter, rec);
     }
     rec_free(rec);
+}
+
+/* The head command's response ended (`ended`), or the session gives up on it: what the relay
+ * saw of it goes to the accounting, and the record that comes back goes on. */
+static void
+account(struct sess *s, const struct pcmd *pc, const struct pstmt *st, bool ended)
+{
+    struct acct_stmt view;
+    if (st) {
+        view = (struct acct_stmt){
+            .sql = st->sql,
+            .sql_len = st->sql_len,
+            .digest = st->digest,
+            .fingerprint = st->fingerprint,
+            .route = st->route,
+            .explainable = st->explainable,
+            .nparams = st->nparams,
+            .types = st->types,
+            .long_data = st->long_data,
+        };
+    }
+    struct acct_cmd c = {
+        .cmd = pc->cmd,
+        .buf = pc->buf,
+        .len = pc->len,
+        .total = pc->total,
+        .t_start = pc->t_start,
+        .wall_start = pc->wall_start,
+        .t_end = s->now,
+        .bytes = pc->bytes,
+        .live_token = pc->live_token,
+        .ended = ended,
+        .interrupted = s->interrupted   ? s->interrupted
+                       : s->client_gone ? "client_gone"
+                                        : NULL,
+        .resp = &s->resp,
+        .stmt = st ? &view : NULL,
+        .thread_id = s->thread_id,
+        .user = s->user,
+        .host = s->host,
+        .schema = s->schema,
+        .sql_mode = s->sql_mode,
+        .set_mode = &s->set_mode,
+    };
+    struct acct_out out;
+    acct_command(&s->acct, &s->w->acct, &c, &out);
+    hand_on(s->w, &out);
 }
 
 /* What a completed command changes in the session: schema, user, sql_mode, prepared
@@ -830,7 +574,7 @@ track(struct sess *s, struct pcmd *pc, struct pstmt **stp)
         break;
     case PROTO_COM_INIT_DB:
         if (ok) {
-            copy_str(s->schema, sizeof s->schema, arg, arg_len);
+            strcopy(s->schema, sizeof s->schema, arg, arg_len);
         }
         break;
     case PROTO_COM_STMT_PREPARE:
@@ -852,8 +596,8 @@ track(struct sess *s, struct pcmd *pc, struct pstmt **stp)
             char user[sizeof s->user], db[sizeof s->schema];
             if (proto_change_user_parse((const uint8_t *)pc->buf, pc->len, s->caps, user,
                                         sizeof user, db, sizeof db) == PROTO_OK) {
-                copy_str(s->user, sizeof s->user, user, strlen(user));
-                copy_str(s->schema, sizeof s->schema, db, strlen(db));
+                strcopy(s->user, sizeof s->user, user, strlen(user));
+                strcopy(s->schema, sizeof s->schema, db, strlen(db));
             }
             sess_reset_vars(s);
         } else {
@@ -913,7 +657,7 @@ apply_no_response(struct sess *s, struct pcmd *pc)
             }
         }
     }
-    COUNTER_ADD(&s->w->counters, statements, 1);
+    acct_no_response(&s->w->acct);
 }
 
 /* Starts tracking the response of the new queue head; applies no-response commands. */
@@ -938,91 +682,6 @@ start_head(struct sess *s)
     }
 }
 
-/* Counts a transaction that ended (its end is in s->trx_end). */
-static void
-trx_count_end(struct sess *s)
-{
-    struct counters *c = &s->w->counters;
-    COUNTER_ADD(c, transactions, 1);
-    COUNTER_ADD(c, trx_us_total, s->trx_end.dur_us);
-    COUNTER_ADD(c, trx_idle_us_total, s->trx_end.idle_us);
-    COUNTER_ADD(c, trx_open, (uint64_t)-1);
-    hist_add(&c->trx_duration, s->trx_end.dur_us);
-    hist_add(&c->trx_idle, s->trx_end.idle_us);
-}
-
-/* Ends the open transaction at `now` into s->trx_end. */
-static void
-trx_close(struct sess *s, int64_t now)
-{
-    struct sess_trx *t = &s->trx;
-    s->trx_end = (struct trx_end){
-        .ended = true,
-        .dur_us = now > t->start ? (uint64_t)(now - t->start) : 0,
-        .idle_us = (uint64_t)t->idle_us,
-        .stmts = t->stmts,
-        .wall_start = t->wall_start,
-    };
-    t->open = false;
-    trx_count_end(s);
-}
-
-/*
- * Follows the transaction through the completed head command: the status of its last OK/EOF
- * says whether the session is inside a transaction now (a response without one, an ERR,
- * leaves the state as it was).
- */
-static void
-trx_follow(struct sess *s, const struct pcmd *pc, const struct pstmt *st)
-{
-    const struct proto_resp *r = &s->resp;
-    struct sess_trx *t = &s->trx;
-    bool was_open = t->open;
-    if (t->open) {
-        t->stmts++;
-        if (pc->t_start > t->last_end) {
-            t->idle_us += pc->t_start - t->last_end;
-        }
-        t->last_end = s->now;
-    }
-    if (r->status_seen) { /* else (an ERR, a prepare): nothing said about the transaction */
-        bool in = (r->status & PROTO_SERVER_STATUS_IN_TRANS) != 0;
-        if (in && !t->open) {
-            *t = (struct sess_trx){.open = true,
-                                   .start = pc->t_start,
-                                   .wall_start = pc->wall_start,
-                                   .last_end = s->now,
-                                   .stmts = 1};
-            COUNTER_ADD(&s->w->counters, trx_open, 1);
-            if (!s->reg) {
-                s->reg = sessreg_add(s->thread_id, s->user, s->host);
-            }
-            if (s->reg) {
-                sessreg_trx_begin(s->reg, pc->wall_start);
-            }
-        } else if (!in && t->open) {
-            trx_close(s, s->now);
-        }
-    }
-    if (s->reg && (t->open || was_open)) {
-        /* what a session blocked by this one will read of it (sessreg.h) */
-        uint64_t dur = s->now > pc->t_start ? (uint64_t)(s->now - pc->t_start) : 0;
-        const char *text = pc->buf ? pc->buf + 1 : "";
-        size_t len = pc->len ? pc->len - 1 : 0;
-        if (st && (pc->cmd == PROTO_COM_STMT_EXECUTE || pc->cmd == PROTO_COM_STMT_BULK_EXECUTE)) {
-            text = st->sql;
-            len = st->sql_len;
-        } else if (pc->cmd != PROTO_COM_QUERY) {
-            text = proto_com_name(pc->cmd) ? proto_com_name(pc->cmd) : "?";
-            len = strlen(text);
-        }
-        sessreg_stmt(s->reg, text, len, pc->wall_start, dur);
-        if (!t->open) {
-            sessreg_trx_end(s->reg, pc->wall_start + (int64_t)dur);
-        }
-    }
-}
-
 static void
 complete_head(struct sess *s)
 {
@@ -1030,9 +689,7 @@ complete_head(struct sess *s)
     struct pstmt *st = NULL;
 
     track(s, pc, &st);
-    trx_follow(s, pc, st);
-    record(s, pc, st);
-    s->trx_end.ended = false;
+    account(s, pc, st, true);
     if (st && pc->cmd == PROTO_COM_STMT_EXECUTE) {
         pstmt_note_types(st, (const uint8_t *)pc->buf, pc->len);
         pstmt_long_data_reset(st);
@@ -1066,7 +723,7 @@ record_unfinished(struct sess *s)
         st = pstmt_find(&s->stmts, id);
     }
     s->now = worker_now_us();
-    record(s, pc, st);
+    account(s, pc, st, false);
 }
 
 /*
@@ -1081,21 +738,22 @@ static void
 client_left(struct sess *s)
 {
     s->client_gone = true;
+    own_read_stop(&s->cli_rd);
     bufferevent_free(s->cli);
     s->cli = NULL;
     s->client_tls = false;
     if (s->rx || proto_resp_wants_client(&s->resp) ||
         evbuffer_get_length(bufferevent_get_output(s->be)) > 0) {
-        sess_free(s);
+        sess_end(s, SESS_END_NOW, 0, NULL);
         return;
     }
     shutdown(bufferevent_getfd(s->be), SHUT_WR);
     s->be_paused = false;
-    bufferevent_enable(s->be, EV_READ);
+    sess_reading(s, s->be, true);
     /* what backpressure held back may already hold the whole answer: no read event follows */
     if (evbuffer_get_length(bufferevent_get_input(s->be)) > 0 && relay(s, false) == 0 &&
         !s->q_head) {
-        sess_free(s);
+        sess_end(s, SESS_END_NOW, 0, NULL);
     }
 }
 
@@ -1116,7 +774,7 @@ client_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
     }
     if (st->hdr.seq != 0 || st->hdr.len == 0 || avail == 0) {
         COUNTER_ADD(&s->w->counters, protocol_errors, 1);
-        sess_fail(s, PROTO_ER_NET_PACKETS_OUT_OF_ORDER, "08S01",
+        sess_fail(s, PROTO_ER_NET_PACKETS_OUT_OF_ORDER,
                   "Got packets out of order (slowtap: a %s packet with sequence id %u where a "
                   "command was expected)",
                   st->hdr.len ? "command" : "empty", st->hdr.seq);
@@ -1124,7 +782,7 @@ client_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
     }
     struct pcmd *pc = pcmd_get(s->w);
     if (!pc) {
-        sess_fail(s, 1037, "HY001", "Out of memory (slowtap)");
+        sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap)");
         return -1;
     }
     pc->cmd = p[0];
@@ -1199,15 +857,18 @@ server_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
             return 0; /* e.g. the server's notice before it closes an idle connection */
         }
         COUNTER_ADD(&s->w->counters, protocol_errors, 1);
-        sess_fail(s, 0, "", "backend sent a packet (0x%02x, %u bytes) when no command was pending",
+        sess_fail(s, 0, "backend sent a packet (0x%02x, %u bytes) when no command was pending",
                   avail ? p[0] : 0, st->hdr.len);
         return -1;
+    }
+    if (avail && proto_resp_row(&s->resp, p[0], st->hdr.len)) {
+        return 0; /* a row: counted, nothing else to look at */
     }
     enum proto_rc rc = proto_resp_feed(&s->resp, p, avail, st->hdr.len);
     if (rc == PROTO_ERROR) {
         COUNTER_ADD(&s->w->counters, protocol_errors, 1);
         s->interrupted = "proxy_error";
-        sess_fail(s, 0, "",
+        sess_fail(s, 0,
                   "backend sent a packet (0x%02x, %u bytes) that cannot follow command 0x%02x here",
                   avail ? p[0] : 0, st->hdr.len, s->q_head->cmd);
         return -1;
@@ -1236,6 +897,127 @@ peek(struct evbuffer *in, size_t off, uint8_t *out, size_t n)
     struct evbuffer_ptr pos;
     evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
     evbuffer_copyout_from(in, &pos, out, n);
+}
+
+/*
+ * A forward walk over the contiguous pieces of the relay's input (evbuffer_peek), so that each
+ * packet's header and first bytes are read where they lie, instead of seeking from the
+ * buffer's start (evbuffer_ptr_set) and copying them out, per packet. Valid while the buffer is
+ * unchanged (poke's in-place writes aside): after draining it, cur_reset.
+ */
+struct relay_cur {
+    struct evbuffer *buf;
+    struct evbuffer_iovec v[SESS_PEEK_VECS];
+    int n;     /* pieces in v; 0: look again */
+    int i;     /* the piece holding the last offset asked for */
+    size_t at; /* offset of v[i] in buf */
+};
+
+static void
+cur_reset(struct relay_cur *c, struct evbuffer *buf)
+{
+    c->buf = buf;
+    c->n = 0;
+}
+
+/* Moves to the piece holding offset off (inside the buffer); false when there is none. */
+static bool
+cur_seek(struct relay_cur *c, size_t off)
+{
+    if (c->n > 0 && off >= c->at) {
+        while (c->i < c->n && off - c->at >= c->v[c->i].iov_len) {
+            c->at += c->v[c->i].iov_len;
+            c->i++;
+        }
+        if (c->i < c->n) {
+            return true;
+        }
+    }
+    struct evbuffer_ptr pos; /* before the pieces seen, or past them: look again from off */
+    if (evbuffer_ptr_set(c->buf, &pos, off, EVBUFFER_PTR_SET) < 0) {
+        c->n = 0;
+        return false;
+    }
+    int n = evbuffer_peek(c->buf, -1, &pos, c->v, SESS_PEEK_VECS);
+    c->n = n < SESS_PEEK_VECS ? n : SESS_PEEK_VECS;
+    c->i = 0;
+    c->at = off;
+    while (c->i < c->n && c->v[c->i].iov_len == 0) {
+        c->i++;
+    }
+    return c->i < c->n;
+}
+
+/* cur_get when the bytes are not all in the piece of the last call. */
+static const uint8_t *
+cur_get_slow(struct relay_cur *c, size_t off, size_t n, uint8_t *tmp)
+{
+    if (cur_seek(c, off)) {
+        size_t skip = off - c->at;
+        const struct evbuffer_iovec *v = &c->v[c->i];
+        if (v->iov_len - skip >= n) {
+            return (const uint8_t *)v->iov_base + skip;
+        }
+        size_t got = 0;
+        for (int i = c->i; i < c->n && got < n; i++, skip = 0) {
+            size_t k = c->v[i].iov_len - skip < n - got ? c->v[i].iov_len - skip : n - got;
+            memcpy(tmp + got, (const uint8_t *)c->v[i].iov_base + skip, k);
+            got += k;
+        }
+        if (got == n) {
+            return tmp;
+        }
+    }
+    peek(c->buf, off, tmp, n);
+    return tmp;
+}
+
+/* The n bytes at offset off (all inside the buffer): a pointer into the buffer when they lie
+ * in one piece, else a copy in tmp (of at least n bytes). */
+static inline const uint8_t *
+cur_get(struct relay_cur *c, size_t off, size_t n, uint8_t *tmp)
+{
+    if (c->i < c->n && off >= c->at) {
+        const struct evbuffer_iovec *v = &c->v[c->i];
+        size_t skip = off - c->at;
+        if (skip < v->iov_len && v->iov_len - skip >= n) {
+            return (const uint8_t *)v->iov_base + skip;
+        }
+    }
+    return cur_get_slow(c, off, n, tmp);
+}
+
+/*
+ * The rows of a result set from the server, from offset off of the input: each whole row
+ * packet (proto_resp_row) is counted from its header and first byte and passed over, with the
+ * framer, the head's byte count and the sequence id left as the packet-by-packet path leaves
+ * them. Stops before anything else (an end or error packet, a 16 MiB row, a row not all
+ * here). Returns the bytes passed over.
+ */
+static size_t
+relay_rows(struct sess *s, struct relay_cur *c, size_t off, size_t total)
+{
+    size_t start = off;
+    uint8_t seq = 0;
+    while (total - off > PROTO_HDR_LEN) {
+        uint8_t tmp[PROTO_HDR_LEN + 1];
+        const uint8_t *h = cur_get(c, off, PROTO_HDR_LEN + 1, tmp);
+        uint32_t len = proto_le24(h);
+        if (len >= PROTO_MAX_PAYLOAD || total - off - PROTO_HDR_LEN < len ||
+            !proto_resp_row(&s->resp, h[PROTO_HDR_LEN], len)) {
+            break;
+        }
+        seq = h[3];
+        off += PROTO_HDR_LEN + len;
+    }
+    if (off > start) {
+        s->q_head->bytes += off - start;
+        s->sfr.continues = false;
+        s->sfr.next_continues = false;
+        s->sfr.seq = seq;
+        s->last_seq = seq;
+    }
+    return off - start;
 }
 
 /*
@@ -1345,14 +1127,14 @@ z_inflow(struct sess *s, bool from_client, bool pass)
             if (got < h.clen) {
                 /* spread over many chains: make it one */
                 if (!evbuffer_pullup(raw, (ev_ssize_t)flen)) {
-                    sess_fail(s, 1037, "HY001", "Out of memory (slowtap, compression)");
+                    sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, compression)");
                     return -1;
                 }
                 nz = z_pieces(raw, PROTO_ZHDR_LEN, h.clen, zb, &got);
             }
             struct evbuffer_iovec out;
             if (evbuffer_reserve_space(plain, n, &out, 1) < 1) {
-                sess_fail(s, 1037, "HY001", "Out of memory (slowtap, compression)");
+                sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, compression)");
                 return -1;
             }
             rc = proto_zdecode(zctx(s), alg, &h, zb, nz, out.iov_base);
@@ -1364,12 +1146,12 @@ z_inflow(struct sess *s, bool from_client, bool pass)
         if (rc != PROTO_OK) {
             COUNTER_ADD(&s->w->counters, protocol_errors, 1);
             if (from_client) {
-                sess_fail(s, PROTO_ER_NET_PACKETS_OUT_OF_ORDER, "08S01",
+                sess_fail(s, PROTO_ER_NET_PACKETS_OUT_OF_ORDER,
                           "Bad compressed packet (slowtap: the client sent a frame that does "
                           "not decode: %u bytes for %u)",
                           h.clen, h.ulen);
             } else {
-                sess_fail(s, 0, "",
+                sess_fail(s, 0,
                           "backend sent a compressed frame that does not decode (%u bytes for %u)",
                           h.clen, h.ulen);
             }
@@ -1410,7 +1192,7 @@ z_outflow(struct sess *s, bool from_client, struct evbuffer *in, size_t n)
             fl = proto_zencode(zctx(s), alg, s->zlevel, *seq, zb, nz, chunk, o.iov_base, cap);
         }
         if (!fl) {
-            sess_fail(s, 1037, "HY001", "Out of memory (slowtap, compression)");
+            sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, compression)");
             return -1;
         }
         (*seq)++;
@@ -1454,7 +1236,7 @@ z_negotiate(struct sess *s, uint8_t *p, size_t len)
     if (cli != PROTO_ZALG_NONE || be != PROTO_ZALG_NONE) {
         for (int i = 0; i < 2; i++) {
             if (!s->zplain[i] && !(s->zplain[i] = evbuffer_new())) {
-                sess_fail(s, 1037, "HY001", "Out of memory (slowtap, compression)");
+                sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, compression)");
                 return -1;
             }
         }
@@ -1495,6 +1277,8 @@ relay(struct sess *s, bool from_client)
     }
     size_t total = evbuffer_get_length(in), off = 0;
     uint8_t hb[PROTO_HDR_LEN + PROTO_RESP_PEEK];
+    struct relay_cur cur;
+    cur_reset(&cur, in);
 
     while (off < total) {
         if (fr->body_left > 0) {
@@ -1505,28 +1289,37 @@ relay(struct sess *s, bool from_client)
             fr->body_left -= n;
             off += n;
         } else {
+            if (!from_client && !s->zon && s->state == SESS_COMMAND && s->q_head &&
+                !fr->next_continues && s->resp.state == PROTO_RS_ROWS) {
+                size_t rows = relay_rows(s, &cur, off, total);
+                if (rows) {
+                    off += rows;
+                    continue;
+                }
+            }
             size_t left = total - off;
             if (left < PROTO_HDR_LEN) {
                 break;
             }
-            peek(in, off, hb, PROTO_HDR_LEN);
-            uint32_t len = proto_le24(hb);
+            /* h: the header and the first `want` payload bytes, in place or copied into hb */
+            size_t first = PROTO_HDR_LEN + SESS_SMALL_PEEK; /* header and first bytes at once */
+            const uint8_t *h = cur_get(&cur, off, left < first ? left : first, hb);
+            uint32_t len = proto_le24(h);
             size_t want = len < SESS_SMALL_PEEK ? len : SESS_SMALL_PEEK;
             if (left - PROTO_HDR_LEN < want) {
                 break;
             }
-            peek(in, off + PROTO_HDR_LEN, hb + PROTO_HDR_LEN, want);
             if (!from_client && want < len &&
-                (hb[PROTO_HDR_LEN] == PROTO_ERR_HDR || hb[PROTO_HDR_LEN] == PROTO_INFILE_HDR)) {
+                (h[PROTO_HDR_LEN] == PROTO_ERR_HDR || h[PROTO_HDR_LEN] == PROTO_INFILE_HDR)) {
                 size_t want2 = len < PROTO_RESP_PEEK ? len : PROTO_RESP_PEEK;
                 if (left - PROTO_HDR_LEN < want2) {
                     break;
                 }
-                peek(in, off + PROTO_HDR_LEN, hb + PROTO_HDR_LEN, want2);
+                h = cur_get(&cur, off, PROTO_HDR_LEN + want2, hb);
                 want = want2;
             }
             struct proto_frame_step st;
-            proto_framer_step(fr, hb, PROTO_HDR_LEN, &st);
+            proto_framer_step(fr, h, PROTO_HDR_LEN, &st);
             s->last_seq = st.hdr.seq;
             if (s->seq_delta && s->state <= SESS_AUTH) {
                 uint8_t seq =
@@ -1573,8 +1366,8 @@ relay(struct sess *s, bool from_client)
             }
             off += PROTO_HDR_LEN;
             const struct pcmd *rx0 = s->rx;
-            int rc = from_client ? client_packet(s, &st, hb + PROTO_HDR_LEN, want)
-                                 : server_packet(s, &st, hb + PROTO_HDR_LEN, want);
+            int rc = from_client ? client_packet(s, &st, h + PROTO_HDR_LEN, want)
+                                 : server_packet(s, &st, h + PROTO_HDR_LEN, want);
             if (rc < 0) {
                 return -1;
             }
@@ -1589,6 +1382,7 @@ relay(struct sess *s, bool from_client)
                     }
                     off -= pre;
                     total -= pre;
+                    cur_reset(&cur, in); /* drained */
                 }
                 s->zseq_be = 0;
             }
@@ -1627,7 +1421,7 @@ relay(struct sess *s, bool from_client)
         }
         push(s, dst);
         if (evbuffer_get_length(bufferevent_get_output(dst)) > SESS_HIGH_WATER) {
-            bufferevent_disable(src, EV_READ);
+            sess_reading(s, src, false);
             if (from_client) {
                 s->cli_paused = true;
             } else {
@@ -1681,12 +1475,12 @@ read_greeting(struct sess *s)
         if (len > 0 && p[0] == PROTO_ERR_HDR) {
             /* The server refuses us (too many connections, host blocked): relay and close. */
             evbuffer_remove_buffer(in, bufferevent_get_output(s->cli), PROTO_HDR_LEN + (size_t)len);
-            sess_fail(s, 0, "", "backend refused the connection");
+            sess_fail(s, 0, "backend refused the connection");
             return -1;
         }
         COUNTER_ADD(&s->w->counters, protocol_errors, 1);
-        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
-                  "slowtap: backend %s sent an invalid greeting", s->w->app->backend_addr.text);
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "slowtap: backend %s sent an invalid greeting",
+                  s->w->app->backend_addr.text);
         return -1;
     }
     s->thread_id = g.conn_id;
@@ -1711,6 +1505,111 @@ static void cli_event(struct bufferevent *bev, short what, void *arg);
 static void be_read(struct bufferevent *bev, void *arg);
 static void be_write(struct bufferevent *bev, void *arg);
 static void be_event(struct bufferevent *bev, short what, void *arg);
+
+/*
+ * Reads what the socket has into `in`'s reserved space (evbuffer_reserve_space, readv,
+ * evbuffer_commit_space), SESS_READ_CHUNK, then SESS_READ_BIG at a time, until a read
+ * comes up short or SESS_READ_MAX arrived. Returns the bytes read; 0 at EOF and -1 on an error (errno set) when
+ * nothing was read; -2 when nothing is there (EAGAIN). An EOF or error after some bytes waits
+ * for the next wake-up, as with libevent's own reads.
+ */
+static long
+own_read_fd(evutil_socket_t fd, struct evbuffer *in)
+{
+    size_t got = 0;
+    while (got < SESS_READ_MAX) {
+        struct evbuffer_iovec v[2];
+        int nv = evbuffer_reserve_space(in, got ? SESS_READ_BIG : SESS_READ_CHUNK, v, 2);
+        if (nv <= 0) {
+            errno = ENOMEM;
+            return got ? (long)got : -1;
+        }
+        struct iovec iov[2];
+        size_t room = 0;
+        for (int i = 0; i < nv; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len;
+            room += v[i].iov_len;
+        }
+        ssize_t r = readv(fd, iov, nv);
+        if (r <= 0) {
+            int err = errno;
+            evbuffer_commit_space(in, v, 0);
+            errno = err;
+            if (got) {
+                return (long)got;
+            }
+            if (r == 0) {
+                return 0;
+            }
+            return err == EAGAIN || err == EWOULDBLOCK || err == EINTR ? -2 : -1;
+        }
+        size_t left = (size_t)r;
+        int used = 0;
+        for (; used < nv && left > 0; used++) {
+            if (v[used].iov_len > left) {
+                v[used].iov_len = left;
+            }
+            left -= v[used].iov_len;
+        }
+        evbuffer_commit_space(in, v, used);
+        got += (size_t)r;
+        if ((size_t)r < room) {
+            break;
+        }
+    }
+    return (long)got;
+}
+
+/* A side's socket is readable: read into its bufferevent's input, then what the bufferevent
+ * would have called (cli_read/be_read, or cli_event/be_event at EOF or on an error). */
+static void
+own_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct sess *s = arg;
+    (void)what;
+    bool cli = s->cli_rd && event_get_fd(s->cli_rd) == fd;
+    struct bufferevent *bev = cli ? s->cli : s->be;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    evbuffer_unfreeze(in, 0); /* as the socket bufferevent does around its reads */
+    long r = own_read_fd(fd, in);
+    evbuffer_freeze(in, 0);
+    if (r == -2) {
+        return;
+    }
+    if (r > 0) {
+        (cli ? cli_read : be_read)(bev, s);
+        return;
+    }
+    int err = errno;
+    event_del(cli ? s->cli_rd : s->be_rd);
+    errno = err;
+    short ev = BEV_EVENT_READING | (r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
+    (cli ? cli_event : be_event)(bev, ev, s);
+}
+
+/* The command phase begins: each plain side is read by own_read from now on (reading on or
+ * off as its bufferevent's was). TLS sides keep their bufferevents' reads. */
+static void
+own_reads_start(struct sess *s)
+{
+    for (int i = 0; i < 2; i++) {
+        struct bufferevent *bev = i == 0 ? s->cli : s->be;
+        struct event **rd = i == 0 ? &s->cli_rd : &s->be_rd;
+        bool tls = i == 0 ? s->client_tls : s->backend_tls;
+        if (!bev || tls || *rd) {
+            continue;
+        }
+        *rd = event_new(s->w->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, own_read, s);
+        if (!*rd) {
+            continue; /* the bufferevent reads on */
+        }
+        if (bufferevent_get_enabled(bev) & EV_READ) {
+            bufferevent_disable(bev, EV_READ);
+            event_add(*rd, NULL);
+        }
+    }
+}
 
 static void
 bev_tune(struct bufferevent *bev)
@@ -1737,7 +1636,7 @@ upgrade(struct sess *s, bool client, SSL *ssl)
         if (ssl) {
             SSL_free(ssl);
         }
-        sess_fail(s, 1037, "HY001", "Out of memory (slowtap, TLS)");
+        sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, TLS)");
         return -1;
     }
     *side = f;
@@ -1761,7 +1660,7 @@ start_client_tls(struct sess *s, size_t len)
     struct evbuffer *in = bufferevent_get_input(s->cli);
     SSL *ssl = tls_server_enabled() ? tls_server_ssl() : NULL;
     if (!ssl) {
-        sess_fail(s, PROTO_ER_HANDSHAKE_ERROR, "08S01",
+        sess_fail(s, PROTO_ER_HANDSHAKE_ERROR,
                   "Bad handshake: slowtap does not offer TLS to clients (--tls off)");
         return -1;
     }
@@ -1779,7 +1678,7 @@ start_backend_tls(struct sess *s, const uint8_t *resp)
         return 0;
     }
     if (!s->backend_has_ssl) {
-        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR,
                   "TLS connection error: backend %s does not offer TLS (slowtap --backend-tls)",
                   s->w->app->backend_addr.text);
         return -1;
@@ -1807,7 +1706,7 @@ read_handshake(struct sess *s)
     if (len < 0 || proto_hsresp_parse(p, (size_t)len, &hr) != PROTO_OK) {
         COUNTER_ADD(&s->w->counters, protocol_errors, 1);
         s->last_seq = seq;
-        sess_fail(s, PROTO_ER_HANDSHAKE_ERROR, "08S01", "Bad handshake");
+        sess_fail(s, PROTO_ER_HANDSHAKE_ERROR, "Bad handshake");
         return -1;
     }
     s->last_seq = seq;
@@ -1815,13 +1714,13 @@ read_handshake(struct sess *s)
         return start_client_tls(s, (size_t)len);
     }
     if (s->w->app->conf->tls_require && !s->client_tls) {
-        sess_fail(s, PROTO_ER_SECURE_TRANSPORT_REQUIRED, "08004",
+        sess_fail(s, PROTO_ER_SECURE_TRANSPORT_REQUIRED,
                   "Connections using insecure transport are prohibited while --tls-require is "
                   "on (slowtap)");
         return -1;
     }
-    copy_str(s->user, sizeof s->user, hr.user, strlen(hr.user));
-    copy_str(s->schema, sizeof s->schema, hr.db, strlen(hr.db));
+    strcopy(s->user, sizeof s->user, hr.user, strlen(hr.user));
+    strcopy(s->schema, sizeof s->schema, hr.db, strlen(hr.db));
     /* Extended (MariaDB) bits are set on each side only when that side is MariaDB. */
     s->caps = hr.caps & s->server_caps;
     int zcut = z_negotiate(s, p, (size_t)len);
@@ -1857,12 +1756,12 @@ resume(struct sess *s)
     if (s->cli_paused && s->be &&
         evbuffer_get_length(bufferevent_get_output(s->be)) <= SESS_LOW_WATER) {
         s->cli_paused = false;
-        bufferevent_enable(s->cli, EV_READ);
+        sess_reading(s, s->cli, true);
     }
     if (s->be_paused && s->cli &&
         evbuffer_get_length(bufferevent_get_output(s->cli)) <= SESS_LOW_WATER) {
         s->be_paused = false;
-        bufferevent_enable(s->be, EV_READ);
+        sess_reading(s, s->be, true);
     }
 }
 
@@ -1902,7 +1801,8 @@ be_read(struct bufferevent *bev, void *arg)
     case SESS_AUTH:
     case SESS_COMMAND:
         if (relay(s, false) == 0 && s->client_gone && !s->q_head) {
-            sess_free(s); /* every statement the gone client sent has been answered */
+            /* every statement the gone client sent has been answered */
+            sess_end(s, SESS_END_NOW, 0, NULL);
         }
         return;
     default:
@@ -1926,7 +1826,7 @@ cli_write(struct bufferevent *bev, void *arg)
     struct sess *s = arg;
     if (s->state == SESS_CLOSING) {
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-            sess_free(s);
+            sess_end(s, SESS_END_NOW, 0, NULL);
         }
         return;
     }
@@ -1951,7 +1851,7 @@ cli_event(struct bufferevent *bev, short what, void *arg)
             return;
         }
         /* The client left: close both sides (the server rolls back what was open). */
-        sess_free(s);
+        sess_end(s, SESS_END_NOW, 0, NULL);
     }
 }
 
@@ -1959,8 +1859,9 @@ cli_event(struct bufferevent *bev, short what, void *arg)
  * Connects the backend leg: --backend's addresses in order from s->be_try, non-blocking,
  * until one accepts (be_event then sees BEV_EVENT_CONNECTED, or the failure and calls this
  * again with the next address). Each attempt is bounded by an equal share of what is left of
- * the handshake timeout. With no address left the session fails with one ERR 1105 naming
- * every address tried and its errno text. Returns -1 when the session was torn down.
+ * the handshake timeout. With no address left the session fails with one ERR
+ * (PROTO_ER_UNKNOWN_ERROR) naming every address tried and its errno text. Returns -1 when the
+ * session was torn down.
  */
 static int
 be_connect(struct sess *s)
@@ -1977,7 +1878,7 @@ be_connect(struct sess *s)
         s->be = bufferevent_socket_new(w->base, bfd, BEV_OPT_CLOSE_ON_FREE);
         if (!s->be) {
             close(bfd);
-            sess_fail(s, 1037, "HY001", "Out of memory (slowtap, backend connect)");
+            sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, backend connect)");
             return -1;
         }
         bufferevent_setcb(s->be, be_read, be_write, be_event, s);
@@ -2000,7 +1901,7 @@ be_connect(struct sess *s)
     COUNTER_ADD(&w->counters, backend_errors, 1);
     if (ba->n == 1) {
         int e = s->be_errs[0];
-        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR,
                   "Can't connect to MySQL server on '%s' (%d \"%s\") (slowtap backend)", ba->text,
                   e, strerror(e));
         return -1;
@@ -2017,7 +1918,7 @@ be_connect(struct sess *s)
         }
         used += (size_t)k;
     }
-    sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
+    sess_fail(s, PROTO_ER_UNKNOWN_ERROR,
               "Can't connect to MySQL server on '%s' (%s) (slowtap backend)", ba->text, list);
     return -1;
 }
@@ -2063,17 +1964,18 @@ be_event(struct bufferevent *bev, short what, void *arg)
     if ((s->state == SESS_COMMAND && !s->q_head) || s->auth_failed) {
         /* Idle, after COM_QUIT, or after a refused login (already logged): close quietly once
          * the client has everything. */
-        sess_close_flushed(s);
+        sess_end(s, SESS_END_FLUSH, 0, NULL);
     } else if (s->client_gone) {
-        sess_free(s); /* the server closed after the client did: nothing to tell anyone */
+        /* the server closed after the client did: nothing to tell anyone */
+        sess_end(s, SESS_END_NOW, 0, NULL);
     } else if (s->backend_tls && s->state <= SESS_AUTH) {
         char msg[256];
         tls_bev_error_text(s->be, msg, sizeof msg);
-        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
-                  "TLS connection error with backend '%s': %s (slowtap)", addr, msg);
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "TLS connection error with backend '%s': %s (slowtap)",
+                  addr, msg);
     } else {
         s->interrupted = "backend_lost";
-        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "HY000",
+        sess_fail(s, PROTO_ER_UNKNOWN_ERROR,
                   "Lost connection to MySQL server at '%s' (slowtap backend: %s)", addr,
                   (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
     }
@@ -2089,8 +1991,8 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
     COUNTER_ADD(&w->counters, connections_total, 1);
     if (n > app->conf->max_connections) {
         uint8_t pkt[128];
-        size_t len = proto_err_build(pkt, sizeof pkt, 0, PROTO_ER_CON_COUNT_ERROR, "08004",
-                                     "Too many connections");
+        size_t len = proto_err_build(pkt, sizeof pkt, 0, PROTO_ER_CON_COUNT_ERROR,
+                                     PROTO_ER_CON_COUNT_ERROR_STATE, "Too many connections");
         ssize_t wr = send(fd, pkt, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)wr;
         close(fd);
@@ -2107,7 +2009,7 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
     }
     s->w = w;
     s->now = s->created_us = worker_now_us();
-    findings_sess_init(&s->fnd, &w->findings);
+    acct_sess_init(&s->acct, &w->findings);
     net_peer_text(sa, (socklen_t)salen, s->host, sizeof s->host);
     if (sa->sa_family != AF_UNIX) {
         int one = 1;
@@ -2124,7 +2026,7 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
     s->cli = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!s->cli) {
         close(fd);
-        sess_free(s);
+        sess_end(s, SESS_END_NOW, 0, NULL);
         return;
     }
     bufferevent_setcb(s->cli, cli_read, cli_write, cli_event, s);
@@ -2145,18 +2047,18 @@ sess_tick(struct sess *s, int64_t now)
     if (s->state == SESS_CLOSING) {
         /* A client that does not read its last bytes does not keep the session forever. */
         if (now - s->closing_us > app->conf->handshake_timeout_us) {
-            sess_free(s);
+            sess_end(s, SESS_END_NOW, 0, NULL);
         }
         return;
     }
     if (s->state < SESS_COMMAND && now - s->created_us > app->conf->handshake_timeout_us) {
-        sess_fail(s, PROTO_ER_HANDSHAKE_ERROR, "08S01",
-                  "Bad handshake: timeout after %.1f s (slowtap)",
+        sess_fail(s, PROTO_ER_HANDSHAKE_ERROR, "Bad handshake: timeout after %.1f s (slowtap)",
                   (double)app->conf->handshake_timeout_us / 1e6);
         return;
     }
     if (w->stopping && sess_idle(s)) {
-        sess_close_flushed(s); /* the last result may still be on its way to the client */
+        /* the last result may still be on its way to the client */
+        sess_end(s, SESS_END_FLUSH, 0, NULL);
         return;
     }
     /* A live plan for the statement running now, once it crosses the explain threshold. */

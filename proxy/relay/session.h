@@ -1,7 +1,8 @@
 /*
  * session.h - one client connection and its backend connection: the pair's state machine, the
- * relay of bytes in both directions, the queue of commands awaiting their responses, and the
- * records of completed statements.
+ * relay of bytes in both directions and the queue of commands awaiting their responses. A
+ * completed command goes to the accounting (proxy/account/account.h); the record it may give
+ * back goes on from here to auto-EXPLAIN or the slow log. sess_end() is the one teardown.
  *
  * The data path is drawn at the top of session.c.
  */
@@ -23,12 +24,23 @@ void sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa
 /* Called by the worker's tick: handshake timeout, live-plan requests, shutdown draining. */
 void sess_tick(struct sess *s, int64_t now_us);
 
-/* Closes the backend now and the client once everything relayed to it has been written (or
- * after --handshake-timeout if it does not read). May free the session before returning. */
-void sess_close_flushed(struct sess *s);
+/* How sess_end() closes the two legs. */
+enum sess_end_how {
+    SESS_END_NOW,   /* both at once */
+    SESS_END_FLUSH, /* the backend at once, the client once everything relayed to it (and the
+                       ERR, if any) is written, or after --handshake-timeout if it does not read;
+                       the session is CLOSING meanwhile */
+};
 
-/* Closes the session at once (worker shutdown after the drain timeout). */
-void sess_close(struct sess *s);
+/*
+ * The one way a session ends. With `why` non-NULL it is logged on stderr ("closing: why"),
+ * and with `code` non-zero too the client gets an ERR packet: `code` (protocol/proto.h), its
+ * SQLSTATE, `why` as the message; sequence id one after the last packet relayed, or 0 before
+ * the greeting. A command still awaiting its response is recorded as unfinished and an open
+ * transaction ends (proxy/account/account.h); then both legs close and the session is freed.
+ * May free the session before returning: callers must not touch it afterwards.
+ */
+void sess_end(struct sess *s, enum sess_end_how how, uint16_t code, const char *why);
 
 /* True when no command is awaiting a response (the session may be closed without loss). */
 int sess_idle(const struct sess *s);

@@ -179,6 +179,13 @@ worker_new(struct app *app, int id)
                                          .table = app->findings,
                                          .unit_end = worker_unit_end,
                                          .unit_arg = w};
+    w->acct = (struct acct_ctx){.conf = app->conf,
+                                .filter = app->filter,
+                                .explain = app->explain,
+                                .explain_threshold_us = app->explain_threshold_us,
+                                .counters = &w->counters,
+                                .stats = w->stats,
+                                .routes = w->routes};
     if (!w->tick || !w->ctl || !w->slowbuf || !w->stats || !w->routes) {
         fprintf(stderr, "slowtap: cannot set up worker %d\n", id);
         worker_join_free(w);
@@ -232,7 +239,7 @@ worker_join_free(struct worker *w)
     }
     worker_join(w);
     while (w->sessions) {
-        sess_close(w->sessions);
+        sess_end(w->sessions, SESS_END_NOW, 0, NULL);
     }
     worker_close_listeners(w);
     if (w->tick) {

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "conf/conf.h"
+#include "proxy/account/account.h"
 #include "proxy/account/counters.h"
 #include "proxy/account/findings.h"
 #include "net/net_addr.h"
@@ -42,6 +43,7 @@ struct app {
 
     struct explain *explain;        /* NULL when auto-EXPLAIN is off */
     struct logbuf *explain_slowbuf; /* the slow-log buffer the explain thread writes through */
+    struct logbuf *explain_logbuf;  /* its explain-log buffer, NULL without --explain-log */
     uint64_t explain_threshold_us;
     struct worker **workers;
     int nworkers;
@@ -74,6 +76,7 @@ struct worker {
 
     struct routes_local *routes;   /* this worker's per-route table */
     struct findings_conf findings; /* what its sessions' findings_sess use */
+    struct acct_ctx acct;          /* what its sessions' accounting uses (account.h) */
 
     struct pcmd *pcmd_pool; /* recycled command records, so steady state allocates none */
     int pcmd_pool_n;

@@ -21,6 +21,8 @@
 
 #include <mysql.h>
 
+#include "common/jsonw.h"
+
 static double
 cb_now(void)
 {
@@ -29,22 +31,20 @@ cb_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Writes s as a JSON string (quotes and control characters escaped). */
+static void
+cb_json_sink(void *ctx, const char *s, size_t n)
+{
+    fwrite(s, 1, n, ctx);
+}
+
+/* Writes s as a JSON string, escaped as all of slowtap's JSON is (common/jsonw.h). */
 static void
 cb_json_str(const char *s)
 {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            printf("\\%c", c);
-        } else if (c < 0x20) {
-            printf("\\u%04x", c);
-        } else {
-            putchar(c);
-        }
-    }
-    putchar('"');
+    struct jsonw w;
+    jsonw_init(&w, cb_json_sink, stdout, 0);
+    jsonw_string(&w, s);
+    jsonw_flush(&w);
 }
 
 /* Connects and runs SELECT 1; returns the handle, or NULL with the error copied to err. */

@@ -11,14 +11,20 @@ selects run (SELECT c FROM t WHERE id=<n>, a different id each), and the counts 
 process, the event loop and timers included). Configurations:
   slowtap-logged   --long-query-time 0 (every statement logged to a text slow log), --http on
   slowtap-nolog    --long-query-time 10 (nothing logged), --http on
+  slowtap-nolog-trx  the same, every measured statement inside one open transaction (BEGIN
+                   before the warm-up, COMMIT after the dump): what following transactions
+                   costs the fast path (issue 13: the per-transaction accounting and the
+                   session registry's statement ring, published only inside a transaction;
+                   neither has a switch, so outside vs inside is the comparison)
   haproxy          haproxy mode tcp, nbthread 1
 slowtap runs with --threads 1. Prints instructions/statement per configuration, the ratios to
-haproxy, and the top functions (self cost) per statement of each.
+haproxy (and of slowtap-nolog-trx to slowtap-nolog), and the top functions (self cost) per
+statement of each.
 
 With BENCH_INSTR_WORKLOAD=large each statement is instead one SELECT of 10,000 rows of 1 KiB
 (issue 16's large results; N defaults to 20) and instructions per result byte are printed too.
 
-Usage: tests/bench/instructions.py [CONFIG...]       (default: all three)
+Usage: tests/bench/instructions.py [CONFIG...]       (default: all four)
 Environment: SLOWTAP_BIN [build-bench/slowtap, else build/slowtap]; BENCH_INSTR_WORKLOAD
   [point] or large; BENCH_INSTR_N [20000, large: 20]; BENCH_INSTR_WARMUP [500, large: 2]; BENCH_INSTR_TOP [15]; BENCH_INSTR_DIR [a new /tmp directory]: the
   callgrind files stay there; BENCH_INSTR_JSON: also write the numbers as JSON there.
@@ -29,6 +35,7 @@ or a throwaway one. Not part of the test suite.
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,7 +48,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import harness  # noqa: E402
 import pymysql  # noqa: E402
 
-CONFIGS = ["slowtap-logged", "slowtap-nolog", "haproxy"]
+CONFIGS = ["slowtap-logged", "slowtap-nolog", "slowtap-nolog-trx", "haproxy"]
 DB = "slowtap_bench_instr"
 ROWS = 1000
 LARGE_ROWS, LARGE_PAD = 10000, 1024
@@ -84,7 +91,7 @@ def proxy_command(config, srv, port, outdir):
                     "listen mariadb\n    bind 127.0.0.1:%d\n    server db 127.0.0.1:%d\n" % (
                         port, srv.port))
         return [exe, "-db", "-f", cfg]
-    lqt = {"slowtap-logged": "0", "slowtap-nolog": "10"}[config]
+    lqt = {"slowtap-logged": "0", "slowtap-nolog": "10", "slowtap-nolog-trx": "10"}[config]
     return [slowtap_binary(), "--listen", "127.0.0.1:%d" % port,
             "--backend", "127.0.0.1:%d" % srv.port, "--long-query-time", lqt,
             "--slow-log", os.path.join(outdir, config + "-slow.log"),
@@ -136,6 +143,30 @@ def top_functions(path, n, top):
     return out
 
 
+def function_costs(path):
+    """{function: self instructions} of a dump (every function callgrind_annotate lists)."""
+    r = subprocess.run(["callgrind_annotate", "--auto=no", "--inclusive=no", "--threshold=100",
+                        path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=300)
+    out = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*?)(\s+\[.*)?$", line)
+        if m and m.group(2) != "PROGRAM TOTALS":
+            out[m.group(2)] = out.get(m.group(2), 0) + int(m.group(1).replace(",", ""))
+    return out
+
+
+def print_deltas(a, b, n, top):
+    """The functions whose self cost per statement differs most between dumps a and b: what
+    a difference is made of (slowtap's own code, or the I/O path: reads split differently)."""
+    ca, cb = function_costs(a), function_costs(b)
+    d = sorted(((cb.get(k, 0) - ca.get(k, 0)) / float(n), k) for k in set(ca) | set(cb))
+    d = [x for x in d if abs(x[0]) >= 1]
+    d.sort(key=lambda x: -abs(x[0]))
+    for v, k in d[:top]:
+        print("  %+9.0f  %s" % (v, k))
+
+
 def measure(config, srv, n, warmup, top, outdir):
     port = harness.free_port()
     cg = os.path.join(outdir, config + ".callgrind")
@@ -152,6 +183,9 @@ def measure(config, srv, n, warmup, top, outdir):
         con = pymysql.connect(host="127.0.0.1", port=port, user="app", password="apppass",
                               database=DB, autocommit=True)
         cur = con.cursor()
+        in_trx = config.endswith("-trx")
+        if in_trx:  # the session's registry slot is allocated here, once, not measured
+            cur.execute("BEGIN")
         for i in range(warmup):
             cur.execute(statement(i)[0])
             cur.fetchall()
@@ -167,6 +201,10 @@ def measure(config, srv, n, warmup, top, outdir):
         seconds = time.monotonic() - t0
         callgrind_control(["-d"], proc.pid)
         callgrind_control(["-i", "off"], proc.pid)
+        if in_trx:
+            if not con.server_status & 1:  # SERVER_STATUS_IN_TRANS after the last statement
+                raise RuntimeError("%s: the transaction was not open to the end" % config)
+            cur.execute("COMMIT")
         con.close()
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -237,6 +275,15 @@ def main(argv):
             r["per_result_byte"] = r["per_statement"] / float(LARGE_ROWS * (LARGE_PAD + 12))
             per_byte = "  (%.3f per result byte)" % r["per_result_byte"]
         print("  %-16s %10.0f%s%s" % (c, r["per_statement"], ratio, per_byte))
+    if "slowtap-nolog-trx" in results and "slowtap-nolog" in results:
+        a = results["slowtap-nolog"]["per_statement"]
+        b = results["slowtap-nolog-trx"]["per_statement"]
+        results["slowtap-nolog-trx"]["vs_nolog"] = b / a
+        print("  inside a transaction / outside: %.4f (%+.2f%%, %+.0f instructions/statement)"
+              % (b / a, (b / a - 1) * 100, b - a))
+        print("  made of (self instructions per statement, inside minus outside):")
+        print_deltas(results["slowtap-nolog"]["dump"], results["slowtap-nolog-trx"]["dump"], n,
+                     top)
     if "slowtap-logged" in results and "slowtap-nolog" in results:
         print("  logging every statement costs %.0f instructions/statement" % (
             results["slowtap-logged"]["per_statement"] -

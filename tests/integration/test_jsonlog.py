@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import time
 import unittest
+import urllib.request
 
 import pymysql
 
@@ -93,6 +94,52 @@ class JsonLogTest(unittest.TestCase):
             self.assertIn(r["explain_source"], ("live", "after", "cached"))
             for row in r["plan"]:
                 self.assertEqual(list(row), PLAN_COLS, row)
+
+    def test_not_utf8(self):
+        """Bytes that are not UTF-8 (a latin1 client) reach the JSON log, /api/digests and the
+        report as \\u00XX (common/jsonw.h): every line parses, nothing is replaced by U+FFFD or
+        '?', and no member is lost."""
+        http_port = harness.free_port()
+        with harness.Slowtap(["--log-format", "json", "--http", "127.0.0.1:%d" % http_port]) as st:
+            conn = pymysql.connect(host="127.0.0.1", port=st.port, user="app", password="apppass",
+                                   database=DB, autocommit=True, connect_timeout=10,
+                                   read_timeout=30, charset="latin1")
+            c = conn.cursor()
+            q = "SELECT 'caf\u00e9 \u00ff' AS `r\u00e9sum\u00e9`"  # sent as latin1: e9, ff
+            c.execute(q)
+            self.assertEqual(c.fetchall(), (("caf\u00e9 \u00ff",),))
+            conn.close()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and "caf" not in st.log_text():
+                time.sleep(0.2)
+            deadline = time.monotonic() + 10
+            while True:  # the workers' statistics reach the shared table every so often
+                with urllib.request.urlopen("http://127.0.0.1:%d/api/digests" % http_port,
+                                            timeout=10) as resp:
+                    body = resp.read()
+                if b"caf" in body or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            self.assertEqual(st.stop(), 0, st.stderr())
+            text = st.log_text()
+            rep = subprocess.run([harness.slowtap_bin(), "report", "--top", "0", "--format",
+                                  "json", st.log_path], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, timeout=60)
+        line = [ln for ln in text.split("\n") if "caf" in ln]
+        self.assertEqual(len(line), 1, text[-2000:])
+        self.assertIn("caf\\u00e9 \\u00ff", line[0])  # the raw bytes of the log line
+        r = json.loads(line[0])
+        self.assertTrue(FIELDS <= set(r), FIELDS - set(r))
+        self.assertEqual(r["statement"], q)  # U+00XX: the bytes read as latin1
+        self.assertIn("r\u00e9sum\u00e9", r["fingerprint"])
+        shapes = json.loads(body)
+        ex = [d for d in shapes if "caf" in (d["example"] or "")]
+        self.assertEqual(len(ex), 1, shapes)
+        self.assertEqual(ex[0]["example"], q)
+        self.assertIn("r\u00e9sum\u00e9", ex[0]["fingerprint"])
+        self.assertEqual(rep.returncode, 0, rep.stderr)
+        rows = json.loads(rep.stdout)
+        self.assertTrue(any("r\u00e9sum\u00e9" in x["fingerprint"] for x in rows), rows)
 
     def test_json_log(self):
         t0 = time.time()

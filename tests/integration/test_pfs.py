@@ -7,6 +7,7 @@ capture on MariaDB >= 10.9 adds SHOW ANALYZE's actual rows as `# analyze:` lines
 performance_schema off (the suite's shared server) Rows_examined stays 0 and nothing is
 reported. pt-query-digest and mariadb-dumpslow still read the log."""
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.request
 
 import pymysql
 
@@ -24,6 +26,7 @@ DB = "pfs"
 NROWS = 10000
 SCAN = "SELECT COUNT(*) FROM big WHERE note LIKE '%%x7%%'"
 SCAN_SQL = SCAN.replace("%%", "%")
+GROUP = "SELECT note, COUNT(*) FROM big GROUP BY note ORDER BY 2 DESC LIMIT 3"
 
 
 def start_pfs_server(startup_timeout=60.0):
@@ -137,7 +140,7 @@ class PfsOn(unittest.TestCase):
             cls.scan_count = cur.fetchone()[0]
             cur.execute("SELECT id FROM big WHERE id = 42")
             cur.fetchall()
-            cur.execute("SELECT note, COUNT(*) FROM big GROUP BY note ORDER BY 2 DESC LIMIT 3")
+            cur.execute(GROUP)
             cur.fetchall()
             # the same text twice in a row: each entry gets its own run's row
             cur.execute("SELECT COUNT(*) FROM big WHERE id < 100")
@@ -151,6 +154,41 @@ class PfsOn(unittest.TestCase):
             cls.stderr = px.stderr()
             cls.log = px.log_text()
             cls.entries = harness.parse_slowlog(cls.log)
+        cls.json_run(cls.srv)
+
+    @classmethod
+    def json_run(cls, srv):
+        """The same figures in the JSON log and in /api/digests (per shape: server)."""
+        cls.http_port = harness.free_port()
+        with harness.Slowtap(EXPLAIN_ARGS + ["--log-format", "json",
+                                             "--http", "127.0.0.1:%d" % cls.http_port],
+                             server=srv, long_query_time="0") as px:
+            c = connect(px.port)
+            cur = c.cursor()
+            cur.execute(GROUP)
+            cur.fetchall()
+            cur.execute("SELECT id FROM big WHERE id = 43")
+            cur.fetchall()
+
+            def jentries():
+                return [json.loads(x) for x in px.log_text().splitlines() if x.strip()]
+            def measured(es, sql):
+                return any(e["statement"] == sql and e["tmp_tables"] is not None for e in es)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not (
+                    measured(jentries(), GROUP) and
+                    measured(jentries(), "SELECT id FROM big WHERE id = 43")):
+                time.sleep(0.1)
+            cls.jentries = jentries()
+            cls.api = []
+            while time.monotonic() < deadline + 5:
+                with urllib.request.urlopen("http://127.0.0.1:%d/api/digests?limit=1000"
+                                            % cls.http_port, timeout=10) as r:
+                    cls.api = json.loads(r.read())
+                if any(d["server"] and "GROUP BY note" in d["example"] for d in cls.api):
+                    break
+                time.sleep(0.2)
+            c.close()
 
     def entry(self, needle):
         for e in self.entries:
@@ -171,6 +209,36 @@ class PfsOn(unittest.TestCase):
                                 r"Tmp_table_on_disk: No  Filesort_on_disk: No  Merge_passes: 0$")
         # the server's lock time (MariaDB: microseconds of table locking) is a number >= 0
         self.assertIsNotNone(e["lock_time"])
+
+    def jentry(self, needle):
+        for e in self.jentries:
+            if e["statement"] and needle in e["statement"]:
+                return e
+        self.fail("no JSON entry for %r in %r" % (needle, self.jentries))
+
+    def test_json_log_tmp_figures(self):
+        e = self.jentry("GROUP BY note")
+        self.assertGreaterEqual(e["tmp_tables"], 1, e)
+        self.assertIsInstance(e["tmp_disk_tables"], int, e)
+        self.assertEqual(e["tmp_table_on_disk"], e["tmp_disk_tables"] > 0, e)
+        self.assertIsInstance(e["merge_passes"], int, e)
+        self.assertEqual(e["filesort_on_disk"], e["merge_passes"] > 0, e)
+        self.assertGreaterEqual(e["rows_examined"], NROWS, e)
+        p = self.jentry("WHERE id = 43")  # measured: no temporary table
+        self.assertEqual((p["tmp_tables"], p["tmp_disk_tables"], p["tmp_table_on_disk"],
+                          p["filesort_on_disk"], p["merge_passes"]), (0, 0, False, False, 0), p)
+
+    def test_api_server_figures(self):
+        ds = [d for d in self.api if "GROUP BY note" in d["example"]]
+        self.assertEqual(len(ds), 1, self.api)
+        sv = ds[0]["server"]
+        self.assertIsNotNone(sv, ds[0])
+        self.assertEqual(sv["measured"], 1, sv)
+        self.assertGreaterEqual(sv["rows_examined"], NROWS, sv)
+        self.assertGreaterEqual(sv["tmp_tables"], 1, sv)
+        for k in ("tmp_disk_tables", "tmp_table_on_disk", "filesort_on_disk", "merge_passes"):
+            self.assertIsInstance(sv[k], int, sv)
+        self.assertEqual(sv["tmp_table_on_disk"], 1 if sv["tmp_disk_tables"] else 0, sv)
 
     def test_point_lookup(self):
         e = self.entry("WHERE id = 42")

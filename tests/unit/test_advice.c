@@ -321,10 +321,37 @@ test_wanted(void)
     plan_free(p);
 }
 
+/* Noise: the one rule that weighs a scan flag by row estimate and total time. */
+static void
+test_weight(void)
+{
+    /* no flag */
+    CHECK(advice_scan_weight(false, true, 1000000, 9000000, 0) == ADVICE_WEIGHT_NONE);
+    /* a 5-row lookup table scanned in 2 ms in all, of 10 s of statements: small */
+    CHECK(advice_scan_weight(true, true, 5, 2000, 10000000) == ADVICE_WEIGHT_SMALL);
+    /* a large table: notable however cheap */
+    CHECK(advice_scan_weight(true, true, 1000, 10, 10000000) == ADVICE_WEIGHT_NOTABLE);
+    CHECK(advice_scan_weight(true, true, 999, 10, 10000000) == ADVICE_WEIGHT_SMALL);
+    /* the size unknown (no plan, only the server's flag): notable */
+    CHECK(advice_scan_weight(true, false, 0, 10, 10000000) == ADVICE_WEIGHT_NOTABLE);
+    /* a small table whose scans add up: 1 s in all ... */
+    CHECK(advice_scan_weight(true, true, 5, 1000000, 0) == ADVICE_WEIGHT_NOTABLE);
+    CHECK(advice_scan_weight(true, true, 5, 999999, 0) == ADVICE_WEIGHT_SMALL);
+    /* ... or 5 % of all statements' time, 100 ms at least */
+    CHECK(advice_scan_weight(true, true, 5, 200000, 4000000) == ADVICE_WEIGHT_NOTABLE);
+    CHECK(advice_scan_weight(true, true, 5, 199999, 4000000) == ADVICE_WEIGHT_SMALL);
+    CHECK(advice_scan_weight(true, true, 5, 99999, 100000) == ADVICE_WEIGHT_SMALL);
+    CHECK(advice_scan_weight(true, true, 5, 100000, 100000) == ADVICE_WEIGHT_NOTABLE);
+    CHECK(strcmp(advice_weight_name(ADVICE_WEIGHT_SMALL), "small") == 0);
+    CHECK(strcmp(advice_weight_name(ADVICE_WEIGHT_NOTABLE), "notable") == 0);
+    CHECK(strcmp(advice_weight_name(ADVICE_WEIGHT_NONE), "none") == 0);
+}
+
 int
 main(void)
 {
     setup();
+    test_weight();
     test_cases();
     test_tables();
     test_wanted();

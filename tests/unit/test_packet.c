@@ -471,6 +471,30 @@ test_err_build(void)
     CHECK_EQ_U(h.len, 196);
 }
 
+/* The codes slowtap sends are the server's numbers, each with the server's SQLSTATE. */
+static void
+test_err_sqlstate(void)
+{
+    static const struct {
+        unsigned code, number;
+        const char *state;
+    } cases[] = {
+        {PROTO_ER_OUT_OF_RESOURCES, 1037, "HY001"},
+        {PROTO_ER_CON_COUNT_ERROR, 1040, "08004"},
+        {PROTO_ER_HANDSHAKE_ERROR, 1043, "08S01"},
+        {PROTO_ER_UNKNOWN_COM_ERROR, 1047, "08S01"},
+        {PROTO_ER_UNKNOWN_ERROR, 1105, "HY000"},
+        {PROTO_ER_NET_PACKETS_OUT_OF_ORDER, 1156, "08S01"},
+        {PROTO_ER_SECURE_TRANSPORT_REQUIRED, 3159, "08004"},
+        {1146, 1146, "HY000"}, /* not one of them: a general error */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK_EQ_U(cases[i].code, cases[i].number);
+        CHECK_STR(proto_err_sqlstate((uint16_t)cases[i].code), cases[i].state);
+        CHECK_EQ_U(strlen(proto_err_sqlstate((uint16_t)cases[i].code)), 5);
+    }
+}
+
 int
 main(void)
 {
@@ -482,5 +506,6 @@ main(void)
     test_err();
     test_eof();
     test_err_build();
+    test_err_sqlstate();
     return check_exit();
 }

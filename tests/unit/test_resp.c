@@ -815,6 +815,8 @@ static const struct rcase cases[] = {
                    c->x.field >= 0 ? (unsigned long long)c->x.field : 0);                          \
     } while (0)
 
+static unsigned long fast_rows; /* packets proto_resp_row took in the cases */
+
 static void
 run_case(const struct rcase *c)
 {
@@ -849,8 +851,17 @@ run_case(const struct rcase *c)
         /* an exact-size copy, so ASan sees a read past what was offered */
         uint8_t *p = malloc(avail ? avail : 1);
         memcpy(p, buf, avail);
+        /* the rows fast path (proto_resp_row) agrees with the full feed wherever it takes a
+         * packet */
+        struct proto_resp fast = r;
+        bool took = avail > 0 && proto_resp_row(&fast, p[0], len);
         enum proto_rc rc = proto_resp_feed(&r, p, avail, len);
         free(p);
+        if (took) {
+            fast_rows++;
+            CHECK_EQ_U((int)rc + 1, PROTO_AGAIN + 1);
+            CHECK(memcmp(&fast, &r, sizeof r) == 0);
+        }
         if ((int)rc != s->rc) {
             fprintf(stderr, "  %s: step %zu (%.16s, len %zu): rc %d, expected %d (state %d)\n",
                     c->name, i, s->hex, len, (int)rc, s->rc, (int)r.state);
@@ -965,6 +976,7 @@ main(void)
             fprintf(stderr, "FAILED case: %s\n", cases[i].name);
         }
     }
+    CHECK(fast_rows > 0);
     test_no_response();
     test_begin_resets();
     test_long_strings();

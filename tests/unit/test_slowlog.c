@@ -147,15 +147,15 @@ test_text_exact(void)
     recs[1]->params = strdup("42, 'a\nb'");
     recs[1]->prepared_sql = strdup("SELECT name FROM students WHERE id = ?");
     recs[1]->status = 0x10;
-    recs[1]->plan = make_plan();
-    recs[1]->explain_source = REC_EXPLAIN_LIVE;
+    recs[1]->explain.plan = make_plan();
+    recs[1]->explain.source = EXPLAIN_SRC_LIVE;
 
     recs[2] = make_rec("SELECT * FROM x.y  \n\n");
     recs[2]->host[0] = '\0';
     recs[2]->schema[0] = '\0';
     recs[2]->err_code = 1146;
     strcpy(recs[2]->err_msg, "Table 'x.y' doesn't exist");
-    strcpy(recs[2]->explain_error, "not explainable");
+    strcpy(recs[2]->explain.error, "not explainable");
     recs[2]->status = 0;
 
     recs[3] = make_rec(NULL);
@@ -205,6 +205,30 @@ test_text_exact(void)
     for (int i = 0; i < 6; i++) {
         rec_free(recs[i]);
     }
+}
+
+/* The header's values with control bytes: \n and \r written as two characters, a tab kept,
+ * anything else below 0x20 as '?', full-length names not cut. */
+static void
+test_header_escapes(void)
+{
+    struct rec *r = make_rec("SELECT 1");
+    snprintf(r->user, sizeof r->user, "a\nb\tc\x01");
+    snprintf(r->host, sizeof r->host, "h\rx");
+    snprintf(r->schema, sizeof r->schema, "s\x1fz");
+    char *text = format_to_file("escapes.log", CONF_LOG_TEXT, NULL, &r, 1);
+    CHECK(strstr(text, "# User@Host: a\\nb\tc?[a\\nb\tc?] @  [h\\rx]\n"));
+    CHECK(strstr(text, "# Thread_id: 42  Schema: s?z  QC_hit: No\n"));
+    free(text);
+    memset(r->user, 'u', sizeof r->user - 1);
+    r->user[sizeof r->user - 1] = '\0';
+    r->host[0] = '\0';
+    text = format_to_file("escapes2.log", CONF_LOG_TEXT, NULL, &r, 1);
+    char want[200];
+    snprintf(want, sizeof want, "# User@Host: %s[%s] @ localhost []\n", r->user, r->user);
+    CHECK(strstr(text, want));
+    free(text);
+    rec_free(r);
 }
 
 static void
@@ -308,8 +332,8 @@ test_external_readers(void)
     recs[k] = make_rec("SELECT name FROM students WHERE id = 42");
     recs[k]->cmd = 0x17;
     recs[k]->params = strdup("42");
-    recs[k]->plan = make_plan();
-    recs[k++]->explain_source = REC_EXPLAIN_AFTER;
+    recs[k]->explain.plan = make_plan();
+    recs[k++]->explain.source = EXPLAIN_SRC_AFTER;
     recs[k] = make_rec(NULL);
     recs[k++]->cmd = 0x0e;
     recs[k] = make_rec("UPDATE t SET a = 1");
@@ -392,14 +416,14 @@ test_json(void)
     recs[1]->cmd = 0x17;
     recs[1]->params = strdup("42");
     recs[1]->prepared_sql = strdup("SELECT name FROM students WHERE id = ?");
-    recs[1]->plan = make_plan();
-    recs[1]->plan->flags = PLAN_FULL_SCAN | PLAN_FILESORT;
-    recs[1]->explain_source = REC_EXPLAIN_CACHED;
+    recs[1]->explain.plan = make_plan();
+    recs[1]->explain.plan->flags = PLAN_FULL_SCAN | PLAN_FILESORT;
+    recs[1]->explain.source = EXPLAIN_SRC_CACHED;
     recs[1]->err_code = 1205;
     strcpy(recs[1]->err_msg, "Lock wait timeout exceeded");
     recs[2] = make_rec(NULL);
     recs[2]->cmd = 0x0e;
-    strcpy(recs[2]->explain_error, "boom");
+    strcpy(recs[2]->explain.error, "boom");
 
     char *text = format_to_file("json.log", CONF_LOG_JSON, NULL, recs, 3);
     CHECK_EQ_U(count_substr(text, "\n"), 3);
@@ -459,8 +483,10 @@ test_json(void)
     CHECK_STR(json_string_value(json_object_get(o, "user")), "app");
     CHECK_STR(json_string_value(json_object_get(o, "host")), "127.0.0.1");
     CHECK_STR(json_string_value(json_object_get(o, "schema")), "perf");
+    /* bytes that are not UTF-8 as \u00XX (common/jsonw.h): read back as U+00FF U+00FE */
+    CHECK(strstr(text, "WHERE a = '\\u00ff\\u00fe'\""));
     CHECK_STR(json_string_value(json_object_get(o, "statement")),
-              "SELECT \"q\"\n\tFROM t WHERE a = '\xef\xbf\xbd\xef\xbf\xbd'");
+              "SELECT \"q\"\n\tFROM t WHERE a = '\xc3\xbf\xc3\xbe'");
     CHECK(json_is_null(json_object_get(o, "params")));
     CHECK(json_is_null(json_object_get(o, "prepared_statement")));
     CHECK(json_real_value(json_object_get(o, "query_time")) == 0.002179);
@@ -981,6 +1007,7 @@ main(void)
     }
     RUN(test_text_exact);
     RUN(test_numbers);
+    RUN(test_header_escapes);
     RUN(test_framing);
     RUN(test_external_readers);
     RUN(test_json);

@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "explain/plan.h"
@@ -193,6 +194,135 @@ test_plan(void)
     CHECK(!d.has_plan && !d.plan);
     stats_digest_free(&d);
     plan_free(p);
+    stats_local_free(l);
+    stats_free(s);
+}
+
+/* What the server measured, summed per shape; it may come before the shape's first merge. */
+static void
+test_server_figures(void)
+{
+    struct stats *s = stats_new(10);
+    struct stats_local *l = stats_local_new(s, 4);
+    struct pfs_stmt a = {.rows_examined = 10000, .tmp_tables = 1, .tmp_disk_tables = 1};
+    struct pfs_stmt b = {.rows_examined = 5, .tmp_tables = 2, .merge_passes = 3};
+    stats_add_server(s, 0xF, &a); /* before the merge */
+    struct stats_sample sm = sample(0xF, "select * from t group by x", 2000, 1);
+    stats_local_record(l, &sm);
+    stats_local_merge(l);
+    stats_add_server(s, 0xF, &b);
+    struct stats_digest d;
+    CHECK(stats_get(s, 0xF, &d));
+    CHECK_EQ_U(d.count, 1);
+    CHECK_EQ_U(d.server.measured, 2);
+    CHECK_EQ_U(d.server.rows_examined, 10005);
+    CHECK_EQ_U(d.server.tmp_tables, 3);
+    CHECK_EQ_U(d.server.tmp_disk_tables, 1);
+    CHECK_EQ_U(d.server.merge_passes, 3);
+    CHECK_EQ_U(d.server.tmp_table_on_disk, 1);
+    CHECK_EQ_U(d.server.filesort_on_disk, 1);
+    stats_digest_free(&d);
+    sm = sample(0x10, "select 1", 10, 2); /* a shape never measured */
+    stats_local_record(l, &sm);
+    stats_local_merge(l);
+    CHECK(stats_get(s, 0x10, &d));
+    CHECK_EQ_U(d.server.measured, 0);
+    stats_digest_free(&d);
+    stats_local_free(l);
+    stats_free(s);
+}
+
+/* Lock waits per shape: count and sums over all, the last one's details and blocker. */
+static void
+test_lockwait(void)
+{
+    struct stats *s = stats_new(1);
+    struct stats_local *l = stats_local_new(s, 4);
+    /* an inferred, ambiguous metadata-lock wait before the shape's first merge, no blocker */
+    struct lockwait a = {.kind = LOCKWAIT_METADATA,
+                         .wait_us = 1500000,
+                         .inferred = true,
+                         .ncands = 2,
+                         .cands = {41, 42},
+                         .table = "`db`.`m`",
+                         .asked_wall_us = 1000};
+    stats_add_lockwait(s, 0xA, &a, NULL, NULL, 0, false);
+    struct stats_sample sm = sample(0xA, "update acc set bal = 1 where id = 7", 2000000, 1);
+    stats_local_record(l, &sm);
+    stats_local_merge(l);
+    struct stats_digest d;
+    CHECK(stats_get(s, 0xA, &d));
+    CHECK_EQ_U(d.count, 1);
+    CHECK_EQ_U(d.lock.count, 1);
+    CHECK_EQ_U(d.lock.kind, LOCKWAIT_METADATA);
+    CHECK_EQ_U(d.lock.blocked_by, 0);
+    CHECK(d.lock.inferred);
+    CHECK_EQ_U(d.lock.ncands, 2);
+    CHECK_EQ_U(d.lock.cands[1], 42);
+    CHECK(!d.lock.has_blocker);
+    CHECK_EQ_U(d.lock.trx_us, -1);
+    stats_digest_free(&d);
+
+    /* a row-lock wait whose blocker is a session of slowtap: its last statement is kept cut */
+    struct lockwait b = {.kind = LOCKWAIT_ROW,
+                         .wait_us = 2300000,
+                         .blocked_by = 1742,
+                         .table = "`shop`.`accounts`",
+                         .asked_wall_us = 9000000};
+    struct sessreg_view v = {.thread_id = 1742,
+                             .user = "app",
+                             .host = "10.0.0.7",
+                             .trx_wall_start = 1000000,
+                             .last_end_wall = 1130000,
+                             .snapshot_wall = 6004000};
+    char longsql[STATS_LOCK_TEXT_MAX + 40];
+    memset(longsql, 'x', sizeof longsql);
+    memcpy(longsql, "UPDATE accounts SET note = '", 28);
+    stats_add_lockwait(s, 0xA, &b, &v, longsql, sizeof longsql, false);
+    CHECK(stats_get(s, 0xA, &d));
+    CHECK_EQ_U(d.lock.count, 2);
+    CHECK_EQ_U(d.lock.total_us, 3800000);
+    CHECK_EQ_U(d.lock.max_us, 2300000);
+    CHECK_EQ_U(d.lock.wait_us, 2300000);
+    CHECK_EQ_U(d.lock.last_wall_us, 9000000);
+    CHECK_EQ_U(d.lock.kind, LOCKWAIT_ROW);
+    CHECK_STR(d.lock.table, "`shop`.`accounts`");
+    CHECK_EQ_U(d.lock.blocked_by, 1742);
+    CHECK(!d.lock.inferred);
+    CHECK_EQ_U(d.lock.ncands, 0);
+    CHECK(d.lock.has_blocker);
+    CHECK_STR(d.lock.user, "app");
+    CHECK_STR(d.lock.host, "10.0.0.7");
+    CHECK_EQ_U(d.lock.trx_us, 5004000);
+    CHECK_EQ_U(d.lock.idle_us, 4874000);
+    CHECK_EQ_U(strlen(d.lock.last_statement), STATS_LOCK_TEXT_MAX - 1);
+    CHECK(strncmp(d.lock.last_statement, "UPDATE accounts SET note = 'xx", 30) == 0);
+    CHECK(d.lock.last_cut);
+    stats_digest_free(&d);
+
+    /* a shorter wait: the sums grow, the max stays, the last is replaced (nothing left over) */
+    b.wait_us = 200000;
+    v.trx_wall_start = 0; /* its transaction ended meanwhile */
+    stats_add_lockwait(s, 0xA, &b, &v, "COMMIT", 6, false);
+    CHECK(stats_get(s, 0xA, &d));
+    CHECK_EQ_U(d.lock.count, 3);
+    CHECK_EQ_U(d.lock.total_us, 4000000);
+    CHECK_EQ_U(d.lock.max_us, 2300000);
+    CHECK_EQ_U(d.lock.wait_us, 200000);
+    CHECK_EQ_U(d.lock.trx_us, -1);
+    CHECK_STR(d.lock.last_statement, "COMMIT");
+    CHECK(!d.lock.last_cut);
+    stats_digest_free(&d);
+
+    /* a shape that evicts it starts with no lock waits */
+    sm = sample(0xB, "select 2", 3000000, 2);
+    stats_local_record(l, &sm);
+    stats_local_merge(l);
+    CHECK(!stats_get(s, 0xA, &d));
+    CHECK(stats_get(s, 0xB, &d));
+    CHECK_EQ_U(d.lock.count, 0);
+    CHECK(!d.lock.has_blocker);
+    stats_digest_free(&d);
     stats_local_free(l);
     stats_free(s);
 }
@@ -468,6 +598,8 @@ main(void)
     test_known_workload();
     test_fingerprint_from_example();
     test_plan();
+    test_server_figures();
+    test_lockwait();
     test_eviction_simple();
     test_eviction_model();
     test_full_local();

@@ -1,0 +1,40 @@
+/*
+ * hexfmt.c - a 64-bit digest as 16 lowercase hex digits, and back (hexfmt.h).
+ */
+#include "common/hexfmt.h"
+
+void
+hexfmt_u64(uint64_t v, char out[HEXFMT_U64_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = HEXFMT_U64_LEN - 1; i >= 0; i--) {
+        out[i] = digits[v & 0xf];
+        v >>= 4;
+    }
+    out[HEXFMT_U64_LEN] = '\0';
+}
+
+bool
+hexfmt_parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < HEXFMT_U64_LEN; i++) {
+        char c = s[i];
+        unsigned d;
+        if (c >= '0' && c <= '9') {
+            d = (unsigned)(c - '0');
+        } else if (c >= 'a' && c <= 'f') {
+            d = (unsigned)(c - 'a' + 10);
+        } else if (c >= 'A' && c <= 'F') {
+            d = (unsigned)(c - 'A' + 10);
+        } else {
+            return false; /* also the NUL of a shorter string */
+        }
+        v = v << 4 | d;
+    }
+    if (s[HEXFMT_U64_LEN] != '\0') {
+        return false;
+    }
+    *out = v;
+    return true;
+}

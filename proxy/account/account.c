@@ -1,0 +1,474 @@
+/*
+ * account.c - turns a completed command (struct acct_cmd, filled by the relay) into counters,
+ * a statistics sample, route and findings figures, the session's transaction, and for a
+ * statement worth logging or explaining a struct rec that the caller hands on (account.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "explain/explain.h"
+#include "protocol/proto.h"
+#include "protocol/proto_fingerprint.h"
+#include "protocol/proto_tags.h"
+#include "proxy/account/account.h"
+#include "proxy/account/filter.h"
+#include "proxy/account/routes.h"
+#include "proxy/account/sessreg.h"
+#include "proxy/account/stats.h"
+#include "common/strcopy.h"
+
+/* What the command being recorded did to the transaction. */
+struct acct_trx_end {
+    bool ended;
+    uint64_t dur_us, idle_us;
+    uint32_t stmts;
+    int64_t wall_start;
+};
+
+static bool
+is_execute(uint8_t cmd)
+{
+    return cmd == PROTO_COM_STMT_EXECUTE || cmd == PROTO_COM_STMT_BULK_EXECUTE;
+}
+
+/* ---- the session's transaction ---- */
+
+void
+acct_sess_init(struct acct_sess *as, const struct findings_conf *fc)
+{
+    memset(as, 0, sizeof *as);
+    findings_sess_init(&as->fnd, fc);
+}
+
+int64_t
+acct_trx_wall_start(const struct acct_sess *as)
+{
+    return as->trx.open ? as->trx.wall_start : 0;
+}
+
+/* Ends the open transaction at `now` into *te and counts it. */
+static void
+trx_close(struct acct_sess *as, const struct acct_ctx *ctx, int64_t now, struct acct_trx_end *te)
+{
+    struct acct_trx *t = &as->trx;
+    *te = (struct acct_trx_end){
+        .ended = true,
+        .dur_us = now > t->start ? (uint64_t)(now - t->start) : 0,
+        .idle_us = (uint64_t)t->idle_us,
+        .stmts = t->stmts,
+        .wall_start = t->wall_start,
+    };
+    t->open = false;
+    struct counters *c = ctx->counters;
+    COUNTER_ADD(c, transactions, 1);
+    COUNTER_ADD(c, trx_us_total, te->dur_us);
+    COUNTER_ADD(c, trx_idle_us_total, te->idle_us);
+    COUNTER_ADD(c, trx_open, (uint64_t)-1);
+    hist_add(&c->trx_duration, te->dur_us);
+    hist_add(&c->trx_idle, te->idle_us);
+}
+
+void
+acct_sess_end(struct acct_sess *as, const struct acct_ctx *ctx, int64_t now_us, int64_t wall_us)
+{
+    if (as->trx.open) {
+        struct acct_trx_end te;
+        trx_close(as, ctx, now_us, &te); /* the server rolls it back */
+    }
+    sessreg_remove(as->reg);
+    as->reg = NULL;
+    findings_sess_end(&as->fnd, wall_us);
+}
+
+/*
+ * Follows the transaction through the completed command: the status of its last OK/EOF says
+ * whether the session is inside a transaction now (a response without one, an ERR, leaves the
+ * state as it was).
+ */
+static void
+trx_follow(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *c,
+           struct acct_trx_end *te)
+{
+    const struct proto_resp *r = c->resp;
+    struct acct_trx *t = &as->trx;
+    bool was_open = t->open;
+    if (t->open) {
+        t->stmts++;
+        if (c->t_start > t->last_end) {
+            t->idle_us += c->t_start - t->last_end;
+        }
+        t->last_end = c->t_end;
+    }
+    if (r->status_seen) { /* else (an ERR, a prepare): nothing said about the transaction */
+        bool in = (r->status & PROTO_SERVER_STATUS_IN_TRANS) != 0;
+        if (in && !t->open) {
+            *t = (struct acct_trx){.open = true,
+                                   .start = c->t_start,
+                                   .wall_start = c->wall_start,
+                                   .last_end = c->t_end,
+                                   .stmts = 1};
+            COUNTER_ADD(ctx->counters, trx_open, 1);
+            if (!as->reg) {
+                as->reg = sessreg_add(c->thread_id, c->user, c->host);
+            }
+            if (as->reg) {
+                sessreg_trx_begin(as->reg, c->wall_start);
+            }
+        } else if (!in && t->open) {
+            trx_close(as, ctx, c->t_end, te);
+        }
+    }
+    if (as->reg && (t->open || was_open)) {
+        /* what a session blocked by this one will read of it (sessreg.h) */
+        uint64_t dur = c->t_end > c->t_start ? (uint64_t)(c->t_end - c->t_start) : 0;
+        const char *text = c->buf ? c->buf + 1 : "";
+        size_t len = c->len ? c->len - 1 : 0;
+        if (c->stmt && is_execute(c->cmd)) {
+            text = c->stmt->sql;
+            len = c->stmt->sql_len;
+        } else if (c->cmd != PROTO_COM_QUERY) {
+            text = proto_com_name(c->cmd) ? proto_com_name(c->cmd) : "?";
+            len = strlen(text);
+        }
+        sessreg_stmt(as->reg, text, len, c->wall_start, dur);
+        if (!t->open) {
+            sessreg_trx_end(as->reg, c->wall_start + (int64_t)dur);
+        }
+    }
+}
+
+/* ---- an execute's parameters ---- */
+
+struct lit_list {
+    char **v;
+    size_t *n;
+    bool *cut;
+    unsigned count, cap;
+};
+
+static void
+lit_add(void *ctx, unsigned idx, const char *lit, size_t len, bool truncated)
+{
+    struct lit_list *l = ctx;
+    (void)idx;
+    if (l->count == l->cap) {
+        unsigned ncap = l->cap ? l->cap * 2 : 16;
+        char **v = realloc(l->v, ncap * sizeof *v);
+        if (v) {
+            l->v = v;
+        }
+        size_t *n = realloc(l->n, ncap * sizeof *n);
+        if (n) {
+            l->n = n;
+        }
+        bool *cut = realloc(l->cut, ncap * sizeof *cut);
+        if (cut) {
+            l->cut = cut;
+        }
+        if (!v || !n || !cut) {
+            return;
+        }
+        l->cap = ncap;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        return;
+    }
+    memcpy(copy, lit, len);
+    copy[len] = '\0';
+    l->v[l->count] = copy;
+    l->n[l->count] = len;
+    l->cut[l->count] = truncated;
+    l->count++;
+}
+
+static void
+lit_free(struct lit_list *l)
+{
+    for (unsigned i = 0; i < l->count; i++) {
+        free(l->v[i]);
+    }
+    free(l->v);
+    free(l->n);
+    free(l->cut);
+}
+
+/* Fills rec->sql (parameters substituted), rec->params and rec->prepared_sql for an executed
+ * prepared statement. Decoding also records the bound types in st. */
+static void
+rec_fill_execute(struct rec *rec, const struct acct_stmt *st, const struct acct_cmd *c)
+{
+    struct lit_list lits = {0};
+    struct proto_param_sink sink = {lit_add, &lits, 1024, c->sql_mode};
+    uint32_t rows = 0;
+    if (c->cmd == PROTO_COM_STMT_BULK_EXECUTE) {
+        /* The first row of parameters stands for the batch; the row count is noted. */
+        proto_bulk_execute_params((const uint8_t *)c->buf, c->len, st->nparams, st->types, &sink,
+                                  &rows);
+    } else {
+        proto_execute_params((const uint8_t *)c->buf, c->len, st->nparams, st->types, st->long_data,
+                             &sink);
+    }
+
+    rec->bulk_rows = rows;
+    size_t plen = 0;
+    for (unsigned i = 0; i < lits.count; i++) {
+        plen += lits.n[i] + 8;
+    }
+    char *params = lits.count ? malloc(plen + 1) : NULL;
+    if (params) {
+        size_t o = 0;
+        for (unsigned i = 0; i < lits.count; i++) {
+            o += (size_t)sprintf(params + o, "%s%s%s", i ? ", " : "", lits.v[i],
+                                 lits.cut[i] ? "..." : "");
+        }
+        params[o] = '\0';
+        rec->params = params;
+    }
+    size_t need = proto_substitute(st->sql, st->sql_len, c->sql_mode, (const char *const *)lits.v,
+                                   lits.n, lits.count, NULL, 0);
+    char *sql = malloc(need + 1);
+    if (sql) {
+        proto_substitute(st->sql, st->sql_len, c->sql_mode, (const char *const *)lits.v, lits.n,
+                         lits.count, sql, need + 1);
+        rec->sql = sql;
+        rec->sql_len = strlen(sql);
+    }
+    rec->prepared_sql = strdup(st->sql);
+    for (unsigned i = 0; i < lits.count; i++) {
+        rec->sql_truncated = rec->sql_truncated || lits.cut[i]; /* a value was cut */
+    }
+    lit_free(&lits);
+}
+
+/* ---- recording ---- */
+
+/*
+ * Where in the application a completed command belongs: its tags (parsed only when the text
+ * has a comment; an execute takes its PREPARE text's route), its route's statistics, and the
+ * N+1/duplicate detection of its unit of work (findings.h). Returns the tags (in *buf), NULL
+ * when it had none.
+ */
+static struct proto_tags *
+record_where(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *c,
+             const struct acct_trx_end *te, const char *sql, size_t sql_len, const char *fp,
+             uint64_t digest, bool candidate, uint64_t dur, struct proto_tags *buf,
+             struct findings_mark *mark)
+{
+    const struct acct_stmt *st = c->stmt;
+    struct proto_tags *tags = NULL;
+    char route_buf[ROUTES_NAME_MAX];
+    const char *route = NULL;
+    bool comment = false;
+    if (c->cmd == PROTO_COM_QUERY && sql && findings_has_comment(sql, sql_len)) {
+        comment = true;
+        if (proto_tags_parse(sql, sql_len, c->sql_mode, buf) > 0) {
+            tags = buf;
+            route = routes_name(tags, route_buf) ? route_buf : NULL;
+        }
+    } else if (st && st->route) {
+        route = st->route;
+    }
+    int64_t wall = c->wall_start + (int64_t)dur;
+    if (route) {
+        routes_local_record(ctx->routes, route, digest, dur, c->resp->err_code != 0, wall);
+    }
+    uint64_t params = 0;
+    if (c->cmd == PROTO_COM_QUERY && sql) {
+        params = findings_hash(sql, sql_len, comment);
+    } else if (st && c->len > 10) { /* after command, statement id, flags, iteration count */
+        params = findings_hash(c->buf + 10, c->len - 10, false);
+    }
+    /* trx_follow ran: the transaction is open now, or this command ended one */
+    bool trx_before = te->ended || (as->trx.open && as->trx.start != c->t_start);
+    bool marker = c->cmd == PROTO_COM_PING || c->cmd == PROTO_COM_RESET_CONNECTION ||
+                  (c->cmd == PROTO_COM_QUERY && !trx_before &&
+                   (strcasecmp(fp, "rollback") == 0 || strcasecmp(fp, "commit") == 0));
+    struct findings_stmt fst = {
+        .digest = digest,
+        .params = params,
+        .query_us = dur,
+        .start_us = c->t_start,
+        .end_us = c->t_end,
+        .wall_us = wall,
+        .trace_id = tags ? tags->trace_id : NULL,
+        .route = route,
+        .candidate = candidate && c->resp->err_code == 0,
+        .trx_before = trx_before,
+        .trx_after = as->trx.open,
+        .pool_marker = marker,
+    };
+    findings_sess_stmt(&as->fnd, &fst, mark);
+    return tags;
+}
+
+/* Counters, per-shape statistics, and the record of a slow (or explained) statement. */
+static void
+record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *c,
+       const struct acct_trx_end *te, struct acct_out *out)
+{
+    const struct conf *conf = ctx->conf;
+    const struct proto_resp *r = c->resp;
+    const struct acct_stmt *st = c->stmt;
+    uint64_t dur = c->t_end > c->t_start ? (uint64_t)(c->t_end - c->t_start) : 0;
+    char fp[STATS_FINGERPRINT_MAX];
+    const char *sql = NULL;
+    size_t sql_len = 0;
+    const char *fpp = fp;
+    uint64_t digest;
+    bool explainable = false;
+
+    COUNTER_ADD(ctx->counters, statements, 1);
+    COUNTER_ADD(ctx->counters, query_us_total, dur);
+    hist_add(&ctx->counters->latency, dur);
+    if (r->err_code) {
+        COUNTER_ADD(ctx->counters, statement_errors, 1);
+    }
+
+    if (c->cmd == PROTO_COM_QUERY && c->len > 1) {
+        sql = c->buf + 1;
+        sql_len = c->len - 1;
+        /* One lexer pass: digest, fingerprint, kind, and the schema a USE switches to. */
+        struct proto_stmt_info info;
+        char db[ACCT_SCHEMA_MAX];
+        proto_stmt_analyze(sql, sql_len, c->sql_mode, fp, sizeof fp, db, sizeof db, &info);
+        digest = info.digest;
+        explainable = proto_stmt_explainable(info.kind);
+        if (info.schema_changed && r->err_code == 0 && c->ended) {
+            strcopy(c->schema, ACCT_SCHEMA_MAX, db, strlen(db));
+        }
+    } else if (is_execute(c->cmd) && st) {
+        sql = st->sql;
+        sql_len = st->sql_len;
+        digest = st->digest;
+        fpp = st->fingerprint;
+        explainable = st->explainable && c->cmd == PROTO_COM_STMT_EXECUTE;
+    } else {
+        const char *name = proto_com_name(c->cmd);
+        int n = name ? snprintf(fp, sizeof fp, "administrator command: %s", name)
+                     : snprintf(fp, sizeof fp, "administrator command: %u", c->cmd);
+        digest = proto_fingerprint(fp, (size_t)n, NULL, 0);
+    }
+
+    struct stats_sample sm = {
+        .digest = digest,
+        .fingerprint = fpp,
+        .fingerprint_len = strlen(fpp),
+        .example = sql ? sql : fp,
+        .example_len = sql ? sql_len : strlen(fp),
+        .query_us = dur,
+        .rows_sent = r->rows_sent,
+        .rows_affected = r->rows_affected,
+        .error = r->err_code != 0,
+        .no_index_used =
+            (r->status_or & (PROTO_SERVER_QUERY_NO_INDEX | PROTO_SERVER_QUERY_NO_GOOD_INDEX)) != 0,
+        .wall_us = c->wall_start + (int64_t)dur,
+    };
+    stats_local_record(ctx->stats, &sm);
+    struct proto_tags tags_buf;
+    struct findings_mark mark;
+    struct proto_tags *tags =
+        record_where(as, ctx, c, te, sql, sql_len, fpp, digest, explainable, dur, &tags_buf, &mark);
+
+    /* A statement that never finished is logged whatever it cost: the developer looks for it. */
+    const char *interrupted = c->interrupted;
+    bool long_trx = te->ended && (int64_t)te->dur_us >= conf->long_transaction_us;
+    bool slow = (int64_t)dur >= conf->long_query_us || interrupted || long_trx;
+    /* a live capture (plan, lock wait) joins the record on the explain thread */
+    bool explain =
+        ctx->explain && ((explainable && dur >= ctx->explain_threshold_us) || c->live_token);
+    /* no plan to take, but a logged statement still gets the server's figures (pfs.h) */
+    bool pfs_only = !explain && slow && ctx->explain && explain_wants_pfs(ctx->explain);
+    if (!slow && !explain) {
+        return;
+    }
+    /* --include/--exclude see the statement, or "administrator command: X" for others. */
+    if (!filter_wants(ctx->filter, sql ? sql : fp, sql ? sql_len : strlen(fp))) {
+        return;
+    }
+    if (slow) {
+        COUNTER_ADD(ctx->counters, slow_statements, 1);
+    }
+
+    struct rec *rec = rec_new();
+    if (!rec) {
+        return;
+    }
+    rec->start_wall_us = c->wall_start;
+    rec->thread_id = c->thread_id;
+    strcopy(rec->user, sizeof rec->user, c->user, strlen(c->user));
+    strcopy(rec->host, sizeof rec->host, c->host, strlen(c->host));
+    strcopy(rec->schema, sizeof rec->schema, c->schema, strlen(c->schema));
+    rec->cmd = c->cmd;
+    if (c->cmd == PROTO_COM_QUERY && sql) {
+        rec_set_sql(rec, sql, sql_len);
+        rec->sql_truncated = c->total > c->len;
+    } else if (st && sql) {
+        rec_fill_execute(rec, st, c); /* marks it truncated if a value was cut */
+        rec->sql_truncated = rec->sql_truncated || c->total > c->len;
+    }
+    rec->digest = digest;
+    rec->fingerprint = strdup(fpp);
+    rec->explainable = explainable;
+    rec->query_us = dur;
+    rec->rows_sent = r->rows_sent;
+    rec->rows_affected = r->rows_affected;
+    rec->bytes_sent = c->bytes;
+    rec->status = r->status_or;
+    rec->err_code = r->err_code;
+    strcopy(rec->err_msg, sizeof rec->err_msg, r->err_msg, strlen(r->err_msg));
+    rec->explain.live_token = c->live_token;
+    rec->interrupted = interrupted;
+    rec->lex_mode = c->sql_mode;
+    rec->n_plus_one = mark;
+    if (sql) {
+        /* tags: parsed above for a query; an execute's come from its PREPARE text */
+        if (!tags && c->cmd != PROTO_COM_QUERY &&
+            proto_tags_parse(sql, sql_len, c->sql_mode, &tags_buf) > 0) {
+            tags = &tags_buf;
+        }
+        if (tags) {
+            rec->tags = malloc(sizeof *tags);
+            if (rec->tags) {
+                *rec->tags = *tags;
+            }
+        }
+    }
+    if (te->ended) {
+        rec->trx_ended = true;
+        rec->trx_stmts = te->stmts;
+        rec->trx_us = te->dur_us;
+        rec->trx_idle_us = te->idle_us;
+        rec->trx_wall_start = te->wall_start;
+    }
+    const struct proto_sqlmode *sm_set = c->set_mode;
+    if (sm_set && sm_set->changed && sm_set->text_known) {
+        rec->sql_mode_set = true; /* the auto-EXPLAIN connection runs under the same mode */
+        strcopy(rec->sql_mode, sizeof rec->sql_mode, sm_set->text, strlen(sm_set->text));
+    }
+    rec->explain.pfs_only = pfs_only;
+    rec->explain.log = slow;
+    out->rec = rec;
+    out->slow = slow;
+    out->explain = explain;
+}
+
+void
+acct_command(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *c,
+             struct acct_out *out)
+{
+    struct acct_trx_end te = {0};
+    *out = (struct acct_out){0};
+    if (c->ended) {
+        trx_follow(as, ctx, c, &te);
+    }
+    record(as, ctx, c, &te, out);
+}
+
+void
+acct_no_response(const struct acct_ctx *ctx)
+{
+    COUNTER_ADD(ctx->counters, statements, 1);
+}
