@@ -849,6 +849,20 @@ live_plan_next(struct xconn *c)
     xc_task_end(c, NULL, l->lock.kind ? NULL : "no plan returned", true);
 }
 
+/* The column names of a result, at most cap of them (the readers in lockwait.c, pfs.c and
+ * plan.c find their columns by name); returns how many were taken. */
+static unsigned
+res_names(MYSQL_RES *res, const char **names, unsigned cap)
+{
+    unsigned n = mysql_num_fields(res);
+    MYSQL_FIELD *f = mysql_fetch_fields(res);
+    n = n > cap ? cap : n;
+    for (unsigned i = 0; i < n; i++) {
+        names[i] = f[i].name;
+    }
+    return n;
+}
+
 /* The lock-wait query answered: keep what the statement waits for and who blocks it. */
 static void
 live_locks_done(struct xconn *c)
@@ -857,16 +871,9 @@ live_locks_done(struct xconn *c)
     free(c->qbuf);
     c->qbuf = NULL;
     if (c->ret_res) {
-        unsigned n = mysql_num_fields(c->ret_res);
-        MYSQL_FIELD *f = mysql_fetch_fields(c->ret_res);
         const char *names[16];
+        unsigned n = res_names(c->ret_res, names, 16);
         MYSQL_ROW row;
-        if (n > 16) {
-            n = 16;
-        }
-        for (unsigned i = 0; i < n; i++) {
-            names[i] = f[i].name;
-        }
         while ((row = mysql_fetch_row(c->ret_res)) != NULL) {
             lockwait_add_row(&l->lock, names, (const char *const *)row, n);
         }
@@ -896,14 +903,9 @@ live_mdl_done(struct xconn *c)
     free(c->qbuf);
     c->qbuf = NULL;
     if (c->ret_res) {
-        unsigned n = mysql_num_fields(c->ret_res);
-        MYSQL_FIELD *f = mysql_fetch_fields(c->ret_res);
         const char *names[16];
+        unsigned n = res_names(c->ret_res, names, 16);
         MYSQL_ROW row;
-        n = n > 16 ? 16 : n;
-        for (unsigned i = 0; i < n; i++) {
-            names[i] = f[i].name;
-        }
         while ((row = mysql_fetch_row(c->ret_res)) != NULL) {
             lockwait_mdl_add_row(&m, names, (const char *const *)row, n);
         }
@@ -1167,16 +1169,9 @@ pfs_fail(struct xconn *c)
 static void
 pfs_store_rows(struct xconn *c, struct explain_job *r, MYSQL_RES *res)
 {
-    unsigned n = mysql_num_fields(res);
-    MYSQL_FIELD *f = mysql_fetch_fields(res);
     const char *names[24];
+    unsigned n = res_names(res, names, 24);
     MYSQL_ROW row;
-    if (n > 24) {
-        n = 24;
-    }
-    for (unsigned i = 0; i < n; i++) {
-        names[i] = f[i].name;
-    }
     struct pfs_target tg = {r->sql, r->sql_len, r->prepared_sql,
                             c->pfs_asked_wall - (r->start_wall_us + (int64_t)r->query_us)};
     struct pfs_pick pick = {0};
@@ -1263,15 +1258,11 @@ xc_start_task(struct xconn *c)
 static struct plan *
 plan_from_result(MYSQL_RES *res)
 {
-    unsigned n = mysql_num_fields(res);
-    MYSQL_FIELD *f = mysql_fetch_fields(res);
     const char *names[64];
-    if (n == 0 || n > 64) {
+    if (mysql_num_fields(res) > 64 || res_names(res, names, 64) == 0) {
         return NULL;
     }
-    for (unsigned i = 0; i < n; i++) {
-        names[i] = f[i].name;
-    }
+    unsigned n = mysql_num_fields(res);
     struct plan *p = plan_new();
     MYSQL_ROW row;
     while (p && (row = mysql_fetch_row(res)) != NULL) {

@@ -348,6 +348,18 @@ slowlog_text_tags(struct logbuf *b, const struct filter *f, bool redact, const s
     }
 }
 
+/* "  Name: value" when value is not empty (value as put_word writes it). */
+static void
+put_attr(struct logbuf *b, const char *name, const char *value)
+{
+    if (value[0]) {
+        put(b, "  ");
+        put(b, name);
+        put(b, ": ");
+        put_word(b, value);
+    }
+}
+
 /*
  * What the statement waited for, and who held it:
  *   # Lock_wait: 2.310000  Lock_type: row  Lock_table: `shop`.`accounts`  Lock_index: PRIMARY
@@ -369,22 +381,10 @@ slowlog_text_lock(struct logbuf *b, const struct filter *f, bool redact, const s
     put_secs(b, lw->wait_us);
     put(b, "  Lock_type: ");
     put(b, kind ? kind : "none");
-    if (lw->table[0]) {
-        put(b, "  Lock_table: ");
-        put_word(b, lw->table);
-    }
-    if (lw->index[0]) {
-        put(b, "  Lock_index: ");
-        put_word(b, lw->index);
-    }
-    if (lw->mode[0]) {
-        put(b, "  Lock_mode: ");
-        put_word(b, lw->mode);
-    }
-    if (lw->state[0]) {
-        put(b, "  Lock_state: ");
-        put_word(b, lw->state);
-    }
+    put_attr(b, "Lock_table", lw->table);
+    put_attr(b, "Lock_index", lw->index);
+    put_attr(b, "Lock_mode", lw->mode);
+    put_attr(b, "Lock_state", lw->state);
     if (lw->blocked_by) {
         put(b, "  Blocked_by: ");
         put_u64(b, lw->blocked_by);

@@ -212,6 +212,22 @@ class LockWait(unittest.TestCase):
             blines = [x for x in es[0]["raw"].splitlines() if x.startswith("# blocker: +")]
             self.assertTrue(blines, es[0]["raw"])
             self.assertTrue(blines[-1].endswith(" SELECT * FROM lkw.m"), es[0]["raw"])
+            # the log readers still read an entry with an inferred blocker
+            import subprocess
+            r = subprocess.run(["pt-query-digest", "--no-version-check", "--group-by",
+                                "Blocked_by", px.log_path], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("Report grouped by Blocked_by", r.stdout)
+            self.assertRegex(r.stdout, r"\n%d\n" % a_tid)
+            r = subprocess.run(["pt-query-digest", "--no-version-check", px.log_path],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("ALTER TABLE lkw.m", r.stdout)
+            r = subprocess.run(["mariadb-dumpslow", px.log_path], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("ALTER TABLE lkw.m", r.stdout)
 
     def test_metadata_lock_json(self):
         """The same in the JSON log: blocked_by with blocked_by_inferred, and the blocker."""
