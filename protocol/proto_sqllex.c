@@ -13,29 +13,57 @@
 
 #include <string.h>
 
-static bool
+/* Byte classes, one table lookup per byte instead of a chain of comparisons: the lexer reads
+ * every byte of every statement. */
+#define LEX_SPACE 1u /* ' ' \t \n \r \f \v and NUL */
+#define LEX_DIGIT 2u
+#define LEX_HEX   4u  /* 0-9 a-f A-F */
+#define LEX_IDENT 8u  /* a-z A-Z 0-9 _ $ and every byte >= 0x80 */
+#define LEX_OPENS 16u /* # - / *: may start a comment or an executable comment's end */
+
+/* The class of byte c, as a constant expression; the table holds it for c = 0..255. */
+#define LEX_IN(c, lo, hi) ((c) >= (lo) && (c) <= (hi))
+#define LEX_CLASS(c)                                                                               \
+    ((((c) == 0 || (c) == ' ' || LEX_IN(c, '\t', '\r')) ? LEX_SPACE : 0u) |                        \
+     (LEX_IN(c, '0', '9') ? LEX_DIGIT : 0u) |                                                      \
+     ((LEX_IN(c, '0', '9') || LEX_IN(c, 'a', 'f') || LEX_IN(c, 'A', 'F')) ? LEX_HEX : 0u) |        \
+     ((LEX_IN(c, '0', '9') || LEX_IN(c, 'a', 'z') || LEX_IN(c, 'A', 'Z') || (c) == '_' ||          \
+       (c) == '$' || (c) >= 0x80)                                                                  \
+          ? LEX_IDENT                                                                              \
+          : 0u) |                                                                                  \
+     (((c) == '#' || (c) == '-' || (c) == '/' || (c) == '*') ? LEX_OPENS : 0u))
+#define LEX_C4(c)  LEX_CLASS(c), LEX_CLASS((c) + 1), LEX_CLASS((c) + 2), LEX_CLASS((c) + 3)
+#define LEX_C16(c) LEX_C4(c), LEX_C4((c) + 4), LEX_C4((c) + 8), LEX_C4((c) + 12)
+#define LEX_C64(c) LEX_C16(c), LEX_C16((c) + 16), LEX_C16((c) + 32), LEX_C16((c) + 48)
+static const unsigned char lex_class[256] = {LEX_C64(0), LEX_C64(64), LEX_C64(128), LEX_C64(192)};
+#undef LEX_C64
+#undef LEX_C16
+#undef LEX_C4
+#undef LEX_CLASS
+#undef LEX_IN
+
+static inline bool
 lex_space(unsigned char c)
 {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || c == 0;
+    return lex_class[c] & LEX_SPACE;
 }
 
-static bool
+static inline bool
 lex_digit(unsigned char c)
 {
-    return c >= '0' && c <= '9';
+    return lex_class[c] & LEX_DIGIT;
 }
 
-static bool
+static inline bool
 lex_hex(unsigned char c)
 {
-    return lex_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    return lex_class[c] & LEX_HEX;
 }
 
-static bool
+static inline bool
 lex_ident(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || lex_digit(c) || c == '_' ||
-           c == '$' || c >= 0x80;
+    return lex_class[c] & LEX_IDENT;
 }
 
 static unsigned char
@@ -273,6 +301,14 @@ lex_introducer(const struct proto_sqllex *lx, size_t p, size_t q)
     return 0;
 }
 
+/* proto_sqltok_blank's test on a kind, inlined into the lexer's loop. */
+static inline bool
+lex_blank_kind(enum proto_tok k)
+{
+    return k == PROTO_TOK_SPACE || k == PROTO_TOK_COMMENT || k == PROTO_TOK_HINT ||
+           k == PROTO_TOK_EXEC_OPEN || k == PROTO_TOK_EXEC_CLOSE;
+}
+
 enum proto_tok
 proto_sqllex_next(struct proto_sqllex *lx, struct proto_sqltok *t)
 {
@@ -295,7 +331,7 @@ proto_sqllex_next(struct proto_sqllex *lx, struct proto_sqltok *t)
         }
         t->kind = PROTO_TOK_SPACE;
         t->end = q;
-    } else if (lex_comment(lx, t)) {
+    } else if ((lex_class[c] & LEX_OPENS) && lex_comment(lx, t)) {
         /* kind and end set */
     } else if (c == '\'' || (c == '"' && !(lx->mode & PROTO_SQLMODE_ANSI_QUOTES))) {
         t->kind = PROTO_TOK_STRING;
@@ -364,23 +400,14 @@ proto_sqllex_next(struct proto_sqllex *lx, struct proto_sqltok *t)
         break;
     }
     lx->pos = t->end;
-    lx->after_name = !proto_sqltok_blank(t) && (t->kind != PROTO_TOK_OP || c == ')');
+    lx->after_name = !lex_blank_kind(t->open) && (t->kind != PROTO_TOK_OP || c == ')');
     return t->kind;
 }
 
 bool
 proto_sqltok_blank(const struct proto_sqltok *t)
 {
-    switch (t->open) {
-    case PROTO_TOK_SPACE:
-    case PROTO_TOK_COMMENT:
-    case PROTO_TOK_HINT:
-    case PROTO_TOK_EXEC_OPEN:
-    case PROTO_TOK_EXEC_CLOSE:
-        return true;
-    default:
-        return false;
-    }
+    return lex_blank_kind(t->open);
 }
 
 bool

@@ -462,6 +462,34 @@ fmt_time(char *out, size_t cap, const uint8_t *v, size_t n)
 }
 
 /* Reads one binary-protocol value of type t from r and renders it. false when malformed. */
+/* Writes v in decimal into out (at least 21 bytes) and a NUL; returns its length. snprintf's
+ * "%" PRIu64 costs ten times as much, and every integer parameter passes here. */
+static int
+fmt_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++) {
+        out[i] = tmp[n - 1 - i];
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static int
+fmt_i64(char *out, int64_t v)
+{
+    if (v >= 0) {
+        return fmt_u64(out, (uint64_t)v);
+    }
+    out[0] = '-';
+    return 1 + fmt_u64(out + 1, (uint64_t)0 - (uint64_t)v); /* INT64_MIN too */
+}
+
 static bool
 decode_value(struct proto_rd *r, struct proto_param_type t, unsigned idx,
              const struct proto_param_sink *sink)
@@ -476,28 +504,24 @@ decode_value(struct proto_rd *r, struct proto_param_type t, unsigned idx,
         return true;
     case PROTO_TYPE_TINY: {
         uint8_t x = proto_rd_u8(r);
-        n = t.is_unsigned ? snprintf(num, sizeof num, "%u", (unsigned)x)
-                          : snprintf(num, sizeof num, "%d", (int)(int8_t)x);
+        n = t.is_unsigned ? fmt_u64(num, x) : fmt_i64(num, (int8_t)x);
         break;
     }
     case PROTO_TYPE_SHORT:
     case PROTO_TYPE_YEAR: {
         uint16_t x = proto_rd_u16(r);
-        n = t.is_unsigned ? snprintf(num, sizeof num, "%u", (unsigned)x)
-                          : snprintf(num, sizeof num, "%d", (int)(int16_t)x);
+        n = t.is_unsigned ? fmt_u64(num, x) : fmt_i64(num, (int16_t)x);
         break;
     }
     case PROTO_TYPE_INT24:
     case PROTO_TYPE_LONG: {
         uint32_t x = proto_rd_u32(r);
-        n = t.is_unsigned ? snprintf(num, sizeof num, "%" PRIu32, x)
-                          : snprintf(num, sizeof num, "%" PRId32, (int32_t)x);
+        n = t.is_unsigned ? fmt_u64(num, x) : fmt_i64(num, (int32_t)x);
         break;
     }
     case PROTO_TYPE_LONGLONG: {
         uint64_t x = proto_rd_u64(r);
-        n = t.is_unsigned ? snprintf(num, sizeof num, "%" PRIu64, x)
-                          : snprintf(num, sizeof num, "%" PRId64, (int64_t)x);
+        n = t.is_unsigned ? fmt_u64(num, x) : fmt_i64(num, (int64_t)x);
         break;
     }
     case PROTO_TYPE_FLOAT: {
@@ -693,6 +717,46 @@ proto_substitute(const char *sql, size_t sql_len, unsigned sqlmode, const char *
             sub_put(out, cap, &total, sql + t.start, t.end - t.start);
         }
     }
+    if (cap > 0) {
+        out[total < cap - 1 ? total : cap - 1] = '\0';
+    }
+    return total;
+}
+
+unsigned
+proto_placeholders(const char *sql, size_t sql_len, unsigned sqlmode, uint32_t *offs, unsigned max)
+{
+    unsigned n = 0;
+    struct proto_sqllex lx;
+    struct proto_sqltok t;
+    proto_sqllex_init(&lx, sql, sql_len, sqlmode);
+    while (proto_sqllex_next(&lx, &t) != PROTO_TOK_END) {
+        if (t.kind == PROTO_TOK_PARAM) {
+            if (n < max) {
+                offs[n] = (uint32_t)t.start;
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+size_t
+proto_substitute_at(const char *sql, size_t sql_len, const uint32_t *offs, unsigned nph,
+                    const char *const *literals, const size_t *lit_lens, unsigned nlit, char *out,
+                    size_t cap)
+{
+    size_t total = 0, at = 0;
+    for (unsigned k = 0; k < nph; k++) {
+        sub_put(out, cap, &total, sql + at, offs[k] - at);
+        if (k < nlit && literals[k]) {
+            sub_put(out, cap, &total, literals[k], lit_lens[k]);
+        } else {
+            sub_put(out, cap, &total, "?", 1);
+        }
+        at = offs[k] + 1;
+    }
+    sub_put(out, cap, &total, sql + at, sql_len - at);
     if (cap > 0) {
         out[total < cap - 1 ? total : cap - 1] = '\0';
     }

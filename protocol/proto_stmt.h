@@ -167,6 +167,23 @@ size_t proto_substitute(const char *sql, size_t sql_len, unsigned sqlmode,
                         char *out, size_t cap);
 
 /*
+ * The byte offsets of the `?` placeholder tokens of `sql`, found as proto_substitute finds
+ * them (lexed under `sqlmode`), written to offs (up to max of them). Returns how many there
+ * are, which may exceed max. A prepared statement's text is lexed once, at PREPARE.
+ */
+unsigned proto_placeholders(const char *sql, size_t sql_len, unsigned sqlmode, uint32_t *offs,
+                            unsigned max);
+
+/*
+ * proto_substitute for a text whose placeholders are known: offs holds the nph offsets
+ * proto_placeholders returned for it. No lexing; the output is proto_substitute's, byte for
+ * byte (a placeholder beyond nlit or with a NULL literal stays `?`).
+ */
+size_t proto_substitute_at(const char *sql, size_t sql_len, const uint32_t *offs, unsigned nph,
+                           const char *const *literals, const size_t *lit_lens, unsigned nlit,
+                           char *out, size_t cap);
+
+/*
  * Writes `s[0..n)` as an SQL string literal the server reads back as those bytes under
  * `sqlmode` into out; returns bytes written (cut to fit, never inside an escape pair, always
  * closed with a quote when cap >= 2 (>= 3 for X'..'); else 0) or the needed length if out is

@@ -141,66 +141,165 @@ trx_follow(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_c
 
 /* ---- an execute's parameters ---- */
 
+/*
+ * The literals an execute's parameters decode to, in one byte buffer with one entry each. The
+ * first LIT_BYTES bytes and LIT_SLOTS entries live inside the list (on the stack): a typical
+ * execute allocates nothing here; more grows on the heap.
+ */
+#define LIT_BYTES 1024
+#define LIT_SLOTS 32
+
 struct lit_list {
-    char **v;
-    size_t *n;
-    bool *cut;
+    char *bytes; /* the literals, each NUL-terminated, one after the other */
+    size_t used, bytes_cap;
+    size_t *off;    /* entry i: at bytes + off[i] */
+    size_t *n;      /* its length */
+    bool *cut;      /* its value was cut */
+    const char **p; /* bytes + off[i], set by lit_done once bytes no longer move */
     unsigned count, cap;
+    bool lost; /* out of memory: a literal is missing, its placeholder stays ? */
+    char bytes0[LIT_BYTES];
+    size_t off0[LIT_SLOTS], n0[LIT_SLOTS];
+    bool cut0[LIT_SLOTS];
+    const char *p0[LIT_SLOTS];
 };
+
+static void
+lit_init(struct lit_list *l)
+{
+    l->bytes = l->bytes0;
+    l->used = 0;
+    l->bytes_cap = sizeof l->bytes0;
+    l->off = l->off0;
+    l->n = l->n0;
+    l->cut = l->cut0;
+    l->p = l->p0;
+    l->count = 0;
+    l->cap = LIT_SLOTS;
+    l->lost = false;
+}
+
+/* Grows *arr (elem bytes each, `used` of them kept) to ncap entries, off `inline_arr` when it
+ * is still there. False when out of memory (then *arr is unchanged). */
+static bool
+lit_grow(void **arr, void *inline_arr, size_t elem, size_t used, size_t ncap)
+{
+    void *nv = *arr == inline_arr ? malloc(ncap * elem) : realloc(*arr, ncap * elem);
+    if (!nv) {
+        return false;
+    }
+    if (*arr == inline_arr) {
+        memcpy(nv, inline_arr, used * elem);
+    }
+    *arr = nv;
+    return true;
+}
 
 static void
 lit_add(void *ctx, unsigned idx, const char *lit, size_t len, bool truncated)
 {
     struct lit_list *l = ctx;
     (void)idx;
+    if (l->lost) {
+        return; /* keep the literals in placeholder order: none after a missing one */
+    }
     if (l->count == l->cap) {
-        unsigned ncap = l->cap ? l->cap * 2 : 16;
-        char **v = realloc(l->v, ncap * sizeof *v);
-        if (v) {
-            l->v = v;
-        }
-        size_t *n = realloc(l->n, ncap * sizeof *n);
-        if (n) {
-            l->n = n;
-        }
-        bool *cut = realloc(l->cut, ncap * sizeof *cut);
-        if (cut) {
-            l->cut = cut;
-        }
-        if (!v || !n || !cut) {
+        size_t nc = (size_t)l->cap * 2;
+        if (!lit_grow((void **)&l->off, l->off0, sizeof *l->off, l->count, nc) ||
+            !lit_grow((void **)&l->n, l->n0, sizeof *l->n, l->count, nc) ||
+            !lit_grow((void **)&l->cut, l->cut0, sizeof *l->cut, l->count, nc) ||
+            !lit_grow((void **)&l->p, l->p0, sizeof *l->p, 0, nc)) {
+            l->lost = true;
             return;
         }
-        l->cap = ncap;
+        l->cap = (unsigned)nc;
     }
-    char *copy = malloc(len + 1);
-    if (!copy) {
-        return;
+    if (l->bytes_cap - l->used < len + 1) {
+        size_t nc = l->bytes_cap * 2;
+        while (nc - l->used < len + 1) {
+            nc *= 2;
+        }
+        if (!lit_grow((void **)&l->bytes, l->bytes0, 1, l->used, nc)) {
+            l->lost = true;
+            return;
+        }
+        l->bytes_cap = nc;
     }
-    memcpy(copy, lit, len);
-    copy[len] = '\0';
-    l->v[l->count] = copy;
+    memcpy(l->bytes + l->used, lit, len);
+    l->bytes[l->used + len] = '\0';
+    l->off[l->count] = l->used;
     l->n[l->count] = len;
     l->cut[l->count] = truncated;
+    l->used += len + 1;
     l->count++;
+}
+
+/* The bytes stop moving: entries get their pointers. */
+static void
+lit_done(struct lit_list *l)
+{
+    for (unsigned i = 0; i < l->count; i++) {
+        l->p[i] = l->bytes + l->off[i];
+    }
 }
 
 static void
 lit_free(struct lit_list *l)
 {
-    for (unsigned i = 0; i < l->count; i++) {
-        free(l->v[i]);
+    if (l->bytes != l->bytes0) {
+        free(l->bytes);
     }
-    free(l->v);
-    free(l->n);
-    free(l->cut);
+    if (l->off != l->off0) {
+        free(l->off);
+    }
+    if (l->n != l->n0) {
+        free(l->n);
+    }
+    if (l->cut != l->cut0) {
+        free(l->cut);
+    }
+    if (l->p != l->p0) {
+        free(l->p);
+    }
 }
 
-/* Fills rec->sql (parameters substituted), rec->params and rec->prepared_sql for an executed
- * prepared statement. Decoding also records the bound types in st. */
+/* "# Params:" content: the literals joined by ", ", a cut one followed by "...". */
+static char *
+lit_join(const struct lit_list *l)
+{
+    size_t len = 0;
+    for (unsigned i = 0; i < l->count; i++) {
+        len += (i ? 2 : 0) + l->n[i] + (l->cut[i] ? 3 : 0);
+    }
+    char *out = malloc(len + 1);
+    if (!out) {
+        return NULL;
+    }
+    char *o = out;
+    for (unsigned i = 0; i < l->count; i++) {
+        if (i) {
+            memcpy(o, ", ", 2);
+            o += 2;
+        }
+        memcpy(o, l->p[i], l->n[i]);
+        o += l->n[i];
+        if (l->cut[i]) {
+            memcpy(o, "...", 3);
+            o += 3;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Fills rec->sql (parameters substituted where PREPARE found the placeholders), rec->params
+ * and rec->prepared_sql for an executed prepared statement. Decoding also records the bound
+ * types in st. */
 static void
 rec_fill_execute(struct rec *rec, const struct acct_stmt *st, const struct acct_cmd *c)
 {
-    struct lit_list lits = {0};
+    struct lit_list lits;
+    lit_init(&lits);
     struct proto_param_sink sink = {lit_add, &lits, 1024, c->sql_mode};
     uint32_t rows = 0;
     if (c->cmd == PROTO_COM_STMT_BULK_EXECUTE) {
@@ -211,30 +310,20 @@ rec_fill_execute(struct rec *rec, const struct acct_stmt *st, const struct acct_
         proto_execute_params((const uint8_t *)c->buf, c->len, st->nparams, st->types, st->long_data,
                              &sink);
     }
+    lit_done(&lits);
 
     rec->bulk_rows = rows;
-    size_t plen = 0;
-    for (unsigned i = 0; i < lits.count; i++) {
-        plen += lits.n[i] + 8;
+    if (lits.count) {
+        rec->params = lit_join(&lits);
     }
-    char *params = lits.count ? malloc(plen + 1) : NULL;
-    if (params) {
-        size_t o = 0;
-        for (unsigned i = 0; i < lits.count; i++) {
-            o += (size_t)sprintf(params + o, "%s%s%s", i ? ", " : "", lits.v[i],
-                                 lits.cut[i] ? "..." : "");
-        }
-        params[o] = '\0';
-        rec->params = params;
-    }
-    size_t need = proto_substitute(st->sql, st->sql_len, c->sql_mode, (const char *const *)lits.v,
-                                   lits.n, lits.count, NULL, 0);
+    size_t need = proto_substitute_at(st->sql, st->sql_len, st->ph_offs, st->nph, lits.p, lits.n,
+                                      lits.count, NULL, 0);
     char *sql = malloc(need + 1);
     if (sql) {
-        proto_substitute(st->sql, st->sql_len, c->sql_mode, (const char *const *)lits.v, lits.n,
-                         lits.count, sql, need + 1);
+        proto_substitute_at(st->sql, st->sql_len, st->ph_offs, st->nph, lits.p, lits.n, lits.count,
+                            sql, need + 1);
         rec->sql = sql;
-        rec->sql_len = strlen(sql);
+        rec->sql_len = need;
     }
     rec->prepared_sql = strdup(st->sql);
     for (unsigned i = 0; i < lits.count; i++) {
@@ -285,7 +374,8 @@ record_where(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct
     bool trx_before = te->ended || (as->trx.open && as->trx.start != c->t_start);
     bool marker = c->cmd == PROTO_COM_PING || c->cmd == PROTO_COM_RESET_CONNECTION ||
                   (c->cmd == PROTO_COM_QUERY && !trx_before &&
-                   (strcasecmp(fp, "rollback") == 0 || strcasecmp(fp, "commit") == 0));
+                   (((fp[0] | 0x20) == 'r' && strcasecmp(fp, "rollback") == 0) ||
+                    ((fp[0] | 0x20) == 'c' && strcasecmp(fp, "commit") == 0)));
     struct findings_stmt fst = {
         .digest = digest,
         .params = params,
@@ -369,7 +459,7 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     stats_local_record(ctx->stats, &sm);
     struct proto_tags tags_buf;
     struct findings_mark mark;
-    struct proto_tags *tags =
+    const struct proto_tags *tags =
         record_where(as, ctx, c, te, sql, sql_len, fpp, digest, explainable, dur, &tags_buf, &mark);
 
     /* A statement that never finished is logged whatever it cost: the developer looks for it. */
@@ -424,10 +514,9 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     rec->lex_mode = c->sql_mode;
     rec->n_plus_one = mark;
     if (sql) {
-        /* tags: parsed above for a query; an execute's come from its PREPARE text */
-        if (!tags && c->cmd != PROTO_COM_QUERY &&
-            proto_tags_parse(sql, sql_len, c->sql_mode, &tags_buf) > 0) {
-            tags = &tags_buf;
+        /* tags: parsed above for a query; an execute's were parsed at its PREPARE */
+        if (!tags && c->cmd != PROTO_COM_QUERY && st && st->tags) {
+            tags = st->tags;
         }
         if (tags) {
             rec->tags = malloc(sizeof *tags);

@@ -71,9 +71,12 @@ struct acct_sess {
 struct acct_stmt {
     const char *sql; /* as prepared, with ? placeholders */
     size_t sql_len;
-    uint64_t digest;         /* of its fingerprint */
-    const char *fingerprint; /* never NULL */
-    const char *route;       /* its PREPARE text's route, NULL when none */
+    uint64_t digest;               /* of its fingerprint */
+    const char *fingerprint;       /* never NULL */
+    const char *route;             /* its PREPARE text's route, NULL when none */
+    const struct proto_tags *tags; /* its PREPARE text's tags, NULL when none */
+    const uint32_t *ph_offs;       /* its `?` placeholders (proto_placeholders), nph of them */
+    unsigned nph;
     bool explainable;
     uint16_t nparams;
     struct proto_param_type *types; /* the types bound last; decoding records new ones */

@@ -24,6 +24,8 @@ pstmt_free(struct pstmt *st)
     free(st->sql);
     free(st->fingerprint);
     free(st->route);
+    free(st->tags);
+    free(st->ph_offs);
     free(st);
 }
 
@@ -78,12 +80,28 @@ pstmt_add(struct pstmt_table *t, uint32_t id, const char *sql, size_t len, unsig
     st->sql[len] = '\0';
     st->sql_len = len;
     st->explainable = proto_stmt_explainable(info.kind);
-    if (memmem(sql, len, "/*", 2)) { /* an execute inherits its PREPARE text's route */
+    if (memmem(sql, len, "/*", 2)) { /* an execute inherits its PREPARE text's tags */
         struct proto_tags tags;
         char route[ROUTES_NAME_MAX];
-        if (proto_tags_parse(sql, len, sqlmode, &tags) > 0 && routes_name(&tags, route)) {
-            st->route = strdup(route);
+        if (proto_tags_parse(sql, len, sqlmode, &tags) > 0) {
+            st->tags = malloc(sizeof tags);
+            if (st->tags) {
+                *st->tags = tags;
+            }
+            if (routes_name(&tags, route)) {
+                st->route = strdup(route);
+            }
         }
+    }
+    /* where the parameters go, so that no execute lexes the text again */
+    unsigned nph = proto_placeholders(sql, len, sqlmode, NULL, 0);
+    if (nph) {
+        st->ph_offs = malloc(nph * sizeof *st->ph_offs);
+        if (!st->ph_offs) {
+            pstmt_free(st);
+            return NULL;
+        }
+        st->nph = proto_placeholders(sql, len, sqlmode, st->ph_offs, nph);
     }
     st->nparams = nparams;
     st->ncols = ncols;

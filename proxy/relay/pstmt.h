@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "protocol/proto_stmt.h"
+#include "protocol/proto_tags.h"
 
 /* Bytes of each parameter's long data kept for the log (the total is still counted). */
 #define PSTMT_LONG_DATA_KEEP 1024
@@ -24,7 +25,10 @@ struct pstmt {
     size_t sql_len;
     uint64_t digest; /* of its fingerprint */
     char *fingerprint;
-    char *route; /* the route its PREPARE text's tags name (routes.h), NULL when none */
+    char *route;             /* the route its PREPARE text's tags name (routes.h), NULL when none */
+    struct proto_tags *tags; /* its PREPARE text's tags (every execute's), NULL when none */
+    uint32_t *ph_offs;       /* the offsets of its `?` placeholders, found once at PREPARE */
+    unsigned nph;            /* entries in ph_offs */
     bool explainable;
     uint16_t nparams;
     uint16_t ncols;

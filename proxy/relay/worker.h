@@ -66,7 +66,8 @@ struct worker {
     struct evconnlistener *listeners[NET_ADDR_MAX]; /* one per listen_addr address */
     int nlisteners;
     struct event *tick;
-    struct event *ctl; /* main asks: stop accepting, drain, exit */
+    struct event *ctl; /* main asks: stop accepting, drain, exit (a write to ctl_fd) */
+    int ctl_fd;        /* eventfd: the only way another thread wakes this worker's loop */
     unsigned ticks;
     struct sess *sessions; /* every open session of this worker (doubly linked) */
     int nsessions;

@@ -130,6 +130,23 @@ fuzz_text(const uint8_t *p, size_t len, struct fuzz_ctx *c, unsigned mode)
             full[total] != '\0' || memcmp(full, small, total < 15 ? total : 15) != 0) {
             abort();
         }
+        /* The placeholders found once (at PREPARE) substitute to the same bytes. */
+        unsigned nph = proto_placeholders((const char *)p, len, mode, NULL, 0);
+        uint32_t *offs = malloc((nph ? nph : 1) * sizeof *offs);
+        char *at = malloc(total + 1);
+        if (offs && at) {
+            if (proto_placeholders((const char *)p, len, mode, offs, nph) != nph ||
+                proto_substitute_at((const char *)p, len, offs, nph, lits, c->len, c->next, at,
+                                    total + 1) != total ||
+                memcmp(at, full, total + 1) != 0 ||
+                proto_substitute_at((const char *)p, len, offs, nph, lits, c->len, c->next, small,
+                                    sizeof small) != total ||
+                memcmp(small, full, total < 15 ? total : 15) != 0) {
+                abort();
+            }
+        }
+        free(offs);
+        free(at);
         free(full);
     }
 }

@@ -624,6 +624,32 @@ test_substitute_modes(void)
     CHECK_STR(out, "SELECT /*+ ? */ :a, 1");
 }
 
+/* Placeholders found once substitute as proto_substitute does (the prepared-statement path). */
+static void
+test_substitute_at(void)
+{
+    const char *sql = "SELECT '?', ? /* ? */ FROM t WHERE a=? AND b=`?`?";
+    const char *lits[3] = {"'x'", "42", NULL};
+    size_t lens[3] = {3, 2, 0};
+    uint32_t offs[4];
+    unsigned n = proto_placeholders(sql, strlen(sql), 0, offs, 4);
+    CHECK_EQ_U(n, 3);
+    CHECK_EQ_U(offs[0], 12);
+    CHECK_EQ_U(proto_placeholders(sql, strlen(sql), 0, offs, 1), 3); /* counts past max */
+    char a[128], b[128];
+    size_t na = proto_substitute_at(sql, strlen(sql), offs, n, lits, lens, 3, a, sizeof a);
+    size_t nb = proto_substitute(sql, strlen(sql), 0, lits, lens, 3, b, sizeof b);
+    CHECK_EQ_U(na, nb);
+    CHECK_STR(a, b);
+    CHECK_STR(a, "SELECT '?', 'x' /* ? */ FROM t WHERE a=42 AND b=`?`?");
+    char small[10];
+    CHECK_EQ_U(proto_substitute_at(sql, strlen(sql), offs, n, lits, lens, 3, small, sizeof small),
+               na);
+    CHECK_STR(small, "SELECT '?");
+    CHECK_EQ_U(proto_substitute_at("abc", 3, NULL, 0, NULL, NULL, 0, a, sizeof a), 3);
+    CHECK_STR(a, "abc");
+}
+
 /* Issue 11 item 6 end to end: a string parameter rendered under NO_BACKSLASH_ESCAPES and
  * substituted is what the server ran. */
 static void
@@ -766,6 +792,7 @@ main(void)
     test_substitute();
     test_quote_nbe();
     test_substitute_modes();
+    test_substitute_at();
     test_execute_nbe();
     test_end_to_end();
     return check_exit();
