@@ -8,9 +8,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The record a caching thread released last, kept for its next rec_new. */
+static _Thread_local struct rec *rec_spare;
+static _Thread_local bool rec_caching;
+
+void
+rec_cache_begin(void)
+{
+    rec_caching = true;
+}
+
+void
+rec_cache_end(void)
+{
+    rec_caching = false;
+    free(rec_spare);
+    rec_spare = NULL;
+}
+
 struct rec *
 rec_new(void)
 {
+    struct rec *r = rec_spare;
+    if (r) {
+        rec_spare = NULL;
+        memset(r, 0, sizeof *r);
+        return r;
+    }
     return calloc(1, sizeof(struct rec));
 }
 
@@ -26,6 +50,10 @@ rec_free(struct rec *r)
     free(r->fingerprint);
     explain_job_release(&r->explain);
     free(r->tags);
+    if (rec_caching && !rec_spare) {
+        rec_spare = r;
+        return;
+    }
     free(r);
 }
 

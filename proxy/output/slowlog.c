@@ -162,14 +162,18 @@ put_statement(struct logbuf *b, const char *s, size_t n)
         n--;
     }
     size_t start = 0;
-    bool line_start = true;
-    for (size_t i = 0; i < n; i++) {
-        if (line_start && s[i] == '#') {
+    /* line starts: 0, and after each '\n' (found with memchr: most statements have none) */
+    for (size_t i = 0; i < n;) {
+        if (s[i] == '#') {
             logbuf_add(b, s + start, i - start);
             logbuf_add(b, " ", 1);
             start = i;
         }
-        line_start = s[i] == '\n';
+        const char *nl = memchr(s + i, '\n', n - i);
+        if (!nl) {
+            break;
+        }
+        i = (size_t)(nl - s) + 1;
     }
     logbuf_add(b, s + start, n - start);
     if (n == 0 || s[n - 1] != ';') {

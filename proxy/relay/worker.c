@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "proxy/account/record.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/routes.h"
 #include "proxy/relay/session.h"
@@ -220,7 +221,9 @@ static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
+    rec_cache_begin();
     event_base_dispatch(w->base);
+    rec_cache_end();
     slowlog_thread_cleanup();
     return NULL;
 }

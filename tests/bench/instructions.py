@@ -23,6 +23,11 @@ statement of each.
 
 With BENCH_INSTR_WORKLOAD=large each statement is instead one SELECT of 10,000 rows of 1 KiB
 (issue 16's large results; N defaults to 20) and instructions per result byte are printed too.
+With BENCH_INSTR_WORKLOAD=prepared the client is sysbench oltp_point_select with server-side
+prepared statements (--db-ps-mode=auto, one thread, --events N after a warm-up of --events
+BENCH_INSTR_WARMUP), as in tests/bench/run: each statement is a COM_STMT_EXECUTE, so this
+counts the binary-protocol path (parameters decoded and substituted for the log). The
+configuration -trx does not apply there.
 
 Usage: tests/bench/instructions.py [CONFIG...]       (default: all four)
 Environment: SLOWTAP_BIN [build-bench/slowtap, else build/slowtap]; BENCH_INSTR_WORKLOAD
@@ -77,6 +82,21 @@ def slowtap_binary():
             return p
     sys.exit("no slowtap binary: build one (meson setup build-bench --buildtype=debugoptimized)"
              " or set SLOWTAP_BIN")
+
+
+def sysbench_events(port, events):
+    """Runs sysbench oltp_point_select (prepared statements, one thread) for `events` events
+    through port; returns the statements it completed."""
+    r = subprocess.run(["sysbench", "oltp_point_select", "--mysql-host=127.0.0.1",
+                        "--mysql-port=%d" % port, "--mysql-user=app", "--mysql-password=apppass",
+                        "--mysql-db=" + DB, "--tables=1", "--table-size=%d" % ROWS,
+                        "--db-ps-mode=auto", "--threads=1", "--time=0",
+                        "--events=%d" % events, "run"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    m = re.search(r"queries:\s+(\d+)", r.stdout)
+    if r.returncode != 0 or not m:
+        raise RuntimeError("sysbench failed: " + r.stdout[-2000:])
+    return int(m.group(1))
 
 
 def proxy_command(config, srv, port, outdir):
@@ -180,6 +200,17 @@ def measure(config, srv, n, warmup, top, outdir):
                                 preexec_fn=harness._die_with_parent)
     try:
         harness.wait_port(port, 120, proc=proc)
+        if WORKLOAD == "prepared":
+            sysbench_events(port, warmup)
+            callgrind_control(["-i", "on"], proc.pid)
+            t0 = time.monotonic()
+            done = sysbench_events(port, n)
+            seconds = time.monotonic() - t0
+            callgrind_control(["-d"], proc.pid)
+            callgrind_control(["-i", "off"], proc.pid)
+            if done != n:
+                raise RuntimeError("%s: sysbench ran %d statements, not %d" % (config, done, n))
+            return finish(config, proc, cg, errpath, outdir, n, top, seconds)
         con = pymysql.connect(host="127.0.0.1", port=port, user="app", password="apppass",
                               database=DB, autocommit=True)
         cur = con.cursor()
@@ -206,13 +237,24 @@ def measure(config, srv, n, warmup, top, outdir):
                 raise RuntimeError("%s: the transaction was not open to the end" % config)
             cur.execute("COMMIT")
         con.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    except BaseException:
+        stop(proc)
+        raise
+    return finish(config, proc, cg, errpath, outdir, n, top, seconds)
+
+
+def stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def finish(config, proc, cg, errpath, outdir, n, top, seconds):
+    """Stops the proxy and reads its dump: the measurement's result."""
+    stop(proc)
     dumps = sorted(p for p in glob.glob(cg + ".*") if p.rsplit(".", 1)[1].isdigit())
     if not dumps:
         raise RuntimeError("%s: callgrind wrote no dump (stderr in %s)" % (config, errpath))
@@ -234,9 +276,12 @@ def main(argv):
         if c not in CONFIGS:
             print(__doc__, file=sys.stderr)
             return 2
-    if WORKLOAD not in ("point", "large"):
+    if WORKLOAD not in ("point", "large", "prepared") or (
+            WORKLOAD == "prepared" and "slowtap-nolog-trx" in argv[1:]):
         print(__doc__, file=sys.stderr)
         return 2
+    if WORKLOAD == "prepared":
+        configs = [c for c in configs if c != "slowtap-nolog-trx"]
     large = WORKLOAD == "large"
     n = env_int("BENCH_INSTR_N", 20 if large else 20000)
     warmup = env_int("BENCH_INSTR_WARMUP", 2 if large else 500)
@@ -247,6 +292,14 @@ def main(argv):
     srv.fresh_db(DB)
     srv.sql("CREATE TABLE t (id INT PRIMARY KEY, c CHAR(120) NOT NULL); "
             "INSERT INTO t SELECT seq, RPAD(seq, 120, 'c') FROM seq_1_to_%d" % ROWS, db=DB)
+    if WORKLOAD == "prepared":  # sysbench's own table, sbtest1 with ROWS rows
+        r = subprocess.run(["sysbench", "oltp_point_select", "--mysql-host=127.0.0.1",
+                            "--mysql-port=%d" % srv.port, "--mysql-user=app",
+                            "--mysql-password=apppass", "--mysql-db=" + DB, "--tables=1",
+                            "--table-size=%d" % ROWS, "prepare"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError("sysbench prepare failed: " + r.stdout[-2000:])
     if large:
         srv.sql("CREATE TABLE t_large (id INT PRIMARY KEY, pad VARCHAR(%d) NOT NULL); "
                 "INSERT INTO t_large SELECT seq, RPAD(seq, %d, 'x') FROM seq_1_to_%d" % (
@@ -261,8 +314,9 @@ def main(argv):
             results[c]["seconds_under_callgrind"]), flush=True)
     srv.sql("DROP DATABASE IF EXISTS " + DB)
     print("")
-    print("instructions per statement (%d %s, one connection, text protocol):" % (
-        n, "SELECTs of 10,000 rows of 1 KiB" if large else "point selects"))
+    print("instructions per statement (%d %s, one connection, %s):" % (
+        n, "SELECTs of 10,000 rows of 1 KiB" if large else "point selects",
+        "prepared statements (sysbench)" if WORKLOAD == "prepared" else "text protocol"))
     base = results.get("haproxy")
     for c in configs:
         r = results[c]

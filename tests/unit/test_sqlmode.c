@@ -33,6 +33,10 @@ static const struct mcase cases[] = {
     {"SET sql_mode = CONCAT(@@sql_mode, ',NO_ZERO_DATE')", 0, true, 0},
     {"/* c */ SET /* d */ sql_mode = 'ANSI_QUOTES' -- e\n", 0, true, AQ},
     {"SET sql_mode = 'ANSI_QUOTESX'", 0, true, 0},
+    /* the name in any case (a text without "sql_mode" is not lexed at all) */
+    {"SET SQL_MODE = 'ANSI_QUOTES'", 0, true, AQ},
+    {"set Sql_Mode='ANSI'", 0, true, AQ},
+    {"SET sql_modes = 'ANSI_QUOTES'", 0, false, 0},
     /* unknown values: the mode is left as it was */
     {"SET sql_mode = REPLACE(@@sql_mode, 'ANSI_QUOTES', '')", AQ, false, 0},
     {"SET sql_mode = @saved", AQ, false, 0},
