@@ -696,46 +696,66 @@ sub_put(char *out, size_t cap, size_t *total, const char *s, size_t n)
     *total += n;
 }
 
-size_t
-proto_substitute(const char *sql, size_t sql_len, unsigned sqlmode, const char *const *literals,
-                 const size_t *lit_lens, unsigned nlit, char *out, size_t cap)
+/* The offset of the next `?` placeholder token, SIZE_MAX when none is left. */
+static size_t
+next_param(struct proto_sqllex *lx)
 {
-    size_t total = 0;
-    unsigned k = 0;
-    struct proto_sqllex lx;
     struct proto_sqltok t;
-    proto_sqllex_init(&lx, sql, sql_len, sqlmode);
-    while (proto_sqllex_next(&lx, &t) != PROTO_TOK_END) {
+    while (proto_sqllex_next(lx, &t) != PROTO_TOK_END) {
         if (t.kind == PROTO_TOK_PARAM) {
-            if (k < nlit && literals[k]) {
-                sub_put(out, cap, &total, literals[k], lit_lens[k]);
-            } else {
-                sub_put(out, cap, &total, "?", 1);
-            }
-            k++;
-        } else {
-            sub_put(out, cap, &total, sql + t.start, t.end - t.start);
+            return t.start;
         }
     }
+    return SIZE_MAX;
+}
+
+/* Placeholder k's literal, or `?` when it has none. */
+static void
+put_param(char *out, size_t cap, size_t *total, unsigned k, const char *const *literals,
+          const size_t *lit_lens, unsigned nlit)
+{
+    if (k < nlit && literals[k]) {
+        sub_put(out, cap, total, literals[k], lit_lens[k]);
+    } else {
+        sub_put(out, cap, total, "?", 1);
+    }
+}
+
+static size_t
+sub_end(char *out, size_t cap, size_t total)
+{
     if (cap > 0) {
         out[total < cap - 1 ? total : cap - 1] = '\0';
     }
     return total;
 }
 
+size_t
+proto_substitute(const char *sql, size_t sql_len, unsigned sqlmode, const char *const *literals,
+                 const size_t *lit_lens, unsigned nlit, char *out, size_t cap)
+{
+    size_t total = 0, at = 0, p;
+    struct proto_sqllex lx;
+    proto_sqllex_init(&lx, sql, sql_len, sqlmode);
+    for (unsigned k = 0; (p = next_param(&lx)) != SIZE_MAX; k++) {
+        sub_put(out, cap, &total, sql + at, p - at);
+        put_param(out, cap, &total, k, literals, lit_lens, nlit);
+        at = p + 1;
+    }
+    sub_put(out, cap, &total, sql + at, sql_len - at);
+    return sub_end(out, cap, total);
+}
+
 unsigned
 proto_placeholders(const char *sql, size_t sql_len, unsigned sqlmode, uint32_t *offs, unsigned max)
 {
     unsigned n = 0;
+    size_t p;
     struct proto_sqllex lx;
-    struct proto_sqltok t;
     proto_sqllex_init(&lx, sql, sql_len, sqlmode);
-    while (proto_sqllex_next(&lx, &t) != PROTO_TOK_END) {
-        if (t.kind == PROTO_TOK_PARAM) {
-            if (n < max) {
-                offs[n] = (uint32_t)t.start;
-            }
-            n++;
+    for (; (p = next_param(&lx)) != SIZE_MAX; n++) {
+        if (n < max) {
+            offs[n] = (uint32_t)p;
         }
     }
     return n;
@@ -749,16 +769,9 @@ proto_substitute_at(const char *sql, size_t sql_len, const uint32_t *offs, unsig
     size_t total = 0, at = 0;
     for (unsigned k = 0; k < nph; k++) {
         sub_put(out, cap, &total, sql + at, offs[k] - at);
-        if (k < nlit && literals[k]) {
-            sub_put(out, cap, &total, literals[k], lit_lens[k]);
-        } else {
-            sub_put(out, cap, &total, "?", 1);
-        }
+        put_param(out, cap, &total, k, literals, lit_lens, nlit);
         at = offs[k] + 1;
     }
     sub_put(out, cap, &total, sql + at, sql_len - at);
-    if (cap > 0) {
-        out[total < cap - 1 ? total : cap - 1] = '\0';
-    }
-    return total;
+    return sub_end(out, cap, total);
 }
