@@ -171,9 +171,12 @@ rd_skip_value(struct rd *r)
 static bool
 mentions_sql_mode(const char *s, size_t len)
 {
+    if (len < 8) {
+        return false;
+    }
     const char *end = s + len;
-    for (const char *p = s; len >= 8 && (p = memchr(p, '_', (size_t)(end - p))) != NULL; p++) {
-        if (p - s >= 3 && end - p >= 5 && strncasecmp(p - 3, "sql_mode", 8) == 0) {
+    for (const char *p = s + 3; p < end - 4 && (p = memchr(p, '_', (size_t)(end - 4 - p))); p++) {
+        if (strncasecmp(p - 3, "sql_mode", 8) == 0) {
             return true;
         }
     }

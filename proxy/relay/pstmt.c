@@ -93,15 +93,25 @@ pstmt_add(struct pstmt_table *t, uint32_t id, const char *sql, size_t len, unsig
             }
         }
     }
-    /* where the parameters go, so that no execute lexes the text again */
-    unsigned nph = proto_placeholders(sql, len, sqlmode, NULL, 0);
-    if (nph) {
-        st->ph_offs = malloc(nph * sizeof *st->ph_offs);
-        if (!st->ph_offs) {
-            pstmt_free(st);
-            return NULL;
+    /* where the parameters go, so that no execute lexes the text again: as many as the
+     * server counted, in one pass (a second only if the lexer finds more) */
+    unsigned cap = nparams ? nparams : 1;
+    st->ph_offs = malloc(cap * sizeof *st->ph_offs);
+    if (st->ph_offs) {
+        st->nph = proto_placeholders(sql, len, sqlmode, st->ph_offs, cap);
+        if (st->nph > cap) {
+            uint32_t *more = realloc(st->ph_offs, st->nph * sizeof *more);
+            if (more) {
+                st->ph_offs = more;
+                proto_placeholders(sql, len, sqlmode, more, st->nph);
+            } else {
+                st->nph = cap; /* the rest stay `?` in the log, as past the last literal */
+            }
         }
-        st->nph = proto_placeholders(sql, len, sqlmode, st->ph_offs, nph);
+    }
+    if (!st->ph_offs) {
+        pstmt_free(st);
+        return NULL;
     }
     st->nparams = nparams;
     st->ncols = ncols;
