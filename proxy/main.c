@@ -30,6 +30,7 @@
 #include "proxy/account/sessreg.h"
 #include "proxy/output/slowlog.h"
 #include "proxy/account/stats.h"
+#include "proxy/relay/evmem.h"
 #include "proxy/relay/tls.h"
 #include "proxy/relay/worker.h"
 
@@ -203,6 +204,7 @@ main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
     signal(SIGPIPE, SIG_IGN);
+    evmem_install(); /* before any other libevent call */
     evthread_use_pthreads();
 
     static struct app app;
@@ -418,5 +420,6 @@ out:
     filter_free(app.filter);
     tls_shutdown();
     conf_free(&conf);
+    evmem_thread_end();
     return status;
 }
