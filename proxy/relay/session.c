@@ -1048,6 +1048,52 @@ push(struct sess *s, struct bufferevent *bev)
     }
 }
 
+/*
+ * Relays the first n bytes of `in` to dst. When dst is a plain socket with nothing waiting in
+ * its output (the usual case: a statement, its response), they go straight from the input's
+ * pieces to the socket with one writev and are drained from `in`; only what the kernel does
+ * not take moves to dst's output, for push or libevent's write event to finish. This saves
+ * moving the chains into the output, its callbacks and a second drain per packet. Otherwise
+ * the chains move (evbuffer_remove_buffer) and push sends them.
+ */
+static void
+send_from(struct sess *s, struct evbuffer *in, size_t n, struct bufferevent *dst)
+{
+    bool tls = dst == s->cli ? s->client_tls : s->backend_tls;
+    struct evbuffer *out = bufferevent_get_output(dst);
+    if (!tls && s->state != SESS_CONNECTING && !(bufferevent_get_enabled(dst) & EV_WRITE) &&
+        evbuffer_get_length(out) == 0) {
+        struct evbuffer_iovec v[SESS_PEEK_VECS];
+        struct iovec iov[SESS_PEEK_VECS];
+        int nv = evbuffer_peek(in, (ev_ssize_t)n, NULL, v, SESS_PEEK_VECS);
+        if (nv > SESS_PEEK_VECS) {
+            nv = SESS_PEEK_VECS; /* the rest goes the other way */
+        }
+        size_t want = 0;
+        for (int i = 0; i < nv; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = want + v[i].iov_len > n ? n - want : v[i].iov_len;
+            want += iov[i].iov_len;
+        }
+        ssize_t r = nv > 0 ? writev(bufferevent_getfd(dst), iov, nv) : 0;
+        size_t sent = r > 0 ? (size_t)r : 0;
+        evbuffer_drain(in, sent);
+        n -= sent;
+        if (n == 0) {
+            return;
+        }
+        if (sent < want) {
+            /* The kernel is full (or the write failed): libevent's write event takes the rest
+             * and reports an error through the event callback. */
+            evbuffer_remove_buffer(in, out, n);
+            bufferevent_enable(dst, EV_WRITE);
+            return;
+        }
+    }
+    evbuffer_remove_buffer(in, out, n);
+    push(s, dst);
+}
+
 /* Overwrites one byte in place (a sequence id in a header that is about to be relayed). */
 static void
 poke(struct evbuffer *in, size_t off, uint8_t v)
@@ -1420,9 +1466,11 @@ relay(struct sess *s, bool from_client)
                 return -1;
             }
         } else {
-            evbuffer_remove_buffer(in, bufferevent_get_output(dst), off);
+            send_from(s, in, off, dst);
         }
-        push(s, dst);
+        if (zpass || zdst) {
+            push(s, dst);
+        }
         if (evbuffer_get_length(bufferevent_get_output(dst)) > SESS_HIGH_WATER) {
             sess_reading(s, src, false);
             if (from_client) {
@@ -1441,7 +1489,8 @@ relay(struct sess *s, bool from_client)
 /* ---- connection phase ---- */
 
 /* Reads a whole packet of at most `max` payload bytes into a buffer pulled up in `in`.
- * Returns the payload length, -2 when more bytes are needed, -1 when too large. */
+ * Returns the payload length, -2 when more bytes are needed, -1 when too large (*seq is set
+ * whenever the header is there). */
 static long
 whole_packet(struct evbuffer *in, size_t max, uint8_t **payload, uint8_t *seq)
 {
@@ -1450,6 +1499,7 @@ whole_packet(struct evbuffer *in, size_t max, uint8_t **payload, uint8_t *seq)
         return -2;
     }
     uint32_t len = proto_le24(hdr);
+    *seq = hdr[3]; /* also for a packet too large: the ERR answering it follows its seq */
     if (len > max) {
         return -1;
     }
@@ -1457,7 +1507,6 @@ whole_packet(struct evbuffer *in, size_t max, uint8_t **payload, uint8_t *seq)
         return -2;
     }
     *payload = evbuffer_pullup(in, PROTO_HDR_LEN + len) + PROTO_HDR_LEN;
-    *seq = hdr[3];
     return len;
 }
 
