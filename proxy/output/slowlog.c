@@ -148,40 +148,6 @@ put_fields(struct logbuf *b, const char *s)
     put_field(b, s, strnlen(s, 256), false);
 }
 
-/*
- * The statement, framed so that it cannot be read as anything but this entry's statement:
- * trailing whitespace is removed, every line that begins with '#' (the first line included)
- * is written with one space before the '#', and ";\n" ends it (";" is not doubled when the
- * statement already ends with one).
- */
-static void
-put_statement(struct logbuf *b, const char *s, size_t n)
-{
-    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r' ||
-                     s[n - 1] == '\f' || s[n - 1] == '\v')) {
-        n--;
-    }
-    size_t start = 0;
-    /* line starts: 0, and after each '\n' (found with memchr: most statements have none) */
-    for (size_t i = 0; i < n;) {
-        if (s[i] == '#') {
-            logbuf_add(b, s + start, i - start);
-            logbuf_add(b, " ", 1);
-            start = i;
-        }
-        const char *nl = memchr(s + i, '\n', n - i);
-        if (!nl) {
-            break;
-        }
-        i = (size_t)(nl - s) + 1;
-    }
-    logbuf_add(b, s + start, n - start);
-    if (n == 0 || s[n - 1] != ';') {
-        logbuf_add(b, ";", 1);
-    }
-    logbuf_add(b, "\n", 1);
-}
-
 /* MariaDB's own "# Time:" form, "261124 21:48:00.123456" (UTC), into out[23]: the one
  * mariadb-dumpslow reads (it skips ISO times); pt-query-digest reads both. */
 static void
@@ -580,10 +546,96 @@ text_head(struct logbuf *b, const struct rec *r, const char *tbuf)
     logbuf_commit(b, (size_t)(p - start));
 }
 
+/*
+ * The statement, framed so that it cannot be read as anything but this entry's statement:
+ * trailing whitespace is removed, every line that begins with '#' (the first line included)
+ * is written with one space before the '#', and ";\n" ends it (";" is not doubled when the
+ * statement already ends with one). At most 2 * n + 2 bytes out.
+ */
+static char *
+w_statement(char *p, const char *s, size_t n)
+{
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r' ||
+                     s[n - 1] == '\f' || s[n - 1] == '\v')) {
+        n--;
+    }
+    size_t start = 0;
+    /* line starts: 0, and after each '\n' (found with memchr: most statements have none) */
+    for (size_t i = 0; i < n;) {
+        if (s[i] == '#') {
+            p = w_mem(p, s + start, i - start);
+            *p++ = ' ';
+            start = i;
+        }
+        const char *nl = memchr(s + i, '\n', n - i);
+        if (!nl) {
+            break;
+        }
+        i = (size_t)(nl - s) + 1;
+    }
+    p = w_mem(p, s + start, n - start);
+    if (n == 0 || s[n - 1] != ';') {
+        *p++ = ';';
+    }
+    *p++ = '\n';
+    return p;
+}
+
+/* "# Digest:" and, for an execute, "# Params:" (already redacted when asked), in one pass. */
+static void
+text_digest(struct logbuf *b, const struct rec *r, const char *params, size_t plen)
+{
+    char *start = logbuf_reserve(b, 64 + 2 * plen);
+    if (!start) {
+        return;
+    }
+    char *p = W_LIT(start, "# Digest: ");
+    hexfmt_u64(r->digest, p);
+    p += HEXFMT_U64_LEN;
+    *p++ = '\n';
+    if (params) {
+        p = W_LIT(p, "# Params: ");
+        p = w_field(p, params, plen);
+        *p++ = '\n';
+    }
+    logbuf_commit(b, (size_t)(p - start));
+}
+
+/* The entry's last lines: "use", "SET timestamp" and the statement s[0..n) (already redacted
+ * when asked), or the administrator command of a command without text, in one pass. */
+static void
+text_tail(struct logbuf *b, const struct rec *r, const char *s, size_t n, bool admin)
+{
+    char num[4];
+    size_t slen = strnlen(r->schema, sizeof(r->schema));
+    char *start = logbuf_reserve(b, 128 + 2 * slen + 2 * n);
+    if (!start) {
+        return;
+    }
+    char *p = start;
+    if (slen) {
+        p = W_LIT(p, "use ");
+        p = w_field(p, r->schema, slen);
+        p = W_LIT(p, ";\n");
+    }
+    p = W_LIT(p, "SET timestamp=");
+    p = w_u64(p, (uint64_t)(r->start_wall_us < 0 ? 0 : r->start_wall_us / 1000000));
+    p = W_LIT(p, ";\n");
+    if (admin) {
+        const char *label = slowlog_cmd_label(r->cmd, num);
+        p = W_LIT(p, "# administrator command: ");
+        p = w_mem(p, label, strnlen(label, 32));
+        p = W_LIT(p, ";\n");
+    } else {
+        p = w_statement(p, s, n);
+    }
+    logbuf_commit(b, (size_t)(p - start));
+}
+
 static void
 slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const struct rec *r)
 {
-    char tbuf[28], hex[17], num[4];
+    char tbuf[28];
 
     logbuf_begin(b);
     slowlog_mariadb_time(r->start_wall_us, tbuf);
@@ -591,21 +643,12 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
     if (r->explain.has_pfs) {
         slowlog_text_pfs(b, r);
     }
-    hexfmt_u64(r->digest, hex);
-    put(b, "# Digest: ");
-    logbuf_add(b, hex, 16);
-    put(b, "\n");
-
-    if (r->params) {
-        const char *p = r->params;
-        size_t plen = strlen(p);
-        if (redact) {
-            p = slowlog_redact(f, 1, p, plen, &plen);
-        }
-        put(b, "# Params: ");
-        put_field(b, p, plen, false);
-        put(b, "\n");
+    const char *params = r->params;
+    size_t plen = params ? strlen(params) : 0;
+    if (params && redact) {
+        params = slowlog_redact(f, 1, params, plen, &plen);
     }
+    text_digest(b, r, params, plen);
     if (r->bulk_rows) {
         put(b, "# Bulk_rows: ");
         put_u64(b, r->bulk_rows);
@@ -708,27 +751,13 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
         put(b, "\n");
     }
 
-    if (r->schema[0]) {
-        put(b, "use ");
-        put_field(b, r->schema, strnlen(r->schema, sizeof(r->schema)), false);
-        put(b, ";\n");
+    bool admin = r->cmd != PROTO_COM_QUERY && (!r->sql || r->sql_len == 0);
+    const char *stmt = r->sql ? r->sql : "";
+    size_t n = r->sql ? r->sql_len : 0;
+    if (!admin && redact) {
+        stmt = slowlog_redact(f, 0, stmt, n, &n);
     }
-    put(b, "SET timestamp=");
-    put_u64(b, (uint64_t)(r->start_wall_us < 0 ? 0 : r->start_wall_us / 1000000));
-    put(b, ";\n");
-
-    if (r->cmd != PROTO_COM_QUERY && (!r->sql || r->sql_len == 0)) {
-        put(b, "# administrator command: ");
-        put(b, slowlog_cmd_label(r->cmd, num));
-        put(b, ";\n");
-    } else {
-        const char *s = r->sql ? r->sql : "";
-        size_t n = r->sql ? r->sql_len : 0;
-        if (redact) {
-            s = slowlog_redact(f, 0, s, n, &n);
-        }
-        put_statement(b, s, n);
-    }
+    text_tail(b, r, stmt, n, admin);
     logbuf_end(b);
 }
 
