@@ -20,6 +20,8 @@
 #endif
 #endif
 
+#ifndef EVMEM_OFF
+
 #define EVMEM_MIN_SHIFT 12 /* 4 KiB: below, glibc's own per-thread cache is as quick */
 #define EVMEM_MAX_SHIFT 16 /* 64 KiB: above, malloc maps (and returns) the memory anyway */
 #define EVMEM_NCLASS    (EVMEM_MAX_SHIFT - EVMEM_MIN_SHIFT + 1)
@@ -163,10 +165,22 @@ evmem_thread_end(void)
 void
 evmem_install(void)
 {
-#ifndef EVMEM_OFF
     if (pthread_key_create(&evmem_key, evmem_thread_exit) != 0) {
         return; /* no way to release the caches at thread exit: libevent keeps using malloc */
     }
     event_set_mem_functions(evmem_malloc, evmem_realloc, evmem_free);
-#endif
 }
+
+#else /* AddressSanitizer: libevent allocates with malloc, every freed block checked */
+
+void
+evmem_thread_end(void)
+{
+}
+
+void
+evmem_install(void)
+{
+}
+
+#endif
