@@ -325,7 +325,8 @@ rec_fill_execute(struct rec *rec, const struct acct_stmt *st, const struct acct_
         rec->sql = sql;
         rec->sql_len = need;
     }
-    rec->prepared_sql = strdup(st->sql);
+    rec->prepared_sql = st->sql; /* lent: the prepared statement's (record.h) */
+    rec->lent |= REC_LENT_PREPARED;
     for (unsigned i = 0; i < lits.count; i++) {
         rec->sql_truncated = rec->sql_truncated || lits.cut[i]; /* a value was cut */
     }
@@ -403,7 +404,8 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     const struct proto_resp *r = c->resp;
     const struct acct_stmt *st = c->stmt;
     uint64_t dur = c->t_end > c->t_start ? (uint64_t)(c->t_end - c->t_start) : 0;
-    char fp[STATS_FINGERPRINT_MAX];
+    char *fp = out->fp; /* the record may point at it (account.h) */
+    const size_t fp_size = sizeof out->fp;
     const char *sql = NULL;
     size_t sql_len = 0;
     const char *fpp = fp;
@@ -423,7 +425,7 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         /* One lexer pass: digest, fingerprint, kind, and the schema a USE switches to. */
         struct proto_stmt_info info;
         char db[ACCT_SCHEMA_MAX];
-        proto_stmt_analyze(sql, sql_len, c->sql_mode, fp, sizeof fp, db, sizeof db, &info);
+        proto_stmt_analyze(sql, sql_len, c->sql_mode, fp, fp_size, db, sizeof db, &info);
         digest = info.digest;
         explainable = proto_stmt_explainable(info.kind);
         if (info.schema_changed && r->err_code == 0 && c->ended) {
@@ -437,8 +439,8 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         explainable = st->explainable && c->cmd == PROTO_COM_STMT_EXECUTE;
     } else {
         const char *name = proto_com_name(c->cmd);
-        int n = name ? snprintf(fp, sizeof fp, "administrator command: %s", name)
-                     : snprintf(fp, sizeof fp, "administrator command: %u", c->cmd);
+        int n = name ? snprintf(fp, fp_size, "administrator command: %s", name)
+                     : snprintf(fp, fp_size, "administrator command: %u", c->cmd);
         digest = proto_fingerprint(fp, (size_t)n, NULL, 0);
     }
 
@@ -457,10 +459,9 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         .wall_us = c->wall_start + (int64_t)dur,
     };
     stats_local_record(ctx->stats, &sm);
-    struct proto_tags tags_buf;
     struct findings_mark mark;
-    const struct proto_tags *tags =
-        record_where(as, ctx, c, te, sql, sql_len, fpp, digest, explainable, dur, &tags_buf, &mark);
+    const struct proto_tags *tags = record_where(as, ctx, c, te, sql, sql_len, fpp, digest,
+                                                 explainable, dur, &out->tags, &mark);
 
     /* A statement that never finished is logged whatever it cost: the developer looks for it. */
     const char *interrupted = c->interrupted;
@@ -493,14 +494,17 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     strcopy(rec->schema, sizeof rec->schema, c->schema, strlen(c->schema));
     rec->cmd = c->cmd;
     if (c->cmd == PROTO_COM_QUERY && sql) {
-        rec_set_sql(rec, sql, sql_len);
+        rec->sql = sql; /* lent: the command's copy, NUL-terminated (record.h) */
+        rec->sql_len = sql_len;
+        rec->lent |= REC_LENT_SQL;
         rec->sql_truncated = c->total > c->len;
     } else if (st && sql) {
         rec_fill_execute(rec, st, c); /* marks it truncated if a value was cut */
         rec->sql_truncated = rec->sql_truncated || c->total > c->len;
     }
     rec->digest = digest;
-    rec->fingerprint = strdup(fpp);
+    rec->fingerprint = fpp; /* lent: out->fp or the prepared statement's */
+    rec->lent |= REC_LENT_FINGERPRINT;
     rec->explainable = explainable;
     rec->query_us = dur;
     rec->rows_sent = r->rows_sent;
@@ -519,10 +523,8 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
             tags = st->tags;
         }
         if (tags) {
-            rec->tags = malloc(sizeof *tags);
-            if (rec->tags) {
-                *rec->tags = *tags;
-            }
+            rec->tags = tags; /* lent: out->tags or the statement's */
+            rec->lent |= REC_LENT_TAGS;
         }
     }
     if (te->ended) {
@@ -549,7 +551,9 @@ acct_command(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct
              struct acct_out *out)
 {
     struct acct_trx_end te = {0};
-    *out = (struct acct_out){0};
+    out->rec = NULL; /* not the buffers: record() writes them before any use */
+    out->slow = false;
+    out->explain = false;
     if (c->ended) {
         trx_follow(as, ctx, c, &te);
     }

@@ -26,6 +26,7 @@
 #include "proxy/account/counters.h"
 #include "proxy/account/findings.h"
 #include "proxy/account/record.h"
+#include "proxy/account/stats.h"
 
 struct explain;
 struct filter;
@@ -116,6 +117,11 @@ struct acct_out {
     bool slow;       /* the record belongs in the slow log */
     bool explain;    /* submit it to auto-EXPLAIN for a plan; rec->explain.pfs_only: submit
                         it only for the server's figures (pfs.h), no plan */
+    /* Where a statement's fingerprint and tags are made; the record may point here and at
+     * the command's text (rec->lent), so the caller keeps this and the struct acct_cmd's
+     * strings until it has written the record, or calls rec_own before handing it on. */
+    char fp[STATS_FINGERPRINT_MAX];
+    struct proto_tags tags;
 };
 
 void acct_sess_init(struct acct_sess *as, const struct findings_conf *fc);

@@ -5,8 +5,16 @@
 #include "proxy/account/record.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Frees a string the record owns (its fields are const: nothing changes them once filled). */
+static void
+rec_free_own(const void *p)
+{
+    free((void *)(uintptr_t)p);
+}
 
 /* The record a caching thread released last, kept for its next rec_new. */
 static _Thread_local struct rec *rec_spare;
@@ -44,12 +52,20 @@ rec_free(struct rec *r)
     if (!r) {
         return;
     }
-    free(r->sql);
+    if (!(r->lent & REC_LENT_SQL)) {
+        rec_free_own(r->sql);
+    }
     free(r->params);
-    free(r->prepared_sql);
-    free(r->fingerprint);
+    if (!(r->lent & REC_LENT_PREPARED)) {
+        rec_free_own(r->prepared_sql);
+    }
+    if (!(r->lent & REC_LENT_FINGERPRINT)) {
+        rec_free_own(r->fingerprint);
+    }
     explain_job_release(&r->explain);
-    free(r->tags);
+    if (!(r->lent & REC_LENT_TAGS)) {
+        rec_free_own(r->tags);
+    }
     if (rec_caching && !rec_spare) {
         rec_spare = r;
         return;
@@ -57,18 +73,70 @@ rec_free(struct rec *r)
     free(r);
 }
 
+/* A copy of n bytes at s and a NUL; NULL when out of memory. */
+static char *
+rec_dup(const char *s, size_t n)
+{
+    char *copy = malloc(n + 1);
+    if (copy) {
+        if (n) {
+            memcpy(copy, s, n);
+        }
+        copy[n] = '\0';
+    }
+    return copy;
+}
+
+bool
+rec_own(struct rec *r)
+{
+    if ((r->lent & REC_LENT_SQL) && r->sql) {
+        char *c = rec_dup(r->sql, r->sql_len);
+        if (!c) {
+            return false;
+        }
+        r->sql = c;
+    }
+    r->lent &= ~REC_LENT_SQL;
+    if ((r->lent & REC_LENT_PREPARED) && r->prepared_sql) {
+        char *c = rec_dup(r->prepared_sql, strlen(r->prepared_sql));
+        if (!c) {
+            return false;
+        }
+        r->prepared_sql = c;
+    }
+    r->lent &= ~REC_LENT_PREPARED;
+    if ((r->lent & REC_LENT_FINGERPRINT) && r->fingerprint) {
+        char *c = rec_dup(r->fingerprint, strlen(r->fingerprint));
+        if (!c) {
+            return false;
+        }
+        r->fingerprint = c;
+    }
+    r->lent &= ~REC_LENT_FINGERPRINT;
+    if ((r->lent & REC_LENT_TAGS) && r->tags) {
+        struct proto_tags *t = malloc(sizeof *t);
+        if (!t) {
+            return false;
+        }
+        *t = *r->tags;
+        r->tags = t;
+    }
+    r->lent &= ~REC_LENT_TAGS;
+    return true;
+}
+
 bool
 rec_set_sql(struct rec *r, const char *s, size_t n)
 {
-    char *copy = malloc(n + 1);
+    char *copy = rec_dup(s, n);
     if (!copy) {
         return false;
     }
-    if (n) {
-        memcpy(copy, s, n);
+    if (!(r->lent & REC_LENT_SQL)) {
+        rec_free_own(r->sql);
     }
-    copy[n] = '\0';
-    free(r->sql);
+    r->lent &= ~REC_LENT_SQL;
     r->sql = copy;
     r->sql_len = n;
     return true;

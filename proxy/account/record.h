@@ -2,9 +2,12 @@
  * record.h - the record of one completed statement: everything the slow log, the statistics
  * and auto-EXPLAIN need to know about it, independent of the session that ran it.
  *
- * A record handed to slowlog or explain is self-contained (its strings are its own), so it can
- * outlive the session and cross threads. Records are allocated only for statements that are
- * logged (over the threshold); statistics take the fields they need by value.
+ * A record handed to explain is self-contained (its strings are its own), so it can outlive
+ * the session and cross threads. One that goes straight to the slow log may instead point at
+ * the session's strings (`lent`): the statement text, the prepared text, the fingerprint and
+ * the tags, valid only until the command's accounting returns to the relay; rec_own() makes
+ * them its own before the record is handed over. Records are allocated only for statements
+ * that are logged (over the threshold); statistics take the fields they need by value.
  *
  * Auto-EXPLAIN sees only the record's `explain` member (struct explain_job, explain/explain.h):
  * rec_explain_job() points its input at the record's own strings and hands it over;
@@ -36,14 +39,14 @@ struct rec {
     uint8_t cmd;        /* command byte (COM_QUERY, COM_STMT_EXECUTE, ...) */
 
     /* the statement: verbatim SQL (for prepared statements, with parameters substituted) */
-    char *sql; /* heap, NUL-terminated */
+    const char *sql; /* heap or lent, NUL-terminated */
     size_t sql_len;
     bool sql_truncated; /* longer than the proxy keeps; sql is its first part */
     char *params;       /* heap "# Params:" content ('a', 42, NULL), NULL when none */
-    char *prepared_sql; /* heap: the statement as prepared (with ?), NULL for COM_QUERY */
+    const char *prepared_sql; /* the statement as prepared (with ?), NULL for COM_QUERY */
     uint32_t bulk_rows; /* COM_STMT_BULK_EXECUTE: rows of parameters (params: the first) */
     uint64_t digest;    /* of the fingerprint */
-    char *fingerprint;  /* heap, NULL when not computed */
+    const char *fingerprint; /* NULL when not computed */
     bool explainable;   /* a kind auto-EXPLAIN may run */
 
     /* what it cost and returned */
@@ -67,9 +70,13 @@ struct rec {
 
     /* tags from the statement's comments (sqlcommenter, marginalia; for an execute, those of
      * its PREPARE text): heap, NULL when it had none */
-    struct proto_tags *tags;
+    const struct proto_tags *tags;
     /* it repeats a shape in an N+1 run (findings.h): the run so far, for `# N_plus_one:` */
     struct findings_mark n_plus_one;
+
+    /* Which of sql, prepared_sql, fingerprint and tags are lent (REC_LENT_*): not the record's
+     * to free; rec_own copies them. */
+    unsigned lent;
 
     /* auto-EXPLAIN (explain/explain.h): the session sets live_token, pfs_only and log;
      * rec_explain_job() the rest of the input. The output: plan, source, error, index_advice,
@@ -77,6 +84,11 @@ struct rec {
      * has_pfs/pfs. Freed by rec_free. */
     struct explain_job explain;
 };
+
+#define REC_LENT_SQL         1u
+#define REC_LENT_PREPARED    2u
+#define REC_LENT_FINGERPRINT 4u
+#define REC_LENT_TAGS        8u
 
 /* Allocates a zeroed record. Returns NULL when out of memory. */
 struct rec *rec_new(void);
@@ -89,6 +101,9 @@ void rec_free(struct rec *r);
  * frees the kept one; call it before the thread exits. Other threads free as usual. */
 void rec_cache_begin(void);
 void rec_cache_end(void);
+/* Makes the record's lent strings its own (copies them): before it goes to another thread.
+ * False when out of memory (what could not be copied stays lent). */
+bool rec_own(struct rec *r);
 /* Replaces r->sql with a copy of s[0..n). False when out of memory. */
 bool rec_set_sql(struct rec *r, const char *s, size_t n);
 

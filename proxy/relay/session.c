@@ -488,7 +488,9 @@ hand_on(struct worker *w, const struct acct_out *out)
         return;
     }
     bool slow = out->slow, explain = out->explain, pfs_only = rec->explain.pfs_only;
-    if ((explain || pfs_only) && explain_submit(app->explain, rec_explain_job(rec))) {
+    /* the explain thread gets a record of its own; the slow log is written here and now */
+    if ((explain || pfs_only) && rec_own(rec) &&
+        explain_submit(app->explain, rec_explain_job(rec))) {
         return;
     }
     if (pfs_only) {
