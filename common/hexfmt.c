@@ -7,9 +7,11 @@ void
 hexfmt_u64(uint64_t v, char out[HEXFMT_U64_LEN + 1])
 {
     static const char digits[] = "0123456789abcdef";
-    for (int i = HEXFMT_U64_LEN - 1; i >= 0; i--) {
-        out[i] = digits[v & 0xf];
-        v >>= 4;
+    for (int i = HEXFMT_U64_LEN - 2; i >= 0; i -= 2) { /* a byte (two digits) at a time */
+        unsigned b = (unsigned)(v & 0xff);
+        out[i] = digits[b >> 4];
+        out[i + 1] = digits[b & 0xf];
+        v >>= 8;
     }
     out[HEXFMT_U64_LEN] = '\0';
 }

@@ -458,37 +458,76 @@ w_mem(char *p, const char *s, size_t n)
 
 #define W_LIT(p, lit) w_mem((p), (lit), sizeof(lit) - 1)
 
+/* "00" to "99": numbers are written two digits at a time */
+static const char w_digits2[201] = "0001020304050607080910111213141516171819"
+                                   "2021222324252627282930313233343536373839"
+                                   "4041424344454647484950515253545556575859"
+                                   "6061626364656667686970717273747576777879"
+                                   "8081828384858687888990919293949596979899";
+
+static char *
+w_2digits(char *p, unsigned v)
+{
+    memcpy(p, w_digits2 + 2 * v, 2);
+    return p + 2;
+}
+
 static char *
 w_u64(char *p, uint64_t v)
 {
     char tmp[24];
-    int i = (int)sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return w_mem(p, tmp + i, sizeof(tmp) - (size_t)i);
+    char *end = tmp + sizeof tmp, *q = end;
+    while (v >= 100) {
+        q -= 2;
+        w_2digits(q, (unsigned)(v % 100));
+        v /= 100;
+    }
+    if (v >= 10) {
+        q -= 2;
+        w_2digits(q, (unsigned)v);
+    } else {
+        *--q = (char)('0' + v);
+    }
+    return w_mem(p, q, (size_t)(end - q));
 }
 
 static char *
 w_secs(char *p, uint64_t us)
 {
-    uint64_t f = us % 1000000;
+    unsigned f = (unsigned)(us % 1000000);
     p = w_u64(p, us / 1000000);
-    *p = '.';
-    for (int i = 6; i >= 1; i--) {
-        p[i] = (char)('0' + f % 10);
-        f /= 10;
-    }
-    return p + 7;
+    *p++ = '.';
+    p = w_2digits(p, f / 10000);
+    p = w_2digits(p, f / 100 % 100);
+    return w_2digits(p, f % 100);
 }
 
-/* put_field(..., false): at most two bytes out per byte in */
+/* Some byte of the eight in x is below 0x20 (a control byte; exact for the question whether
+ * one is). */
+static bool
+w_has_control(uint64_t x)
+{
+    return ((x - 0x2020202020202020ull) & ~x & 0x8080808080808080ull) != 0;
+}
+
+/* put_field(..., false): at most two bytes out per byte in; eight at a time while none of
+ * them is a control byte */
 static char *
 w_field(char *p, const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
+    size_t i = 0;
+    while (i < n) {
+        if (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (!w_has_control(x)) {
+                memcpy(p, &x, 8);
+                p += 8;
+                i += 8;
+                continue;
+            }
+        }
+        unsigned char c = (unsigned char)s[i++];
         if (c >= 0x20 || c == '\t') {
             *p++ = (char)c;
         } else if (c == '\n' || c == '\r') {

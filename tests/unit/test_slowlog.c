@@ -228,6 +228,18 @@ test_header_escapes(void)
     snprintf(want, sizeof want, "# User@Host: %s[%s] @ localhost []\n", r->user, r->user);
     CHECK(strstr(text, want));
     free(text);
+    /* values longer than a word, control bytes at every offset within one (the writer copies
+     * eight clean bytes at a time) */
+    snprintf(r->schema, sizeof r->schema,
+             "0123456789abcdef\n0123456\x01"
+             "89abcdef01234567\r");
+    r->params = strdup("'abcdefgh', 'ijklmno\npqrstuvwxyz', 'ABCDEFGHIJKLMNOPQRSTUVWXYZ\x02'");
+    text = format_to_file("escapes3.log", CONF_LOG_TEXT, NULL, &r, 1);
+    CHECK(strstr(text, "  Schema: 0123456789abcdef\\n0123456?89abcdef01234567\\r  QC_hit: No\n"));
+    CHECK(strstr(text, "# Params: 'abcdefgh', 'ijklmno\\npqrstuvwxyz', "
+                       "'ABCDEFGHIJKLMNOPQRSTUVWXYZ?'\n"));
+    CHECK(strstr(text, "use 0123456789abcdef\\n0123456?89abcdef01234567\\r;\n"));
+    free(text);
     rec_free(r);
 }
 
@@ -248,6 +260,22 @@ test_numbers(void)
                        "18446744073709551615  Rows_examined: 0\n# Rows_affected: 7  "));
     CHECK(strstr(text, "# Digest: 0000000000000abc\n"));
     CHECK(strstr(text, "SET timestamp=0;\n"));
+    free(text);
+    /* two digits at a time: odd and even lengths, zeros inside, a fraction with zeros */
+    r->query_us = 100009;                  /* 0.100009 s */
+    r->rows_sent = 1000000;                /* 7 digits */
+    r->rows_affected = 10;                 /* 2 */
+    r->bytes_sent = 9;                     /* 1 */
+    r->thread_id = 100;                    /* 3 */
+    r->start_wall_us = 1764633600123456LL; /* 2025-12-02 00:00:00.123456 UTC */
+    r->digest = 0xfedcba9876543210ULL;
+    text = format_to_file("numbers2.log", CONF_LOG_TEXT, NULL, &r, 1);
+    CHECK(strstr(text, "# Time: 251202 00:00:00.123456\n"));
+    CHECK(strstr(text, "# Thread_id: 100  Schema: perf"));
+    CHECK(strstr(text, "# Query_time: 0.100009  Lock_time: 0.000000  Rows_sent: 1000000  "
+                       "Rows_examined: 0\n# Rows_affected: 10  Bytes_sent: 9\n"));
+    CHECK(strstr(text, "# Digest: fedcba9876543210\n"));
+    CHECK(strstr(text, "SET timestamp=1764633600;\n"));
     free(text);
     rec_free(r);
 }
