@@ -11,9 +11,10 @@
  *                 |                         a new command: struct pcmd (start time, a bounded
  *                 |                         copy of its text) joins the pending queue; clients
  *                 |                         may pipeline, so the queue keeps their order
- *                 '--- evbuffer_remove_buffer(): chains move, bytes are not copied ---> [be output]
+ *                 '--- send_from(): one writev from the input's pieces -------------> backend
+ *                        (what the socket does not take: chains move to [be output])
  *
- *   bytes <- [cli output] <---------------- evbuffer_remove_buffer() ----------------- [be input]
+ *   bytes <---------------------------------- send_from() --------------------------- [be input]
  *                                           framer -> server_packet()/server_end()
  *                                           proto_resp_feed() for the queue's head; when its
  *                                           response ends, complete_head():
