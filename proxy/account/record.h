@@ -41,13 +41,13 @@ struct rec {
     /* the statement: verbatim SQL (for prepared statements, with parameters substituted) */
     const char *sql; /* heap or lent, NUL-terminated */
     size_t sql_len;
-    bool sql_truncated; /* longer than the proxy keeps; sql is its first part */
-    char *params;       /* heap "# Params:" content ('a', 42, NULL), NULL when none */
+    bool sql_truncated;       /* longer than the proxy keeps; sql is its first part */
+    char *params;             /* heap "# Params:" content ('a', 42, NULL), NULL when none */
     const char *prepared_sql; /* the statement as prepared (with ?), NULL for COM_QUERY */
-    uint32_t bulk_rows; /* COM_STMT_BULK_EXECUTE: rows of parameters (params: the first) */
-    uint64_t digest;    /* of the fingerprint */
-    const char *fingerprint; /* NULL when not computed */
-    bool explainable;   /* a kind auto-EXPLAIN may run */
+    uint32_t bulk_rows;       /* COM_STMT_BULK_EXECUTE: rows of parameters (params: the first) */
+    uint64_t digest;          /* of the fingerprint */
+    const char *fingerprint;  /* NULL when not computed */
+    bool explainable;         /* a kind auto-EXPLAIN may run */
 
     /* what it cost and returned */
     uint64_t query_us; /* first byte of the command to last byte of the response */
