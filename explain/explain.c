@@ -141,7 +141,8 @@ struct xconn {
     struct event *timer; /* task deadline, or close bound */
     int wait;            /* last non-zero status of a _start/_cont, 0 when none */
     bool timed_out;
-    bool broken; /* must be closed after the current operation */
+    bool lib_timeout; /* libmariadb's own read/write/connect timeout ended the last wait */
+    bool broken;      /* must be closed after the current operation */
     bool is_mariadb;
     bool fresh; /* connected for the current task (not reused) */
     char db[65];
@@ -639,6 +640,9 @@ xc_io_cb(evutil_socket_t fd, short what, void *arg)
     if (what & EV_TIMEOUT) {
         ev |= MYSQL_WAIT_TIMEOUT;
     }
+    /* libmariadb's timeouts equal the task's: whichever of the two fires first, the
+     * statement's error says "timeout" (not libmariadb's "Lost connection ..., 11") */
+    c->lib_timeout = (what & EV_TIMEOUT) && (c->wait & MYSQL_WAIT_TIMEOUT);
     xc_cont(c, ev);
 }
 
@@ -972,6 +976,13 @@ live_analyze_end(struct xconn *c, bool ok)
     xc_task_end(c, p, NULL, true);
 }
 
+/* The text of the last call's error on `c`: "timeout" when libmariadb's own timeout ended it. */
+static const char *
+xc_error(struct xconn *c)
+{
+    return c->lib_timeout ? "timeout" : mysql_error(c->my);
+}
+
 /* The error of the last call on `c`, for a job. Client-side errors break the connection. */
 static void
 xc_fail(struct xconn *c)
@@ -997,8 +1008,8 @@ xc_fail(struct xconn *c)
     if (!server_err) {
         c->broken = true; /* a failed connect, a timeout or a client-side error: close it */
     }
-    if (!connecting && !c->timed_out && !c->fresh && c->task && !c->task->retried &&
-        (no == CR_SERVER_GONE_ERROR || no == CR_SERVER_LOST)) {
+    if (!connecting && !c->timed_out && !c->lib_timeout && !c->fresh && c->task &&
+        !c->task->retried && (no == CR_SERVER_GONE_ERROR || no == CR_SERVER_LOST)) {
         /* a reused connection the server closed meanwhile (wait_timeout): once more, anew */
         struct xtask *t = c->task;
         t->retried = true;
@@ -1017,12 +1028,12 @@ xc_fail(struct xconn *c)
     } else {
         snprintf(what, sizeof(what), "EXPLAIN failed");
     }
-    if (c->timed_out) {
+    if (c->timed_out || (c->lib_timeout && !(connecting && c->connect_errs[0]))) {
         snprintf(msg, sizeof(msg), "%stimeout", prefix);
         warn_once(c->e, connecting ? -2 : -1, what, "timeout");
     } else {
         const char *err = connecting && c->connect_errs[0] ? c->connect_errs
-                          : no                             ? mysql_error(c->my)
+                          : no                             ? xc_error(c)
                                                            : "unknown error";
         snprintf(msg, sizeof(msg), "%s%.230s", prefix, err);
         warn_once(c->e, (int)no, what, err);
@@ -1465,7 +1476,7 @@ adv_fail(struct xconn *c)
     struct explain_job *r = c->task->job;
     char msg[300];
     snprintf(msg, sizeof(msg), "none (cannot read information_schema: %s)",
-             c->timed_out ? "timeout" : (no ? mysql_error(c->my) : "unknown error"));
+             c->timed_out ? "timeout" : (no ? xc_error(c) : "unknown error"));
     free(r->index_advice);
     r->index_advice = strdup(msg);
     adv_end(c);
@@ -1550,7 +1561,7 @@ xc_op_done(struct xconn *c)
                 snprintf(e->last_connect_err, sizeof(e->last_connect_err), "timeout");
             } else {
                 snprintf(e->last_connect_err, sizeof(e->last_connect_err), "%.199s",
-                         c->connect_errs[0] ? c->connect_errs : mysql_error(c->my));
+                         c->connect_errs[0] ? c->connect_errs : xc_error(c));
             }
             xc_fail(c);
             return;
@@ -1726,6 +1737,7 @@ xc_connect_addr(struct xconn *c)
     }
     c->state = XC_CONNECTING;
     c->timed_out = false;
+    c->lib_timeout = false;
     c->broken = false;
     xc_after(c, mysql_real_connect_start(&c->ret_my, c->my, host, e->user, e->password, NULL,
                                          e->port, e->unix_path, 0));
@@ -1752,7 +1764,7 @@ xc_connect_next(struct xconn *c)
     if (n > 1) {
         size_t used = strlen(c->connect_errs);
         snprintf(c->connect_errs + used, sizeof(c->connect_errs) - used, "%s%s: %s",
-                 used ? "; " : "", e->addr_text[c->addr_i], mysql_error(c->my));
+                 used ? "; " : "", e->addr_text[c->addr_i], xc_error(c));
     }
     if (c->addr_i + 1 >= n || e->exiting) {
         return false;
