@@ -1028,7 +1028,7 @@ xc_fail(struct xconn *c)
     } else {
         snprintf(what, sizeof(what), "EXPLAIN failed");
     }
-    if (c->timed_out || (c->lib_timeout && !(connecting && c->connect_errs[0]))) {
+    if (c->timed_out) {
         snprintf(msg, sizeof(msg), "%stimeout", prefix);
         warn_once(c->e, connecting ? -2 : -1, what, "timeout");
     } else {
