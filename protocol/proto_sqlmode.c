@@ -23,31 +23,61 @@ rd_next(struct rd *r)
     } while (proto_sqltok_blank(&r->t));
 }
 
-/* Reads a variable name made of words, `@` and `.` glued together (sql_mode, @@sql_mode,
- * @@SESSION.sql_mode) into out, lowercased; false when it is no such name or too long. */
+/* Appends the current token to out[*n..cap) when it is one part of a name: a word or a
+ * quoted identifier (`sql_mode`, and "sql_mode" under ANSI_QUOTES), lowercased, without its
+ * quotes; false otherwise. Does not advance. */
+static bool
+rd_part(struct rd *r, char *out, size_t cap, size_t *n)
+{
+    size_t a = r->t.start, b = r->t.end;
+    if (r->t.kind == PROTO_TOK_QIDENT) {
+        a = r->t.body_start;
+        b = r->t.body_end;
+    } else if (r->t.kind != PROTO_TOK_WORD) {
+        return false;
+    }
+    if (a == b || b - a >= cap - *n) {
+        return false;
+    }
+    for (size_t i = a; i < b; i++) {
+        char c = (char)r->lx.s[i];
+        out[(*n)++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    return true;
+}
+
+/* Reads a variable name into out, lowercased and without quotes: `@` or `@@` glued to the
+ * first part, then parts joined by `.`, which may have blanks around it as the server allows
+ * (sql_mode, `sql_mode`, @@sql_mode, @@SESSION . `sql_mode`); false when it is no such name
+ * or too long. Leaves the cursor on the token after the name. */
 static bool
 rd_name(struct rd *r, char *out, size_t cap)
 {
     size_t n = 0;
-    size_t at = r->t.start;
-    while ((r->t.kind == PROTO_TOK_WORD || proto_sqltok_op_is(&r->lx, &r->t, "@") ||
-            proto_sqltok_op_is(&r->lx, &r->t, ".")) &&
-           r->t.start == at) {
-        for (size_t i = r->t.start; i < r->t.end; i++) {
-            if (n + 1 >= cap) {
-                return false;
-            }
-            char c = (char)r->lx.s[i];
-            out[n++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    while (proto_sqltok_op_is(&r->lx, &r->t, "@")) {
+        if (n + 2 >= cap) {
+            return false;
         }
-        at = r->t.end;
-        proto_sqllex_next(&r->lx, &r->t);
+        out[n++] = '@';
+        proto_sqllex_next(&r->lx, &r->t); /* no blanks between @, @ and the name */
     }
-    if (proto_sqltok_blank(&r->t)) {
+    if (!rd_part(r, out, cap, &n)) {
+        return false;
+    }
+    rd_next(r);
+    while (proto_sqltok_op_is(&r->lx, &r->t, ".")) {
+        if (n + 2 >= cap) {
+            return false;
+        }
+        out[n++] = '.';
+        rd_next(r);
+        if (!rd_part(r, out, cap, &n)) {
+            return false;
+        }
         rd_next(r);
     }
     out[n] = '\0';
-    return n > 0;
+    return true;
 }
 
 bool

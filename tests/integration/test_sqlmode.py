@@ -85,39 +85,44 @@ class SqlMode(unittest.TestCase):
             self.assertEqual(stmt, "INSERT INTO sqlm.t VALUES (7, '\\' OR \\'1\\'=\\'1 \\\\ back')")
 
     def test_prepared_ansi_quotes(self):
-        """Under ANSI_QUOTES a "?" is an identifier's text, not a placeholder's neighbour."""
-        with harness.Slowtap() as px:
-            cli = mywire.RawClient(px.port)
-            cli.login()
-            cli.query("SET SESSION sql_mode = 'ANSI_QUOTES'")
-            sid, n, _ = stmtwire.prepare(cli, 'SELECT ? AS "col?x" FROM sqlm.t WHERE id = ?')
-            self.assertEqual(n, 2)
-            self.assertEqual(stmtwire.execute(cli, sid, ["v", 1])[0], "rows")
-            cli.close()
-            got = wait_for(lambda: [e for e in px.entries(settle=0.1)
-                                    if 'AS "col?x"' in (e["statement"] or "")])
-            self.assertEqual(len(got), 1, px.log_text())
-            self.assertEqual(got[0]["statement"],
-                             "SELECT 'v' AS \"col?x\" FROM sqlm.t WHERE id = 1")
+        """Under ANSI_QUOTES "a\\" is an identifier that ends at its second quote; read as a
+        string (the default mode) it would run to the end and hide the second placeholder. The
+        mode is learned from every spelling of the variable the server accepts."""
+        for mode_sql in ("SET SESSION sql_mode = 'ANSI_QUOTES'",
+                         "SET @@session . `sql_mode` = 'ANSI_QUOTES'"):
+            with self.subTest(mode_sql=mode_sql), harness.Slowtap() as px:
+                cli = mywire.RawClient(px.port)
+                cli.login()
+                cli.query(mode_sql)
+                sid, n, _ = stmtwire.prepare(cli, 'SELECT ? AS "a\\" FROM sqlm.t WHERE id = ?')
+                self.assertEqual(n, 2)
+                self.assertEqual(stmtwire.execute(cli, sid, ["v", 1])[0], "rows")
+                cli.close()
+                got = wait_for(lambda: [e for e in px.entries(settle=0.1)
+                                        if 'AS "a\\"' in (e["statement"] or "")])
+                self.assertEqual(len(got), 1, px.log_text())
+                self.assertEqual(got[0]["statement"],
+                                 'SELECT \'v\' AS "a\\" FROM sqlm.t WHERE id = 1')
 
     def test_explain_under_session_mode(self):
-        """A statement that only parses under ANSI_QUOTES gets its plan: the side connection
-        runs under the session's mode; a later session with the default mode gets it too."""
+        """A statement that only parses under ANSI_QUOTES (sqlm."t" is a syntax error in the
+        default mode) gets its plan: the side connection runs under the mode the session set
+        (here with a quoted `sql_mode`); a later session with the default mode gets it too."""
         args = ["--explain-user", "explain", "--explain-password", "explainpass"]
         with harness.Slowtap(args) as px:
             cli = mywire.RawClient(px.port)
             cli.login()
-            cli.query("SET SESSION sql_mode = 'ANSI_QUOTES'")
-            cli.query('SELECT "s" FROM sqlm.t WHERE "id" = 3')
+            cli.query("SET `sql_mode` = 'ANSI_QUOTES'")
+            cli.query('SELECT "s" FROM sqlm."t" WHERE "id" = 3')
             cli.close()
             cli = mywire.RawClient(px.port)
             cli.login()
             cli.query("SELECT \"x\" AS sqlm_default FROM sqlm.t WHERE id = 4")
             cli.close()
             got = wait_for(lambda: [e for e in px.entries(settle=0.2)
-                                    if "sqlm.t" in (e["statement"] or "") and e["explain"]])
+                                    if "FROM sqlm." in (e["statement"] or "") and e["explain"]])
             stmts = {e["statement"]: e for e in px.entries(settle=0.5)}
-            a = stmts.get('SELECT "s" FROM sqlm.t WHERE "id" = 3')
+            a = stmts.get('SELECT "s" FROM sqlm."t" WHERE "id" = 3')
             self.assertIsNotNone(a, px.log_text())
             self.assertTrue(a["explain"], a["raw"])
             self.assertIsNone(a["explain_error"], a["raw"])

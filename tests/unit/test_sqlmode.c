@@ -37,6 +37,19 @@ static const struct mcase cases[] = {
     {"SET SQL_MODE = 'ANSI_QUOTES'", 0, true, AQ},
     {"set Sql_Mode='ANSI'", 0, true, AQ},
     {"SET sql_modes = 'ANSI_QUOTES'", 0, false, 0},
+    /* quoted names and blanks around the dot, as MariaDB accepts them */
+    {"SET `sql_mode` = 'ANSI_QUOTES'", 0, true, AQ},
+    {"SET SESSION `SQL_MODE`='ANSI'", 0, true, AQ},
+    {"SET @@`sql_mode` = 'ANSI_QUOTES'", 0, true, AQ},
+    {"SET @@session.`sql_mode` = 'ANSI_QUOTES'", 0, true, AQ},
+    {"SET @@session . sql_mode = 'ANSI_QUOTES'", 0, true, AQ},
+    {"SET @@session /* c */ . /* d */ sql_mode = 'ANSI_QUOTES'", 0, true, AQ},
+    {"SET \"sql_mode\" = ''", AQ, true, 0},            /* an identifier under ANSI_QUOTES */
+    {"SET \"sql_mode\" = 'ANSI_QUOTES'", 0, false, 0}, /* a string otherwise: no SET of it */
+    {"SET `sql_mode = 'ANSI_QUOTES'", 0, false, 0},
+    {"SET @@global.`sql_mode` = 'ANSI_QUOTES'", 0, false, 0},
+    {"SET `sql``mode` = 'ANSI_QUOTES'", 0, false, 0},
+    {"SET sql_mode = CONCAT(@@session . `sql_mode`, ',ANSI_QUOTES')", 0, true, AQ},
     /* unknown values: the mode is left as it was */
     {"SET sql_mode = REPLACE(@@sql_mode, 'ANSI_QUOTES', '')", AQ, false, 0},
     {"SET sql_mode = @saved", AQ, false, 0},
