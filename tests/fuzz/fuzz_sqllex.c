@@ -11,7 +11,10 @@
  *   - (c) substituting well-formed literals for N placeholders yields a statement whose
  *     fingerprint is the prepared statement's, when every placeholder stands apart from its
  *     neighbours (a separator or whitespace on each side: `a?` would glue into one word);
- *   - proto_stmt_analyze agrees with the separate functions.
+ *   - proto_stmt_analyze agrees with the separate functions;
+ *   - (d) proto_sqlmode_from_set leaves the mode untouched when it returns false; when true,
+ *     a known mode list is a NUL-terminated piece of the statement and ANSI_QUOTES is set
+ *     exactly when that list names it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,7 @@
 #include "protocol/proto_fingerprint.h"
 #include "protocol/proto_redact.h"
 #include "protocol/proto_sqllex.h"
+#include "protocol/proto_sqlmode.h"
 #include "protocol/proto_stmt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -43,6 +47,35 @@ pred_every_other(void *ctx, const char *content, size_t len)
     (void)content;
     (void)len;
     return (*n)++ % 2 == 0;
+}
+
+/* (d): what a SET of sql_mode tells (proto_sqlmode.h). */
+static const char *
+check_sqlmode(const char *sql, size_t len, unsigned mode)
+{
+    struct proto_sqlmode m, before;
+    memset(&m, 0x5a, sizeof m);
+    m.flags = mode;
+    before = m;
+    if (!proto_sqlmode_from_set(sql, len, &m)) {
+        return memcmp(&m, &before, sizeof m) == 0 ? NULL : "(d) sqlmode changed on false";
+    }
+    if (!m.changed || (m.flags & ~(unsigned)PROTO_SQLMODE_ANSI_QUOTES) !=
+                          (mode & ~(unsigned)PROTO_SQLMODE_ANSI_QUOTES)) {
+        return "(d) sqlmode: changed unset or other flags touched";
+    }
+    size_t n = strnlen(m.text, sizeof m.text);
+    if (n == sizeof m.text || (!m.text_known && n)) {
+        return "(d) sqlmode text not terminated, or set while unknown";
+    }
+    if (m.text_known && n && !memmem(sql, len, m.text, n)) {
+        return "(d) sqlmode text is not from the statement";
+    }
+    if (m.text_known &&
+        proto_sqlmode_list_has_ansi_quotes(m.text, n) != !!(m.flags & PROTO_SQLMODE_ANSI_QUOTES)) {
+        return "(d) sqlmode ANSI_QUOTES disagrees with the list";
+    }
+    return NULL;
 }
 
 /* Lexer invariants; the number of top-level `?` placeholders in *nparams. */
@@ -227,7 +260,10 @@ fuzz_sqllex_check(const char *sql, size_t len, unsigned mode, unsigned pick)
         why = "(b) fingerprint(partly redacted) != fingerprint(original)";
         goto out;
     }
-    why = check_substitute(sql, len, mode, pick, nparams, digest);
+    why = check_sqlmode(sql, len, mode);
+    if (!why) {
+        why = check_substitute(sql, len, mode, pick, nparams, digest);
+    }
 out:
     free(fp);
     free(fp2);
