@@ -24,6 +24,7 @@
 
 #include "common/hexfmt.h"
 #include "common/jsonw.h"
+#include "common/timefmt.h"
 #include "explain/advice.h"
 #include "explain/plan.h"
 #include "protocol/proto_fingerprint.h"
@@ -35,6 +36,27 @@
 #define REPORT_NO_TIME   (-1.0)
 #define REPORT_NO_INDEX  0x100 /* with the PLAN_* bits: the server reported no index used */
 #define REPORT_EXPL_COLS 32
+#define REPORT_LOCK_STMT 1024 /* of the blocker's last statement, kept per lock wait */
+
+/* A lock wait as an entry's `# Lock_wait:`, `# Blocker:` and `# blocker:` lines (or its JSON
+ * lock_wait object) tell it: what the statement waited for and, when slowtap knew the
+ * blocking session, what that session was doing. */
+struct report_lock {
+    double time; /* the entry's, REPORT_NO_TIME when unknown */
+    double wait_s;
+    char type[16];   /* row, table, metadata, ... (lockwait_kind_name) */
+    char table[256]; /* `db`.`t`, "" when unknown */
+    char index[128];
+    uint64_t blocked_by; /* the blocking thread, 0 when unknown */
+    bool inferred;       /* a metadata-lock blocker slowtap inferred */
+    char cands[128];     /* "1742,1750": the sessions that could hold it, "" when none */
+    bool has_blocker;    /* the blocker was a session through slowtap: */
+    uint64_t thread_id;
+    char user[128], host[128];
+    double trx_s, idle_s;        /* its open transaction's age and its idle time, < 0 unknown */
+    char last[REPORT_LOCK_STMT]; /* its last statement in that transaction, as logged */
+    bool last_cut;               /* that statement was cut in the log */
+};
 
 /* One slow-log entry as read from a file. */
 struct report_entry {
@@ -62,6 +84,8 @@ struct report_entry {
     bool n1;
     uint64_t n1_child, n1_parent;
     unsigned n1_count;
+    bool has_lock; /* a lock wait was logged: */
+    struct report_lock lock;
 };
 
 /* One statement shape. */
@@ -78,6 +102,9 @@ struct report_shape {
     char *advice;       /* the last entry's index advice (heap), NULL when none */
     uint64_t scan_rows; /* largest scanned-table estimate of its plans */
     bool scan_known;
+    uint64_t lock_waits; /* entries with a lock wait, their total and longest wait, */
+    double lock_wait_total, lock_wait_max;
+    struct report_lock *lock_longest; /* and the longest one (heap), NULL when none */
 };
 
 /* An N+1 (parent, child) pair seen in `# N_plus_one:` lines. */
@@ -220,6 +247,23 @@ report_add(struct report *r, const struct report_entry *e, const char *text, siz
             s->advice = a;
         }
     }
+    if (e->has_lock) {
+        s->lock_waits++;
+        s->lock_wait_total += e->lock.wait_s;
+        s->lock_wait_max = e->lock.wait_s > s->lock_wait_max ? e->lock.wait_s : s->lock_wait_max;
+        if (!s->lock_longest) {
+            s->lock_longest = malloc(sizeof(*s->lock_longest));
+            if (!s->lock_longest) {
+                r->oom = true;
+                return;
+            }
+            *s->lock_longest = e->lock;
+            s->lock_longest->time = e->time;
+        } else if (e->lock.wait_s >= s->lock_longest->wait_s) { /* equal: the later read */
+            *s->lock_longest = e->lock;
+            s->lock_longest->time = e->time;
+        }
+    }
     report_n1_add(r, e);
     r->entries++;
     r->total += e->query_time;
@@ -232,6 +276,7 @@ report_free(struct report *r)
         free(r->slots[i].fingerprint);
         free(r->slots[i].samples);
         free(r->slots[i].advice);
+        free(r->slots[i].lock_longest);
     }
     free(r->slots);
 }
@@ -339,6 +384,7 @@ report_entry_reset(struct report_entry *e)
     e->stmt = stmt;
     e->stmt_cap = cap;
     e->time = REPORT_NO_TIME;
+    e->lock.trx_s = e->lock.idle_s = -1;
 }
 
 static bool
@@ -405,6 +451,88 @@ static uint64_t
 report_u64(const char *s)
 {
     return s ? strtoull(s, NULL, 10) : 0;
+}
+
+/* Copies s[0..n) into out[cap] as a string, cut to fit; true when it was cut. */
+static bool
+report_copy(char *out, size_t cap, const char *s, size_t n)
+{
+    bool cut = n >= cap;
+    n = cut ? cap - 1 : n;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return cut;
+}
+
+/* The word (up to a blank) after "key" in a header line into out[cap]; "" when absent. */
+static void
+report_word(const char *line, const char *key, char *out, size_t cap)
+{
+    const char *v = report_field(line, key);
+    report_copy(out, cap, v ? v : "", v ? strcspn(v, " \t") : 0);
+}
+
+/* "# Lock_wait: 2.310000  Lock_type: row  Lock_table: `shop`.`accounts`  Lock_index: PRIMARY
+ *  Lock_mode: X  Lock_state: Updating  Blocked_by: 1742 [(inferred)]  [Lock_candidates: a,b]" */
+static void
+report_lock_line(struct report_entry *e, const char *line)
+{
+    struct report_lock *l = &e->lock;
+    const char *v;
+    e->has_lock = true;
+    l->wait_s = strtod(line + 12, NULL);
+    report_word(line, "Lock_type:", l->type, sizeof l->type);
+    if (strcmp(l->type, "none") == 0) {
+        l->type[0] = '\0';
+    }
+    report_word(line, "Lock_table:", l->table, sizeof l->table);
+    report_word(line, "Lock_index:", l->index, sizeof l->index);
+    if ((v = report_field(line, "Blocked_by:"))) {
+        l->blocked_by = report_u64(v);
+        l->inferred = strncmp(v + strspn(v, "0123456789"), " (inferred)", 11) == 0;
+    }
+    report_word(line, "Lock_candidates:", l->cands, sizeof l->cands);
+}
+
+/* "# Blocker: 1742  Blocker_user: app@10.0.0.7  [In_transaction: 5.004000  Idle: 4.870000
+ *  Trx_statements: 3]": the blocking session, as slowtap knew it. */
+static void
+report_blocker_line(struct report_entry *e, const char *line)
+{
+    struct report_lock *l = &e->lock;
+    char uh[sizeof l->user + sizeof l->host];
+    const char *v;
+    l->has_blocker = true;
+    l->thread_id = report_u64(line + 10);
+    report_word(line, "Blocker_user:", uh, sizeof uh);
+    char *at = strrchr(uh, '@');
+    if (at) {
+        *at = '\0';
+        report_copy(l->host, sizeof l->host, at + 1, strlen(at + 1));
+    }
+    report_copy(l->user, sizeof l->user, uh, strcmp(uh, "-") == 0 ? 0 : strlen(uh));
+    if ((v = report_field(line, "In_transaction:"))) {
+        l->trx_s = strtod(v, NULL);
+    }
+    if ((v = report_field(line, "Idle:"))) {
+        l->idle_s = strtod(v, NULL);
+    }
+}
+
+/* "# blocker: +OFFSET DURATION TEXT": one of the blocker's statements in its open transaction,
+ * oldest first; the last one read is kept. A cut text ends with "...", which is dropped. */
+static void
+report_blocker_stmt(struct report_entry *e, const char *rest)
+{
+    struct report_lock *l = &e->lock;
+    const char *p = rest + strspn(rest, " ");
+    for (int field = 0; field < 2; field++) { /* the offset and the duration */
+        p += strcspn(p, " ");
+        p += strspn(p, " ");
+    }
+    size_t n = strlen(p);
+    bool cut = n >= 3 && strcmp(p + n - 3, "...") == 0;
+    l->last_cut = report_copy(l->last, sizeof l->last, p, cut ? n - 3 : n) || cut;
 }
 
 /* Splits a `# explain:` row into fields: tabs, or runs of spaces when there is no tab. */
@@ -475,6 +603,19 @@ report_header_line(struct report_entry *e, const char *line)
 {
     const char *v;
     e->has_header = true;
+    /* the lock-wait lines hold names and statement text: no other field is read from them */
+    if (strncmp(line, "# Lock_wait:", 12) == 0) {
+        report_lock_line(e, line);
+        return true;
+    }
+    if (strncmp(line, "# Blocker:", 10) == 0) {
+        report_blocker_line(e, line);
+        return true;
+    }
+    if (strncmp(line, "# blocker:", 10) == 0) {
+        report_blocker_stmt(e, line + 10);
+        return true;
+    }
     if (strncmp(line, "# N_plus_one:", 13) == 0) {
         unsigned long long ch, pa;
         unsigned cnt;
@@ -617,6 +758,64 @@ report_jnum(json_t *v)
     return 0;
 }
 
+/* A JSON string into out[cap] (cut to fit); "" when v is no string. */
+static void
+report_jcopy(json_t *v, char *out, size_t cap)
+{
+    if (json_is_string(v)) {
+        report_copy(out, cap, json_string_value(v), json_string_length(v));
+    } else {
+        out[0] = '\0';
+    }
+}
+
+/* A JSON entry's lock_wait object (slowtap's JSON-lines log). */
+static void
+report_json_lock(struct report_entry *e, json_t *o)
+{
+    struct report_lock *l = &e->lock;
+    json_t *v, *b, *stmts;
+    e->has_lock = true;
+    l->wait_s = report_jnum(json_object_get(o, "seconds"));
+    report_jcopy(json_object_get(o, "type"), l->type, sizeof l->type);
+    report_jcopy(json_object_get(o, "table"), l->table, sizeof l->table);
+    report_jcopy(json_object_get(o, "index"), l->index, sizeof l->index);
+    l->blocked_by = (uint64_t)report_jnum(json_object_get(o, "blocked_by"));
+    l->inferred = json_is_true(json_object_get(o, "blocked_by_inferred"));
+    v = json_object_get(o, "candidates");
+    for (size_t i = 0, len = 0; json_is_array(v) && i < json_array_size(v); i++) {
+        int k = snprintf(l->cands + len, sizeof l->cands - len, "%s%llu", i ? "," : "",
+                         (unsigned long long)report_jnum(json_array_get(v, i)));
+        if (k < 0 || (size_t)k >= sizeof l->cands - len) {
+            l->cands[len] = '\0'; /* the whole ids that fit */
+            break;
+        }
+        len += (size_t)k;
+    }
+    b = json_object_get(o, "blocker");
+    if (!json_is_object(b)) {
+        return;
+    }
+    l->has_blocker = true;
+    l->thread_id = (uint64_t)report_jnum(json_object_get(b, "thread_id"));
+    report_jcopy(json_object_get(b, "user"), l->user, sizeof l->user);
+    report_jcopy(json_object_get(b, "host"), l->host, sizeof l->host);
+    if (json_is_number(v = json_object_get(b, "in_transaction"))) {
+        l->trx_s = json_number_value(v);
+    }
+    if (json_is_number(v = json_object_get(b, "idle"))) {
+        l->idle_s = json_number_value(v);
+    }
+    stmts = json_object_get(b, "statements");
+    if (json_is_array(stmts) && json_array_size(stmts) > 0) {
+        json_t *last = json_array_get(stmts, json_array_size(stmts) - 1);
+        v = json_object_get(last, "statement");
+        l->last_cut = json_is_string(v) && report_copy(l->last, sizeof l->last,
+                                                       json_string_value(v), json_string_length(v));
+        l->last_cut |= json_is_true(json_object_get(last, "truncated"));
+    }
+}
+
 /* The flags of a JSON entry's plan (an array of objects keyed by column name). */
 static bool
 report_json_plan(struct report_entry *e, json_t *plan)
@@ -676,6 +875,7 @@ report_json_line(struct report *r, const char *line, size_t lineno, const char *
     }
     memset(&e, 0, sizeof(e));
     e.time = REPORT_NO_TIME;
+    e.lock.trx_s = e.lock.idle_s = -1;
     v = json_object_get(o, "ts");
     if (json_is_number(v)) {
         e.time = json_number_value(v);
@@ -706,6 +906,9 @@ report_json_line(struct report *r, const char *line, size_t lineno, const char *
     }
     if (json_is_string(v = json_object_get(o, "index_advice"))) {
         snprintf(e.advice, sizeof(e.advice), "%s", json_string_value(v));
+    }
+    if (json_is_object(v = json_object_get(o, "lock_wait"))) {
+        report_json_lock(&e, v);
     }
     plan = json_object_get(o, "plan");
     if (json_is_array(plan) && json_array_size(plan) > 0 && !report_json_plan(&e, plan)) {
@@ -1007,6 +1210,82 @@ report_print_n1(FILE *out, const struct report *r)
     }
 }
 
+/* "longest: 2.310 s for a row lock on `db`.`t` (index PRIMARY), blocked by 1742; blocker 1742
+ * app@10.0.0.7: idle for 4.870 s in a transaction open for 5.004 s; its last statement: ...":
+ * what a wait was for, who held the lock and what that session was doing, into out[cap]. */
+static void
+report_fmt_lock(char *out, size_t cap, const struct report_lock *l)
+{
+    size_t k = 0;
+    const char *kind = l->type[0] ? l->type : "(unknown kind)";
+#define REPORT_PUT(...)                                                                            \
+    do {                                                                                           \
+        int w_ = snprintf(out + k, cap - k, __VA_ARGS__);                                          \
+        k = w_ < 0 ? k : (size_t)w_ >= cap - k ? cap - 1 : k + (size_t)w_;                         \
+    } while (0)
+    REPORT_PUT("longest: %.3f s for a %s lock", l->wait_s, kind);
+    if (l->table[0]) {
+        REPORT_PUT(" on %s", l->table);
+    }
+    if (l->index[0]) {
+        REPORT_PUT(" (index %s)", l->index);
+    }
+    if (l->blocked_by) {
+        REPORT_PUT(", blocked by %llu%s", (unsigned long long)l->blocked_by,
+                   l->inferred ? " (inferred)" : "");
+    } else if (l->cands[0]) {
+        REPORT_PUT(", held by one of %s", l->cands);
+    } else {
+        REPORT_PUT(", blocker unknown");
+    }
+    if (!l->has_blocker) {
+        return;
+    }
+    REPORT_PUT("; blocker %llu %s@%s: ", (unsigned long long)l->thread_id,
+               l->user[0] ? l->user : "-", l->host[0] ? l->host : "localhost");
+    if (l->trx_s < 0) {
+        REPORT_PUT("no open transaction seen");
+    } else if (l->idle_s >= 0) {
+        REPORT_PUT("idle for %.3f s in a transaction open for %.3f s", l->idle_s, l->trx_s);
+    } else {
+        REPORT_PUT("in a transaction open for %.3f s", l->trx_s);
+    }
+    if (l->last[0]) {
+        REPORT_PUT("; its last statement: %s%s", l->last, l->last_cut ? "..." : "");
+    }
+#undef REPORT_PUT
+}
+
+/* Below the table: the ranked shapes that waited for locks, by rank, with the longest wait and
+ * what the blocking session was doing then (the log's `# Lock_wait:`, `# Blocker:` and
+ * `# blocker:` lines, or lock_wait in JSON), wrapped like fingerprints. */
+static void
+report_print_locks(FILE *out, struct report_shape **v, size_t n)
+{
+    bool any = false;
+    char text[REPORT_LOCK_STMT + 1024];
+    for (size_t i = 0; i < n; i++) {
+        const struct report_shape *s = v[i];
+        if (!s->lock_waits) {
+            continue;
+        }
+        char hex[17];
+        hexfmt_u64(s->digest, hex);
+        hex[8] = '\0';
+        if (!any) {
+            fprintf(out, "\n# lock waits (rank digest: waits, time waited; the longest wait and "
+                         "who held the lock)\n");
+            any = true;
+        }
+        fprintf(out, "%4zu %-8s %llu wait%s, %.3f s in all, longest %.3f s\n", i + 1, hex,
+                (unsigned long long)s->lock_waits, s->lock_waits == 1 ? "" : "s",
+                s->lock_wait_total, s->lock_wait_max);
+        report_fmt_lock(text, sizeof text, s->lock_longest);
+        fprintf(out, "%*s", 14, "");
+        report_print_fp(out, text, 14);
+    }
+}
+
 static void
 report_print_table(FILE *out, const struct report *r, struct report_shape **v, size_t n)
 {
@@ -1064,6 +1343,7 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
         report_print_fp(out, s->fingerprint, col);
     }
     report_print_advice(out, v, n);
+    report_print_locks(out, v, n);
     report_print_n1(out, r);
 }
 
@@ -1071,6 +1351,94 @@ static void
 report_json_sink(void *ctx, const char *s, size_t n)
 {
     fwrite(s, 1, n, ctx);
+}
+
+/* "lock_waits" of a shape: null, or the count, total and longest wait, and the longest wait
+ * with its blocker (in the names /api/digests uses for its latest one, "last"). */
+static void
+report_json_locks(struct jsonw *w, const struct report_shape *s)
+{
+    const struct report_lock *l = s->lock_longest;
+    jsonw_key(w, "lock_waits");
+    if (!s->lock_waits || !l) {
+        jsonw_null(w);
+        return;
+    }
+    jsonw_object_begin(w);
+    jsonw_kuint(w, "count", s->lock_waits);
+    jsonw_kdouble(w, "total_s", s->lock_wait_total);
+    jsonw_kdouble(w, "max_s", s->lock_wait_max);
+    jsonw_key(w, "longest");
+    jsonw_object_begin(w);
+    if (l->time != REPORT_NO_TIME) {
+        char iso[TIMEFMT_ISO_LEN + 1];
+        timefmt_iso_utc((int64_t)llround(l->time * 1e6), iso);
+        jsonw_kstr(w, "time", iso);
+    } else {
+        jsonw_knull(w, "time");
+    }
+    jsonw_kdouble(w, "wait_s", l->wait_s);
+    if (l->type[0]) {
+        jsonw_kstr(w, "type", l->type);
+    } else {
+        jsonw_knull(w, "type");
+    }
+    if (l->table[0]) {
+        jsonw_kstr(w, "table", l->table);
+    } else {
+        jsonw_knull(w, "table");
+    }
+    if (l->index[0]) {
+        jsonw_kstr(w, "index", l->index);
+    } else {
+        jsonw_knull(w, "index");
+    }
+    if (l->blocked_by) {
+        jsonw_kuint(w, "blocked_by", l->blocked_by);
+    } else {
+        jsonw_knull(w, "blocked_by");
+    }
+    jsonw_kbool(w, "inferred", l->inferred);
+    jsonw_key(w, "candidates");
+    jsonw_array_begin(w);
+    for (const char *p = l->cands; *p; p += strspn(p, ",")) {
+        char *end;
+        unsigned long long id = strtoull(p, &end, 10);
+        if (end == p) {
+            break;
+        }
+        jsonw_uint(w, id);
+        p = end;
+    }
+    jsonw_array_end(w);
+    jsonw_key(w, "blocker");
+    if (l->has_blocker) {
+        jsonw_object_begin(w);
+        jsonw_kuint(w, "thread_id", l->thread_id);
+        jsonw_kstr(w, "user", l->user);
+        jsonw_kstr(w, "host", l->host);
+        if (l->trx_s >= 0) {
+            jsonw_kdouble(w, "trx_s", l->trx_s);
+        } else {
+            jsonw_knull(w, "trx_s");
+        }
+        if (l->idle_s >= 0) {
+            jsonw_kdouble(w, "idle_s", l->idle_s);
+        } else {
+            jsonw_knull(w, "idle_s");
+        }
+        if (l->last[0]) {
+            jsonw_kstr(w, "last_statement", l->last);
+        } else {
+            jsonw_knull(w, "last_statement");
+        }
+        jsonw_kbool(w, "last_statement_truncated", l->last_cut);
+        jsonw_object_end(w);
+    } else {
+        jsonw_null(w);
+    }
+    jsonw_object_end(w);
+    jsonw_object_end(w);
 }
 
 /* The shapes as one JSON array (common/jsonw.h, indented); false on a write error. */
@@ -1115,6 +1483,7 @@ report_print_json(FILE *out, struct report_shape **v, size_t n, double all_s)
             jsonw_knull(&w, "scan_rows");
         }
         jsonw_kstr(&w, "scan_weight", advice_weight_name(report_scan_weight(s, all_s)));
+        report_json_locks(&w, s);
         jsonw_object_end(&w);
     }
     jsonw_array_end(&w);
@@ -1148,7 +1517,11 @@ report_usage(FILE *out)
                  "table estimated under 1000 rows, by a shape that took under 1 s and under 5%%\n"
                  "of the log's total time (not worth attention). --format json has every number:\n"
                  "also p50, min, max, lock time, rows affected, the count of each flag and of\n"
-                 "the entries with a plan.\n");
+                 "the entries with a plan.\n"
+                 "\n"
+                 "Below the table: index advice, lock waits (the shapes whose statements waited\n"
+                 "for a lock: waits, time waited, and the longest wait with the session that held\n"
+                 "the lock and what it was doing) and N+1 findings, from the log's own lines.\n");
 }
 
 int

@@ -5,6 +5,7 @@ INNODB_LOCKS); when the blocker is a session that came through slowtap, the entr
 its user, host, open transaction, idle time and statements. Lock_time is the measured wait."""
 
 import json
+import subprocess
 import threading
 import time
 import unittest
@@ -114,6 +115,29 @@ class LockWait(unittest.TestCase):
             other = [x for x in shapes if x["fingerprint"] == "select connection_id()"]
             self.assertEqual(len(other), 1, shapes)
             self.assertIsNone(other[0]["lock_waits"], other)
+            # `slowtap report` reads the same wait back from the log
+            r = subprocess.run([harness.slowtap_bin(), "report", "--format", "json",
+                                px.log_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            rep = [x for x in json.loads(r.stdout) if x["digest"] == e["digest"]]
+            self.assertEqual(len(rep), 1, r.stdout)
+            rl = rep[0]["lock_waits"]
+            self.assertEqual(rl["count"], 1, rl)
+            self.assertAlmostEqual(rl["max_s"], float(f["Lock_wait"]), delta=0.000001)
+            lo = rl["longest"]
+            self.assertEqual((lo["type"], lo["table"], lo["blocked_by"], lo["inferred"]),
+                             ("row", "`lkw`.`acc`", a_tid, False), rl)
+            self.assertEqual((lo["blocker"]["thread_id"], lo["blocker"]["user"],
+                              lo["blocker"]["host"], lo["blocker"]["last_statement"]),
+                             (a_tid, "app", "127.0.0.1",
+                              "UPDATE lkw.acc SET bal = bal + 1 WHERE id = 7"), rl)
+            self.assertAlmostEqual(lo["blocker"]["idle_s"], float(f["Idle"]), delta=0.000001)
+            r = subprocess.run([harness.slowtap_bin(), "report", px.log_path],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=60)
+            self.assertIn("blocked by %d; blocker %d app@127.0.0.1: idle for " % (a_tid, a_tid),
+                          " ".join(r.stdout.split()))
             # the dashboard (headless Chromium) shows it in the shape's details
             out = test_dashboard.run_chromium(
                 ["--virtual-time-budget=5000", "--dump-dom",

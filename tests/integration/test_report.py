@@ -360,6 +360,150 @@ class ReportHandwritten(unittest.TestCase):
             self.assertIn(opt, out)
 
 
+class ReportLockWaits(unittest.TestCase):
+    """The lock waits the log's `# Lock_wait:`, `# Blocker:` and `# blocker:` lines (JSON:
+    lock_wait) tell: per shape the count, total and longest wait, and the longest one with the
+    lock, the blocker and what the blocker was doing, in the table and in JSON."""
+
+    UPD = "UPDATE accounts SET balance = balance + %d WHERE id = 7"
+    # the blocker's last statement: long (the table wraps it), with a header field name in it
+    # (no header field may be read from a statement's text), cut in the log ("...")
+    LAST = ("UPDATE accounts SET note = 'Rows_sent: 99 Query_time: 50', balance = balance - 10 "
+            + " ".join("WHERE id = %d OR" % i for i in range(12)) + " id = 99")
+    ROW = ("Lock_wait: 2.310000  Lock_type: row  Lock_table: `shop`.`accounts`  "
+           "Lock_index: PRIMARY  Lock_mode: X  Lock_state: Updating  Blocked_by: 1742")
+    ROW_BLOCKER = ["Blocker: 1742  Blocker_user: app@10.0.0.7  In_transaction: 5.004000  "
+                   "Idle: 4.870000  Trx_statements: 2",
+                   "blocker: +0.000000 0.000300 BEGIN",
+                   "blocker: +0.000412 0.000412 " + LAST + "..."]
+    MDL = ("Lock_wait: 1.000000  Lock_type: metadata  Lock_table: `shop`.`accounts`  "
+           "Blocked_by: 1750 (inferred)")
+    MDL_BLOCKER = ["Blocker: 1750  Blocker_user: -@localhost"]
+    TABLE = "Lock_wait: 0.400000  Lock_type: table  Lock_candidates: 1801,1802"
+
+    @classmethod
+    def entry(cls, n, lock_line=None, blocker=()):
+        lines = [lock_line] + list(blocker) if lock_line else []
+        e = text_entry("2026-11-24T21:%02d:00.000000Z" % n, 2.5, 0, 0, cls.UPD % n,
+                       rows_affected=1, lock_time=0.0)
+        if not lines:
+            return e
+        head, tail = e.split("use shop;", 1)  # the lock lines go last in the header
+        return head + "".join("# %s\n" % l for l in lines) + "use shop;" + tail
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="slowtap-report-lock-")
+        select = text_entry("2026-11-24T21:30:00.000000Z", 0.5, 1, 1,
+                            "SELECT * FROM accounts WHERE id = 7")
+        logs = {"all": cls.entry(1, cls.ROW, cls.ROW_BLOCKER) + cls.entry(2, cls.MDL,
+                                                                           cls.MDL_BLOCKER)
+                + cls.entry(3, cls.TABLE) + cls.entry(4) + select,
+                "mdl": cls.entry(2, cls.MDL, cls.MDL_BLOCKER) + cls.entry(3, cls.TABLE),
+                "table": cls.entry(3, cls.TABLE), "none": cls.entry(4) + select}
+        cls.logs = {}
+        for name, text in logs.items():
+            cls.logs[name] = os.path.join(cls.dir, name + ".log")
+            with open(cls.logs[name], "w") as f:
+                f.write(text)
+        # the row-lock entry as slowtap's JSON-lines log writes it (proxy/output/slowlog.c)
+        jl = {"time": "2026-11-24T21:48:00.000000Z", "ts": 1795556880.0, "thread_id": 7,
+              "user": "app", "host": "127.0.0.1", "schema": "shop", "statement": cls.UPD % 1,
+              "query_time": 2.5, "lock_time": 2.31, "rows_sent": 0, "rows_examined": 0,
+              "rows_affected": 1, "error_code": 0,
+              "lock_wait": {"seconds": 2.31, "type": "row", "table": "`shop`.`accounts`",
+                            "index": "PRIMARY", "mode": "X", "state": "Updating",
+                            "blocked_by": 1742, "blocked_by_inferred": False, "candidates": [],
+                            "blocker": {"thread_id": 1742, "user": "app", "host": "10.0.0.7",
+                                        "in_transaction": 5.004, "idle": 4.87,
+                                        "statements": [
+                                            {"start": "2026-11-24T21:47:55.000000Z",
+                                             "duration": 0.0003, "statement": "BEGIN",
+                                             "truncated": False},
+                                            {"start": "2026-11-24T21:47:55.000412Z",
+                                             "duration": 0.000412, "statement": cls.LAST,
+                                             "truncated": True}]}}}
+        cls.json_log = os.path.join(cls.dir, "slow.jsonl")
+        with open(cls.json_log, "w") as f:
+            f.write(json.dumps(jl) + "\n")
+
+    def test_json(self):
+        shapes = report_json(self.logs["all"])
+        upd = by_fp(shapes, "update accounts set balance")
+        self.assertEqual(upd["count"], 4)
+        self.assertEqual(upd["rows_sent"], 0)  # not the 99 in the blocker's statement
+        self.assertAlmostEqual(upd["total_s"], 10.0, places=6)
+        lw = upd["lock_waits"]
+        self.assertEqual(lw["count"], 3)
+        self.assertAlmostEqual(lw["total_s"], 3.71, places=6)
+        self.assertAlmostEqual(lw["max_s"], 2.31, places=6)
+        self.assertEqual(lw["longest"], {
+            "time": "2026-11-24T21:48:00.000000Z", "wait_s": 2.31, "type": "row",
+            "table": "`shop`.`accounts`", "index": "PRIMARY", "blocked_by": 1742,
+            "inferred": False, "candidates": [],
+            "blocker": {"thread_id": 1742, "user": "app", "host": "10.0.0.7", "trx_s": 5.004,
+                        "idle_s": 4.87, "last_statement": self.LAST,
+                        "last_statement_truncated": True}})
+        self.assertIsNone(by_fp(shapes, "select * from accounts")["lock_waits"])
+        # the JSON-lines log says the same of the same wait
+        j = report_json(self.json_log)[0]["lock_waits"]
+        self.assertEqual((j["count"], j["longest"]), (1, lw["longest"]))
+        # an inferred metadata-lock blocker outside any transaction; candidates only
+        mdl = report_json(self.logs["mdl"])[0]["lock_waits"]
+        self.assertEqual((mdl["count"], mdl["longest"]["type"], mdl["longest"]["blocked_by"],
+                          mdl["longest"]["inferred"], mdl["longest"]["index"]),
+                         (2, "metadata", 1750, True, None))
+        self.assertEqual(mdl["longest"]["blocker"], {
+            "thread_id": 1750, "user": "", "host": "localhost", "trx_s": None, "idle_s": None,
+            "last_statement": None, "last_statement_truncated": False})
+        tab = report_json(self.logs["table"])[0]["lock_waits"]["longest"]
+        self.assertEqual((tab["type"], tab["table"], tab["blocked_by"], tab["candidates"],
+                          tab["blocker"]), ("table", None, None, [1801, 1802], None))
+
+    def lock_section(self, path):
+        """The table's lock-wait section: {rank line: the wrapped text under it, joined}."""
+        rc, out, err = report(path)
+        self.assertEqual(rc, 0, err)
+        assert_fits(self, out)
+        lines = out.split("\n# lock waits (rank digest: waits, time waited; the longest wait "
+                          "and who held the lock)\n", 1)[1].splitlines()
+        got = {}
+        for l in lines:
+            if not l:
+                break
+            if l.startswith(" " * 14):
+                got[key] += " " + l.strip()
+            else:
+                key = l
+                got[key] = ""
+        return out, {k: v.strip() for k, v in got.items()}
+
+    def test_table(self):
+        out, sec = self.lock_section(self.logs["all"])
+        _head, rows = table_rows(out.split("\n\n# lock waits")[0])
+        upd = [r for r in rows if r["fingerprint"].startswith("update accounts")][0]
+        self.assertEqual(list(sec), ["   %s %s 3 waits, 3.710 s in all, longest 2.310 s"
+                                     % (upd["rank"], upd["digest"])])
+        self.assertEqual(list(sec.values()), [
+            "longest: 2.310 s for a row lock on `shop`.`accounts` (index PRIMARY), blocked by "
+            "1742; blocker 1742 app@10.0.0.7: idle for 4.870 s in a transaction open for "
+            "5.004 s; its last statement: " + self.LAST + "..."])
+        _out, sec = self.lock_section(self.logs["mdl"])
+        self.assertEqual(list(sec.values()), [
+            "longest: 1.000 s for a metadata lock on `shop`.`accounts`, blocked by 1750 "
+            "(inferred); blocker 1750 -@localhost: no open transaction seen"])
+        _out, sec = self.lock_section(self.logs["table"])
+        self.assertEqual(list(sec), ["   1 %s 1 wait, 0.400 s in all, longest 0.400 s"
+                                     % report_json(self.logs["table"])[0]["digest"][:8]])
+        self.assertEqual(list(sec.values()), ["longest: 0.400 s for a table lock, held by one "
+                                              "of 1801,1802"])
+        # a log without lock waits has no such section
+        rc, out, err = report(self.logs["none"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("update accounts set balance", out)
+        self.assertNotIn("lock wait", out)
+
+
 class ReportMariadbLog(unittest.TestCase):
     """A slow log written by MariaDB: a PK lookup 7 times, a full scan 3 times, 2 updates."""
 
