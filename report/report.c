@@ -31,10 +31,12 @@
 
 #define REPORT_FP_CAP    4096 /* fingerprint text kept per shape (the digest covers it all) */
 #define REPORT_WIDTH     100  /* table lines fit this many columns */
-#define REPORT_FP_MIN    20   /* narrowest fingerprint column */
+#define REPORT_FP_MIN    24   /* narrowest fingerprint column, unless one flag is wider */
 #define REPORT_FP_LINES  6    /* fingerprint lines per shape in the table, at most */
 #define REPORT_NO_TIME   (-1.0)
 #define REPORT_NO_INDEX  0x100 /* with the PLAN_* bits: the server reported no index used */
+#define REPORT_TMP_DISK  0x200 /* the server: a temporary table went to disk */
+#define REPORT_SORT_DISK 0x400 /* the server: a filesort went to disk (merge passes) */
 #define REPORT_EXPL_COLS 32
 #define REPORT_LOCK_STMT 1024 /* of the blocker's last statement, kept per lock wait */
 
@@ -64,9 +66,10 @@ struct report_entry {
     double query_time, lock_time;
     uint64_t rows_sent, rows_examined, rows_affected;
     bool error;     /* "# Error:" or a JSON error_code */
-    unsigned flags; /* PLAN_* from the flags line or the plan, and REPORT_NO_INDEX */
-    bool has_plan;  /* a flags line or a plan was seen */
-    char *stmt;     /* heap, grows as lines arrive */
+    unsigned flags; /* PLAN_* from the flags line or the plan, and REPORT_NO_INDEX/_DISK */
+    uint64_t tmp_disk_tables, merge_passes; /* "# Tmp_tables:" line, JSON alike */
+    bool has_plan;                          /* a flags line or a plan was seen */
+    char *stmt;                             /* heap, grows as lines arrive */
     size_t stmt_len, stmt_cap;
     bool in_stmt;    /* statement lines have started */
     bool after_ts;   /* SET timestamp= seen: every further line is statement */
@@ -97,7 +100,9 @@ struct report_shape {
     double total, lock_total;
     uint64_t rows_sent, rows_examined, rows_affected, errors;
     uint64_t full_scans, full_joins, tmp_tables, filesorts, no_index;
-    uint64_t plans; /* entries with a flags line or a plan */
+    uint64_t tmp_disk, sort_disk;           /* entries with a tmp table, a sort on disk */
+    uint64_t tmp_disk_tables, merge_passes; /* their sums */
+    uint64_t plans;                         /* entries with a flags line or a plan */
     bool used;
     char *advice;       /* the last entry's index advice (heap), NULL when none */
     uint64_t scan_rows; /* largest scanned-table estimate of its plans */
@@ -235,6 +240,12 @@ report_add(struct report *r, const struct report_entry *e, const char *text, siz
     s->tmp_tables += (e->flags & PLAN_TMP_TABLE) != 0;
     s->filesorts += (e->flags & PLAN_FILESORT) != 0;
     s->no_index += (e->flags & REPORT_NO_INDEX) != 0;
+    s->tmp_disk += (e->flags & REPORT_TMP_DISK) != 0;
+    /* MariaDB can write "Filesort_on_disk: No" with "Merge_passes: 1": merges spill too */
+    bool sort_disk = (e->flags & REPORT_SORT_DISK) || e->merge_passes > 0;
+    s->sort_disk += sort_disk;
+    s->tmp_disk_tables += e->tmp_disk_tables;
+    s->merge_passes += e->merge_passes;
     s->plans += e->has_plan || e->plan;
     if (e->scan_known) {
         s->scan_rows = e->scan_rows > s->scan_rows ? e->scan_rows : s->scan_rows;
@@ -674,6 +685,16 @@ report_header_line(struct report_entry *e, const char *line)
     e->flags |= report_yes(line, "Tmp_table:") ? PLAN_TMP_TABLE : 0;
     e->flags |= report_yes(line, "Filesort:") ? PLAN_FILESORT : 0;
     e->flags |= report_yes(line, "No_index_used:") ? REPORT_NO_INDEX : 0;
+    /* the "# Tmp_tables:" line of MariaDB's log_slow_verbosity=query_plan (slowtap writes it
+     * from performance_schema) */
+    e->flags |= report_yes(line, "Tmp_table_on_disk:") ? REPORT_TMP_DISK : 0;
+    e->flags |= report_yes(line, "Filesort_on_disk:") ? REPORT_SORT_DISK : 0;
+    if ((v = report_field(line, "Tmp_disk_tables:"))) {
+        e->tmp_disk_tables = report_u64(v);
+    }
+    if ((v = report_field(line, "Merge_passes:"))) {
+        e->merge_passes = report_u64(v);
+    }
     return true;
 }
 
@@ -896,6 +917,10 @@ report_json_line(struct report *r, const char *line, size_t lineno, const char *
     if (json_is_true(json_object_get(o, "no_index_used"))) {
         e.flags |= REPORT_NO_INDEX;
     }
+    e.flags |= json_is_true(json_object_get(o, "tmp_table_on_disk")) ? REPORT_TMP_DISK : 0;
+    e.flags |= json_is_true(json_object_get(o, "filesort_on_disk")) ? REPORT_SORT_DISK : 0;
+    e.tmp_disk_tables = (uint64_t)report_jnum(json_object_get(o, "tmp_disk_tables"));
+    e.merge_passes = (uint64_t)report_jnum(json_object_get(o, "merge_passes"));
     flags = json_object_get(o, "flags");
     if (json_is_object(flags)) {
         e.has_plan = true;
@@ -1108,62 +1133,121 @@ report_fmt_flags(char *out, size_t cap, const struct report_shape *s, double all
     }
 }
 
+/* One line of wrapped text: text[start..stop), followed by " ..." when `more`. */
+struct report_line {
+    size_t start, stop;
+    bool more;
+};
+
 /*
- * Writes the fingerprint from column `col` on, wrapped at spaces to REPORT_WIDTH (a word wider
- * than the column is split, nothing else is), continuation lines indented to `col`; newlines
- * and tabs count as spaces. After REPORT_FP_LINES lines the rest is left out and the last line
- * ends with "..." (at a word boundary too).
+ * Wraps `text` to `width` columns at blanks (a word wider than the column is split, nothing
+ * else is; newlines and tabs count as blanks) into lines[REPORT_FP_LINES]; after
+ * REPORT_FP_LINES lines the rest is left out and the last line is marked `more` (" ..." fits
+ * after it, at a word boundary too). Returns the number of lines, 0 for a blank text.
  */
-static void
-report_print_fp(FILE *out, const char *fp, int col)
+static size_t
+report_wrap(const char *text, int width, struct report_line *lines)
 {
-    int width = REPORT_WIDTH - col > REPORT_FP_MIN ? REPORT_WIDTH - col : REPORT_FP_MIN;
-    size_t n = strlen(fp), pos = 0;
-    for (int line = 0; pos < n; line++) {
+    size_t n = strlen(text), pos = 0, nl = 0;
+    while (nl < REPORT_FP_LINES) {
         size_t end, brk;
-        while (pos < n && strchr(" \t\r\n", fp[pos])) {
+        while (pos < n && strchr(" \t\r\n", text[pos])) {
             pos++;
         }
         if (pos >= n) {
             break;
         }
-        if (line > 0) {
-            fprintf(out, "\n%*s", col, "");
-        }
         end = pos + (size_t)width < n ? pos + (size_t)width : n;
         brk = end;
-        if (end < n && !strchr(" \t\r\n", fp[end])) {
-            while (brk > pos && !strchr(" \t\r\n", fp[brk - 1])) {
+        if (end < n && !strchr(" \t\r\n", text[end])) {
+            while (brk > pos && !strchr(" \t\r\n", text[brk - 1])) {
                 brk--;
             }
             if (brk == pos) {
                 brk = end; /* one word wider than the column */
             }
         }
-        if (line == REPORT_FP_LINES - 1 && brk < n) {
+        bool last = nl == REPORT_FP_LINES - 1 && brk < n;
+        if (last) {
             /* the last line shown: room for " ..." */
             while (brk > pos && brk - pos + 4 > (size_t)width) {
                 brk--;
-                while (brk > pos && !strchr(" \t\r\n", fp[brk - 1])) {
+                while (brk > pos && !strchr(" \t\r\n", text[brk - 1])) {
                     brk--;
                 }
             }
         }
         size_t stop = brk;
-        while (stop > pos && strchr(" \t\r\n", fp[stop - 1])) {
+        while (stop > pos && strchr(" \t\r\n", text[stop - 1])) {
             stop--; /* no trailing blanks */
         }
-        for (size_t k = pos; k < stop; k++) {
-            char ch = fp[k];
-            fputc(ch == '\n' || ch == '\t' || ch == '\r' ? ' ' : ch, out);
-        }
-        pos = brk;
-        if (line == REPORT_FP_LINES - 1 && pos < n) {
-            fputs(" ...", out);
+        if (last && stop == pos && nl > 0 &&
+            lines[nl - 1].stop - lines[nl - 1].start + 4 <= (size_t)width) {
+            lines[nl - 1].more = true; /* no word fits before " ...": it ends the line above */
             break;
         }
+        lines[nl++] = (struct report_line){.start = pos, .stop = stop, .more = last};
+        pos = brk;
+    }
+    return nl;
+}
+
+/* Writes one line of report_wrap()'s, newlines and tabs as spaces. */
+static void
+report_put_line(FILE *out, const char *text, const struct report_line *l)
+{
+    for (size_t k = l->start; k < l->stop; k++) {
+        char ch = text[k];
+        fputc(ch == '\n' || ch == '\t' || ch == '\r' ? ' ' : ch, out);
+    }
+    if (l->more) {
+        fputs(" ...", out);
+    }
+}
+
+/* Writes `fp` from column `col` on, wrapped (report_wrap) to REPORT_WIDTH (at least
+ * REPORT_FP_MIN columns), continuation lines indented to `col`, then a newline. */
+static void
+report_print_fp(FILE *out, const char *fp, int col)
+{
+    int width = REPORT_WIDTH - col > REPORT_FP_MIN ? REPORT_WIDTH - col : REPORT_FP_MIN;
+    struct report_line lines[REPORT_FP_LINES];
+    size_t nl = report_wrap(fp, width, lines);
+    for (size_t i = 0; i < nl; i++) {
+        if (i > 0) {
+            fprintf(out, "\n%*s", col, "");
+        }
+        report_put_line(out, fp, &lines[i]);
     }
     fputc('\n', out);
+}
+
+/* Splits a flags text into lines of at most `width` columns after commas (a flag wider than
+ * that gets a line of its own); returns the number of lines, at most `max`, at least 1. */
+static size_t
+report_wrap_flags(const char *flags, int width, struct report_line *lines, size_t max)
+{
+    size_t n = strlen(flags), pos = 0, nl = 0;
+    while (pos < n && nl < max) {
+        size_t stop = pos, next;
+        for (size_t k = pos; k < n; k = next) {
+            const char *comma = strchr(flags + k, ',');
+            next = comma ? (size_t)(comma - flags) + 1 : n;
+            if (stop > pos && next - pos > (size_t)width) {
+                break;
+            }
+            stop = next;
+        }
+        if (nl == max - 1) {
+            stop = n; /* the last line takes the rest */
+        }
+        lines[nl++] = (struct report_line){.start = pos, .stop = stop, .more = false};
+        pos = stop;
+    }
+    if (nl == 0) {
+        lines[nl++] = (struct report_line){.start = 0, .stop = n, .more = false};
+    }
+    return nl;
 }
 
 /* Below the table: the index advice of the ranked shapes that have one, by rank. Scans of
@@ -1286,11 +1370,46 @@ report_print_locks(FILE *out, struct report_shape **v, size_t n)
     }
 }
 
+/* Below the table: the ranked shapes whose temporary tables or sorts went to disk, as the
+ * server said in the "# Tmp_tables:" and "# Filesort:" lines of log_slow_verbosity=query_plan
+ * (slowtap writes the same from performance_schema), by rank. */
+static void
+report_print_disk(FILE *out, struct report_shape **v, size_t n)
+{
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct report_shape *s = v[i];
+        if (!s->tmp_disk && !s->sort_disk) {
+            continue;
+        }
+        char hex[17];
+        hexfmt_u64(s->digest, hex);
+        hex[8] = '\0';
+        if (!any) {
+            fprintf(out, "\n# to disk (rank digest: entries whose temporary tables or sorts the "
+                         "server wrote to disk)\n");
+            any = true;
+        }
+        fprintf(out, "%4zu %-8s", i + 1, hex);
+        if (s->tmp_disk) {
+            fprintf(out, " temporary table on disk in %llu of %zu (%llu table%s)",
+                    (unsigned long long)s->tmp_disk, s->n, (unsigned long long)s->tmp_disk_tables,
+                    s->tmp_disk_tables == 1 ? "" : "s");
+        }
+        if (s->sort_disk) {
+            fprintf(out, "%s sort merged on disk in %llu of %zu (%llu merge pass%s)",
+                    s->tmp_disk ? ";" : "", (unsigned long long)s->sort_disk, s->n,
+                    (unsigned long long)s->merge_passes, s->merge_passes == 1 ? "" : "es");
+        }
+        fputc('\n', out);
+    }
+}
+
 static void
 report_print_table(FILE *out, const struct report *r, struct report_shape **v, size_t n)
 {
     char flags[64], avg[16], p95[16];
-    int fw = 5, col;
+    int fw = 5, piece = 0, col;
     bool exam = false, errs = false, any_flag = false;
 
     for (size_t i = 0; i < n; i++) {
@@ -1298,6 +1417,11 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
         report_fmt_flags(flags, sizeof(flags), v[i], r->total);
         k = (int)strlen(flags);
         fw = k > fw ? k : fw;
+        for (const char *p = flags; *p;) { /* the widest flag with its comma */
+            int w = (int)strcspn(p, ",") + (p[strcspn(p, ",")] == ',');
+            piece = w > piece ? w : piece;
+            p += w;
+        }
         any_flag |= strcmp(flags, "-") != 0;
         exam |= v[i]->rows_examined > 0;
         errs |= v[i]->errors > 0;
@@ -1312,25 +1436,35 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
                      "1000 rows, by a shape under 1 s and 5%% of the total time\n");
     }
     /* rank digest count total_s avg_ms p95_ms rows [exam] [errs] flags fingerprint: 53 to 66
-     * columns before the flags; p50 and p99 are in --format json */
-    col = fprintf(out, "%4s %-8s %6s %8s %7s %7s %7s", "rank", "digest", "count", "total_s",
-                  "avg_ms", "p95_ms", "rows");
+     * columns before the flags; p50 and p99 are in --format json. Flags wider than leaves the
+     * fingerprint REPORT_FP_MIN columns wrap after a comma (report_wrap_flags). */
+    col = snprintf(NULL, 0, "%4s %-8s %6s %8s %7s %7s %7s", "", "", "", "", "", "", "") +
+          (exam ? 8 : 0) + (errs ? 5 : 0);
+    fw = fw < REPORT_WIDTH - REPORT_FP_MIN - col - 2 ? fw : REPORT_WIDTH - REPORT_FP_MIN - col - 2;
+    fw = fw > piece ? fw : piece; /* one flag per line at worst */
+    fw = fw > 5 ? fw : 5;
+    fprintf(out, "%4s %-8s %6s %8s %7s %7s %7s", "rank", "digest", "count", "total_s", "avg_ms",
+            "p95_ms", "rows");
     if (exam) {
-        col += fprintf(out, " %7s", "exam");
+        fprintf(out, " %7s", "exam");
     }
     if (errs) {
-        col += fprintf(out, " %4s", "errs");
+        fprintf(out, " %4s", "errs");
     }
-    col += fprintf(out, " %-*s ", fw, "flags");
-    fprintf(out, "fingerprint\n");
+    fprintf(out, " %-*s fingerprint\n", fw, "flags");
+    int fp_col = col + 1 + fw + 1;
+    int fp_width = REPORT_WIDTH - fp_col > 10 ? REPORT_WIDTH - fp_col : 10;
     for (size_t i = 0; i < n; i++) {
         const struct report_shape *s = v[i];
+        struct report_line fl[REPORT_FP_LINES], fpl[REPORT_FP_LINES];
         char hex[17];
         hexfmt_u64(s->digest, hex);
         hex[8] = '\0';
         report_fmt_ms(avg, sizeof(avg), s->total * 1000.0 / (double)s->n);
         report_fmt_ms(p95, sizeof(p95), report_pct_ms(s, 95));
         report_fmt_flags(flags, sizeof(flags), s, r->total);
+        size_t nfl = report_wrap_flags(flags, fw, fl, REPORT_FP_LINES);
+        size_t nfp = report_wrap(s->fingerprint, fp_width, fpl);
         fprintf(out, "%4zu %-8s %6zu %8.3f %7s %7s %7s", i + 1, hex, s->n, s->total, avg, p95,
                 report_fmt_count(s->rows_sent));
         if (exam) {
@@ -1339,10 +1473,23 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
         if (errs) {
             fprintf(out, " %4s", s->errors ? report_fmt_count(s->errors) : "-");
         }
-        fprintf(out, " %-*s ", fw, flags);
-        report_print_fp(out, s->fingerprint, col);
+        for (size_t l = 0; l < nfl || l < nfp; l++) {
+            if (l > 0) {
+                fprintf(out, "%*s", col, "");
+            }
+            int w = l < nfl ? (int)(fl[l].stop - fl[l].start) : 0;
+            if (w) {
+                fprintf(out, " %.*s", w, flags + fl[l].start);
+            }
+            if (l < nfp) {
+                fprintf(out, "%*s", fw - w + (w ? 1 : 2), "");
+                report_put_line(out, s->fingerprint, &fpl[l]);
+            }
+            fputc('\n', out);
+        }
     }
     report_print_advice(out, v, n);
+    report_print_disk(out, v, n);
     report_print_locks(out, v, n);
     report_print_n1(out, r);
 }
@@ -1473,6 +1620,10 @@ report_print_json(FILE *out, struct report_shape **v, size_t n, double all_s)
         jsonw_kuint(&w, "tmp_tables", s->tmp_tables);
         jsonw_kuint(&w, "filesorts", s->filesorts);
         jsonw_kuint(&w, "no_index", s->no_index);
+        jsonw_kuint(&w, "tmp_on_disk", s->tmp_disk);
+        jsonw_kuint(&w, "tmp_disk_tables", s->tmp_disk_tables);
+        jsonw_kuint(&w, "filesorts_on_disk", s->sort_disk);
+        jsonw_kuint(&w, "merge_passes", s->merge_passes);
         jsonw_kuint(&w, "plans", s->plans);
         jsonw_kstr(&w, "fingerprint", s->fingerprint);
         /* index advice, and the scanned row estimate its flags weigh by */
@@ -1519,9 +1670,11 @@ report_usage(FILE *out)
                  "also p50, min, max, lock time, rows affected, the count of each flag and of\n"
                  "the entries with a plan.\n"
                  "\n"
-                 "Below the table: index advice, lock waits (the shapes whose statements waited\n"
-                 "for a lock: waits, time waited, and the longest wait with the session that held\n"
-                 "the lock and what it was doing) and N+1 findings, from the log's own lines.\n");
+                 "Below the table: index advice; what went to disk (temporary tables and sort\n"
+                 "merges the server wrote to disk, from its Tmp_table_on_disk, Filesort_on_disk\n"
+                 "and Merge_passes figures); lock waits (the shapes whose statements waited for a\n"
+                 "lock: waits, time waited, and the longest wait with the session that held the\n"
+                 "lock and what it was doing); N+1 findings. All from the log's own lines.\n");
 }
 
 int

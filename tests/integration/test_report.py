@@ -43,20 +43,29 @@ def by_fp(shapes, needle):
 
 
 def table_rows(out):
-    """Parses the table: a dict per row keyed by the header names. The fingerprint is the last
-    column, wrapped onto continuation lines that start with blanks up to its column; they are
-    joined with single spaces."""
-    lines = [l for l in out.splitlines() if l and not l.startswith("#")]
+    """Parses the table: a dict per row keyed by the header names. The last two columns, flags
+    and fingerprint, wrap onto continuation lines that start with blanks up to the flags
+    column: a flags part continues the flags as they are (they wrap after a comma), a
+    fingerprint part is joined with a single space. The table ends at the first empty line
+    (the sections below it follow)."""
+    lines = [l for l in out.splitlines() if not l.startswith("#")]
     head = lines[0].split()
+    assert head[-2:] == ["flags", "fingerprint"], head
+    fcol = lines[0].index(" flags ") + 1
     col = lines[0].index("fingerprint")
     rows = []
     for l in lines[1:]:
-        if l[:col].strip():
-            row = dict(zip(head[:-1], l[:col].split()))
+        if not l:
+            break
+        if l[:fcol].strip():
+            row = dict(zip(head[:-2], l[:fcol].split()))
+            row["flags"] = l[fcol:col].strip()
             row["fingerprint"] = l[col:].strip()
             rows.append(row)
         else:
-            rows[-1]["fingerprint"] += " " + l[col:].strip()
+            rows[-1]["flags"] += l[fcol:col].strip()
+            if l[col:].strip():
+                rows[-1]["fingerprint"] += " " + l[col:].strip()
     return head, rows
 
 
@@ -550,6 +559,15 @@ class ReportMariadbLog(unittest.TestCase):
             # grouping on an unindexed column, ordered by the count: temporary table + filesort
             cur.execute("SELECT tag, COUNT(*) FROM tags GROUP BY tag ORDER BY COUNT(*) DESC")
             cur.fetchall()
+            # to disk: GROUP_CONCAT's temporary table (a blob), and a sort of ~6,000 rows in a
+            # 16 KiB sort buffer (merge passes; MariaDB may still say Filesort_on_disk: No)
+            cur.execute("SELECT tag, GROUP_CONCAT(item_name), COUNT(*) FROM tags GROUP BY tag "
+                        "ORDER BY COUNT(*) DESC")
+            cur.fetchall()
+            cur.execute("SET SESSION sort_buffer_size = 16384")
+            cur.execute("SELECT t1.item_name, t2.item_name FROM tags t1 JOIN tags t2 "
+                        "WHERE t2.tag = 't1' ORDER BY CONCAT(t2.item_name, t1.item_name)")
+            cur.fetchall()
             c.close()
         finally:
             cls.restore()
@@ -592,9 +610,21 @@ class ReportMariadbLog(unittest.TestCase):
         join = by_fp(shapes, "join tags t on")
         self.assertEqual(join["count"], 2)
         self.assertEqual(join["full_joins"], 2)
-        grp = by_fp(shapes, "from tags group by")
+        grp = by_fp(shapes, "select tag, count(*) from tags group by")
         self.assertEqual((grp["count"], grp["tmp_tables"], grp["filesorts"]), (1, 1, 1))
         self.assertEqual((pk["full_joins"], pk["tmp_tables"], pk["filesorts"]), (0, 0, 0))
+        # what went to disk, from the server's Tmp_table_on_disk, Filesort_on_disk and
+        # Merge_passes
+        self.assertIn("Tmp_table_on_disk: Yes", text)
+        gc = by_fp(shapes, "group_concat(item_name)")
+        self.assertEqual((gc["tmp_on_disk"], gc["filesorts_on_disk"]), (1, 0), gc)
+        self.assertGreaterEqual(gc["tmp_disk_tables"], 1, gc)
+        srt = by_fp(shapes, "order by concat(t2.item_name")
+        self.assertEqual((srt["tmp_on_disk"], srt["filesorts_on_disk"]), (0, 1), srt)
+        self.assertGreaterEqual(srt["merge_passes"], 1, srt)
+        for s in (pk, scan, upd, grp):
+            self.assertEqual((s["tmp_on_disk"], s["filesorts_on_disk"], s["merge_passes"]),
+                             (0, 0, 0), s)
 
         rc, out, err = report("--top", "0", self.log)
         self.assertEqual(rc, 0, err)
@@ -616,9 +646,27 @@ class ReportMariadbLog(unittest.TestCase):
         r = [x for x in rows if "join tags t on" in x["fingerprint"]]
         wj = by_fp(shapes, "join tags t on")["scan_weight"]
         self.assertEqual(r[0]["flags"], "(scan,join)" if wj == "small" else "scan,join", r)
-        r = [x for x in rows if "from tags group by" in x["fingerprint"]]
+        r = [x for x in rows if x["fingerprint"].startswith("select tag, count(*) from tags")]
         self.assertIn("tmp", r[0]["flags"].split(","), r)
         self.assertIn("sort", r[0]["flags"].split(","), r)
+        # flags wider than the column leaves for the fingerprint wrap after a comma
+        d = by_fp(shapes, "order by concat(t2.item_name")["digest"][:8]
+        r = [x for x in rows if x["digest"] == d]
+        self.assertEqual(set(r[0]["flags"].replace("(", "").replace(")", "").split(",")),
+                         {"scan", "join", "tmp", "sort"}, out)
+        # below the table: what went to disk, by rank
+        disk = out.split("\n# to disk (rank digest: entries whose temporary tables or sorts the "
+                         "server wrote to disk)\n", 1)[1].split("\n\n")[0].splitlines()
+        rank = {x["digest"]: x["rank"] for x in rows}
+        want = {by_fp(shapes, "group_concat(item_name)")["digest"][:8]:
+                "temporary table on disk in 1 of 1 (%d table%s)"
+                % (gc["tmp_disk_tables"], "" if gc["tmp_disk_tables"] == 1 else "s"),
+                by_fp(shapes, "order by concat(t2.item_name")["digest"][:8]:
+                "sort merged on disk in 1 of 1 (%d merge pass%s)"
+                % (srt["merge_passes"], "" if srt["merge_passes"] == 1 else "es")}
+        self.assertEqual(sorted(disk, key=lambda l: int(l.split()[0])),
+                         sorted(("%4s %-8s %s" % (rank[d], d, t) for d, t in want.items()),
+                                key=lambda l: int(l.split()[0])), out)
         assert_fits(self, out, shapes)
 
     def test_server_log_with_banner_repeated(self):
