@@ -118,8 +118,8 @@ rd_string_list(struct rd *r, bool *ansi, size_t *start, size_t *len)
         return false;
     }
     for (size_t i = r->t.body_start; i < r->t.body_end; i++) {
-        if (r->lx.s[i] == '\\' || r->lx.s[i] == r->lx.s[r->t.start]) {
-            return false; /* mode names never need an escape */
+        if (r->lx.s[i] == '\\' || r->lx.s[i] == r->lx.s[r->t.start] || r->lx.s[i] == '\0') {
+            return false; /* mode names never need an escape, nor hold a NUL */
         }
     }
     *start = r->t.body_start;

@@ -91,6 +91,10 @@ main(void)
     CHECK(m.text_known);
     CHECK_STR(m.text, "");
     CHECK(m.flags == 0);
+    /* a NUL in the list: no mode list (the server refuses it), the mode stays unknown */
+    m.flags = 0;
+    CHECK(!proto_sqlmode_from_set("SET sql_mode='ANSI\0x,ANSI_QUOTES'", 33, &m));
+    CHECK(m.flags == 0);
     CHECK(proto_sqlmode_list_has_ansi_quotes("STRICT_TRANS_TABLES,ANSI", 24));
     CHECK(!proto_sqlmode_list_has_ansi_quotes("ANSI_QUOTE", 10));
     return check_exit();
