@@ -1125,6 +1125,74 @@ proto_stmt_analyze(const char *sql, size_t len, unsigned sqlmode, char *fp, size
     info->schema_changed = fp_cls_schema(&tap.cls, &rest, schema, schema_cap);
 }
 
+/* A byte beside a digit run that makes the run a whole number token, or part of a string or
+ * comment, whatever its digits (proto_fp_skeleton). */
+static bool
+fp_skel_edge(unsigned char c)
+{
+    switch (c) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\r':
+    case '=':
+    case '<':
+    case '>':
+    case '(':
+    case ')':
+    case ',':
+    case '+':
+    case '-':
+    case '*':
+    case '/':
+    case '%':
+    case ';':
+    case '\'':
+    case '"':
+        return true;
+    default:
+        return false;
+    }
+}
+
+size_t
+proto_fp_skeleton(const char *sql, size_t len, unsigned sqlmode, char *out, size_t cap)
+{
+    const unsigned char *s = (const unsigned char *)sql;
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        if (s[i] < '0' || s[i] > '9') {
+            if (n == cap) {
+                return PROTO_FP_SKELETON_NONE;
+            }
+            out[n++] = (char)s[i++];
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < len && s[j] >= '0' && s[j] <= '9') {
+            j++;
+        }
+        bool num = (i == 0 || fp_skel_edge(s[i - 1])) && (j == len || fp_skel_edge(s[j]));
+        size_t k = num ? 1 : j - i;
+        if (cap - n < k) {
+            return PROTO_FP_SKELETON_NONE;
+        }
+        if (num) {
+            out[n] = '0';
+        } else {
+            memcpy(out + n, s + i, k);
+        }
+        n += k;
+        i = j;
+    }
+    /* last: a text too long for `out` has left already */
+    if (len && (memchr(sql, '`', len) ||
+                ((sqlmode & PROTO_SQLMODE_ANSI_QUOTES) && memchr(sql, '"', len)))) {
+        return PROTO_FP_SKELETON_NONE;
+    }
+    return n;
+}
+
 /* Classifies (and with db, extracts a USE schema) without fingerprinting. */
 static enum proto_stmt_kind
 fp_classify(const char *sql, size_t len, unsigned sqlmode, char *db, size_t cap, bool *use_ok)

@@ -92,4 +92,17 @@ struct proto_stmt_info {
 void proto_stmt_analyze(const char *sql, size_t len, unsigned sqlmode, char *fp, size_t fp_cap,
                         char *schema, size_t schema_cap, struct proto_stmt_info *info);
 
+/*
+ * The statement's skeleton: its text with every digit run that is a whole number token
+ * whatever its digits (between blanks, operators, parentheses, commas or quotes: `id = 42`,
+ * `IN (1,2)`, `'7'`) replaced by one '0', into out[0..cap). Two statements with equal
+ * skeletons under the same sqlmode have the same fingerprint, digest and kind (their texts
+ * differ only in such numbers, and numbers become `?`), so a caller may reuse the last
+ * analysis. A run glued to anything else (t1, 1e5, 0x1F, 1.5, @1, :1) is copied as it is.
+ * Returns the skeleton's length, or PROTO_FP_SKELETON_NONE when the text has a backtick (or a
+ * double quote under ANSI_QUOTES: digits inside an identifier are kept) or does not fit.
+ */
+#define PROTO_FP_SKELETON_NONE ((size_t)-1)
+size_t proto_fp_skeleton(const char *sql, size_t len, unsigned sqlmode, char *out, size_t cap);
+
 #endif

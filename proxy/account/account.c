@@ -80,6 +80,8 @@ acct_sess_end(struct acct_sess *as, const struct acct_ctx *ctx, int64_t now_us, 
     sessreg_remove(as->reg);
     as->reg = NULL;
     findings_sess_end(&as->fnd, wall_us);
+    free(as->fpc);
+    as->fpc = NULL;
 }
 
 /*
@@ -395,6 +397,58 @@ record_where(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct
     return tags;
 }
 
+/*
+ * The last text statement's analysis, reused while the statements that follow differ from it
+ * only in numbers (equal proto_fp_skeleton): an application's loop sends one shape with other
+ * ids, and the skeleton costs a few instructions a byte where the fingerprint costs a hundred.
+ * Statements whose skeleton or fingerprint does not fit, and USE, are analysed every time.
+ */
+#define ACCT_FPC_SKEL 256
+#define ACCT_FPC_FP   256
+struct acct_fpcache {
+    unsigned sql_mode;
+    size_t skel_len, fp_len;
+    uint64_t digest;
+    enum proto_stmt_kind kind;
+    char skel[ACCT_FPC_SKEL];
+    char fp[ACCT_FPC_FP]; /* NUL-terminated */
+};
+
+/* proto_stmt_analyze of sql[0..len) into fp (capacity cap), or the cached analysis of an
+ * earlier statement with the same skeleton. */
+static void
+analyze_text(struct acct_sess *as, const char *sql, size_t len, unsigned sql_mode, char *fp,
+             size_t cap, char *db, size_t db_cap, struct proto_stmt_info *info)
+{
+    char skel[ACCT_FPC_SKEL];
+    size_t sk = proto_fp_skeleton(sql, len, sql_mode, skel, sizeof skel);
+    struct acct_fpcache *fc = as->fpc;
+    if (sk != PROTO_FP_SKELETON_NONE && fc && fc->sql_mode == sql_mode && fc->skel_len == sk &&
+        memcmp(fc->skel, skel, sk) == 0 && cap > 0) {
+        strcopy(fp, cap, fc->fp, fc->fp_len);
+        info->digest = fc->digest;
+        info->kind = fc->kind;
+        info->schema_changed = false;
+        return;
+    }
+    proto_stmt_analyze(sql, len, sql_mode, fp, cap, db, db_cap, info);
+    size_t fl = strnlen(fp, cap);
+    if (sk == PROTO_FP_SKELETON_NONE || info->schema_changed || fl >= ACCT_FPC_FP ||
+        fl + 1 >= cap) {
+        return; /* (a fingerprint cut at cap is not kept: a longer buffer would differ) */
+    }
+    if (!fc && !(fc = as->fpc = malloc(sizeof *fc))) {
+        return;
+    }
+    fc->sql_mode = sql_mode;
+    fc->skel_len = sk;
+    memcpy(fc->skel, skel, sk);
+    memcpy(fc->fp, fp, fl + 1);
+    fc->fp_len = fl;
+    fc->digest = info->digest;
+    fc->kind = info->kind;
+}
+
 /* Counters, per-shape statistics, and the record of a slow (or explained) statement. */
 static void
 record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *c,
@@ -425,7 +479,7 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         /* One lexer pass: digest, fingerprint, kind, and the schema a USE switches to. */
         struct proto_stmt_info info;
         char db[ACCT_SCHEMA_MAX];
-        proto_stmt_analyze(sql, sql_len, c->sql_mode, fp, fp_size, db, sizeof db, &info);
+        analyze_text(as, sql, sql_len, c->sql_mode, fp, fp_size, db, sizeof db, &info);
         digest = info.digest;
         explainable = proto_stmt_explainable(info.kind);
         if (info.schema_changed && r->err_code == 0 && c->ended) {

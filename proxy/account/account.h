@@ -62,10 +62,12 @@ struct acct_trx {
 };
 
 /* One session's accounting state (embedded in the session; acct_sess_init/_end). */
+struct acct_fpcache;
 struct acct_sess {
     struct acct_trx trx;       /* the transaction open now, if any */
     struct findings_sess fnd;  /* the unit of work, for N+1 and duplicates (findings.h) */
     struct sessreg_entry *reg; /* published for other threads once a transaction opened */
+    struct acct_fpcache *fpc;  /* the last text statement's analysis (heap, on first use) */
 };
 
 /* A prepared statement as the relay's table knows it (pstmt.h), for an execute. */

@@ -14,7 +14,10 @@
  *   - proto_stmt_analyze agrees with the separate functions;
  *   - (d) proto_sqlmode_from_set leaves the mode untouched when it returns false; when true,
  *     a known mode list is a NUL-terminated piece of the statement and ANSI_QUOTES is set
- *     exactly when that list names it.
+ *     exactly when that list names it;
+ *   - (e) a variant with some digit runs rewritten (other digits, other lengths) that has the
+ *     same proto_fp_skeleton as the statement has the same fingerprint, digest and kind, and
+ *     a statement's skeleton is its skeleton's too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +50,66 @@ pred_every_other(void *ctx, const char *content, size_t len)
     (void)content;
     (void)len;
     return (*n)++ % 2 == 0;
+}
+
+/* (e): equal skeletons, equal analyses (proto_fingerprint.h). `pick` chooses which digit
+ * runs change and into what. */
+static const char *
+check_skeleton(const char *sql, size_t len, unsigned mode, unsigned pick)
+{
+    static const char *const repl[] = {"7", "0", "12345", "99", "3000000000", "1"};
+    const char *why = NULL;
+    size_t cap = 2 * len + 16;
+    char *var = malloc(len * 10 + 16), *sk1 = malloc(cap), *sk2 = malloc(cap);
+    char *fp1 = malloc(len * 2 + 16), *fp2 = malloc(len * 2 + 16);
+    size_t n = 0, run = 0;
+    for (size_t i = 0; i < len;) {
+        if (sql[i] >= '0' && sql[i] <= '9') {
+            size_t j = i;
+            while (j < len && sql[j] >= '0' && sql[j] <= '9') {
+                j++;
+            }
+            unsigned p = (pick >> (run % 8)) + (unsigned)run;
+            if (p & 1) {
+                const char *r = repl[(p >> 1) % (sizeof repl / sizeof repl[0])];
+                memcpy(var + n, r, strlen(r));
+                n += strlen(r);
+            } else {
+                memcpy(var + n, sql + i, j - i);
+                n += j - i;
+            }
+            run++;
+            i = j;
+        } else {
+            var[n++] = sql[i++];
+        }
+    }
+    size_t k1 = proto_fp_skeleton(sql, len, mode, sk1, cap);
+    size_t k2 = proto_fp_skeleton(var, n, mode, sk2, cap);
+    if (k1 != PROTO_FP_SKELETON_NONE) {
+        char *sk3 = malloc(cap);
+        size_t k3 = proto_fp_skeleton(sk1, k1, mode, sk3, cap);
+        if (k3 != k1 || memcmp(sk1, sk3, k1) != 0) {
+            why = "(e) a skeleton is not its own skeleton";
+        }
+        free(sk3);
+    }
+    if (!why && k1 != PROTO_FP_SKELETON_NONE && k1 == k2 && memcmp(sk1, sk2, k1) == 0) {
+        struct proto_stmt_info a, b;
+        char db1[64], db2[64];
+        proto_stmt_analyze(sql, len, mode, fp1, len * 2 + 16, db1, sizeof db1, &a);
+        proto_stmt_analyze(var, n, mode, fp2, len * 2 + 16, db2, sizeof db2, &b);
+        if (a.digest != b.digest || a.kind != b.kind || strcmp(fp1, fp2) != 0 ||
+            a.schema_changed != b.schema_changed) {
+            why = "(e) equal skeletons, different fingerprints";
+        }
+    }
+    free(var);
+    free(sk1);
+    free(sk2);
+    free(fp1);
+    free(fp2);
+    return why;
 }
 
 /* (d): what a SET of sql_mode tells (proto_sqlmode.h). */
@@ -261,6 +324,9 @@ fuzz_sqllex_check(const char *sql, size_t len, unsigned mode, unsigned pick)
         goto out;
     }
     why = check_sqlmode(sql, len, mode);
+    if (!why) {
+        why = check_skeleton(sql, len, mode, pick);
+    }
     if (!why) {
         why = check_substitute(sql, len, mode, pick, nparams, digest);
     }

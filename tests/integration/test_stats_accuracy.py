@@ -255,6 +255,55 @@ class StatsAccuracyTest(unittest.TestCase):
                                        nearest_rank(times[s], 0.5 + 1.0 / e["count"]) -
                                        nearest_rank(times[s], 0.5 - 1.0 / e["count"]))))
 
+    def test_shapes_that_differ_only_in_numbers(self):
+        """One connection alternates statements that differ in numbers only (the session
+        reuses its last analysis, account.c analyze_text) with ones that differ in an
+        identifier's digits, a backtick name, a number's form, the schema: each lands on the
+        shape its own fingerprint names, in the API and in the slow log."""
+        hport = harness.free_port()
+        stmts = [("SELECT id FROM acc WHERE id = 1", "a"),
+                 ("SELECT id FROM acc WHERE id = 22", "a"),
+                 ("SELECT id FROM acc2 WHERE id = 1", "b"),       # digits in a name
+                 ("SELECT id FROM acc WHERE id = 3", "a"),
+                 ("SELECT id FROM `acc` WHERE id = 4", "c"),      # backticks keep case
+                 ("SELECT id FROM acc WHERE id = 1e0", "a"),      # another number form
+                 ("SELECT id FROM acc WHERE id = 5", "a"),
+                 ("SELECT id FROM acc WHERE id IN (1, 2)", "d"),
+                 ("SELECT id FROM acc WHERE id IN (7, 8)", "d"),
+                 ("SELECT id FROM acc WHERE id IN (7, 8, 9)", "d"),
+                 ("SELECT id FROM acc3 WHERE id = 6", "e")]
+        self.server.sql("CREATE TABLE IF NOT EXISTS acc2 (id INT PRIMARY KEY);"
+                        "CREATE TABLE IF NOT EXISTS acc3 (id INT PRIMARY KEY)", db=DB)
+        with harness.Slowtap(["--http", "127.0.0.1:%d" % hport, "--threads", "1"],
+                             long_query_time="0") as st:
+            harness.wait_port(hport, 10, proc=st.proc)
+            c = connect(st.port)
+            cur = c.cursor()
+            for q, _ in stmts:
+                cur.execute(q)
+                cur.fetchall()
+            c.close()
+            time.sleep(1.5)  # one merge of the worker's table
+            digests = json.loads(http_get(hport, "/api/digests?limit=1000"))
+            entries = [e for e in harness.parse_slowlog(st.log_text())
+                       if (e["statement"] or "").startswith("SELECT id FROM")]
+        want = {}
+        for q, shape in stmts:
+            want.setdefault(shape, []).append(q)
+        self.assertEqual([e["statement"] for e in entries], [q for q, _ in stmts])
+        by_digest = {}
+        for e, (q, shape) in zip(entries, stmts):
+            by_digest.setdefault(e["digest"], set()).add(shape)
+        self.assertEqual(sorted(map(sorted, by_digest.values())),
+                         [[x] for x in sorted(want)], by_digest)
+        api = {d["fingerprint"]: d["count"] for d in digests
+               if d["fingerprint"].startswith("select id from")}
+        self.assertEqual(api, {"select id from acc where id = ?": 5,
+                               "select id from acc2 where id = ?": 1,
+                               "select id from `acc` where id = ?": 1,
+                               "select id from acc where id in(?+)": 3,
+                               "select id from acc3 where id = ?": 1}, digests)
+
 
 if __name__ == "__main__":
     unittest.main()

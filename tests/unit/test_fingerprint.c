@@ -433,9 +433,63 @@ test_use_schema(void)
     CHECK(!proto_stmt_use_schema("use `a\0b`", 9, small, sizeof small));
 }
 
+/* proto_fp_skeleton: which texts share a skeleton (and so a fingerprint), which do not. */
+static void
+test_skeleton(void)
+{
+    static const struct {
+        const char *a, *b;
+        unsigned mode;
+        bool same;
+    } cases[] = {
+        {"SELECT c FROM t WHERE id=5", "SELECT c FROM t WHERE id=123456", 0, true},
+        {"SELECT * FROM t WHERE id IN (1,2,3) LIMIT 10",
+         "SELECT * FROM t WHERE id IN (9,8,7) LIMIT 5", 0, true},
+        {"SELECT '5', \"6\" FROM t", "SELECT '7', \"80\" FROM t", 0, true},
+        {"SELECT 1 -- 2\n", "SELECT 3 -- 44\n", 0, true},
+        {"SELECT * FROM t1", "SELECT * FROM t2", 0, false}, /* identifiers keep digits */
+        {"SELECT 1e5", "SELECT 2e5", 0, false},             /* glued to a letter */
+        {"SELECT 1.5", "SELECT 2.5", 0, false},             /* glued to a dot */
+        {"SELECT 0x1F", "SELECT 0x2F", 0, false},           /* hex */
+        {"SELECT @1, :2", "SELECT @3, :4", 0, false},       /* variables, named parameters */
+        {"SELECT 12abc", "SELECT 13abc", 0, false},         /* a digit-led identifier */
+        {"SELECT 5", "SELECT 5 ", 0, false},                /* any other byte differs */
+        {"/*!50000 SELECT 1 */", "/*!50001 SELECT 1 */", 0, false}, /* a version: kept */
+    };
+    char a[128], b[128];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t na = proto_fp_skeleton(cases[i].a, strlen(cases[i].a), cases[i].mode, a, sizeof a);
+        size_t nb = proto_fp_skeleton(cases[i].b, strlen(cases[i].b), cases[i].mode, b, sizeof b);
+        CHECK(na != PROTO_FP_SKELETON_NONE && nb != PROTO_FP_SKELETON_NONE);
+        bool same = na == nb && memcmp(a, b, na) == 0;
+        if (same != cases[i].same) {
+            fprintf(stderr, "  skeleton case %zu: %s | %s\n", i, cases[i].a, cases[i].b);
+        }
+        CHECK(same == cases[i].same);
+        if (same) { /* what a caller relies on */
+            char fa[128], fb[128];
+            CHECK(proto_fingerprint(cases[i].a, strlen(cases[i].a), fa, sizeof fa) ==
+                  proto_fingerprint(cases[i].b, strlen(cases[i].b), fb, sizeof fb));
+            CHECK_STR(fa, fb);
+        }
+    }
+    size_t n = proto_fp_skeleton("id = 42", 7, 0, a, sizeof a);
+    CHECK(n == 6 && memcmp(a, "id = 0", 6) == 0);
+    /* digits inside quoted identifiers are kept by the fingerprint: no skeleton at all */
+    CHECK(proto_fp_skeleton("SELECT `a 5 b`", 14, 0, a, sizeof a) == PROTO_FP_SKELETON_NONE);
+    CHECK(proto_fp_skeleton("SELECT \"a 5\"", 13, PROTO_SQLMODE_ANSI_QUOTES, a, sizeof a) ==
+          PROTO_FP_SKELETON_NONE);
+    CHECK(proto_fp_skeleton("SELECT \"a 5\"", 13, 0, a, sizeof a) == 13);
+    /* does not fit: none; exactly fits: its length */
+    CHECK(proto_fp_skeleton("SELECT 12345", 12, 0, a, 7) == PROTO_FP_SKELETON_NONE);
+    CHECK(proto_fp_skeleton("SELECT 12345", 12, 0, a, 8) == 8);
+    CHECK(proto_fp_skeleton("", 0, 0, a, 0) == 0);
+}
+
 int
 main(void)
 {
+    test_skeleton();
     test_fingerprint_table();
     test_fingerprint_equivalence();
     test_fingerprint_cut();
