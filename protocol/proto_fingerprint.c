@@ -2,7 +2,8 @@
  * proto_fingerprint.c - statement fingerprints, their FNV-1a 64 digest, statement
  * classification and USE-schema extraction, all reading the tokens of the one SQL lexer
  * (proto_sqllex); proto_stmt_analyze does all of it in one pass, the classifier being fed
- * every token the fingerprint reads (see the tap below).
+ * every token the fingerprint reads (see the tap below). proto_fp_skeleton tells, without
+ * lexing, when two texts differ only in numbers and so share all of that.
  *
  * The fingerprint reproduces what pt-query-digest's QueryRewriter::fingerprint prints with
  * --preserve-embedded-numbers (identifiers such as t1 or col_2 are kept), computed in one pass

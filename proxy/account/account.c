@@ -400,7 +400,8 @@ record_where(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct
 /*
  * The last text statement's analysis, reused while the statements that follow differ from it
  * only in numbers (equal proto_fp_skeleton): an application's loop sends one shape with other
- * ids, and the skeleton costs a few instructions a byte where the fingerprint costs a hundred.
+ * ids, and the skeleton costs about ten instructions a byte where the fingerprint costs over a
+ * hundred.
  * Statements whose skeleton or fingerprint does not fit, and USE, are analysed every time.
  */
 #define ACCT_FPC_SKEL 256
