@@ -383,12 +383,8 @@ class Slowtap:
             return ""
 
     def log_text(self):
-        """The slow log's text now (no waiting)."""
-        try:
-            with open(self.log_path, "r", errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        """The slow log's whole lines now (no waiting); see read_log."""
+        return read_log(self.log_path)
 
     def entries(self, settle=0.3):
         """Parses the slow log after giving the proxy `settle` seconds to flush."""
@@ -582,6 +578,21 @@ def pt_query_digest_json(log_text):
     if r.returncode == 0 and "{" in r.stdout:
         doc = json.loads(r.stdout[r.stdout.index("{"):])
     return r.returncode, r.stderr, doc
+
+
+def read_log(path):
+    """A log file's text up to its last newline, "" while it does not exist.
+
+    The writer appends each batch of entries with one write(2), but a reader running alongside
+    can see that write half done (the kernel copies it page by page and grows the file as it
+    goes), so a line without its newline is still being written and is left out, as `tail -f`
+    and log shippers do."""
+    try:
+        with open(path, "r", errors="replace") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    return text[:text.rfind("\n") + 1]
 
 
 def parse_slowlog(text):

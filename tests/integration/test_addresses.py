@@ -146,11 +146,7 @@ class NsSlowtap:
 
     def entries(self, settle=0.5):
         time.sleep(settle)
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return harness.parse_slowlog(f.read())
-        except FileNotFoundError:
-            return []
+        return harness.parse_slowlog(harness.read_log(self.log_path))
 
     def wait(self, timeout=15):
         return self.proc.wait(timeout=timeout)

@@ -110,11 +110,7 @@ def wait_digests(hport, pred, timeout=8.0):
 def wait_file(path, pred, timeout=8.0):
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            with open(path, "r", errors="replace") as f:
-                text = f.read()
-        except FileNotFoundError:
-            text = ""
+        text = harness.read_log(path)
         if pred(text) or time.monotonic() >= deadline:
             return text
         time.sleep(0.2)
