@@ -603,7 +603,8 @@ def parse_slowlog(text):
     Full_scan), explain_source, explain_error, statement, raw. Missing values are None.
 
     A new entry starts at a `# Time:` line, or at any `# ` line that follows statement text.
-    Lines before the first entry (a server log's preamble) are ignored."""
+    Lines before the first entry (a server log's preamble) are ignored, and so is a last entry
+    with no statement text yet: read while the proxy writes (read_log), it is still unfinished."""
     out = []
     e = None
     lines = []
@@ -622,7 +623,7 @@ def parse_slowlog(text):
             _parse_header(e, line)
         elif line.strip() != "" or stmt:
             stmt.append(line)
-    if e is not None:
+    if e is not None and stmt:
         while lines and lines[-1] == "":
             lines.pop()
         out.append(_finish(e, lines, stmt))
