@@ -458,6 +458,25 @@ static const struct rcase cases[] = {
          {'S', "0364656605617070646201740174017601760c3f00160000000500001f0000", OK},
      },
      {X_NONE, .prepared = 1, .stmt_id = 10, .stmt_cols = 3, .stmt_params = 1}},
+    /* MySQL 8 under CLIENT_OPTIONAL_RESULTSET_METADATA: the prepare OK's 13th byte says
+     * whether parameter and column definitions follow (none under resultset_metadata=NONE).
+     * Written from the protocol documentation: no MySQL server runs here. */
+    {"prepare: MySQL 8 metadata_follows = 0, no definitions follow",
+     PROTO_COM_STMT_PREPARE,
+     CAPS_EOF | PROTO_CAP_OPTIONAL_RESULTSET_META,
+     {{'S', "000a0000000300010000000000", OK}},
+     {X_NONE, .prepared = 1, .stmt_id = 10, .stmt_cols = 3, .stmt_params = 1}},
+    {"prepare: MySQL 8 metadata_follows = 1, definitions follow",
+     PROTO_COM_STMT_PREPARE,
+     CAPS_EOF | PROTO_CAP_OPTIONAL_RESULTSET_META,
+     {
+         {'S', "000a0000000300010000000001", AG},
+         {'S', "03646566000000013f000c3f0000000000068000000000", AG},
+         {'S', "03646566056170706462017401740269640269640c3f000b000000030350000000", AG},
+         {'S', "0364656605617070646201740174046e616d65046e616d650c2d0050000000fd0000000000", AG},
+         {'S', "0364656605617070646201740174017601760c3f00160000000500001f0000", OK},
+     },
+     {X_NONE, .prepared = 1, .stmt_id = 10, .stmt_cols = 3, .stmt_params = 1}},
     {"prepare: 0 params, 0 columns (py_raw)",
      PROTO_COM_STMT_PREPARE,
      CAPS_PY,
