@@ -607,7 +607,7 @@ proto_execute_params(const uint8_t *p, size_t len, uint16_t nparams, struct prot
     }
     const uint8_t *nulls = proto_rd_bytes(&r, ((size_t)nparams + 7) / 8);
     uint8_t bound = proto_rd_u8(&r);
-    if (r.err) {
+    if (r.err || bound > 1) { /* MariaDB: ER_MALFORMED_PACKET, its types left as they were */
         return PROTO_ERROR;
     }
     if (bound && !read_types(&r, nparams, types)) {

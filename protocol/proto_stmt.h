@@ -105,10 +105,12 @@ struct proto_long_data {
  *
  * Layout: 0x17, stmt id (4), flags (1), iteration count (4); when nparams > 0 the NULL bitmap
  * ((nparams+7)/8 bytes, bit i%8 of byte i/8), new_params_bound (1), 2 bytes per parameter when
- * bound (any non-zero flag counts, as in the server; type, flags with 0x80 = unsigned), then the
- * values of the non-NULL parameters in the binary protocol encoding. MySQL 8's
- * CLIENT_QUERY_ATTRIBUTES changes this layout (parameter count and names); slowtap clears that
- * capability in the greeting, so it never appears.
+ * it is 1 (type, flags with 0x80 = unsigned), then the values of the non-NULL parameters in the
+ * binary protocol encoding. A new_params_bound other than 0 and 1 is PROTO_ERROR with `types`
+ * untouched: MariaDB refuses it with ER_MALFORMED_PACKET and keeps the types it had
+ * (stmt_execute_packet_sanity_check in sql/sql_prepare.cc; MySQL reads any non-zero value as 1,
+ * but no client sends one). MySQL 8's CLIENT_QUERY_ATTRIBUTES changes this layout (parameter
+ * count and names); slowtap clears that capability in the greeting, so it never appears.
  *
  * Literals: integers in decimal (unsigned flag honoured), FLOAT/DOUBLE with the fewest digits
  * that read back to the same value (at most %.9g / %.17g; NaN and infinities as 'nan', 'inf',

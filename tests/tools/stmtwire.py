@@ -2,8 +2,15 @@
 protocol from Python (Debian's Python connectors only speak the text protocol).
 
   prepare(cli, sql) -> (stmt_id, nparams, ncols) or raises StmtError(code, message)
-  execute(cli, stmt_id, params, cursor=False) -> ('ok', affected) | ('rows', nrows) |
-      ('err', code, message); params are str/bytes (sent as VAR_STRING), int or None
+  execute(cli, stmt_id, params, cursor=False, new_params_bound=1) -> ('ok', affected) |
+      ('rows', nrows) | ('err', code, message); params are str/bytes (sent as VAR_STRING), int
+      (LONGLONG) or None. new_params_bound is the byte sent: 0 sends no types (the server
+      keeps those of the previous execute, so send values of the same kinds), any other value
+      is sent as is, followed by the types.
+  execute_body(stmt_id, params, cursor=False, new_params_bound=1) -> the COM_STMT_EXECUTE
+      payload execute() sends
+  execute_packets(cli, stmt_id, params, cursor=False, new_params_bound=1) -> the payloads of
+      the whole response: [ERR] | [OK] | column count, definitions, EOF, rows, last EOF/ERR
   close_stmt(cli, stmt_id)
 """
 
@@ -49,7 +56,7 @@ def prepare(cli, sql):
     return stmt_id, nparams, ncols
 
 
-def execute(cli, stmt_id, params, cursor=False):
+def execute_body(stmt_id, params, cursor=False, new_params_bound=1):
     body = b"\x17" + struct.pack("<IBI", stmt_id, 1 if cursor else 0, 1)
     if params:
         nullmap = bytearray((len(params) + 7) // 8)
@@ -67,8 +74,30 @@ def execute(cli, stmt_id, params, cursor=False):
                     v = v.encode()
                 types += struct.pack("<BB", 253, 0)
                 values += _lenenc(len(v)) + v
-        body += bytes(nullmap) + b"\x01" + types + values
-    cli.send_packet(body, 0)
+        if not new_params_bound:
+            types = b""
+        body += bytes(nullmap) + bytes([new_params_bound]) + types + values
+    return body
+
+
+def execute_packets(cli, stmt_id, params, cursor=False, new_params_bound=1):
+    cli.send_packet(execute_body(stmt_id, params, cursor, new_params_bound), 0)
+    _, p = cli.read_packet()
+    out = [p]
+    if p[:1] in (b"\xff", b"\x00"):
+        return out
+    for _ in range(p[0]):  # definitions, then their EOF
+        out.append(cli.read_packet()[1])
+    out.append(cli.read_packet()[1])
+    while True:
+        _, p = cli.read_packet()
+        out.append(p)
+        if p[:1] == b"\xff" or (p[:1] == b"\xfe" and len(p) < 9):
+            return out
+
+
+def execute(cli, stmt_id, params, cursor=False, new_params_bound=1):
+    cli.send_packet(execute_body(stmt_id, params, cursor, new_params_bound), 0)
     _, p = cli.read_packet()
     if p[:1] == b"\xff":
         code, _, msg = mywire.parse_err(p)

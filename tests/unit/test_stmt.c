@@ -198,6 +198,9 @@ static const struct exec_case exec_cases[] = {
     {"reuse types", EX "00 00 ff 0100", 2, "01u 02", 0, PROTO_OK, "255|1", NULL, "01u 02"},
     /* Types bound again replace the old ones. */
     {"rebind types", EX "00 01 0100 0200 ff 0100", 2, "01u 02", 0, PROTO_OK, "-1|1", NULL, "01 02"},
+    /* Any other flag: MariaDB refuses the execute (ER_MALFORMED_PACKET), the old types stay. */
+    {"new_params_bound 2", EX "00 02 0100 0200 ff 0100", 2, "01u 02", 0, PROTO_ERROR, NULL, NULL,
+     "01u 02"},
 
     /* Truncation at max_value, still a well-formed literal. */
     {"truncate text", EX "00 01 fe00 fe00 08 6162636465666768 04 61626364", 2, NULL, 4, PROTO_OK,
