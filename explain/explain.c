@@ -1891,7 +1891,9 @@ handle_stmt(struct explain *e, struct xtask *t, bool after_live)
         job_fail(e, t, "not explainable"); /* checked again here: never EXPLAIN anything else */
         return;
     }
-    if (l && l->state == XL_OK && l->plan && advice_wanted(l->plan) && !r->sql_truncated) {
+    bool hidden = r->tmp_table[0] || r->tmp_tables_lost; /* see explain_job */
+    if (l && l->state == XL_OK && l->plan && advice_wanted(l->plan) && !r->sql_truncated &&
+        !hidden) {
         /* the live plan flags a scan: its advice needs the tables, read on a connection */
         t->live_plan = l->plan;
         t->live_src = true;
@@ -1913,13 +1915,30 @@ handle_stmt(struct explain *e, struct xtask *t, bool after_live)
         r->analyze = l->analyze; /* SHOW ANALYZE's lines, when taken */
         l->analyze = NULL;
         r->source = EXPLAIN_SRC_LIVE;
-        cache_store(e, r->digest, r->plan);
+        if (!hidden) { /* a plan of the session's own table serves no other statement */
+            cache_store(e, r->digest, r->plan);
+        }
         live_free(e, l);
         job_finish(e, t);
         return;
     }
     if (l) {
         live_free(e, l); /* failed: fall back to EXPLAIN after completion */
+    }
+    if (hidden) {
+        char msg[sizeof r->error];
+        if (r->tmp_table[0]) {
+            snprintf(msg, sizeof msg,
+                     "not explained: `%s` is a temporary table of this session, which the "
+                     "EXPLAIN connection cannot see",
+                     r->tmp_table);
+        } else {
+            snprintf(msg, sizeof msg,
+                     "not explained: this session has more temporary tables than slowtap "
+                     "follows, which the EXPLAIN connection cannot see");
+        }
+        job_fail(e, t, msg);
+        return;
     }
     struct xcache *c = cache_get(e, r->digest);
     if (c && c->inflight) {

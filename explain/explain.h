@@ -36,6 +36,7 @@
 #include "explain/pfs.h"
 #include "explain/plan.h"
 #include "net/net_addr.h"
+#include "protocol/proto_tmptab.h"
 
 struct explain;
 
@@ -75,6 +76,12 @@ struct explain_job {
                                  --long-query-time) */
     bool pfs_only;            /* only the server's figures are wanted: no EXPLAIN */
     uint64_t live_token;      /* from explain_live() while it ran, 0 when none */
+    /* A temporary table of the client's session that the statement may name ("" when none):
+     * an EXPLAIN on another connection would see no such table or the permanent one it hides,
+     * so none runs; a live plan (taken of the statement on its own connection) is kept. */
+    char tmp_table[PROTO_TMPTAB_NAME_MAX + 1];
+    bool tmp_tables_lost; /* the same for any statement: the session created more temporary
+                             tables than the proxy follows */
 
     /* output */
     enum explain_source source;

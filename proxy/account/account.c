@@ -12,6 +12,7 @@
 #include "protocol/proto.h"
 #include "protocol/proto_fingerprint.h"
 #include "protocol/proto_tags.h"
+#include "protocol/proto_tmptab.h"
 #include "proxy/account/account.h"
 #include "proxy/account/filter.h"
 #include "proxy/account/routes.h"
@@ -82,6 +83,8 @@ acct_sess_end(struct acct_sess *as, const struct acct_ctx *ctx, int64_t now_us, 
     findings_sess_end(&as->fnd, wall_us);
     free(as->fpc);
     as->fpc = NULL;
+    free(as->tmp);
+    as->tmp = NULL;
 }
 
 /*
@@ -450,6 +453,73 @@ analyze_text(struct acct_sess *as, const char *sql, size_t len, unsigned sql_mod
     fc->kind = info->kind;
 }
 
+/* ---- the session's temporary tables ---- */
+
+/*
+ * The names its CREATE TEMPORARY TABLE statements created and no DROP TABLE dropped
+ * (proto_tmptab.h). An EXPLAIN on the explain thread's connection would see no such table, or
+ * the permanent one it hides, so a statement that names one is not explained after it ran.
+ */
+#define ACCT_TMPTAB_MAX 16
+struct acct_tmptabs {
+    unsigned n;
+    bool lost; /* more were created than names[] keeps: any statement may name one */
+    char names[ACCT_TMPTAB_MAX][PROTO_TMPTAB_NAME_MAX + 1];
+};
+
+/* Follows a statement that succeeded and is not explainable (a CREATE or DROP is neither). */
+static void
+tmptab_follow(struct acct_sess *as, const char *sql, size_t len, unsigned sql_mode)
+{
+    struct proto_tmptab_stmt st;
+    proto_tmptab_parse(sql, len, sql_mode, &st);
+    if (st.op == PROTO_TMPTAB_NONE) {
+        return;
+    }
+    struct acct_tmptabs *t = as->tmp;
+    if (st.op == PROTO_TMPTAB_DROP) {
+        for (unsigned i = 0; t && i < st.n; i++) {
+            for (unsigned k = 0; k < t->n; k++) {
+                if (strcasecmp(st.names[i], t->names[k]) == 0) {
+                    memmove(t->names[k], t->names[--t->n], sizeof t->names[0]);
+                    break;
+                }
+            }
+        }
+        return;
+    }
+    if (!t && !(t = as->tmp = calloc(1, sizeof *t))) {
+        return;
+    }
+    for (unsigned i = 0; i < t->n; i++) {
+        if (strcasecmp(t->names[i], st.names[0]) == 0) {
+            return; /* CREATE OR REPLACE, or IF NOT EXISTS */
+        }
+    }
+    if (t->n == ACCT_TMPTAB_MAX) {
+        t->lost = true;
+        return;
+    }
+    memcpy(t->names[t->n++], st.names[0], sizeof t->names[0]);
+}
+
+/* Tells the explain job when the statement may name one of the session's temporary tables. */
+static void
+tmptab_mark(const struct acct_sess *as, const char *sql, size_t len, unsigned sql_mode,
+            struct explain_job *j)
+{
+    const struct acct_tmptabs *t = as->tmp;
+    if (!t || !sql) {
+        return;
+    }
+    unsigned k = proto_tmptab_named(sql, len, sql_mode, t->names, t->n);
+    if (k) {
+        memcpy(j->tmp_table, t->names[k - 1], sizeof j->tmp_table);
+    } else {
+        j->tmp_tables_lost = t->lost;
+    }
+}
+
 /* Counters, per-shape statistics, and the record of a slow (or explained) statement. */
 static void
 record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *c,
@@ -486,12 +556,18 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         if (info.schema_changed && r->err_code == 0 && c->ended) {
             strcopy(c->schema, ACCT_SCHEMA_MAX, db, strlen(db));
         }
+        if (!explainable && r->err_code == 0 && c->ended) {
+            tmptab_follow(as, sql, sql_len, c->sql_mode);
+        }
     } else if (is_execute(c->cmd) && st) {
         sql = st->sql;
         sql_len = st->sql_len;
         digest = st->digest;
         fpp = st->fingerprint;
         explainable = st->explainable && c->cmd == PROTO_COM_STMT_EXECUTE;
+        if (!st->explainable && r->err_code == 0 && c->ended) {
+            tmptab_follow(as, sql, sql_len, c->sql_mode);
+        }
     } else {
         const char *name = proto_com_name(c->cmd);
         int n = name ? snprintf(fp, fp_size, "administrator command: %s", name)
@@ -596,6 +672,9 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     }
     rec->explain.pfs_only = pfs_only;
     rec->explain.log = slow;
+    if (explain) {
+        tmptab_mark(as, sql, sql_len, c->sql_mode, &rec->explain);
+    }
     out->rec = rec;
     out->slow = slow;
     out->explain = explain;
@@ -611,6 +690,11 @@ acct_command(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct
     out->explain = false;
     if (c->ended) {
         trx_follow(as, ctx, c, &te);
+    }
+    if (as->tmp && c->ended && c->resp->err_code == 0 &&
+        (c->cmd == PROTO_COM_RESET_CONNECTION || c->cmd == PROTO_COM_CHANGE_USER)) {
+        as->tmp->n = 0; /* the server dropped the session's temporary tables */
+        as->tmp->lost = false;
     }
     record(as, ctx, c, &te, out);
 }

@@ -68,6 +68,7 @@ struct acct_sess {
     struct findings_sess fnd;  /* the unit of work, for N+1 and duplicates (findings.h) */
     struct sessreg_entry *reg; /* published for other threads once a transaction opened */
     struct acct_fpcache *fpc;  /* the last text statement's analysis (heap, on first use) */
+    struct acct_tmptabs *tmp;  /* its temporary tables (heap, on the first one created) */
 };
 
 /* A prepared statement as the relay's table knows it (pstmt.h), for an execute. */

@@ -17,7 +17,9 @@
  *     exactly when that list names it;
  *   - (e) a variant with some digit runs rewritten (other digits, other lengths) that has the
  *     same proto_fp_skeleton as the statement has the same fingerprint, digest and kind, and
- *     a statement's skeleton is its skeleton's too.
+ *     a statement's skeleton is its skeleton's too;
+ *   - (f) proto_tmptab_parse reports NONE with no names, or 1..PROTO_TMPTAB_STMT_MAX names of
+ *     1..PROTO_TMPTAB_NAME_MAX bytes, and proto_tmptab_named finds each in the statement.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@
 #include "protocol/proto_sqllex.h"
 #include "protocol/proto_sqlmode.h"
 #include "protocol/proto_stmt.h"
+#include "protocol/proto_tmptab.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 const char *fuzz_sqllex_check(const char *sql, size_t len, unsigned mode, unsigned pick);
@@ -50,6 +53,32 @@ pred_every_other(void *ctx, const char *content, size_t len)
     (void)content;
     (void)len;
     return (*n)++ % 2 == 0;
+}
+
+/* (f): the temporary-table names of a CREATE or DROP, and that they are found again. */
+static const char *
+check_tmptab(const char *sql, size_t len, unsigned mode)
+{
+    struct proto_tmptab_stmt st;
+    proto_tmptab_parse(sql, len, mode, &st);
+    if (st.op == PROTO_TMPTAB_NONE) {
+        return st.n || st.more ? "(f) names reported for no CREATE or DROP" : NULL;
+    }
+    if (st.n > PROTO_TMPTAB_STMT_MAX || (st.op == PROTO_TMPTAB_CREATE && st.n != 1)) {
+        return "(f) wrong number of names";
+    }
+    for (unsigned i = 0; i < st.n; i++) {
+        size_t n = strnlen(st.names[i], sizeof st.names[i]);
+        if (n == 0 || n > PROTO_TMPTAB_NAME_MAX) {
+            return "(f) a name empty or too long";
+        }
+        const char(*one)[PROTO_TMPTAB_NAME_MAX + 1] =
+            (const char(*)[PROTO_TMPTAB_NAME_MAX + 1]) st.names[i];
+        if (proto_tmptab_named(sql, len, mode, one, 1) != 1) {
+            return "(f) a name the statement creates or drops is not found in it";
+        }
+    }
+    return NULL;
 }
 
 /* (e): equal skeletons, equal analyses (proto_fingerprint.h). `pick` chooses which digit
@@ -326,6 +355,9 @@ fuzz_sqllex_check(const char *sql, size_t len, unsigned mode, unsigned pick)
     why = check_sqlmode(sql, len, mode);
     if (!why) {
         why = check_skeleton(sql, len, mode, pick);
+    }
+    if (!why) {
+        why = check_tmptab(sql, len, mode);
     }
     if (!why) {
         why = check_substitute(sql, len, mode, pick, nparams, digest);
