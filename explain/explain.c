@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <errmsg.h>
 #include <mysql.h>
+#include <mysqld_error.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -1035,7 +1036,15 @@ xc_fail(struct xconn *c)
         const char *err = connecting && c->connect_errs[0] ? c->connect_errs
                           : no                             ? xc_error(c)
                                                            : "unknown error";
-        snprintf(msg, sizeof(msg), "%s%.230s", prefix, err);
+        if (no == ER_NO_SUCH_TABLE && c->task && c->task->job) {
+            /* the statement ran on the client's connection, which may hold the table */
+            snprintf(msg, sizeof(msg),
+                     "%.140s (if the statement found it, it is a temporary table of its "
+                     "session, which the EXPLAIN connection cannot see)",
+                     err);
+        } else {
+            snprintf(msg, sizeof(msg), "%s%.230s", prefix, err);
+        }
         warn_once(c->e, (int)no, what, err);
     }
     xc_task_end(c, NULL, msg, server_err);

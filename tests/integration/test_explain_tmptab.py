@@ -5,7 +5,8 @@ log that table's plan for a statement that ran on another. A statement that name
 session's temporary tables gets `Explain_error: not explained: ...` instead; a live plan (SHOW
 EXPLAIN FOR the session's own thread) is still taken; DROP TABLE and COM_RESET_CONNECTION end
 the exception; the plan cache never serves a temporary table's statement the permanent table's
-plan. Text and JSON logs."""
+plan; a table a stored procedure created gets an error that says what it may be. Text and JSON
+logs."""
 
 import json
 import os
@@ -114,6 +115,23 @@ class TmpTables(unittest.TestCase):
 
     def test_shadowing_temporary_table_json(self):
         self.check_shadowing("json")
+
+    def test_temporary_table_of_a_stored_procedure(self):
+        # created where slowtap does not see it: EXPLAIN fails, and the error says why
+        self.srv.sql("CREATE OR REPLACE PROCEDURE make_tmp() "
+                     "CREATE TEMPORARY TABLE proc_tmp (v INT)", db=DB)
+        with harness.Slowtap(args=EXPLAIN_ARGS) as px:
+            conn = connect(px.port)
+            try:
+                run(conn, "CALL make_tmp()")
+                self.assertEqual(run(conn, "SELECT v FROM proc_tmp WHERE v > 1"), ())
+            finally:
+                conn.close()
+            got = wait_for(px, "text", lambda s: "proc_tmp" in s, 1)
+        self.assertEqual(len(got), 1, got)
+        self.assertEqual(got[0][1], "Table '%s.proc_tmp' doesn't exist (if the statement found "
+                         "it, it is a temporary table of its session, which the EXPLAIN "
+                         "connection cannot see)" % DB, got[0])
 
     def test_reset_connection_drops_them(self):
         with harness.Slowtap(args=EXPLAIN_ARGS) as px:
