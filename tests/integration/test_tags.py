@@ -3,7 +3,10 @@ and 2): sqlcommenter comments (appended by a SQLAlchemy before_cursor_execute li
 seed app would), marginalia and Datadog forms, tags of a PREPARE text inherited by its
 executes; each entry carries `# Route: ...` attributes and `# Trace_id:`, the JSON log a `tags`
 object; the fingerprint is the same with and without the comment; pt-query-digest groups by
-Route and mariadb-dumpslow still reads the log; hostile comments change nothing; --redact hides a matching tag value."""
+Route and mariadb-dumpslow still reads the log; a tag named like the entry's own attributes
+(query_time, rows_sent) is written as Tag_<name> and a value with a space as one word, and
+pt-query-digest and mariadb-dumpslow read the statement's real figures; hostile comments change
+nothing; --redact hides a matching tag value."""
 
 import json
 import os
@@ -95,6 +98,52 @@ class Tags(unittest.TestCase):
                                timeout=60)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("FROM students", r.stdout)
+
+    def test_tag_names_of_the_log_and_values_with_spaces(self):
+        # a tag named like one of the entry's own attributes must not change what the tools
+        # read as that attribute; a value with a space must stay one word
+        tag = ("/*query_time='99',rows_sent='7',controller='two%20words',route='%2Fa'*/")
+        with harness.Slowtap() as px:
+            c = pymysql.connect(host="127.0.0.1", port=px.port, user="app", password="apppass",
+                                database="tagdb")
+            try:
+                with c.cursor() as cur:
+                    cur.execute("SELECT SLEEP(0.2), id FROM students WHERE id = 1 " + tag)
+                    self.assertEqual(len(cur.fetchall()), 1)
+            finally:
+                c.close()
+            es = [e for e in px.entries(settle=0.4) if "SLEEP(0.2)" in (e["statement"] or "")]
+            self.assertEqual(len(es), 1, px.log_text())
+            e = es[0]
+            self.assertIn("# Tag_Query_time: 99  Tag_Rows_sent: 7  Controller: two%20words  "
+                          "Route: /a\n", e["raw"] + "\n")
+            self.assertGreaterEqual(e["query_time"], 0.2)
+            self.assertLess(e["query_time"], 5)
+            self.assertEqual(e["rows_sent"], 1)
+            log = px.log_text()
+
+        code, err, doc = harness.pt_query_digest_json(log)
+        self.assertEqual(code, 0, err)
+        q = [c for c in doc["classes"] if "SLEEP(0.2)" in c["example"]["query"]]
+        self.assertEqual(len(q), 1, doc)
+        qt = q[0]["metrics"]["Query_time"]
+        self.assertGreaterEqual(float(qt["max"]), 0.2)
+        self.assertLess(float(qt["max"]), 5, qt)  # not the tag's 99
+        self.assertEqual(q[0]["metrics"]["Rows_sent"]["max"], "1")
+        r = subprocess.run(["pt-query-digest", "--no-version-check", "--group-by", "Controller",
+                            "--limit", "100%", "-"], input=log, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"#\s+1 .*\s1\s.*two%20words(\n|$)")
+        r = subprocess.run(["mariadb-dumpslow", "-s", "t", "-"], input=log, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        block = [b for b in r.stdout.split("\n\n") if "SLEEP" in b]
+        self.assertEqual(len(block), 1, r.stdout)
+        m = re.match(r"Count: 1\s+Time=([\d.]+)s ", block[0].strip())
+        self.assertIsNotNone(m, r.stdout)
+        self.assertGreaterEqual(float(m.group(1)), 0.2, r.stdout)
+        self.assertLess(float(m.group(1)), 5, r.stdout)
 
     def test_prepared_and_other_forms(self):
         with harness.Slowtap(["--log-format", "json", "--redact", "s3cret"]) as px:
