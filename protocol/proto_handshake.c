@@ -42,7 +42,12 @@ proto_greeting_parse(const uint8_t *p, size_t len, struct proto_greeting *g)
     }
     copy_cut(g->server_version, sizeof g->server_version, s, n);
     g->conn_id = proto_rd_u32(&r);
-    proto_rd_skip(&r, 8 + 1); /* auth-plugin-data-part-1, filler */
+    const uint8_t *part1 = proto_rd_bytes(&r, 8); /* auth-plugin-data-part-1 */
+    proto_rd_skip(&r, 1);                         /* filler */
+    if (part1) {
+        memcpy(g->scramble, part1, 8);
+        g->scramble_len = 8;
+    }
     g->caps_lo_off = r.pos;
     g->caps = proto_rd_u16(&r);
     if (r.err) {
@@ -73,10 +78,17 @@ proto_greeting_parse(const uint8_t *p, size_t len, struct proto_greeting *g)
         if (part2 < 13) {
             part2 = 13;
         }
-        proto_rd_skip(&r, part2);
+        const uint8_t *rest = proto_rd_bytes(&r, part2);
         if (r.err) {
             return PROTO_ERROR;
         }
+        /* the scramble's second part, without the NUL that ends it */
+        size_t take = part2 > sizeof g->scramble - 8 ? sizeof g->scramble - 8 : part2;
+        while (take > 0 && rest[take - 1] == 0) {
+            take--;
+        }
+        memcpy(g->scramble + 8, rest, take);
+        g->scramble_len = 8 + take;
     }
     if (g->caps & PROTO_CAP_PLUGIN_AUTH) {
         /* Some servers omit the final NUL: take the rest of the payload then. */
@@ -190,4 +202,42 @@ proto_change_user_parse(const uint8_t *p, size_t len, uint64_t caps, char *user,
     }
     copy_cut(db, db_cap, s, n);
     return PROTO_OK;
+}
+
+enum proto_rc
+proto_auth_switch_parse(const uint8_t *p, size_t len, char plugin[64], uint8_t data[32],
+                        size_t *data_len)
+{
+    if (len < 2 || p[0] != PROTO_EOF_HDR) {
+        return PROTO_ERROR;
+    }
+    const uint8_t *name = p + 1, *nul = memchr(name, 0, len - 1);
+    if (!nul) {
+        return PROTO_ERROR;
+    }
+    copy_cut(plugin, 64, name, (size_t)(nul - name));
+    size_t n = len - (size_t)(nul + 1 - p);
+    if (n > 0 && nul[n] == 0) {
+        n--; /* the NUL that ends the data */
+    }
+    if (n > 32) {
+        n = 32;
+    }
+    memcpy(data, nul + 1, n);
+    *data_len = n;
+    return PROTO_OK;
+}
+
+bool
+proto_sha2_full_auth(const uint8_t *p, size_t len)
+{
+    return len == 2 && p[0] == PROTO_SHA2_MORE_DATA && p[1] == PROTO_SHA2_FULL_AUTH;
+}
+
+void
+proto_sha2_xor(uint8_t *buf, size_t n, const uint8_t *nonce, size_t nonce_len)
+{
+    for (size_t i = 0; nonce_len > 0 && i < n; i++) {
+        buf[i] ^= nonce[i % nonce_len];
+    }
 }

@@ -68,6 +68,7 @@
 #include "proxy/relay/pstmt.h"
 #include "proxy/account/record.h"
 #include "proxy/relay/session.h"
+#include "proxy/relay/sha2auth.h"
 #include "proxy/output/slowlog.h"
 #include "proxy/relay/tls.h"
 #include "proxy/relay/worker.h"
@@ -134,7 +135,9 @@ struct sess {
     bool client_tls;      /* the client upgraded to TLS with slowtap */
     bool backend_tls;     /* slowtap upgraded its backend connection to TLS */
     int8_t seq_delta;     /* during authentication: backend seq = client seq + seq_delta
-                             (each side's SSL request shifts its count by one) */
+                             (each side's SSL request shifts its count by one; a public-key
+                             exchange done for the client, sha2auth.h, by two more) */
+    struct sha2auth sha2; /* during authentication: caching_sha2_password's state */
     uint32_t thread_id;   /* backend connection id, from the greeting */
     uint8_t last_seq;     /* sequence id of the last packet relayed, either way */
     bool cli_paused, be_paused;
@@ -390,6 +393,7 @@ sess_free(struct sess *s)
         pcmd_put(w, pc);
     }
     pstmt_clear(&s->stmts);
+    sha2auth_wipe(&s->sha2);
     for (int i = 0; i < 2; i++) {
         if (s->zplain[i]) {
             evbuffer_free(s->zplain[i]);
@@ -850,6 +854,16 @@ server_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
             if (proto_ok_parse(p, avail, &ok) == PROTO_OK) {
                 note_sql_mode_status(s, ok.status);
             }
+        } else if (avail && p[0] == PROTO_EOF_HDR && st->hdr.len <= avail) {
+            /* an auth switch: the plugin and data the exchange goes on with */
+            char plugin[64];
+            if (proto_auth_switch_parse(p, avail, plugin, s->sha2.nonce, &s->sha2.nonce_len) ==
+                PROTO_OK) {
+                s->sha2.plugin = strcmp(plugin, PROTO_SHA2_PLUGIN) == 0;
+            }
+        } else if (s->sha2.plugin && s->client_tls && !s->backend_tls &&
+                   proto_sha2_full_auth(p, st->hdr.len <= avail ? st->hdr.len : 0)) {
+            s->sha2.state = SHA2AUTH_CLEARTEXT_NEXT; /* relayed; the answer is kept (sha2auth.h) */
         } else if (avail && p[0] == PROTO_ERR_HDR && !s->auth_failed) {
             /* Relayed; the server closes the connection, which be_event then takes quietly. */
             s->auth_failed = true;
@@ -1303,6 +1317,70 @@ z_negotiate(struct sess *s, uint8_t *p, size_t len)
     return had_zstd && be != PROTO_ZALG_ZSTD && len > 32 ? 1 : 0;
 }
 
+static long whole_packet(struct evbuffer *in, size_t max, uint8_t **payload, uint8_t *seq);
+
+/*
+ * caching_sha2_password's full authentication with only the client's leg under TLS
+ * (sha2auth.h): keeps the client's cleartext password instead of relaying it and asks for the
+ * server's key; then answers the key with the encrypted password instead of relaying it.
+ * Returns 1 when the relay goes on as usual, 0 to wait for more bytes, -1 when torn down.
+ */
+static int
+sha2_step(struct sess *s, bool from_client)
+{
+    struct sha2auth *a = &s->sha2;
+    struct evbuffer *in = bufferevent_get_input(from_client ? s->cli : s->be);
+    uint8_t *p, seq;
+    if (from_client != (a->state == SHA2AUTH_CLEARTEXT_NEXT)) {
+        return 1; /* not the packet we wait for */
+    }
+    long len = whole_packet(in, SESS_HANDSHAKE_MAX, &p, &seq);
+    if (len == -2) {
+        return 0;
+    }
+    if (len < 0 || (from_client && len == 1 && p[0] == PROTO_SHA2_REQUEST_KEY)) {
+        sha2auth_wipe(a); /* too large to be ours, or the client asks for the key itself */
+        return 1;
+    }
+    if (from_client) {
+        if (!sha2auth_keep(a, p, (size_t)len)) {
+            sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap)");
+            return -1;
+        }
+        explicit_bzero(p, (size_t)len);
+        evbuffer_drain(in, PROTO_HDR_LEN + (size_t)len);
+        uint8_t req[PROTO_HDR_LEN + 1];
+        proto_hdr_write(req, 1, (uint8_t)(seq + s->seq_delta));
+        req[PROTO_HDR_LEN] = PROTO_SHA2_REQUEST_KEY;
+        bufferevent_write(s->be, req, sizeof req);
+        push(s, s->be);
+        s->last_seq = seq;
+        a->state = SHA2AUTH_KEY_NEXT;
+        return 0;
+    }
+    if (len < 2 || p[0] != PROTO_SHA2_MORE_DATA) {
+        sha2auth_wipe(a); /* no key (an ERR): relayed to the client */
+        return 1;
+    }
+    uint8_t *enc;
+    size_t enc_len;
+    if (!sha2auth_encrypt(a, p + 1, (size_t)len - 1, &enc, &enc_len)) {
+        sess_fail(s, PROTO_ER_HANDSHAKE_ERROR,
+                  "slowtap: cannot encrypt the password with the server's public key "
+                  "(caching_sha2_password)");
+        return -1;
+    }
+    evbuffer_drain(in, PROTO_HDR_LEN + (size_t)len);
+    uint8_t hdr[PROTO_HDR_LEN];
+    proto_hdr_write(hdr, (uint32_t)enc_len, (uint8_t)(seq + 1));
+    bufferevent_write(s->be, hdr, sizeof hdr);
+    bufferevent_write(s->be, enc, enc_len);
+    free(enc);
+    push(s, s->be);
+    s->seq_delta = (int8_t)(s->seq_delta + 2); /* our 02 and the key's answer */
+    return 0;
+}
+
 /*
  * Moves every whole or partial packet available from one side to the other, looking at each
  * packet's header and first bytes on the way. A header whose first payload bytes have not
@@ -1311,6 +1389,12 @@ z_negotiate(struct sess *s, uint8_t *p, size_t len)
 static int
 relay(struct sess *s, bool from_client)
 {
+    if (s->sha2.state != SHA2AUTH_IDLE && s->state == SESS_AUTH) {
+        int rc = sha2_step(s, from_client);
+        if (rc <= 0) {
+            return rc; /* torn down, or waiting for the rest of the packet */
+        }
+    }
     struct bufferevent *src = from_client ? s->cli : s->be;
     struct bufferevent *dst = from_client ? s->be : s->cli;
     struct evbuffer *in = bufferevent_get_input(src);
@@ -1362,7 +1446,8 @@ relay(struct sess *s, bool from_client)
                 break;
             }
             if (!from_client && want < len &&
-                (h[PROTO_HDR_LEN] == PROTO_ERR_HDR || h[PROTO_HDR_LEN] == PROTO_INFILE_HDR)) {
+                (h[PROTO_HDR_LEN] == PROTO_ERR_HDR || h[PROTO_HDR_LEN] == PROTO_INFILE_HDR ||
+                 (s->state == SESS_AUTH && h[PROTO_HDR_LEN] == PROTO_EOF_HDR))) {
                 size_t want2 = len < PROTO_RESP_PEEK ? len : PROTO_RESP_PEEK;
                 if (left - PROTO_HDR_LEN < want2) {
                     break;
@@ -1539,6 +1624,8 @@ read_greeting(struct sess *s)
         return -1;
     }
     s->thread_id = g.conn_id;
+    memcpy(s->sha2.nonce, g.scramble, g.scramble_len);
+    s->sha2.nonce_len = g.scramble_len;
     s->backend_has_ssl = (g.caps & PROTO_CAP_SSL) != 0;
     s->server_caps = g.caps & ~PROTO_CAPS_HIDDEN;
     s->backend_zcaps = g.caps & (PROTO_CAP_COMPRESS | PROTO_CAP_ZSTD_COMPRESSION);
@@ -1776,6 +1863,7 @@ read_handshake(struct sess *s)
     }
     strcopy(s->user, sizeof s->user, hr.user, strlen(hr.user));
     strcopy(s->schema, sizeof s->schema, hr.db, strlen(hr.db));
+    s->sha2.plugin = strcmp(hr.plugin, PROTO_SHA2_PLUGIN) == 0;
     /* Extended (MariaDB) bits are set on each side only when that side is MariaDB. */
     s->caps = hr.caps & s->server_caps;
     int zcut = z_negotiate(s, p, (size_t)len);

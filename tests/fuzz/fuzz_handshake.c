@@ -1,8 +1,9 @@
 /*
  * fuzz_handshake.c - libFuzzer target for the connection-phase parsers. The first byte picks
  * the parser: 0 greeting (then set_caps on a copy and a re-parse must give the new caps),
- * 1 handshake response / SSL request, 2 COM_CHANGE_USER (with caps from the next byte), others
- * all three. The payload is copied to an exact-size buffer so ASan sees any over-read.
+ * 1 handshake response / SSL request, 2 COM_CHANGE_USER (with caps from the next byte), 3 an
+ * auth switch request, others all four. The payload is copied to an exact-size buffer so ASan
+ * sees any over-read.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,22 @@
 #include "protocol/proto_handshake.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* An auth switch request: a NUL-terminated name, at most 32 data bytes, all from p. */
+static void
+fuzz_auth_switch(const uint8_t *p, size_t n)
+{
+    char plugin[64];
+    uint8_t data[32];
+    size_t dn = 0;
+    if (proto_auth_switch_parse(p, n, plugin, data, &dn) != PROTO_OK) {
+        return;
+    }
+    if (memchr(plugin, 0, sizeof plugin) == NULL || dn > sizeof data || dn > n ||
+        (dn && memmem(p, n, data, dn) == NULL)) {
+        abort();
+    }
+}
 
 static void
 fuzz_greeting(const uint8_t *p, size_t n)
@@ -19,7 +36,8 @@ fuzz_greeting(const uint8_t *p, size_t n)
         return;
     }
     if (memchr(g.server_version, 0, sizeof g.server_version) == NULL ||
-        memchr(g.auth_plugin, 0, sizeof g.auth_plugin) == NULL) {
+        memchr(g.auth_plugin, 0, sizeof g.auth_plugin) == NULL ||
+        g.scramble_len > sizeof g.scramble) {
         abort();
     }
     uint8_t *c = malloc(n ? n : 1);
@@ -100,9 +118,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         PROTO_CAP_CONNECT_ATTRS);
         fuzz_chuser(p, n, PROTO_CAP_PROTOCOL_41);
         break;
+    case 3:
+        fuzz_auth_switch(p, n);
+        break;
     default:
         fuzz_greeting(p, n);
         fuzz_hsresp(p, n);
+        fuzz_auth_switch(p, n);
         fuzz_chuser(p, n, (uint64_t)data[0] << 8);
         break;
     }

@@ -58,6 +58,8 @@ test_greeting_mariadb(void)
     CHECK_EQ_U(g.charset, 8);
     CHECK_EQ_U(g.status, 2);
     CHECK_STR(g.auth_plugin, "mysql_native_password");
+    CHECK_EQ_U(g.scramble_len, 20);
+    CHECK(memcmp(g.scramble, "OlR6W25S\"K8sZLJqz0|D", 20) == 0);
     CHECK_EQ_U(g.caps_lo_off, 47);
     CHECK_EQ_U(g.caps_hi_off, 52);
     CHECK_EQ_U(g.ext_caps_off, 61);
@@ -79,6 +81,11 @@ test_greeting_mysql8(void)
     CHECK_STR(g.auth_plugin, "caching_sha2_password");
     CHECK(g.caps & PROTO_CAP_QUERY_ATTRIBUTES);
     CHECK(g.caps & PROTO_CAP_SSL);
+    /* the nonce caching_sha2_password XORs the password with: both parts, no NUL */
+    CHECK_EQ_U(g.scramble_len, 20);
+    for (unsigned i = 0; i < 20; i++) {
+        CHECK_EQ_U(g.scramble[i], i + 1);
+    }
 
     /* rewrite: clearing the hidden caps changes exactly the two cap fields */
     uint8_t c[256];
@@ -377,9 +384,52 @@ test_change_user(void)
     CHECK_STR(db, "");
 }
 
+/* An auth switch request and caching_sha2_password's packets (MySQL 8, from the protocol
+ * documentation: page_caching_sha2_authentication_exchanges). */
+static void
+test_auth_switch_and_sha2(void)
+{
+    uint8_t b[128], data[32];
+    char plugin[64];
+    size_t dn = 99;
+    /* MariaDB asking for ed25519 (captured: cli_ed25519_server in the framer corpus has one) */
+    size_t n = unhex("fe 636c69656e745f65643235353139 00"
+                     "0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20",
+                     b, sizeof b);
+    CHECK(proto_auth_switch_parse(b, n, plugin, data, &dn) == PROTO_OK);
+    CHECK_STR(plugin, "client_ed25519");
+    CHECK_EQ_U(dn, 32);
+    CHECK_EQ_U(data[31], 0x20);
+    /* caching_sha2_password: a 20-byte nonce and its NUL */
+    n = unhex("fe 63616368696e675f736861325f70617373776f7264 00"
+              "0102030405060708090a0b0c0d0e0f1011121314 00",
+              b, sizeof b);
+    CHECK(proto_auth_switch_parse(b, n, plugin, data, &dn) == PROTO_OK);
+    CHECK_STR(plugin, PROTO_SHA2_PLUGIN);
+    CHECK_EQ_U(dn, 20);
+    CHECK_EQ_U(data[19], 0x14);
+    /* the old-password request (0xFE alone) and names without their NUL are no switch */
+    CHECK(proto_auth_switch_parse((const uint8_t *)"\xfe", 1, plugin, data, &dn) == PROTO_ERROR);
+    CHECK(proto_auth_switch_parse((const uint8_t *)"\xfe"
+                                                   "abc",
+                                  4, plugin, data, &dn) == PROTO_ERROR);
+    CHECK(proto_auth_switch_parse((const uint8_t *)"\x01\x04", 2, plugin, data, &dn) ==
+          PROTO_ERROR);
+
+    CHECK(proto_sha2_full_auth((const uint8_t *)"\x01\x04", 2));
+    CHECK(!proto_sha2_full_auth((const uint8_t *)"\x01\x03", 2));
+    CHECK(!proto_sha2_full_auth((const uint8_t *)"\x01\x04\x00", 3));
+    CHECK(!proto_sha2_full_auth((const uint8_t *)"\x01", 1));
+
+    uint8_t pw[] = {'p', 'w', '1', 0}, nonce[] = {0x0f, 0xf0, 0x55};
+    proto_sha2_xor(pw, sizeof pw, nonce, sizeof nonce);
+    CHECK(pw[0] == ('p' ^ 0x0f) && pw[1] == ('w' ^ 0xf0) && pw[2] == ('1' ^ 0x55) && pw[3] == 0x0f);
+}
+
 int
 main(void)
 {
+    test_auth_switch_and_sha2();
     test_greeting_mariadb();
     test_greeting_mysql8();
     test_greeting_set_caps_mariadb();
