@@ -10,6 +10,7 @@ commands, checked with raw COM_STMT_* packets against the real MariaDB:
 - COM_RESET_CONNECTION and COM_CHANGE_USER drop the session's prepared statements: an execute
   of an old id gets ERR 1243 as it would directly, the connection goes on working, and the
   failed execute's entry does not carry the old statement's text.
+- 65,535 parameters, the most MariaDB takes: responses as direct, every value logged.
 """
 
 import os
@@ -155,6 +156,51 @@ class NewParamsBound(unittest.TestCase):
     def test_bound2_is_malformed_and_keeps_types_unlogged(self):
         es = self.check_bound2("0.3", "0.6", 1)
         self.assertEqual(len(es), 1, [e["raw"] for e in es])
+
+
+class ManyParameters(unittest.TestCase):
+    """65,535 placeholders, the most MariaDB takes (the edge where Vitess broke past 65,528):
+    a NULL bitmap of 8,192 bytes, 131,070 type bytes, a 2 MiB prepare response. Through slowtap
+    the responses are MariaDB's byte for byte and the execute is logged with its values."""
+
+    N = 65535
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.mariadb()
+
+    def run_one(self, port):
+        sql = "SELECT COUNT(*) AS many_params FROM (SELECT 1) t WHERE 7 IN (%s)" % ",".join(
+            ["?"] * self.N)
+        c = mywire.RawClient(port, timeout=60)
+        try:
+            c.login()
+            sid, n, _ = stmtwire.prepare(c, sql)
+            self.assertEqual(n, self.N)
+            params = list(range(self.N))
+            params[3] = None
+            return stmtwire.execute_packets(c, sid, params)
+        finally:
+            c.close()
+
+    def test_65535_parameters(self):
+        with harness.Slowtap(long_query_time="0") as px:
+            via = self.run_one(px.port)
+            direct = self.run_one(self.srv.port)
+            self.assertEqual(via, direct)
+            self.assertEqual(via[-2], b"\x00\x00" + struct.pack("<q", 1))  # 7 is among them
+            es = wait_entries(px, lambda es: [e for e in es
+                                              if "many_params" in e["statement"]], 1)
+            self.assertIsNone(px.proc.poll())
+            self.assertNotIn("protocol", px.stderr().lower(), px.stderr()[-2000:])
+        self.assertEqual(len(es), 1, [e["raw"][:300] for e in es])
+        e = es[0]
+        self.assertEqual(e["rows_sent"], 1, e["raw"][:300])
+        self.assertTrue(e["params"].startswith("0, 1, 2, NULL, 4, 5, "), e["params"][:100])
+        self.assertTrue(e["params"].endswith(", 65533, 65534"), e["params"][-100:])
+        self.assertIn(" IN (0,1,2,NULL,4,5,", e["statement"][:200])
+        self.assertTrue(e["statement"].endswith(",65533,65534)"), e["statement"][-100:])
+        self.assertIsNone(e["error"], e["raw"][:300])
 
 
 class StaleStatementId(unittest.TestCase):
