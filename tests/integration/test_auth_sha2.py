@@ -3,8 +3,9 @@
 (tests/tools/fakesha2.py) that records which path each login took: the fast path (scramble
 checked, 0x01 0x03), full authentication with the client asking for the RSA public key, both
 after an auth switch from mysql_native_password too; each directly and through slowtap, over
-plaintext and client TLS. With client TLS the client believes its connection is secure and
-answers full authentication with its cleartext password; the backend leg is plaintext, where
+plaintext and client TLS; and CLIENT_QUERY_ATTRIBUTES hidden from the greeting. With client TLS
+the client believes its connection is secure and answers full authentication with its cleartext
+password; the backend leg is plaintext, where
 MySQL refuses a cleartext password, so slowtap must not forward it but do the public-key exchange
 with the backend itself (0x02, the key, the RSA-encrypted password): the login works, with the
 right sequence ids on both legs, and a wrong password is refused without ever crossing the
@@ -107,6 +108,19 @@ def raw_sha2_login(port, tls, password=PW):
         rc.close()
 
 
+CLIENT_QUERY_ATTRIBUTES = 1 << 27
+
+
+def greeting_caps(port):
+    """The capability flags of the greeting a raw client reads on `port`."""
+    rc = mywire.RawClient(port, timeout=10)
+    try:
+        _, p = rc.read_packet()
+        return mywire.parse_greeting(p)["caps"]
+    finally:
+        rc.close()
+
+
 def auth_path(fs):
     """The events of the last login the fake server saw, up to its verdict."""
     logins = fs.logins()
@@ -172,6 +186,19 @@ class Sha2Auth(unittest.TestCase):
             self.assertEqual(users.get("SELECT 1"), USER, users)
             self.assertEqual(users.get("SELECT 42"), USER, users)
             self.assert_no_secrets(px)
+
+    def test_query_attributes_hidden(self):
+        # MySQL 8's CLIENT_QUERY_ATTRIBUTES changes COM_QUERY and COM_STMT_EXECUTE (attribute
+        # counts and names before the statement); slowtap hides it so clients never send them
+        with FakeSha2(mode="fast", user=USER, password=PW,
+                      extra_caps=CLIENT_QUERY_ATTRIBUTES) as fs, \
+                harness.Slowtap(server=fs) as px:
+            self.assertTrue(greeting_caps(fs.port) & CLIENT_QUERY_ATTRIBUTES)
+            caps = greeting_caps(px.port)
+            self.assertFalse(caps & CLIENT_QUERY_ATTRIBUTES, hex(caps))
+            self.assertTrue(caps & mywire.CLIENT_PLUGIN_AUTH, hex(caps))
+            got, path = self.via(fs, px, PW, PLAIN, "SELECT 7")
+            self.assertEqual((got, path), ((0, "7\n", ""), SHA2_FIRST + FAST_OK))
 
     # b. full authentication, the client asks for the public key
 

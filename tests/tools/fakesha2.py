@@ -137,10 +137,10 @@ def select_values(sql):
     return [i.strip() if re.fullmatch(r"\w{1,50}", i.strip()) else "1" for i in items[:250]]
 
 
-def greeting(conn_id, nonce, plugin):
+def greeting(conn_id, nonce, plugin, caps=CAPS):
     return (b"\x0a" + VERSION.encode() + b"\0" + struct.pack("<I", conn_id) + nonce[:8] + b"\0" +
-            struct.pack("<H", CAPS & 0xFFFF) + bytes([255]) + struct.pack("<H", 2) +
-            struct.pack("<H", CAPS >> 16) + bytes([21]) + b"\0" * 10 + nonce[8:] + b"\0" +
+            struct.pack("<H", caps & 0xFFFF) + bytes([255]) + struct.pack("<H", 2) +
+            struct.pack("<H", caps >> 16) + bytes([21]) + b"\0" * 10 + nonce[8:] + b"\0" +
             plugin.encode() + b"\0")
 
 
@@ -234,7 +234,7 @@ class _Conn:
 
 class FakeSha2:
     def __init__(self, mode="fast", user="sha2user", password="Sha2-pw-5513", auth_switch=False,
-                 wrong_scramble="full", port=0):
+                 wrong_scramble="full", port=0, extra_caps=0):
         if mode not in ("fast", "full"):
             raise ValueError("mode must be fast or full")
         if wrong_scramble not in ("full", "err"):
@@ -243,6 +243,7 @@ class FakeSha2:
         self.user = user
         self.password = password.encode() if isinstance(password, str) else password
         self.auth_switch = auth_switch
+        self.extra_caps = extra_caps  # offered in the greeting only (e.g. CLIENT_QUERY_ATTRIBUTES)
         self.wrong_scramble = wrong_scramble
         self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.public_pem = self.private_key.public_key().public_bytes(
@@ -365,7 +366,8 @@ class FakeSha2:
 
     def _login(self, c, cid, host):
         nonce = make_nonce()
-        c.send(greeting(cid, nonce, NATIVE if self.auth_switch else SHA2))
+        c.send(greeting(cid, nonce, NATIVE if self.auth_switch else SHA2,
+                        CAPS | self.extra_caps))
         self.event("greeting", c.cid)
         p = c.read()
         caps = struct.unpack_from("<I", p, 0)[0] if len(p) >= 4 else 0
