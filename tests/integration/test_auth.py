@@ -12,7 +12,6 @@ slow log or on slowtap's stderr. caching_sha2_password's round trips (MySQL 8) a
 MariaDB has no such plugin; the relay treats every exchange alike, until OK or ERR."""
 
 import os
-import ssl
 import struct
 import subprocess
 import sys
@@ -32,7 +31,6 @@ DB = "st_auth_%d" % os.getpid()
 ED, ED_PW = "st_auth_ed", "Ed-pw-7731"
 CHAIN, CHAIN_PW1, CHAIN_PW2 = "st_auth_chain", "Chain1-pw-4417", "Chain2-pw-9902"
 SECRETS = (ED_PW, CHAIN_PW1, CHAIN_PW2)
-CLIENT_SSL = 0x800
 # The 10.11 CLI upgrades to TLS whenever it is offered (slowtap offers it by default).
 MODES = {"plain": ["--skip-ssl"], "tls": ["--ssl"], "compress": ["--compress", "--skip-ssl"]}
 
@@ -66,14 +64,9 @@ def switch_login(port, tls):
                 mywire.CLIENT_PLUGIN_AUTH)
         seq = 1
         if tls:
-            assert g["caps"] & CLIENT_SSL, "TLS not offered"
-            rc.send_packet(struct.pack("<IIB23x", caps | CLIENT_SSL, 1 << 24, 45), seq)
+            assert g["caps"] & mywire.CLIENT_SSL, "TLS not offered"
+            caps = rc.start_tls(caps, seq)
             seq += 1
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            rc.sock = ctx.wrap_socket(rc.sock)
-            caps |= CLIENT_SSL
         body = struct.pack("<IIB23x", caps, 1 << 24, 45) + b"app\0" + bytes([32]) + bytes(32)
         rc.send_packet(body + b"client_ed25519\0", seq)
         sw_seq, sw = rc.read_packet()

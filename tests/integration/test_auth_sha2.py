@@ -18,7 +18,6 @@ the connection secure and sends the cleartext password (see test_fake_server_ref
 Uses only its own fake servers (no MariaDB)."""
 
 import os
-import ssl
 import struct
 import sys
 import time
@@ -35,7 +34,6 @@ USER = "sha2user"
 PW = "Sha2-pw-5513"
 WRONG_PW = "Wrong-sha2-8820"
 SECRETS = (PW, WRONG_PW)
-CLIENT_SSL = 0x800
 PLAIN = ["--skip-ssl"]
 TLS = ["--ssl"]
 DENIED = "ERROR 1045 (28000): Access denied for user '%s'@'127.0.0.1' (using password: YES)\n" \
@@ -70,14 +68,9 @@ def raw_sha2_login(port, tls, password=PW):
                 mywire.CLIENT_PLUGIN_AUTH | mywire.CLIENT_MULTI_RESULTS)
         seq = 1
         if tls:
-            assert g["caps"] & CLIENT_SSL, "TLS not offered"
-            rc.send_packet(struct.pack("<IIB23x", caps | CLIENT_SSL, 1 << 24, 45), seq)
+            assert g["caps"] & mywire.CLIENT_SSL, "TLS not offered"
+            caps = rc.start_tls(caps, seq)
             seq += 1
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-            rc.sock = ctx.wrap_socket(rc.sock)
-            caps |= CLIENT_SSL
         scramble = sha2_scramble(password, g["salt"])
         body = (struct.pack("<IIB23x", caps, 1 << 24, 45) + USER.encode() + b"\0" +
                 bytes([len(scramble)]) + scramble + b"caching_sha2_password\0")

@@ -65,12 +65,20 @@ def coldef(name):
             b"\0\0")
 
 
-class FakeServer:
+class LoopbackServer:
+    """What every fake server here shares: a listener on 127.0.0.1 (port 0: any free one), one
+    thread per accepted connection running self._serve(sock, cid, peer_host), the sockets
+    closed on close() / leaving the `with` block. cid counts connections from 1; a subclass
+    sets conn_timeout for its connections' sockets (None: blocking)."""
+
+    conn_timeout = None
+
     def __init__(self, port=0):
         self.ls = socket.socket()
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.ls.bind(("127.0.0.1", port))
         self.ls.listen(64)
+        self.host = "127.0.0.1"
         self.port = self.ls.getsockname()[1]
         self.connections = 0
         self.errors = []
@@ -101,15 +109,22 @@ class FakeServer:
     def _accept(self):
         while True:
             try:
-                c, _ = self.ls.accept()
+                c, peer = self.ls.accept()
             except OSError:
                 return
+            if self.conn_timeout is not None:
+                c.settimeout(self.conn_timeout)
             with self._lock:
                 self.connections += 1
                 cid = self.connections
                 self.socks.append(c)
-            threading.Thread(target=self._serve, args=(c, cid), daemon=True).start()
+            threading.Thread(target=self._serve, args=(c, cid, peer[0]), daemon=True).start()
 
+    def _serve(self, sock, cid, host):
+        raise NotImplementedError
+
+
+class FakeServer(LoopbackServer):
     @staticmethod
     def _read(c, buf, n):
         while len(buf) < n:
@@ -127,7 +142,7 @@ class FakeServer:
         state[0] = state[0][4 + n:]
         return seq, payload
 
-    def _serve(self, c, cid):
+    def _serve(self, c, cid, _host):
         state = [b""]
         try:
             c.sendall(_pkt(greeting(cid), 0))

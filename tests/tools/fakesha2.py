@@ -45,17 +45,16 @@ import argparse
 import hashlib
 import os
 import re
-import socket
 import struct
 import sys
-import threading
 import time
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fakeserver import _lenc_str, _pkt, coldef, eof_packet, err_packet, ok_packet  # noqa: E402
+from fakeserver import (LoopbackServer, _lenc_str, _pkt, coldef, eof_packet, err_packet,  # noqa: E402
+                        ok_packet)
 
 CLIENT_LONG_PASSWORD = 0x1  # CLIENT_MYSQL: a MySQL server, not MariaDB
 CLIENT_LONG_FLAG = 0x4
@@ -232,7 +231,9 @@ class _Conn:
         self.sock.sendall(data)
 
 
-class FakeSha2:
+class FakeSha2(LoopbackServer):
+    conn_timeout = CONN_TIMEOUT
+
     def __init__(self, mode="fast", user="sha2user", password="Sha2-pw-5513", auth_switch=False,
                  wrong_scramble="full", port=0, extra_caps=0):
         if mode not in ("fast", "full"):
@@ -251,37 +252,7 @@ class FakeSha2:
         self.events = []
         self.by_conn = {}
         self.notes = []
-        self.errors = []
-        self.connections = 0
-        self.socks = []
-        self._lock = threading.Lock()
-        self.ls = socket.socket()
-        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.ls.bind(("127.0.0.1", port))
-        self.ls.listen(64)
-        self.port = self.ls.getsockname()[1]
-        self.host = "127.0.0.1"
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def close(self):
-        try:
-            self.ls.close()
-        except OSError:
-            pass
-        with self._lock:
-            for s in self.socks:
-                try:
-                    s.close()
-                except OSError:
-                    pass
+        super().__init__(port)
 
     def event(self, what, cid=None):
         with self._lock:
@@ -320,19 +291,6 @@ class FakeSha2:
                     return True
             time.sleep(0.02)
         return False
-
-    def _accept(self):
-        while True:
-            try:
-                c, peer = self.ls.accept()
-            except OSError:
-                return
-            c.settimeout(CONN_TIMEOUT)
-            with self._lock:
-                self.connections += 1
-                cid = self.connections
-                self.socks.append(c)
-            threading.Thread(target=self._serve, args=(c, cid, peer[0]), daemon=True).start()
 
     def _serve(self, sock, cid, host):
         c = _Conn(sock, cid)

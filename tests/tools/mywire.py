@@ -6,6 +6,7 @@ test can check, byte for byte, what comes back.
       .login()            -> the server's final auth packet payload (raises LoginError on ERR)
       .send_packet(payload, seq=0) / .send_raw(bytes)
       .read_packet()      -> (seq, payload); raises EOFError when the peer closed
+      .start_tls(caps)    -> sends an SSL request and wraps the socket (no certificate check)
       .query(sql)         -> list of packets of the response (ends at EOF/OK/ERR of the result)
       .read_until_close(timeout) -> bytes received until the peer closed (None on timeout)
   parse_err(payload) -> (code, sqlstate, message) of an ERR packet payload
@@ -15,12 +16,14 @@ test can check, byte for byte, what comes back.
 
 import hashlib
 import socket
+import ssl
 import struct
 import time
 
 CLIENT_LONG_PASSWORD = 0x1
 CLIENT_CONNECT_WITH_DB = 0x8
 CLIENT_PROTOCOL_41 = 0x200
+CLIENT_SSL = 0x800
 CLIENT_TRANSACTIONS = 0x2000
 CLIENT_SECURE_CONNECTION = 0x8000
 CLIENT_MULTI_RESULTS = 0x20000
@@ -137,6 +140,18 @@ class RawClient:
             raise LoginError("server refused: %r" % (parse_err(p),))
         self.greeting = parse_greeting(p)
         return self.greeting
+
+    def start_tls(self, caps, seq=1):
+        """Sends the SSL request (32 bytes: caps | CLIENT_SSL) and upgrades the socket to TLS
+        without verifying the certificate; returns caps | CLIENT_SSL for the handshake
+        response, which follows with sequence id seq + 1."""
+        caps |= CLIENT_SSL
+        self.send_packet(struct.pack("<IIB23x", caps, 1 << 24, 45), seq)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(self.sock)
+        return caps
 
     def login(self):
         g = self.read_greeting()
