@@ -933,11 +933,11 @@ struct relay_cur {
     size_t at; /* offset of v[i] in buf */
 };
 
+/* Every field set: cur_get's fast path reads i and at, and a cursor lives on the stack. */
 static void
 cur_reset(struct relay_cur *c, struct evbuffer *buf)
 {
-    c->buf = buf;
-    c->n = 0;
+    *c = (struct relay_cur){.buf = buf, .n = 0, .i = 0, .at = 0};
 }
 
 /* Moves to the piece holding offset off (inside the buffer); false when there is none. */
@@ -1413,8 +1413,7 @@ relay(struct sess *s, bool from_client)
     }
     size_t total = evbuffer_get_length(in), off = 0;
     uint8_t hb[PROTO_HDR_LEN + PROTO_RESP_PEEK];
-    struct relay_cur cur;
-    cur_reset(&cur, in);
+    struct relay_cur cur = {.buf = in, .n = 0, .i = 0, .at = 0};
 
     while (off < total) {
         if (fr->body_left > 0) {
