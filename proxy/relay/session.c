@@ -1,23 +1,26 @@
 /*
- * session.c - one client connection paired with one backend connection: relays bytes both
- * ways, follows the protocol on the way (proto_*), times every command, and hands each
- * completed command to the accounting (proxy/account/account.c), whose records it passes on.
+ * session.c - one client connection paired with one backend connection: the MySQL session's
+ * state machine. Each side is a leg (leg.h), which owns the socket, reads and writes, walks
+ * the packets and does the compressed framing and backpressure; the session is told each
+ * packet's header and first bytes and decides what they mean. It times every command and
+ * hands each completed one to the accounting (proxy/account/account.c), whose records it
+ * passes on.
  *
  * Data path (one worker thread; nothing here blocks or takes a lock):
  *
  *   client                                slowtap                                   backend
  *
- *   bytes -> [cli input] -relay(CLIENT)-> framer -> client_packet()/client_end()
- *                 |                         a new command: struct pcmd (start time, a bounded
- *                 |                         copy of its text) joins the pending queue; clients
- *                 |                         may pipeline, so the queue keeps their order
- *                 '--- send_from(): one writev from the input's pieces -------------> backend
- *                        (what the socket does not take: chains move to [be output])
+ *   bytes -> [cli leg] leg_relay -> on_packet(): client_packet()/client_end()
+ *                 |                 a new command: struct pcmd (start time, a bounded copy
+ *                 |                 of its text through on_copy) joins the pending queue;
+ *                 |                 clients may pipeline, so the queue keeps their order
+ *                 '--- the leg sends it on (one writev from the input's pieces) ---> backend
  *
- *   bytes <---------------------------------- send_from() --------------------------- [be input]
- *                                           framer -> server_packet()/server_end()
- *                                           proto_resp_feed() for the queue's head; when its
- *                                           response ends, complete_head():
+ *   bytes <---------------------------- the leg sends it on <------------- [be leg] leg_relay
+ *                                       on_packet(): server_packet()/server_end(); rows of a
+ *                                       result set are counted in runs (on_row)
+ *                                       proto_resp_feed() for the queue's head; when its
+ *                                       response ends, complete_head():
  *     relay    track(): schema, user, sql_mode, prepared statements; account(): a struct
  *              acct_cmd on the stack (the command, its timing, the response, the session)
  *       |
@@ -31,28 +34,19 @@
  *   CONNECTING -> GREETING -> HANDSHAKE -> AUTH -> COMMAND -> CLOSING
  * sess_end() is the only place a session is torn down (sess_fail() formats its reason): it
  * says why on stderr, tells the client with an ERR packet where the protocol allows one,
- * records the command left unfinished, and closes both sides, the client's once flushed
+ * records the command left unfinished, and closes both legs, the client's once flushed
  * (CLOSING) or at once.
- *
- * Backpressure: when the other side's output holds more than SESS_HIGH_WATER bytes, reading
- * stops until it drains below SESS_LOW_WATER, so a slow reader never makes slowtap buffer a
- * whole result set.
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "explain/explain.h"
@@ -67,6 +61,7 @@
 #include "proxy/account/account.h"
 #include "proxy/relay/pstmt.h"
 #include "proxy/account/record.h"
+#include "proxy/relay/leg.h"
 #include "proxy/relay/session.h"
 #include "proxy/relay/sha2auth.h"
 #include "proxy/output/slowlog.h"
@@ -74,24 +69,14 @@
 #include "proxy/relay/worker.h"
 #include "common/strcopy.h"
 
-#define SESS_HIGH_WATER    (1u << 20)   /* pause the other side's reading above this */
-#define SESS_LOW_WATER     (256u << 10) /* resume below this */
-#define SESS_COPY_MAX      (1u << 20)   /* bytes of a command's payload kept for the log */
-#define SESS_COPY_MAX_EXEC (64u << 20)  /* ... of an execute: its parameters are decoded */
-#define SESS_HANDSHAKE_MAX (64u << 10)  /* largest handshake response accepted */
-#define SESS_SMALL_PEEK    32u          /* payload bytes looked at for most packets */
-#define SESS_PEEK_VECS     16           /* input pieces the relay walks per evbuffer_peek */
-#define SESS_READ_MAX      (256u << 10) /* bytes own_read takes per wake-up at most */
-#define SESS_ZCHUNK        (1u << 20)   /* plain bytes per compressed frame slowtap builds */
-#define SESS_ZVEC          16           /* evbuffer pieces handed to zlib/zstd at once */
-#define SESS_LIVE_MIN_US   100000       /* live plans only for statements running this long */
+#define SESS_COPY_MAX      (1u << 20)  /* bytes of a command's payload kept for the log */
+#define SESS_COPY_MAX_EXEC (64u << 20) /* ... of an execute: its parameters are decoded */
+#define SESS_HANDSHAKE_MAX (64u << 10) /* largest handshake response accepted */
+#define SESS_LIVE_MIN_US   100000      /* live plans only for statements running this long */
 #define PCMD_POOL_MAX      256
 #define PCMD_KEEP_BUF      (64u << 10) /* recycled records keep buffers up to this size */
-/* Bytes own_read reserves for its first readv of a wake-up (a statement, a small result) and
- * for each further one (a large result), less room for libevent's chain header so that the
- * chain's allocation stays at 16 or 64 KiB (below malloc's mmap threshold). */
-#define SESS_READ_CHUNK ((16u << 10) - 128u)
-#define SESS_READ_BIG   ((64u << 10) - 128u)
+
+_Static_assert(LEG_PEEK_MORE == PROTO_RESP_PEEK, "an ERR's first bytes are all proto_resp reads");
 
 enum sess_state {
     SESS_CONNECTING, /* backend connect in progress */
@@ -123,7 +108,7 @@ struct sess {
     struct sess *prev, *next; /* the worker's list */
     struct worker *w;
     enum sess_state state;
-    struct bufferevent *cli, *be;
+    struct leg cli, be;             /* the client's connection and the backend's */
     uint8_t be_try;                 /* SESS_CONNECTING: the backend_addr address being tried */
     uint16_t be_errs[NET_ADDR_MAX]; /* SESS_CONNECTING: errno of each address tried */
     int64_t created_us;
@@ -132,40 +117,27 @@ struct sess {
     uint64_t caps;        /* negotiated: client's & server's */
     uint64_t server_caps; /* what the backend offers, less PROTO_CAPS_HIDDEN */
     bool backend_has_ssl; /* the backend offered TLS */
-    bool client_tls;      /* the client upgraded to TLS with slowtap */
-    bool backend_tls;     /* slowtap upgraded its backend connection to TLS */
     int8_t seq_delta;     /* during authentication: backend seq = client seq + seq_delta
                              (each side's SSL request shifts its count by one; a public-key
                              exchange done for the client, sha2auth.h, by two more) */
     struct sha2auth sha2; /* during authentication: caching_sha2_password's state */
     uint32_t thread_id;   /* backend connection id, from the greeting */
     uint8_t last_seq;     /* sequence id of the last packet relayed, either way */
-    bool cli_paused, be_paused;
-    /* In the command phase a plain socket is read by slowtap's own event (own_read), not by
-     * its bufferevent (whose evbuffer_read asks ioctl(FIONREAD) and reads 4 KiB per call);
-     * NULL before, and for TLS. Reading is switched on and off with sess_reading. */
-    struct event *cli_rd, *be_rd;
-    bool auth_failed; /* the server refused the login: its ERR is relayed, then it closes */
+    bool auth_failed;     /* the server refused the login: its ERR is relayed, then it closes */
     char user[64];
     char host[64];
     char schema[64];
     unsigned sql_mode;             /* PROTO_SQLMODE_* in force, for lexing and rendering literals */
     struct proto_sqlmode set_mode; /* what the session's SET sql_mode statements said */
     struct acct_sess acct;         /* transaction, unit of work, registry entry (account.h) */
-    struct proto_framer cfr, sfr;  /* framing, client->server and server->client */
-    /* The compressed protocol (proto_compress.h): each leg's algorithm, from the handshake
-     * response and --backend-compress; in force (zon) from the server's OK that ends
-     * authentication. Equal algorithms: frames are relayed unchanged and a decoded copy is
-     * framed; otherwise frames are decoded from one leg and built for the other. */
+    /* The compressed protocol (proto_compress.h): each leg's algorithm (leg.zalg), from the
+     * handshake response and --backend-compress; in force (leg.zon) from the server's OK
+     * that ends authentication. Equal algorithms: frames are relayed unchanged and a decoded
+     * copy is framed; otherwise frames are decoded from one leg and built for the other. */
     uint64_t backend_zcaps;       /* CLIENT_COMPRESS / ZSTD bits the backend offered */
-    uint8_t zcli, zbe;            /* enum proto_zalg of the client's and the backend's leg */
-    bool zon;                     /* compression in force */
-    uint8_t zseq_cli, zseq_be;    /* next compressed sequence id on each leg */
     uint8_t zseq_cmd, zseq_resp;  /* packet sequence ids of the client's last command packet
-                                     and of the last packet of the exchange after it */
+                                    and of the last packet of the exchange after it */
     bool zin_cmd;                 /* the client's current packet is a command */
-    int zlevel;                   /* zstd level of frames slowtap builds */
-    struct evbuffer *zplain[2];   /* decoded bytes not yet relayed: from the client, the backend */
     struct pcmd *rx;              /* command whose payload is arriving */
     struct pcmd *q_head, *q_tail; /* commands awaiting their responses, in order */
     struct proto_resp resp;       /* the response to q_head */
@@ -180,7 +152,6 @@ struct sess {
 _Static_assert(sizeof((struct sess *)0)->schema == ACCT_SCHEMA_MAX, "acct_cmd.schema");
 
 static void complete_head(struct sess *s);
-static void cli_write_packet(struct sess *s, const uint8_t *pkt, size_t n);
 
 /* ---- command records (pooled per worker) ---- */
 
@@ -284,8 +255,6 @@ pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n)
 
 /* ---- state and teardown ---- */
 
-static void own_reads_start(struct sess *s);
-
 static void
 sess_set_state(struct sess *s, enum sess_state st)
 {
@@ -294,36 +263,9 @@ sess_set_state(struct sess *s, enum sess_state st)
     }
     s->state = st;
     if (st == SESS_COMMAND) {
-        own_reads_start(s);
-    }
-}
-
-/* Frees a side's own read event (before its bufferevent closes the socket). */
-static void
-own_read_stop(struct event **rd)
-{
-    if (*rd) {
-        event_free(*rd);
-        *rd = NULL;
-    }
-}
-
-/* Switches reading a side on or off (backpressure, shutdown): its own read event when it has
- * one, else its bufferevent's. */
-static void
-sess_reading(struct sess *s, struct bufferevent *bev, bool on)
-{
-    struct event *rd = bev == s->cli ? s->cli_rd : bev == s->be ? s->be_rd : NULL;
-    if (rd) {
-        if (on) {
-            event_add(rd, NULL);
-        } else {
-            event_del(rd);
-        }
-    } else if (on) {
-        bufferevent_enable(bev, EV_READ);
-    } else {
-        bufferevent_disable(bev, EV_READ);
+        /* plain sockets are read by the legs' own events from now on */
+        leg_own_reads(&s->cli, s->w->base);
+        leg_own_reads(&s->be, s->w->base);
     }
 }
 
@@ -361,7 +303,7 @@ sess_fail(struct sess *s, uint16_t code, const char *fmt, ...)
 }
 
 static void record_unfinished(struct sess *s);
-static int relay(struct sess *s, bool from_client);
+static int sess_relay(struct sess *s, struct leg *src);
 
 /* The end of sess_end(): what the session still owes the accounting, then its memory. */
 static void
@@ -372,18 +314,10 @@ sess_free(struct sess *s)
         record_unfinished(s); /* the server may have run it: it is logged */
     }
     acct_sess_end(&s->acct, &w->acct, worker_now_us(), worker_wall_us());
-    if (s->cli && s->reset_client) {
-        struct linger lg = {1, 0}; /* close with a TCP reset */
-        setsockopt(bufferevent_getfd(s->cli), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    }
-    own_read_stop(&s->cli_rd);
-    own_read_stop(&s->be_rd);
-    if (s->cli) {
-        bufferevent_free(s->cli);
-    }
-    if (s->be) {
-        bufferevent_free(s->be);
-    }
+    leg_close(&s->cli, s->reset_client);
+    leg_close(&s->be, false);
+    leg_free(&s->cli);
+    leg_free(&s->be);
     if (s->rx) {
         pcmd_put(w, s->rx);
     }
@@ -394,11 +328,6 @@ sess_free(struct sess *s)
     }
     pstmt_clear(&s->stmts);
     sha2auth_wipe(&s->sha2);
-    for (int i = 0; i < 2; i++) {
-        if (s->zplain[i]) {
-            evbuffer_free(s->zplain[i]);
-        }
-    }
     if (s->prev) {
         s->prev->next = s->next;
     } else {
@@ -419,25 +348,17 @@ sess_end(struct sess *s, enum sess_end_how how, uint16_t code, const char *why)
     if (why) {
         sess_log(s, "closing: %s", why);
     }
-    if (s->be) {
-        own_read_stop(&s->be_rd);
-        bufferevent_free(s->be);
-        s->be = NULL;
-    }
-    if (s->cli && why && code) {
+    leg_close(&s->be, false);
+    if (s->cli.bev && why && code) {
         uint8_t pkt[PROTO_HDR_LEN + 512];
         uint8_t seq = s->state <= SESS_GREETING ? 0 : (uint8_t)(s->last_seq + 1);
         size_t n = proto_err_build(pkt, sizeof pkt, seq, code, proto_err_sqlstate(code), why);
-        cli_write_packet(s, pkt, n);
+        leg_append_packet(&s->cli, pkt, n);
     }
-    if (how == SESS_END_FLUSH && s->cli &&
-        evbuffer_get_length(bufferevent_get_output(s->cli)) > 0) {
-        /* cli_write() ends it once the output is empty, sess_tick() if that takes too long */
+    if (how == SESS_END_FLUSH && s->cli.bev && leg_pending_out(&s->cli) > 0) {
+        /* on_written() ends it once the output is empty, sess_tick() if that takes too long */
         sess_set_state(s, SESS_CLOSING);
-        own_read_stop(&s->cli_rd);
-        bufferevent_disable(s->cli, EV_READ);
-        bufferevent_setwatermark(s->cli, EV_WRITE, 0, 0);
-        bufferevent_enable(s->cli, EV_WRITE);
+        leg_flush_out(&s->cli);
         return;
     }
     sess_free(s);
@@ -748,21 +669,16 @@ static void
 client_left(struct sess *s)
 {
     s->client_gone = true;
-    own_read_stop(&s->cli_rd);
-    bufferevent_free(s->cli);
-    s->cli = NULL;
-    s->client_tls = false;
-    if (s->rx || proto_resp_wants_client(&s->resp) ||
-        evbuffer_get_length(bufferevent_get_output(s->be)) > 0) {
+    leg_close(&s->cli, false);
+    if (s->rx || proto_resp_wants_client(&s->resp) || leg_pending_out(&s->be) > 0) {
         sess_end(s, SESS_END_NOW, 0, NULL);
         return;
     }
-    shutdown(bufferevent_getfd(s->be), SHUT_WR);
-    s->be_paused = false;
-    sess_reading(s, s->be, true);
+    leg_shutdown_write(&s->be);
+    s->be.paused = false;
+    leg_reading(&s->be, true);
     /* what backpressure held back may already hold the whole answer: no read event follows */
-    if (evbuffer_get_length(bufferevent_get_input(s->be)) > 0 && relay(s, false) == 0 &&
-        !s->q_head) {
+    if (evbuffer_get_length(leg_input(&s->be)) > 0 && sess_relay(s, &s->be) == 0 && !s->q_head) {
         sess_end(s, SESS_END_NOW, 0, NULL);
     }
 }
@@ -850,7 +766,7 @@ server_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
         if (avail && p[0] == PROTO_OK_HDR) {
             sess_set_state(s, SESS_COMMAND);
             /* both sides compress what follows this OK */
-            s->zon = s->zcli != PROTO_ZALG_NONE || s->zbe != PROTO_ZALG_NONE;
+            leg_compress_on(&s->cli, &s->be);
             if (proto_ok_parse(p, avail, &ok) == PROTO_OK) {
                 note_sql_mode_status(s, ok.status);
             }
@@ -861,7 +777,7 @@ server_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
                 PROTO_OK) {
                 s->sha2.plugin = strcmp(plugin, PROTO_SHA2_PLUGIN) == 0;
             }
-        } else if (s->sha2.plugin && s->client_tls && !s->backend_tls &&
+        } else if (s->sha2.plugin && s->cli.tls && !s->be.tls &&
                    proto_sha2_full_auth(p, st->hdr.len <= avail ? st->hdr.len : 0)) {
             s->sha2.state = SHA2AUTH_CLEARTEXT_NEXT; /* relayed; the answer is kept (sha2auth.h) */
         } else if (avail && p[0] == PROTO_ERR_HDR && !s->auth_failed) {
@@ -909,366 +825,7 @@ server_end(struct sess *s)
     return 0;
 }
 
-/* ---- the relay ---- */
-
-static void
-peek(struct evbuffer *in, size_t off, uint8_t *out, size_t n)
-{
-    struct evbuffer_ptr pos;
-    evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
-    evbuffer_copyout_from(in, &pos, out, n);
-}
-
-/*
- * A forward walk over the contiguous pieces of the relay's input (evbuffer_peek), so that each
- * packet's header and first bytes are read where they lie, instead of seeking from the
- * buffer's start (evbuffer_ptr_set) and copying them out, per packet. Valid while the buffer is
- * unchanged (poke's in-place writes aside): after draining it, cur_reset.
- */
-struct relay_cur {
-    struct evbuffer *buf;
-    struct evbuffer_iovec v[SESS_PEEK_VECS];
-    int n;     /* pieces in v; 0: look again */
-    int i;     /* the piece holding the last offset asked for */
-    size_t at; /* offset of v[i] in buf */
-};
-
-/* Every field set: cur_get's fast path reads i and at, and a cursor lives on the stack. */
-static void
-cur_reset(struct relay_cur *c, struct evbuffer *buf)
-{
-    *c = (struct relay_cur){.buf = buf, .n = 0, .i = 0, .at = 0};
-}
-
-/* Moves to the piece holding offset off (inside the buffer); false when there is none. */
-static bool
-cur_seek(struct relay_cur *c, size_t off)
-{
-    if (c->n > 0 && off >= c->at) {
-        while (c->i < c->n && off - c->at >= c->v[c->i].iov_len) {
-            c->at += c->v[c->i].iov_len;
-            c->i++;
-        }
-        if (c->i < c->n) {
-            return true;
-        }
-    }
-    struct evbuffer_ptr pos; /* before the pieces seen, or past them: look again from off */
-    if (evbuffer_ptr_set(c->buf, &pos, off, EVBUFFER_PTR_SET) < 0) {
-        c->n = 0;
-        return false;
-    }
-    int n = evbuffer_peek(c->buf, -1, &pos, c->v, SESS_PEEK_VECS);
-    c->n = n < SESS_PEEK_VECS ? n : SESS_PEEK_VECS;
-    c->i = 0;
-    c->at = off;
-    while (c->i < c->n && c->v[c->i].iov_len == 0) {
-        c->i++;
-    }
-    return c->i < c->n;
-}
-
-/* cur_get when the bytes are not all in the piece of the last call. */
-static const uint8_t *
-cur_get_slow(struct relay_cur *c, size_t off, size_t n, uint8_t *tmp)
-{
-    if (cur_seek(c, off)) {
-        size_t skip = off - c->at;
-        const struct evbuffer_iovec *v = &c->v[c->i];
-        if (v->iov_len - skip >= n) {
-            return (const uint8_t *)v->iov_base + skip;
-        }
-        size_t got = 0;
-        for (int i = c->i; i < c->n && got < n; i++, skip = 0) {
-            size_t k = c->v[i].iov_len - skip < n - got ? c->v[i].iov_len - skip : n - got;
-            memcpy(tmp + got, (const uint8_t *)c->v[i].iov_base + skip, k);
-            got += k;
-        }
-        if (got == n) {
-            return tmp;
-        }
-    }
-    peek(c->buf, off, tmp, n);
-    return tmp;
-}
-
-/* The n bytes at offset off (all inside the buffer): a pointer into the buffer when they lie
- * in one piece, else a copy in tmp (of at least n bytes). */
-static inline const uint8_t *
-cur_get(struct relay_cur *c, size_t off, size_t n, uint8_t *tmp)
-{
-    if (c->i < c->n && off >= c->at) {
-        const struct evbuffer_iovec *v = &c->v[c->i];
-        size_t skip = off - c->at;
-        if (skip < v->iov_len && v->iov_len - skip >= n) {
-            return (const uint8_t *)v->iov_base + skip;
-        }
-    }
-    return cur_get_slow(c, off, n, tmp);
-}
-
-/*
- * The rows of a result set from the server, from offset off of the input: each whole row
- * packet (proto_resp_row) is counted from its header and first byte and passed over, with the
- * framer, the head's byte count and the sequence id left as the packet-by-packet path leaves
- * them. Stops before anything else (an end or error packet, a 16 MiB row, a row not all
- * here). Returns the bytes passed over.
- */
-static size_t
-relay_rows(struct sess *s, struct relay_cur *c, size_t off, size_t total)
-{
-    size_t start = off;
-    uint8_t seq = 0;
-    while (total - off > PROTO_HDR_LEN) {
-        uint8_t tmp[PROTO_HDR_LEN + 1];
-        const uint8_t *h = cur_get(c, off, PROTO_HDR_LEN + 1, tmp);
-        uint32_t len = proto_le24(h);
-        if (len >= PROTO_MAX_PAYLOAD || total - off - PROTO_HDR_LEN < len ||
-            !proto_resp_row(&s->resp, h[PROTO_HDR_LEN], len)) {
-            break;
-        }
-        seq = h[3];
-        off += PROTO_HDR_LEN + len;
-    }
-    if (off > start) {
-        s->q_head->bytes += off - start;
-        s->sfr.continues = false;
-        s->sfr.next_continues = false;
-        s->sfr.seq = seq;
-        s->last_seq = seq;
-    }
-    return off - start;
-}
-
-/*
- * Sends what was just added to a plain socket's output at once, with one writev, instead of
- * arming libevent's write event (an epoll_ctl on and off per packet). Only when the kernel does
- * not take everything is the write event armed; the write callback disarms it once the output
- * is empty. TLS bufferevents write by themselves.
- */
-static void
-push(struct sess *s, struct bufferevent *bev)
-{
-    bool tls = bev == s->cli ? s->client_tls : s->backend_tls;
-    if (tls || s->state == SESS_CONNECTING || (bufferevent_get_enabled(bev) & EV_WRITE)) {
-        return;
-    }
-    struct evbuffer *out = bufferevent_get_output(bev);
-    /* A socket bufferevent keeps the start of its output frozen outside its own write
-     * callback; do as that callback does. */
-    evbuffer_unfreeze(out, 1);
-    evbuffer_write(out, bufferevent_getfd(bev));
-    evbuffer_freeze(out, 1);
-    if (evbuffer_get_length(out) > 0) {
-        /* The rest, or the error, is libevent's: it reports failures through the event cb. */
-        bufferevent_enable(bev, EV_WRITE);
-    }
-}
-
-/*
- * Relays the first n bytes of `in` to dst. When dst is a plain socket with nothing waiting in
- * its output (the usual case: a statement, its response), they go straight from the input's
- * pieces to the socket with one writev and are drained from `in`; only what the kernel does
- * not take moves to dst's output, for push or libevent's write event to finish. This saves
- * moving the chains into the output, its callbacks and a second drain per packet. Otherwise
- * the chains move (evbuffer_remove_buffer) and push sends them.
- */
-static void
-send_from(struct sess *s, struct evbuffer *in, size_t n, struct bufferevent *dst)
-{
-    bool tls = dst == s->cli ? s->client_tls : s->backend_tls;
-    struct evbuffer *out = bufferevent_get_output(dst);
-    if (!tls && s->state != SESS_CONNECTING && !(bufferevent_get_enabled(dst) & EV_WRITE) &&
-        evbuffer_get_length(out) == 0) {
-        struct evbuffer_iovec v[SESS_PEEK_VECS];
-        struct iovec iov[SESS_PEEK_VECS];
-        int nv = evbuffer_peek(in, (ev_ssize_t)n, NULL, v, SESS_PEEK_VECS);
-        if (nv > SESS_PEEK_VECS) {
-            nv = SESS_PEEK_VECS; /* the rest goes the other way */
-        }
-        size_t want = 0;
-        for (int i = 0; i < nv; i++) {
-            iov[i].iov_base = v[i].iov_base;
-            iov[i].iov_len = want + v[i].iov_len > n ? n - want : v[i].iov_len;
-            want += iov[i].iov_len;
-        }
-        ssize_t r = nv > 0 ? writev(bufferevent_getfd(dst), iov, nv) : 0;
-        size_t sent = r > 0 ? (size_t)r : 0;
-        evbuffer_drain(in, sent);
-        n -= sent;
-        if (n == 0) {
-            return;
-        }
-        if (sent < want) {
-            /* The kernel is full (or the write failed): libevent's write event takes the rest
-             * and reports an error through the event callback. */
-            evbuffer_remove_buffer(in, out, n);
-            bufferevent_enable(dst, EV_WRITE);
-            return;
-        }
-    }
-    evbuffer_remove_buffer(in, out, n);
-    push(s, dst);
-}
-
-/* Overwrites one byte in place (a sequence id in a header that is about to be relayed). */
-static void
-poke(struct evbuffer *in, size_t off, uint8_t v)
-{
-    struct evbuffer_ptr pos;
-    struct evbuffer_iovec vec;
-    evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
-    if (evbuffer_peek(in, 1, &pos, &vec, 1) >= 1 && vec.iov_len >= 1) {
-        *(uint8_t *)vec.iov_base = v;
-    }
-}
-
 /* ---- the compressed protocol ---- */
-
-/* Writes a packet slowtap makes (an ERR) to the client, as a stored frame when the client's
- * leg is compressed. */
-static void
-cli_write_packet(struct sess *s, const uint8_t *pkt, size_t n)
-{
-    if (s->zon && s->zcli != PROTO_ZALG_NONE) {
-        uint8_t zh[PROTO_ZHDR_LEN];
-        proto_zhdr_write(zh, (uint32_t)n, s->zseq_cli++, 0);
-        bufferevent_write(s->cli, zh, sizeof zh);
-    }
-    bufferevent_write(s->cli, pkt, n);
-}
-
-/* Up to SESS_ZVEC pieces of the first `n` bytes at `off` in `buf`; returns the count and sets
- * *got to the bytes they cover (less than n when more pieces would be needed). */
-static int
-z_pieces(struct evbuffer *buf, size_t off, size_t n, struct proto_zbuf *zb, size_t *got)
-{
-    struct evbuffer_iovec v[SESS_ZVEC];
-    struct evbuffer_ptr pos;
-    evbuffer_ptr_set(buf, &pos, off, EVBUFFER_PTR_SET);
-    int nv = n ? evbuffer_peek(buf, (ev_ssize_t)n, &pos, v, SESS_ZVEC) : 0;
-    if (nv > SESS_ZVEC) {
-        nv = SESS_ZVEC;
-    }
-    size_t have = 0;
-    for (int i = 0; i < nv; i++) {
-        size_t take = v[i].iov_len < n - have ? v[i].iov_len : n - have;
-        zb[i].p = v[i].iov_base;
-        zb[i].n = take;
-        have += take;
-    }
-    *got = have;
-    return nv;
-}
-
-/*
- * Decodes every whole frame in the input from one leg into s->zplain (client: [0], backend:
- * [1]); with `pass`, the frame itself goes on to the other leg unchanged (or is dropped when
- * the client is gone). A frame is decoded once all of it has arrived: at most 16 MiB wait in
- * the input. Returns -1 when the session was torn down.
- */
-static int
-z_inflow(struct sess *s, bool from_client, bool pass)
-{
-    struct evbuffer *raw = bufferevent_get_input(from_client ? s->cli : s->be);
-    struct bufferevent *dst = from_client ? s->be : s->cli;
-    struct evbuffer *plain = s->zplain[from_client ? 0 : 1];
-    enum proto_zalg alg = from_client ? s->zcli : s->zbe;
-    for (;;) {
-        uint8_t hb[PROTO_ZHDR_LEN];
-        struct proto_zhdr h;
-        if (evbuffer_copyout(raw, hb, sizeof hb) < (ev_ssize_t)sizeof hb) {
-            return 0;
-        }
-        enum proto_rc rc = proto_zhdr_parse(hb, sizeof hb, PROTO_ZMAX_LEN, &h);
-        size_t flen = PROTO_ZHDR_LEN + (size_t)h.clen;
-        if (rc == PROTO_OK && evbuffer_get_length(raw) < flen) {
-            return 0;
-        }
-        uint32_t n = rc == PROTO_OK ? proto_zhdr_plain_len(&h) : 0;
-        if (rc == PROTO_OK && n > 0) {
-            struct proto_zbuf zb[SESS_ZVEC];
-            size_t got;
-            int nz = z_pieces(raw, PROTO_ZHDR_LEN, h.clen, zb, &got);
-            if (got < h.clen) {
-                /* spread over many chains: make it one */
-                if (!evbuffer_pullup(raw, (ev_ssize_t)flen)) {
-                    sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, compression)");
-                    return -1;
-                }
-                nz = z_pieces(raw, PROTO_ZHDR_LEN, h.clen, zb, &got);
-            }
-            struct evbuffer_iovec out;
-            if (evbuffer_reserve_space(plain, n, &out, 1) < 1) {
-                sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, compression)");
-                return -1;
-            }
-            rc = proto_zdecode(zctx(s), alg, &h, zb, nz, out.iov_base);
-            if (rc == PROTO_OK) {
-                out.iov_len = n;
-                evbuffer_commit_space(plain, &out, 1);
-            }
-        }
-        if (rc != PROTO_OK) {
-            COUNTER_ADD(&s->w->counters, protocol_errors, 1);
-            if (from_client) {
-                sess_fail(s, PROTO_ER_NET_PACKETS_OUT_OF_ORDER,
-                          "Bad compressed packet (slowtap: the client sent a frame that does "
-                          "not decode: %u bytes for %u)",
-                          h.clen, h.ulen);
-            } else {
-                sess_fail(s, 0,
-                          "backend sent a compressed frame that does not decode (%u bytes for %u)",
-                          h.clen, h.ulen);
-            }
-            return -1;
-        }
-        uint8_t next = (uint8_t)(h.seq + 1);
-        if (from_client || pass) {
-            s->zseq_cli = next;
-        }
-        if (!from_client || pass) {
-            s->zseq_be = next;
-        }
-        if (pass && dst) {
-            evbuffer_remove_buffer(raw, bufferevent_get_output(dst), flen);
-        } else {
-            evbuffer_drain(raw, flen);
-        }
-    }
-}
-
-/* Frames the first `n` plain bytes of `in` for the other leg (compressed above the threshold,
- * stored below it, at most SESS_ZCHUNK bytes a frame) and drains them. Returns -1 when the
- * session was torn down. */
-static int
-z_outflow(struct sess *s, bool from_client, struct evbuffer *in, size_t n)
-{
-    struct evbuffer *out = bufferevent_get_output(from_client ? s->be : s->cli);
-    enum proto_zalg alg = from_client ? s->zbe : s->zcli;
-    uint8_t *seq = from_client ? &s->zseq_be : &s->zseq_cli;
-    while (n > 0) {
-        struct proto_zbuf zb[SESS_ZVEC];
-        size_t chunk;
-        int nz = z_pieces(in, 0, n < SESS_ZCHUNK ? n : SESS_ZCHUNK, zb, &chunk);
-        size_t cap = proto_zencode_bound(alg, chunk);
-        struct evbuffer_iovec o;
-        size_t fl = 0;
-        if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &o, 1) >= 1) {
-            fl = proto_zencode(zctx(s), alg, s->zlevel, *seq, zb, nz, chunk, o.iov_base, cap);
-        }
-        if (!fl) {
-            sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, compression)");
-            return -1;
-        }
-        (*seq)++;
-        o.iov_len = fl;
-        evbuffer_commit_space(out, &o, 1);
-        evbuffer_drain(in, chunk);
-        n -= chunk;
-    }
-    return 0;
-}
 
 /*
  * Chooses each leg's compression from the client's handshake response `p` (zlib wins when a
@@ -1296,12 +853,13 @@ z_negotiate(struct sess *s, uint8_t *p, size_t len)
     if (be == PROTO_ZALG_ZLIB && !(s->backend_zcaps & PROTO_CAP_COMPRESS)) {
         be = PROTO_ZALG_NONE;
     }
-    s->zcli = (uint8_t)cli;
-    s->zbe = (uint8_t)be;
-    s->zlevel = cli == PROTO_ZALG_ZSTD ? proto_zstd_level(p, len) : PROTO_ZSTD_LEVEL_DEF;
+    s->cli.zalg = (uint8_t)cli;
+    s->be.zalg = (uint8_t)be;
+    s->cli.zlevel = cli == PROTO_ZALG_ZSTD ? proto_zstd_level(p, len) : PROTO_ZSTD_LEVEL_DEF;
+    s->be.zlevel = s->cli.zlevel;
     if (cli != PROTO_ZALG_NONE || be != PROTO_ZALG_NONE) {
         for (int i = 0; i < 2; i++) {
-            if (!s->zplain[i] && !(s->zplain[i] = evbuffer_new())) {
+            if (!leg_zplain_new(i == 0 ? &s->cli : &s->be)) {
                 sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, compression)");
                 return -1;
             }
@@ -1329,7 +887,7 @@ static int
 sha2_step(struct sess *s, bool from_client)
 {
     struct sha2auth *a = &s->sha2;
-    struct evbuffer *in = bufferevent_get_input(from_client ? s->cli : s->be);
+    struct evbuffer *in = leg_input(from_client ? &s->cli : &s->be);
     uint8_t *p, seq;
     if (from_client != (a->state == SHA2AUTH_CLEARTEXT_NEXT)) {
         return 1; /* not the packet we wait for */
@@ -1352,8 +910,8 @@ sha2_step(struct sess *s, bool from_client)
         uint8_t req[PROTO_HDR_LEN + 1];
         proto_hdr_write(req, 1, (uint8_t)(seq + s->seq_delta));
         req[PROTO_HDR_LEN] = PROTO_SHA2_REQUEST_KEY;
-        bufferevent_write(s->be, req, sizeof req);
-        push(s, s->be);
+        leg_append(&s->be, req, sizeof req);
+        leg_push(&s->be);
         s->last_seq = seq;
         a->state = SHA2AUTH_KEY_NEXT;
         return 0;
@@ -1373,203 +931,11 @@ sha2_step(struct sess *s, bool from_client)
     evbuffer_drain(in, PROTO_HDR_LEN + (size_t)len);
     uint8_t hdr[PROTO_HDR_LEN];
     proto_hdr_write(hdr, (uint32_t)enc_len, (uint8_t)(seq + 1));
-    bufferevent_write(s->be, hdr, sizeof hdr);
-    bufferevent_write(s->be, enc, enc_len);
+    leg_append(&s->be, hdr, sizeof hdr);
+    leg_append(&s->be, enc, enc_len);
     free(enc);
-    push(s, s->be);
+    leg_push(&s->be);
     s->seq_delta = (int8_t)(s->seq_delta + 2); /* our 02 and the key's answer */
-    return 0;
-}
-
-/*
- * Moves every whole or partial packet available from one side to the other, looking at each
- * packet's header and first bytes on the way. A header whose first payload bytes have not
- * arrived yet stays in the input until they do. Returns -1 when the session was torn down.
- */
-static int
-relay(struct sess *s, bool from_client)
-{
-    if (s->sha2.state != SHA2AUTH_IDLE && s->state == SESS_AUTH) {
-        int rc = sha2_step(s, from_client);
-        if (rc <= 0) {
-            return rc; /* torn down, or waiting for the rest of the packet */
-        }
-    }
-    struct bufferevent *src = from_client ? s->cli : s->be;
-    struct bufferevent *dst = from_client ? s->be : s->cli;
-    struct evbuffer *in = bufferevent_get_input(src);
-    struct proto_framer *fr = from_client ? &s->cfr : &s->sfr;
-    /* Compressed legs: the framer reads the decoded bytes (z_inflow); `zpass`: the frames
-     * themselves went on already. `zlater`: compression starts inside this input. */
-    bool zsrc = s->zon && (from_client ? s->zcli : s->zbe) != PROTO_ZALG_NONE;
-    bool zdst = s->zon && (from_client ? s->zbe : s->zcli) != PROTO_ZALG_NONE;
-    bool zpass = zsrc && zdst && s->zcli == s->zbe;
-    bool zlater = false;
-    if (zsrc) {
-        if (z_inflow(s, from_client, zpass) < 0) {
-            return -1;
-        }
-        in = s->zplain[from_client ? 0 : 1];
-    }
-    size_t total = evbuffer_get_length(in), off = 0;
-    uint8_t hb[PROTO_HDR_LEN + PROTO_RESP_PEEK];
-    struct relay_cur cur = {.buf = in, .n = 0, .i = 0, .at = 0};
-
-    while (off < total) {
-        if (fr->body_left > 0) {
-            size_t n = total - off < fr->body_left ? total - off : (size_t)fr->body_left;
-            if (from_client && s->rx) {
-                pcmd_copy(s->rx, in, off, n);
-            }
-            fr->body_left -= n;
-            off += n;
-        } else {
-            if (!from_client && !s->zon && s->state == SESS_COMMAND && s->q_head &&
-                !fr->next_continues && s->resp.state == PROTO_RS_ROWS) {
-                size_t rows = relay_rows(s, &cur, off, total);
-                if (rows) {
-                    off += rows;
-                    continue;
-                }
-            }
-            size_t left = total - off;
-            if (left < PROTO_HDR_LEN) {
-                break;
-            }
-            /* h: the header and the first `want` payload bytes, in place or copied into hb */
-            size_t first = PROTO_HDR_LEN + SESS_SMALL_PEEK; /* header and first bytes at once */
-            const uint8_t *h = cur_get(&cur, off, left < first ? left : first, hb);
-            uint32_t len = proto_le24(h);
-            size_t want = len < SESS_SMALL_PEEK ? len : SESS_SMALL_PEEK;
-            if (left - PROTO_HDR_LEN < want) {
-                break;
-            }
-            if (!from_client && want < len &&
-                (h[PROTO_HDR_LEN] == PROTO_ERR_HDR || h[PROTO_HDR_LEN] == PROTO_INFILE_HDR ||
-                 (s->state == SESS_AUTH && h[PROTO_HDR_LEN] == PROTO_EOF_HDR))) {
-                size_t want2 = len < PROTO_RESP_PEEK ? len : PROTO_RESP_PEEK;
-                if (left - PROTO_HDR_LEN < want2) {
-                    break;
-                }
-                h = cur_get(&cur, off, PROTO_HDR_LEN + want2, hb);
-                want = want2;
-            }
-            struct proto_frame_step st;
-            proto_framer_step(fr, h, PROTO_HDR_LEN, &st);
-            s->last_seq = st.hdr.seq;
-            if (s->seq_delta && s->state <= SESS_AUTH) {
-                uint8_t seq =
-                    (uint8_t)(from_client ? st.hdr.seq + s->seq_delta : st.hdr.seq - s->seq_delta);
-                poke(in, off + 3, seq);
-                if (!from_client) {
-                    s->last_seq = seq;
-                }
-            }
-            if (s->zon) {
-                /* Inside frames the packets' own sequence ids are not checked, and libmariadb
-                 * leaves a 16 MiB packet's continuation at 0: toward an uncompressed leg they
-                 * become the count that leg checks. A command counts from 0; its response from
-                 * one after the command's last packet (a pipelined command in between does
-                 * not count), then one more per packet either way (LOCAL INFILE data). */
-                if (from_client && st.kind == PROTO_FRAME_START) {
-                    s->zin_cmd = !(s->q_head && proto_resp_wants_client(&s->resp));
-                }
-                bool cmd = from_client && s->zin_cmd;
-                uint8_t seq;
-                if (zsrc && !zdst) {
-                    if (cmd) {
-                        seq = st.kind == PROTO_FRAME_START ? 0 : (uint8_t)(s->zseq_cmd + 1);
-                    } else if (!from_client && st.kind == PROTO_FRAME_START && s->q_head &&
-                               s->q_head->bytes == 0) {
-                        /* the first packet of the head's response (bytes counts them) */
-                        seq = (uint8_t)(s->q_head->total / PROTO_MAX_PAYLOAD + 1);
-                    } else {
-                        seq = (uint8_t)(s->zseq_resp + 1);
-                    }
-                    if (seq != st.hdr.seq) {
-                        poke(in, off + 3, seq);
-                        st.hdr.seq = seq;
-                    }
-                    s->last_seq = seq;
-                } else {
-                    seq = st.hdr.seq; /* from an uncompressed leg, or to a compressed one */
-                }
-                if (cmd) {
-                    s->zseq_cmd = seq;
-                } else {
-                    s->zseq_resp = seq;
-                }
-            }
-            off += PROTO_HDR_LEN;
-            const struct pcmd *rx0 = s->rx;
-            int rc = from_client ? client_packet(s, &st, h + PROTO_HDR_LEN, want)
-                                 : server_packet(s, &st, h + PROTO_HDR_LEN, want);
-            if (rc < 0) {
-                return -1;
-            }
-            if (from_client && zdst && !zpass && s->rx && s->rx != rx0) {
-                /* A new command: the backend's compressed sequence restarts at 0, after what
-                 * came before it has gone out. */
-                size_t pre = off - PROTO_HDR_LEN;
-                if (pre) {
-                    COUNTER_ADD(&s->w->counters, bytes_from_client, pre);
-                    if (z_outflow(s, true, in, pre) < 0) {
-                        return -1;
-                    }
-                    off -= pre;
-                    total -= pre;
-                    cur_reset(&cur, in); /* drained */
-                }
-                s->zseq_be = 0;
-            }
-        }
-        if (fr->body_left == 0 && !fr->next_continues) {
-            if (from_client) {
-                client_end(s);
-            } else {
-                server_end(s);
-            }
-            if (!zsrc && !zdst && s->zon) {
-                zlater = true; /* the OK that ends authentication: frames follow */
-                break;
-            }
-        }
-    }
-    if (off || zpass) {
-        struct counters *c = &s->w->counters;
-        if (from_client) {
-            COUNTER_ADD(c, bytes_from_client, off);
-        } else {
-            COUNTER_ADD(c, bytes_to_client, off);
-        }
-        if (!dst) {
-            evbuffer_drain(in, off); /* the client is gone: see client_left() */
-            return 0;
-        }
-        if (zpass) {
-            evbuffer_drain(in, off); /* its frames were relayed as they came */
-        } else if (zdst) {
-            if (z_outflow(s, from_client, in, off) < 0) {
-                return -1;
-            }
-        } else {
-            send_from(s, in, off, dst);
-        }
-        if (zpass || zdst) {
-            push(s, dst);
-        }
-        if (evbuffer_get_length(bufferevent_get_output(dst)) > SESS_HIGH_WATER) {
-            sess_reading(s, src, false);
-            if (from_client) {
-                s->cli_paused = true;
-            } else {
-                s->be_paused = true;
-            }
-        }
-    }
-    if (zlater && evbuffer_get_length(bufferevent_get_input(src)) > 0) {
-        return relay(s, from_client);
-    }
     return 0;
 }
 
@@ -1603,7 +969,7 @@ whole_packet(struct evbuffer *in, size_t max, uint8_t **payload, uint8_t *seq)
 static int
 read_greeting(struct sess *s)
 {
-    struct evbuffer *in = bufferevent_get_input(s->be);
+    struct evbuffer *in = leg_input(&s->be);
     uint8_t *p, seq;
     long len = whole_packet(in, SESS_HANDSHAKE_MAX, &p, &seq);
     if (len == -2) {
@@ -1613,7 +979,7 @@ read_greeting(struct sess *s)
     if (len < 0 || proto_greeting_parse(p, (size_t)len, &g) != PROTO_OK) {
         if (len > 0 && p[0] == PROTO_ERR_HDR) {
             /* The server refuses us (too many connections, host blocked): relay and close. */
-            evbuffer_remove_buffer(in, bufferevent_get_output(s->cli), PROTO_HDR_LEN + (size_t)len);
+            leg_send(&s->be, PROTO_HDR_LEN + (size_t)len);
             sess_fail(s, 0, "backend refused the connection");
             return -1;
         }
@@ -1632,164 +998,10 @@ read_greeting(struct sess *s)
                             s->server_caps | (tls_server_enabled() ? PROTO_CAP_SSL : 0) |
                                 PROTO_CAP_COMPRESS | (g.caps & PROTO_CAP_ZSTD_COMPRESSION));
     s->last_seq = seq;
-    evbuffer_remove_buffer(in, bufferevent_get_output(s->cli), PROTO_HDR_LEN + (size_t)len);
-    push(s, s->cli);
+    leg_send(&s->be, PROTO_HDR_LEN + (size_t)len);
     sess_set_state(s, SESS_HANDSHAKE);
     s->created_us = s->now; /* the client's handshake timeout starts with the greeting */
-    bufferevent_enable(s->cli, EV_READ);
-    return 0;
-}
-
-static void cli_read(struct bufferevent *bev, void *arg);
-static void cli_write(struct bufferevent *bev, void *arg);
-static void cli_event(struct bufferevent *bev, short what, void *arg);
-static void be_read(struct bufferevent *bev, void *arg);
-static void be_write(struct bufferevent *bev, void *arg);
-static void be_event(struct bufferevent *bev, short what, void *arg);
-
-/*
- * Reads what the socket has into `in`'s reserved space (evbuffer_reserve_space, readv,
- * evbuffer_commit_space), SESS_READ_CHUNK, then SESS_READ_BIG at a time, until a read
- * comes up short or SESS_READ_MAX arrived. Returns the bytes read; 0 at EOF and -1 on an error (errno set) when
- * nothing was read; -2 when nothing is there (EAGAIN). An EOF or error after some bytes waits
- * for the next wake-up, as with libevent's own reads.
- */
-static long
-own_read_fd(evutil_socket_t fd, struct evbuffer *in)
-{
-    size_t got = 0;
-    while (got < SESS_READ_MAX) {
-        struct evbuffer_iovec v[2];
-        int nv = evbuffer_reserve_space(in, got ? SESS_READ_BIG : SESS_READ_CHUNK, v, 2);
-        if (nv <= 0) {
-            errno = ENOMEM;
-            return got ? (long)got : -1;
-        }
-        struct iovec iov[2];
-        size_t room = 0;
-        for (int i = 0; i < nv; i++) {
-            iov[i].iov_base = v[i].iov_base;
-            iov[i].iov_len = v[i].iov_len;
-            room += v[i].iov_len;
-        }
-        ssize_t r = readv(fd, iov, nv);
-        if (r <= 0) {
-            int err = errno;
-            evbuffer_commit_space(in, v, 0);
-            errno = err;
-            if (got) {
-                return (long)got;
-            }
-            if (r == 0) {
-                return 0;
-            }
-            return err == EAGAIN || err == EWOULDBLOCK || err == EINTR ? -2 : -1;
-        }
-        size_t left = (size_t)r;
-        int used = 0;
-        for (; used < nv && left > 0; used++) {
-            if (v[used].iov_len > left) {
-                v[used].iov_len = left;
-            }
-            left -= v[used].iov_len;
-        }
-        evbuffer_commit_space(in, v, used);
-        got += (size_t)r;
-        if ((size_t)r < room) {
-            break;
-        }
-    }
-    return (long)got;
-}
-
-/* A side's socket is readable: read into its bufferevent's input, then what the bufferevent
- * would have called (cli_read/be_read, or cli_event/be_event at EOF or on an error). */
-static void
-own_read(evutil_socket_t fd, short what, void *arg)
-{
-    struct sess *s = arg;
-    (void)what;
-    bool cli = s->cli_rd && event_get_fd(s->cli_rd) == fd;
-    struct bufferevent *bev = cli ? s->cli : s->be;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    evbuffer_unfreeze(in, 0); /* as the socket bufferevent does around its reads */
-    long r = own_read_fd(fd, in);
-    evbuffer_freeze(in, 0);
-    if (r == -2) {
-        return;
-    }
-    if (r > 0) {
-        (cli ? cli_read : be_read)(bev, s);
-        return;
-    }
-    int err = errno;
-    event_del(cli ? s->cli_rd : s->be_rd);
-    errno = err;
-    short ev = BEV_EVENT_READING | (r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR);
-    (cli ? cli_event : be_event)(bev, ev, s);
-}
-
-/* The command phase begins: each plain side is read by own_read from now on (reading on or
- * off as its bufferevent's was). TLS sides keep their bufferevents' reads. */
-static void
-own_reads_start(struct sess *s)
-{
-    for (int i = 0; i < 2; i++) {
-        struct bufferevent *bev = i == 0 ? s->cli : s->be;
-        struct event **rd = i == 0 ? &s->cli_rd : &s->be_rd;
-        bool tls = i == 0 ? s->client_tls : s->backend_tls;
-        if (!bev || tls || *rd) {
-            continue;
-        }
-        *rd = event_new(s->w->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, own_read, s);
-        if (!*rd) {
-            continue; /* the bufferevent reads on */
-        }
-        if (bufferevent_get_enabled(bev) & EV_READ) {
-            bufferevent_disable(bev, EV_READ);
-            event_add(*rd, NULL);
-        }
-    }
-}
-
-static void
-bev_tune(struct bufferevent *bev)
-{
-    bufferevent_setwatermark(bev, EV_WRITE, SESS_LOW_WATER, 0);
-    bufferevent_set_max_single_read(bev, 256 << 10);
-    bufferevent_set_max_single_write(bev, 256 << 10);
-}
-
-/* Puts TLS over one side (the client's when `client`, else the backend's): a
- * bufferevent_openssl filter replaces the socket bufferevent, which it then owns. Takes `ssl`.
- * Returns -1 when the session was torn down. */
-static int
-upgrade(struct sess *s, bool client, SSL *ssl)
-{
-    struct bufferevent **side = client ? &s->cli : &s->be;
-    struct bufferevent *f =
-        ssl ? bufferevent_openssl_filter_new(s->w->base, *side, ssl,
-                                             client ? BUFFEREVENT_SSL_ACCEPTING
-                                                    : BUFFEREVENT_SSL_CONNECTING,
-                                             BEV_OPT_CLOSE_ON_FREE)
-            : NULL;
-    if (!f) {
-        if (ssl) {
-            SSL_free(ssl);
-        }
-        sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, TLS)");
-        return -1;
-    }
-    *side = f;
-    if (client) {
-        s->client_tls = true;
-        bufferevent_setcb(f, cli_read, cli_write, cli_event, s);
-    } else {
-        s->backend_tls = true;
-        bufferevent_setcb(f, be_read, be_write, be_event, s);
-    }
-    bev_tune(f);
-    bufferevent_enable(f, EV_READ | EV_WRITE);
+    leg_reading(&s->cli, true);
     return 0;
 }
 
@@ -1798,7 +1010,7 @@ upgrade(struct sess *s, bool client, SSL *ssl)
 static int
 start_client_tls(struct sess *s, size_t len)
 {
-    struct evbuffer *in = bufferevent_get_input(s->cli);
+    struct evbuffer *in = leg_input(&s->cli);
     SSL *ssl = tls_server_enabled() ? tls_server_ssl() : NULL;
     if (!ssl) {
         sess_fail(s, PROTO_ER_HANDSHAKE_ERROR,
@@ -1806,7 +1018,11 @@ start_client_tls(struct sess *s, size_t len)
         return -1;
     }
     evbuffer_drain(in, PROTO_HDR_LEN + len);
-    return upgrade(s, true, ssl);
+    if (!leg_tls_start(&s->cli, s->w->base, ssl, true)) {
+        sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, TLS)");
+        return -1;
+    }
+    return 0;
 }
 
 /* Before relaying the handshake response: when --backend-tls asks for it, send the backend
@@ -1829,15 +1045,19 @@ start_backend_tls(struct sess *s, const uint8_t *resp)
     memcpy(req + PROTO_HDR_LEN, resp, 32);
     proto_put_le32(req + PROTO_HDR_LEN, proto_le32(resp) | (uint32_t)PROTO_CAP_SSL);
     /* Written now, sent first: the filter flushes the socket's output before its handshake. */
-    bufferevent_write(s->be, req, sizeof req);
-    return upgrade(s, false, tls_backend_ssl());
+    leg_append(&s->be, req, sizeof req);
+    if (!leg_tls_start(&s->be, s->w->base, tls_backend_ssl(), false)) {
+        sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, TLS)");
+        return -1;
+    }
+    return 0;
 }
 
 /* The client's handshake response: learn user and schema (never the auth data). */
 static int
 read_handshake(struct sess *s)
 {
-    struct evbuffer *in = bufferevent_get_input(s->cli);
+    struct evbuffer *in = leg_input(&s->cli);
     uint8_t *p, seq;
     long len = whole_packet(in, SESS_HANDSHAKE_MAX, &p, &seq);
     if (len == -2) {
@@ -1854,7 +1074,7 @@ read_handshake(struct sess *s)
     if (hr.ssl_request) {
         return start_client_tls(s, (size_t)len);
     }
-    if (s->w->app->conf->tls_require && !s->client_tls) {
+    if (s->w->app->conf->tls_require && !s->cli.tls) {
         sess_fail(s, PROTO_ER_SECURE_TRANSPORT_REQUIRED,
                   "Connections using insecure transport are prohibited while --tls-require is "
                   "on (slowtap)");
@@ -1873,128 +1093,18 @@ read_handshake(struct sess *s)
         return -1;
     }
     /* The response goes on with the backend's view of TLS and the backend's sequence. */
-    s->seq_delta = (int8_t)((s->backend_tls ? 1 : 0) - (s->client_tls ? 1 : 0));
+    s->seq_delta = (int8_t)((s->be.tls ? 1 : 0) - (s->cli.tls ? 1 : 0));
     uint32_t caps_lo = proto_le32(p);
-    caps_lo =
-        s->backend_tls ? caps_lo | (uint32_t)PROTO_CAP_SSL : caps_lo & ~(uint32_t)PROTO_CAP_SSL;
+    caps_lo = s->be.tls ? caps_lo | (uint32_t)PROTO_CAP_SSL : caps_lo & ~(uint32_t)PROTO_CAP_SSL;
     proto_put_le32(p, caps_lo);
     p[-1] = (uint8_t)(seq + s->seq_delta);
     if (zcut) {
         proto_put_le24(p - PROTO_HDR_LEN, (uint32_t)((size_t)len - (size_t)zcut));
     }
-    evbuffer_remove_buffer(in, bufferevent_get_output(s->be),
-                           PROTO_HDR_LEN + (size_t)len - (size_t)zcut);
+    leg_send(&s->cli, PROTO_HDR_LEN + (size_t)len - (size_t)zcut);
     evbuffer_drain(in, (size_t)zcut);
-    push(s, s->be);
     sess_set_state(s, SESS_AUTH);
     return 0;
-}
-
-/* ---- libevent callbacks ---- */
-
-static void
-resume(struct sess *s)
-{
-    if (s->cli_paused && s->be &&
-        evbuffer_get_length(bufferevent_get_output(s->be)) <= SESS_LOW_WATER) {
-        s->cli_paused = false;
-        sess_reading(s, s->cli, true);
-    }
-    if (s->be_paused && s->cli &&
-        evbuffer_get_length(bufferevent_get_output(s->cli)) <= SESS_LOW_WATER) {
-        s->be_paused = false;
-        sess_reading(s, s->be, true);
-    }
-}
-
-static void
-cli_read(struct bufferevent *bev, void *arg)
-{
-    struct sess *s = arg;
-    (void)bev;
-    s->now = worker_now_us();
-    switch (s->state) {
-    case SESS_HANDSHAKE:
-        if (read_handshake(s) < 0 || s->state != SESS_AUTH) {
-            return;
-        }
-        /* more bytes may follow the handshake response */
-        __attribute__((fallthrough));
-    case SESS_AUTH:
-    case SESS_COMMAND:
-        relay(s, true);
-        return;
-    default:
-        return; /* nothing is expected from the client now: leave it buffered */
-    }
-}
-
-static void
-be_read(struct bufferevent *bev, void *arg)
-{
-    struct sess *s = arg;
-    (void)bev;
-    s->now = worker_now_us();
-    switch (s->state) {
-    case SESS_GREETING:
-        read_greeting(s);
-        return;
-    case SESS_HANDSHAKE:
-    case SESS_AUTH:
-    case SESS_COMMAND:
-        if (relay(s, false) == 0 && s->client_gone && !s->q_head) {
-            /* every statement the gone client sent has been answered */
-            sess_end(s, SESS_END_NOW, 0, NULL);
-        }
-        return;
-    default:
-        return;
-    }
-}
-
-/* libevent wrote some of what push() left: disarm the write event once all is out. */
-static void
-drained(struct sess *s, struct bufferevent *bev, bool tls)
-{
-    if (!tls && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-        bufferevent_disable(bev, EV_WRITE);
-    }
-    resume(s);
-}
-
-static void
-cli_write(struct bufferevent *bev, void *arg)
-{
-    struct sess *s = arg;
-    if (s->state == SESS_CLOSING) {
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-            sess_end(s, SESS_END_NOW, 0, NULL);
-        }
-        return;
-    }
-    drained(s, bev, s->client_tls);
-}
-
-static void
-be_write(struct bufferevent *bev, void *arg)
-{
-    struct sess *s = arg;
-    drained(s, bev, s->backend_tls);
-}
-
-static void
-cli_event(struct bufferevent *bev, short what, void *arg)
-{
-    struct sess *s = arg;
-    (void)bev;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if (s->state == SESS_COMMAND && s->q_head && s->be) {
-            client_left(s); /* statements in flight are seen to their end */
-            return;
-        }
-        /* The client left: close both sides (the server rolls back what was open). */
-        sess_end(s, SESS_END_NOW, 0, NULL);
-    }
 }
 
 /*
@@ -2017,28 +1127,20 @@ be_connect(struct sess *s)
             s->be_errs[s->be_try] = (uint16_t)err;
             continue;
         }
-        s->be = bufferevent_socket_new(w->base, bfd, BEV_OPT_CLOSE_ON_FREE);
-        if (!s->be) {
-            close(bfd);
+        if (!leg_attach(&s->be, w->base, bfd, false)) {
             sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, backend connect)");
             return -1;
         }
-        bufferevent_setcb(s->be, be_read, be_write, be_event, s);
-        bev_tune(s->be);
         int64_t left = s->created_us + w->app->conf->handshake_timeout_us - worker_now_us();
         int64_t share = left / (ba->n - s->be_try);
         if (share < 100000) {
             share = 100000;
         }
-        struct timeval tv = {(time_t)(share / 1000000), (suseconds_t)(share % 1000000)};
-        bufferevent_set_timeouts(s->be, NULL, &tv);    /* bounds the connect (its write wait) */
-        bufferevent_enable(s->be, EV_READ | EV_WRITE); /* EV_WRITE: to see the connect finish */
-        if (bufferevent_socket_connect(s->be, NULL, 0) == 0) {
+        if (leg_connect_start(&s->be, share) == 0) {
             return 0; /* in progress: be_event */
         }
-        s->be_errs[s->be_try] = (uint16_t)EVUTIL_SOCKET_ERROR();
-        bufferevent_free(s->be);
-        s->be = NULL;
+        s->be_errs[s->be_try] = (uint16_t)errno;
+        leg_close(&s->be, false);
     }
     COUNTER_ADD(&w->counters, backend_errors, 1);
     if (ba->n == 1) {
@@ -2065,22 +1167,30 @@ be_connect(struct sess *s)
     return -1;
 }
 
+/* The client's connection ended or failed. */
 static void
-be_event(struct bufferevent *bev, short what, void *arg)
+cli_event(struct sess *s, short what)
 {
-    struct sess *s = arg;
-    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if (s->state == SESS_COMMAND && s->q_head && s->be.bev) {
+            client_left(s); /* statements in flight are seen to their end */
+            return;
+        }
+        /* The client left: close both sides (the server rolls back what was open). */
+        sess_end(s, SESS_END_NOW, 0, NULL);
+    }
+}
+
+/* The backend's connection: connected, refused, ended or failed. */
+static void
+be_event(struct sess *s, short what)
+{
     if (what & BEV_EVENT_CONNECTED) {
         if (s->state != SESS_CONNECTING) {
             return; /* the TLS handshake with the backend finished */
         }
         sess_set_state(s, SESS_GREETING);
-        bufferevent_set_timeouts(s->be, NULL, NULL); /* be_connect's per-address bound */
-        bufferevent_disable(s->be, EV_WRITE);        /* push() writes; see there */
-        if (!net_addr_is_unix(&s->w->app->backend_addr)) {
-            int one = 1;
-            setsockopt(bufferevent_getfd(s->be), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
+        leg_connect_done(&s->be, !net_addr_is_unix(&s->w->app->backend_addr));
         return;
     }
     if (s->state == SESS_CONNECTING &&
@@ -2088,8 +1198,7 @@ be_event(struct bufferevent *bev, short what, void *arg)
         /* This address refused or timed out: the next one, or the ERR naming them all. */
         int err = (what & BEV_EVENT_TIMEOUT) ? ETIMEDOUT : EVUTIL_SOCKET_ERROR();
         s->be_errs[s->be_try] = (uint16_t)(err ? err : ECONNREFUSED);
-        bufferevent_free(s->be);
-        s->be = NULL;
+        leg_close(&s->be, false);
         s->be_try++;
         be_connect(s);
         return;
@@ -2110,9 +1219,9 @@ be_event(struct bufferevent *bev, short what, void *arg)
     } else if (s->client_gone) {
         /* the server closed after the client did: nothing to tell anyone */
         sess_end(s, SESS_END_NOW, 0, NULL);
-    } else if (s->backend_tls && s->state <= SESS_AUTH) {
+    } else if (s->be.tls && s->state <= SESS_AUTH) {
         char msg[256];
-        tls_bev_error_text(s->be, msg, sizeof msg);
+        tls_bev_error_text(s->be.bev, msg, sizeof msg);
         sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "TLS connection error with backend '%s': %s (slowtap)",
                   addr, msg);
     } else {
@@ -2121,6 +1230,238 @@ be_event(struct bufferevent *bev, short what, void *arg)
                   "Lost connection to MySQL server at '%s' (slowtap backend: %s)", addr,
                   (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
     }
+}
+/* ---- the legs' callbacks (leg.h) ---- */
+
+/* Bytes arrived on a leg: read what the state expects (a greeting, a handshake response
+ * whole), or relay. */
+static void
+on_readable(void *owner, struct leg *l)
+{
+    struct sess *s = owner;
+    s->now = worker_now_us();
+    if (l == &s->cli) {
+        switch (s->state) {
+        case SESS_HANDSHAKE:
+            if (read_handshake(s) < 0 || s->state != SESS_AUTH) {
+                return;
+            }
+            /* more bytes may follow the handshake response */
+            __attribute__((fallthrough));
+        case SESS_AUTH:
+        case SESS_COMMAND:
+            sess_relay(s, &s->cli);
+            return;
+        default:
+            return; /* nothing is expected from the client now: leave it buffered */
+        }
+    }
+    switch (s->state) {
+    case SESS_GREETING:
+        read_greeting(s);
+        return;
+    case SESS_HANDSHAKE:
+    case SESS_AUTH:
+    case SESS_COMMAND:
+        if (sess_relay(s, &s->be) == 0 && s->client_gone && !s->q_head) {
+            /* every statement the gone client sent has been answered */
+            sess_end(s, SESS_END_NOW, 0, NULL);
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+/* Some output was written; a CLOSING session ends once the client has it all. */
+static void
+on_written(void *owner, struct leg *l)
+{
+    struct sess *s = owner;
+    if (l == &s->cli && s->state == SESS_CLOSING) {
+        if (leg_pending_out(l) == 0) {
+            sess_end(s, SESS_END_NOW, 0, NULL);
+        }
+        return;
+    }
+    leg_written(l);
+}
+
+static void
+on_event(void *owner, struct leg *l, short what)
+{
+    struct sess *s = owner;
+    if (l == &s->cli) {
+        cli_event(s, what);
+    } else {
+        be_event(s, what);
+    }
+}
+
+/*
+ * A packet header from either side (leg.h's contract): the sequence ids it goes on with
+ * (authentication's TLS shifts, the compressed protocol's counts), then what it means
+ * (client_packet, server_packet).
+ */
+static enum leg_verdict
+on_packet(void *owner, struct leg *src, struct leg_pkt *pkt)
+{
+    struct sess *s = owner;
+    bool from_client = src == &s->cli;
+    struct proto_frame_step *st = &pkt->step;
+    const uint8_t *p = pkt->first;
+    if (!from_client && pkt->avail < st->hdr.len && pkt->avail < LEG_PEEK_MORE &&
+        (p[0] == PROTO_ERR_HDR || p[0] == PROTO_INFILE_HDR ||
+         (s->state == SESS_AUTH && p[0] == PROTO_EOF_HDR))) {
+        return LEG_MORE; /* an ERR's message, LOCAL INFILE's file name, an auth switch */
+    }
+    s->last_seq = st->hdr.seq;
+    if (s->seq_delta && s->state <= SESS_AUTH) {
+        pkt->seq = (uint8_t)(from_client ? st->hdr.seq + s->seq_delta : st->hdr.seq - s->seq_delta);
+        if (!from_client) {
+            s->last_seq = pkt->seq;
+        }
+    }
+    if (s->cli.zon) {
+        /* Inside frames the packets' own sequence ids are not checked, and libmariadb leaves a
+         * 16 MiB packet's continuation at 0: toward an uncompressed leg they become the count
+         * that leg checks. A command counts from 0; its response from one after the command's
+         * last packet (a pipelined command in between does not count), then one more per
+         * packet either way (LOCAL INFILE data). */
+        if (from_client && st->kind == PROTO_FRAME_START) {
+            s->zin_cmd = !(s->q_head && proto_resp_wants_client(&s->resp));
+        }
+        bool cmd = from_client && s->zin_cmd;
+        bool zsrc = src->zalg != PROTO_ZALG_NONE, zdst = src->peer->zalg != PROTO_ZALG_NONE;
+        uint8_t seq;
+        if (zsrc && !zdst) {
+            if (cmd) {
+                seq = st->kind == PROTO_FRAME_START ? 0 : (uint8_t)(s->zseq_cmd + 1);
+            } else if (!from_client && st->kind == PROTO_FRAME_START && s->q_head &&
+                       s->q_head->bytes == 0) {
+                /* the first packet of the head's response (bytes counts them) */
+                seq = (uint8_t)(s->q_head->total / PROTO_MAX_PAYLOAD + 1);
+            } else {
+                seq = (uint8_t)(s->zseq_resp + 1);
+            }
+            pkt->seq = seq;
+            st->hdr.seq = seq;
+            s->last_seq = seq;
+        } else {
+            seq = st->hdr.seq; /* from an uncompressed leg, or to a compressed one */
+        }
+        if (cmd) {
+            s->zseq_cmd = seq;
+        } else {
+            s->zseq_resp = seq;
+        }
+    }
+    const struct pcmd *rx0 = s->rx;
+    int rc =
+        from_client ? client_packet(s, st, p, pkt->avail) : server_packet(s, st, p, pkt->avail);
+    if (rc < 0) {
+        return LEG_GONE;
+    }
+    if (from_client) {
+        pkt->new_cmd = s->rx && s->rx != rx0;
+        src->copy = s->rx != NULL; /* its text, for the log */
+    }
+    return LEG_PASS;
+}
+
+static void
+on_end(void *owner, struct leg *src)
+{
+    struct sess *s = owner;
+    if (src == &s->cli) {
+        client_end(s);
+        src->copy = false;
+    } else {
+        server_end(s);
+    }
+}
+
+static void
+on_copy(void *owner, struct evbuffer *in, size_t off, size_t n)
+{
+    struct sess *s = owner;
+    pcmd_copy(s->rx, in, off, n);
+}
+
+static bool
+on_rows(void *owner, const struct leg *src)
+{
+    const struct sess *s = owner;
+    return src == &s->be && s->state == SESS_COMMAND && s->q_head && s->resp.state == PROTO_RS_ROWS;
+}
+
+static bool
+on_row(void *owner, uint8_t first, uint32_t len)
+{
+    struct sess *s = owner;
+    return proto_resp_row(&s->resp, first, len);
+}
+
+static void
+on_rows_done(void *owner, size_t bytes, uint8_t last_seq)
+{
+    struct sess *s = owner;
+    s->q_head->bytes += bytes;
+    s->last_seq = last_seq;
+}
+
+static const struct leg_ops sess_leg_ops = {
+    .packet = on_packet,
+    .end = on_end,
+    .copy = on_copy,
+    .rows = on_rows,
+    .row = on_row,
+    .rows_done = on_rows_done,
+    .readable = on_readable,
+    .written = on_written,
+    .event = on_event,
+};
+
+/*
+ * Relays what src has (leg_relay), after caching_sha2's full authentication has taken what
+ * is its own. Returns -1 when the session was torn down.
+ */
+static int
+sess_relay(struct sess *s, struct leg *src)
+{
+    bool from_client = src == &s->cli;
+    if (s->sha2.state != SHA2AUTH_IDLE && s->state == SESS_AUTH) {
+        int rc = sha2_step(s, from_client);
+        if (rc <= 0) {
+            return rc; /* torn down, or waiting for the rest of the packet */
+        }
+    }
+    struct leg_err err;
+    long n = leg_relay(src, &err);
+    if (n < 0) {
+        if (err.kind == LEG_FAIL_NOMEM) {
+            sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, compression)");
+        } else if (err.kind == LEG_FAIL_ZFRAME) {
+            COUNTER_ADD(&s->w->counters, protocol_errors, 1);
+            if (from_client) {
+                sess_fail(s, PROTO_ER_NET_PACKETS_OUT_OF_ORDER,
+                          "Bad compressed packet (slowtap: the client sent a frame that does "
+                          "not decode: %u bytes for %u)",
+                          err.clen, err.ulen);
+            } else {
+                sess_fail(s, 0,
+                          "backend sent a compressed frame that does not decode (%u bytes for %u)",
+                          err.clen, err.ulen);
+            }
+        }
+        return -1;
+    }
+    if (from_client) {
+        COUNTER_ADD(&s->w->counters, bytes_from_client, (uint64_t)n);
+    } else {
+        COUNTER_ADD(&s->w->counters, bytes_to_client, (uint64_t)n);
+    }
+    return 0;
 }
 
 /* ---- accept ---- */
@@ -2151,12 +1492,10 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
     }
     s->w = w;
     s->now = s->created_us = worker_now_us();
+    leg_init(&s->cli, &s->be, &sess_leg_ops, s, zctx(s));
+    leg_init(&s->be, &s->cli, &sess_leg_ops, s, zctx(s));
     acct_sess_init(&s->acct, &w->findings);
     net_peer_text(sa, (socklen_t)salen, s->host, sizeof s->host);
-    if (sa->sa_family != AF_UNIX) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
     s->next = w->sessions;
     if (w->sessions) {
         w->sessions->prev = s;
@@ -2165,15 +1504,10 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
     w->nsessions++;
     COUNTER_ADD(&w->counters, connections_active, 1);
 
-    s->cli = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!s->cli) {
-        close(fd);
+    if (!leg_attach(&s->cli, w->base, fd, sa->sa_family != AF_UNIX)) {
         sess_end(s, SESS_END_NOW, 0, NULL);
         return;
     }
-    bufferevent_setcb(s->cli, cli_read, cli_write, cli_event, s);
-    bev_tune(s->cli);
-    bufferevent_disable(s->cli, EV_WRITE); /* on by default; push() writes */
     sess_set_state(s, SESS_CONNECTING);
     be_connect(s); /* the backend's addresses in order; on failure the client gets the ERR */
 }

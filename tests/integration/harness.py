@@ -313,6 +313,12 @@ def mariadb():
     return _shared
 
 
+def slowtap_wrapper():
+    """The command slowtap runs under, from $SLOWTAP_WRAP (tests/run's memcheck stage sets
+    it to valgrind memcheck with --error-exitcode): a list, empty when unset."""
+    return os.environ.get("SLOWTAP_WRAP", "").split()
+
+
 def slowtap_bin():
     b = os.environ.get("SLOWTAP_BIN")
     if b:
@@ -327,7 +333,8 @@ class Slowtap:
         self.server = server if server is not None else mariadb()
         self.args = list(args)
         self.long_query_time = str(long_query_time)
-        self.start_timeout = start_timeout
+        # under valgrind the proxy starts tens of times slower
+        self.start_timeout = start_timeout * (6 if slowtap_wrapper() else 1)
         self.proc = None
         self.port = None
         self.tmpdir = None
@@ -350,7 +357,7 @@ class Slowtap:
         last = None
         for _attempt in range(3):
             self.port = free_port()
-            cmd = [binary, "--listen", "127.0.0.1:%d" % self.port,
+            cmd = slowtap_wrapper() + [binary, "--listen", "127.0.0.1:%d" % self.port,
                    "--backend", "127.0.0.1:%d" % self.server.port,
                    "--long-query-time", self.long_query_time,
                    "--slow-log", self.log_path, "--http", "off"] + self.args
@@ -396,7 +403,7 @@ class Slowtap:
             self.proc.kill()
             self.proc.wait()
 
-    def stop(self, sig=signal.SIGTERM, timeout=20.0):
+    def stop(self, sig=signal.SIGTERM, timeout=60.0):
         """Sends `sig` and waits for the exit; returns the exit code (negative: killed by a
         signal; after `timeout` seconds the proxy is SIGKILLed and -9 returned)."""
         self._stopped = True

@@ -1,0 +1,892 @@
+/*
+ * leg.c - one side of a session: its connection, reads and writes, packet walking, compressed
+ * framing and backpressure. The contract with the session is in leg.h; what the packets mean
+ * is session.c's.
+ *
+ * A packet's way through a leg:
+ *
+ *   socket -> leg_own_read (readv into the input's reserved space) -> ops->readable
+ *     -> session: leg_relay(src)
+ *          [compressed leg: z_inflow decodes whole frames into zplain; frames that go on
+ *           unchanged are moved to the peer as they are]
+ *          walk: header + first bytes (cursor over the input's pieces) -> ops->packet
+ *                rows of a result set counted in a run (ops->row), body bytes -> ops->copy
+ *                a whole logical packet -> ops->end
+ *     -> peer: send_from (one writev from the input's pieces), or z_outflow (frames built
+ *              for a compressed peer), or the peer's output buffer and libevent's write event
+ *     -> backpressure: over LEG_HIGH_WATER waiting at the peer, src stops reading
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+
+#include "protocol/proto_wire.h"
+#include "proxy/relay/leg.h"
+
+#define LEG_PEEK_VECS   16           /* input pieces the walk looks at per evbuffer_peek */
+#define LEG_READ_MAX    (256u << 10) /* bytes leg_own_read takes per wake-up at most */
+#define LEG_ZCHUNK      (1u << 20)   /* plain bytes per compressed frame slowtap builds */
+#define LEG_ZVEC        16           /* evbuffer pieces handed to zlib/zstd at once */
+#define LEG_ZMAX_FRAMED (16u << 20)  /* largest compressed frame waited for whole */
+/* Bytes leg_own_read reserves for its first readv of a wake-up (a statement, a small result)
+ * and for each further one (a large result), less room for libevent's chain header so that
+ * the chain's allocation stays at 16 or 64 KiB (below malloc's mmap threshold). */
+#define LEG_READ_CHUNK ((16u << 10) - 128u)
+#define LEG_READ_BIG   ((64u << 10) - 128u)
+
+/* ---- the connection ---- */
+
+static void
+leg_on_read(struct bufferevent *bev, void *arg)
+{
+    struct leg *l = arg;
+    (void)bev;
+    l->ops->readable(l->owner, l);
+}
+
+static void
+leg_on_write(struct bufferevent *bev, void *arg)
+{
+    struct leg *l = arg;
+    (void)bev;
+    l->ops->written(l->owner, l);
+}
+
+static void
+leg_on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct leg *l = arg;
+    (void)bev;
+    l->ops->event(l->owner, l, what);
+}
+
+static void
+leg_tune(struct leg *l)
+{
+    bufferevent_setcb(l->bev, leg_on_read, leg_on_write, leg_on_event, l);
+    bufferevent_setwatermark(l->bev, EV_WRITE, LEG_LOW_WATER, 0);
+    bufferevent_set_max_single_read(l->bev, 256 << 10);
+    bufferevent_set_max_single_write(l->bev, 256 << 10);
+}
+
+static void
+leg_nodelay(struct leg *l)
+{
+    int one = 1;
+    setsockopt(bufferevent_getfd(l->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+void
+leg_init(struct leg *l, struct leg *peer, const struct leg_ops *ops, void *owner,
+         struct proto_zctx *zctx)
+{
+    *l = (struct leg){
+        .bev = NULL,
+        .rd = NULL,
+        .peer = peer,
+        .ops = ops,
+        .owner = owner,
+        .fr = {.body_left = 0, .continues = false, .next_continues = false, .seq = 0},
+        .zalg = PROTO_ZALG_NONE,
+        .zctx = zctx,
+        .zplain = NULL,
+    };
+}
+
+bool
+leg_attach(struct leg *l, struct event_base *base, evutil_socket_t fd, bool nodelay)
+{
+    l->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!l->bev) {
+        close(fd);
+        return false;
+    }
+    l->sock = true;
+    l->connected = true;
+    leg_tune(l);
+    if (nodelay) {
+        leg_nodelay(l);
+    }
+    bufferevent_disable(l->bev, EV_WRITE); /* on by default; leg_push writes */
+    return true;
+}
+
+void
+leg_attach_bev(struct leg *l, struct bufferevent *bev)
+{
+    l->bev = bev;
+    l->sock = false;
+    l->connected = true;
+    leg_tune(l);
+}
+
+int
+leg_connect_start(struct leg *l, int64_t timeout_us)
+{
+    l->connected = false;
+    struct timeval tv = {(time_t)(timeout_us / 1000000), (suseconds_t)(timeout_us % 1000000)};
+    bufferevent_set_timeouts(l->bev, NULL, &tv);    /* bounds the connect (its write wait) */
+    bufferevent_enable(l->bev, EV_READ | EV_WRITE); /* EV_WRITE: to see the connect finish */
+    if (bufferevent_socket_connect(l->bev, NULL, 0) < 0) {
+        errno = EVUTIL_SOCKET_ERROR();
+        return -1;
+    }
+    return 0;
+}
+
+void
+leg_connect_done(struct leg *l, bool nodelay)
+{
+    l->connected = true;
+    bufferevent_set_timeouts(l->bev, NULL, NULL);
+    bufferevent_disable(l->bev, EV_WRITE); /* leg_push writes */
+    if (nodelay) {
+        leg_nodelay(l);
+    }
+}
+
+void
+leg_close(struct leg *l, bool reset)
+{
+    if (l->rd) {
+        event_free(l->rd); /* before the bufferevent closes the socket */
+        l->rd = NULL;
+    }
+    if (l->bev) {
+        if (reset) {
+            struct linger lg = {1, 0}; /* close with a TCP reset */
+            setsockopt(bufferevent_getfd(l->bev), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        bufferevent_free(l->bev);
+        l->bev = NULL;
+    }
+    l->tls = false;
+    l->sock = false;
+    l->paused = false;
+    l->copy = false;
+}
+
+void
+leg_shutdown_write(struct leg *l)
+{
+    if (l->bev) {
+        shutdown(bufferevent_getfd(l->bev), SHUT_WR);
+    }
+}
+
+void
+leg_flush_out(struct leg *l)
+{
+    if (l->rd) {
+        event_free(l->rd);
+        l->rd = NULL;
+    }
+    bufferevent_disable(l->bev, EV_READ);
+    bufferevent_setwatermark(l->bev, EV_WRITE, 0, 0);
+    bufferevent_enable(l->bev, EV_WRITE);
+}
+
+void
+leg_free(struct leg *l)
+{
+    if (l->zplain) {
+        evbuffer_free(l->zplain);
+        l->zplain = NULL;
+    }
+}
+
+bool
+leg_tls_start(struct leg *l, struct event_base *base, SSL *ssl, bool accepting)
+{
+    struct bufferevent *f =
+        ssl ? bufferevent_openssl_filter_new(base, l->bev, ssl,
+                                             accepting ? BUFFEREVENT_SSL_ACCEPTING
+                                                       : BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE)
+            : NULL;
+    if (!f) {
+        if (ssl) {
+            SSL_free(ssl);
+        }
+        return false;
+    }
+    l->bev = f;
+    l->tls = true;
+    l->sock = false;
+    leg_tune(l);
+    bufferevent_enable(f, EV_READ | EV_WRITE);
+    return true;
+}
+
+/* ---- reading ---- */
+
+void
+leg_reading(struct leg *l, bool on)
+{
+    if (l->rd) {
+        if (on) {
+            event_add(l->rd, NULL);
+        } else {
+            event_del(l->rd);
+        }
+    } else if (l->bev) {
+        if (on) {
+            bufferevent_enable(l->bev, EV_READ);
+        } else {
+            bufferevent_disable(l->bev, EV_READ);
+        }
+    }
+}
+
+/*
+ * Reads what the socket has into `in`'s reserved space (evbuffer_reserve_space, readv,
+ * evbuffer_commit_space), LEG_READ_CHUNK, then LEG_READ_BIG at a time, until a read comes up
+ * short or LEG_READ_MAX arrived. Returns the bytes read; 0 at EOF and -1 on an error (errno
+ * set) when nothing was read; -2 when nothing is there (EAGAIN). An EOF or error after some
+ * bytes waits for the next wake-up, as with libevent's own reads.
+ */
+static long
+leg_read_fd(evutil_socket_t fd, struct evbuffer *in)
+{
+    size_t got = 0;
+    while (got < LEG_READ_MAX) {
+        struct evbuffer_iovec v[2];
+        int nv = evbuffer_reserve_space(in, got ? LEG_READ_BIG : LEG_READ_CHUNK, v, 2);
+        if (nv <= 0) {
+            errno = ENOMEM;
+            return got ? (long)got : -1;
+        }
+        struct iovec iov[2];
+        size_t room = 0;
+        for (int i = 0; i < nv; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len;
+            room += v[i].iov_len;
+        }
+        ssize_t r = readv(fd, iov, nv);
+        if (r <= 0) {
+            int err = errno;
+            evbuffer_commit_space(in, v, 0);
+            errno = err;
+            if (got) {
+                return (long)got;
+            }
+            if (r == 0) {
+                return 0;
+            }
+            return err == EAGAIN || err == EWOULDBLOCK || err == EINTR ? -2 : -1;
+        }
+        size_t left = (size_t)r;
+        int used = 0;
+        for (; used < nv && left > 0; used++) {
+            if (v[used].iov_len > left) {
+                v[used].iov_len = left;
+            }
+            left -= v[used].iov_len;
+        }
+        evbuffer_commit_space(in, v, used);
+        got += (size_t)r;
+        if ((size_t)r < room) {
+            break;
+        }
+    }
+    return (long)got;
+}
+
+/* The socket is readable: read into the bufferevent's input, then tell the session as the
+ * bufferevent would have (readable, or an end-of-file or error event). */
+static void
+leg_own_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct leg *l = arg;
+    (void)what;
+    struct evbuffer *in = bufferevent_get_input(l->bev);
+    evbuffer_unfreeze(in, 0); /* as the socket bufferevent does around its reads */
+    long r = leg_read_fd(fd, in);
+    evbuffer_freeze(in, 0);
+    if (r == -2) {
+        return;
+    }
+    if (r > 0) {
+        l->ops->readable(l->owner, l);
+        return;
+    }
+    int err = errno;
+    event_del(l->rd);
+    errno = err;
+    l->ops->event(l->owner, l, BEV_EVENT_READING | (r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR));
+}
+
+void
+leg_own_reads(struct leg *l, struct event_base *base)
+{
+    if (!l->bev || l->tls || l->rd || !l->sock) {
+        return;
+    }
+    l->rd = event_new(base, bufferevent_getfd(l->bev), EV_READ | EV_PERSIST, leg_own_read, l);
+    if (!l->rd) {
+        return; /* the bufferevent reads on */
+    }
+    if (bufferevent_get_enabled(l->bev) & EV_READ) {
+        bufferevent_disable(l->bev, EV_READ);
+        event_add(l->rd, NULL);
+    }
+}
+
+struct evbuffer *
+leg_input(const struct leg *l)
+{
+    return bufferevent_get_input(l->bev);
+}
+
+size_t
+leg_pending_out(const struct leg *l)
+{
+    return l->bev ? evbuffer_get_length(bufferevent_get_output(l->bev)) : 0;
+}
+
+/* ---- writing ---- */
+
+void
+leg_push(struct leg *l)
+{
+    if (!l->bev || !l->sock || !l->connected || (bufferevent_get_enabled(l->bev) & EV_WRITE)) {
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(l->bev);
+    /* A socket bufferevent keeps the start of its output frozen outside its own write
+     * callback; do as that callback does. */
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, bufferevent_getfd(l->bev));
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out) > 0) {
+        /* The rest, or the error, is libevent's: it reports failures through the event cb. */
+        bufferevent_enable(l->bev, EV_WRITE);
+    }
+}
+
+void
+leg_append(struct leg *l, const void *p, size_t n)
+{
+    bufferevent_write(l->bev, p, n);
+}
+
+void
+leg_append_packet(struct leg *l, const uint8_t *pkt, size_t n)
+{
+    if (l->zon && l->zalg != PROTO_ZALG_NONE) {
+        uint8_t zh[PROTO_ZHDR_LEN];
+        proto_zhdr_write(zh, (uint32_t)n, l->zseq++, 0);
+        bufferevent_write(l->bev, zh, sizeof zh);
+    }
+    bufferevent_write(l->bev, pkt, n);
+}
+
+/*
+ * Relays the first n bytes of `in` to dst. When dst is a plain socket with nothing waiting in
+ * its output (the usual case: a statement, its response), they go straight from the input's
+ * pieces to the socket with one writev and are drained from `in`; only what the kernel does
+ * not take moves to dst's output, for leg_push or libevent's write event to finish. This saves
+ * moving the chains into the output, its callbacks and a second drain per packet. Otherwise
+ * the chains move (evbuffer_remove_buffer) and leg_push sends them.
+ */
+static void
+send_from(struct evbuffer *in, size_t n, struct leg *dst)
+{
+    struct evbuffer *out = bufferevent_get_output(dst->bev);
+    if (dst->sock && dst->connected && !(bufferevent_get_enabled(dst->bev) & EV_WRITE) &&
+        evbuffer_get_length(out) == 0) {
+        struct evbuffer_iovec v[LEG_PEEK_VECS];
+        struct iovec iov[LEG_PEEK_VECS];
+        int nv = evbuffer_peek(in, (ev_ssize_t)n, NULL, v, LEG_PEEK_VECS);
+        if (nv > LEG_PEEK_VECS) {
+            nv = LEG_PEEK_VECS; /* the rest goes the other way */
+        }
+        size_t want = 0;
+        for (int i = 0; i < nv; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = want + v[i].iov_len > n ? n - want : v[i].iov_len;
+            want += iov[i].iov_len;
+        }
+        ssize_t r = nv > 0 ? writev(bufferevent_getfd(dst->bev), iov, nv) : 0;
+        size_t sent = r > 0 ? (size_t)r : 0;
+        evbuffer_drain(in, sent);
+        n -= sent;
+        if (n == 0) {
+            return;
+        }
+        if (sent < want) {
+            /* The kernel is full (or the write failed): libevent's write event takes the rest
+             * and reports an error through the event callback. */
+            evbuffer_remove_buffer(in, out, n);
+            bufferevent_enable(dst->bev, EV_WRITE);
+            return;
+        }
+    }
+    evbuffer_remove_buffer(in, out, n);
+    leg_push(dst);
+}
+
+void
+leg_send(struct leg *src, size_t n)
+{
+    send_from(leg_input(src), n, src->peer);
+}
+
+/* A peer paused for l's output reads again once it is below the low water. */
+static void
+resume_peer(struct leg *l)
+{
+    struct leg *p = l->peer;
+    if (p->paused && l->bev && leg_pending_out(l) <= LEG_LOW_WATER) {
+        p->paused = false;
+        leg_reading(p, true);
+    }
+}
+
+void
+leg_written(struct leg *l)
+{
+    if (!l->tls && l->bev && evbuffer_get_length(bufferevent_get_output(l->bev)) == 0) {
+        bufferevent_disable(l->bev, EV_WRITE);
+    }
+    resume_peer(l);
+    resume_peer(l->peer);
+}
+
+/* ---- the compressed protocol ---- */
+
+void
+leg_compress_on(struct leg *a, struct leg *b)
+{
+    bool on = a->zalg != PROTO_ZALG_NONE || b->zalg != PROTO_ZALG_NONE;
+    a->zon = on;
+    b->zon = on;
+}
+
+bool
+leg_zplain_new(struct leg *l)
+{
+    if (!l->zplain) {
+        l->zplain = evbuffer_new();
+    }
+    return l->zplain != NULL;
+}
+
+/* Up to LEG_ZVEC pieces of the first `n` bytes at `off` in `buf`; returns the count and sets
+ * *got to the bytes they cover (less than n when more pieces would be needed). */
+static int
+z_pieces(struct evbuffer *buf, size_t off, size_t n, struct proto_zbuf *zb, size_t *got)
+{
+    struct evbuffer_iovec v[LEG_ZVEC];
+    struct evbuffer_ptr pos;
+    evbuffer_ptr_set(buf, &pos, off, EVBUFFER_PTR_SET);
+    int nv = n ? evbuffer_peek(buf, (ev_ssize_t)n, &pos, v, LEG_ZVEC) : 0;
+    if (nv > LEG_ZVEC) {
+        nv = LEG_ZVEC;
+    }
+    size_t have = 0;
+    for (int i = 0; i < nv; i++) {
+        size_t take = v[i].iov_len < n - have ? v[i].iov_len : n - have;
+        zb[i].p = v[i].iov_base;
+        zb[i].n = take;
+        have += take;
+    }
+    *got = have;
+    return nv;
+}
+
+/*
+ * Decodes every whole frame in src's input into src->zplain; with `pass`, the frame itself
+ * goes on to the peer unchanged (or is dropped when the peer has no connection). A frame is
+ * decoded once all of it has arrived: at most 16 MiB wait in the input. Returns -1 (err set)
+ * when a frame does not decode or memory ran out.
+ */
+static int
+z_inflow(struct leg *src, bool pass, struct leg_err *err)
+{
+    struct evbuffer *raw = leg_input(src);
+    struct leg *dst = src->peer;
+    for (;;) {
+        uint8_t hb[PROTO_ZHDR_LEN];
+        struct proto_zhdr h = {0};
+        if (evbuffer_copyout(raw, hb, sizeof hb) < (ev_ssize_t)sizeof hb) {
+            return 0;
+        }
+        enum proto_rc rc = proto_zhdr_parse(hb, sizeof hb, PROTO_ZMAX_LEN, &h);
+        size_t flen = PROTO_ZHDR_LEN + (size_t)h.clen;
+        if (rc == PROTO_OK && evbuffer_get_length(raw) < flen) {
+            return 0;
+        }
+        uint32_t n = rc == PROTO_OK ? proto_zhdr_plain_len(&h) : 0;
+        if (rc == PROTO_OK && n > 0) {
+            struct proto_zbuf zb[LEG_ZVEC];
+            size_t got;
+            int nz = z_pieces(raw, PROTO_ZHDR_LEN, h.clen, zb, &got);
+            if (got < h.clen) {
+                /* spread over many chains: make it one */
+                if (!evbuffer_pullup(raw, (ev_ssize_t)flen)) {
+                    err->kind = LEG_FAIL_NOMEM;
+                    return -1;
+                }
+                nz = z_pieces(raw, PROTO_ZHDR_LEN, h.clen, zb, &got);
+            }
+            struct evbuffer_iovec out;
+            if (evbuffer_reserve_space(src->zplain, n, &out, 1) < 1) {
+                err->kind = LEG_FAIL_NOMEM;
+                return -1;
+            }
+            rc = proto_zdecode(src->zctx, (enum proto_zalg)src->zalg, &h, zb, nz, out.iov_base);
+            if (rc == PROTO_OK) {
+                out.iov_len = n;
+                evbuffer_commit_space(src->zplain, &out, 1);
+            }
+        }
+        if (rc != PROTO_OK) {
+            *err = (struct leg_err){.kind = LEG_FAIL_ZFRAME, .clen = h.clen, .ulen = h.ulen};
+            return -1;
+        }
+        uint8_t next = (uint8_t)(h.seq + 1);
+        src->zseq = next;
+        if (pass) {
+            dst->zseq = next;
+        }
+        if (pass && dst->bev) {
+            evbuffer_remove_buffer(raw, bufferevent_get_output(dst->bev), flen);
+        } else {
+            evbuffer_drain(raw, flen);
+        }
+    }
+}
+
+/* Frames the first `n` plain bytes of `in` for dst (compressed above the threshold, stored
+ * below it, at most LEG_ZCHUNK bytes a frame) and drains them. Returns -1 when out of
+ * memory. */
+static int
+z_outflow(struct leg *dst, struct evbuffer *in, size_t n)
+{
+    struct evbuffer *out = bufferevent_get_output(dst->bev);
+    while (n > 0) {
+        struct proto_zbuf zb[LEG_ZVEC];
+        size_t chunk;
+        int nz = z_pieces(in, 0, n < LEG_ZCHUNK ? n : LEG_ZCHUNK, zb, &chunk);
+        size_t cap = proto_zencode_bound((enum proto_zalg)dst->zalg, chunk);
+        struct evbuffer_iovec o;
+        size_t fl = 0;
+        if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &o, 1) >= 1) {
+            fl = proto_zencode(dst->zctx, (enum proto_zalg)dst->zalg, dst->zlevel, dst->zseq, zb,
+                               nz, chunk, o.iov_base, cap);
+        }
+        if (!fl) {
+            return -1;
+        }
+        dst->zseq++;
+        o.iov_len = fl;
+        evbuffer_commit_space(out, &o, 1);
+        evbuffer_drain(in, chunk);
+        n -= chunk;
+    }
+    return 0;
+}
+
+/* ---- the walk ---- */
+
+/* Overwrites one byte in place (a sequence id in a header that is about to be relayed). */
+static void
+poke(struct evbuffer *in, size_t off, uint8_t v)
+{
+    struct evbuffer_ptr pos;
+    struct evbuffer_iovec vec;
+    evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+    if (evbuffer_peek(in, 1, &pos, &vec, 1) >= 1 && vec.iov_len >= 1) {
+        *(uint8_t *)vec.iov_base = v;
+    }
+}
+
+/*
+ * A forward walk over the contiguous pieces of the input (evbuffer_peek), so that each
+ * packet's header and first bytes are read where they lie, instead of seeking from the
+ * buffer's start (evbuffer_ptr_set) and copying them out, per packet. Valid while the buffer is
+ * unchanged (poke's in-place writes aside): after draining it, cur_reset.
+ */
+struct leg_cur {
+    struct evbuffer *buf;
+    struct evbuffer_iovec v[LEG_PEEK_VECS];
+    int n;     /* pieces in v; 0: look again */
+    int i;     /* the piece holding the last offset asked for */
+    size_t at; /* offset of v[i] in buf */
+};
+
+/* Every field that is read set: cur_get's fast path reads i and at. */
+static void
+cur_reset(struct leg_cur *c, struct evbuffer *buf)
+{
+    c->buf = buf;
+    c->n = 0;
+    c->i = 0;
+    c->at = 0;
+}
+
+/* Moves to the piece holding offset off (inside the buffer); false when there is none. */
+static bool
+cur_seek(struct leg_cur *c, size_t off)
+{
+    if (c->n > 0 && off >= c->at) {
+        while (c->i < c->n && off - c->at >= c->v[c->i].iov_len) {
+            c->at += c->v[c->i].iov_len;
+            c->i++;
+        }
+        if (c->i < c->n) {
+            return true;
+        }
+    }
+    struct evbuffer_ptr pos; /* before the pieces seen, or past them: look again from off */
+    if (evbuffer_ptr_set(c->buf, &pos, off, EVBUFFER_PTR_SET) < 0) {
+        c->n = 0;
+        c->i = 0;
+        return false;
+    }
+    int n = evbuffer_peek(c->buf, -1, &pos, c->v, LEG_PEEK_VECS);
+    c->n = n < LEG_PEEK_VECS ? n : LEG_PEEK_VECS;
+    c->i = 0;
+    c->at = off;
+    while (c->i < c->n && c->v[c->i].iov_len == 0) {
+        c->i++;
+    }
+    return c->i < c->n;
+}
+
+static void
+peek(struct evbuffer *in, size_t off, uint8_t *out, size_t n)
+{
+    struct evbuffer_ptr pos;
+    evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+    evbuffer_copyout_from(in, &pos, out, n);
+}
+
+/* cur_get when the bytes are not all in the piece of the last call. */
+static const uint8_t *
+cur_get_slow(struct leg_cur *c, size_t off, size_t n, uint8_t *tmp)
+{
+    if (cur_seek(c, off)) {
+        size_t skip = off - c->at;
+        const struct evbuffer_iovec *v = &c->v[c->i];
+        if (v->iov_len - skip >= n) {
+            return (const uint8_t *)v->iov_base + skip;
+        }
+        size_t got = 0;
+        for (int i = c->i; i < c->n && got < n; i++, skip = 0) {
+            size_t k = c->v[i].iov_len - skip < n - got ? c->v[i].iov_len - skip : n - got;
+            memcpy(tmp + got, (const uint8_t *)c->v[i].iov_base + skip, k);
+            got += k;
+        }
+        if (got == n) {
+            return tmp;
+        }
+    }
+    peek(c->buf, off, tmp, n);
+    return tmp;
+}
+
+/* The n bytes at offset off (all inside the buffer): a pointer into the buffer when they lie
+ * in one piece, else a copy in tmp (of at least n bytes). */
+static inline const uint8_t *
+cur_get(struct leg_cur *c, size_t off, size_t n, uint8_t *tmp)
+{
+    if (c->i < c->n && off >= c->at) {
+        const struct evbuffer_iovec *v = &c->v[c->i];
+        size_t skip = off - c->at;
+        if (skip < v->iov_len && v->iov_len - skip >= n) {
+            return (const uint8_t *)v->iov_base + skip;
+        }
+    }
+    return cur_get_slow(c, off, n, tmp);
+}
+
+/*
+ * The rows of a result set, from offset off of the input: each whole row packet (ops->row) is
+ * counted from its header and first byte and passed over, with the framer left as the
+ * packet-by-packet path leaves it. Stops before anything else (an end or error packet, a
+ * 16 MiB row, a row not all here). Returns the bytes passed over.
+ */
+static size_t
+walk_rows(struct leg *src, struct leg_cur *c, size_t off, size_t total)
+{
+    size_t start = off;
+    uint8_t seq = 0;
+    while (total - off > PROTO_HDR_LEN) {
+        uint8_t tmp[PROTO_HDR_LEN + 1];
+        const uint8_t *h = cur_get(c, off, PROTO_HDR_LEN + 1, tmp);
+        uint32_t len = proto_le24(h);
+        if (len >= PROTO_MAX_PAYLOAD || total - off - PROTO_HDR_LEN < len ||
+            !src->ops->row(src->owner, h[PROTO_HDR_LEN], len)) {
+            break;
+        }
+        seq = h[3];
+        off += PROTO_HDR_LEN + len;
+    }
+    if (off > start) {
+        src->fr.continues = false;
+        src->fr.next_continues = false;
+        src->fr.seq = seq;
+        src->ops->rows_done(src->owner, off - start, seq);
+    }
+    return off - start;
+}
+
+/* The bytes walked so far go on to the peer (see the contract). Returns -1 when out of
+ * memory. */
+static int
+pass_on(struct leg *src, struct evbuffer *in, size_t n, bool zpass, bool zdst)
+{
+    struct leg *dst = src->peer;
+    if (!dst->bev) {
+        evbuffer_drain(in, n); /* the peer is gone: the session reads to the end and drops */
+        return 0;
+    }
+    if (zpass) {
+        evbuffer_drain(in, n); /* its frames were relayed as they came */
+    } else if (zdst) {
+        if (z_outflow(dst, in, n) < 0) {
+            return -1;
+        }
+    } else {
+        send_from(in, n, dst);
+    }
+    if (zpass || zdst) {
+        leg_push(dst);
+    }
+    if (leg_pending_out(dst) > LEG_HIGH_WATER) {
+        leg_reading(src, false);
+        src->paused = true;
+    }
+    return 0;
+}
+
+long
+leg_relay(struct leg *src, struct leg_err *err)
+{
+    *err = (struct leg_err){.kind = LEG_FAIL_NONE, .clen = 0, .ulen = 0};
+    struct leg *dst = src->peer;
+    struct evbuffer *in = leg_input(src);
+    struct proto_framer *fr = &src->fr;
+    /* Compressed legs: the walk reads the decoded bytes (z_inflow); `zpass`: the frames
+     * themselves went on already. `zlater`: compression starts inside this input. */
+    bool zsrc = src->zon && src->zalg != PROTO_ZALG_NONE;
+    bool zdst = dst->zon && dst->zalg != PROTO_ZALG_NONE;
+    bool zpass = zsrc && zdst && src->zalg == dst->zalg;
+    bool zlater = false;
+    long relayed = 0;
+    if (zsrc) {
+        if (z_inflow(src, zpass, err) < 0) {
+            return -1;
+        }
+        in = src->zplain;
+    }
+    size_t total = evbuffer_get_length(in), off = 0;
+    uint8_t hb[PROTO_HDR_LEN + LEG_PEEK_MORE];
+    struct leg_cur cur = {.buf = in, .n = 0, .i = 0, .at = 0};
+
+    while (off < total) {
+        if (fr->body_left > 0) {
+            size_t n = total - off < fr->body_left ? total - off : (size_t)fr->body_left;
+            if (src->copy) {
+                src->ops->copy(src->owner, in, off, n);
+            }
+            fr->body_left -= n;
+            off += n;
+        } else {
+            if (!src->zon && !fr->next_continues && src->ops->rows &&
+                src->ops->rows(src->owner, src)) {
+                size_t rows = walk_rows(src, &cur, off, total);
+                if (rows) {
+                    off += rows;
+                    continue;
+                }
+            }
+            size_t left = total - off;
+            if (left < PROTO_HDR_LEN) {
+                break;
+            }
+            /* h: the header and the first `want` payload bytes, in place or copied into hb */
+            size_t first = PROTO_HDR_LEN + LEG_PEEK;
+            const uint8_t *h = cur_get(&cur, off, left < first ? left : first, hb);
+            uint32_t len = proto_le24(h);
+            size_t want = len < LEG_PEEK ? len : LEG_PEEK;
+            if (left - PROTO_HDR_LEN < want) {
+                break;
+            }
+            struct proto_framer before = *fr;
+            struct leg_pkt pkt = {.first = h + PROTO_HDR_LEN, .avail = want, .new_cmd = false};
+            proto_framer_step(fr, h, PROTO_HDR_LEN, &pkt.step);
+            pkt.seq = pkt.step.hdr.seq;
+            enum leg_verdict v = src->ops->packet(src->owner, src, &pkt);
+            if (v == LEG_MORE && want < len) {
+                size_t want2 = len < LEG_PEEK_MORE ? len : LEG_PEEK_MORE;
+                *fr = before; /* the packet is read again, with more of it */
+                if (left - PROTO_HDR_LEN < want2) {
+                    break; /* wait for them */
+                }
+                h = cur_get(&cur, off, PROTO_HDR_LEN + want2, hb);
+                pkt =
+                    (struct leg_pkt){.first = h + PROTO_HDR_LEN, .avail = want2, .new_cmd = false};
+                proto_framer_step(fr, h, PROTO_HDR_LEN, &pkt.step);
+                pkt.seq = pkt.step.hdr.seq;
+                v = src->ops->packet(src->owner, src, &pkt);
+            }
+            if (v == LEG_GONE) {
+                return -1;
+            }
+            if (pkt.seq != h[3]) {
+                poke(in, off + 3, pkt.seq);
+            }
+            off += PROTO_HDR_LEN;
+            if (pkt.new_cmd && zdst && !zpass) {
+                /* The peer's compressed sequence restarts at 0, after what came before this
+                 * command has gone out. */
+                size_t pre = off - PROTO_HDR_LEN;
+                if (pre) {
+                    relayed += (long)pre;
+                    if (dst->bev && z_outflow(dst, in, pre) < 0) {
+                        err->kind = LEG_FAIL_NOMEM;
+                        return -1;
+                    }
+                    if (!dst->bev) {
+                        evbuffer_drain(in, pre);
+                    }
+                    off -= pre;
+                    total -= pre;
+                    cur_reset(&cur, in); /* drained */
+                }
+                dst->zseq = 0;
+            }
+        }
+        if (fr->body_left == 0 && !fr->next_continues) {
+            src->ops->end(src->owner, src);
+            if (!zsrc && !zdst && src->zon) {
+                zlater = true; /* the OK that ends authentication: frames follow */
+                break;
+            }
+        }
+    }
+    if (off || zpass) {
+        relayed += (long)off;
+        if (pass_on(src, in, off, zpass, zdst) < 0) {
+            err->kind = LEG_FAIL_NOMEM;
+            return -1;
+        }
+    }
+    if (zlater && src->bev && evbuffer_get_length(leg_input(src)) > 0) {
+        long more = leg_relay(src, err);
+        return more < 0 ? -1 : relayed + more;
+    }
+    return relayed;
+}
