@@ -646,6 +646,7 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     strcopy(rec->err_msg, sizeof rec->err_msg, r->err_msg, strlen(r->err_msg));
     rec->explain.live_token = c->live_token;
     rec->interrupted = interrupted;
+    rec->untracked = c->untracked;
     rec->lex_mode = c->sql_mode;
     rec->n_plus_one = mark;
     if (sql) {

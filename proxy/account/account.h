@@ -101,6 +101,7 @@ struct acct_cmd {
     bool ended;              /* its response ended; false: the session gave up on it (then no
                              transaction is followed and a USE does not count) */
     const char *interrupted; /* why it did not end, or "client_gone" (rec.h); or NULL */
+    const char *untracked;   /* the session lost track here (fail open): why, a token; or NULL */
     const struct proto_resp *resp; /* its response: rows, status flags, error */
     const struct acct_stmt *stmt;  /* an execute's prepared statement; NULL when none */
     /* the session it ran in */

@@ -17,6 +17,7 @@ struct counters {
     _Atomic uint64_t connections_refused; /* over --max-connections */
     _Atomic uint64_t backend_errors;      /* backend connect failures or losses */
     _Atomic uint64_t protocol_errors;     /* malformed packets (client or server) */
+    _Atomic uint64_t sessions_untracked;  /* sessions that went on relaying blindly (fail open) */
     _Atomic uint64_t statements;          /* commands completed */
     _Atomic uint64_t statement_errors;    /* completed with an ERR */
     _Atomic uint64_t slow_statements;     /* at or over --long-query-time */

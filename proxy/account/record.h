@@ -61,6 +61,9 @@ struct rec {
      * "client_gone", "backend_lost", "shutdown", "proxy_error"), NULL when it ended normally.
      * query_us then runs to the moment slowtap gave up on it. */
     const char *interrupted;
+    /* With interrupted "untracked": why slowtap lost track of the session at this command (a
+     * static token such as "unplaceable_response"; session.c lists them). */
+    const char *untracked;
     /* The transaction this command ended, when it ended one (trx_ended). */
     bool trx_ended;
     uint32_t trx_stmts;     /* commands in it, this one included */

@@ -218,6 +218,7 @@ http_reply_error(struct evhttp_request *req, int code, const char *reason, const
 
 struct http_totals {
     uint64_t conn_total, conn_active, conn_refused, backend_errors, protocol_errors;
+    uint64_t sessions_untracked;
     uint64_t statements, statement_errors, slow, bytes_in, bytes_out, query_us;
     struct hist latency;
     uint64_t trx, trx_us, trx_idle_us, trx_open;
@@ -239,6 +240,7 @@ http_sum_counters(const struct http *h, struct http_totals *t)
         t->conn_refused += COUNTER_GET(c, connections_refused);
         t->backend_errors += COUNTER_GET(c, backend_errors);
         t->protocol_errors += COUNTER_GET(c, protocol_errors);
+        t->sessions_untracked += COUNTER_GET(c, sessions_untracked);
         t->statements += COUNTER_GET(c, statements);
         t->statement_errors += COUNTER_GET(c, statement_errors);
         t->slow += COUNTER_GET(c, slow_statements);
@@ -447,6 +449,10 @@ http_metrics(struct http *h, struct evhttp_request *req)
                   "Backend connection failures and losses.", t.backend_errors);
     http_metric_u(b, "slowtap_protocol_errors_total", "counter",
                   "Malformed packets from the client or the server.", t.protocol_errors);
+    http_metric_u(b, "slowtap_sessions_untracked_total", "counter",
+                  "Sessions that met a packet slowtap could not place and went on relaying it "
+                  "unexamined (fail open).",
+                  t.sessions_untracked);
     http_metric_u(b, "slowtap_statements_total", "counter", "Commands completed.", t.statements);
     http_metric_u(b, "slowtap_statement_errors_total", "counter",
                   "Commands completed with an error.", t.statement_errors);

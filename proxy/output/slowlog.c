@@ -732,6 +732,10 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
     if (r->interrupted) {
         if (strcmp(r->interrupted, "client_gone") == 0) {
             put(b, "# Client_gone: Yes\n"); /* the client left while the server ran it */
+        } else if (r->untracked) {
+            put(b, "# Untracked: Yes  Untracked_reason: "); /* slowtap lost track (fail open) */
+            put(b, r->untracked);
+            put(b, "\n");
         } else {
             put(b, "# Interrupted: ");
             put(b, r->interrupted);
@@ -1077,6 +1081,7 @@ slowlog_json_object(struct jsonw *w, const struct filter *f, bool redact, const 
     jsonw_kstr(w, "span_id", r->tags && r->tags->span_id[0] ? r->tags->span_id : NULL);
     jsonw_kbool(w, "client_gone", r->interrupted && strcmp(r->interrupted, "client_gone") == 0);
     jsonw_kstr(w, "interrupted", r->interrupted);
+    jsonw_kstr(w, "untracked", r->untracked);
     jsonw_kuint(w, "error_code", r->err_code);
     if (r->err_code) {
         slowlog_jstr0(w, "error", r->err_msg, sizeof(r->err_msg));

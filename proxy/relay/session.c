@@ -36,6 +36,27 @@
  * says why on stderr, tells the client with an ERR packet where the protocol allows one,
  * records the command left unfinished, and closes both legs, the client's once flushed
  * (CLOSING) or at once.
+ *
+ * Fail open. slowtap's own confusion never costs a client its connection: what it cannot
+ * place, it relays, and the server answers as it would directly. sess_untrack() then makes
+ * the session relay blindly for the rest of the connection (the legs still frame packets;
+ * nothing is interpreted, timed or logged), says so once on stderr with the packet's first
+ * bytes in hex, counts it (slowtap_sessions_untracked_total) and logs the command it lost
+ * track of with "# Untracked: Yes". The decisions:
+ *   fail open (untracked)    a response packet proto_resp cannot place after the command
+ *                            (unplaceable_response); a server packet that is not an ERR when
+ *                            no command is pending (unsolicited_packet); a command packet
+ *                            whose sequence id is not 0, or an empty one (command_out_of_order:
+ *                            the server answers it as directly); a greeting or handshake
+ *                            response slowtap cannot parse (bad_greeting, bad_handshake); no
+ *                            memory for a command's record (out_of_memory)
+ *   relayed, quietly         an ERR from the server when no command is pending (its notice
+ *                            before it closes an idle connection)
+ *   ends the session         the peer closing or resetting its connection; bytes that cannot
+ *                            be framed (a compressed frame that does not decode); the server
+ *                            refusing before its greeting; no backend to connect to; the
+ *                            handshake timeout; what the user asked for (--tls-require,
+ *                            --max-connections, --max-pending-handshakes, shutdown)
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -145,6 +166,7 @@ struct sess {
     bool client_gone;             /* the client left while a statement ran; the backend's
                                      write side is shut and its answers are read and dropped */
     const char *interrupted;      /* while the head is recorded unfinished: why (rec.h) */
+    const char *untracked;        /* fail open: why the session relays blindly, or NULL */
     bool reset_client;            /* the backend reset its connection: so is the client's */
     struct pstmt_table stmts;
 };
@@ -464,6 +486,7 @@ account(struct sess *s, const struct pcmd *pc, const struct pstmt *st, bool ende
         .interrupted = s->interrupted   ? s->interrupted
                        : s->client_gone ? "client_gone"
                                         : NULL,
+        .untracked = s->untracked,
         .resp = &s->resp,
         .stmt = st ? &view : NULL,
         .thread_id = s->thread_id,
@@ -658,6 +681,55 @@ record_unfinished(struct sess *s)
 }
 
 /*
+ * Fail open (see the top of this file): from now on the session relays both ways without
+ * looking. `reason` is a token for the log, `what` a sentence for stderr; p/avail are the
+ * first bytes of the packet that could not be placed. The command in flight is logged as
+ * untracked; the ones queued behind it are forgotten (their answers pass unexamined).
+ */
+static void sess_untrack(struct sess *s, const char *reason, const uint8_t *p, size_t avail,
+                         const char *what, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+sess_untrack(struct sess *s, const char *reason, const uint8_t *p, size_t avail, const char *what,
+             ...)
+{
+    if (s->untracked) {
+        return;
+    }
+    char msg[256], hex[3 * 16 + 1] = "";
+    va_list ap;
+    va_start(ap, what);
+    vsnprintf(msg, sizeof msg, what, ap);
+    va_end(ap);
+    size_t nh = avail < 16 ? avail : 16;
+    for (size_t i = 0; i < nh; i++) {
+        snprintf(hex + 3 * i, sizeof hex - 3 * i, "%02x ", p[i]);
+    }
+    hex[nh ? 3 * nh - 1 : 0] = '\0';
+    sess_log(s,
+             "untracked: %s; the rest of this connection is relayed unexamined (first bytes: %s)",
+             msg, hex[0] ? hex : "none");
+    COUNTER_ADD(&s->w->counters, sessions_untracked, 1);
+    s->untracked = reason;
+    if (s->q_head) {
+        s->interrupted = "untracked";
+        record_unfinished(s);
+        s->interrupted = NULL;
+        while (s->q_head) {
+            struct pcmd *pc = s->q_head;
+            s->q_head = pc->next;
+            pcmd_put(s->w, pc);
+        }
+        s->q_tail = NULL;
+    }
+    if (s->rx) {
+        pcmd_put(s->w, s->rx);
+        s->rx = NULL;
+    }
+    s->cli.copy = false;
+}
+
+/*
  * The client closed its connection while statements were in flight. Directly, the server would
  * see the close only after it finished the statement; so does it here: slowtap shuts the
  * backend connection's write side (the server reads end-of-file once it looks for the next
@@ -700,16 +772,15 @@ client_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
     }
     if (st->hdr.seq != 0 || st->hdr.len == 0 || avail == 0) {
         COUNTER_ADD(&s->w->counters, protocol_errors, 1);
-        sess_fail(s, PROTO_ER_NET_PACKETS_OUT_OF_ORDER,
-                  "Got packets out of order (slowtap: a %s packet with sequence id %u where a "
-                  "command was expected)",
-                  st->hdr.len ? "command" : "empty", st->hdr.seq);
-        return -1;
+        sess_untrack(s, "command_out_of_order", p, avail,
+                     "the client sent %s with sequence id %u where a command was expected",
+                     st->hdr.len ? "a command packet" : "an empty packet", st->hdr.seq);
+        return 0;
     }
     struct pcmd *pc = pcmd_get(s->w);
     if (!pc) {
-        sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap)");
-        return -1;
+        sess_untrack(s, "out_of_memory", p, avail, "no memory for the command's record");
+        return 0;
     }
     pc->cmd = p[0];
     pc->t_start = s->now;
@@ -793,9 +864,10 @@ server_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
             return 0; /* e.g. the server's notice before it closes an idle connection */
         }
         COUNTER_ADD(&s->w->counters, protocol_errors, 1);
-        sess_fail(s, 0, "backend sent a packet (0x%02x, %u bytes) when no command was pending",
-                  avail ? p[0] : 0, st->hdr.len);
-        return -1;
+        sess_untrack(s, "unsolicited_packet", p, avail,
+                     "the backend sent a packet (0x%02x, %u bytes) when no command was pending",
+                     avail ? p[0] : 0, st->hdr.len);
+        return 0;
     }
     if (avail && proto_resp_row(&s->resp, p[0], st->hdr.len)) {
         return 0; /* a row: counted, nothing else to look at */
@@ -803,11 +875,11 @@ server_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
     enum proto_rc rc = proto_resp_feed(&s->resp, p, avail, st->hdr.len);
     if (rc == PROTO_ERROR) {
         COUNTER_ADD(&s->w->counters, protocol_errors, 1);
-        s->interrupted = "proxy_error";
-        sess_fail(s, 0,
-                  "backend sent a packet (0x%02x, %u bytes) that cannot follow command 0x%02x here",
-                  avail ? p[0] : 0, st->hdr.len, s->q_head->cmd);
-        return -1;
+        sess_untrack(s, "unplaceable_response", p, avail,
+                     "the backend sent a packet (0x%02x, %u bytes) that cannot follow command "
+                     "0x%02x here",
+                     avail ? p[0] : 0, st->hdr.len, s->q_head->cmd);
+        return 0;
     }
     if (rc == PROTO_OK) {
         s->resp_done = true;
@@ -963,6 +1035,25 @@ whole_packet(struct evbuffer *in, size_t max, uint8_t **payload, uint8_t *seq)
     return len;
 }
 
+/*
+ * A greeting or handshake response slowtap cannot read (sess_untrack done): the connection
+ * goes on as a plain relay of bytes, both ways, from here. Returns -1 when torn down.
+ */
+static int
+blind_from_here(struct sess *s)
+{
+    sess_set_state(s, SESS_COMMAND);
+    leg_reading(&s->cli, true);
+    leg_reading(&s->be, true);
+    if (evbuffer_get_length(leg_input(&s->be)) > 0 && sess_relay(s, &s->be) < 0) {
+        return -1;
+    }
+    if (evbuffer_get_length(leg_input(&s->cli)) > 0 && sess_relay(s, &s->cli) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* The server greeting: remember the thread id and capabilities, hide what slowtap cannot
  * follow; offer zlib compression (slowtap can compress the client's leg itself) and zstd when
  * the backend offers it. */
@@ -984,9 +1075,10 @@ read_greeting(struct sess *s)
             return -1;
         }
         COUNTER_ADD(&s->w->counters, protocol_errors, 1);
-        sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "slowtap: backend %s sent an invalid greeting",
-                  s->w->app->backend_addr.text);
-        return -1;
+        sess_untrack(s, "bad_greeting", len > 0 ? p : NULL, len > 0 ? (size_t)len : 0,
+                     "the backend %s sent a greeting slowtap cannot read",
+                     s->w->app->backend_addr.text);
+        return blind_from_here(s);
     }
     s->thread_id = g.conn_id;
     memcpy(s->sha2.nonce, g.scramble, g.scramble_len);
@@ -1067,8 +1159,9 @@ read_handshake(struct sess *s)
     if (len < 0 || proto_hsresp_parse(p, (size_t)len, &hr) != PROTO_OK) {
         COUNTER_ADD(&s->w->counters, protocol_errors, 1);
         s->last_seq = seq;
-        sess_fail(s, PROTO_ER_HANDSHAKE_ERROR, "Bad handshake");
-        return -1;
+        sess_untrack(s, "bad_handshake", len > 0 ? p : NULL, len > 0 ? (size_t)len : 0,
+                     "the client sent a handshake response slowtap cannot read");
+        return blind_from_here(s);
     }
     s->last_seq = seq;
     if (hr.ssl_request) {
@@ -1356,6 +1449,9 @@ on_packet(void *owner, struct leg *src, struct leg_pkt *pkt)
             s->zseq_resp = seq;
         }
     }
+    if (s->untracked) {
+        return LEG_PASS;
+    }
     const struct pcmd *rx0 = s->rx;
     int rc =
         from_client ? client_packet(s, st, p, pkt->avail) : server_packet(s, st, p, pkt->avail);
@@ -1373,6 +1469,9 @@ static void
 on_end(void *owner, struct leg *src)
 {
     struct sess *s = owner;
+    if (s->untracked) {
+        return;
+    }
     if (src == &s->cli) {
         client_end(s);
         src->copy = false;
@@ -1392,7 +1491,8 @@ static bool
 on_rows(void *owner, const struct leg *src)
 {
     const struct sess *s = owner;
-    return src == &s->be && s->state == SESS_COMMAND && s->q_head && s->resp.state == PROTO_RS_ROWS;
+    return src == &s->be && s->state == SESS_COMMAND && s->q_head && !s->untracked &&
+           s->resp.state == PROTO_RS_ROWS;
 }
 
 static bool

@@ -125,6 +125,13 @@ class LoopbackServer:
 
 
 class FakeServer(LoopbackServer):
+    """Serves scripted answers (see _script). With greeting_payload, that payload is its
+    greeting instead of a valid one (a server slowtap cannot read)."""
+
+    def __init__(self, port=0, greeting_payload=None):
+        super().__init__(port)
+        self.greeting_payload = greeting_payload
+
     @staticmethod
     def _read(c, buf, n):
         while len(buf) < n:
@@ -145,7 +152,7 @@ class FakeServer(LoopbackServer):
     def _serve(self, c, cid, _host):
         state = [b""]
         try:
-            c.sendall(_pkt(greeting(cid), 0))
+            c.sendall(_pkt(self.greeting_payload or greeting(cid), 0))
             seq, _resp = self._read_packet(c, state)
             c.sendall(_pkt(ok_packet(), seq + 1))
             while True:

@@ -201,6 +201,27 @@ class RawClient:
                 eofs += 1
         return out
 
+    def read_exactly(self, n, timeout):
+        """The next n bytes (buffered ones first); AssertionError when they have not all come
+        within `timeout` seconds or the peer closed first."""
+        deadline = time.monotonic() + timeout
+        while len(self.buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("only %d of %d bytes within %.0f s: %r"
+                                     % (len(self.buf), n, timeout, self.buf[:64]))
+            self.sock.settimeout(left)
+            try:
+                d = self.sock.recv(1 << 16)
+            except socket.timeout:
+                continue
+            if not d:
+                raise AssertionError("closed after %d of %d bytes: %r"
+                                     % (len(self.buf), n, self.buf[:64]))
+            self.buf += d
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
     def read_until_close(self, timeout):
         """Every byte until the peer closes (buffered ones included); None when it has not
         closed after `timeout` seconds."""
