@@ -5,6 +5,11 @@
  * counters, slow-log buffer and statistics table, so nothing on the per-statement path takes a
  * lock. A 100 ms tick flushes the log buffer, asks for live plans, enforces handshake
  * timeouts; every 10th tick merges the statistics.
+ *
+ * Limits: when accepting fails for lack of descriptors, the worker sheds the waiting clients
+ * with ERR 1040 through a spare descriptor and disables its listeners for 100 ms (never a
+ * busy accept loop); its sessions not yet authenticated are capped at its share of
+ * --max-pending-handshakes (session.c keeps them on pend_head..pend_tail).
  */
 #ifndef SLOWTAP_WORKER_H
 #define SLOWTAP_WORKER_H
