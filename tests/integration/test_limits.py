@@ -210,16 +210,23 @@ class DescriptorExhaustionTest(unittest.TestCase):
                 time.sleep(0.05)
             cpu = cpu_seconds(pid) - cpu0
             wall = time.monotonic() - t0
-            self.assertGreater(shed, 5)
+            self.assertGreater(shed, 3)
             # a spinning accept loop takes a whole core (~2 s of CPU here)
             self.assertLess(cpu, 0.5, "slowtap used %.2f s of CPU in %.2f s" % (cpu, wall))
             for c in held:
                 self.assertEqual(select_one(c), ((1,),))
 
+            # The HTTP server's listener has no error handling of slowtap's: libevent logs
+            # each failed accept(), which must not flood stderr either.
+            h = socket.create_connection(("127.0.0.1", http_port), timeout=10)
+            time.sleep(0.5)
+            h.close()
+
             new_lines = px.stderr()[len(stderr_before):].splitlines()
             about = [l for l in new_lines if re.search(r"accept|open files|descriptor", l)]
             self.assertGreaterEqual(len(about), 1, new_lines)
             self.assertLessEqual(len(about), 3, new_lines[:20])
+            self.assertLessEqual(len([l for l in new_lines if "Error from accept" in l]), 1)
 
             # Room again: two sessions close, and a normal client logs in.
             for c in held[:2]:
