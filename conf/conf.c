@@ -51,6 +51,7 @@ enum conf_id {
     O_EXPLAIN_INTERVAL,
     O_EXPLAIN_TIMEOUT,
     O_EXPLAIN_MAX_INFLIGHT,
+    O_EXPLAIN_RATE,
     O_EXPLAIN_LOG,
     O_MAX_DIGESTS,
     O_MAX_ROUTES,
@@ -66,6 +67,7 @@ enum conf_id {
     O_THREADS,
     O_MAX_CONNECTIONS,
     O_HANDSHAKE_TIMEOUT,
+    O_MAX_PENDING_HANDSHAKES,
     O_SHUTDOWN_TIMEOUT,
     O_LONG_TRANSACTION_TIME,
     O_TLS,
@@ -119,6 +121,8 @@ static const struct conf_opt conf_opts[] = {
      "give up on an EXPLAIN after this long, > 0 (default 2)"},
     {"explain-max-inflight", O_EXPLAIN_MAX_INFLIGHT, K_INT, OFF(explain_max_inflight), 1, 1024, "N",
      "concurrent EXPLAIN connections, 1..1024 (default 2)"},
+    {"explain-rate", O_EXPLAIN_RATE, K_INT, OFF(explain_rate), 0, 1000000, "N",
+     "EXPLAINs started per second, all shapes together; 0 = no limit (default 10)"},
     {"explain-log", O_EXPLAIN_LOG, K_STR, OFF(explain_log), 0, 0, "PATH",
      "also write plans as JSON lines to PATH (default: none)"},
     {"max-digests", O_MAX_DIGESTS, K_INT, OFF(max_digests), 1, 10000000, "N",
@@ -149,6 +153,8 @@ static const struct conf_opt conf_opts[] = {
      "client connections at once, 1..1000000 (default 10000)"},
     {"handshake-timeout", O_HANDSHAKE_TIMEOUT, K_DUR, OFF(handshake_timeout_us), 1, 0, "SECONDS",
      "close clients that do not finish the handshake, > 0 (default 10)"},
+    {"max-pending-handshakes", O_MAX_PENDING_HANDSHAKES, K_INT, OFF(max_pending_handshakes), 1,
+     1000000, "N", "clients not yet logged in at once, 1..1000000 (default 128)"},
     {"shutdown-timeout", O_SHUTDOWN_TIMEOUT, K_DUR, OFF(shutdown_timeout_us), 0, 0, "SECONDS",
      "on SIGTERM wait this long for sessions to finish (default 10)"},
     {"long-transaction-time", O_LONG_TRANSACTION_TIME, K_DUR, OFF(long_transaction_us), 0, 0,
@@ -491,6 +497,7 @@ conf_defaults(struct conf *c)
     c->explain_interval_us = 60 * 1000000LL;
     c->explain_timeout_us = 2 * 1000000LL;
     c->explain_max_inflight = 2;
+    c->explain_rate = 10;
     c->max_digests = 10000;
     c->max_routes = 1000;
     c->request_gap_us = 50000;
@@ -499,6 +506,7 @@ conf_defaults(struct conf *c)
     c->threads = conf_default_threads();
     c->max_connections = 10000;
     c->handshake_timeout_us = 10 * 1000000LL;
+    c->max_pending_handshakes = 128;
     c->shutdown_timeout_us = 10 * 1000000LL;
     c->long_transaction_us = 5 * 1000000LL;
     c->backend_tls = CONF_BTLS_OFF;

@@ -50,6 +50,9 @@ struct conf {
     int64_t explain_interval_us;  /* --explain-interval, default 60 s */
     int64_t explain_timeout_us;   /* --explain-timeout, default 2 s */
     int explain_max_inflight;     /* --explain-max-inflight, default 2 */
+    int explain_rate;             /* --explain-rate N: EXPLAINs started per second, all shapes
+                                     together (burst: one second's worth); 0 = no limit;
+                                     default 10 */
     char *explain_log;            /* --explain-log PATH (JSON lines), NULL = none */
 
     /* statistics and HTTP */
@@ -77,6 +80,9 @@ struct conf {
     int threads;                  /* --threads N, default: number of cores */
     int max_connections;          /* --max-connections N, default 10000 */
     int64_t handshake_timeout_us; /* --handshake-timeout SECONDS, default 10 */
+    int max_pending_handshakes;   /* --max-pending-handshakes N: sessions not yet authenticated
+                                     (each holds a backend connection), default 128 for the
+                                     process, shared out between the workers */
     int64_t shutdown_timeout_us;  /* --shutdown-timeout SECONDS, default 10 */
     int64_t long_transaction_us;  /* --long-transaction-time SECONDS, default 5: the statement
                                      that ends a longer transaction is logged */

@@ -192,6 +192,7 @@ struct explain {
     char *tls_ca;
     char tls_name[256]; /* --backend's host when it is a name (verify-identity), else "" */
     int64_t timeout_us, interval_us;
+    int rate; /* --explain-rate: EXPLAINs started per second (0: no limit) */
     int nconns;
     struct explain_hooks hooks; /* done, blocker, thread_exit (explain.h) */
 
@@ -206,7 +207,7 @@ struct explain {
     size_t out_recs, out_live;
     bool stopping;
 
-    _Atomic uint64_t c_run, c_failed, c_dropped, c_cached, c_live;
+    _Atomic uint64_t c_run, c_failed, c_dropped, c_cached, c_live, c_rate_limited;
     _Atomic uint64_t next_token;
 
     /* explain thread only */
@@ -218,6 +219,7 @@ struct explain {
     struct xlive *lives;
     struct xmeta *metas; /* index advice: tables described, most recent first */
     size_t nmetas;
+    int64_t rate_tat;          /* --explain-rate's clock (rate_take), monotonic us */
     int64_t last_connect_fail; /* monotonic, 0 when the last connect worked */
     char last_connect_err[200];
     int warned[XWARN_KINDS];
@@ -1858,6 +1860,28 @@ schedule(struct explain *e)
 
 /* ---- jobs and live requests ---- */
 
+/*
+ * --explain-rate, one clock for all shapes (a token bucket kept as the time its tokens run out
+ * at, "generic cell rate"): each EXPLAIN started moves rate_tat on by 1/rate s, and one may
+ * start while rate_tat is less than XRATE_BURST_US ahead of now. So at most `rate` at once
+ * after a quiet second, and rate per second after that. Explain thread only.
+ */
+#define XRATE_BURST_US 1000000LL
+static bool
+rate_take(struct explain *e)
+{
+    if (e->rate <= 0) {
+        return true;
+    }
+    int64_t now = now_us();
+    int64_t tat = e->rate_tat > now ? e->rate_tat : now;
+    if (tat - now >= XRATE_BURST_US) {
+        return false;
+    }
+    e->rate_tat = tat + 1000000LL / e->rate;
+    return true;
+}
+
 static void
 handle_stmt(struct explain *e, struct xtask *t, bool after_live)
 {
@@ -1961,6 +1985,14 @@ handle_stmt(struct explain *e, struct xtask *t, bool after_live)
     }
     if (r->sql_truncated) {
         job_fail(e, t, "statement truncated");
+        return;
+    }
+    if (!rate_take(e)) {
+        /* not remembered for the shape: its next statement may find the rate has room */
+        atomic_fetch_add(&e->c_rate_limited, 1);
+        char msg[sizeof r->error];
+        snprintf(msg, sizeof msg, "not explained: over --explain-rate %d per second", e->rate);
+        job_fail(e, t, msg);
         return;
     }
     t->ent = c;
@@ -2237,6 +2269,7 @@ explain_start(const struct conf *c, const struct net_addr *backend,
     e->hooks = *hooks;
     e->timeout_us = c->explain_timeout_us > 0 ? c->explain_timeout_us : 2000000;
     e->interval_us = c->explain_interval_us >= 0 ? c->explain_interval_us : 60000000;
+    e->rate = c->explain_rate;
     e->nconns = c->explain_max_inflight < 1 ? 1 : c->explain_max_inflight;
     if (e->nconns > XC_MAX_CONNS) {
         e->nconns = XC_MAX_CONNS;
@@ -2353,6 +2386,7 @@ explain_get_counters(struct explain *e, struct explain_counters *out)
     out->dropped = atomic_load(&e->c_dropped);
     out->cached = atomic_load(&e->c_cached);
     out->live = atomic_load(&e->c_live);
+    out->rate_limited = atomic_load(&e->c_rate_limited);
 }
 
 void

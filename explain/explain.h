@@ -23,6 +23,12 @@
  * not remembered, but while connecting fails jobs fail at once with "cannot connect: ..." and
  * at most one connect attempt runs per second. One warning line goes to stderr per distinct
  * failure kind.
+ *
+ * Over all shapes, at most --explain-rate EXPLAINs after completion start per second (with a
+ * burst of one second's worth after a quiet spell); a job over it gets no plan, error "not
+ * explained: over --explain-rate ...", and the rate_limited counter grows. Live plans (SHOW
+ * EXPLAIN FOR, at most one per statement running past the threshold, XQ_MAX_LIVE at once) and
+ * cached plans do not count against it.
  */
 #ifndef SLOWTAP_EXPLAIN_H
 #define SLOWTAP_EXPLAIN_H
@@ -171,11 +177,12 @@ uint64_t explain_live(struct explain *e, uint32_t thread_id, uint64_t digest, bo
 bool explain_wants_pfs(struct explain *e);
 
 struct explain_counters {
-    uint64_t run;     /* EXPLAIN / SHOW EXPLAIN statements that returned a plan */
-    uint64_t failed;  /* ... that failed (connection, credentials, server error, timeout) */
-    uint64_t dropped; /* jobs passed back without trying (queue full, in-flight limit) */
-    uint64_t cached;  /* jobs that got a cached plan */
-    uint64_t live;    /* live plans captured */
+    uint64_t run;          /* EXPLAIN / SHOW EXPLAIN statements that returned a plan */
+    uint64_t failed;       /* ... that failed (connection, credentials, server error, timeout) */
+    uint64_t dropped;      /* jobs passed back without trying (queue full, in-flight limit) */
+    uint64_t cached;       /* jobs that got a cached plan */
+    uint64_t live;         /* live plans captured */
+    uint64_t rate_limited; /* jobs not explained because --explain-rate had no room */
 };
 
 /* Snapshot of the counters (thread-safe). */

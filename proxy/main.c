@@ -206,6 +206,7 @@ main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     evmem_install(); /* before any other libevent call */
     evthread_use_pthreads();
+    worker_libevent_log_init(); /* libevent's accept errors: one line a minute at most */
 
     static struct app app;
     char err[256];

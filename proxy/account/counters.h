@@ -34,6 +34,13 @@ struct counters {
     _Atomic int64_t trx_oldest_wall_us; /* start of the oldest open one (0: none); per tick */
     struct hist trx_duration;           /* per ended transaction */
     struct hist trx_idle;               /* per ended transaction: time idle inside it */
+
+    /* Limits (proxy/relay/worker.h, session.c). */
+    _Atomic uint64_t accept_errors;      /* accepting failed: descriptors or memory ran out */
+    _Atomic uint64_t connections_shed;   /* closed with ERR 1040 for lack of descriptors */
+    _Atomic uint64_t handshakes_pending; /* not yet authenticated, now (owner inc/dec) */
+    _Atomic uint64_t handshakes_evicted; /* stalled ones closed to make room for a new client */
+    _Atomic uint64_t handshakes_refused; /* ERR 1040 at --max-pending-handshakes */
 };
 
 /* Adds v to a counter the calling thread owns (a plain load and store, never a locked op). */

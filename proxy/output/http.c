@@ -219,6 +219,7 @@ http_reply_error(struct evhttp_request *req, int code, const char *reason, const
 struct http_totals {
     uint64_t conn_total, conn_active, conn_refused, backend_errors, protocol_errors;
     uint64_t sessions_untracked;
+    uint64_t accept_errors, conn_shed, hs_pending, hs_evicted, hs_refused; /* limits */
     uint64_t statements, statement_errors, slow, bytes_in, bytes_out, query_us;
     struct hist latency;
     uint64_t trx, trx_us, trx_idle_us, trx_open;
@@ -238,6 +239,11 @@ http_sum_counters(const struct http *h, struct http_totals *t)
         t->conn_total += COUNTER_GET(c, connections_total);
         t->conn_active += COUNTER_GET(c, connections_active);
         t->conn_refused += COUNTER_GET(c, connections_refused);
+        t->accept_errors += COUNTER_GET(c, accept_errors);
+        t->conn_shed += COUNTER_GET(c, connections_shed);
+        t->hs_pending += COUNTER_GET(c, handshakes_pending);
+        t->hs_evicted += COUNTER_GET(c, handshakes_evicted);
+        t->hs_refused += COUNTER_GET(c, handshakes_refused);
         t->backend_errors += COUNTER_GET(c, backend_errors);
         t->protocol_errors += COUNTER_GET(c, protocol_errors);
         t->sessions_untracked += COUNTER_GET(c, sessions_untracked);
@@ -445,6 +451,18 @@ http_metrics(struct http *h, struct evhttp_request *req)
                   t.conn_active);
     http_metric_u(b, "slowtap_connections_refused_total", "counter",
                   "Client connections refused over --max-connections.", t.conn_refused);
+    http_metric_u(b, "slowtap_accept_errors_total", "counter",
+                  "Accepting failed for lack of descriptors or memory (accepting pauses).",
+                  t.accept_errors);
+    http_metric_u(b, "slowtap_connections_shed_total", "counter",
+                  "Clients closed with ERR 1040 for lack of file descriptors.", t.conn_shed);
+    http_metric_u(b, "slowtap_handshakes_pending", "gauge",
+                  "Client connections not yet authenticated.", t.hs_pending);
+    http_metric_u(b, "slowtap_handshakes_evicted_total", "counter",
+                  "Stalled handshakes closed to make room (--max-pending-handshakes).",
+                  t.hs_evicted);
+    http_metric_u(b, "slowtap_handshakes_refused_total", "counter",
+                  "Clients refused with ERR 1040 at --max-pending-handshakes.", t.hs_refused);
     http_metric_u(b, "slowtap_backend_errors_total", "counter",
                   "Backend connection failures and losses.", t.backend_errors);
     http_metric_u(b, "slowtap_protocol_errors_total", "counter",
@@ -492,6 +510,9 @@ http_metrics(struct http *h, struct evhttp_request *req)
         evbuffer_add_printf(b, "slowtap_explains_total{result=\"%s\"} %llu\n", ex[i].name,
                             (unsigned long long)ex[i].v);
     }
+    /* over --explain-rate (explain.h) */
+    evbuffer_add_printf(b, "slowtap_explains_total{result=\"rate_limited\"} %llu\n",
+                        (unsigned long long)ec.rate_limited);
 
     http_metric_u(b, "slowtap_digests_evicted_total", "counter",
                   "Statement shapes evicted from the statistics table (--max-digests).",

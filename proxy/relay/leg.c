@@ -347,6 +347,17 @@ leg_input(const struct leg *l)
     return bufferevent_get_input(l->bev);
 }
 
+bool
+leg_nothing_read(const struct leg *l)
+{
+    if (evbuffer_get_length(bufferevent_get_input(l->bev)) > 0) {
+        return false;
+    }
+    uint8_t b;
+    ssize_t n = recv(bufferevent_getfd(l->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n <= 0; /* nothing there (EAGAIN), or the peer is gone */
+}
+
 size_t
 leg_pending_out(const struct leg *l)
 {

@@ -159,6 +159,9 @@ void leg_reading(struct leg *l, bool on);
 void leg_own_reads(struct leg *l, struct event_base *base);
 
 struct evbuffer *leg_input(const struct leg *l);
+/* True when nothing has come from the peer yet that is not consumed: the input is empty and
+ * the socket has no byte waiting (or the peer is gone). */
+bool leg_nothing_read(const struct leg *l);
 size_t leg_pending_out(const struct leg *l);
 
 /* Appends a packet slowtap made (an ERR) to the output, as a stored compressed frame when the

@@ -59,6 +59,7 @@
  *                            --max-connections, --max-pending-handshakes, shutdown)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,7 +127,9 @@ struct pcmd {
 };
 
 struct sess {
-    struct sess *prev, *next; /* the worker's list */
+    struct sess *prev, *next;           /* the worker's list */
+    struct sess *pend_prev, *pend_next; /* the worker's not yet authenticated ones (pending) */
+    bool pending;                       /* on that list: counted in w->npending */
     struct worker *w;
     enum sess_state state;
     struct leg cli, be;             /* the client's connection and the backend's */
@@ -277,6 +280,62 @@ pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n)
 
 /* ---- state and teardown ---- */
 
+/*
+ * Pending handshakes (--max-pending-handshakes): a session is pending from its accept until
+ * it reaches the command phase or starts closing (the backend leg is closed first), on its
+ * worker's list in accept order. Each worker admits its own share (worker.h pending_max);
+ * at that share a new client evicts the worker's oldest stalled one (pend_stalled), and
+ * without one it is refused with ERR 1040 before any backend connection is made.
+ */
+static void
+pend_join(struct sess *s)
+{
+    struct worker *w = s->w;
+    s->pending = true;
+    s->pend_prev = w->pend_tail;
+    s->pend_next = NULL;
+    if (w->pend_tail) {
+        w->pend_tail->pend_next = s;
+    } else {
+        w->pend_head = s;
+    }
+    w->pend_tail = s;
+    w->npending++;
+    COUNTER_ADD(&w->counters, handshakes_pending, 1);
+}
+
+static void
+pend_leave(struct sess *s)
+{
+    struct worker *w = s->w;
+    if (!s->pending) {
+        return;
+    }
+    if (s->pend_prev) {
+        s->pend_prev->pend_next = s->pend_next;
+    } else {
+        w->pend_head = s->pend_next;
+    }
+    if (s->pend_next) {
+        s->pend_next->pend_prev = s->pend_prev;
+    } else {
+        w->pend_tail = s->pend_prev;
+    }
+    s->pend_prev = s->pend_next = NULL;
+    s->pending = false;
+    w->npending--;
+    COUNTER_ADD(&w->counters, handshakes_pending, (uint64_t)-1);
+}
+
+/* Stalled: the greeting went out and not one byte of the client's first packet came back (a
+ * client that sent part of it, or an SSL request, is not stalled). Bytes the kernel holds
+ * and libevent has not read yet count as sent. */
+static bool
+pend_stalled(const struct sess *s)
+{
+    return s->state == SESS_HANDSHAKE && !s->cli.tls && s->cli.bev && leg_nothing_read(&s->cli);
+}
+
 static void
 sess_set_state(struct sess *s, enum sess_state st)
 {
@@ -284,6 +343,9 @@ sess_set_state(struct sess *s, enum sess_state st)
         s->closing_us = worker_now_us();
     }
     s->state = st;
+    if (st >= SESS_COMMAND) {
+        pend_leave(s); /* authenticated, or closing (its backend leg is closed already) */
+    }
     if (st == SESS_COMMAND) {
         /* plain sockets are read by the legs' own events from now on */
         leg_own_reads(&s->cli, s->w->base);
@@ -348,6 +410,7 @@ sess_free(struct sess *s)
         s->q_head = pc->next;
         pcmd_put(w, pc);
     }
+    pend_leave(s);
     pstmt_clear(&s->stmts);
     sha2auth_wipe(&s->sha2);
     if (s->prev) {
@@ -1566,6 +1629,39 @@ sess_relay(struct sess *s, struct leg *src)
 
 /* ---- accept ---- */
 
+/* At the worker's share of --max-pending-handshakes: closes the oldest stalled handshake
+ * (its client gets ERR 1040) to make room. False when none is stalled. */
+static bool
+pend_make_room(struct worker *w)
+{
+    for (struct sess *s = w->pend_head; s; s = s->pend_next) {
+        if (!pend_stalled(s)) {
+            continue;
+        }
+        /* written here and closed at once: a client that sends nothing may read nothing */
+        uint8_t pkt[PROTO_HDR_LEN + 200];
+        size_t len = proto_err_build(
+            pkt, sizeof pkt, (uint8_t)(s->last_seq + 1), PROTO_ER_CON_COUNT_ERROR,
+            PROTO_ER_CON_COUNT_ERROR_STATE,
+            "Too many connections (slowtap: this client sent nothing after the greeting and its "
+            "place went to a new one; --max-pending-handshakes)");
+        leg_append_packet(&s->cli, pkt, len);
+        leg_push(&s->cli);
+        COUNTER_ADD(&w->counters, handshakes_evicted, 1);
+        if (worker_notice_due(&w->app->notice_pending_us)) {
+            sess_log(s,
+                     "closing: sent nothing after the greeting, and %d clients of worker %d "
+                     "are logging in (--max-pending-handshakes %d for the process): its place "
+                     "goes to a new client; further ones are counted in "
+                     "slowtap_handshakes_evicted_total, not printed for a minute",
+                     w->npending, w->id, w->app->conf->max_pending_handshakes);
+        }
+        sess_end(s, SESS_END_NOW, 0, NULL);
+        return true;
+    }
+    return false;
+}
+
 void
 sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen)
 {
@@ -1573,14 +1669,35 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
     int n = atomic_fetch_add_explicit(&app->connections, 1, memory_order_relaxed) + 1;
     COUNTER_ADD(&w->counters, connections_total, 1);
     if (n > app->conf->max_connections) {
-        uint8_t pkt[128];
-        size_t len = proto_err_build(pkt, sizeof pkt, 0, PROTO_ER_CON_COUNT_ERROR,
-                                     PROTO_ER_CON_COUNT_ERROR_STATE, "Too many connections");
-        ssize_t wr = send(fd, pkt, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)wr;
-        close(fd);
+        worker_refuse(fd, "Too many connections");
         atomic_fetch_sub_explicit(&app->connections, 1, memory_order_relaxed);
         COUNTER_ADD(&w->counters, connections_refused, 1);
+        return;
+    }
+    /* The backend connection needs a descriptor too: without one the client gets ERR 1040
+     * now, and accepting pauses (worker_accept_pause), rather than an error line per client. */
+    int probe = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (probe < 0) {
+        int err = errno;
+        worker_refuse(fd, "Too many connections (slowtap: out of file descriptors)");
+        atomic_fetch_sub_explicit(&app->connections, 1, memory_order_relaxed);
+        COUNTER_ADD(&w->counters, connections_shed, 1);
+        worker_accept_pause(w, err);
+        return;
+    }
+    close(probe);
+    if (w->npending >= w->pending_max && !pend_make_room(w)) {
+        worker_refuse(fd, "Too many connections (slowtap: --max-pending-handshakes reached)");
+        atomic_fetch_sub_explicit(&app->connections, 1, memory_order_relaxed);
+        COUNTER_ADD(&w->counters, handshakes_refused, 1);
+        if (worker_notice_due(&app->notice_pending_us)) {
+            fprintf(stderr,
+                    "slowtap: %d clients of worker %d are still logging in "
+                    "(--max-pending-handshakes %d for the process), none of them stalled: new "
+                    "clients get ERR 1040; further ones are counted in "
+                    "slowtap_handshakes_refused_total, not printed for a minute\n",
+                    w->npending, w->id, app->conf->max_pending_handshakes);
+        }
         return;
     }
 
@@ -1603,6 +1720,7 @@ sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int
     w->sessions = s;
     w->nsessions++;
     COUNTER_ADD(&w->counters, connections_active, 1);
+    pend_join(s);
 
     if (!leg_attach(&s->cli, w->base, fd, sa->sa_family != AF_UNIX)) {
         sess_end(s, SESS_END_NOW, 0, NULL);

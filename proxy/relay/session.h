@@ -17,8 +17,12 @@
 struct worker;
 struct sess;
 
-/* Takes an accepted client socket: connects to the backend and starts relaying. Over
- * --max-connections the client gets the server's "Too many connections" error instead. */
+/* Takes an accepted client socket: connects to the backend and starts relaying. The client
+ * gets ERR 1040 "Too many connections" instead, and no backend connection is made: over
+ * --max-connections; when no descriptor is left for the backend connection (accepting then
+ * pauses: worker_accept_pause); at the worker's share of --max-pending-handshakes when none
+ * of its pending clients is stalled (else the oldest stalled one is closed to make room: see
+ * "Pending handshakes" in session.c). */
 void sess_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int salen);
 
 /* Called by the worker's tick: handshake timeout, live-plan requests, shutdown draining. */

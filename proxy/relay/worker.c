@@ -3,16 +3,20 @@
  * log buffer and statistics table; a 100 ms tick for the work that is not driven by bytes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "protocol/proto_packet.h"
 #include "proxy/account/record.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/routes.h"
@@ -60,14 +64,154 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
     sess_accept(arg, fd, sa, salen);
 }
 
+bool
+worker_notice_due(_Atomic int64_t *last)
+{
+    int64_t now = worker_now_us();
+    int64_t prev = atomic_load_explicit(last, memory_order_relaxed);
+    if (prev && now - prev < WORKER_NOTICE_US) {
+        return false;
+    }
+    /* of two threads at once, one prints */
+    return atomic_compare_exchange_strong_explicit(last, &prev, now, memory_order_relaxed,
+                                                   memory_order_relaxed);
+}
+
+void
+worker_refuse(evutil_socket_t fd, const char *msg)
+{
+    uint8_t pkt[PROTO_HDR_LEN + 256];
+    size_t len = proto_err_build(pkt, sizeof pkt, 0, PROTO_ER_CON_COUNT_ERROR,
+                                 PROTO_ER_CON_COUNT_ERROR_STATE, msg);
+    ssize_t wr = send(fd, pkt, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)wr; /* a client that cannot take 100 bytes gets the close alone */
+    close(fd);
+}
+
+static void
+worker_listeners_enable(struct worker *w, bool on)
+{
+    for (int i = 0; i < w->nlisteners; i++) {
+        if (w->listeners[i]) {
+            if (on) {
+                evconnlistener_enable(w->listeners[i]);
+            } else {
+                evconnlistener_disable(w->listeners[i]);
+            }
+        }
+    }
+}
+
+static void
+worker_spare_open(struct worker *w)
+{
+    if (w->spare_fd < 0) {
+        w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+}
+
+void
+worker_accept_pause(struct worker *w, int err)
+{
+    COUNTER_ADD(&w->counters, accept_errors, 1);
+    if (!w->accept_paused && !w->stopping) {
+        struct timeval tv = {0, WORKER_ACCEPT_PAUSE_US};
+        worker_listeners_enable(w, false);
+        evtimer_add(w->accept_resume, &tv);
+        w->accept_paused = true;
+    }
+    if (worker_notice_due(&w->app->notice_fd_us)) {
+        struct rlimit rl = {0};
+        getrlimit(RLIMIT_NOFILE, &rl);
+        fprintf(stderr,
+                "slowtap: accept: %s (open-file limit %llu): new clients get ERR 1040 and "
+                "accepting pauses %d ms at a time while it lasts; open sessions go on; "
+                "further occurrences are counted in slowtap_accept_errors_total and "
+                "slowtap_connections_shed_total, not printed for a minute\n",
+                strerror(err), (unsigned long long)rl.rlim_cur, WORKER_ACCEPT_PAUSE_US / 1000);
+    }
+}
+
+/* Out of descriptors with clients waiting: each gets the spare descriptor's place for the
+ * time of an ERR 1040 and a close, rather than waiting in the backlog for nothing. At most
+ * WORKER_SHED_MAX per failure; another thread may take the freed descriptor first (then the
+ * accept fails again and the spare is reopened at the resume timer). */
+#define WORKER_SHED_MAX 64
+static void
+worker_shed(struct worker *w, evutil_socket_t lfd)
+{
+    for (int i = 0; i < WORKER_SHED_MAX && w->spare_fd >= 0; i++) {
+        close(w->spare_fd);
+        w->spare_fd = -1;
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            worker_refuse(fd, "Too many connections (slowtap: out of file descriptors)");
+            COUNTER_ADD(&w->counters, connections_shed, 1);
+        }
+        worker_spare_open(w);
+        if (fd < 0) {
+            break; /* EAGAIN: nobody else waits; or still no descriptor */
+        }
+    }
+}
+
 static void
 on_accept_error(struct evconnlistener *l, void *arg)
 {
+    struct worker *w = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    (void)l;
-    (void)arg;
-    /* EMFILE and the like: say so; the listener keeps going. */
-    fprintf(stderr, "slowtap: accept: %s\n", strerror(err));
+    if (err == EMFILE || err == ENFILE) {
+        worker_shed(w, evconnlistener_get_fd(l));
+    }
+    /* EMFILE, ENFILE, ENOBUFS, ENOMEM: the listener stays readable, and accepting again at
+     * once would spin; the sessions already open are served meanwhile */
+    worker_accept_pause(w, err);
+}
+
+static void
+on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    w->accept_paused = false;
+    worker_spare_open(w);
+    if (!w->stopping) {
+        worker_listeners_enable(w, true);
+    }
+}
+
+/* libevent's log callback (worker_libevent_log_init). */
+static _Atomic int64_t worker_evlog_accept_us;
+static _Atomic uint64_t worker_evlog_accept_skipped;
+
+static void
+worker_evlog(int severity, const char *msg)
+{
+    static const char prefix[] = "Error from accept() call";
+    if (strncmp(msg, prefix, sizeof prefix - 1) == 0) {
+        if (!worker_notice_due(&worker_evlog_accept_us)) {
+            atomic_fetch_add_explicit(&worker_evlog_accept_skipped, 1, memory_order_relaxed);
+            return;
+        }
+        uint64_t skipped =
+            atomic_exchange_explicit(&worker_evlog_accept_skipped, 0, memory_order_relaxed);
+        fprintf(stderr, "[warn] %s (%llu more in the last minute; at most one line a minute)\n",
+                msg, (unsigned long long)skipped);
+        return;
+    }
+    const char *sev = severity == EVENT_LOG_DEBUG  ? "debug"
+                      : severity == EVENT_LOG_MSG  ? "msg"
+                      : severity == EVENT_LOG_WARN ? "warn"
+                      : severity == EVENT_LOG_ERR  ? "err"
+                                                   : "???";
+    fprintf(stderr, "[%s] %s\n", sev, msg);
+}
+
+void
+worker_libevent_log_init(void)
+{
+    event_set_log_callback(worker_evlog);
 }
 
 static void
@@ -103,6 +247,9 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 static void
 worker_close_listeners(struct worker *w)
 {
+    if (w->accept_resume) {
+        evtimer_del(w->accept_resume);
+    }
     for (int i = 0; i < w->nlisteners; i++) {
         if (w->listeners[i]) {
             evconnlistener_free(w->listeners[i]);
@@ -138,6 +285,12 @@ worker_new(struct app *app, int id)
     w->app = app;
     w->id = id;
     w->ctl_fd = -1;
+    w->spare_fd = -1;
+    /* this worker's share of --max-pending-handshakes (the remainder to the first ones), at
+     * least one */
+    int share = app->conf->max_pending_handshakes / app->conf->threads +
+                (id < app->conf->max_pending_handshakes % app->conf->threads);
+    w->pending_max = share > 0 ? share : 1;
     /* Only this worker's thread touches its loop (main wakes it through ctl_fd), so the loop
      * takes no lock: libevent's base lock cost ~400 instructions per statement. */
     struct event_config *cfg = event_config_new();
@@ -189,6 +342,8 @@ worker_new(struct app *app, int id)
         evconnlistener_set_error_cb(w->listeners[i], on_accept_error);
         w->nlisteners = i + 1;
     }
+    w->accept_resume = evtimer_new(w->base, on_accept_resume, w);
+    worker_spare_open(w);
     w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
     w->ctl = event_new(w->base, w->ctl_fd, EV_READ | EV_PERSIST, on_ctl, w);
     w->slowbuf = logbuf_new(app->slow_log);
@@ -206,7 +361,7 @@ worker_new(struct app *app, int id)
                                 .counters = &w->counters,
                                 .stats = w->stats,
                                 .routes = w->routes};
-    if (!w->tick || !w->ctl || !w->slowbuf || !w->stats || !w->routes) {
+    if (!w->tick || !w->ctl || !w->accept_resume || !w->slowbuf || !w->stats || !w->routes) {
         fprintf(stderr, "slowtap: cannot set up worker %d\n", id);
         worker_join_free(w);
         return NULL;
@@ -274,6 +429,12 @@ worker_join_free(struct worker *w)
     }
     if (w->ctl) {
         event_free(w->ctl);
+    }
+    if (w->accept_resume) {
+        event_free(w->accept_resume);
+    }
+    if (w->spare_fd >= 0) {
+        close(w->spare_fd);
     }
     if (w->ctl_fd >= 0) {
         close(w->ctl_fd);

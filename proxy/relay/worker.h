@@ -5,6 +5,11 @@
  * counters, slow-log buffer and statistics table, so nothing on the per-statement path takes a
  * lock. A 100 ms tick flushes the log buffer, asks for live plans, enforces handshake
  * timeouts; every 10th tick merges the statistics.
+ *
+ * Limits: when accepting fails for lack of descriptors, the worker sheds the waiting clients
+ * with ERR 1040 through a spare descriptor and disables its listeners for 100 ms (never a
+ * busy accept loop); its sessions not yet authenticated are capped at its share of
+ * --max-pending-handshakes (session.c keeps them on pend_head..pend_tail).
  */
 #ifndef SLOWTAP_WORKER_H
 #define SLOWTAP_WORKER_H
@@ -20,6 +25,8 @@
 #include "proxy/account/findings.h"
 #include "net/net_addr.h"
 #include "proxy/account/stats.h"
+
+#include <event2/util.h>
 
 struct event_base;
 struct event;
@@ -55,6 +62,10 @@ struct app {
     /* IPV6_V6ONLY on the IPv6 listeners: --listen resolved to several addresses */
     bool listen_v6only;
     _Atomic int connections; /* open client connections, all workers */
+    /* Monotonic us of the last stderr line about each limit (worker_notice_due): at most one
+     * a minute; 0 before the first. */
+    _Atomic int64_t notice_fd_us;      /* descriptors (or memory) ran out while accepting */
+    _Atomic int64_t notice_pending_us; /* --max-pending-handshakes turned a client away */
 };
 
 struct worker {
@@ -81,6 +92,18 @@ struct worker {
 
     struct pcmd *pcmd_pool; /* recycled command records, so steady state allocates none */
     int pcmd_pool_n;
+    /* Running out of descriptors (worker_accept_pause): a descriptor on /dev/null held in
+     * reserve, closed for a moment to accept a waiting client and close it with ERR 1040 (it
+     * gets an answer, not a hang); -1 while it could not be reopened. While accept_paused the
+     * listeners are disabled until the accept_resume timer (WORKER_ACCEPT_PAUSE_US). */
+    int spare_fd;
+    bool accept_paused;
+    struct event *accept_resume;
+    /* Sessions not yet authenticated (CONNECTING..AUTH), oldest first (session.c keeps it):
+     * at most pending_max, this worker's share of --max-pending-handshakes. */
+    struct sess *pend_head, *pend_tail;
+    int npending;
+    int pending_max;
     _Atomic bool stop_requested;
     bool stopping;
     int64_t stop_deadline_us; /* monotonic; sessions still busy then are closed */
@@ -100,6 +123,28 @@ void worker_join(struct worker *w);
 
 /* Joins the thread and frees the worker (flushes its log buffer and statistics). */
 void worker_join_free(struct worker *w);
+
+/* Accepting failed for lack of descriptors or memory (`err`, an errno): counts it, disables
+ * the worker's listeners for WORKER_ACCEPT_PAUSE_US (the sessions already open go on), and
+ * says so on stderr at most once a minute for the whole process. Worker thread only. */
+void worker_accept_pause(struct worker *w, int err);
+
+/* Closes a client that was accepted but cannot be served, with ERR 1040 (sequence 0, before
+ * any greeting) carrying `msg`: a non-blocking send, then close(fd). */
+void worker_refuse(evutil_socket_t fd, const char *msg);
+
+/* True when a notice whose last time is kept in `last` may be printed now (at most one per
+ * WORKER_NOTICE_US, across threads); records now as its time. */
+bool worker_notice_due(_Atomic int64_t *last);
+
+/* Installs libevent's log callback: as libevent's own (to stderr), except that its "Error from
+ * accept() call" lines (from a listener without an error callback, e.g. the HTTP server's)
+ * are printed at most once a minute, with the count of those left out. Call once, from main,
+ * before the threads start. */
+void worker_libevent_log_init(void);
+
+#define WORKER_ACCEPT_PAUSE_US 100000     /* listeners off after an accept failure */
+#define WORKER_NOTICE_US       60000000LL /* one stderr line per limit and minute at most */
 
 /* Monotonic and wall clock in microseconds. */
 int64_t worker_now_us(void);

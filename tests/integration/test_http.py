@@ -197,7 +197,7 @@ class HttpTest(unittest.TestCase):
             self.assertEqual({l["log"] for l, _v in samples["slowtap_log_entries_dropped_total"]},
                              {"slow", "explain"})
             self.assertEqual({l["result"] for l, _v in samples["slowtap_explains_total"]},
-                             {"run", "failed", "dropped", "cached", "live"})
+                             {"run", "failed", "dropped", "cached", "live", "rate_limited"})
 
             def by_digest(name, digest):
                 for labels, v in samples.get(name, []):

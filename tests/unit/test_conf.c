@@ -103,6 +103,8 @@ test_defaults(void)
     CHECK_EQ_U(c.explain_interval_us, 60000000);
     CHECK_EQ_U(c.explain_timeout_us, 2000000);
     CHECK_EQ_U(c.explain_max_inflight, 2);
+    CHECK_EQ_U(c.explain_rate, 10);
+    CHECK_EQ_U(c.max_pending_handshakes, 128);
     CHECK(c.explain_log == NULL);
     CHECK_EQ_U(c.max_digests, 10000);
     CHECK_EQ_U(c.max_routes, 1000);
@@ -154,6 +156,10 @@ test_every_option(void)
                           "0.25",
                           "--explain-max-inflight",
                           "5",
+                          "--explain-rate",
+                          "0",
+                          "--max-pending-handshakes",
+                          "7",
                           "--explain-log",
                           "/tmp/e.log",
                           "--max-digests",
@@ -214,6 +220,8 @@ test_every_option(void)
     CHECK_EQ_U(c.explain_interval_us, 0);
     CHECK_EQ_U(c.explain_timeout_us, 250000);
     CHECK_EQ_U(c.explain_max_inflight, 5);
+    CHECK_EQ_U(c.explain_rate, 0);
+    CHECK_EQ_U(c.max_pending_handshakes, 7);
     CHECK_STR(c.explain_log, "/tmp/e.log");
     CHECK_EQ_U(c.max_digests, 77);
     CHECK_EQ_U(c.max_routes, 12);
@@ -466,6 +474,7 @@ test_help_version(void)
                                         "--explain-interval",
                                         "--explain-timeout",
                                         "--explain-max-inflight",
+                                        "--explain-rate",
                                         "--explain-log",
                                         "--max-digests",
                                         "--http ",
@@ -478,6 +487,7 @@ test_help_version(void)
                                         "--threads",
                                         "--max-connections",
                                         "--handshake-timeout",
+                                        "--max-pending-handshakes",
                                         "--shutdown-timeout",
                                         "--tls on|off",
                                         "--tls-generated-cert FILE",
@@ -570,6 +580,9 @@ test_errors(void)
         {{"--threads", "0"}, "slowtap: --threads: 0 out of range (1..256)\n"},
         {{"--threads", "257"}, "slowtap: --threads: 257 out of range (1..256)\n"},
         {{"--threads", "2x"}, "slowtap: --threads: invalid number '2x'\n"},
+        {{"--max-pending-handshakes", "0"},
+         "slowtap: --max-pending-handshakes: 0 out of range (1..1000000)\n"},
+        {{"--explain-rate", "-1"}, "slowtap: --explain-rate: -1 out of range (0..1000000)\n"},
         {{"--max-digests", "99999999999999999999"},
          "slowtap: --max-digests: invalid number '99999999999999999999'\n"},
         {{"--log-format", "xml"},
