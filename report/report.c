@@ -775,14 +775,25 @@ report_attr_line(struct report_entry *e, const char *line, const char *name)
         p += strspn(p, " ");
         size_t k = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
         const char *v = p + k, *end;
-        bool pair = k > 0 && v[0] == ':' && (v[1] == ' ' || v[1] == '\0');
+        bool pair = k > 0 && v[0] == ':';
+        bool match =
+            pair && ((strlen(name) == k && strncasecmp(p, name, k) == 0) ||
+                     (report_by_schema(name) && k == 6 && strncasecmp(p, "Schema", 6) == 0));
         if (pair) {
-            v += 1 + strspn(v + 1, " ");
+            v++;
+            if (!(v[0] == ' ' && v[1] != ' ' && v[1] != '\0')) {
+                /* "Schema:   QC_hit: No": an empty value, then the next pair */
+                if (match) {
+                    return;
+                }
+                p = v;
+                continue;
+            }
+            v++;
         }
         end = strstr(v, "  ");
         end = end ? end : v + strlen(v);
-        if (pair && ((strlen(name) == k && strncasecmp(p, name, k) == 0) ||
-                     (report_by_schema(name) && k == 6 && strncasecmp(p, "Schema", 6) == 0))) {
+        if (match) {
             size_t n = (size_t)(end - v);
             while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\r' || v[n - 1] == '\n')) {
                 n--;
