@@ -2232,7 +2232,8 @@ report_usage(FILE *out)
                  "  --group-by ATTR       rank the values of an attribute instead of shapes,\n"
                  "                        as pt-query-digest: route, controller (any tag),\n"
                  "                        user, host, db (schema), or any Name of a header\n"
-                 "                        line; entries without it are the group (none)\n"
+                 "                        line; entries without it are the group (none);\n"
+                 "                        fingerprint: the shapes (the default)\n"
                  "  --help                print this help and exit\n"
                  "\n"
                  "Table columns: rank, digest (first 8 hex digits), count, total seconds, average\n"
@@ -2322,7 +2323,8 @@ report_main(int argc, char **argv, FILE *out, FILE *err)
                         optarg);
                 return 2;
             }
-            r.group_by = optarg;
+            /* pt-query-digest's default: the shapes themselves */
+            r.group_by = strcasecmp(optarg, "fingerprint") == 0 ? NULL : optarg;
             break;
         case 'h':
             report_usage(out);

@@ -810,6 +810,9 @@ class ReportGroupBy(unittest.TestCase):
         self.assertEqual(sec[4].split()[1:3], ["1", "0.100"])
         # --top counts groups
         self.assertEqual(len(report_json("--group-by", "route", "--top", "1", self.log)), 1)
+        # pt-query-digest's default group, fingerprint: the shapes
+        self.assertEqual(report_json("--group-by", "fingerprint", self.log),
+                         report_json(self.log))
         rc, out, err = report("--group-by", "a b", self.log)
         self.assertEqual((rc, out), (2, ""))
         self.assertIn("--group-by", err)
