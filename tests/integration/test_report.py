@@ -947,13 +947,17 @@ class ReportPlansAndRowsExamined(unittest.TestCase):
 class ReportSlowtapLog(unittest.TestCase):
     """A log slowtap wrote itself, of sqlcommenter-tagged statements: --group-by route and
     controller read its tag lines, and its rows examined (no performance_schema here) are
-    unknown, not 0."""
+    unknown, not 0, in the report, the API and the dashboard (headless Chromium)."""
 
     def test_group_by_route_on_slowtaps_log(self):
         import pymysql
+        import urllib.request
+        import test_dashboard
         srv = harness.mariadb()
         srv.fresh_db(DB)
-        with harness.Slowtap() as px:
+        http_port = harness.free_port()
+        base = "http://127.0.0.1:%d" % http_port
+        with harness.Slowtap(["--http", "127.0.0.1:%d" % http_port]) as px:
             c = pymysql.connect(host="127.0.0.1", port=px.port, user="app", password="apppass",
                                 database=DB, autocommit=True)
             cur = c.cursor()
@@ -966,6 +970,23 @@ class ReportSlowtapLog(unittest.TestCase):
             while px.log_text().count("SELECT 42") < 1 and time.monotonic() < deadline:
                 time.sleep(0.05)
             text = px.log_text()
+            # the API and the dashboard: no rows examined the server did not measure, and the
+            # shape's details say they are unknown (and why), not 0
+            d = None
+            while d is None and time.monotonic() < deadline + 5:
+                with urllib.request.urlopen(base + "/api/digests", timeout=10) as r:
+                    d = next((x for x in json.loads(r.read())
+                              if x["fingerprint"] == "select ?"), None)
+                time.sleep(0.2)
+            self.assertIsNotNone(d)
+            self.assertIsNone(d["server"], d)
+            self.assertNotIn("rows_examined", d)
+            out = test_dashboard.run_chromium(["--virtual-time-budget=5000", "--dump-dom",
+                                               base + "/#digest=" + d["digest"]])
+            self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+            self.assertTrue("rows examined: unknown (the client protocol does not carry them;"
+                            in out.stdout, "no 'rows examined: unknown' in the shape's details")
+            self.assertNotRegex(out.stdout, r"rows examined 0\b")
             by_route = report_json("--group-by", "route", px.log_path)
             by_ctl = report_json("--group-by", "controller", px.log_path)
             shapes = report_json(px.log_path)
