@@ -1263,6 +1263,12 @@ report_json_line(struct report *r, const char *line, size_t lineno, const char *
     if (text) {
         report_add(r, &e, text, json_is_string(v) ? json_string_length(v) : strlen(text));
     }
+    if (r->held && r->entries + r->skipped > r->file_start) { /* a log after all: say so now */
+        fprintf(r->err,
+                "slowtap report: %s: %zu line%s skipped before the first entry (line %zu: %s)\n",
+                path, r->held, r->held == 1 ? "" : "s", r->held_line, r->held_why);
+        r->held = 0;
+    }
     plan_free(e.plan);
     json_decref(o);
 }
@@ -1276,7 +1282,12 @@ report_read(struct report *r, const char *path)
     char *line = NULL;
     size_t cap = 0, lineno = 0;
     ssize_t n;
-    int json = -1; /* decided by the first non-empty line */
+    /* decided by the first line that starts with '{' (JSON lines) or '#' or is a server banner
+     * (text); lines before it (the cut end of a rotated line) go to the text reader, which
+     * skips text outside entries, and count as skipped lines if the file is JSON */
+    int json = -1;
+    bool content = false; /* a line that is not blank */
+    size_t undecided = 0, undecided_line = 0;
     struct report_entry e;
 
     if (!fp) {
@@ -1291,15 +1302,24 @@ report_read(struct report *r, const char *path)
     errno = 0;
     while ((n = getline(&line, &cap, fp)) >= 0 && !r->oom) {
         lineno++;
-        if (json < 0) {
-            const char *p = line + strspn(line, " \t\r\n");
-            if (!*p) {
-                continue;
+        const char *p = line + strspn(line, " \t\r\n");
+        content |= *p != '\0';
+        if (json < 0 && *p) {
+            if (*p == '{') {
+                json = 1;
+                if (undecided) {
+                    r->held = undecided;
+                    r->held_line = undecided_line;
+                    snprintf(r->held_why, sizeof r->held_why, "not a JSON object");
+                }
+            } else if (*p == '#' || report_banner(line)) {
+                json = 0;
+            } else if (undecided++ == 0) {
+                undecided_line = lineno;
             }
-            json = *p == '{';
         }
-        if (json) {
-            if (line[strspn(line, " \t\r\n")] != '\0') {
+        if (json > 0) {
+            if (*p) {
                 report_json_line(r, line, lineno, path);
             }
         } else {
@@ -1326,9 +1346,9 @@ report_read(struct report *r, const char *path)
         fprintf(r->err, "slowtap report: %s: out of memory\n", path);
         return false;
     }
-    /* something in it (json >= 0: a line that is not blank), yet no entry and no server
-     * banner: not a slow log. An empty file is an empty log. */
-    if (json >= 0 && r->entries + r->skipped == r->file_start && r->banners == banners) {
+    /* something in it, yet no entry and no server banner: not a slow log. An empty (or blank)
+     * file is an empty log. */
+    if (content && r->entries + r->skipped == r->file_start && r->banners == banners) {
         if (r->held) {
             fprintf(r->err,
                     "slowtap report: %s: not a slow log (no entry could be read; line %zu: "
@@ -1339,11 +1359,6 @@ report_read(struct report *r, const char *path)
                     path);
         }
         return false;
-    }
-    if (r->held) {
-        fprintf(r->err,
-                "slowtap report: %s: %zu line%s skipped before the first entry (line %zu: %s)\n",
-                path, r->held, r->held == 1 ? "" : "s", r->held_line, r->held_why);
     }
     return true;
 }

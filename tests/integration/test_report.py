@@ -851,6 +851,17 @@ class ReportNotASlowLog(unittest.TestCase):
             self.assertEqual((rc, err), (0, ""), name)
             self.assertTrue(out.startswith("# 0 entries, 0 shapes"), out)
             self.assertEqual(report_json(p), [])
+        # a JSON-lines log whose first line is cut (a rotation mid-line): a log, one warning
+        p = os.path.join(d, "cut.jsonl")
+        with open(p, "w") as f:
+            f.write('tement": "SELECT 1"}\n' + json.dumps({"ts": 1.0, "statement": "SELECT 2",
+                                                         "query_time": 0.5}) + "\n")
+        rc, out, err = report(p)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("slowtap report: %s: 1 line skipped before the first "
+                                       "entry (line 1: " % p), err)
+        self.assertIn("# 1 entries, 1 shapes", out)
         # a log whose entries all come before --since is a slow log
         rc, out, err = report("--since", "1m", good)
         self.assertEqual((rc, err), (0, ""))
