@@ -153,7 +153,8 @@ struct report {
     struct report_shape *groups;
     size_t ngslots, ngroups;
     uint64_t entries, skipped;
-    uint64_t banners; /* server start-up banner lines read: a slow log, even without entries */
+    uint64_t exam_unknown; /* entries whose rows examined the log did not know */
+    uint64_t banners;      /* server start-up banner lines read: a slow log, even without entries */
     /* the file being read: entries (and --since skips) before it; JSON lines skipped before its
      * first entry are held (count, first line and why) until it has one */
     uint64_t file_start;
@@ -396,6 +397,7 @@ report_add(struct report *r, const struct report_entry *e, const char *text, siz
         }
     }
     report_n1_add(r, e);
+    r->exam_unknown += !(e->exam_seen && !e->exam_unknown);
     r->entries++;
     r->total += e->query_time;
 }
@@ -1898,7 +1900,6 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
     char flags[64], avg[16], p95[16];
     int fw = 5, piece = 0, col;
     bool exam = false, errs = false, any_flag = false, exam_unknown = false;
-    uint64_t unknown = 0; /* entries of the ranked rows whose rows examined are unknown */
     const bool groups = r->group_by != NULL;
 
     for (size_t i = 0; i < n; i++) {
@@ -1914,7 +1915,6 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
         any_flag |= strcmp(flags, "-") != 0;
         exam |= v[i]->rows_examined > 0;
         exam_unknown |= v[i]->exam_known < v[i]->n;
-        unknown += v[i]->n - v[i]->exam_known;
         errs |= v[i]->errors > 0;
     }
     if (groups) {
@@ -1932,11 +1932,11 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
         fprintf(out, "# exam: rows examined; ? = unknown: the client protocol does not carry "
                      "them and the\n#       server's performance_schema did not say (+? = "
                      "for some of the entries)\n");
-    } else if (unknown) {
+    } else if (r->exam_unknown) { /* no column: one line says why */
         fprintf(out,
-                "# rows examined: unknown for %llu entr%s (the client protocol does not "
-                "carry them)\n",
-                (unsigned long long)unknown, unknown == 1 ? "y" : "ies");
+                "# rows examined: unknown for %llu of %llu entries (the client protocol does "
+                "not carry them)\n",
+                (unsigned long long)r->exam_unknown, (unsigned long long)r->entries);
     }
     if (any_flag) {
         fprintf(out, "# flags: scan = full scan, join = full join, tmp = temporary table, "

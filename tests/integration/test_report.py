@@ -945,8 +945,8 @@ class ReportPlansAndRowsExamined(unittest.TestCase):
         rc, out, err = report(p2)
         head, rows = table_rows(out)
         self.assertNotIn("exam", head)
-        self.assertIn("# rows examined: unknown for 2 entries (the client protocol does not "
-                      "carry them)", out)
+        self.assertIn("# rows examined: unknown for 2 of 2 entries (the client protocol does "
+                      "not carry them)", out)
         # the JSON log's null
         pj = os.path.join(d, "exam.jsonl")
         with open(pj, "w") as f:
