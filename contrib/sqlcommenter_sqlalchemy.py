@@ -161,12 +161,12 @@ _installed = {}
 
 
 def install(engine=None, traceparent=True):
-    """Tags every statement of `engine` (an Engine, or Flask-SQLAlchemy's db.engine), or of
-    every engine when None. traceparent=False leaves the traceparent tag out (then no request
+    """Tags every statement of `engine` (an Engine or AsyncEngine, or Flask-SQLAlchemy's
+    db.engine), or of every engine when None. traceparent=False leaves the traceparent tag out (then no request
     id is made up in Flask; OpenTelemetry's is left out too). Installing twice is harmless."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
-    target = Engine if engine is None else engine
+    target = Engine if engine is None else getattr(engine, "sync_engine", engine)  # AsyncEngine
     if id(target) in _installed:
         return
     fn = _make_listener(traceparent)
@@ -178,7 +178,7 @@ def uninstall(engine=None):
     """Undoes install(engine)."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
-    target = Engine if engine is None else engine
+    target = Engine if engine is None else getattr(engine, "sync_engine", engine)
     entry = _installed.pop(id(target), None)
     if entry:
         event.remove(entry[0], "before_cursor_execute", entry[1])
