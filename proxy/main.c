@@ -7,6 +7,7 @@
  * `slowtap report ...` is the offline report command (report.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -138,7 +139,8 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(main_base);
 }
 
-/* When a host name resolved to other addresses than it reads, says which, in order. */
+/* When an address resolved to other addresses than it reads, says which, in order, as a
+ * note: a port alone (loopback), or a name's addresses. */
 static void
 print_resolved(const char *opt, const struct net_addr *a, const char *how)
 {
@@ -147,7 +149,30 @@ print_resolved(const char *opt, const struct net_addr *a, const char *how)
     }
     char list[NET_ADDR_MAX * 50];
     net_addr_list_text(a, list, sizeof list);
-    fprintf(stderr, "slowtap: %s %s: %s (%s)\n", opt, a->text, list, how);
+    if (a->text[0] && a->text[strspn(a->text, "0123456789")] == '\0') {
+        fprintf(stderr, "slowtap: note: %s %s is %s (a port alone means loopback)\n", opt, a->text,
+                list);
+    } else {
+        fprintf(stderr, "slowtap: note: %s %s resolves to %s (%s)\n", opt, a->text, list, how);
+    }
+}
+
+/* A log path that cannot be opened for appending at start is a start-up error: the log writer
+ * would only warn and drop every entry. Opens it as logfile_open does (creating it, 0640) and
+ * closes it again; "-" (stdout) and NULL (no such log) pass. */
+static bool
+check_log_path(const char *opt, const char *path)
+{
+    if (!path || strcmp(path, "-") == 0) {
+        return true;
+    }
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        fprintf(stderr, "slowtap: %s %s: cannot open: %s\n", opt, path, strerror(errno));
+        return false;
+    }
+    close(fd);
+    return true;
 }
 
 /* Raises the open-file limit to the hard limit. Says so only when the limit is really too low
@@ -233,6 +258,12 @@ main(int argc, char **argv)
         conf_free(&conf);
         return 2;
     }
+    if (!check_log_path("--slow-log", conf.slow_log) ||
+        !check_log_path("--explain-log", conf.explain_log)) {
+        filter_free(app.filter);
+        conf_free(&conf);
+        return 2;
+    }
     if (!tls_init(&conf, stderr)) {
         filter_free(app.filter);
         conf_free(&conf);
@@ -286,7 +317,7 @@ main(int argc, char **argv)
         if (app.listen_fds[i] < 0 && !in_use && app.listen_addr.n > 1 &&
             (e == EADDRNOTAVAIL || e == EAFNOSUPPORT)) {
             /* a name's address this host does not have (::1 with IPv6 off): the others do */
-            fprintf(stderr, "slowtap: --listen %s: not listening on %s\n", conf.listen, err);
+            fprintf(stderr, "slowtap: note: --listen %s: not listening on %s\n", conf.listen, err);
             memmove(&app.listen_addr.a[i], &app.listen_addr.a[i + 1],
                     (size_t)(app.listen_addr.n - i - 1) * sizeof app.listen_addr.a[0]);
             app.listen_addr.n--;

@@ -1,7 +1,10 @@
 /*
  * report.c - `slowtap report`: reads slow logs (slowtap's text and JSON-lines formats, and
  * MySQL/MariaDB server slow logs, old and new style), groups the entries by statement shape
- * (proto_fingerprint) and prints the shapes ranked by total time, as a table or JSON.
+ * (proto_fingerprint) and prints the shapes ranked by total time, as a table or JSON; with
+ * --group-by ATTR it ranks the values of an attribute (a tag such as route, the user, host or
+ * schema) instead, each with its costliest shapes. A file with text but no entry (nor a server
+ * banner) is "not a slow log" (exit status 2); an empty file is an empty log.
  *
  * Text logs are read line by line: "# " lines are an entry's header (a header line after
  * statement lines starts the next entry), "use db;" and "SET timestamp=N;" before the
@@ -71,10 +74,16 @@ struct report_entry {
     bool has_plan;                          /* a flags line or a plan was seen */
     char *stmt;                             /* heap, grows as lines arrive */
     size_t stmt_len, stmt_cap;
-    bool in_stmt;    /* statement lines have started */
-    bool after_ts;   /* SET timestamp= seen: every further line is statement */
-    bool has_header; /* some "# " line seen */
-    bool has_user;   /* "# User@Host:" seen */
+    bool in_stmt;      /* statement lines have started */
+    bool after_ts;     /* SET timestamp= seen: every further line is statement */
+    bool has_header;   /* some "# " line seen */
+    bool has_user;     /* "# User@Host:" seen */
+    bool real;         /* a Query_time, Time or User@Host line: a slow-log entry, not "# text" */
+    bool exam_seen;    /* a Rows_examined field was read */
+    bool exam_unknown; /* "Rows_examined_known: No": slowtap did not learn them */
+    /* --group-by: the entry's value of the attribute, "" when it has none */
+    char group[256];
+    bool has_group;
     /* the `# explain:` lines: the header's column names, then the rows, analyzed at the end */
     char expl_hdr[1024];
     const char *expl_names[REPORT_EXPL_COLS];
@@ -103,13 +112,27 @@ struct report_shape {
     uint64_t tmp_disk, sort_disk;           /* entries with a tmp table, a sort on disk */
     uint64_t tmp_disk_tables, merge_passes; /* their sums */
     uint64_t plans;                         /* entries with a flags line or a plan */
+    uint64_t exam_known; /* entries whose rows examined the log knew (rows_examined sums them) */
     bool used;
+    bool none;         /* a --group-by group of the entries without the attribute */
+    struct plan *plan; /* the last plan read (a reference), NULL when none */
+    /* a --group-by group's shapes: digest -> count and time (open addressing) */
+    struct report_sub *subs;
+    size_t nsubs, subcap;
     char *advice;       /* the last entry's index advice (heap), NULL when none */
     uint64_t scan_rows; /* largest scanned-table estimate of its plans */
     bool scan_known;
     uint64_t lock_waits; /* entries with a lock wait, their total and longest wait, */
     double lock_wait_total, lock_wait_max;
     struct report_lock *lock_longest; /* and the longest one (heap), NULL when none */
+};
+
+/* One shape inside a --group-by group. */
+struct report_sub {
+    uint64_t digest;
+    double total;
+    size_t n;
+    bool used;
 };
 
 /* An N+1 (parent, child) pair seen in `# N_plus_one:` lines. */
@@ -125,7 +148,18 @@ struct report {
     size_t nn1;
     struct report_shape *slots; /* open addressing on the digest */
     size_t nslots, nshapes;
+    /* --group-by ATTR: the groups, keyed by a hash of the value (fingerprint holds it) */
+    const char *group_by; /* NULL without --group-by */
+    struct report_shape *groups;
+    size_t ngslots, ngroups;
     uint64_t entries, skipped;
+    uint64_t exam_unknown; /* entries whose rows examined the log did not know */
+    uint64_t banners;      /* server start-up banner lines read: a slow log, even without entries */
+    /* the file being read: entries (and --since skips) before it; JSON lines skipped before its
+     * first entry are held (count, first line and why) until it has one */
+    uint64_t file_start;
+    size_t held, held_line;
+    char held_why[160];
     double total;
     double since; /* REPORT_NO_TIME = no --since */
     FILE *err;
@@ -145,22 +179,72 @@ report_slot(struct report_shape *slots, size_t nslots, uint64_t digest)
 }
 
 static bool
-report_grow(struct report *r)
+report_grow(struct report_shape **slotsp, size_t *nslotsp)
 {
-    size_t n = r->nslots ? r->nslots * 2 : 256;
+    size_t n = *nslotsp ? *nslotsp * 2 : 256;
     struct report_shape *slots = calloc(n, sizeof(*slots));
     if (!slots) {
         return false;
     }
-    for (size_t i = 0; i < r->nslots; i++) {
-        if (r->slots[i].used) {
-            *report_slot(slots, n, r->slots[i].digest) = r->slots[i];
+    for (size_t i = 0; i < *nslotsp; i++) {
+        if ((*slotsp)[i].used) {
+            *report_slot(slots, n, (*slotsp)[i].digest) = (*slotsp)[i];
         }
     }
-    free(r->slots);
-    r->slots = slots;
-    r->nslots = n;
+    free(*slotsp);
+    *slotsp = slots;
+    *nslotsp = n;
     return true;
+}
+
+/* Counts one entry of shape `digest` in group g's shapes; false when out of memory. */
+static bool
+report_sub_add(struct report_shape *g, uint64_t digest, double query_time)
+{
+    if ((g->nsubs + 1) * 2 > g->subcap) {
+        size_t cap = g->subcap ? g->subcap * 2 : 16;
+        struct report_sub *subs = calloc(cap, sizeof(*subs));
+        if (!subs) {
+            return false;
+        }
+        for (size_t i = 0; i < g->subcap; i++) {
+            if (g->subs[i].used) {
+                size_t k = (size_t)(g->subs[i].digest ^ (g->subs[i].digest >> 29)) & (cap - 1);
+                while (subs[k].used) {
+                    k = (k + 1) & (cap - 1);
+                }
+                subs[k] = g->subs[i];
+            }
+        }
+        free(g->subs);
+        g->subs = subs;
+        g->subcap = cap;
+    }
+    size_t k = (size_t)(digest ^ (digest >> 29)) & (g->subcap - 1);
+    while (g->subs[k].used && g->subs[k].digest != digest) {
+        k = (k + 1) & (g->subcap - 1);
+    }
+    if (!g->subs[k].used) {
+        g->subs[k] = (struct report_sub){.digest = digest, .used = true};
+        g->nsubs++;
+    }
+    g->subs[k].n++;
+    g->subs[k].total += query_time;
+    return true;
+}
+
+/* FNV-1a of a --group-by value; "(none)" is kept apart by its own key. */
+static uint64_t
+report_group_key(const struct report_entry *e)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    if (!e->has_group) {
+        return 0;
+    }
+    for (const char *p = e->group; *p; p++) {
+        h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+    }
+    return h ? h : 1;
 }
 
 /* Counts an entry's `# N_plus_one:` line per (parent, child); pairs past REPORT_N1_MAX are
@@ -187,43 +271,15 @@ report_n1_add(struct report *r, const struct report_entry *e)
     }
 }
 
-static void
-report_add(struct report *r, const struct report_entry *e, const char *text, size_t len)
+/* Adds an entry's figures to s (a shape or a group); false when out of memory. */
+static bool
+report_acc(struct report_shape *s, const struct report_entry *e)
 {
-    char *fp = malloc(REPORT_FP_CAP);
-    uint64_t digest;
-    struct report_shape *s;
-
-    if (!fp) {
-        r->oom = true;
-        return;
-    }
-    if (r->since != REPORT_NO_TIME && (e->time == REPORT_NO_TIME || e->time < r->since)) {
-        r->skipped++;
-        free(fp);
-        return;
-    }
-    digest = proto_fingerprint(text, len, fp, REPORT_FP_CAP);
-    if ((r->nshapes + 1) * 2 > r->nslots && !report_grow(r)) {
-        r->oom = true;
-        free(fp);
-        return;
-    }
-    s = report_slot(r->slots, r->nslots, digest);
-    if (!s->used) {
-        s->used = true;
-        s->digest = digest;
-        s->fingerprint = fp;
-        r->nshapes++;
-    } else {
-        free(fp);
-    }
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 8;
         double *samples = realloc(s->samples, cap * sizeof(*samples));
         if (!samples) {
-            r->oom = true;
-            return;
+            return false;
         }
         s->samples = samples;
         s->cap = cap;
@@ -232,7 +288,8 @@ report_add(struct report *r, const struct report_entry *e, const char *text, siz
     s->total += e->query_time;
     s->lock_total += e->lock_time;
     s->rows_sent += e->rows_sent;
-    s->rows_examined += e->rows_examined;
+    s->rows_examined += e->exam_seen && !e->exam_unknown ? e->rows_examined : 0;
+    s->exam_known += e->exam_seen && !e->exam_unknown;
     s->rows_affected += e->rows_affected;
     s->errors += e->error;
     s->full_scans += (e->flags & PLAN_FULL_SCAN) != 0;
@@ -251,6 +308,10 @@ report_add(struct report *r, const struct report_entry *e, const char *text, siz
         s->scan_rows = e->scan_rows > s->scan_rows ? e->scan_rows : s->scan_rows;
         s->scan_known = true;
     }
+    if (e->plan) { /* the last plan read: a reference */
+        plan_free(s->plan);
+        s->plan = plan_ref(e->plan);
+    }
     if (e->advice[0]) {
         char *a = strdup(e->advice);
         if (a) {
@@ -265,8 +326,7 @@ report_add(struct report *r, const struct report_entry *e, const char *text, siz
         if (!s->lock_longest) {
             s->lock_longest = malloc(sizeof(*s->lock_longest));
             if (!s->lock_longest) {
-                r->oom = true;
-                return;
+                return false;
             }
             *s->lock_longest = e->lock;
             s->lock_longest->time = e->time;
@@ -275,21 +335,92 @@ report_add(struct report *r, const struct report_entry *e, const char *text, siz
             s->lock_longest->time = e->time;
         }
     }
+    return true;
+}
+
+static void
+report_add(struct report *r, const struct report_entry *e, const char *text, size_t len)
+{
+    char *fp = malloc(REPORT_FP_CAP);
+    uint64_t digest;
+    struct report_shape *s;
+
+    if (!fp) {
+        r->oom = true;
+        return;
+    }
+    if (r->since != REPORT_NO_TIME && (e->time == REPORT_NO_TIME || e->time < r->since)) {
+        r->skipped++;
+        free(fp);
+        return;
+    }
+    digest = proto_fingerprint(text, len, fp, REPORT_FP_CAP);
+    if ((r->nshapes + 1) * 2 > r->nslots && !report_grow(&r->slots, &r->nslots)) {
+        r->oom = true;
+        free(fp);
+        return;
+    }
+    s = report_slot(r->slots, r->nslots, digest);
+    if (!s->used) {
+        s->used = true;
+        s->digest = digest;
+        s->fingerprint = fp;
+        r->nshapes++;
+    } else {
+        free(fp);
+    }
+    if (!report_acc(s, e)) {
+        r->oom = true;
+        return;
+    }
+    if (r->group_by) {
+        uint64_t key = report_group_key(e);
+        if ((r->ngroups + 1) * 2 > r->ngslots && !report_grow(&r->groups, &r->ngslots)) {
+            r->oom = true;
+            return;
+        }
+        struct report_shape *g = report_slot(r->groups, r->ngslots, key);
+        if (!g->used) {
+            g->fingerprint = strdup(e->has_group ? e->group : "(none)");
+            if (!g->fingerprint) {
+                r->oom = true;
+                return;
+            }
+            g->used = true;
+            g->digest = key;
+            g->none = !e->has_group;
+            r->ngroups++;
+        }
+        if (!report_acc(g, e) || !report_sub_add(g, digest, e->query_time)) {
+            r->oom = true;
+            return;
+        }
+    }
     report_n1_add(r, e);
+    r->exam_unknown += !(e->exam_seen && !e->exam_unknown);
     r->entries++;
     r->total += e->query_time;
 }
 
 static void
+report_free_table(struct report_shape *slots, size_t nslots)
+{
+    for (size_t i = 0; i < nslots; i++) {
+        free(slots[i].fingerprint);
+        free(slots[i].samples);
+        free(slots[i].advice);
+        free(slots[i].lock_longest);
+        free(slots[i].subs);
+        plan_free(slots[i].plan);
+    }
+    free(slots);
+}
+
+static void
 report_free(struct report *r)
 {
-    for (size_t i = 0; i < r->nslots; i++) {
-        free(r->slots[i].fingerprint);
-        free(r->slots[i].samples);
-        free(r->slots[i].advice);
-        free(r->slots[i].lock_longest);
-    }
-    free(r->slots);
+    report_free_table(r->slots, r->nslots);
+    report_free_table(r->groups, r->ngslots);
 }
 
 /* ---- time ---- */
@@ -429,7 +560,7 @@ report_entry_finish(struct report *r, struct report_entry *e)
         e->scan_rows = advice_scan_rows(e->plan);
         e->scan_known = true;
     }
-    if (e->in_stmt) {
+    if (e->in_stmt && e->real) {
         size_t n = e->stmt_len;
         while (n > 0 && (e->stmt[n - 1] == ' ' || e->stmt[n - 1] == '\t' ||
                          e->stmt[n - 1] == '\n' || e->stmt[n - 1] == '\r')) {
@@ -609,8 +740,111 @@ report_yes(const char *line, const char *key)
     return v && strncmp(v, "Yes", 3) == 0;
 }
 
+/* A --group-by value into e->group: cut to fit, "%20" read as the space slowtap's tags write
+ * it as; an empty value is no value. */
+static void
+report_set_group(struct report_entry *e, const char *v, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < sizeof e->group; i++) {
+        if (v[i] == '%' && i + 2 < n && v[i + 1] == '2' && v[i + 2] == '0') {
+            e->group[k++] = ' ';
+            i += 2;
+        } else {
+            e->group[k++] = v[i];
+        }
+    }
+    e->group[k] = '\0';
+    e->has_group = k > 0;
+}
+
+/* True when --group-by asks for the session's schema (pt-query-digest calls it db). */
 static bool
-report_header_line(struct report_entry *e, const char *line)
+report_by_schema(const char *name)
+{
+    return strcasecmp(name, "db") == 0 || strcasecmp(name, "schema") == 0;
+}
+
+/* The "Name: value" pairs of a header line ("# Thread_id: 7  Schema: shop  QC_hit: No",
+ * "# Route: /roster  Controller: roster"): the value of the one named `name` (any case; "db"
+ * also matches Schema) into the entry's group, when it has none yet. Values end at two
+ * blanks or the line's end. */
+static void
+report_attr_line(struct report_entry *e, const char *line, const char *name)
+{
+    const char *p = line + 2;
+    while (*p && !e->has_group) {
+        p += strspn(p, " ");
+        size_t k = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_");
+        const char *v = p + k, *end;
+        bool pair = k > 0 && v[0] == ':';
+        bool match =
+            pair && ((strlen(name) == k && strncasecmp(p, name, k) == 0) ||
+                     (report_by_schema(name) && k == 6 && strncasecmp(p, "Schema", 6) == 0));
+        if (pair) {
+            v++;
+            if (!(v[0] == ' ' && v[1] != ' ' && v[1] != '\0')) {
+                /* "Schema:   QC_hit: No": an empty value, then the next pair */
+                if (match) {
+                    return;
+                }
+                p = v;
+                continue;
+            }
+            v++;
+        }
+        end = strstr(v, "  ");
+        end = end ? end : v + strlen(v);
+        if (match) {
+            size_t n = (size_t)(end - v);
+            while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\r' || v[n - 1] == '\n')) {
+                n--;
+            }
+            report_set_group(e, v, n);
+            return;
+        }
+        p = end;
+    }
+}
+
+/* "# User@Host: app[app] @  [127.0.0.1]" or "root[root] @ localhost []  Id: 5": the user
+ * (the name before the brackets, else the one in them) or the host (the name after "@", else
+ * the address in brackets), as pt-query-digest reads them, into the entry's group. */
+static void
+report_user_host(struct report_entry *e, const char *line, bool user)
+{
+    const char *p = line + 12, *at, *br;
+    p += strspn(p, " ");
+    at = strchr(p, '@');
+    if (!at) {
+        return;
+    }
+    if (user) {
+        size_t n = strcspn(p, "[ @");
+        if (n == 0 && p[0] == '[') {
+            report_set_group(e, p + 1, strcspn(p + 1, "]"));
+        } else {
+            report_set_group(e, p, n);
+        }
+        return;
+    }
+    p = at + 1 + strspn(at + 1, " ");
+    br = p[0] == '[' ? p : NULL;
+    if (!br) {
+        size_t n = strcspn(p, " [");
+        report_set_group(e, p, n);
+        if (e->has_group) {
+            return;
+        }
+        br = strchr(p, '[');
+    }
+    if (br) {
+        report_set_group(e, br + 1, strcspn(br + 1, "]"));
+    }
+}
+
+static bool
+report_header_line(const struct report *r, struct report_entry *e, const char *line)
 {
     const char *v;
     e->has_header = true;
@@ -641,6 +875,7 @@ report_header_line(struct report_entry *e, const char *line)
     }
     if (strncmp(line, "# Time:", 7) == 0) {
         double t;
+        e->real = true;
         if (e->time == REPORT_NO_TIME && report_parse_time(line + 7, &t)) {
             e->time = t;
         }
@@ -648,6 +883,11 @@ report_header_line(struct report_entry *e, const char *line)
     }
     if (strncmp(line, "# User@Host:", 12) == 0) {
         e->has_user = true;
+        e->real = true;
+        if (r->group_by && !e->has_group &&
+            (strcasecmp(r->group_by, "user") == 0 || strcasecmp(r->group_by, "host") == 0)) {
+            report_user_host(e, line, strcasecmp(r->group_by, "user") == 0);
+        }
         return true;
     }
     if (strncmp(line, "# explain:", 10) == 0) {
@@ -662,8 +902,12 @@ report_header_line(struct report_entry *e, const char *line)
         e->error |= line[2] == 'E' && line[3] == 'r'; /* free text: no other field in it */
         return true;
     }
+    if (r->group_by && !e->has_group) {
+        report_attr_line(e, line, r->group_by);
+    }
     if ((v = report_field(line, "Query_time:"))) {
         e->query_time = strtod(v, NULL);
+        e->real = true;
     }
     if ((v = report_field(line, "Lock_time:"))) {
         e->lock_time = strtod(v, NULL);
@@ -673,6 +917,11 @@ report_header_line(struct report_entry *e, const char *line)
     }
     if ((v = report_field(line, "Rows_examined:"))) {
         e->rows_examined = report_u64(v);
+        e->exam_seen = true;
+    }
+    /* slowtap's mark of a Rows_examined it could not learn (written as 0 for the tools) */
+    if ((v = report_field(line, "Rows_examined_known:")) && strncmp(v, "No", 2) == 0) {
+        e->exam_unknown = true;
     }
     if ((v = report_field(line, "Rows_affected:"))) {
         e->rows_affected = report_u64(v);
@@ -734,12 +983,13 @@ report_text_line(struct report *r, struct report_entry *e, char *line, size_t le
         if (e->in_stmt || (starts && e->has_header) || (user && e->has_user)) {
             report_entry_finish(r, e);
         }
-        if (!report_header_line(e, line)) {
+        if (!report_header_line(r, e, line)) {
             r->oom = true;
         }
         return;
     }
     if (report_banner(line)) {
+        r->banners++;
         if (e->in_stmt) {
             report_entry_finish(r, e);
         }
@@ -756,7 +1006,16 @@ report_text_line(struct report *r, struct report_entry *e, char *line, size_t le
             return;
         }
         if (strncasecmp(line, "use ", 4) == 0 && len > 0 && line[len - 1] == ';') {
-            return; /* the schema: not needed for shapes */
+            if (r->group_by && !e->has_group && report_by_schema(r->group_by)) {
+                const char *db = line + 4 + strspn(line + 4, " ");
+                size_t n = (size_t)(line + len - 1 - db);
+                if (n >= 2 && db[0] == '`' && db[n - 1] == '`') {
+                    db++;
+                    n -= 2;
+                }
+                report_set_group(e, db, n);
+            }
+            return; /* the schema */
         }
     }
     e->in_stmt = true;
@@ -876,8 +1135,54 @@ report_json_plan(struct report_entry *e, json_t *plan)
     e->has_plan = true;
     e->scan_rows = advice_scan_rows(p);
     e->scan_known = true;
-    plan_free(p);
+    e->plan = p; /* the shape keeps the last one */
     return true;
+}
+
+/* A JSON entry's --group-by value: user, host or schema (db) from the entry's own fields,
+ * else a tag of that name (any case), else a top-level string or number of that name. */
+static void
+report_json_group(struct report_entry *e, json_t *o, const char *name)
+{
+    json_t *v = NULL, *tags = json_object_get(o, "tags");
+    const char *k;
+    json_t *tv;
+    if (report_by_schema(name)) {
+        v = json_object_get(o, "schema");
+    } else if (strcasecmp(name, "user") == 0 || strcasecmp(name, "host") == 0) {
+        v = json_object_get(o, strcasecmp(name, "user") == 0 ? "user" : "host");
+    }
+    if (!v && json_is_object(tags)) {
+        json_object_foreach(tags, k, tv)
+        {
+            if (strcasecmp(k, name) == 0) {
+                v = tv;
+                break;
+            }
+        }
+    }
+    if (!v) {
+        json_object_foreach(o, k, tv)
+        {
+            if (strcasecmp(k, name) == 0) {
+                v = tv;
+                break;
+            }
+        }
+    }
+    if (json_is_string(v)) {
+        report_copy(e->group, sizeof e->group, json_string_value(v), json_string_length(v));
+        e->has_group = e->group[0] != '\0';
+    } else if (json_is_integer(v)) {
+        snprintf(e->group, sizeof e->group, "%lld", (long long)json_integer_value(v));
+        e->has_group = true;
+    } else if (json_is_real(v)) {
+        snprintf(e->group, sizeof e->group, "%g", json_real_value(v));
+        e->has_group = true;
+    } else if (json_is_boolean(v)) {
+        snprintf(e->group, sizeof e->group, "%s", json_is_true(v) ? "true" : "false");
+        e->has_group = true;
+    }
 }
 
 static void
@@ -889,8 +1194,13 @@ report_json_line(struct report *r, const char *line, size_t lineno, const char *
     const char *text = NULL;
 
     if (!json_is_object(o)) {
-        fprintf(r->err, "slowtap report: %s line %zu: skipped: not a JSON object (%s)\n", path,
-                lineno, jerr.text);
+        if (r->entries + r->skipped > r->file_start) {
+            fprintf(r->err, "slowtap report: %s line %zu: skipped: not a JSON object (%s)\n", path,
+                    lineno, jerr.text);
+        } else if (r->held++ == 0) { /* maybe not a slow log at all: one line says so */
+            r->held_line = lineno;
+            snprintf(r->held_why, sizeof r->held_why, "not a JSON object (%.100s)", jerr.text);
+        }
         json_decref(o);
         return;
     }
@@ -911,7 +1221,13 @@ report_json_line(struct report *r, const char *line, size_t lineno, const char *
     e.query_time = report_jnum(json_object_get(o, "query_time"));
     e.lock_time = report_jnum(json_object_get(o, "lock_time"));
     e.rows_sent = (uint64_t)report_jnum(json_object_get(o, "rows_sent"));
-    e.rows_examined = (uint64_t)report_jnum(json_object_get(o, "rows_examined"));
+    /* null: slowtap did not learn them (the protocol does not carry them) */
+    v = json_object_get(o, "rows_examined");
+    e.exam_seen = json_is_number(v) || json_is_string(v);
+    e.rows_examined = (uint64_t)report_jnum(v);
+    if (r->group_by) {
+        report_json_group(&e, o, r->group_by);
+    }
     e.rows_affected = (uint64_t)report_jnum(json_object_get(o, "rows_affected"));
     e.error = report_jnum(json_object_get(o, "error_code")) != 0;
     if (json_is_true(json_object_get(o, "no_index_used"))) {
@@ -949,6 +1265,13 @@ report_json_line(struct report *r, const char *line, size_t lineno, const char *
     if (text) {
         report_add(r, &e, text, json_is_string(v) ? json_string_length(v) : strlen(text));
     }
+    if (r->held && r->entries + r->skipped > r->file_start) { /* a log after all: say so now */
+        fprintf(r->err,
+                "slowtap report: %s: %zu line%s skipped before the first entry (line %zu: %s)\n",
+                path, r->held, r->held == 1 ? "" : "s", r->held_line, r->held_why);
+        r->held = 0;
+    }
+    plan_free(e.plan);
     json_decref(o);
 }
 
@@ -961,7 +1284,12 @@ report_read(struct report *r, const char *path)
     char *line = NULL;
     size_t cap = 0, lineno = 0;
     ssize_t n;
-    int json = -1; /* decided by the first non-empty line */
+    /* decided by the first line that starts with '{' (JSON lines) or '#' or is a server banner
+     * (text); lines before it (the cut end of a rotated line) go to the text reader, which
+     * skips text outside entries, and count as skipped lines if the file is JSON */
+    int json = -1;
+    bool content = false; /* a line that is not blank */
+    size_t undecided = 0, undecided_line = 0;
     struct report_entry e;
 
     if (!fp) {
@@ -970,18 +1298,30 @@ report_read(struct report *r, const char *path)
     }
     memset(&e, 0, sizeof(e));
     report_entry_reset(&e);
+    r->file_start = r->entries + r->skipped;
+    r->held = 0;
+    uint64_t banners = r->banners;
     errno = 0;
     while ((n = getline(&line, &cap, fp)) >= 0 && !r->oom) {
         lineno++;
-        if (json < 0) {
-            const char *p = line + strspn(line, " \t\r\n");
-            if (!*p) {
-                continue;
+        const char *p = line + strspn(line, " \t\r\n");
+        content |= *p != '\0';
+        if (json < 0 && *p) {
+            if (*p == '{') {
+                json = 1;
+                if (undecided) {
+                    r->held = undecided;
+                    r->held_line = undecided_line;
+                    snprintf(r->held_why, sizeof r->held_why, "not a JSON object");
+                }
+            } else if (*p == '#' || report_banner(line)) {
+                json = 0;
+            } else if (undecided++ == 0) {
+                undecided_line = lineno;
             }
-            json = *p == '{';
         }
-        if (json) {
-            if (line[strspn(line, " \t\r\n")] != '\0') {
+        if (json > 0) {
+            if (*p) {
                 report_json_line(r, line, lineno, path);
             }
         } else {
@@ -1006,6 +1346,20 @@ report_read(struct report *r, const char *path)
     }
     if (r->oom) {
         fprintf(r->err, "slowtap report: %s: out of memory\n", path);
+        return false;
+    }
+    /* something in it, yet no entry and no server banner: not a slow log. An empty (or blank)
+     * file is an empty log. */
+    if (content && r->entries + r->skipped == r->file_start && r->banners == banners) {
+        if (r->held) {
+            fprintf(r->err,
+                    "slowtap report: %s: not a slow log (no entry could be read; line %zu: "
+                    "%s)\n",
+                    path, r->held_line, r->held_why);
+        } else {
+            fprintf(r->err, "slowtap report: %s: not a slow log (no entry could be read from it)\n",
+                    path);
+        }
         return false;
     }
     return true;
@@ -1405,12 +1759,148 @@ report_print_disk(FILE *out, struct report_shape **v, size_t n)
     }
 }
 
+/* A plan row as "students: ALL, key none (of idx_a), 10000 rows, Using where" into out. */
+static void
+report_fmt_plan_row(char *out, size_t cap, const struct plan_row *row)
+{
+    const char *key = row->col[PLAN_KEY], *pk = row->col[PLAN_POSSIBLE_KEYS];
+    const char *extra = row->col[PLAN_EXTRA];
+    bool nokey = !key || strcmp(key, "NULL") == 0 || !key[0];
+    bool nopk = !pk || strcmp(pk, "NULL") == 0 || !pk[0];
+    int k = snprintf(out, cap, "%s: %s, key %s", row->col[PLAN_TABLE] ? row->col[PLAN_TABLE] : "?",
+                     row->col[PLAN_TYPE] ? row->col[PLAN_TYPE] : "?", nokey ? "none" : key);
+    if (k >= 0 && (size_t)k < cap && nokey && !nopk) {
+        k += snprintf(out + k, cap - (size_t)k, " (possible: %s)", pk);
+    }
+    if (k >= 0 && (size_t)k < cap && row->col[PLAN_ROWS] && strcmp(row->col[PLAN_ROWS], "NULL")) {
+        k += snprintf(out + k, cap - (size_t)k, ", %s rows", row->col[PLAN_ROWS]);
+    }
+    if (k >= 0 && (size_t)k < cap && extra && extra[0] && strcmp(extra, "NULL")) {
+        snprintf(out + k, cap - (size_t)k, ", %s", extra);
+    }
+}
+
+/* Below the table: the last plan read of each ranked shape that has one, by rank, one line
+ * per table read (wrapped like fingerprints). */
+static void
+report_print_plans(FILE *out, struct report_shape **v, size_t n)
+{
+    bool any = false;
+    char text[1024];
+    for (size_t i = 0; i < n; i++) {
+        const struct report_shape *s = v[i];
+        if (!s->plan || !s->plan->nrows) {
+            continue;
+        }
+        char hex[17];
+        hexfmt_u64(s->digest, hex);
+        hex[8] = '\0';
+        if (!any) {
+            fprintf(out, "\n# plans (rank digest: the shape's last EXPLAIN, a line per table: "
+                         "type, key, rows, Extra)\n");
+            any = true;
+        }
+        for (size_t k = 0; k < s->plan->nrows; k++) {
+            report_fmt_plan_row(text, sizeof text, &s->plan->rows[k]);
+            if (k == 0) {
+                fprintf(out, "%4zu %-8s ", i + 1, hex);
+            } else {
+                fprintf(out, "%*s", 14, "");
+            }
+            report_print_fp(out, text, 14);
+        }
+    }
+}
+
+/* True when sub a costs more than sub b (ties: the smaller digest first). */
+static bool
+report_sub_before(const struct report_sub *a, const struct report_sub *b)
+{
+    return a->total > b->total || (a->total == b->total && a->digest < b->digest);
+}
+
+/* A group's costliest shapes, costliest first, into idx[cap] (indexes into g->subs); the
+ * count. */
+static size_t
+report_group_top(const struct report_shape *g, size_t *idx, size_t cap)
+{
+    size_t n = 0, k;
+    for (size_t i = 0; i < g->subcap; i++) {
+        if (!g->subs[i].used) {
+            continue;
+        }
+        if (n < cap) {
+            k = n++;
+        } else if (report_sub_before(&g->subs[i], &g->subs[idx[cap - 1]])) {
+            k = cap - 1;
+        } else {
+            continue;
+        }
+        idx[k] = i;
+        for (; k > 0 && report_sub_before(&g->subs[idx[k]], &g->subs[idx[k - 1]]); k--) {
+            size_t t = idx[k - 1];
+            idx[k - 1] = idx[k];
+            idx[k] = t;
+        }
+    }
+    return n;
+}
+
+#define REPORT_GROUP_TOP 3 /* shapes listed per group */
+
+/* Below a --group-by table: each group's costliest shapes, by rank. */
+static void
+report_print_group_shapes(FILE *out, const struct report *r, struct report_shape **v, size_t n)
+{
+    fprintf(out, "\n# costliest shapes per %s (rank: digest, count, total_s, fingerprint)\n",
+            r->group_by);
+    for (size_t i = 0; i < n; i++) {
+        const struct report_shape *g = v[i];
+        size_t idx[REPORT_GROUP_TOP];
+        size_t k = report_group_top(g, idx, REPORT_GROUP_TOP);
+        fprintf(out, "%4zu ", i + 1);
+        report_print_fp(out, g->fingerprint, 5);
+        for (size_t j = 0; j < k; j++) {
+            const struct report_sub *sub = &g->subs[idx[j]];
+            const struct report_shape *s = report_slot(r->slots, r->nslots, sub->digest);
+            char hex[17];
+            hexfmt_u64(sub->digest, hex);
+            hex[8] = '\0';
+            fprintf(out, "     %-8s %6zu %8.3f ", hex, sub->n, sub->total);
+            report_print_fp(out, s->used ? s->fingerprint : "?", 29);
+        }
+        if (g->nsubs > k) {
+            fprintf(out, "     (%zu more shape%s)\n", g->nsubs - k, g->nsubs - k == 1 ? "" : "s");
+        }
+    }
+}
+
+/* The rows-examined cell: the sum when the log knew them for every entry, "?" when for none
+ * (slowtap could not learn them), "N+?" when for some. Returns a static buffer. */
+static const char *
+report_fmt_exam(const struct report_shape *s)
+{
+    static char buf[16];
+    if (s->exam_known == 0) {
+        return "?";
+    }
+    if (s->exam_known == s->n) {
+        return report_fmt_count(s->rows_examined);
+    }
+    const char *c = report_fmt_count(s->rows_examined);
+    snprintf(buf, sizeof buf, "%.5s+?", c);
+    return buf;
+}
+
+/* The ranked table. With --group-by the rows are groups: the digest column gives way to the
+ * number of shapes in the group and the last column holds the attribute's value. */
 static void
 report_print_table(FILE *out, const struct report *r, struct report_shape **v, size_t n)
 {
     char flags[64], avg[16], p95[16];
     int fw = 5, piece = 0, col;
-    bool exam = false, errs = false, any_flag = false;
+    bool exam = false, errs = false, any_flag = false, exam_unknown = false;
+    const bool groups = r->group_by != NULL;
 
     for (size_t i = 0; i < n; i++) {
         int k;
@@ -1424,11 +1914,30 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
         }
         any_flag |= strcmp(flags, "-") != 0;
         exam |= v[i]->rows_examined > 0;
+        exam_unknown |= v[i]->exam_known < v[i]->n;
         errs |= v[i]->errors > 0;
     }
-    fprintf(out, "# %llu entries, %zu shapes, %.3f s total; top %zu by total time%s\n",
-            (unsigned long long)r->entries, r->nshapes, r->total, n,
-            r->skipped ? " (entries before --since skipped)" : "");
+    if (groups) {
+        fprintf(out,
+                "# %llu entries, %zu shapes, %.3f s total; %zu groups by %s, top %zu by total "
+                "time%s\n",
+                (unsigned long long)r->entries, r->nshapes, r->total, r->ngroups, r->group_by, n,
+                r->skipped ? " (entries before --since skipped)" : "");
+    } else {
+        fprintf(out, "# %llu entries, %zu shapes, %.3f s total; top %zu by total time%s\n",
+                (unsigned long long)r->entries, r->nshapes, r->total, n,
+                r->skipped ? " (entries before --since skipped)" : "");
+    }
+    if (exam && exam_unknown) {
+        fprintf(out, "# exam: rows examined; ? = unknown: the client protocol does not carry "
+                     "them and the\n#       server's performance_schema did not say (+? = "
+                     "for some of the entries)\n");
+    } else if (r->exam_unknown) { /* no column: one line says why */
+        fprintf(out,
+                "# rows examined: unknown for %llu of %llu entries (the client protocol does "
+                "not carry them)\n",
+                (unsigned long long)r->exam_unknown, (unsigned long long)r->entries);
+    }
     if (any_flag) {
         fprintf(out, "# flags: scan = full scan, join = full join, tmp = temporary table, "
                      "sort = filesort,\n#        noidx = server said no index used; "
@@ -1443,15 +1952,15 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
     fw = fw < REPORT_WIDTH - REPORT_FP_MIN - col - 2 ? fw : REPORT_WIDTH - REPORT_FP_MIN - col - 2;
     fw = fw > piece ? fw : piece; /* one flag per line at worst */
     fw = fw > 5 ? fw : 5;
-    fprintf(out, "%4s %-8s %6s %8s %7s %7s %7s", "rank", "digest", "count", "total_s", "avg_ms",
-            "p95_ms", "rows");
+    fprintf(out, "%4s %-8s %6s %8s %7s %7s %7s", "rank", groups ? "shapes" : "digest", "count",
+            "total_s", "avg_ms", "p95_ms", "rows");
     if (exam) {
         fprintf(out, " %7s", "exam");
     }
     if (errs) {
         fprintf(out, " %4s", "errs");
     }
-    fprintf(out, " %-*s fingerprint\n", fw, "flags");
+    fprintf(out, " %-*s %s\n", fw, "flags", groups ? r->group_by : "fingerprint");
     int fp_col = col + 1 + fw + 1;
     int fp_width = REPORT_WIDTH - fp_col > 10 ? REPORT_WIDTH - fp_col : 10;
     for (size_t i = 0; i < n; i++) {
@@ -1465,10 +1974,13 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
         report_fmt_flags(flags, sizeof(flags), s, r->total);
         size_t nfl = report_wrap_flags(flags, fw, fl, REPORT_FP_LINES);
         size_t nfp = report_wrap(s->fingerprint, fp_width, fpl);
+        if (groups) {
+            snprintf(hex, sizeof hex, "%zu", s->nsubs);
+        }
         fprintf(out, "%4zu %-8s %6zu %8.3f %7s %7s %7s", i + 1, hex, s->n, s->total, avg, p95,
                 report_fmt_count(s->rows_sent));
         if (exam) {
-            fprintf(out, " %7s", report_fmt_count(s->rows_examined));
+            fprintf(out, " %7s", report_fmt_exam(s));
         }
         if (errs) {
             fprintf(out, " %4s", s->errors ? report_fmt_count(s->errors) : "-");
@@ -1488,9 +2000,14 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
             fputc('\n', out);
         }
     }
-    report_print_advice(out, v, n);
-    report_print_disk(out, v, n);
-    report_print_locks(out, v, n);
+    if (groups) {
+        report_print_group_shapes(out, r, v, n);
+    } else {
+        report_print_plans(out, v, n);
+        report_print_advice(out, v, n);
+        report_print_disk(out, v, n);
+        report_print_locks(out, v, n);
+    }
     report_print_n1(out, r);
 }
 
@@ -1588,11 +2105,57 @@ report_json_locks(struct jsonw *w, const struct report_shape *s)
     jsonw_object_end(w);
 }
 
-/* The shapes as one JSON array (common/jsonw.h, indented); false on a write error. */
+/* A plan as an array of objects keyed by the column names (as slowtap's JSON log), or null. */
+static void
+report_json_plan_out(struct jsonw *w, const struct plan *p)
+{
+    jsonw_key(w, "plan");
+    if (!p || !p->nrows) {
+        jsonw_null(w);
+        return;
+    }
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < p->nrows; i++) {
+        jsonw_object_begin(w);
+        for (int c = 0; c < PLAN_NCOLS; c++) {
+            const char *v = p->rows[i].col[c];
+            jsonw_kstr(w, plan_col_names[c], v ? v : "NULL");
+        }
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
+}
+
+/* A group's costliest shapes (--group-by). */
+static void
+report_json_top_shapes(struct jsonw *w, const struct report *r, const struct report_shape *g)
+{
+    size_t idx[REPORT_GROUP_TOP];
+    size_t k = report_group_top(g, idx, REPORT_GROUP_TOP);
+    jsonw_key(w, "top_shapes");
+    jsonw_array_begin(w);
+    for (size_t j = 0; j < k; j++) {
+        const struct report_sub *sub = &g->subs[idx[j]];
+        const struct report_shape *s = report_slot(r->slots, r->nslots, sub->digest);
+        char hex[HEXFMT_U64_LEN + 1];
+        hexfmt_u64(sub->digest, hex);
+        jsonw_object_begin(w);
+        jsonw_kstr(w, "digest", hex);
+        jsonw_kstr(w, "fingerprint", s->used ? s->fingerprint : NULL);
+        jsonw_kuint(w, "count", sub->n);
+        jsonw_kdouble(w, "total_s", sub->total);
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
+}
+
+/* The shapes (or, with --group-by, the groups) as one JSON array (common/jsonw.h, indented);
+ * false on a write error. */
 static bool
-report_print_json(FILE *out, struct report_shape **v, size_t n, double all_s)
+report_print_json(FILE *out, const struct report *r, struct report_shape **v, size_t n)
 {
     struct jsonw w;
+    const bool groups = r->group_by != NULL;
     jsonw_init(&w, report_json_sink, out, JSONW_PRETTY);
     jsonw_array_begin(&w);
     for (size_t i = 0; i < n; i++) {
@@ -1601,7 +2164,13 @@ report_print_json(FILE *out, struct report_shape **v, size_t n, double all_s)
         hexfmt_u64(s->digest, hex);
         jsonw_object_begin(&w);
         jsonw_kuint(&w, "rank", i + 1);
-        jsonw_kstr(&w, "digest", hex);
+        if (groups) {
+            jsonw_kstr(&w, "group_by", r->group_by);
+            jsonw_kstr(&w, "value", s->none ? NULL : s->fingerprint);
+            jsonw_kuint(&w, "shapes", s->nsubs);
+        } else {
+            jsonw_kstr(&w, "digest", hex);
+        }
         jsonw_kuint(&w, "count", s->n);
         jsonw_kdouble(&w, "total_s", s->total);
         jsonw_kdouble(&w, "avg_ms", s->total * 1000.0 / (double)s->n);
@@ -1612,7 +2181,13 @@ report_print_json(FILE *out, struct report_shape **v, size_t n, double all_s)
         jsonw_kdouble(&w, "p99_ms", report_pct_ms(s, 99));
         jsonw_kdouble(&w, "lock_s", s->lock_total);
         jsonw_kuint(&w, "rows_sent", s->rows_sent);
-        jsonw_kuint(&w, "rows_examined", s->rows_examined);
+        /* over the entries whose rows examined the log knew; null when it knew none */
+        if (s->exam_known) {
+            jsonw_kuint(&w, "rows_examined", s->rows_examined);
+        } else {
+            jsonw_knull(&w, "rows_examined");
+        }
+        jsonw_kuint(&w, "rows_examined_known", s->exam_known);
         jsonw_kuint(&w, "rows_affected", s->rows_affected);
         jsonw_kuint(&w, "errors", s->errors);
         jsonw_kuint(&w, "full_scans", s->full_scans);
@@ -1625,15 +2200,21 @@ report_print_json(FILE *out, struct report_shape **v, size_t n, double all_s)
         jsonw_kuint(&w, "filesorts_on_disk", s->sort_disk);
         jsonw_kuint(&w, "merge_passes", s->merge_passes);
         jsonw_kuint(&w, "plans", s->plans);
+        if (groups) {
+            report_json_top_shapes(&w, r, s);
+            jsonw_object_end(&w);
+            continue;
+        }
         jsonw_kstr(&w, "fingerprint", s->fingerprint);
-        /* index advice, and the scanned row estimate its flags weigh by */
+        /* the last plan, index advice, and the scanned row estimate its flags weigh by */
+        report_json_plan_out(&w, s->plan);
         jsonw_kstr(&w, "index_advice", s->advice);
         if (s->scan_known) {
             jsonw_kuint(&w, "scan_rows", s->scan_rows);
         } else {
             jsonw_knull(&w, "scan_rows");
         }
-        jsonw_kstr(&w, "scan_weight", advice_weight_name(report_scan_weight(s, all_s)));
+        jsonw_kstr(&w, "scan_weight", advice_weight_name(report_scan_weight(s, r->total)));
         report_json_locks(&w, s);
         jsonw_object_end(&w);
     }
@@ -1641,6 +2222,14 @@ report_print_json(FILE *out, struct report_shape **v, size_t n, double all_s)
     jsonw_flush(&w);
     fputc('\n', out);
     return !ferror(out);
+}
+
+/* A --group-by attribute: a slow-log attribute or tag name (letters, digits, '_', '-'). */
+static bool
+report_attr_name(const char *s)
+{
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+    return n > 0 && n < 64 && s[n] == '\0';
 }
 
 static void
@@ -1655,11 +2244,18 @@ report_usage(FILE *out)
                  "                        (local time; add Z for UTC) or relative 45s, 30m, 2h,\n"
                  "                        1d, 1w (default: all)\n"
                  "  --format table|json   output format (default table)\n"
+                 "  --group-by ATTR       rank the values of an attribute instead of shapes,\n"
+                 "                        as pt-query-digest: route, controller (any tag),\n"
+                 "                        user, host, db (schema), or any Name of a header\n"
+                 "                        line; entries without it are the group (none);\n"
+                 "                        fingerprint: the shapes (the default)\n"
                  "  --help                print this help and exit\n"
                  "\n"
                  "Table columns: rank, digest (first 8 hex digits), count, total seconds, average\n"
                  "and p95 milliseconds (exact), rows sent, rows examined (when the log has them:\n"
-                 "server slow logs), errors (when any), flags, and the fingerprint wrapped\n"
+                 "server slow logs, or slowtap's from performance_schema; ? = unknown, as\n"
+                 "slowtap writes Rows_examined_known: No when the protocol did not tell it),\n"
+                 "errors (when any), flags, and the fingerprint wrapped\n"
                  "at word boundaries. Flags, from the Full_scan/Full_join/Tmp_table/Filesort and\n"
                  "No_index_used lines or the EXPLAIN rows: scan (type ALL on the first table),\n"
                  "join (ALL on a later table of a join), tmp (Using temporary), sort (Using\n"
@@ -1668,24 +2264,26 @@ report_usage(FILE *out)
                  "table estimated under 1000 rows, by a shape that took under 1 s and under 5%%\n"
                  "of the log's total time (not worth attention). --format json has every number:\n"
                  "also p50, min, max, lock time, rows affected, the count of each flag and of\n"
-                 "the entries with a plan.\n"
+                 "the entries with a plan, and the last plan itself.\n"
                  "\n"
-                 "Below the table: index advice; what went to disk (temporary tables and sort\n"
+                 "Below the table: each shape's last plan (a line per table) and its index\n"
+                 "advice; what went to disk (temporary tables and sort\n"
                  "merges the server wrote to disk, from its Tmp_table_on_disk, Filesort_on_disk\n"
                  "and Merge_passes figures); lock waits (the shapes whose statements waited for a\n"
                  "lock: waits, time waited, and the longest wait with the session that held the\n"
-                 "lock and what it was doing); N+1 findings. All from the log's own lines.\n");
+                 "lock and what it was doing); N+1 findings. All from the log's own lines.\n"
+                 "With --group-by the rows are the attribute's values (the digest column gives\n"
+                 "the number of shapes), and below the table each value's costliest shapes.\n"
+                 "A file with text in it but no entry is not a slow log: exit status 2.\n");
 }
 
 int
 report_main(int argc, char **argv, FILE *out, FILE *err)
 {
     static const struct option lo[] = {
-        {"top", required_argument, NULL, 't'},
-        {"since", required_argument, NULL, 's'},
-        {"format", required_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"top", required_argument, NULL, 't'},    {"since", required_argument, NULL, 's'},
+        {"format", required_argument, NULL, 'f'}, {"group-by", required_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     struct report r;
     long top = 10;
@@ -1732,6 +2330,17 @@ report_main(int argc, char **argv, FILE *out, FILE *err)
                 return 2;
             }
             break;
+        case 'g':
+            if (!report_attr_name(optarg)) {
+                fprintf(err,
+                        "slowtap report: --group-by: invalid attribute '%s' (expected a name "
+                        "such as route, controller, user, host, db or a tag's name)\n",
+                        optarg);
+                return 2;
+            }
+            /* pt-query-digest's default: the shapes themselves */
+            r.group_by = strcasecmp(optarg, "fingerprint") == 0 ? NULL : optarg;
+            break;
         case 'h':
             report_usage(out);
             return 0;
@@ -1754,16 +2363,19 @@ report_main(int argc, char **argv, FILE *out, FILE *err)
         }
     }
 
-    v = calloc(r.nshapes ? r.nshapes : 1, sizeof(*v));
+    /* the rows: the shapes, or with --group-by the groups */
+    struct report_shape *rows = r.group_by ? r.groups : r.slots;
+    size_t nrows = r.group_by ? r.ngslots : r.nslots;
+    v = calloc(r.nshapes > r.ngroups ? r.nshapes + 1 : r.ngroups + 1, sizeof(*v));
     if (!v) {
         fprintf(err, "slowtap report: out of memory\n");
         report_free(&r);
         return 2;
     }
-    for (size_t i = 0; i < r.nslots; i++) {
-        if (r.slots[i].used) {
-            qsort(r.slots[i].samples, r.slots[i].n, sizeof(double), report_cmp_double);
-            v[n++] = &r.slots[i];
+    for (size_t i = 0; i < nrows; i++) {
+        if (rows[i].used) {
+            qsort(rows[i].samples, rows[i].n, sizeof(double), report_cmp_double);
+            v[n++] = &rows[i];
         }
     }
     qsort(v, n, sizeof(*v), report_cmp_shape);
@@ -1771,7 +2383,7 @@ report_main(int argc, char **argv, FILE *out, FILE *err)
         n = (size_t)top;
     }
     if (json) {
-        if (!report_print_json(out, v, n, r.total)) {
+        if (!report_print_json(out, &r, v, n)) {
             fprintf(err, "slowtap report: cannot write JSON output\n");
             status = 1;
         }

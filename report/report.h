@@ -8,7 +8,8 @@
 
 #include <stdio.h>
 
-/* argv[0] is "report". Returns the process exit status (0, or 2 on a usage error). */
+/* argv[0] is "report". Returns the process exit status: 0, or 2 on a usage error, a file that
+ * cannot be read or is not a slow log (text in it, no entry). */
 int report_main(int argc, char **argv, FILE *out, FILE *err);
 
 #endif

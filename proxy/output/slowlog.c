@@ -193,6 +193,7 @@ slowlog_reserved_attr(const char *name)
         "Lock_time",
         "Rows_sent",
         "Rows_examined",
+        "Rows_examined_known",
         "Rows_affected",
         "Bytes_sent",
         "No_index_used",
@@ -579,6 +580,9 @@ text_head(struct logbuf *b, const struct rec *r, const char *tbuf)
     p = w_u64(p, r->rows_affected);
     p = W_LIT(p, "  Bytes_sent: ");
     p = w_u64(p, r->bytes_sent);
+    if (!r->explain.has_pfs) { /* the 0 above is for the tools: slowtap did not learn it */
+        p = W_LIT(p, "  Rows_examined_known: No");
+    }
     p = (r->status & 0x20) ? W_LIT(p, "\n# No_index_used: Yes") : W_LIT(p, "\n# No_index_used: No");
     p = (r->status & 0x10) ? W_LIT(p, "  No_good_index_used: Yes\n")
                            : W_LIT(p, "  No_good_index_used: No\n");
@@ -1050,7 +1054,11 @@ slowlog_json_object(struct jsonw *w, const struct filter *f, bool redact, const 
     jsonw_ksecs(w, "lock_time", (int64_t)slowlog_lock_us(r));
     slowlog_json_lock(w, f, redact, r);
     jsonw_kuint(w, "rows_sent", r->rows_sent);
-    jsonw_kuint(w, "rows_examined", r->explain.has_pfs ? r->explain.pfs.rows_examined : 0);
+    if (r->explain.has_pfs) { /* null: slowtap did not learn it (the protocol does not carry it) */
+        jsonw_kuint(w, "rows_examined", r->explain.pfs.rows_examined);
+    } else {
+        jsonw_knull(w, "rows_examined");
+    }
     jsonw_kuint(w, "rows_affected", r->rows_affected);
     jsonw_kuint(w, "bytes_sent", r->bytes_sent);
     slowlog_json_tmp(w, r);

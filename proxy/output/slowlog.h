@@ -8,7 +8,7 @@
  *   # User@Host: app[app] @  [127.0.0.1]
  *   # Thread_id: 42  Schema: perf  QC_hit: No
  *   # Query_time: 0.002179  Lock_time: 0.000000  Rows_sent: 2  Rows_examined: 0
- *   # Rows_affected: 0  Bytes_sent: 181
+ *   # Rows_affected: 0  Bytes_sent: 181  Rows_examined_known: No
  *   # No_index_used: Yes  No_good_index_used: No
  *   # Digest: 5d1c0e3f2a9b8c7d
  *   # Params: 42, 'abc'                       (prepared statements)
@@ -24,7 +24,9 @@
  *
  * Fields: Time is UTC from start_wall_us; User@Host is "user[user] @  [host]", or
  * "user[user] @ localhost []" when host is "" (unix socket), as MariaDB writes it; Lock_time
- * and Rows_examined are always 0 (the proxy cannot know them); No_index_used /
+ * and Rows_examined are 0 unless performance_schema told them (the protocol does not carry
+ * them): then "Rows_examined_known: No" ends the Rows_affected line (the 0 stays, as the tools
+ * need a number there; slowtap report reads the mark as unknown); No_index_used /
  * No_good_index_used come from the status flags 0x20 / 0x10; Digest is always written; the
  * Full_scan line (plan_flags_format), "# Explain:" (omitted for EXPLAIN_SRC_NONE) and the
  * "# explain:" header and rows come only with a plan. Inside "# ..." lines a value never ends
@@ -48,7 +50,8 @@
  * number as a string), statement (null for an administrator command), truncated (bool),
  * params (string or null),
  * prepared_statement (string or null), query_time, lock_time (seconds, float), rows_sent,
- * rows_examined, rows_affected, bytes_sent, tmp_tables, tmp_disk_tables, tmp_table_on_disk,
+ * rows_examined (null when performance_schema did not tell it), rows_affected, bytes_sent,
+ * tmp_tables, tmp_disk_tables, tmp_table_on_disk,
  * filesort_on_disk, merge_passes (the "# Tmp_tables:" line: numbers and bools, all null when
  * the server measured nothing), error_code (0 when none), error (string or null),
  * digest (16 hex digits), fingerprint (string or null), no_index_used, no_good_index_used

@@ -224,8 +224,8 @@ class Addresses(unittest.TestCase):
                 "--http", "off", "--long-query-time", "0", "--threads", "2",
                 "--explain-user", "explain", "--explain-password", "explainpass"]
         with NsSlowtap(args, hosts=V6_FIRST_HOSTS, wait_port=port) as px:
-            self.assertIn("slowtap: --backend localhost:%d: [::1]:%d, 127.0.0.1:%d (tried in this "
-                          "order)" % (rp, rp, rp), px.stderr())
+            self.assertIn("slowtap: note: --backend localhost:%d resolves to [::1]:%d, 127.0.0.1:%d "
+                          "(tried in this order)" % (rp, rp, rp), px.stderr())
             before = self.relay.accepted
             for i in range(10):
                 c = connect(port, db=DB)
@@ -275,8 +275,8 @@ class Addresses(unittest.TestCase):
                 "--http", "off", "--threads", "3"]
         with NsSlowtap(args, hosts=V6_FIRST_HOSTS, wait_port=port) as px:
             harness.wait_port(port, 10.0, host="::1", proc=px.proc)
-            self.assertIn("slowtap: --listen localhost:%d: [::1]:%d, 127.0.0.1:%d (each listened "
-                          "on)" % (port, port, port), px.stderr())
+            self.assertIn("slowtap: note: --listen localhost:%d resolves to [::1]:%d, 127.0.0.1:%d "
+                          "(each listened on)" % (port, port, port), px.stderr())
             for host in ("127.0.0.1", "::1") * 4:
                 c = connect(port, host=host)
                 with c.cursor() as cur:
@@ -292,7 +292,7 @@ class Addresses(unittest.TestCase):
         args = ["--listen", "multi.test:%d" % port, "--backend", "127.0.0.1:%d" % self.srv.port,
                 "--http", "off", "--threads", "2"]
         with NsSlowtap(args, hosts=hosts, wait_port=port) as px:
-            self.assertIn("slowtap: --listen multi.test:%d: not listening on 10.255.255.1:%d: "
+            self.assertIn("slowtap: note: --listen multi.test:%d: not listening on 10.255.255.1:%d: "
                           "bind: %s" % (port, port, os.strerror(99)), px.stderr())
             c = connect(port)
             c.close()

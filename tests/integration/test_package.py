@@ -32,6 +32,8 @@ EXPECTED_FILES = [
     "etc/logrotate.d/slowtap",
     "lib/systemd/system/slowtap.service",
     "lib/systemd/system/slowtap@.service",
+    "usr/share/slowtap/contrib/sqlcommenter_sqlalchemy.py",
+    "usr/share/slowtap/contrib/sqlcommenter_django.py",
 ]
 
 

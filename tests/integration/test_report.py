@@ -4,7 +4,9 @@ temporary table and a filesort) and on handwritten slowtap-format samples (text 
 lines) with known numbers: counts per shape, totals, exact percentiles, rows, errors, the
 Full_scan/Full_join/Tmp_table/Filesort flags (from flags lines and from EXPLAIN rows), --top,
 --since, table and JSON output, a table that fits 100 columns without cutting a word, usage
-errors."""
+errors; --group-by (tags, user, host, schema; text and JSON logs; a slowtap log of tagged
+statements); "not a slow log" (exit 2) against an empty log (exit 0); each shape's last plan
+and advice; rows examined slowtap could not learn shown as unknown, never as 0."""
 # slowtap-test: serial
 # (serial: it changes the server's global slow-log settings)
 
@@ -12,6 +14,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import unittest
 
 import harness
@@ -682,6 +685,331 @@ class ReportMariadbLog(unittest.TestCase):
         shapes = report_json("--top", "0", p)
         self.assertEqual(by_fp(shapes, "from items where id =")["count"], 14)
         self.assertEqual(by_fp(shapes, "from items where name like")["full_scans"], 6)
+
+
+def tagged_entry(t, qt, stmt, attrs=None, user_host="app[app] @  [127.0.0.1]", schema="shop",
+                 exam=None, use=True):
+    """An entry as slowtap writes a tagged statement: the tags on one "# Name: value" line.
+    exam None: slowtap did not learn rows examined (Rows_examined: 0, and the mark)."""
+    lines = ["# Time: %s" % t, "# User@Host: %s" % user_host,
+             "# Thread_id: 7  Schema: %s  QC_hit: No" % schema,
+             "# Query_time: %.6f  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: %d"
+             % (qt, exam or 0),
+             "# Rows_affected: 0  Bytes_sent: 10" + ("  Rows_examined_known: No"
+                                                     if exam is None else ""),
+             "# No_index_used: No  No_good_index_used: No", "# Digest: 0123456789abcdef"]
+    if attrs:
+        lines.append("# " + "  ".join("%s: %s" % kv for kv in attrs))
+    if use and schema:
+        lines.append("use %s;" % schema)
+    lines += ["SET timestamp=1795556880;", stmt + ";"]
+    return "\n".join(lines) + "\n"
+
+
+class ReportGroupBy(unittest.TestCase):
+    """--group-by: /roster has 2 shapes (3 entries, 0.6 s), /my_class 1 shape (1 entry, 1.0 s),
+    2 entries have no route (0.05 s); users, hosts and schemas differ per entry."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="slowtap-report-group-")
+        text = (tagged_entry("2026-11-24T21:00:00Z", 0.1, "SELECT * FROM classes WHERE id = 1",
+                             [("Route", "/roster/<int:class_id>"), ("Controller", "roster")])
+                + tagged_entry("2026-11-24T21:00:01Z", 0.2, "SELECT * FROM students WHERE "
+                               "class_id = 1", [("Route", "/roster/<int:class_id>"),
+                                                ("Controller", "roster")])
+                + tagged_entry("2026-11-24T21:00:02Z", 0.3, "SELECT * FROM students WHERE "
+                               "class_id = 2", [("Route", "/roster/<int:class_id>"),
+                                                ("Controller", "roster")],
+                               user_host="web[web] @ apphost [10.0.0.9]")
+                + tagged_entry("2026-11-24T21:00:03Z", 1.0, "SELECT * FROM students WHERE "
+                               "student_id = 7", [("Route", "/my_class"),
+                                                  ("Controller", "my%20class")],
+                               schema="school")
+                # no route; a tag named like an attribute (Tag_User); no schema at all
+                + tagged_entry("2026-11-24T21:00:04Z", 0.02, "SELECT 1",
+                               [("Tag_User", "bob")], schema="")
+                + tagged_entry("2026-11-24T21:00:05Z", 0.03, "SELECT NOW()",
+                               user_host="root[root] @ localhost []  Id: 5", schema=""))
+        cls.log = os.path.join(cls.dir, "slow.log")
+        with open(cls.log, "w") as f:
+            f.write(text)
+        # the JSON-lines log of one more /my_class statement and one without tags
+        jl = [{"ts": 1795556880.0, "user": "app", "host": "127.0.0.1", "schema": "school",
+               "statement": "SELECT * FROM students WHERE student_id = 9", "query_time": 0.5,
+               "rows_examined": None, "tags": {"route": "/my_class", "controller": "my class"}},
+              {"ts": 1795556881.0, "user": "app", "host": "127.0.0.1", "schema": "",
+               "statement": "SELECT 3", "query_time": 0.01, "rows_examined": None,
+               "tags": None}]
+        cls.jlog = os.path.join(cls.dir, "slow.jsonl")
+        with open(cls.jlog, "w") as f:
+            f.write("\n".join(json.dumps(o) for o in jl) + "\n")
+
+    def groups(self, attr, *files):
+        g = report_json("--group-by", attr, "--top", "0", *(files or (self.log,)))
+        for x in g:
+            self.assertEqual(x["group_by"], attr)
+        return {x["value"]: x for x in g}
+
+    def test_route(self):
+        g = self.groups("route")
+        self.assertEqual(set(g), {"/roster/<int:class_id>", "/my_class", None})
+        ro = g["/roster/<int:class_id>"]
+        self.assertEqual((ro["count"], ro["shapes"], ro["rank"]), (3, 2, 2))
+        self.assertAlmostEqual(ro["total_s"], 0.6, places=6)
+        self.assertEqual([(s["count"], s["fingerprint"]) for s in ro["top_shapes"]],
+                         [(2, "select * from students where class_id = ?"),
+                          (1, "select * from classes where id = ?")])
+        self.assertAlmostEqual(ro["top_shapes"][0]["total_s"], 0.5, places=6)
+        self.assertEqual((g["/my_class"]["count"], g["/my_class"]["rank"]), (1, 1))
+        self.assertEqual((g[None]["count"], g[None]["shapes"]), (2, 2))
+        # the same with pt-query-digest's capitalisation, and across a text and a JSON log
+        self.assertEqual(set(self.groups("Route")), set(g))
+        both = self.groups("route", self.log, self.jlog)
+        self.assertEqual(both["/my_class"]["count"], 2)
+        self.assertEqual(both["/my_class"]["shapes"], 1)
+        self.assertEqual(both[None]["count"], 3)
+
+    def test_other_attributes(self):
+        c = self.groups("controller", self.log, self.jlog)
+        self.assertEqual({k: v["count"] for k, v in c.items()},
+                         {"roster": 3, "my class": 2, None: 3})  # %20 is a space
+        u = self.groups("user")
+        self.assertEqual({k: v["count"] for k, v in u.items()},
+                         {"app": 4, "web": 1, "root": 1})
+        h = self.groups("host")
+        self.assertEqual({k: v["count"] for k, v in h.items()},
+                         {"127.0.0.1": 4, "apphost": 1, "localhost": 1})
+        d = self.groups("db")
+        self.assertEqual({k: v["count"] for k, v in d.items()},
+                         {"shop": 3, "school": 1, None: 2})
+        self.assertEqual(self.groups("schema").keys(), d.keys())
+        t = self.groups("Tag_User")
+        self.assertEqual({k: v["count"] for k, v in t.items()}, {"bob": 1, None: 5})
+        th = self.groups("thread_id")  # any attribute of a header line
+        self.assertEqual({k: v["count"] for k, v in th.items()}, {"7": 6})
+
+    def test_table(self):
+        rc, out, err = report("--group-by", "route", self.log)
+        self.assertEqual(rc, 0, err)
+        assert_fits(self, out)
+        lines = [l for l in out.splitlines() if not l.startswith("#")]
+        self.assertEqual(lines[0].split(), ["rank", "shapes", "count", "total_s", "avg_ms",
+                                            "p95_ms", "rows", "flags", "route"])
+        rows = [l.split() for l in lines[1:4]]
+        self.assertEqual([(r[0], r[1], r[2], r[3], r[-1]) for r in rows],
+                         [("1", "1", "1", "1.000", "/my_class"),
+                          ("2", "2", "3", "0.600", "/roster/<int:class_id>"),
+                          ("3", "2", "2", "0.050", "(none)")])
+        self.assertIn("6 entries, 5 shapes, 1.650 s total; 3 groups by route", out)
+        sec = out.split("# costliest shapes per route (rank: digest, count, total_s, "
+                        "fingerprint)\n", 1)[1].splitlines()
+        self.assertEqual(sec[2], "   2 /roster/<int:class_id>")
+        self.assertEqual(sec[3].split()[1:], ["2", "0.500", "select", "*", "from", "students",
+                                              "where", "class_id", "=", "?"])
+        self.assertEqual(sec[4].split()[1:3], ["1", "0.100"])
+        # --top counts groups
+        self.assertEqual(len(report_json("--group-by", "route", "--top", "1", self.log)), 1)
+        # pt-query-digest's default group, fingerprint: the shapes
+        self.assertEqual(report_json("--group-by", "fingerprint", self.log),
+                         report_json(self.log))
+        rc, out, err = report("--group-by", "a b", self.log)
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("--group-by", err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+
+
+class ReportNotASlowLog(unittest.TestCase):
+    def test_not_a_slow_log(self):
+        d = tempfile.mkdtemp(prefix="slowtap-report-notlog-")
+        good = os.path.join(d, "good.log")
+        with open(good, "w") as f:
+            f.write(tagged_entry("2026-11-24T21:00:00Z", 0.1, "SELECT 1"))
+        bad = {"passwd": "root:x:0:0:root:/root:/bin/bash\nbin:x:1:1::/:/usr/sbin/nologin\n",
+               "markdown.md": "# A title\n\nSome text; more text.\n# Another: heading\n",
+               "doc.json": '{\n  "a": [1, 2],\n  "b": "c"\n}\n' * 3,
+               "objects.jsonl": '{"a": 1}\n{"b": 2}\n'}
+        for name, text in bad.items():
+            p = os.path.join(d, name)
+            with open(p, "w") as f:
+                f.write(text)
+            for args in ([p], [good, p], ["--format", "json", p]):
+                rc, out, err = report(*args)
+                self.assertEqual(rc, 2, (name, out, err))
+                self.assertEqual(out, "", name)
+                self.assertEqual(len(err.splitlines()), 1, (name, err))
+                self.assertTrue(err.startswith("slowtap report: %s: not a slow log" % p), err)
+        # an empty log, a blank one and a server log with only its banner: 0 entries, exit 0
+        banner = ("/usr/sbin/mariadbd, Version: 10.11.6-MariaDB-log (Debian 12). started "
+                  "with:\nTcp port: 3306  Unix socket: /run/mysqld/mysqld.sock\n"
+                  "Time\t\t    Id Command\tArgument\n")
+        for name, text in (("empty.log", ""), ("blank.log", "\n\n"), ("banner.log", banner)):
+            p = os.path.join(d, name)
+            with open(p, "w") as f:
+                f.write(text)
+            rc, out, err = report(p)
+            self.assertEqual((rc, err), (0, ""), name)
+            self.assertTrue(out.startswith("# 0 entries, 0 shapes"), out)
+            self.assertEqual(report_json(p), [])
+        # a JSON-lines log whose first line is cut (a rotation mid-line): a log, one warning
+        p = os.path.join(d, "cut.jsonl")
+        with open(p, "w") as f:
+            f.write('tement": "SELECT 1"}\n' + json.dumps({"ts": 1.0, "statement": "SELECT 2",
+                                                         "query_time": 0.5}) + "\n")
+        rc, out, err = report(p)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertTrue(err.startswith("slowtap report: %s: 1 line skipped before the first "
+                                       "entry (line 1: " % p), err)
+        self.assertIn("# 1 entries, 1 shapes", out)
+        # a log whose entries all come before --since is a slow log
+        rc, out, err = report("--since", "1m", good)
+        self.assertEqual((rc, err), (0, ""))
+
+
+class ReportPlansAndRowsExamined(unittest.TestCase):
+    """Each shape's last plan and its advice below the table and in JSON; rows examined that
+    slowtap could not learn (Rows_examined_known: No, JSON null) are unknown, never 0."""
+
+    ADVICE = "ALTER TABLE `shop`.`orders` ADD INDEX `ix_orders_note` (`note`)"
+
+    def test_plan_and_advice_per_shape(self):
+        d = tempfile.mkdtemp(prefix="slowtap-report-plan-")
+        old = text_entry("2026-11-24T21:00:00Z", 0.5, 1, 0, "SELECT * FROM orders WHERE note "
+                         "= 'a'", explain_type="ALL", extra="Using where")
+        new = text_entry("2026-11-24T21:00:01Z", 0.5, 1, 0, "SELECT * FROM orders WHERE note "
+                         "= 'b'", explain_type="ref", extra="Using index condition")
+        adv = old.replace("use shop;", "# Index_advice: %s\nuse shop;" % self.ADVICE)
+        p = os.path.join(d, "plans.log")
+        with open(p, "w") as f:
+            f.write(adv + new + text_entry("2026-11-24T21:00:02Z", 0.1, 1, 0, "SELECT 1"))
+        (s, one) = report_json(p)
+        self.assertEqual(s["index_advice"], self.ADVICE)
+        self.assertIsNone(one["plan"])
+        # the last plan read: ref on orders, then users
+        self.assertEqual([(r["table"], r["type"], r["rows"], r["Extra"]) for r in s["plan"]],
+                         [("orders", "ref", "1000", "Using index condition"),
+                          ("users", "ALL", "10", "")])
+        self.assertEqual(s["plan"][0]["possible_keys"], "NULL")
+        rc, out, err = report(p)
+        self.assertEqual(rc, 0, err)
+        assert_fits(self, out)
+        plans = out.split("\n# plans (rank digest: the shape's last EXPLAIN, a line per table: "
+                          "type, key, rows, Extra)\n", 1)[1].split("\n\n")[0].splitlines()
+        self.assertEqual(plans, ["   1 %s orders: ref, key none, 1000 rows, Using index "
+                                 "condition" % s["digest"][:8],
+                                 " " * 14 + "users: ALL, key none, 10 rows"])
+        self.assertIn("\n   1 %s %s\n" % (s["digest"][:8], self.ADVICE), out)
+        # from a JSON log's plan
+        row = {"id": "1", "select_type": "SIMPLE", "table": "students", "type": "ALL",
+               "possible_keys": None, "key": None, "rows": "10000", "Extra": "Using where"}
+        pj = os.path.join(d, "plans.jsonl")
+        with open(pj, "w") as f:
+            f.write(json.dumps({"ts": 1795556880.0, "statement": "SELECT * FROM students "
+                                "WHERE student_id = 3", "query_time": 0.004, "plan": [row],
+                                "index_advice": "ALTER TABLE x"}) + "\n")
+        (j,) = report_json(pj)
+        self.assertEqual((j["plan"][0]["table"], j["plan"][0]["type"], j["plan"][0]["key"],
+                          j["index_advice"]), ("students", "ALL", "NULL", "ALTER TABLE x"))
+        rc, out, err = report(pj)
+        self.assertIn(" students: ALL, key none, 10000 rows, Using where\n", out)
+
+    def test_rows_examined_unknown(self):
+        d = tempfile.mkdtemp(prefix="slowtap-report-exam-")
+        text = (tagged_entry("2026-11-24T21:00:00Z", 0.5, "SELECT * FROM a WHERE x = 1")
+                + tagged_entry("2026-11-24T21:00:01Z", 0.4, "SELECT * FROM a WHERE x = 2")
+                # performance_schema told slowtap for one of b's two entries
+                + tagged_entry("2026-11-24T21:00:02Z", 0.3, "SELECT * FROM b WHERE y = 1",
+                               exam=5000)
+                + tagged_entry("2026-11-24T21:00:03Z", 0.2, "SELECT * FROM b WHERE y = 2")
+                + tagged_entry("2026-11-24T21:00:04Z", 0.1, "SELECT * FROM c", exam=0))
+        p = os.path.join(d, "exam.log")
+        with open(p, "w") as f:
+            f.write(text)
+        a, b, c = report_json(p)
+        self.assertEqual((a["rows_examined"], a["rows_examined_known"]), (None, 0))
+        self.assertEqual((b["rows_examined"], b["rows_examined_known"]), (5000, 1))
+        self.assertEqual((c["rows_examined"], c["rows_examined_known"]), (0, 1))
+        rc, out, err = report(p)
+        self.assertEqual(rc, 0, err)
+        head, rows = table_rows(out)
+        self.assertIn("exam", head)
+        self.assertEqual([r["exam"] for r in rows], ["?", "5000+?", "0"])
+        self.assertIn("# exam: rows examined; ? = unknown: the client protocol does not carry "
+                      "them", out)
+        assert_fits(self, out)
+        # none known at all: no column, one line says so
+        p2 = os.path.join(d, "none.log")
+        with open(p2, "w") as f:
+            f.write(text.split("# Time: 2026-11-24T21:00:02Z")[0])
+        rc, out, err = report(p2)
+        head, rows = table_rows(out)
+        self.assertNotIn("exam", head)
+        self.assertIn("# rows examined: unknown for 2 of 2 entries (the client protocol does "
+                      "not carry them)", out)
+        # the JSON log's null
+        pj = os.path.join(d, "exam.jsonl")
+        with open(pj, "w") as f:
+            f.write(json.dumps({"ts": 1.0, "statement": "SELECT 1", "query_time": 0.1,
+                                "rows_examined": None}) + "\n")
+        self.assertEqual(report_json(pj)[0]["rows_examined"], None)
+
+
+class ReportSlowtapLog(unittest.TestCase):
+    """A log slowtap wrote itself, of sqlcommenter-tagged statements: --group-by route and
+    controller read its tag lines, and its rows examined (no performance_schema here) are
+    unknown, not 0, in the report, the API and the dashboard (headless Chromium)."""
+
+    def test_group_by_route_on_slowtaps_log(self):
+        import pymysql
+        import urllib.request
+        import test_dashboard
+        srv = harness.mariadb()
+        srv.fresh_db(DB)
+        http_port = harness.free_port()
+        base = "http://127.0.0.1:%d" % http_port
+        with harness.Slowtap(["--http", "127.0.0.1:%d" % http_port]) as px:
+            c = pymysql.connect(host="127.0.0.1", port=px.port, user="app", password="apppass",
+                                database=DB, autocommit=True)
+            cur = c.cursor()
+            for i in range(3):
+                cur.execute("SELECT %d /*controller='roster',route='%%2Froster%%2F%d'*/"
+                            % (i, i % 2))
+            cur.execute("SELECT 42")
+            c.close()
+            deadline = time.monotonic() + 10
+            while px.log_text().count("SELECT 42") < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            text = px.log_text()
+            # the API and the dashboard: no rows examined the server did not measure, and the
+            # shape's details say they are unknown (and why), not 0
+            d = None
+            while d is None and time.monotonic() < deadline + 5:
+                with urllib.request.urlopen(base + "/api/digests", timeout=10) as r:
+                    d = next((x for x in json.loads(r.read())
+                              if x["fingerprint"] == "select ?"), None)
+                time.sleep(0.2)
+            self.assertIsNotNone(d)
+            self.assertIsNone(d["server"], d)
+            self.assertNotIn("rows_examined", d)
+            out = test_dashboard.run_chromium(["--virtual-time-budget=5000", "--dump-dom",
+                                               base + "/#digest=" + d["digest"]])
+            self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+            self.assertTrue("rows examined: unknown (the client protocol does not carry them;"
+                            in out.stdout, "no 'rows examined: unknown' in the shape's details")
+            self.assertNotRegex(out.stdout, r"rows examined 0\b")
+            by_route = report_json("--group-by", "route", px.log_path)
+            by_ctl = report_json("--group-by", "controller", px.log_path)
+            shapes = report_json(px.log_path)
+        self.assertIn("Rows_examined_known: No", text)
+        g = {x["value"]: x for x in by_route}
+        self.assertEqual((g["/roster/0"]["count"], g["/roster/1"]["count"]), (2, 1), text)
+        self.assertTrue(g["/roster/0"]["top_shapes"][0]["fingerprint"].startswith("select ?"),
+                        g)
+        self.assertGreaterEqual(g[None]["count"], 1)
+        self.assertEqual({x["value"]: x["count"] for x in by_ctl}["roster"], 3)
+        for s in shapes:
+            self.assertIsNone(s["rows_examined"], s)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@ matters: a refused login is reported as an authentication failure (user and serv
 code), never as a lost connection; a normal start prints only its one start-up line; the
 open-file-limit note appears only when the limit is too low for --max-connections; when the
 default HTTP address is taken slowtap starts without HTTP and says so on one line, while an
-explicitly given --http that cannot listen stays a start-up error (exit 2)."""
+explicitly given --http that cannot listen stays a start-up error (exit 2); a slow log or
+explain log that cannot be opened is a start-up error naming it (exit 2); what slowtap says
+about a port given alone is a note, phrased as one."""
 # slowtap-test: serial
 # (serial: it holds the default HTTP port 127.0.0.1:9033 for a moment)
 
 import os
+import re
 import resource
 import signal
 import socket
@@ -244,6 +247,57 @@ class HttpFallback(unittest.TestCase):
         self.assertEqual(rc, 2, p.stderr())
         self.assertIn("cannot listen", p.stderr())
 
+
+class StartupLogPaths(unittest.TestCase):
+    def test_unopenable_log_is_a_startup_error(self):
+        d = tempfile.mkdtemp(prefix="slowtap-msg-logs-")
+        missing = os.path.join(d, "no-such-dir", "x.log")
+        cases = (("--slow-log", missing, os.strerror(2)),
+                 ("--slow-log", d, os.strerror(21)),  # a directory
+                 ("--explain-log", missing, os.strerror(2)))
+        for opt, path, why in cases:
+            p = Proc([opt, path])
+            try:
+                rc = p.proc.wait(timeout=20)
+            finally:
+                p.stop()
+            err = p.stderr()
+            self.assertEqual(rc, 2, (opt, path, err))
+            self.assertEqual(err.splitlines(), ["slowtap: %s %s: cannot open: %s"
+                                                % (opt, path, why)], err)
+            with self.assertRaises(OSError):  # it never listened
+                socket.create_connection(("127.0.0.1", p.port), timeout=1).close()
+        self.assertFalse(os.path.exists(os.path.dirname(missing)))
+        # a log that does not exist yet, in a directory that does, is created at start
+        fresh = os.path.join(d, "fresh.log")
+        p = Proc(["--http", "off", "--slow-log", fresh])
+        try:
+            p.wait_listening()
+            self.assertTrue(os.path.exists(fresh))
+        finally:
+            self.assertEqual(p.stop(), 0, p.stderr())
+        self.assertNotIn("dropping", p.stderr())
+
+
+class StartupNotesPhrased(unittest.TestCase):
+    def test_port_alone_is_a_note(self):
+        srv_port = harness.mariadb().port
+        port = harness.free_port()
+        # the later --listen and --backend win: a port alone, each
+        p = Proc(["--http", "off", "--listen", str(port), "--backend", str(srv_port)])
+        p.port = port
+        try:
+            p.wait_listening()
+            time.sleep(0.2)
+        finally:
+            self.assertEqual(p.stop(), 0, p.stderr())
+        lines = [l for l in p.stderr().splitlines() if "stopping" not in l and
+                 not re.match(r"^slowtap \S+: listening on %d," % port, l)]
+        self.assertEqual(lines, [
+            "slowtap: note: --listen %d is 127.0.0.1:%d (a port alone means loopback)"
+            % (port, port),
+            "slowtap: note: --backend %d is 127.0.0.1:%d (a port alone means loopback)"
+            % (srv_port, srv_port)], p.stderr())
 
 if __name__ == "__main__":
     unittest.main()
