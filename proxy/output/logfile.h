@@ -14,10 +14,22 @@
  * - Write errors (ENOSPC, EIO, EBADF ...) drop the failed batch and print, once,
  *   "slowtap: slow log <path>: <strerror>; dropping entries"; the first successful write after
  *   that prints "slowtap: slow log <path>: recovered". Each warning is one write(2) on fd 2.
+ * - Whole or absent: an entry is in the file completely or not at all. A short write (a disk
+ *   that fills up) keeps the whole entries it wrote and cuts the file back (ftruncate) to the
+ *   end of the last of them; the rest of the batch is dropped. Until the cut succeeds nothing
+ *   more is appended (entries are dropped), so no entry is ever glued to a fragment. A file that
+ *   cannot be cut (a pipe, a device) gets a newline after the fragment instead. The counters
+ *   say exactly what is in the file: written counts the entries that are in it, dropped the
+ *   ones that are not.
+ * - Moved: about every 250 ms the writer compares the path with the open file (stat against
+ *   fstat: device and inode). When the file was deleted, renamed or replaced, it opens the path
+ *   anew and prints "slowtap: slow log <path>: the file was deleted; reopened" (renamed,
+ *   replaced); if that open fails it warns once and keeps writing to the old file. Regular
+ *   files only: a device or a pipe is never compared.
  * - The file is opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC with mode 0640, which the umask
  *   then narrows: 0640 under the usual umask 022, 0600 under 077. An existing file keeps its
  *   mode.
- * - Reopen: the writer checks the request at least every 100 ms, opens the path anew and
+ * - Reopen (SIGHUP): the writer checks the request at least every 100 ms, opens the path anew and
  *   closes the old descriptor. If the new open fails it warns and keeps writing to the old
  *   descriptor (or keeps dropping, when there was none). "-" (stdout) is never reopened or
  *   closed.
