@@ -21,11 +21,11 @@
  *   cannot be cut (a pipe, a device) gets a newline after the fragment instead. The counters
  *   say exactly what is in the file: written counts the entries that are in it, dropped the
  *   ones that are not.
- * - Moved: about every 250 ms the writer compares the path with the open file (stat against
- *   fstat: device and inode). When the file was deleted, renamed or replaced, it opens the path
- *   anew and prints "slowtap: slow log <path>: the file was deleted; reopened" (renamed,
- *   replaced); if that open fails it warns once and keeps writing to the old file. Regular
- *   files only: a device or a pipe is never compared.
+ * - Moved: every 250 ms (350 at most, idle) the writer compares the path with the open file
+ *   (stat against fstat: device and inode). When the file was deleted, renamed or replaced, it
+ *   opens the path anew and prints "slowtap: slow log <path>: the file was deleted; reopened"
+ *   (renamed, replaced); if that open fails it warns once and keeps writing to the old file.
+ *   Regular files only: a device or a pipe is never compared.
  * - The file is opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC with mode 0640, which the umask
  *   then narrows: 0640 under the usual umask 022, 0600 under 077. An existing file keeps its
  *   mode.

@@ -6,7 +6,7 @@ stderr line says so.
   - renamed, with statements running meanwhile: the file exists again, one line "the file was
     renamed; reopened", every statement is in exactly one of the two files and none is lost,
     and the counter of written entries equals the entries in both files.
-The time to notice is printed (the header promises about 250 ms); the loops that wait for it
+The time to notice is printed (logfile.h: every 250 ms, 350 at most); the loops that wait for it
 give up after 5 s."""
 
 import os
