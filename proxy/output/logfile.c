@@ -37,6 +37,7 @@
 #define LOGFILE_WAIT_NS      (100 * 1000 * 1000L)
 #define LOGFILE_CHECK_MS     250 /* how often the path is compared with the open file */
 #define LOGFILE_ENDS_INIT    256 /* entry ends a new batch has room for */
+#define LOGFILE_EAGER_MS     20  /* an entry ending this long after the last handover goes now */
 
 struct logbatch {
     struct logbatch *next;
@@ -82,6 +83,7 @@ struct logbuf {
     struct logbatch *cur;   /* being filled */
     struct logbatch *spare; /* replaces cur at the next flush; NULL when allocation failed */
     size_t entry_start;     /* offset of the entry being built */
+    int64_t handed_ms;      /* when entries were last handed over (coarse monotonic clock) */
     bool in_entry;
     bool broken; /* the entry being built lost bytes (out of memory): drop it */
 };
@@ -137,6 +139,15 @@ static void
 logfile_count(uint64_t *counter, uint64_t n)
 {
     __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+/* Milliseconds of a monotonic clock that is cheap to read (a few ms of resolution). */
+static int64_t
+logfile_coarse_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* One line on stderr, written with a single write(2) so lines from threads never mix. */
@@ -579,6 +590,7 @@ logbuf_handover(struct logbuf *b, bool final)
     if (complete == 0) {
         return;
     }
+    b->handed_ms = logfile_coarse_ms();
     if (!b->spare && !final) {
         b->spare = logbatch_new(tail > LOGFILE_BATCH_CAP ? tail : LOGFILE_BATCH_CAP);
     }
@@ -797,7 +809,9 @@ logbuf_end(struct logbuf *b)
         logfile_count(&b->lf->dropped, 1);
         return;
     }
-    if (b->cur->len >= LOGFILE_FLUSH_AT) {
+    /* Past 64 KiB, or when nothing was handed over for a while (sparse traffic: the entry
+     * reaches the file now instead of at the owner's next timer flush). */
+    if (b->cur->len >= LOGFILE_FLUSH_AT || logfile_coarse_ms() - b->handed_ms >= LOGFILE_EAGER_MS) {
         logbuf_handover(b, false);
     }
 }

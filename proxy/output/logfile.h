@@ -79,7 +79,8 @@ struct logbuf;
 struct logbuf *logbuf_new(struct logfile *lf);
 void logbuf_free(struct logbuf *b); /* flushes first (an unfinished entry is discarded) */
 
-/* Appends one whole entry (already formatted). Flushes by itself past 64 KiB. */
+/* Appends one whole entry (already formatted). Flushes by itself past 64 KiB, and when the
+ * entry ends 20 ms or more after the buffer last handed entries over (logbuf_end). */
 void logbuf_append(struct logbuf *b, const char *entry, size_t len);
 /*
  * printf-style helpers for building one entry in pieces: begin, add..., end. The entry counts
@@ -99,7 +100,9 @@ void logbuf_end(struct logbuf *b);
  * failed). */
 void logbuf_abandon(struct logbuf *b);
 /* Hands the buffered whole entries to the writer thread (an entry being built stays). Call
- * from a timer (every ~50 ms) and at exit. Cheap when empty. */
+ * from a timer and at exit. Cheap when empty. The timer's period bounds how long an entry can
+ * wait in the buffer: logbuf_end hands over at once only when the previous handover is 20 ms
+ * old or more, so entries that follow another within 20 ms wait for this call. */
 void logbuf_flush(struct logbuf *b);
 
 #endif
