@@ -227,10 +227,11 @@ logbatch_whole(const struct logbatch *bt, size_t done)
 
 /*
  * Takes the fragment a short write left at the end of the file away: cuts a regular file back
- * to torn_at, the end of its last whole entry; ends the fragment's line in a file that cannot be
- * cut (a pipe, a device: torn_at -1), so that the next entry at least starts a line of its own.
- * true when the file now ends with a whole entry; false with *err set when not (nothing may be
- * appended then: it would be glued to the fragment).
+ * to torn_at, the end of its last whole entry. A file that cannot be cut (a pipe, a device:
+ * torn_at -1; an append-only file, where ftruncate fails) gets a newline after the fragment
+ * instead, so that the next entry at least starts a line of its own. true when that is done;
+ * false with *err set when not (nothing may be appended then: it would be glued to the
+ * fragment).
  */
 static bool
 logfile_mend(struct logfile *lf, int *err)
@@ -242,7 +243,14 @@ logfile_mend(struct logfile *lf, int *err)
         *err = EBADF;
         return false;
     }
-    if (lf->torn_at >= 0 ? ftruncate(lf->fd, lf->torn_at) == 0 : write(lf->fd, "\n", 1) == 1) {
+    if (lf->torn_at >= 0) {
+        if (ftruncate(lf->fd, lf->torn_at) == 0) {
+            lf->torn = false;
+            return true;
+        }
+        lf->torn_at = -1; /* shrinking does not fail for want of space: it never will work */
+    }
+    if (write(lf->fd, "\n", 1) == 1) {
         lf->torn = false;
         return true;
     }
@@ -278,9 +286,11 @@ logfile_write_batch(struct logfile *lf, struct logbatch *bt)
         size_t whole = kept ? bt->ends[kept - 1] : 0;
         if (done > whole) {
             /* O_APPEND: the offset is the end of what this batch wrote */
+            struct stat st;
             off_t end = lseek(lf->fd, 0, SEEK_CUR);
+            bool reg = fstat(lf->fd, &st) == 0 && S_ISREG(st.st_mode);
             lf->torn = true;
-            lf->torn_at = end >= (off_t)done ? end - (off_t)(done - whole) : -1;
+            lf->torn_at = reg && end >= (off_t)done ? end - (off_t)(done - whole) : -1;
             int mend_err = 0;
             (void)logfile_mend(lf, &mend_err); /* retried before the next write when it fails */
         }
@@ -347,6 +357,9 @@ logfile_check_path(struct logfile *lf)
         return;
     }
     bool gone = stat(lf->path, &ps) != 0;
+    if (gone && errno != ENOENT && errno != ENOTDIR) {
+        return; /* cannot tell (EACCES ...): the open file stays */
+    }
     if (!gone && ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino) {
         lf->moved_said = false;
         return;

@@ -16,11 +16,11 @@
  *   that prints "slowtap: slow log <path>: recovered". Each warning is one write(2) on fd 2.
  * - Whole or absent: an entry is in the file completely or not at all. A short write (a disk
  *   that fills up) keeps the whole entries it wrote and cuts the file back (ftruncate) to the
- *   end of the last of them; the rest of the batch is dropped. Until the cut succeeds nothing
- *   more is appended (entries are dropped), so no entry is ever glued to a fragment. A file that
- *   cannot be cut (a pipe, a device) gets a newline after the fragment instead. The counters
- *   say exactly what is in the file: written counts the entries that are in it, dropped the
- *   ones that are not.
+ *   end of the last of them; the rest of the batch is dropped. A file that cannot be cut (a
+ *   pipe, a device, an append-only file) gets a newline after the fragment instead. Until one
+ *   or the other succeeds nothing more is appended (entries are dropped), so no entry is ever
+ *   glued to a fragment. The counters say exactly what is in the file: written counts the
+ *   entries that are in it, dropped the ones that are not.
  * - Moved: every 250 ms (350 at most, idle) the writer compares the path with the open file
  *   (stat against fstat: device and inode). When the file was deleted, renamed or replaced, it
  *   opens the path anew and prints "slowtap: slow log <path>: the file was deleted; reopened"
