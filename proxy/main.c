@@ -7,13 +7,16 @@
  * `slowtap report ...` is the offline report command (report.c).
  */
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -139,6 +142,76 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(main_base);
 }
 
+/*
+ * A fatal signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT), on whatever thread it lands: one
+ * backtrace on stderr (backtrace_symbols_fd: no malloc, no stdio), then the signal again with
+ * its default action, so that the exit status and the core file are what they were without
+ * the handler. A second thread that crashes meanwhile waits a second for the first to finish.
+ * Log entries need nothing here: the log writer has already written what workers handed over
+ * (every 100 ms at most), and what write(2) took outlives the process.
+ */
+static atomic_int crash_seen;
+
+static const char *
+crash_name(int sig)
+{
+    switch (sig) {
+    case SIGSEGV:
+        return "SIGSEGV";
+    case SIGBUS:
+        return "SIGBUS";
+    case SIGFPE:
+        return "SIGFPE";
+    case SIGILL:
+        return "SIGILL";
+    default:
+        return "SIGABRT";
+    }
+}
+
+static void
+crash_write(const char *s)
+{
+    if (write(STDERR_FILENO, s, strlen(s)) < 0) {
+        /* nowhere left to say it */
+    }
+}
+
+static void
+on_crash(int sig)
+{
+    if (atomic_exchange(&crash_seen, 1)) {
+        struct timespec second = {.tv_sec = 1, .tv_nsec = 0};
+        nanosleep(&second, NULL);
+    } else {
+        void *frames[64];
+        crash_write("slowtap: fatal signal ");
+        crash_write(crash_name(sig));
+        crash_write(", backtrace:\n");
+        backtrace_symbols_fd(frames, backtrace(frames, 64), STDERR_FILENO);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig); /* SA_NODEFER: delivered at once, with the default action */
+}
+
+/* Installs on_crash where nothing else (a sanitizer's runtime) handles the signal already. */
+static void
+crash_install(void)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    void *frame[1];
+    (void)backtrace(frame, 1); /* loads libgcc now: the handler must not load anything */
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old = {.sa_handler = SIG_DFL};
+        struct sigaction sa = {.sa_handler = on_crash, .sa_flags = SA_NODEFER};
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sigs[i], NULL, &old) == 0 && !(old.sa_flags & SA_SIGINFO) &&
+            old.sa_handler == SIG_DFL) {
+            sigaction(sigs[i], &sa, NULL);
+        }
+    }
+}
+
 /* When an address resolved to other addresses than it reads, says which, in order, as a
  * note: a port alone (loopback), or a name's addresses. */
 static void
@@ -229,6 +302,7 @@ main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
     signal(SIGPIPE, SIG_IGN);
+    crash_install(); /* before any thread starts */
     evmem_install(); /* before any other libevent call */
     evthread_use_pthreads();
     worker_libevent_log_init(); /* libevent's accept errors: one line a minute at most */

@@ -10,7 +10,9 @@
  *   cur = spare                           lock, pending -= bytes, batches -> free list
  *
  * Batches circulate between the free list, the logbufs and the queue, so steady state needs no
- * allocation at all. Only the writer thread touches the file descriptor.
+ * allocation at all. Only the writer thread touches the file descriptor. Each batch knows where
+ * its entries end, so that a short write is cut back (ftruncate) to the last whole entry; every
+ * 250 ms the writer checks that the path still names the file it writes (deleted, renamed).
  */
 #include "proxy/output/logfile.h"
 
@@ -33,6 +35,9 @@
 #define LOGFILE_KEEP_CAP_MAX (1024 * 1024)      /* bigger batches are freed, not kept */
 #define LOGFILE_DEFAULT_MAX  (64u * 1024 * 1024)
 #define LOGFILE_WAIT_NS      (100 * 1000 * 1000L)
+#define LOGFILE_CHECK_MS     250 /* how often the path is compared with the open file */
+#define LOGFILE_ENDS_INIT    256 /* entry ends a new batch has room for */
+#define LOGFILE_EAGER_MS     20  /* an entry ending this long after the last handover goes now */
 
 struct logbatch {
     struct logbatch *next;
@@ -40,6 +45,8 @@ struct logbatch {
     size_t len;
     size_t cap;
     uint64_t entries; /* whole entries in data[0..len) */
+    size_t *ends;     /* ends[i]: where entry i ends in data (entries of them) */
+    size_t ends_cap;
 };
 
 struct logfile {
@@ -50,7 +57,11 @@ struct logfile {
 
     /* writer thread only */
     int fd;
-    bool failing; /* a warning was printed and no write succeeded since */
+    bool failing;     /* a warning was printed and no write succeeded since */
+    bool torn;        /* the file ends in a fragment that could not be cut off yet */
+    off_t torn_at;    /* ... at this offset (the end of the last whole entry) */
+    bool moved_said;  /* the path moved and reopening it failed: said once */
+    int64_t check_ms; /* when the path is next compared with the open file */
 
     pthread_mutex_t mu;
     pthread_cond_t cond;
@@ -72,6 +83,7 @@ struct logbuf {
     struct logbatch *cur;   /* being filled */
     struct logbatch *spare; /* replaces cur at the next flush; NULL when allocation failed */
     size_t entry_start;     /* offset of the entry being built */
+    int64_t handed_ms;      /* when entries were last handed over (coarse monotonic clock) */
     bool in_entry;
     bool broken; /* the entry being built lost bytes (out of memory): drop it */
 };
@@ -84,12 +96,33 @@ logbatch_new(size_t cap)
         return NULL;
     }
     bt->data = malloc(cap);
-    if (!bt->data) {
+    bt->ends = malloc(LOGFILE_ENDS_INIT * sizeof *bt->ends);
+    if (!bt->data || !bt->ends) {
+        free(bt->data);
+        free(bt->ends);
         free(bt);
         return NULL;
     }
     bt->cap = cap;
+    bt->ends_cap = LOGFILE_ENDS_INIT;
     return bt;
+}
+
+/* Notes that an entry ends at bt->len; false when out of memory. */
+static bool
+logbatch_mark(struct logbatch *bt)
+{
+    if (bt->entries == bt->ends_cap) {
+        size_t cap = bt->ends_cap * 2;
+        size_t *e = realloc(bt->ends, cap * sizeof *e);
+        if (!e) {
+            return false;
+        }
+        bt->ends = e;
+        bt->ends_cap = cap;
+    }
+    bt->ends[bt->entries++] = bt->len;
+    return true;
 }
 
 static void
@@ -97,6 +130,7 @@ logbatch_free(struct logbatch *bt)
 {
     if (bt) {
         free(bt->data);
+        free(bt->ends);
         free(bt);
     }
 }
@@ -105,6 +139,15 @@ static void
 logfile_count(uint64_t *counter, uint64_t n)
 {
     __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+/* Milliseconds of a monotonic clock that is cheap to read (a few ms of resolution). */
+static int64_t
+logfile_coarse_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* One line on stderr, written with a single write(2) so lines from threads never mix. */
@@ -135,10 +178,12 @@ logfile_open_fd(const char *path)
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
-/* Writes all of p[0..n); false with *err set on an error. */
+/* Writes all of p[0..n); false with *err set on an error. *done is what was written, also when
+ * it fails: a short write before the error leaves that much of p in the file. */
 static bool
-logfile_write_all(int fd, const char *p, size_t n, int *err)
+logfile_write_all(int fd, const char *p, size_t n, int *err, size_t *done)
 {
+    *done = 0;
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
@@ -159,18 +204,76 @@ logfile_write_all(int fd, const char *p, size_t n, int *err)
         }
         p += w;
         n -= (size_t)w;
+        *done += (size_t)w;
     }
     return true;
 }
 
+/* How many of bt's entries lie whole within its first `done` bytes. */
+static uint64_t
+logbatch_whole(const struct logbatch *bt, size_t done)
+{
+    uint64_t lo = 0, hi = bt->entries; /* ends[0..lo) <= done < ends[hi..entries) */
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (bt->ends[mid] <= done) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/*
+ * Takes the fragment a short write left at the end of the file away: cuts a regular file back
+ * to torn_at, the end of its last whole entry. A file that cannot be cut (a pipe, a device:
+ * torn_at -1; an append-only file, where ftruncate fails) gets a newline after the fragment
+ * instead, so that the next entry at least starts a line of its own. true when that is done;
+ * false with *err set when not (nothing may be appended then: it would be glued to the
+ * fragment).
+ */
+static bool
+logfile_mend(struct logfile *lf, int *err)
+{
+    if (!lf->torn) {
+        return true;
+    }
+    if (lf->fd < 0) {
+        *err = EBADF;
+        return false;
+    }
+    if (lf->torn_at >= 0) {
+        if (ftruncate(lf->fd, lf->torn_at) == 0) {
+            lf->torn = false;
+            return true;
+        }
+        lf->torn_at = -1; /* shrinking does not fail for want of space: it never will work */
+    }
+    if (write(lf->fd, "\n", 1) == 1) {
+        lf->torn = false;
+        return true;
+    }
+    *err = errno;
+    return false;
+}
+
+/*
+ * Writes one batch. The entries that reach the file whole are counted written, the others
+ * dropped: after a short write (a full disk) the whole entries it wrote stay, the fragment of
+ * the next one is cut off again, and the rest of the batch is dropped.
+ */
 static void
 logfile_write_batch(struct logfile *lf, struct logbatch *bt)
 {
     int err = EBADF;
+    size_t done = 0;
+    uint64_t kept = 0;
     if (bt->len == 0) {
         return;
     }
-    if (lf->fd >= 0 && logfile_write_all(lf->fd, bt->data, bt->len, &err)) {
+    if (lf->fd >= 0 && logfile_mend(lf, &err) &&
+        logfile_write_all(lf->fd, bt->data, bt->len, &err, &done)) {
         logfile_count(&lf->written, bt->entries);
         if (lf->failing) {
             lf->failing = false;
@@ -178,11 +281,45 @@ logfile_write_batch(struct logfile *lf, struct logbatch *bt)
         }
         return;
     }
-    logfile_count(&lf->dropped, bt->entries);
+    if (done > 0) {
+        kept = logbatch_whole(bt, done);
+        size_t whole = kept ? bt->ends[kept - 1] : 0;
+        if (done > whole) {
+            /* O_APPEND: the offset is the end of what this batch wrote */
+            struct stat st;
+            off_t end = lseek(lf->fd, 0, SEEK_CUR);
+            bool reg = fstat(lf->fd, &st) == 0 && S_ISREG(st.st_mode);
+            lf->torn = true;
+            lf->torn_at = reg && end >= (off_t)done ? end - (off_t)(done - whole) : -1;
+            int mend_err = 0;
+            (void)logfile_mend(lf, &mend_err); /* retried before the next write when it fails */
+        }
+    }
+    logfile_count(&lf->written, kept);
+    logfile_count(&lf->dropped, bt->entries - kept);
     if (!lf->failing) {
         lf->failing = true;
         logfile_say(lf, "; dropping entries", err);
     }
+}
+
+/* Puts fd in place of the open file (closed). A fragment the old file still ends in can only be
+ * mended through the old descriptor: tried once more, then forgotten unless fd is the same
+ * file. */
+static void
+logfile_swap_fd(struct logfile *lf, int fd)
+{
+    if (lf->fd >= 0) {
+        int err = 0;
+        struct stat a, b;
+        bool same = fstat(lf->fd, &a) == 0 && fstat(fd, &b) == 0 && a.st_dev == b.st_dev &&
+                    a.st_ino == b.st_ino;
+        if (!logfile_mend(lf, &err) && !same) {
+            lf->torn = false;
+        }
+        close(lf->fd);
+    }
+    lf->fd = fd;
 }
 
 static void
@@ -202,10 +339,55 @@ logfile_do_reopen(struct logfile *lf)
         }
         return;
     }
-    if (lf->fd >= 0) {
-        close(lf->fd);
+    logfile_swap_fd(lf, fd);
+    lf->moved_said = false;
+}
+
+/*
+ * Whether the path still names the open file. When the file was deleted, renamed or replaced
+ * (logrotate without a SIGHUP, a stray rm), the path is opened anew and the move said in one
+ * line; when that open fails, the old file goes on getting the entries and the failure is said
+ * once. Regular files only: a device or a pipe is left alone.
+ */
+static void
+logfile_check_path(struct logfile *lf)
+{
+    struct stat fs, ps;
+    if (lf->is_stdout || lf->fd < 0 || fstat(lf->fd, &fs) != 0 || !S_ISREG(fs.st_mode)) {
+        return;
     }
-    lf->fd = fd;
+    bool gone = stat(lf->path, &ps) != 0;
+    if (gone && errno != ENOENT && errno != ENOTDIR) {
+        return; /* cannot tell (EACCES ...): the open file stays */
+    }
+    if (!gone && ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino) {
+        lf->moved_said = false;
+        return;
+    }
+    const char *how = fs.st_nlink == 0 ? "deleted" : gone ? "renamed" : "replaced";
+    int fd = logfile_open_fd(lf->path);
+    if (fd < 0) {
+        if (!lf->moved_said) {
+            char what[96];
+            lf->moved_said = true;
+            snprintf(what, sizeof what, " (the file was %s); still writing to the old file", how);
+            logfile_say(lf, what, errno);
+        }
+        return;
+    }
+    logfile_swap_fd(lf, fd);
+    lf->moved_said = false;
+    char what[64];
+    snprintf(what, sizeof what, "the file was %s; reopened", how);
+    logfile_say(lf, what, 0);
+}
+
+static int64_t
+logfile_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void *
@@ -214,7 +396,7 @@ logfile_writer(void *arg)
     struct logfile *lf = arg;
     pthread_mutex_lock(&lf->mu);
     for (;;) {
-        while (!lf->head && !lf->stop && !atomic_load(&lf->reopen)) {
+        if (!lf->head && !lf->stop && !atomic_load(&lf->reopen)) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_nsec += LOGFILE_WAIT_NS;
@@ -224,6 +406,13 @@ logfile_writer(void *arg)
             }
             pthread_cond_timedwait(&lf->cond, &lf->mu, &ts);
         }
+        int64_t now = logfile_now_ms();
+        if (now >= lf->check_ms) {
+            lf->check_ms = now + LOGFILE_CHECK_MS;
+            pthread_mutex_unlock(&lf->mu);
+            logfile_check_path(lf);
+            pthread_mutex_lock(&lf->mu);
+        }
         if (atomic_exchange(&lf->reopen, 0)) {
             pthread_mutex_unlock(&lf->mu);
             logfile_do_reopen(lf);
@@ -231,7 +420,10 @@ logfile_writer(void *arg)
             continue;
         }
         if (!lf->head) {
-            break; /* stop requested and everything written */
+            if (lf->stop) {
+                break; /* stop requested and everything written */
+            }
+            continue;
         }
         struct logbatch *list = lf->head;
         lf->head = lf->tail = NULL;
@@ -411,6 +603,7 @@ logbuf_handover(struct logbuf *b, bool final)
     if (complete == 0) {
         return;
     }
+    b->handed_ms = logfile_coarse_ms();
     if (!b->spare && !final) {
         b->spare = logbatch_new(tail > LOGFILE_BATCH_CAP ? tail : LOGFILE_BATCH_CAP);
     }
@@ -624,8 +817,14 @@ logbuf_end(struct logbuf *b)
     if (b->cur->len == b->entry_start) {
         return; /* empty entry */
     }
-    b->cur->entries++;
-    if (b->cur->len >= LOGFILE_FLUSH_AT) {
+    if (!logbatch_mark(b->cur)) {
+        b->cur->len = b->entry_start; /* out of memory: dropped, as when the entry broke */
+        logfile_count(&b->lf->dropped, 1);
+        return;
+    }
+    /* Past 64 KiB, or when nothing was handed over for a while (sparse traffic: the entry
+     * reaches the file now instead of at the owner's next timer flush). */
+    if (b->cur->len >= LOGFILE_FLUSH_AT || logfile_coarse_ms() - b->handed_ms >= LOGFILE_EAGER_MS) {
         logbuf_handover(b, false);
     }
 }

@@ -14,10 +14,22 @@
  * - Write errors (ENOSPC, EIO, EBADF ...) drop the failed batch and print, once,
  *   "slowtap: slow log <path>: <strerror>; dropping entries"; the first successful write after
  *   that prints "slowtap: slow log <path>: recovered". Each warning is one write(2) on fd 2.
+ * - Whole or absent: an entry is in the file completely or not at all. A short write (a disk
+ *   that fills up) keeps the whole entries it wrote and cuts the file back (ftruncate) to the
+ *   end of the last of them; the rest of the batch is dropped. A file that cannot be cut (a
+ *   pipe, a device, an append-only file) gets a newline after the fragment instead. Until one
+ *   or the other succeeds nothing more is appended (entries are dropped), so no entry is ever
+ *   glued to a fragment. The counters say exactly what is in the file: written counts the
+ *   entries that are in it, dropped the ones that are not.
+ * - Moved: every 250 ms (350 at most, idle) the writer compares the path with the open file
+ *   (stat against fstat: device and inode). When the file was deleted, renamed or replaced, it
+ *   opens the path anew and prints "slowtap: slow log <path>: the file was deleted; reopened"
+ *   (renamed, replaced); if that open fails it warns once and keeps writing to the old file.
+ *   Regular files only: a device or a pipe is never compared.
  * - The file is opened O_WRONLY|O_APPEND|O_CREAT|O_CLOEXEC with mode 0640, which the umask
  *   then narrows: 0640 under the usual umask 022, 0600 under 077. An existing file keeps its
  *   mode.
- * - Reopen: the writer checks the request at least every 100 ms, opens the path anew and
+ * - Reopen (SIGHUP): the writer checks the request at least every 100 ms, opens the path anew and
  *   closes the old descriptor. If the new open fails it warns and keeps writing to the old
  *   descriptor (or keeps dropping, when there was none). "-" (stdout) is never reopened or
  *   closed.
@@ -67,7 +79,8 @@ struct logbuf;
 struct logbuf *logbuf_new(struct logfile *lf);
 void logbuf_free(struct logbuf *b); /* flushes first (an unfinished entry is discarded) */
 
-/* Appends one whole entry (already formatted). Flushes by itself past 64 KiB. */
+/* Appends one whole entry (already formatted). Flushes by itself past 64 KiB, and when the
+ * entry ends 20 ms or more after the buffer last handed entries over (logbuf_end). */
 void logbuf_append(struct logbuf *b, const char *entry, size_t len);
 /*
  * printf-style helpers for building one entry in pieces: begin, add..., end. The entry counts
@@ -87,7 +100,9 @@ void logbuf_end(struct logbuf *b);
  * failed). */
 void logbuf_abandon(struct logbuf *b);
 /* Hands the buffered whole entries to the writer thread (an entry being built stays). Call
- * from a timer (every ~50 ms) and at exit. Cheap when empty. */
+ * from a timer and at exit. Cheap when empty. The timer's period bounds how long an entry can
+ * wait in the buffer: logbuf_end hands over at once only when the previous handover is 20 ms
+ * old or more, so entries that follow another within 20 ms wait for this call. */
 void logbuf_flush(struct logbuf *b);
 
 #endif
