@@ -148,7 +148,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
  * its default action, so that the exit status and the core file are what they were without
  * the handler. A second thread that crashes meanwhile waits a second for the first to finish.
  * Log entries need nothing here: the log writer has already written what workers handed over
- * (every 100 ms at most), and what write(2) took outlives the process.
+ * (every 50 ms at most: the worker tick), and what write(2) took outlives the process.
  */
 static atomic_int crash_seen;
 

@@ -12,7 +12,7 @@
  *          walk: header + first bytes (cursor over the input's pieces) -> ops->packet
  *                rows of a result set counted in a run (ops->row), body bytes -> ops->copy
  *                a whole logical packet -> ops->end
- *     -> peer: send_from (one writev from the input's pieces), or z_outflow (frames built
+ *     -> peer: leg_send_from (one writev from the input's pieces), or z_outflow (frames built
  *              for a compressed peer), or the peer's output buffer and libevent's write event
  *     -> backpressure: over LEG_HIGH_WATER waiting at the peer, src stops reading
  */
@@ -30,8 +30,8 @@
 
 #include "protocol/proto_wire.h"
 #include "proxy/relay/leg.h"
+#include "proxy/relay/leg_walk.h"
 
-#define LEG_PEEK_VECS   16           /* input pieces the walk looks at per evbuffer_peek */
 #define LEG_READ_MAX    (256u << 10) /* bytes leg_own_read takes per wake-up at most */
 #define LEG_ZCHUNK      (1u << 20)   /* plain bytes per compressed frame slowtap builds */
 #define LEG_ZVEC        16           /* evbuffer pieces handed to zlib/zstd at once */
@@ -358,31 +358,7 @@ leg_nothing_read(const struct leg *l)
     return n <= 0; /* nothing there (EAGAIN), or the peer is gone */
 }
 
-size_t
-leg_pending_out(const struct leg *l)
-{
-    return l->bev ? evbuffer_get_length(bufferevent_get_output(l->bev)) : 0;
-}
-
 /* ---- writing ---- */
-
-void
-leg_push(struct leg *l)
-{
-    if (!l->bev || !l->sock || !l->connected || (bufferevent_get_enabled(l->bev) & EV_WRITE)) {
-        return;
-    }
-    struct evbuffer *out = bufferevent_get_output(l->bev);
-    /* A socket bufferevent keeps the start of its output frozen outside its own write
-     * callback; do as that callback does. */
-    evbuffer_unfreeze(out, 1);
-    evbuffer_write(out, bufferevent_getfd(l->bev));
-    evbuffer_freeze(out, 1);
-    if (evbuffer_get_length(out) > 0) {
-        /* The rest, or the error, is libevent's: it reports failures through the event cb. */
-        bufferevent_enable(l->bev, EV_WRITE);
-    }
-}
 
 void
 leg_append(struct leg *l, const void *p, size_t n)
@@ -401,55 +377,10 @@ leg_append_packet(struct leg *l, const uint8_t *pkt, size_t n)
     bufferevent_write(l->bev, pkt, n);
 }
 
-/*
- * Relays the first n bytes of `in` to dst. When dst is a plain socket with nothing waiting in
- * its output (the usual case: a statement, its response), they go straight from the input's
- * pieces to the socket with one writev and are drained from `in`; only what the kernel does
- * not take moves to dst's output, for leg_push or libevent's write event to finish. This saves
- * moving the chains into the output, its callbacks and a second drain per packet. Otherwise
- * the chains move (evbuffer_remove_buffer) and leg_push sends them.
- */
-static void
-send_from(struct evbuffer *in, size_t n, struct leg *dst)
-{
-    struct evbuffer *out = bufferevent_get_output(dst->bev);
-    if (dst->sock && dst->connected && !(bufferevent_get_enabled(dst->bev) & EV_WRITE) &&
-        evbuffer_get_length(out) == 0) {
-        struct evbuffer_iovec v[LEG_PEEK_VECS];
-        struct iovec iov[LEG_PEEK_VECS];
-        int nv = evbuffer_peek(in, (ev_ssize_t)n, NULL, v, LEG_PEEK_VECS);
-        if (nv > LEG_PEEK_VECS) {
-            nv = LEG_PEEK_VECS; /* the rest goes the other way */
-        }
-        size_t want = 0;
-        for (int i = 0; i < nv; i++) {
-            iov[i].iov_base = v[i].iov_base;
-            iov[i].iov_len = want + v[i].iov_len > n ? n - want : v[i].iov_len;
-            want += iov[i].iov_len;
-        }
-        ssize_t r = nv > 0 ? writev(bufferevent_getfd(dst->bev), iov, nv) : 0;
-        size_t sent = r > 0 ? (size_t)r : 0;
-        evbuffer_drain(in, sent);
-        n -= sent;
-        if (n == 0) {
-            return;
-        }
-        if (sent < want) {
-            /* The kernel is full (or the write failed): libevent's write event takes the rest
-             * and reports an error through the event callback. */
-            evbuffer_remove_buffer(in, out, n);
-            bufferevent_enable(dst->bev, EV_WRITE);
-            return;
-        }
-    }
-    evbuffer_remove_buffer(in, out, n);
-    leg_push(dst);
-}
-
 void
 leg_send(struct leg *src, size_t n)
 {
-    send_from(leg_input(src), n, src->peer);
+    leg_send_from(leg_input(src), n, src->peer);
 }
 
 /* A peer paused for l's output reads again once it is below the low water. */
@@ -516,13 +447,13 @@ z_pieces(struct evbuffer *buf, size_t off, size_t n, struct proto_zbuf *zb, size
 }
 
 /*
- * Decodes every whole frame in src's input into src->zplain; with `pass`, the frame itself
+ * Decodes every whole frame in src's input into src->zplain (leg_walk.h); with `pass`, the frame itself
  * goes on to the peer unchanged (or is dropped when the peer has no connection). A frame is
  * decoded once all of it has arrived: at most 16 MiB wait in the input. Returns -1 (err set)
  * when a frame does not decode or memory ran out.
  */
-static int
-z_inflow(struct leg *src, bool pass, struct leg_err *err)
+int
+leg_z_inflow(struct leg *src, bool pass, struct leg_err *err)
 {
     struct evbuffer *raw = leg_input(src);
     struct leg *dst = src->peer;
@@ -581,8 +512,8 @@ z_inflow(struct leg *src, bool pass, struct leg_err *err)
 /* Frames the first `n` plain bytes of `in` for dst (compressed above the threshold, stored
  * below it, at most LEG_ZCHUNK bytes a frame) and drains them. Returns -1 when out of
  * memory. */
-static int
-z_outflow(struct leg *dst, struct evbuffer *in, size_t n)
+int
+leg_z_outflow(struct leg *dst, struct evbuffer *in, size_t n)
 {
     struct evbuffer *out = bufferevent_get_output(dst->bev);
     while (n > 0) {
@@ -608,11 +539,11 @@ z_outflow(struct leg *dst, struct evbuffer *in, size_t n)
     return 0;
 }
 
-/* ---- the walk ---- */
+/* ---- the walk's helpers (leg_walk.h) ---- */
 
 /* Overwrites one byte in place (a sequence id in a header that is about to be relayed). */
-static void
-poke(struct evbuffer *in, size_t off, uint8_t v)
+void
+leg_poke(struct evbuffer *in, size_t off, uint8_t v)
 {
     struct evbuffer_ptr pos;
     struct evbuffer_iovec vec;
@@ -620,30 +551,6 @@ poke(struct evbuffer *in, size_t off, uint8_t v)
     if (evbuffer_peek(in, 1, &pos, &vec, 1) >= 1 && vec.iov_len >= 1) {
         *(uint8_t *)vec.iov_base = v;
     }
-}
-
-/*
- * A forward walk over the contiguous pieces of the input (evbuffer_peek), so that each
- * packet's header and first bytes are read where they lie, instead of seeking from the
- * buffer's start (evbuffer_ptr_set) and copying them out, per packet. Valid while the buffer is
- * unchanged (poke's in-place writes aside): after draining it, cur_reset.
- */
-struct leg_cur {
-    struct evbuffer *buf;
-    struct evbuffer_iovec v[LEG_PEEK_VECS];
-    int n;     /* pieces in v; 0: look again */
-    int i;     /* the piece holding the last offset asked for */
-    size_t at; /* offset of v[i] in buf */
-};
-
-/* Every field that is read set: cur_get's fast path reads i and at. */
-static void
-cur_reset(struct leg_cur *c, struct evbuffer *buf)
-{
-    c->buf = buf;
-    c->n = 0;
-    c->i = 0;
-    c->at = 0;
 }
 
 /* Moves to the piece holding offset off (inside the buffer); false when there is none. */
@@ -665,8 +572,8 @@ cur_seek(struct leg_cur *c, size_t off)
         c->i = 0;
         return false;
     }
-    int n = evbuffer_peek(c->buf, -1, &pos, c->v, LEG_PEEK_VECS);
-    c->n = n < LEG_PEEK_VECS ? n : LEG_PEEK_VECS;
+    int n = evbuffer_peek(c->buf, -1, &pos, c->v, LEG_CUR_VECS);
+    c->n = n < LEG_CUR_VECS ? n : LEG_CUR_VECS;
     c->i = 0;
     c->at = off;
     while (c->i < c->n && c->v[c->i].iov_len == 0) {
@@ -684,8 +591,8 @@ peek(struct evbuffer *in, size_t off, uint8_t *out, size_t n)
 }
 
 /* cur_get when the bytes are not all in the piece of the last call. */
-static const uint8_t *
-cur_get_slow(struct leg_cur *c, size_t off, size_t n, uint8_t *tmp)
+const uint8_t *
+leg_cur_get_slow(struct leg_cur *c, size_t off, size_t n, uint8_t *tmp)
 {
     if (cur_seek(c, off)) {
         size_t skip = off - c->at;
@@ -707,197 +614,8 @@ cur_get_slow(struct leg_cur *c, size_t off, size_t n, uint8_t *tmp)
     return tmp;
 }
 
-/* The n bytes at offset off (all inside the buffer): a pointer into the buffer when they lie
- * in one piece, else a copy in tmp (of at least n bytes). */
-static inline const uint8_t *
-cur_get(struct leg_cur *c, size_t off, size_t n, uint8_t *tmp)
-{
-    if (c->i < c->n && off >= c->at) {
-        const struct evbuffer_iovec *v = &c->v[c->i];
-        size_t skip = off - c->at;
-        if (skip < v->iov_len && v->iov_len - skip >= n) {
-            return (const uint8_t *)v->iov_base + skip;
-        }
-    }
-    return cur_get_slow(c, off, n, tmp);
-}
-
-/*
- * The rows of a result set, from offset off of the input: each whole row packet (ops->row) is
- * counted from its header and first byte and passed over, with the framer left as the
- * packet-by-packet path leaves it. Stops before anything else (an end or error packet, a
- * 16 MiB row, a row not all here). Returns the bytes passed over.
- */
-static size_t
-walk_rows(struct leg *src, struct leg_cur *c, size_t off, size_t total)
-{
-    size_t start = off;
-    uint8_t seq = 0;
-    while (total - off > PROTO_HDR_LEN) {
-        uint8_t tmp[PROTO_HDR_LEN + 1];
-        const uint8_t *h = cur_get(c, off, PROTO_HDR_LEN + 1, tmp);
-        uint32_t len = proto_le24(h);
-        if (len >= PROTO_MAX_PAYLOAD || total - off - PROTO_HDR_LEN < len ||
-            !src->ops->row(src->owner, h[PROTO_HDR_LEN], len)) {
-            break;
-        }
-        seq = h[3];
-        off += PROTO_HDR_LEN + len;
-    }
-    if (off > start) {
-        src->fr.continues = false;
-        src->fr.next_continues = false;
-        src->fr.seq = seq;
-        src->ops->rows_done(src->owner, off - start, seq);
-    }
-    return off - start;
-}
-
-/* The bytes walked so far go on to the peer (see the contract). Returns -1 when out of
- * memory. */
-static int
-pass_on(struct leg *src, struct evbuffer *in, size_t n, bool zpass, bool zdst)
-{
-    struct leg *dst = src->peer;
-    if (!dst->bev) {
-        evbuffer_drain(in, n); /* the peer is gone: the session reads to the end and drops */
-        return 0;
-    }
-    if (zpass) {
-        evbuffer_drain(in, n); /* its frames were relayed as they came */
-    } else if (zdst) {
-        if (z_outflow(dst, in, n) < 0) {
-            return -1;
-        }
-    } else {
-        send_from(in, n, dst);
-    }
-    if (zpass || zdst) {
-        leg_push(dst);
-    }
-    if (leg_pending_out(dst) > LEG_HIGH_WATER) {
-        leg_reading(src, false);
-        src->paused = true;
-    }
-    return 0;
-}
-
 long
 leg_relay(struct leg *src, struct leg_err *err)
 {
-    *err = (struct leg_err){.kind = LEG_FAIL_NONE, .clen = 0, .ulen = 0};
-    struct leg *dst = src->peer;
-    struct evbuffer *in = leg_input(src);
-    struct proto_framer *fr = &src->fr;
-    /* Compressed legs: the walk reads the decoded bytes (z_inflow); `zpass`: the frames
-     * themselves went on already. `zlater`: compression starts inside this input. */
-    bool zsrc = src->zon && src->zalg != PROTO_ZALG_NONE;
-    bool zdst = dst->zon && dst->zalg != PROTO_ZALG_NONE;
-    bool zpass = zsrc && zdst && src->zalg == dst->zalg;
-    bool zlater = false;
-    long relayed = 0;
-    if (zsrc) {
-        if (z_inflow(src, zpass, err) < 0) {
-            return -1;
-        }
-        in = src->zplain;
-    }
-    size_t total = evbuffer_get_length(in), off = 0;
-    uint8_t hb[PROTO_HDR_LEN + LEG_PEEK_MORE];
-    struct leg_cur cur = {.buf = in, .n = 0, .i = 0, .at = 0};
-
-    while (off < total) {
-        if (fr->body_left > 0) {
-            size_t n = total - off < fr->body_left ? total - off : (size_t)fr->body_left;
-            if (src->copy) {
-                src->ops->copy(src->owner, in, off, n);
-            }
-            fr->body_left -= n;
-            off += n;
-        } else {
-            if (!src->zon && !fr->next_continues && src->ops->rows &&
-                src->ops->rows(src->owner, src)) {
-                size_t rows = walk_rows(src, &cur, off, total);
-                if (rows) {
-                    off += rows;
-                    continue;
-                }
-            }
-            size_t left = total - off;
-            if (left < PROTO_HDR_LEN) {
-                break;
-            }
-            /* h: the header and the first `want` payload bytes, in place or copied into hb */
-            size_t first = PROTO_HDR_LEN + LEG_PEEK;
-            const uint8_t *h = cur_get(&cur, off, left < first ? left : first, hb);
-            uint32_t len = proto_le24(h);
-            size_t want = len < LEG_PEEK ? len : LEG_PEEK;
-            if (left - PROTO_HDR_LEN < want) {
-                break;
-            }
-            struct proto_framer before = *fr;
-            struct leg_pkt pkt = {.first = h + PROTO_HDR_LEN, .avail = want, .new_cmd = false};
-            proto_framer_step(fr, h, PROTO_HDR_LEN, &pkt.step);
-            pkt.seq = pkt.step.hdr.seq;
-            enum leg_verdict v = src->ops->packet(src->owner, src, &pkt);
-            if (v == LEG_MORE && want < len) {
-                size_t want2 = len < LEG_PEEK_MORE ? len : LEG_PEEK_MORE;
-                *fr = before; /* the packet is read again, with more of it */
-                if (left - PROTO_HDR_LEN < want2) {
-                    break; /* wait for them */
-                }
-                h = cur_get(&cur, off, PROTO_HDR_LEN + want2, hb);
-                pkt =
-                    (struct leg_pkt){.first = h + PROTO_HDR_LEN, .avail = want2, .new_cmd = false};
-                proto_framer_step(fr, h, PROTO_HDR_LEN, &pkt.step);
-                pkt.seq = pkt.step.hdr.seq;
-                v = src->ops->packet(src->owner, src, &pkt);
-            }
-            if (v == LEG_GONE) {
-                return -1;
-            }
-            if (pkt.seq != h[3]) {
-                poke(in, off + 3, pkt.seq);
-            }
-            off += PROTO_HDR_LEN;
-            if (pkt.new_cmd && zdst && !zpass) {
-                /* The peer's compressed sequence restarts at 0, after what came before this
-                 * command has gone out. */
-                size_t pre = off - PROTO_HDR_LEN;
-                if (pre) {
-                    relayed += (long)pre;
-                    if (dst->bev && z_outflow(dst, in, pre) < 0) {
-                        err->kind = LEG_FAIL_NOMEM;
-                        return -1;
-                    }
-                    if (!dst->bev) {
-                        evbuffer_drain(in, pre);
-                    }
-                    off -= pre;
-                    total -= pre;
-                    cur_reset(&cur, in); /* drained */
-                }
-                dst->zseq = 0;
-            }
-        }
-        if (fr->body_left == 0 && !fr->next_continues) {
-            src->ops->end(src->owner, src);
-            if (!zsrc && !zdst && src->zon) {
-                zlater = true; /* the OK that ends authentication: frames follow */
-                break;
-            }
-        }
-    }
-    if (off || zpass) {
-        relayed += (long)off;
-        if (pass_on(src, in, off, zpass, zdst) < 0) {
-            err->kind = LEG_FAIL_NOMEM;
-            return -1;
-        }
-    }
-    if (zlater && src->bev && evbuffer_get_length(leg_input(src)) > 0) {
-        long more = leg_relay(src, err);
-        return more < 0 ? -1 : relayed + more;
-    }
-    return relayed;
+    return leg_walk(src, src->ops, err);
 }

@@ -7,12 +7,11 @@
  * model of pgbouncer's sbuf.
  *
  * The contract, for leg_relay(src) (bytes read from src go to src->peer):
- *   For every packet header in src's input, once its first min(len, LEG_PEEK) payload bytes
- *   have arrived, ops->packet(owner, src, pkt) is told the framer's step (header, kind) and
- *   those bytes. It answers:
+ *   For every packet header in src's input, ops->want(owner, src, first byte) says how many
+ *   first payload bytes the session needs to see (LEG_PEEK, or up to LEG_PEEK_MORE for an
+ *   ERR's message); once min(len, that) have arrived, ops->packet(owner, src, pkt) is told the
+ *   framer's step (header, kind) and those bytes. It answers:
  *     LEG_PASS   the packet goes on to the peer; its body is relayed as it arrives
- *     LEG_MORE   show me min(len, LEG_PEEK_MORE) first bytes instead (once per packet; the
- *                leg waits in the input until they are there, then asks again)
  *     LEG_GONE   the session was torn down inside the callback: the leg returns at once
  *   and may set pkt->seq (the header's sequence id is rewritten in place when it differs) and
  *   pkt->new_cmd (a new command: toward a compressed peer whose algorithm differs, what came
@@ -56,14 +55,13 @@ struct evbuffer;
 struct leg;
 
 #define LEG_PEEK       32u          /* first payload bytes shown for most packets */
-#define LEG_PEEK_MORE  512u         /* ... on LEG_MORE (an ERR's message, an auth switch) */
+#define LEG_PEEK_MORE  512u         /* ... at most, when ops->want asks (an ERR's message) */
 #define LEG_HIGH_WATER (1u << 20)   /* stop the other side's reading above this */
 #define LEG_LOW_WATER  (256u << 10) /* resume it below this */
 
 /* What ops->packet answers. */
 enum leg_verdict {
     LEG_PASS,
-    LEG_MORE,
     LEG_GONE,
 };
 
@@ -88,10 +86,13 @@ struct leg_err {
 };
 
 struct leg_ops {
+    /* First payload bytes wanted for a packet whose first byte is `first` (its length is at
+     * least 1): LEG_PEEK .. LEG_PEEK_MORE. */
+    size_t (*want)(void *owner, const struct leg *src, uint8_t first);
     enum leg_verdict (*packet)(void *owner, struct leg *src, struct leg_pkt *pkt);
     void (*end)(void *owner, struct leg *src);
     void (*copy)(void *owner, struct evbuffer *in, size_t off, size_t n);
-    /* NULL or false: no row fast path now. */
+    /* False: no row fast path now. */
     bool (*rows)(void *owner, const struct leg *src);
     bool (*row)(void *owner, uint8_t first, uint32_t len);
     void (*rows_done)(void *owner, size_t bytes, uint8_t last_seq);
@@ -162,16 +163,12 @@ struct evbuffer *leg_input(const struct leg *l);
 /* True when nothing has come from the peer yet that is not consumed: the input is empty and
  * the socket has no byte waiting (or the peer is gone). */
 bool leg_nothing_read(const struct leg *l);
-size_t leg_pending_out(const struct leg *l);
 
 /* Appends a packet slowtap made (an ERR) to the output, as a stored compressed frame when the
  * leg compresses; leg_push or libevent sends it. */
 void leg_append_packet(struct leg *l, const uint8_t *pkt, size_t n);
 /* Appends raw bytes to the output. */
 void leg_append(struct leg *l, const void *p, size_t n);
-/* Sends what waits in the output of a plain socket now, with one writev; what the kernel does
- * not take is left to libevent's write event. TLS bufferevents write by themselves. */
-void leg_push(struct leg *l);
 /* Moves the first n bytes of src's input to src->peer and sends them (see the contract). */
 void leg_send(struct leg *src, size_t n);
 /* ops->written's bookkeeping: a plain socket's write event off once its output is empty, and
@@ -189,5 +186,10 @@ bool leg_zplain_new(struct leg *l);
  * (err->kind LEG_FAIL_NONE) or must be ended by the caller (err says why).
  */
 long leg_relay(struct leg *src, struct leg_err *err);
+
+/* Inline (leg_walk.h): leg_pending_out, the bytes waiting in the output; leg_push, which sends
+ * what waits in a plain socket's output now with one writev (what the kernel does not take is
+ * left to libevent's write event; TLS bufferevents write by themselves). */
+#include "proxy/relay/leg_walk.h"
 
 #endif

@@ -84,6 +84,7 @@
 #include "proxy/relay/pstmt.h"
 #include "proxy/account/record.h"
 #include "proxy/relay/leg.h"
+#include "proxy/relay/leg_walk.h"
 #include "proxy/relay/session.h"
 #include "proxy/relay/sha2auth.h"
 #include "proxy/output/slowlog.h"
@@ -243,7 +244,7 @@ sess_pool_free(struct worker *w)
 }
 
 /* Appends payload bytes to the record, up to SESS_COPY_MAX. */
-static void
+static inline __attribute__((always_inline)) void
 pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n)
 {
     size_t max = pc->cmd == PROTO_COM_STMT_EXECUTE || pc->cmd == PROTO_COM_STMT_BULK_EXECUTE
@@ -566,7 +567,7 @@ account(struct sess *s, const struct pcmd *pc, const struct pstmt *st, bool ende
 
 /* What a completed command changes in the session: schema, user, sql_mode, prepared
  * statements. */
-static void
+static inline __attribute__((always_inline)) void
 track(struct sess *s, struct pcmd *pc, struct pstmt **stp)
 {
     const struct proto_resp *r = &s->resp;
@@ -699,7 +700,7 @@ start_head(struct sess *s)
     }
 }
 
-static void
+static inline __attribute__((always_inline)) void
 complete_head(struct sess *s)
 {
     struct pcmd *pc = s->q_head;
@@ -822,7 +823,7 @@ client_left(struct sess *s)
 
 /* A packet header from the client has been read; p holds its first avail payload bytes.
  * Returns -1 when the session was torn down. */
-static int
+static inline __attribute__((always_inline)) int
 client_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *p, size_t avail)
 {
     if (st->kind == PROTO_FRAME_CONTINUATION || s->state != SESS_COMMAND) {
@@ -854,7 +855,7 @@ client_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
 }
 
 /* The client's current logical packet has been relayed completely. */
-static int
+static inline __attribute__((always_inline)) int
 client_end(struct sess *s)
 {
     struct pcmd *pc = s->rx;
@@ -885,7 +886,7 @@ client_end(struct sess *s)
 
 /* ---- packets from the server ---- */
 
-static int
+static inline __attribute__((always_inline)) int
 server_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *p, size_t avail)
 {
     if (s->q_head) {
@@ -950,7 +951,7 @@ server_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
     return 0;
 }
 
-static int
+static inline __attribute__((always_inline)) int
 server_end(struct sess *s)
 {
     if (s->resp_done) {
@@ -1454,23 +1455,31 @@ on_event(void *owner, struct leg *l, short what)
     }
 }
 
+/* First bytes wanted of a packet: all of an ERR's message, LOCAL INFILE's file name and an
+ * auth switch's plugin and data, for proto_resp and the authentication. */
+static inline __attribute__((always_inline)) size_t
+on_want(void *owner, const struct leg *src, uint8_t first)
+{
+    const struct sess *s = owner;
+    if (src == &s->be && (first == PROTO_ERR_HDR || first == PROTO_INFILE_HDR ||
+                          (s->state == SESS_AUTH && first == PROTO_EOF_HDR))) {
+        return LEG_PEEK_MORE;
+    }
+    return LEG_PEEK;
+}
+
 /*
  * A packet header from either side (leg.h's contract): the sequence ids it goes on with
  * (authentication's TLS shifts, the compressed protocol's counts), then what it means
  * (client_packet, server_packet).
  */
-static enum leg_verdict
+static inline __attribute__((always_inline)) enum leg_verdict
 on_packet(void *owner, struct leg *src, struct leg_pkt *pkt)
 {
     struct sess *s = owner;
     bool from_client = src == &s->cli;
     struct proto_frame_step *st = &pkt->step;
     const uint8_t *p = pkt->first;
-    if (!from_client && pkt->avail < st->hdr.len && pkt->avail < LEG_PEEK_MORE &&
-        (p[0] == PROTO_ERR_HDR || p[0] == PROTO_INFILE_HDR ||
-         (s->state == SESS_AUTH && p[0] == PROTO_EOF_HDR))) {
-        return LEG_MORE; /* an ERR's message, LOCAL INFILE's file name, an auth switch */
-    }
     s->last_seq = st->hdr.seq;
     if (s->seq_delta && s->state <= SESS_AUTH) {
         pkt->seq = (uint8_t)(from_client ? st->hdr.seq + s->seq_delta : st->hdr.seq - s->seq_delta);
@@ -1528,7 +1537,7 @@ on_packet(void *owner, struct leg *src, struct leg_pkt *pkt)
     return LEG_PASS;
 }
 
-static void
+static inline __attribute__((always_inline)) void
 on_end(void *owner, struct leg *src)
 {
     struct sess *s = owner;
@@ -1543,14 +1552,14 @@ on_end(void *owner, struct leg *src)
     }
 }
 
-static void
+static inline __attribute__((always_inline)) void
 on_copy(void *owner, struct evbuffer *in, size_t off, size_t n)
 {
     struct sess *s = owner;
     pcmd_copy(s->rx, in, off, n);
 }
 
-static bool
+static inline __attribute__((always_inline)) bool
 on_rows(void *owner, const struct leg *src)
 {
     const struct sess *s = owner;
@@ -1558,14 +1567,14 @@ on_rows(void *owner, const struct leg *src)
            s->resp.state == PROTO_RS_ROWS;
 }
 
-static bool
+static inline __attribute__((always_inline)) bool
 on_row(void *owner, uint8_t first, uint32_t len)
 {
     struct sess *s = owner;
     return proto_resp_row(&s->resp, first, len);
 }
 
-static void
+static inline __attribute__((always_inline)) void
 on_rows_done(void *owner, size_t bytes, uint8_t last_seq)
 {
     struct sess *s = owner;
@@ -1574,6 +1583,7 @@ on_rows_done(void *owner, size_t bytes, uint8_t last_seq)
 }
 
 static const struct leg_ops sess_leg_ops = {
+    .want = on_want,
     .packet = on_packet,
     .end = on_end,
     .copy = on_copy,
@@ -1600,7 +1610,7 @@ sess_relay(struct sess *s, struct leg *src)
         }
     }
     struct leg_err err;
-    long n = leg_relay(src, &err);
+    long n = leg_walk(src, &sess_leg_ops, &err); /* leg_relay, with the callbacks inlined */
     if (n < 0) {
         if (err.kind == LEG_FAIL_NOMEM) {
             sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, compression)");

@@ -1,6 +1,6 @@
 /*
  * worker.c - worker threads: one event loop each, its own listener, sessions, counters,
- * log buffer and statistics table; a 100 ms tick for the work that is not driven by bytes.
+ * log buffer and statistics table; a 50 ms tick for the work that is not driven by bytes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,8 +25,8 @@
 #include "proxy/account/stats.h"
 #include "proxy/relay/worker.h"
 
-#define TICK_US           100000
-#define MERGE_EVERY       10 /* ticks: statistics are merged once a second */
+#define TICK_US           50000 /* log entries are handed to the writer within this */
+#define MERGE_EVERY       20    /* ticks: statistics are merged once a second */
 #define STATS_LOCAL_SLOTS 1024
 
 #define ROUTES_LOCAL_SLOTS 128 /* routes per merge interval before "(other routes)" */

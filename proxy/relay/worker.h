@@ -3,7 +3,7 @@
  * its own libevent event_base, its own listening sockets (SO_REUSEPORT: the kernel spreads new
  * connections across workers; a unix socket is one fd shared by all), its own sessions,
  * counters, slow-log buffer and statistics table, so nothing on the per-statement path takes a
- * lock. A 100 ms tick flushes the log buffer, asks for live plans, enforces handshake
+ * lock. A 50 ms tick flushes the log buffer, asks for live plans, enforces handshake
  * timeouts; every 10th tick merges the statistics.
  *
  * Limits: when accepting fails for lack of descriptors, the worker sheds the waiting clients

@@ -6,7 +6,7 @@
  *     headers and first bytes are split across chains), all there before one walk;
  *   - as those pieces arriving one at a time, with a walk after each, as reads deliver them.
  * A session-like owner follows a server's responses with proto_resp (the row fast path
- * included, as session.c does), asks for more first bytes of ERR packets (LEG_MORE), copies
+ * included, as session.c does), asks for more first bytes of ERR packets (ops->want), copies
  * body bytes when asked, and in one mode rewrites every packet's sequence id (poke) with the
  * row fast path off, as during authentication.
  * Invariants: the three runs see the same packets (a hash of every non-row packet's header
@@ -15,6 +15,7 @@
  * leave the same bytes unrelayed. The first input byte picks the mode, the second the split.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,14 @@ o_row(void *ow, uint8_t first, uint32_t len)
     return true;
 }
 
+static size_t
+o_want(void *ow, const struct leg *src, uint8_t first)
+{
+    (void)ow;
+    (void)src;
+    return first == PROTO_ERR_HDR ? LEG_PEEK_MORE : LEG_PEEK;
+}
+
 static enum leg_verdict
 o_packet(void *ow, struct leg *src, struct leg_pkt *pkt)
 {
@@ -71,9 +80,6 @@ o_packet(void *ow, struct leg *src, struct leg_pkt *pkt)
     (void)src;
     const uint8_t *p = pkt->first;
     uint32_t len = pkt->step.hdr.len;
-    if (pkt->avail < len && pkt->avail < LEG_PEEK_MORE && p[0] == PROTO_ERR_HDR) {
-        return LEG_MORE;
-    }
     if (o->rewrite) {
         pkt->seq = (uint8_t)(pkt->step.hdr.seq + 7);
     }
@@ -130,8 +136,8 @@ static bool
 o_rows(void *ow, const struct leg *src)
 {
     const struct owner *o = ow;
-    (void)src;
-    return !o->rewrite && o->tracking && o->resp.state == PROTO_RS_ROWS;
+    /* as in session.c: the row fast path is the backend leg's, copies the client leg's */
+    return !o->rewrite && !src->copy && o->tracking && o->resp.state == PROTO_RS_ROWS;
 }
 
 static void
@@ -160,6 +166,7 @@ o_never_event(void *ow, struct leg *l, short what)
 }
 
 static const struct leg_ops ops = {
+    .want = o_want,
     .packet = o_packet,
     .end = o_end,
     .copy = o_copy,
@@ -250,6 +257,15 @@ run(struct event_base *base, const uint8_t *body, size_t n, const size_t *cuts, 
 static void
 same(const struct result *a, const struct result *b)
 {
+    if (getenv("FUZZ_LEG_DEBUG")) {
+        fprintf(stderr,
+                "trace %016llx/%016llx copied %016llx/%016llx responses %llu/%llu out %zu/%zu "
+                "left %zu/%zu\n",
+                (unsigned long long)a->o.trace, (unsigned long long)b->o.trace,
+                (unsigned long long)a->o.copied, (unsigned long long)b->o.copied,
+                (unsigned long long)a->o.responses, (unsigned long long)b->o.responses, a->out_len,
+                b->out_len, a->left_len, b->left_len);
+    }
     if (a->o.trace != b->o.trace || a->o.copied != b->o.copied ||
         a->o.responses != b->o.responses || a->out_hash != b->out_hash ||
         a->out_len != b->out_len || a->left_hash != b->left_hash || a->left_len != b->left_len) {
