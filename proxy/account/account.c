@@ -133,7 +133,7 @@ trx_follow(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_c
         if (c->stmt && is_execute(c->cmd)) {
             text = c->stmt->sql;
             len = c->stmt->sql_len;
-        } else if (c->cmd != PROTO_COM_QUERY) {
+        } else if (c->cmd != PROTO_COM_QUERY && c->cmd != PROTO_COM_STMT_PREPARE) {
             text = proto_com_name(c->cmd) ? proto_com_name(c->cmd) : "?";
             len = strlen(text);
         }
@@ -536,6 +536,8 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     const char *fpp = fp;
     uint64_t digest;
     bool explainable = false;
+    char admin_fp[64]; /* a prepare's shape in the statistics (the record has its text's) */
+    uint64_t prep_digest = 0;
 
     COUNTER_ADD(ctx->counters, statements, 1);
     COUNTER_ADD(ctx->counters, query_us_total, dur);
@@ -568,6 +570,20 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         if (!st->explainable && r->err_code == 0 && c->ended) {
             tmptab_follow(as, sql, sql_len, c->sql_mode);
         }
+    } else if (c->cmd == PROTO_COM_STMT_PREPARE && c->len > 1) {
+        /* Its entry holds the statement it prepared, with that statement's digest and
+         * fingerprint (as pt-query-digest groups the text); its statistics and findings stay
+         * the shape "administrator command: Prepare": a prepare is no execution. */
+        sql = c->buf + 1;
+        sql_len = c->len - 1;
+        struct proto_stmt_info info;
+        proto_stmt_analyze(sql, sql_len, c->sql_mode, fp, fp_size, NULL, 0, &info);
+        prep_digest = info.digest;
+        fpp = admin_fp;
+        digest = proto_fingerprint(
+            admin_fp,
+            (size_t)snprintf(admin_fp, sizeof admin_fp, "%s", "administrator command: Prepare"),
+            NULL, 0);
     } else {
         const char *name = proto_com_name(c->cmd);
         int n = name ? snprintf(fp, fp_size, "administrator command: %s", name)
@@ -579,9 +595,10 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         .digest = digest,
         .fingerprint = fpp,
         .fingerprint_len = strlen(fpp),
-        .example = sql ? sql : fp,
-        .example_len = sql ? sql_len : strlen(fp),
+        .example = sql && c->cmd != PROTO_COM_STMT_PREPARE ? sql : fpp,
+        .example_len = sql && c->cmd != PROTO_COM_STMT_PREPARE ? sql_len : strlen(fpp),
         .query_us = dur,
+        .queue_us = c->queue_us,
         .rows_sent = r->rows_sent,
         .rows_affected = r->rows_affected,
         .error = r->err_code != 0,
@@ -624,7 +641,7 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     strcopy(rec->host, sizeof rec->host, c->host, strlen(c->host));
     strcopy(rec->schema, sizeof rec->schema, c->schema, strlen(c->schema));
     rec->cmd = c->cmd;
-    if (c->cmd == PROTO_COM_QUERY && sql) {
+    if ((c->cmd == PROTO_COM_QUERY || c->cmd == PROTO_COM_STMT_PREPARE) && sql) {
         rec->sql = sql; /* lent: the command's copy, NUL-terminated (record.h) */
         rec->sql_len = sql_len;
         rec->lent |= REC_LENT_SQL;
@@ -632,25 +649,42 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     } else if (st && sql) {
         rec_fill_execute(rec, st, c); /* marks it truncated if a value was cut */
         rec->sql_truncated = rec->sql_truncated || c->total > c->len;
+    } else if (is_execute(c->cmd)) {
+        uint32_t id;
+        /* no statement of the session has its id: the entry says so */
+        rec->unknown_stmt = proto_stmt_id_parse((const uint8_t *)c->buf, c->len, &id) == PROTO_OK;
+        rec->stmt_id = rec->unknown_stmt ? id : 0;
     }
     rec->digest = digest;
     rec->fingerprint = fpp; /* lent: out->fp or the prepared statement's */
+    if (c->cmd == PROTO_COM_STMT_PREPARE && sql) {
+        rec->digest = prep_digest; /* the text's shape, as the log's readers see it */
+        rec->fingerprint = fp;
+    }
     rec->lent |= REC_LENT_FINGERPRINT;
     rec->explainable = explainable;
     rec->query_us = dur;
+    rec->queue_us = c->queue_us;
     rec->rows_sent = r->rows_sent;
     rec->rows_affected = r->rows_affected;
     rec->bytes_sent = c->bytes;
     rec->status = r->status_or;
     rec->err_code = r->err_code;
-    strcopy(rec->err_msg, sizeof rec->err_msg, r->err_msg, strlen(r->err_msg));
+    if (r->err_code && filter_redacts(ctx->filter)) {
+        /* the server's words can echo a literal of the statement (a duplicate key, a
+         * SIGNAL's text): redacted like the statement, before anything keeps them */
+        filter_redact_message(ctx->filter, r->err_msg, strlen(r->err_msg), rec->err_msg,
+                              sizeof rec->err_msg);
+    } else {
+        strcopy(rec->err_msg, sizeof rec->err_msg, r->err_msg, strlen(r->err_msg));
+    }
     rec->explain.live_token = c->live_token;
     rec->interrupted = interrupted;
     rec->lex_mode = c->sql_mode;
     rec->n_plus_one = mark;
     if (sql) {
         /* tags: parsed above for a query; an execute's were parsed at its PREPARE */
-        if (!tags && c->cmd != PROTO_COM_QUERY && st && st->tags) {
+        if (!tags && is_execute(c->cmd) && st && st->tags) {
             tags = st->tags;
         }
         if (tags) {

@@ -45,10 +45,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -110,8 +114,12 @@ struct pcmd {
     struct pcmd *next;
     uint8_t cmd;
     bool live_asked;
-    int64_t t_start;    /* monotonic us at the callback that read its first byte */
-    int64_t wall_start; /* realtime us, for the log's # Time */
+    int64_t t_first;    /* monotonic us at the callback that read its first byte */
+    int64_t t_arrived;  /* ... that read its last byte (client_end) */
+    int64_t t_start;    /* when the server could start it (start_head): its last byte arrived
+                           and the answer to the command before it had ended; Query_time runs
+                           from here, Queue_time from t_arrived to here */
+    int64_t wall_start; /* realtime us at t_first, then at t_start: the log's # Time */
     char *buf;          /* payload copy (command byte included), at most SESS_COPY_MAX */
     size_t len, cap;
     uint64_t total; /* payload bytes the command really had */
@@ -174,6 +182,8 @@ struct sess {
                                      write side is shut and its answers are read and dropped */
     const char *interrupted;      /* while the head is recorded unfinished: why (rec.h) */
     bool reset_client;            /* the backend reset its connection: so is the client's */
+    bool quit_sent;               /* the client sent COM_QUIT: its end of file after that is a
+                                     goodbye, not a client gone (it may still read answers) */
     struct pstmt_table stmts;
 };
 
@@ -363,6 +373,39 @@ sess_fail(struct sess *s, uint16_t code, const char *fmt, ...)
 static void record_unfinished(struct sess *s);
 static int relay(struct sess *s, bool from_client);
 
+/* Bytes the client's connection has still to send before it may close: its output, under TLS
+ * the encrypted bytes of the socket below, and before a reset what the kernel holds unacked
+ * (a reset drops it). */
+static size_t
+cli_unsent(const struct sess *s)
+{
+    size_t n = evbuffer_get_length(bufferevent_get_output(s->cli));
+    if (s->client_tls) {
+        n += tls_bev_unsent(s->cli);
+    }
+#ifdef SIOCOUTQ
+    int q = 0;
+    if (s->reset_client && ioctl(bufferevent_getfd(s->cli), SIOCOUTQ, &q) == 0 && q > 0) {
+        n += (size_t)q;
+    }
+#endif
+    return n;
+}
+
+/* The client's connection is flushed (cli_unsent): CLOSING is over. Under TLS the output is
+ * empty once the filter encrypted it: then its close_notify follows what was sent. */
+static bool
+cli_flushed(struct sess *s)
+{
+    if (evbuffer_get_length(bufferevent_get_output(s->cli)) > 0) {
+        return false;
+    }
+    if (s->client_tls && !s->reset_client) {
+        tls_bev_close_notify(s->cli);
+    }
+    return cli_unsent(s) == 0;
+}
+
 /* The end of sess_end(): what the session still owes the accounting, then its memory. */
 static void
 sess_free(struct sess *s)
@@ -375,6 +418,10 @@ sess_free(struct sess *s)
     if (s->cli && s->reset_client) {
         struct linger lg = {1, 0}; /* close with a TCP reset */
         setsockopt(bufferevent_getfd(s->cli), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    } else if (s->cli && s->client_tls) {
+        /* a TLS close, as a server closes: close_notify, then the socket's FIN */
+        tls_bev_close_notify(s->cli);
+        tls_bev_flush_now(s->cli);
     }
     own_read_stop(&s->cli_rd);
     own_read_stop(&s->be_rd);
@@ -430,8 +477,7 @@ sess_end(struct sess *s, enum sess_end_how how, uint16_t code, const char *why)
         size_t n = proto_err_build(pkt, sizeof pkt, seq, code, proto_err_sqlstate(code), why);
         cli_write_packet(s, pkt, n);
     }
-    if (how == SESS_END_FLUSH && s->cli &&
-        evbuffer_get_length(bufferevent_get_output(s->cli)) > 0) {
+    if (how == SESS_END_FLUSH && s->cli && cli_unsent(s) > 0) {
         /* cli_write() ends it once the output is empty, sess_tick() if that takes too long */
         sess_set_state(s, SESS_CLOSING);
         own_read_stop(&s->cli_rd);
@@ -535,6 +581,7 @@ account(struct sess *s, const struct pcmd *pc, const struct pstmt *st, bool ende
         .len = pc->len,
         .total = pc->total,
         .t_start = pc->t_start,
+        .queue_us = pc->t_start > pc->t_arrived ? (uint64_t)(pc->t_start - pc->t_arrived) : 0,
         .wall_start = pc->wall_start,
         .t_end = s->now,
         .bytes = pc->bytes,
@@ -685,6 +732,11 @@ start_head(struct sess *s)
     }
     struct pcmd *pc = s->q_head;
     if (pc) {
+        /* The server starts it now: the answer before it just ended (or there was none and
+         * its last byte just arrived). What it waited since it arrived is its Queue_time. */
+        int64_t now = s->now > pc->t_arrived ? s->now : pc->t_arrived;
+        pc->wall_start += now - pc->t_first;
+        pc->t_start = now;
         proto_resp_begin(&s->resp, pc->cmd, s->caps);
         if (proto_execute_asks_cursor((const uint8_t *)pc->buf, pc->len)) {
             proto_resp_cursor_requested(&s->resp);
@@ -796,7 +848,7 @@ client_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
         return -1;
     }
     pc->cmd = p[0];
-    pc->t_start = s->now;
+    pc->t_first = pc->t_arrived = pc->t_start = s->now;
     pc->wall_start = worker_wall_us();
     pc->total = st->hdr.len;
     s->rx = pc;
@@ -812,7 +864,9 @@ client_end(struct sess *s)
         return 0;
     }
     s->rx = NULL;
+    pc->t_arrived = s->now;
     if (pc->cmd == PROTO_COM_QUIT) {
+        s->quit_sent = true;
         pcmd_put(s->w, pc);
         return 0; /* the server closes; so do we */
     }
@@ -1967,10 +2021,10 @@ cli_write(struct bufferevent *bev, void *arg)
 {
     struct sess *s = arg;
     if (s->state == SESS_CLOSING) {
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        if (cli_flushed(s)) {
             sess_end(s, SESS_END_NOW, 0, NULL);
         }
-        return;
+        return; /* the socket below TLS, or the kernel, still sends: sess_tick looks again */
     }
     drained(s, bev, s->client_tls);
 }
@@ -1988,6 +2042,15 @@ cli_event(struct bufferevent *bev, short what, void *arg)
     struct sess *s = arg;
     (void)bev;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if (s->quit_sent && !(what & BEV_EVENT_ERROR) && s->state == SESS_COMMAND && s->be) {
+            /* End of file after COM_QUIT (a client that pipelines its goodbye and shuts its
+             * write side): nothing is abandoned. The answers still owed go to the client; the
+             * server closes after the COM_QUIT, and be_event ends the session once the client
+             * has them. Only a failed write or a reset makes the client gone. */
+            own_read_stop(&s->cli_rd);
+            bufferevent_disable(s->cli, EV_READ);
+            return;
+        }
         if (s->state == SESS_COMMAND && s->q_head && s->be) {
             client_left(s); /* statements in flight are seen to their end */
             return;
@@ -2115,11 +2178,24 @@ be_event(struct bufferevent *bev, short what, void *arg)
         tls_bev_error_text(s->be, msg, sizeof msg);
         sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "TLS connection error with backend '%s': %s (slowtap)",
                   addr, msg);
-    } else {
-        s->interrupted = "backend_lost";
+    } else if (s->state <= SESS_GREETING) {
+        /* no server has spoken on this connection: slowtap's ERR says what happened */
         sess_fail(s, PROTO_ER_UNKNOWN_ERROR,
-                  "Lost connection to MySQL server at '%s' (slowtap backend: %s)", addr,
-                  (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
+                  "Lost connection to MySQL server at '%s' (slowtap backend: %s before its "
+                  "greeting)",
+                  addr, (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
+    } else {
+        /* The server spoke, then closed or reset: the client's connection ends the same way
+         * once it has what the server sent (a reset as a reset, TLS with its close_notify),
+         * as it would directly; no ERR of slowtap's stands in for the server. */
+        if (s->q_head) {
+            s->interrupted = "backend_lost";
+        }
+        char msg[480];
+        snprintf(msg, sizeof msg,
+                 "Lost connection to MySQL server at '%.300s' (slowtap backend: %.60s)", addr,
+                 (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
+        sess_end(s, SESS_END_FLUSH, 0, msg);
     }
 }
 
@@ -2188,7 +2264,7 @@ sess_tick(struct sess *s, int64_t now)
 
     if (s->state == SESS_CLOSING) {
         /* A client that does not read its last bytes does not keep the session forever. */
-        if (now - s->closing_us > app->conf->handshake_timeout_us) {
+        if ((s->cli && cli_flushed(s)) || now - s->closing_us > app->conf->handshake_timeout_us) {
             sess_end(s, SESS_END_NOW, 0, NULL);
         }
         return;

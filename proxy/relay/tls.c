@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -511,4 +513,41 @@ tls_bev_error_text(struct bufferevent *bev, char *out, size_t cap)
     } else {
         snprintf(out, cap, "%s", lib[0] ? lib : "the TLS handshake failed");
     }
+}
+
+void
+tls_bev_close_notify(struct bufferevent *bev)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    if (!ssl || !SSL_is_init_finished(ssl) || (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
+        return;
+    }
+    /* The filter's BIO writes the alert into the socket bufferevent's output; that
+     * bufferevent sends it on its own (its write event), or tls_bev_flush_now does. */
+    (void)SSL_shutdown(ssl);
+    ERR_clear_error();
+}
+
+size_t
+tls_bev_unsent(struct bufferevent *bev)
+{
+    struct bufferevent *u = bufferevent_get_underlying(bev);
+    return u ? evbuffer_get_length(bufferevent_get_output(u)) : 0;
+}
+
+void
+tls_bev_flush_now(struct bufferevent *bev)
+{
+    struct bufferevent *u = bufferevent_get_underlying(bev);
+    if (!u) {
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(u);
+    evbuffer_unfreeze(out, 1); /* as the socket bufferevent's own write callback does */
+    for (int i = 0; i < 4 && evbuffer_get_length(out) > 0; i++) {
+        if (evbuffer_write(out, bufferevent_getfd(u)) <= 0) {
+            break;
+        }
+    }
+    evbuffer_freeze(out, 1);
 }

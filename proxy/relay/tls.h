@@ -54,4 +54,15 @@ struct bufferevent;
  * and verification was on (SSL_VERIFY_PEER; else the recorded result did not matter). */
 void tls_bev_error_text(struct bufferevent *bev, char *out, size_t cap);
 
+/*
+ * Ending a connection under TLS as a server would: tls_bev_close_notify queues TLS's
+ * close_notify (once) on a bufferevent_openssl's socket; tls_bev_unsent is what that socket's
+ * output still holds (encrypted bytes the filter made and the kernel has not taken);
+ * tls_bev_flush_now hands the kernel what it takes now without waiting (before the
+ * bufferevent is freed). Not for a TLS connection that failed.
+ */
+void tls_bev_close_notify(struct bufferevent *bev);
+size_t tls_bev_unsent(struct bufferevent *bev);
+void tls_bev_flush_now(struct bufferevent *bev);
+
 #endif
