@@ -1682,9 +1682,15 @@ read_greeting(struct sess *s)
     s->backend_has_ssl = (g.caps & PROTO_CAP_SSL) != 0;
     s->server_caps = g.caps & ~PROTO_CAPS_HIDDEN;
     s->backend_zcaps = g.caps & (PROTO_CAP_COMPRESS | PROTO_CAP_ZSTD_COMPRESSION);
+    /* TLS is offered as the server offers it, or because the operator gave slowtap a
+     * certificate (--tls-cert) or requires TLS (--tls-require): a client whose TLS is optional
+     * then behaves as it would directly. */
+    const struct conf *conf = s->w->app->conf;
+    bool offer_tls =
+        tls_server_enabled() && (s->backend_has_ssl || conf->tls_cert != NULL || conf->tls_require);
     proto_greeting_set_caps(p, (size_t)len, &g,
-                            s->server_caps | (tls_server_enabled() ? PROTO_CAP_SSL : 0) |
-                                PROTO_CAP_COMPRESS | (g.caps & PROTO_CAP_ZSTD_COMPRESSION));
+                            s->server_caps | (offer_tls ? PROTO_CAP_SSL : 0) | PROTO_CAP_COMPRESS |
+                                (g.caps & PROTO_CAP_ZSTD_COMPRESSION));
     s->last_seq = seq;
     evbuffer_remove_buffer(in, bufferevent_get_output(s->cli), PROTO_HDR_LEN + (size_t)len);
     push(s, s->cli);
@@ -1864,12 +1870,15 @@ start_client_tls(struct sess *s, size_t len)
 }
 
 /* Before relaying the handshake response: when --backend-tls asks for it, send the backend
- * our own SSL request (the client's capabilities plus CLIENT_SSL) and upgrade. */
+ * our own SSL request (the client's capabilities plus CLIENT_SSL) and upgrade. The default,
+ * mirror, does so when the client's leg is TLS and the backend offers it: the server sees the
+ * TLS its client chose (REQUIRE SSL accounts, Ssl_cipher). */
 static int
 start_backend_tls(struct sess *s, const uint8_t *resp)
 {
     enum conf_backend_tls mode = s->w->app->conf->backend_tls;
-    if (mode == CONF_BTLS_OFF || (mode == CONF_BTLS_PREFERRED && !s->backend_has_ssl)) {
+    if (mode == CONF_BTLS_OFF || (mode == CONF_BTLS_PREFERRED && !s->backend_has_ssl) ||
+        (mode == CONF_BTLS_MIRROR && (!s->client_tls || !s->backend_has_ssl))) {
         return 0;
     }
     if (!s->backend_has_ssl) {
