@@ -184,6 +184,12 @@ struct sess {
     bool reset_client;            /* the backend reset its connection: so is the client's */
     bool quit_sent;               /* the client sent COM_QUIT: its end of file after that is a
                                      goodbye, not a client gone (it may still read answers) */
+    /* Pipelining: the answers of batch_k queued commands end in what one read of the backend
+     * brought (count_ends); the server spent [batch_t0, batch_now] on them, one after the
+     * other, and each gets an equal share (complete_head) instead of the first taking it all.
+     * batch_i: how many of them completed so far. 0: no batch. */
+    unsigned batch_k, batch_i;
+    int64_t batch_t0, batch_now;
     struct pstmt_table stmts;
 };
 
@@ -750,6 +756,17 @@ complete_head(struct sess *s)
     struct pcmd *pc = s->q_head;
     struct pstmt *st = NULL;
 
+    if (s->batch_k) {
+        /* its share of the batch's time (see struct sess): its end, and the next one's start */
+        s->batch_i++;
+        s->now = s->batch_i >= s->batch_k
+                     ? s->batch_now
+                     : s->batch_t0 +
+                           (s->batch_now - s->batch_t0) * (int64_t)s->batch_i / (int64_t)s->batch_k;
+        if (s->batch_i >= s->batch_k) {
+            s->batch_k = 0;
+        }
+    }
     track(s, pc, &st);
     account(s, pc, st, true);
     if (st && pc->cmd == PROTO_COM_STMT_EXECUTE) {
@@ -1992,6 +2009,84 @@ cli_read(struct bufferevent *bev, void *arg)
     }
 }
 
+#define SESS_BATCH_PACKETS 4096 /* packets count_ends looks at, at most */
+
+/* Next queued command after `pc` that has a response. */
+static const struct pcmd *
+next_answered(const struct pcmd *pc)
+{
+    for (pc = pc->next; pc && !proto_com_has_response(pc->cmd); pc = pc->next) {
+    }
+    return pc;
+}
+
+/*
+ * How many of the queued commands' answers end, whole, in what the backend's input holds now:
+ * a copy of the framer and the response follows the packets as relay() will (a dry run, at
+ * most SESS_BATCH_PACKETS packets; a 16 MiB packet or LOCAL INFILE ends the count). Used only
+ * when commands are pipelined; pure reading, the input is not changed.
+ */
+static unsigned
+count_ends(const struct sess *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->be);
+    size_t total = evbuffer_get_length(in), off = 0;
+    struct proto_framer fr = s->sfr;
+    struct proto_resp r = s->resp;
+    const struct pcmd *head = s->q_head;
+    bool pending = s->resp_done; /* the head's last packet began in an earlier read */
+    unsigned ends = 0;
+    for (unsigned packets = 0; head && packets < SESS_BATCH_PACKETS; packets++) {
+        if (fr.body_left > 0) {
+            if (total - off < fr.body_left) {
+                break;
+            }
+            off += (size_t)fr.body_left;
+            fr.body_left = 0;
+        }
+        if (pending && !fr.next_continues) {
+            ends++;
+            pending = false;
+            if (!(head = next_answered(head))) {
+                break;
+            }
+            proto_resp_begin(&r, head->cmd, s->caps);
+            if (proto_execute_asks_cursor((const uint8_t *)head->buf, head->len)) {
+                proto_resp_cursor_requested(&r);
+            }
+        }
+        uint8_t h[PROTO_HDR_LEN + PROTO_RESP_PEEK];
+        if (total - off < PROTO_HDR_LEN || r.state == PROTO_RS_INFILE_DATA) {
+            break;
+        }
+        struct evbuffer_ptr pos;
+        evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+        evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN);
+        uint32_t len = proto_le24(h);
+        size_t want = len < PROTO_RESP_PEEK ? len : PROTO_RESP_PEEK;
+        if (len >= PROTO_MAX_PAYLOAD || total - off - PROTO_HDR_LEN < len) {
+            break; /* counted once whole */
+        }
+        evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN + want);
+        struct proto_frame_step st;
+        proto_framer_step(&fr, h, PROTO_HDR_LEN, &st);
+        off += PROTO_HDR_LEN;
+        if (st.kind == PROTO_FRAME_CONTINUATION ||
+            (want && proto_resp_row(&r, h[PROTO_HDR_LEN], len))) {
+            continue;
+        }
+        enum proto_rc rc = proto_resp_feed(&r, h + PROTO_HDR_LEN, want, len);
+        if (rc == PROTO_ERROR) {
+            break;
+        }
+        pending = rc == PROTO_OK;
+    }
+    if (pending && fr.body_left == 0 && !fr.next_continues) {
+        ends++;
+    }
+    return ends;
+}
+
 static void
 be_read(struct bufferevent *bev, void *arg)
 {
@@ -2005,7 +2100,25 @@ be_read(struct bufferevent *bev, void *arg)
     case SESS_HANDSHAKE:
     case SESS_AUTH:
     case SESS_COMMAND:
-        if (relay(s, false) == 0 && s->client_gone && !s->q_head) {
+        s->batch_k = 0;
+        if (s->state == SESS_COMMAND && !s->zon && s->q_head && s->q_head->next) {
+            /* pipelined commands: the time since the head started is theirs to share */
+            unsigned k = count_ends(s);
+            if (k >= 2) {
+                s->batch_k = k;
+                s->batch_i = 0;
+                s->batch_t0 = s->q_head->t_start;
+                s->batch_now = s->now;
+            }
+        }
+        if (relay(s, false) < 0) {
+            return; /* torn down */
+        }
+        if (s->batch_k) {
+            s->now = s->batch_now; /* fewer ended than counted: time is now again */
+            s->batch_k = 0;
+        }
+        if (s->client_gone && !s->q_head) {
             /* every statement the gone client sent has been answered */
             sess_end(s, SESS_END_NOW, 0, NULL);
         }

@@ -22,6 +22,7 @@ import harness
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import mywire  # noqa: E402
+import stmtwire  # noqa: E402
 
 DB = "pipe_%d" % os.getpid()
 N = 500
@@ -51,7 +52,9 @@ class Pipeline(unittest.TestCase):
         cls.srv = harness.mariadb()
         cls.srv.fresh_db(DB)
         cls.srv.sql("CREATE TABLE t_pipe (id INT PRIMARY KEY, v VARCHAR(20));"
-                    "CREATE TABLE t_seq (id INT PRIMARY KEY, v VARCHAR(20))", db=DB)
+                    "CREATE TABLE t_seq (id INT PRIMARY KEY, v VARCHAR(20));"
+                    "CREATE TABLE t_pexec (id INT PRIMARY KEY, v VARCHAR(20));"
+                    "CREATE TABLE t_sexec (id INT PRIMARY KEY, v VARCHAR(20))", db=DB)
 
     def test_pipelined_inserts_timed_as_the_server_ran_them(self):
         http = harness.free_port()
@@ -107,6 +110,34 @@ class Pipeline(unittest.TestCase):
             self.assertGreater(pipe_shape[0]["queue_total"], 0)
             self.assertEqual(seq_shape[0]["queue_total"], 0)
 
+    def test_pipelined_executes(self):
+        """The same for prepared statements: 200 COM_STMT_EXECUTEs written at once."""
+        n = 200
+        with harness.Slowtap() as px:
+            cli = mywire.RawClient(px.port, db=DB, timeout=30)
+            cli.login()
+            sid, _, _ = stmtwire.prepare(cli, "INSERT INTO t_sexec VALUES (?, ?)")
+            for i in range(n):
+                self.assertEqual(stmtwire.execute(cli, sid, [i, "s%d" % i])[0], "ok")
+            pid, _, _ = stmtwire.prepare(cli, "INSERT INTO t_pexec VALUES (?, ?)")
+            cli.send_raw(b"".join(mywire.packet(stmtwire.execute_body(pid, [i, "p%d" % i]), 0)
+                                  for i in range(n)))
+            self.assertEqual(read_oks(cli, n), n)
+            cli.close()
+            es = [e for e in entries_with(px, "INSERT INTO t_sexec", n + 1)
+                  if e["flags"].get("Prepare") != "Yes"]
+            ep = [e for e in entries_with(px, "INSERT INTO t_pexec", n + 1)
+                  if e["flags"].get("Prepare") != "Yes"]
+            self.assertEqual((len(es), len(ep)), (n, n))
+            self.assertEqual({e["flags"]["Queue_time"] for e in es}, {"0.000000"})
+            queue = sum(float(e["flags"]["Queue_time"]) for e in ep)
+            seq_sum = sum(e["query_time"] for e in es)
+            pipe_sum = sum(e["query_time"] for e in ep)
+            print("executes one by one: Query_time sum %.6f s; pipelined: %.6f s, Queue_time "
+                  "sum %.6f s" % (seq_sum, pipe_sum, queue), file=sys.stderr)
+            self.assertGreater(queue, 0.0)
+            self.assertLessEqual(pipe_sum, 2 * seq_sum)
+
     def test_json_log_has_queue_time(self):
         with harness.Slowtap(args=["--log-format", "json"]) as px:
             cli = mywire.RawClient(px.port, db=DB)
@@ -130,6 +161,7 @@ class Pipeline(unittest.TestCase):
             for r in rows:
                 self.assertIsInstance(r["queue_time"], float)
                 self.assertGreaterEqual(r["queue_time"], 0.0)
+                self.assertEqual(r["rows_sent"], 1, r)  # each answer followed to its end
             self.assertEqual(rows[0]["queue_time"], 0.0)  # the first waits for nothing
 
     def test_pipelined_quit_is_a_normal_end(self):
