@@ -71,8 +71,10 @@ class Pipeline(unittest.TestCase):
             pipe.login()
             blob = b"".join(mywire.packet(("\x03INSERT INTO t_pipe VALUES (%d, 'v%d')"
                                            % (i, i)).encode(), 0) for i in range(N))
+            t0 = time.monotonic()
             pipe.send_raw(blob)  # every command before the first answer
             self.assertEqual(read_oks(pipe, N), N)
+            elapsed = time.monotonic() - t0
             pipe.send_packet(b"\x01")
             pipe.close()
 
@@ -92,6 +94,12 @@ class Pipeline(unittest.TestCase):
             # pipelined, the wait is the Queue_time, not the statement's own time
             self.assertGreater(queue_sum, 0.0)
             self.assertLessEqual(pipe_sum, 2 * seq_sum)
+            # the server ran them one after the other: their times cannot add up to more than
+            # the client waited for all of them, and they start in the order sent
+            self.assertLessEqual(pipe_sum, elapsed)
+            ep.sort(key=lambda e: int(e["statement"].split("(")[1].split(",")[0]))
+            starts = [e["time"] for e in ep]
+            self.assertEqual(starts, sorted(starts))
 
             # the per-shape sums: the pipelined shape's queue total is what the log says
             deadline = time.monotonic() + 10  # workers merge their figures about once a second
