@@ -536,8 +536,6 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     const char *fpp = fp;
     uint64_t digest;
     bool explainable = false;
-    char admin_fp[64]; /* a prepare's shape in the statistics (the record has its text's) */
-    uint64_t prep_digest = 0;
 
     COUNTER_ADD(ctx->counters, statements, 1);
     COUNTER_ADD(ctx->counters, query_us_total, dur);
@@ -570,33 +568,26 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         if (!st->explainable && r->err_code == 0 && c->ended) {
             tmptab_follow(as, sql, sql_len, c->sql_mode);
         }
-    } else if (c->cmd == PROTO_COM_STMT_PREPARE && c->len > 1) {
-        /* Its entry holds the statement it prepared, with that statement's digest and
-         * fingerprint (as pt-query-digest groups the text); its statistics and findings stay
-         * the shape "administrator command: Prepare": a prepare is no execution. */
-        sql = c->buf + 1;
-        sql_len = c->len - 1;
-        struct proto_stmt_info info;
-        proto_stmt_analyze(sql, sql_len, c->sql_mode, fp, fp_size, NULL, 0, &info);
-        prep_digest = info.digest;
-        fpp = admin_fp;
-        digest = proto_fingerprint(
-            admin_fp,
-            (size_t)snprintf(admin_fp, sizeof admin_fp, "%s", "administrator command: Prepare"),
-            NULL, 0);
     } else {
         const char *name = proto_com_name(c->cmd);
         int n = name ? snprintf(fp, fp_size, "administrator command: %s", name)
                      : snprintf(fp, fp_size, "administrator command: %u", c->cmd);
         digest = proto_fingerprint(fp, (size_t)n, NULL, 0);
+        if (c->cmd == PROTO_COM_STMT_PREPARE && c->len > 1) {
+            /* Its entry holds the statement it prepared; its shape stays "administrator
+             * command: Prepare" (statistics, digest, slowtap report): a prepare is no
+             * execution of the statement. */
+            sql = c->buf + 1;
+            sql_len = c->len - 1;
+        }
     }
 
     struct stats_sample sm = {
         .digest = digest,
         .fingerprint = fpp,
         .fingerprint_len = strlen(fpp),
-        .example = sql && c->cmd != PROTO_COM_STMT_PREPARE ? sql : fpp,
-        .example_len = sql && c->cmd != PROTO_COM_STMT_PREPARE ? sql_len : strlen(fpp),
+        .example = sql && c->cmd != PROTO_COM_STMT_PREPARE ? sql : fp,
+        .example_len = sql && c->cmd != PROTO_COM_STMT_PREPARE ? sql_len : strlen(fp),
         .query_us = dur,
         .queue_us = c->queue_us,
         .rows_sent = r->rows_sent,
@@ -657,10 +648,6 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     }
     rec->digest = digest;
     rec->fingerprint = fpp; /* lent: out->fp or the prepared statement's */
-    if (c->cmd == PROTO_COM_STMT_PREPARE && sql) {
-        rec->digest = prep_digest; /* the text's shape, as the log's readers see it */
-        rec->fingerprint = fp;
-    }
     rec->lent |= REC_LENT_FINGERPRINT;
     rec->explainable = explainable;
     rec->query_us = dur;

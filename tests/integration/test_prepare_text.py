@@ -7,6 +7,7 @@ failed prepare the execute of id -1 (0xFFFFFFFF, "the statement just prepared") 
 
 import json
 import os
+import subprocess
 import sys
 import time
 import unittest
@@ -79,6 +80,34 @@ class PrepareText(unittest.TestCase):
             for e in px.entries(settle=0):
                 if "administrator command: Prepare" in e["raw"]:
                     self.fail("a prepare without its text:\n" + e["raw"])
+
+    def report_counts(self, path):
+        """{fingerprint: count} of `slowtap report --format json` over a log."""
+        r = subprocess.run([harness.slowtap_bin(), "report", "--top", "0", "--format", "json",
+                            path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return {x["fingerprint"]: x["count"] for x in json.loads(r.stdout)}
+
+    def test_report_counts_prepares_apart(self):
+        """A prepare's entry has the text, but `slowtap report` (like the statistics) does not
+        count it as an execution of that statement: text and JSON logs alike."""
+        for fmt in ("text", "json"):
+            with harness.Slowtap(args=["--log-format", fmt]) as px:
+                cli = mywire.RawClient(px.port, db=DB)
+                cli.login()
+                for _ in range(2):
+                    sid, _, _ = stmtwire.prepare(cli, "SELECT v FROM t WHERE id = ? /*prep_rep*/")
+                    for i in range(3):
+                        self.assertEqual(stmtwire.execute(cli, sid, [i])[0], "rows")
+                cli.close()
+                deadline = time.monotonic() + 10
+                while px.log_text().count("prep_rep") < 8 and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                self.assertEqual(px.stop(), 0, px.stderr())
+                counts = self.report_counts(px.log_path)
+            self.assertEqual(counts.get("select v from t where id = ?"), 6, (fmt, counts))
+            self.assertEqual(counts.get("administrator command: prepare"), 2, (fmt, counts))
 
     def test_json(self):
         with harness.Slowtap(args=["--log-format", "json"]) as px:
