@@ -18,7 +18,8 @@ import harness
 DB = "e2e_jsonlog"
 EXPLAIN_ARGS = ["--explain-user", "explain", "--explain-password", "explainpass"]
 FIELDS = {"time", "ts", "thread_id", "user", "host", "schema", "command", "statement",
-          "truncated", "params", "prepared_statement", "query_time", "queue_time", "lock_time", "rows_sent",
+          "truncated", "prepare", "unknown_statement_id", "params", "prepared_statement",
+          "query_time", "queue_time", "lock_time", "rows_sent",
           "rows_examined", "rows_affected", "bytes_sent", "error_code", "error", "digest",
           "fingerprint", "no_index_used", "no_good_index_used", "flags", "explain_source",
           "explain_error", "plan"}
