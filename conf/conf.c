@@ -31,7 +31,7 @@ enum conf_kind {
     K_BOOL,  /* 1/0/yes/no/true/false/on/off */
     K_FLAG,  /* on|off like K_BOOL, but the argument is required (--tls off) */
     K_FMT,   /* text|json */
-    K_BTLS,  /* off|preferred|required|verify-ca|verify-identity */
+    K_BTLS,  /* off|mirror|preferred|required|verify-ca|verify-identity */
     K_BCOMP, /* on|off (unset: as the client asked) */
     K_LIST,  /* repeatable pattern */
     K_CLI,   /* command line only: --config, --help, --version */
@@ -172,7 +172,8 @@ static const struct conf_opt conf_opts[] = {
     {"tls-require", O_TLS_REQUIRE, K_BOOL, OFF(tls_require), 0, 0, NULL,
      "refuse clients without TLS (default off)"},
     {"backend-tls", O_BACKEND_TLS, K_BTLS, OFF(backend_tls), 0, 0, "MODE",
-     "off|preferred|required|verify-ca|verify-identity (default off)"},
+     "off|mirror|preferred|required|verify-ca|verify-identity (default mirror: TLS when the "
+     "client's leg is TLS and the backend offers it)"},
     {"backend-tls-ca", O_BACKEND_TLS_CA, K_STR, OFF(backend_tls_ca), 0, 0, "FILE",
      "CA bundle to verify the backend (needed by verify-ca and verify-identity)"},
     {"backend-compress", O_BACKEND_COMPRESS, K_BCOMP, OFF(backend_compress), 0, 0, "on|off",
@@ -410,8 +411,8 @@ conf_set(struct conf *c, const struct conf_opt *o, const char *value, const char
         }
         return true;
     case K_BTLS: {
-        static const char *const modes[] = {"off", "preferred", "required", "verify-ca",
-                                            "verify-identity"};
+        static const char *const modes[] = {"off",      "mirror",    "preferred",
+                                            "required", "verify-ca", "verify-identity"};
         for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
             if (strcmp(value, modes[i]) == 0) {
                 c->backend_tls = (enum conf_backend_tls)i;
@@ -419,8 +420,8 @@ conf_set(struct conf *c, const struct conf_opt *o, const char *value, const char
             }
         }
         conf_errf(err,
-                  "%s: invalid value '%s' (expected off, preferred, required, verify-ca or "
-                  "verify-identity)",
+                  "%s: invalid value '%s' (expected off, mirror, preferred, required, "
+                  "verify-ca or verify-identity)",
                   where, value);
         return false;
     }
@@ -509,7 +510,7 @@ conf_defaults(struct conf *c)
     c->max_pending_handshakes = 128;
     c->shutdown_timeout_us = 10 * 1000000LL;
     c->long_transaction_us = 5 * 1000000LL;
-    c->backend_tls = CONF_BTLS_OFF;
+    c->backend_tls = CONF_BTLS_MIRROR;
     c->tls = true;
     return c->listen && c->backend && c->slow_log && c->http;
 }

@@ -20,6 +20,8 @@ enum conf_log_format { CONF_LOG_TEXT = 0, CONF_LOG_JSON };
 
 enum conf_backend_tls {
     CONF_BTLS_OFF = 0,
+    CONF_BTLS_MIRROR, /* the default: TLS to the backend when the client's leg is TLS and the
+                         backend offers it (verified against --backend-tls-ca when given) */
     CONF_BTLS_PREFERRED,
     CONF_BTLS_REQUIRED,
     CONF_BTLS_VERIFY_CA,
@@ -93,9 +95,9 @@ struct conf {
                                           certificate (without --tls-cert) is written */
     char *tls_cert, *tls_key, *tls_ca; /* --tls-cert/--tls-key/--tls-ca */
     bool tls_require;                  /* --tls-require */
-    enum conf_backend_tls
-        backend_tls;      /* --backend-tls off|preferred|required|verify-ca|verify-identity */
-    char *backend_tls_ca; /* --backend-tls-ca FILE */
+    enum conf_backend_tls backend_tls; /* --backend-tls off|mirror|preferred|required|verify-ca|
+                             verify-identity (default mirror) */
+    char *backend_tls_ca;              /* --backend-tls-ca FILE */
     enum conf_backend_compress
         backend_compress; /* --backend-compress on|off, default: as the client asked */
 };

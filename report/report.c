@@ -63,6 +63,9 @@ struct report_lock {
     bool last_cut;               /* that statement was cut in the log */
 };
 
+/* The shape slowtap's statistics give a prepare (its entry holds the prepared text). */
+#define REPORT_PREPARE "administrator command: Prepare"
+
 /* One slow-log entry as read from a file. */
 struct report_entry {
     double time; /* epoch seconds, REPORT_NO_TIME when unknown */
@@ -84,6 +87,8 @@ struct report_entry {
     /* --group-by: the entry's value of the attribute, "" when it has none */
     char group[256];
     bool has_group;
+    bool prepare; /* "# Prepare: Yes" / JSON prepare: the statement was prepared, not run;
+                          the entry counts as the shape "administrator command: Prepare" */
     /* the `# explain:` lines: the header's column names, then the rows, analyzed at the end */
     char expl_hdr[1024];
     const char *expl_names[REPORT_EXPL_COLS];
@@ -569,7 +574,11 @@ report_entry_finish(struct report *r, struct report_entry *e)
         if (n > 0 && e->stmt[n - 1] == ';') {
             n--;
         }
-        report_add(r, e, e->stmt ? e->stmt : "", n);
+        if (e->prepare) {
+            report_add(r, e, REPORT_PREPARE, strlen(REPORT_PREPARE));
+        } else {
+            report_add(r, e, e->stmt ? e->stmt : "", n);
+        }
     }
     report_entry_reset(e);
 }
@@ -871,6 +880,10 @@ report_header_line(const struct report *r, struct report_entry *e, const char *l
             e->n1_parent = pa;
             e->n1_count = cnt;
         }
+        return true;
+    }
+    if (strcmp(line, "# Prepare: Yes") == 0) {
+        e->prepare = true;
         return true;
     }
     if (strncmp(line, "# Time:", 7) == 0) {
@@ -1255,7 +1268,10 @@ report_json_line(struct report *r, const char *line, size_t lineno, const char *
     if (json_is_array(plan) && json_array_size(plan) > 0 && !report_json_plan(&e, plan)) {
         r->oom = true;
     }
-    if (json_is_string(v = json_object_get(o, "statement"))) {
+    if (json_is_true(json_object_get(o, "prepare"))) {
+        text = REPORT_PREPARE; /* see struct report_entry */
+        v = NULL;              /* its length is strlen's */
+    } else if (json_is_string(v = json_object_get(o, "statement"))) {
         text = json_string_value(v);
     } else if (json_is_string(v = json_object_get(o, "fingerprint"))) {
         text = json_string_value(v);

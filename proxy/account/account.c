@@ -133,7 +133,7 @@ trx_follow(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_c
         if (c->stmt && is_execute(c->cmd)) {
             text = c->stmt->sql;
             len = c->stmt->sql_len;
-        } else if (c->cmd != PROTO_COM_QUERY) {
+        } else if (c->cmd != PROTO_COM_QUERY && c->cmd != PROTO_COM_STMT_PREPARE) {
             text = proto_com_name(c->cmd) ? proto_com_name(c->cmd) : "?";
             len = strlen(text);
         }
@@ -573,15 +573,23 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         int n = name ? snprintf(fp, fp_size, "administrator command: %s", name)
                      : snprintf(fp, fp_size, "administrator command: %u", c->cmd);
         digest = proto_fingerprint(fp, (size_t)n, NULL, 0);
+        if (c->cmd == PROTO_COM_STMT_PREPARE && c->len > 1) {
+            /* Its entry holds the statement it prepared; its shape stays "administrator
+             * command: Prepare" (statistics, digest, slowtap report): a prepare is no
+             * execution of the statement. */
+            sql = c->buf + 1;
+            sql_len = c->len - 1;
+        }
     }
 
     struct stats_sample sm = {
         .digest = digest,
         .fingerprint = fpp,
         .fingerprint_len = strlen(fpp),
-        .example = sql ? sql : fp,
-        .example_len = sql ? sql_len : strlen(fp),
+        .example = sql && c->cmd != PROTO_COM_STMT_PREPARE ? sql : fp,
+        .example_len = sql && c->cmd != PROTO_COM_STMT_PREPARE ? sql_len : strlen(fp),
         .query_us = dur,
+        .queue_us = c->queue_us,
         .rows_sent = r->rows_sent,
         .rows_affected = r->rows_affected,
         .error = r->err_code != 0,
@@ -624,7 +632,7 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     strcopy(rec->host, sizeof rec->host, c->host, strlen(c->host));
     strcopy(rec->schema, sizeof rec->schema, c->schema, strlen(c->schema));
     rec->cmd = c->cmd;
-    if (c->cmd == PROTO_COM_QUERY && sql) {
+    if ((c->cmd == PROTO_COM_QUERY || c->cmd == PROTO_COM_STMT_PREPARE) && sql) {
         rec->sql = sql; /* lent: the command's copy, NUL-terminated (record.h) */
         rec->sql_len = sql_len;
         rec->lent |= REC_LENT_SQL;
@@ -632,18 +640,31 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     } else if (st && sql) {
         rec_fill_execute(rec, st, c); /* marks it truncated if a value was cut */
         rec->sql_truncated = rec->sql_truncated || c->total > c->len;
+    } else if (is_execute(c->cmd)) {
+        uint32_t id;
+        /* no statement of the session has its id: the entry says so */
+        rec->unknown_stmt = proto_stmt_id_parse((const uint8_t *)c->buf, c->len, &id) == PROTO_OK;
+        rec->stmt_id = rec->unknown_stmt ? id : 0;
     }
     rec->digest = digest;
     rec->fingerprint = fpp; /* lent: out->fp or the prepared statement's */
     rec->lent |= REC_LENT_FINGERPRINT;
     rec->explainable = explainable;
     rec->query_us = dur;
+    rec->queue_us = c->queue_us;
     rec->rows_sent = r->rows_sent;
     rec->rows_affected = r->rows_affected;
     rec->bytes_sent = c->bytes;
     rec->status = r->status_or;
     rec->err_code = r->err_code;
-    strcopy(rec->err_msg, sizeof rec->err_msg, r->err_msg, strlen(r->err_msg));
+    if (r->err_code && filter_redacts(ctx->filter)) {
+        /* the server's words can echo a literal of the statement (a duplicate key, a
+         * SIGNAL's text): redacted like the statement, before anything keeps them */
+        filter_redact_message(ctx->filter, r->err_msg, strlen(r->err_msg), rec->err_msg,
+                              sizeof rec->err_msg);
+    } else {
+        strcopy(rec->err_msg, sizeof rec->err_msg, r->err_msg, strlen(r->err_msg));
+    }
     rec->explain.live_token = c->live_token;
     rec->interrupted = interrupted;
     rec->untracked = c->untracked;
@@ -651,7 +672,7 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
     rec->n_plus_one = mark;
     if (sql) {
         /* tags: parsed above for a query; an execute's were parsed at its PREPARE */
-        if (!tags && c->cmd != PROTO_COM_QUERY && st && st->tags) {
+        if (!tags && is_execute(c->cmd) && st && st->tags) {
             tags = st->tags;
         }
         if (tags) {

@@ -93,8 +93,11 @@ struct acct_cmd {
     const char *buf;         /* copy of its payload, command byte included; NULL when none */
     size_t len;              /* bytes in buf */
     uint64_t total;          /* payload bytes it really had (more than len: the copy was cut) */
-    int64_t t_start;         /* monotonic us at its first byte */
-    int64_t wall_start;      /* realtime us at its first byte */
+    int64_t t_start;         /* monotonic us when the server could start it: its last byte
+                                had arrived and the answer to the connection's command before
+                                it had ended (pipelining); Query_time runs from here */
+    uint64_t queue_us;       /* from its last byte to t_start: waiting behind earlier commands */
+    int64_t wall_start;      /* realtime us at t_start */
     int64_t t_end;           /* monotonic us at the end of its response, or when given up */
     uint64_t bytes;          /* response bytes relayed to the client */
     uint64_t live_token;     /* explain_live()'s token, 0 when no live capture was asked */

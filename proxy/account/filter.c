@@ -228,3 +228,110 @@ filter_redact(const struct filter *f, const char *sql, size_t len, char *out, si
 {
     return filter_redact_mode(f, sql, len, 0, out, cap);
 }
+
+/* Appends s[0..n) to out[*o..cap-1), cut to fit. */
+static void
+filter_put(char *out, size_t cap, size_t *o, const char *s, size_t n)
+{
+    if (*o + 1 >= cap) {
+        return;
+    }
+    if (n > cap - 1 - *o) {
+        n = cap - 1 - *o;
+    }
+    memcpy(out + *o, s, n);
+    *o += n;
+    out[*o] = '\0';
+}
+
+/* Pass 2 of filter_redact_message: every match of every pattern in s[0..len) becomes `?`. */
+static size_t
+filter_redact_matches(const struct filter *f, const char *s, size_t len, char *out, size_t cap)
+{
+    pcre2_match_data *md = filter_match_data();
+    size_t o = 0, at = 0;
+    out[0] = '\0';
+    while (at < len && md) {
+        /* the earliest match of any pattern from `at` */
+        size_t best_s = len, best_e = len;
+        for (int k = 0; k < f->n_redact; k++) {
+            if (pcre2_match(f->redact[k], (PCRE2_SPTR)s, len, at, 0, md, NULL) < 0) {
+                continue;
+            }
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+            if (ov[0] < best_s || (ov[0] == best_s && ov[1] > best_e)) {
+                best_s = ov[0];
+                best_e = ov[1];
+            }
+        }
+        if (best_s >= len) {
+            break;
+        }
+        if (best_e == best_s) { /* an empty match hides nothing: step over one byte */
+            filter_put(out, cap, &o, s + at, best_s + 1 - at);
+            at = best_s + 1;
+            continue;
+        }
+        filter_put(out, cap, &o, s + at, best_s - at);
+        filter_put(out, cap, &o, "?", 1);
+        at = best_e;
+    }
+    if (at < len) {
+        filter_put(out, cap, &o, s + at, len - at);
+    }
+    return o;
+}
+
+size_t
+filter_redact_message(const struct filter *f, const char *msg, size_t len, char *out, size_t cap)
+{
+    if (cap == 0) {
+        return 0;
+    }
+    out[0] = '\0';
+    if (!filter_redacts(f)) {
+        size_t o = 0;
+        filter_put(out, cap, &o, msg, len);
+        return o;
+    }
+    /* pass 1: quoted parts (and, for --redact-all, numbers) */
+    char *tmp = malloc(len + 1);
+    if (!tmp) {
+        filter_put(out, cap, &(size_t){0}, "?", 1); /* never the unredacted text */
+        return strlen(out);
+    }
+    size_t t = 0;
+    for (size_t i = 0; i < len;) {
+        char c = msg[i];
+        if (c == '\'' || c == '"') {
+            const char *end = memchr(msg + i + 1, c, len - i - 1);
+            size_t body = i + 1, body_end = end ? (size_t)(end - msg) : len;
+            bool hide = f->redact_all || filter_redact_pred(&(struct filter_pred_ctx){f},
+                                                            msg + body, body_end - body);
+            if (hide) {
+                tmp[t++] = '?';
+            } else {
+                memcpy(tmp + t, msg + i, (end ? body_end + 1 : len) - i);
+                t += (end ? body_end + 1 : len) - i;
+            }
+            i = end ? body_end + 1 : len;
+        } else if (f->redact_all && c >= '0' && c <= '9') {
+            while (i < len && ((msg[i] >= '0' && msg[i] <= '9') || msg[i] == '.')) {
+                i++;
+            }
+            tmp[t++] = '?';
+        } else {
+            tmp[t++] = c;
+            i++;
+        }
+    }
+    size_t n;
+    if (f->n_redact > 0) {
+        n = filter_redact_matches(f, tmp, t, out, cap);
+    } else {
+        n = 0;
+        filter_put(out, cap, &n, tmp, t);
+    }
+    free(tmp);
+    return n;
+}

@@ -52,4 +52,16 @@ bool filter_hides_value(const struct filter *f, const char *s, size_t len);
 size_t filter_redact_mode(const struct filter *f, const char *sql, size_t len, unsigned sqlmode,
                           char *out, size_t cap);
 
+/*
+ * What the server says (an error message, a warning's text, an EXPLAIN error) with --redact
+ * applied, into out (capacity cap, NUL-terminated, cut to fit); returns the length written.
+ * Server messages are not SQL: every quoted part ('...', "...") whose content a --redact
+ * pattern matches becomes `?` (as a literal in a statement would), and then every match of a
+ * pattern anywhere in the text becomes `?` (a SIGNAL's MESSAGE_TEXT carries no quotes). With
+ * --redact-all every quoted part and every number becomes `?`. NULL filter, or no redaction:
+ * copies.
+ */
+size_t filter_redact_message(const struct filter *f, const char *msg, size_t len, char *out,
+                             size_t cap);
+
 #endif

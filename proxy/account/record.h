@@ -36,7 +36,10 @@ struct rec {
     unsigned lex_mode;  /* PROTO_SQLMODE_* the statement was lexed under (for redaction) */
     bool sql_mode_set;  /* the session assigned its sql_mode (else the server's default) */
     char sql_mode[256]; /* then: the mode list it set, "" for DEFAULT */
-    uint8_t cmd;        /* command byte (COM_QUERY, COM_STMT_EXECUTE, ...) */
+    uint8_t cmd;        /* command byte (COM_QUERY, COM_STMT_EXECUTE, ...); a
+                           COM_STMT_PREPARE's sql is the statement it prepared */
+    bool unknown_stmt;  /* an execute of a statement id no prepare of the session returned */
+    uint32_t stmt_id;   /* then: that id (0xFFFFFFFF: "the one just prepared") */
 
     /* the statement: verbatim SQL (for prepared statements, with parameters substituted) */
     const char *sql; /* heap or lent, NUL-terminated */
@@ -50,7 +53,9 @@ struct rec {
     bool explainable;         /* a kind auto-EXPLAIN may run */
 
     /* what it cost and returned */
-    uint64_t query_us; /* first byte of the command to last byte of the response */
+    uint64_t query_us; /* from when the server could start it (its last byte arrived, the
+                          answer before it ended) to the last byte of its response */
+    uint64_t queue_us; /* before that: waiting behind the connection's earlier commands */
     uint64_t rows_sent;
     uint64_t rows_affected;
     uint64_t bytes_sent; /* response bytes sent to the client, headers included */

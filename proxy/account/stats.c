@@ -20,6 +20,7 @@ struct stats_entry {
     uint64_t digest;
     uint64_t count, errors, no_index;
     uint64_t total_us, min_us, max_us;
+    uint64_t queue_us;
     uint64_t rows_sent, rows_affected;
     int64_t first_seen_us, last_seen_us;
     char fingerprint[STATS_FINGERPRINT_MAX];
@@ -117,6 +118,7 @@ stats_entry_add(struct stats_entry *dst, const struct stats_entry *src)
     dst->errors += src->errors;
     dst->no_index += src->no_index;
     dst->total_us += src->total_us;
+    dst->queue_us += src->queue_us;
     dst->rows_sent += src->rows_sent;
     dst->rows_affected += src->rows_affected;
     hist_merge(&dst->hist, &src->hist);
@@ -128,6 +130,7 @@ stats_entry_reset(struct stats_entry *e, uint64_t digest)
     e->digest = digest;
     e->count = e->errors = e->no_index = 0;
     e->total_us = e->min_us = e->max_us = 0;
+    e->queue_us = 0;
     e->rows_sent = e->rows_affected = 0;
     e->first_seen_us = e->last_seen_us = 0;
     e->fingerprint[0] = '\0';
@@ -158,6 +161,7 @@ stats_entry_sample(struct stats_entry *e, const struct stats_sample *sm, bool co
     e->errors += sm->error;
     e->no_index += sm->no_index_used;
     e->total_us += sm->query_us;
+    e->queue_us += sm->queue_us;
     e->rows_sent += sm->rows_sent;
     e->rows_affected += sm->rows_affected;
     hist_add(&e->hist, sm->query_us);
@@ -565,6 +569,7 @@ stats_copy_out(const struct stats_shared_entry *e, struct stats_digest *out)
     out->errors = e->e.errors;
     out->no_index = e->e.no_index;
     out->total_us = e->e.total_us;
+    out->queue_us = e->e.queue_us;
     out->min_us = e->e.min_us;
     out->max_us = e->e.max_us;
     out->rows_sent = e->e.rows_sent;

@@ -41,7 +41,8 @@ struct stats_sample {
     size_t fingerprint_len;
     const char *example; /* the statement (already redacted when redaction is on) */
     size_t example_len;
-    uint64_t query_us;
+    uint64_t query_us; /* from when the server could start it (account.h) */
+    uint64_t queue_us; /* before that: waiting behind the connection's earlier commands */
     uint64_t rows_sent;
     uint64_t rows_affected;
     bool error;
@@ -131,6 +132,7 @@ struct stats_digest {
     char example[STATS_EXAMPLE_MAX];
     uint64_t count, errors, no_index;
     uint64_t total_us, min_us, max_us;
+    uint64_t queue_us; /* sum of the statements' Queue_time (not part of total_us) */
     uint64_t rows_sent, rows_affected;
     int64_t first_seen_us, last_seen_us;
     unsigned plan_flags;

@@ -721,6 +721,7 @@ http_digest_members(struct jsonw *w, const struct http *h, const struct stats_di
     jsonw_kuint(w, "count", d->count);
     jsonw_kuint(w, "errors", d->errors);
     jsonw_ksecs(w, "total", (int64_t)d->total_us);
+    jsonw_ksecs(w, "queue_total", (int64_t)d->queue_us);
     jsonw_kdouble(w, "avg", (double)d->total_us / n / 1e6);
     jsonw_ksecs(w, "min", (int64_t)d->min_us);
     jsonw_ksecs(w, "max", (int64_t)d->max_us);

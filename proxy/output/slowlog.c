@@ -78,6 +78,20 @@ slowlog_redact(const struct filter *f, int slot, const char *s, size_t n, size_t
     return "?";
 }
 
+/* What the server said (an EXPLAIN's error: its text can quote the statement's literals),
+ * through --redact when redacting (filter_redact_message). Per-thread buffer, valid until the
+ * next call. */
+static const char *
+slowlog_server_words(const struct filter *f, bool redact, const char *s)
+{
+    static _Thread_local char buf[1024];
+    if (!redact || !s || !s[0]) {
+        return s;
+    }
+    filter_redact_message(f, s, strlen(s), buf, sizeof buf);
+    return buf;
+}
+
 /* ---- text format ---- */
 
 static void
@@ -580,6 +594,10 @@ text_head(struct logbuf *b, const struct rec *r, const char *tbuf)
     p = w_u64(p, r->rows_affected);
     p = W_LIT(p, "  Bytes_sent: ");
     p = w_u64(p, r->bytes_sent);
+    /* on this line: mariadb-dumpslow takes the rest of the Rows_affected line as its own,
+     * pt-query-digest any `Name: value` pair of a header line */
+    p = W_LIT(p, "  Queue_time: ");
+    p = w_secs(p, r->queue_us);
     if (!r->explain.has_pfs) { /* the 0 above is for the tools: slowtap did not learn it */
         p = W_LIT(p, "  Rows_examined_known: No");
     }
@@ -692,6 +710,14 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
         params = slowlog_redact(f, 1, params, plen, &plen);
     }
     text_digest(b, r, params, plen);
+    if (r->cmd == PROTO_COM_STMT_PREPARE && r->sql && r->sql_len) {
+        put(b, "# Prepare: Yes\n"); /* the statement below was prepared, not run */
+    }
+    if (r->unknown_stmt) {
+        put(b, "# Unknown_statement_id: "); /* an execute of no statement the session has */
+        put_u64(b, r->stmt_id);
+        put(b, "\n");
+    }
     if (r->bulk_rows) {
         put(b, "# Bulk_rows: ");
         put_u64(b, r->bulk_rows);
@@ -789,7 +815,7 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
     }
     if (r->explain.error[0]) {
         put(b, "# Explain_error: ");
-        put_fields(b, r->explain.error);
+        put_fields(b, slowlog_server_words(f, redact, r->explain.error));
         put(b, "\n");
     }
     if (r->explain.index_advice) { /* names and reasons only, never a literal of the statement */
@@ -986,7 +1012,7 @@ slowlog_json_tags(struct jsonw *w, const struct filter *f, bool redact, const st
 }
 
 static void
-slowlog_json_plan(struct jsonw *w, const struct rec *r)
+slowlog_json_plan(struct jsonw *w, const struct filter *f, bool redact, const struct rec *r)
 {
     const struct plan *p = r->explain.plan;
     jsonw_key(w, "flags");
@@ -1001,7 +1027,8 @@ slowlog_json_plan(struct jsonw *w, const struct rec *r)
         jsonw_object_end(w);
     }
     jsonw_kstr(w, "explain_source", explain_source_name(r->explain.source));
-    slowlog_jopt0(w, "explain_error", r->explain.error, sizeof r->explain.error);
+    slowlog_jopt0(w, "explain_error", slowlog_server_words(f, redact, r->explain.error),
+                  sizeof r->explain.error);
     jsonw_key(w, "plan");
     if (!p) {
         jsonw_null(w);
@@ -1043,6 +1070,13 @@ slowlog_json_object(struct jsonw *w, const struct filter *f, bool redact, const 
         jsonw_kstrn(w, "statement", s, n);
     }
     jsonw_kbool(w, "truncated", r->sql_truncated);
+    jsonw_kbool(w, "prepare", r->cmd == PROTO_COM_STMT_PREPARE);
+    jsonw_key(w, "unknown_statement_id");
+    if (r->unknown_stmt) {
+        jsonw_uint(w, r->stmt_id);
+    } else {
+        jsonw_null(w);
+    }
     if (r->bulk_rows) {
         jsonw_kuint(w, "bulk_rows", r->bulk_rows);
     } else {
@@ -1051,6 +1085,7 @@ slowlog_json_object(struct jsonw *w, const struct filter *f, bool redact, const 
     slowlog_jtext(w, "params", f, redact, 1, r->params);
     slowlog_jtext(w, "prepared_statement", f, redact, 2, r->prepared_sql);
     jsonw_ksecs(w, "query_time", (int64_t)r->query_us);
+    jsonw_ksecs(w, "queue_time", (int64_t)r->queue_us);
     jsonw_ksecs(w, "lock_time", (int64_t)slowlog_lock_us(r));
     slowlog_json_lock(w, f, redact, r);
     jsonw_kuint(w, "rows_sent", r->rows_sent);
@@ -1100,7 +1135,7 @@ slowlog_json_object(struct jsonw *w, const struct filter *f, bool redact, const 
     slowlog_jtext(w, "fingerprint", f, redact, 3, r->fingerprint);
     jsonw_kbool(w, "no_index_used", r->status & 0x20);
     jsonw_kbool(w, "no_good_index_used", r->status & 0x10);
-    slowlog_json_plan(w, r);
+    slowlog_json_plan(w, f, redact, r);
     jsonw_object_end(w);
 }
 

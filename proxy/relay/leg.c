@@ -20,8 +20,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+
+#include <linux/sockios.h>
+#include <openssl/err.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -153,6 +157,71 @@ leg_connect_done(struct leg *l, bool nodelay)
     }
 }
 
+/* Under TLS: queues the close_notify alert (once) on the socket below the filter. */
+static void
+leg_tls_close_notify(struct leg *l)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(l->bev);
+    if (!ssl || !SSL_is_init_finished(ssl) || (SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN)) {
+        return;
+    }
+    /* The filter's BIO writes the alert into the socket bufferevent's output; that
+     * bufferevent sends it on its own (its write event), or leg_tls_flush_now does. */
+    (void)SSL_shutdown(ssl);
+    ERR_clear_error();
+}
+
+/* Under TLS: hands the kernel what the socket below the filter holds, without waiting
+ * (before that socket is closed). */
+static void
+leg_tls_flush_now(struct leg *l)
+{
+    struct bufferevent *u = bufferevent_get_underlying(l->bev);
+    if (!u) {
+        return;
+    }
+    struct evbuffer *out = bufferevent_get_output(u);
+    evbuffer_unfreeze(out, 1); /* as the socket bufferevent's own write callback does */
+    for (int i = 0; i < 4 && evbuffer_get_length(out) > 0; i++) {
+        if (evbuffer_write(out, bufferevent_getfd(u)) <= 0) {
+            break;
+        }
+    }
+    evbuffer_freeze(out, 1);
+}
+
+size_t
+leg_unsent(const struct leg *l, bool with_kernel)
+{
+    if (!l->bev) {
+        return 0;
+    }
+    size_t n = evbuffer_get_length(bufferevent_get_output(l->bev));
+    if (l->tls) {
+        struct bufferevent *u = bufferevent_get_underlying(l->bev);
+        n += u ? evbuffer_get_length(bufferevent_get_output(u)) : 0;
+    }
+#ifdef SIOCOUTQ
+    int q = 0;
+    if (with_kernel && ioctl(bufferevent_getfd(l->bev), SIOCOUTQ, &q) == 0 && q > 0) {
+        n += (size_t)q;
+    }
+#endif
+    return n;
+}
+
+bool
+leg_flushed(struct leg *l, bool reset)
+{
+    if (!l->bev || evbuffer_get_length(bufferevent_get_output(l->bev)) > 0) {
+        return !l->bev;
+    }
+    if (l->tls && !reset) {
+        leg_tls_close_notify(l); /* follows what was sent */
+    }
+    return leg_unsent(l, reset) == 0;
+}
+
 void
 leg_close(struct leg *l, bool reset)
 {
@@ -164,6 +233,10 @@ leg_close(struct leg *l, bool reset)
         if (reset) {
             struct linger lg = {1, 0}; /* close with a TCP reset */
             setsockopt(bufferevent_getfd(l->bev), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        } else if (l->tls) {
+            /* a TLS close, as a server closes: close_notify, then the socket's FIN */
+            leg_tls_close_notify(l);
+            leg_tls_flush_now(l);
         }
         bufferevent_free(l->bev);
         l->bev = NULL;

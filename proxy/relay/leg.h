@@ -140,7 +140,15 @@ int leg_connect_start(struct leg *l, int64_t timeout_us);
 /* The connect finished: no timeout, no write event; TCP_NODELAY with `nodelay`. */
 void leg_connect_done(struct leg *l, bool nodelay);
 
-/* Closes the connection (with a TCP reset when `reset`); the leg stays usable as "closed". */
+/* Bytes the connection has still to send before it may close: its output, under TLS the
+ * encrypted bytes of the socket below, and with `with_kernel` what the kernel holds unacked
+ * (a reset would drop it). */
+size_t leg_unsent(const struct leg *l, bool with_kernel);
+/* The output is all sent (leg_unsent, with the kernel's when `reset`); under TLS, once the
+ * output is empty, the close_notify is queued after it (unless `reset`). */
+bool leg_flushed(struct leg *l, bool reset);
+/* Closes the connection: with a TCP reset when `reset`, else under TLS with a close_notify
+ * sent first (as a server closes). The leg stays usable as "closed". */
 void leg_close(struct leg *l, bool reset);
 /* The write side only: the peer reads end-of-file once it has read the rest. */
 void leg_shutdown_write(struct leg *l);

@@ -66,6 +66,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/sockios.h>
+#endif
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -118,8 +121,12 @@ struct pcmd {
     struct pcmd *next;
     uint8_t cmd;
     bool live_asked;
-    int64_t t_start;    /* monotonic us at the callback that read its first byte */
-    int64_t wall_start; /* realtime us, for the log's # Time */
+    int64_t t_first;    /* monotonic us at the callback that read its first byte */
+    int64_t t_arrived;  /* ... that read its last byte (client_end) */
+    int64_t t_start;    /* when the server could start it (start_head): its last byte arrived
+                           and the answer to the command before it had ended; Query_time runs
+                           from here, Queue_time from t_arrived to here */
+    int64_t wall_start; /* realtime us at t_first, then at t_start: the log's # Time */
     char *buf;          /* payload copy (command byte included), at most SESS_COPY_MAX */
     size_t len, cap;
     uint64_t total; /* payload bytes the command really had */
@@ -172,6 +179,14 @@ struct sess {
     const char *interrupted;      /* while the head is recorded unfinished: why (rec.h) */
     const char *untracked;        /* fail open: why the session relays blindly, or NULL */
     bool reset_client;            /* the backend reset its connection: so is the client's */
+    bool quit_sent;               /* the client sent COM_QUIT: its end of file after that is a
+                                     goodbye, not a client gone (it may still read answers) */
+    /* Pipelining: the answers of batch_k queued commands end in what one read of the backend
+     * brought (count_ends); the server spent [batch_t0, batch_now] on them, one after the
+     * other, and each gets an equal share (complete_head) instead of the first taking it all.
+     * batch_i: how many of them completed so far. 0: no batch. */
+    unsigned batch_k, batch_i;
+    int64_t batch_t0, batch_now;
     struct pstmt_table stmts;
 };
 
@@ -390,6 +405,13 @@ sess_fail(struct sess *s, uint16_t code, const char *fmt, ...)
 static void record_unfinished(struct sess *s);
 static int sess_relay(struct sess *s, struct leg *src);
 
+/* The client's connection is flushed (leg_flushed): CLOSING is over. */
+static bool
+cli_flushed(struct sess *s)
+{
+    return leg_flushed(&s->cli, s->reset_client);
+}
+
 /* The end of sess_end(): what the session still owes the accounting, then its memory. */
 static void
 sess_free(struct sess *s)
@@ -399,7 +421,7 @@ sess_free(struct sess *s)
         record_unfinished(s); /* the server may have run it: it is logged */
     }
     acct_sess_end(&s->acct, &w->acct, worker_now_us(), worker_wall_us());
-    leg_close(&s->cli, s->reset_client);
+    leg_close(&s->cli, s->reset_client); /* a reset, or under TLS a close_notify first */
     leg_close(&s->be, false);
     leg_free(&s->cli);
     leg_free(&s->be);
@@ -441,7 +463,7 @@ sess_end(struct sess *s, enum sess_end_how how, uint16_t code, const char *why)
         size_t n = proto_err_build(pkt, sizeof pkt, seq, code, proto_err_sqlstate(code), why);
         leg_append_packet(&s->cli, pkt, n);
     }
-    if (how == SESS_END_FLUSH && s->cli.bev && leg_pending_out(&s->cli) > 0) {
+    if (how == SESS_END_FLUSH && s->cli.bev && leg_unsent(&s->cli, s->reset_client) > 0) {
         /* on_written() ends it once the output is empty, sess_tick() if that takes too long */
         sess_set_state(s, SESS_CLOSING);
         leg_flush_out(&s->cli);
@@ -542,6 +564,7 @@ account(struct sess *s, const struct pcmd *pc, const struct pstmt *st, bool ende
         .len = pc->len,
         .total = pc->total,
         .t_start = pc->t_start,
+        .queue_us = pc->t_start > pc->t_arrived ? (uint64_t)(pc->t_start - pc->t_arrived) : 0,
         .wall_start = pc->wall_start,
         .t_end = s->now,
         .bytes = pc->bytes,
@@ -693,6 +716,11 @@ start_head(struct sess *s)
     }
     struct pcmd *pc = s->q_head;
     if (pc) {
+        /* The server starts it now: the answer before it just ended (or there was none and
+         * its last byte just arrived). What it waited since it arrived is its Queue_time. */
+        int64_t now = s->now > pc->t_arrived ? s->now : pc->t_arrived;
+        pc->wall_start += now - pc->t_first;
+        pc->t_start = now;
         proto_resp_begin(&s->resp, pc->cmd, s->caps);
         if (proto_execute_asks_cursor((const uint8_t *)pc->buf, pc->len)) {
             proto_resp_cursor_requested(&s->resp);
@@ -706,6 +734,17 @@ complete_head(struct sess *s)
     struct pcmd *pc = s->q_head;
     struct pstmt *st = NULL;
 
+    if (s->batch_k) {
+        /* its share of the batch's time (see struct sess): its end, and the next one's start */
+        s->batch_i++;
+        s->now = s->batch_i >= s->batch_k
+                     ? s->batch_now
+                     : s->batch_t0 +
+                           (s->batch_now - s->batch_t0) * (int64_t)s->batch_i / (int64_t)s->batch_k;
+        if (s->batch_i >= s->batch_k) {
+            s->batch_k = 0;
+        }
+    }
     track(s, pc, &st);
     account(s, pc, st, true);
     if (st && pc->cmd == PROTO_COM_STMT_EXECUTE) {
@@ -847,7 +886,7 @@ client_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
         return 0;
     }
     pc->cmd = p[0];
-    pc->t_start = s->now;
+    pc->t_first = pc->t_arrived = pc->t_start = s->now;
     pc->wall_start = worker_wall_us();
     pc->total = st->hdr.len;
     s->rx = pc;
@@ -863,7 +902,9 @@ client_end(struct sess *s)
         return 0;
     }
     s->rx = NULL;
+    pc->t_arrived = s->now;
     if (pc->cmd == PROTO_COM_QUIT) {
+        s->quit_sent = true;
         pcmd_put(s->w, pc);
         return 0; /* the server closes; so do we */
     }
@@ -1150,9 +1191,15 @@ read_greeting(struct sess *s)
     s->backend_has_ssl = (g.caps & PROTO_CAP_SSL) != 0;
     s->server_caps = g.caps & ~PROTO_CAPS_HIDDEN;
     s->backend_zcaps = g.caps & (PROTO_CAP_COMPRESS | PROTO_CAP_ZSTD_COMPRESSION);
+    /* TLS is offered as the server offers it, or because the operator gave slowtap a
+     * certificate (--tls-cert) or requires TLS (--tls-require): a client whose TLS is optional
+     * then behaves as it would directly. */
+    const struct conf *conf = s->w->app->conf;
+    bool offer_tls =
+        tls_server_enabled() && (s->backend_has_ssl || conf->tls_cert != NULL || conf->tls_require);
     proto_greeting_set_caps(p, (size_t)len, &g,
-                            s->server_caps | (tls_server_enabled() ? PROTO_CAP_SSL : 0) |
-                                PROTO_CAP_COMPRESS | (g.caps & PROTO_CAP_ZSTD_COMPRESSION));
+                            s->server_caps | (offer_tls ? PROTO_CAP_SSL : 0) | PROTO_CAP_COMPRESS |
+                                (g.caps & PROTO_CAP_ZSTD_COMPRESSION));
     s->last_seq = seq;
     leg_send(&s->be, PROTO_HDR_LEN + (size_t)len);
     sess_set_state(s, SESS_HANDSHAKE);
@@ -1182,12 +1229,15 @@ start_client_tls(struct sess *s, size_t len)
 }
 
 /* Before relaying the handshake response: when --backend-tls asks for it, send the backend
- * our own SSL request (the client's capabilities plus CLIENT_SSL) and upgrade. */
+ * our own SSL request (the client's capabilities plus CLIENT_SSL) and upgrade. The default,
+ * mirror, does so when the client's leg is TLS and the backend offers it: the server sees the
+ * TLS its client chose (REQUIRE SSL accounts, Ssl_cipher). */
 static int
 start_backend_tls(struct sess *s, const uint8_t *resp)
 {
     enum conf_backend_tls mode = s->w->app->conf->backend_tls;
-    if (mode == CONF_BTLS_OFF || (mode == CONF_BTLS_PREFERRED && !s->backend_has_ssl)) {
+    if (mode == CONF_BTLS_OFF || (mode == CONF_BTLS_PREFERRED && !s->backend_has_ssl) ||
+        (mode == CONF_BTLS_MIRROR && (!s->cli.tls || !s->backend_has_ssl))) {
         return 0;
     }
     if (!s->backend_has_ssl) {
@@ -1264,6 +1314,86 @@ read_handshake(struct sess *s)
     return 0;
 }
 
+/* ---- pipelined answers ---- */
+
+#define SESS_BATCH_PACKETS 4096 /* packets count_ends looks at, at most */
+
+/* Next queued command after `pc` that has a response. */
+static const struct pcmd *
+next_answered(const struct pcmd *pc)
+{
+    for (pc = pc->next; pc && !proto_com_has_response(pc->cmd); pc = pc->next) {
+    }
+    return pc;
+}
+
+/*
+ * How many of the queued commands' answers end, whole, in what the backend's input holds now:
+ * a copy of the framer and the response follows the packets as the walk will (a dry run, at
+ * most SESS_BATCH_PACKETS packets; a 16 MiB packet or LOCAL INFILE ends the count). Used only
+ * when commands are pipelined; pure reading, the input is not changed.
+ */
+static unsigned
+count_ends(const struct sess *s)
+{
+    struct evbuffer *in = leg_input(&s->be);
+    size_t total = evbuffer_get_length(in), off = 0;
+    struct proto_framer fr = s->be.fr;
+    struct proto_resp r = s->resp;
+    const struct pcmd *head = s->q_head;
+    bool pending = s->resp_done; /* the head's last packet began in an earlier read */
+    unsigned ends = 0;
+    for (unsigned packets = 0; head && packets < SESS_BATCH_PACKETS; packets++) {
+        if (fr.body_left > 0) {
+            if (total - off < fr.body_left) {
+                break;
+            }
+            off += (size_t)fr.body_left;
+            fr.body_left = 0;
+        }
+        if (pending && !fr.next_continues) {
+            ends++;
+            pending = false;
+            if (!(head = next_answered(head))) {
+                break;
+            }
+            proto_resp_begin(&r, head->cmd, s->caps);
+            if (proto_execute_asks_cursor((const uint8_t *)head->buf, head->len)) {
+                proto_resp_cursor_requested(&r);
+            }
+        }
+        uint8_t h[PROTO_HDR_LEN + PROTO_RESP_PEEK];
+        if (total - off < PROTO_HDR_LEN || r.state == PROTO_RS_INFILE_DATA) {
+            break;
+        }
+        struct evbuffer_ptr pos;
+        evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+        evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN);
+        uint32_t len = proto_le24(h);
+        size_t want = len < PROTO_RESP_PEEK ? len : PROTO_RESP_PEEK;
+        if (len >= PROTO_MAX_PAYLOAD || total - off - PROTO_HDR_LEN < len) {
+            break; /* counted once whole */
+        }
+        evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN + want);
+        struct proto_frame_step st;
+        proto_framer_step(&fr, h, PROTO_HDR_LEN, &st);
+        off += PROTO_HDR_LEN;
+        if (st.kind == PROTO_FRAME_CONTINUATION ||
+            (want && proto_resp_row(&r, h[PROTO_HDR_LEN], len))) {
+            continue;
+        }
+        enum proto_rc rc = proto_resp_feed(&r, h + PROTO_HDR_LEN, want, len);
+        if (rc == PROTO_ERROR) {
+            break;
+        }
+        pending = rc == PROTO_OK;
+    }
+    if (pending && fr.body_left == 0 && !fr.next_continues) {
+        ends++;
+    }
+    return ends;
+}
+
 /*
  * Connects the backend leg: --backend's addresses in order from s->be_try, non-blocking,
  * until one accepts (be_event then sees BEV_EVENT_CONNECTED, or the failure and calls this
@@ -1329,6 +1459,14 @@ static void
 cli_event(struct sess *s, short what)
 {
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if (s->quit_sent && !(what & BEV_EVENT_ERROR) && s->state == SESS_COMMAND && s->be.bev) {
+            /* End of file after COM_QUIT (a client that pipelines its goodbye and shuts its
+             * write side): nothing is abandoned. The answers still owed go to the client; the
+             * server closes after the COM_QUIT, and be_event ends the session once the client
+             * has them. Only a failed write or a reset makes the client gone. */
+            leg_reading(&s->cli, false);
+            return;
+        }
         if (s->state == SESS_COMMAND && s->q_head && s->be.bev) {
             client_left(s); /* statements in flight are seen to their end */
             return;
@@ -1381,11 +1519,24 @@ be_event(struct sess *s, short what)
         tls_bev_error_text(s->be.bev, msg, sizeof msg);
         sess_fail(s, PROTO_ER_UNKNOWN_ERROR, "TLS connection error with backend '%s': %s (slowtap)",
                   addr, msg);
-    } else {
-        s->interrupted = "backend_lost";
+    } else if (s->state <= SESS_GREETING) {
+        /* no server has spoken on this connection: slowtap's ERR says what happened */
         sess_fail(s, PROTO_ER_UNKNOWN_ERROR,
-                  "Lost connection to MySQL server at '%s' (slowtap backend: %s)", addr,
-                  (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
+                  "Lost connection to MySQL server at '%s' (slowtap backend: %s before its "
+                  "greeting)",
+                  addr, (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
+    } else {
+        /* The server spoke, then closed or reset: the client's connection ends the same way
+         * once it has what the server sent (a reset as a reset, TLS with its close_notify),
+         * as it would directly; no ERR of slowtap's stands in for the server. */
+        if (s->q_head) {
+            s->interrupted = "backend_lost";
+        }
+        char msg[480];
+        snprintf(msg, sizeof msg,
+                 "Lost connection to MySQL server at '%.300s' (slowtap backend: %.60s)", addr,
+                 (what & BEV_EVENT_EOF) ? "closed by the server" : strerror(err));
+        sess_end(s, SESS_END_FLUSH, 0, msg);
     }
 }
 /* ---- the legs' callbacks (leg.h) ---- */
@@ -1420,7 +1571,26 @@ on_readable(void *owner, struct leg *l)
     case SESS_HANDSHAKE:
     case SESS_AUTH:
     case SESS_COMMAND:
-        if (sess_relay(s, &s->be) == 0 && s->client_gone && !s->q_head) {
+        s->batch_k = 0;
+        if (s->state == SESS_COMMAND && !s->cli.zon && s->q_head && s->q_head->next &&
+            !s->untracked) {
+            /* pipelined commands: the time since the head started is theirs to share */
+            unsigned k = count_ends(s);
+            if (k >= 2) {
+                s->batch_k = k;
+                s->batch_i = 0;
+                s->batch_t0 = s->q_head->t_start;
+                s->batch_now = s->now;
+            }
+        }
+        if (sess_relay(s, &s->be) < 0) {
+            return; /* torn down */
+        }
+        if (s->batch_k) {
+            s->now = s->batch_now; /* fewer ended than counted: time is now again */
+            s->batch_k = 0;
+        }
+        if (s->client_gone && !s->q_head) {
             /* every statement the gone client sent has been answered */
             sess_end(s, SESS_END_NOW, 0, NULL);
         }
@@ -1436,10 +1606,10 @@ on_written(void *owner, struct leg *l)
 {
     struct sess *s = owner;
     if (l == &s->cli && s->state == SESS_CLOSING) {
-        if (leg_pending_out(l) == 0) {
+        if (cli_flushed(s)) {
             sess_end(s, SESS_END_NOW, 0, NULL);
         }
-        return;
+        return; /* the socket below TLS, or the kernel, still sends: sess_tick looks again */
     }
     leg_written(l);
 }
@@ -1750,7 +1920,8 @@ sess_tick(struct sess *s, int64_t now)
 
     if (s->state == SESS_CLOSING) {
         /* A client that does not read its last bytes does not keep the session forever. */
-        if (now - s->closing_us > app->conf->handshake_timeout_us) {
+        if ((s->cli.bev && cli_flushed(s)) ||
+            now - s->closing_us > app->conf->handshake_timeout_us) {
             sess_end(s, SESS_END_NOW, 0, NULL);
         }
         return;

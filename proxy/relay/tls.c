@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -124,6 +126,17 @@ load_backend_ctx(const struct conf *c, FILE *err)
                     c->backend_tls == CONF_BTLS_VERIFY_CA ? "verify-ca" : "verify-identity");
             goto fail;
         }
+        if (!file_readable("--backend-tls-ca", c->backend_tls_ca, err)) {
+            goto fail;
+        }
+        if (SSL_CTX_load_verify_locations(ctx, c->backend_tls_ca, NULL) != 1) {
+            tls_error_text(0, msg, sizeof msg);
+            fprintf(err, "slowtap: --backend-tls-ca %s: %s\n", c->backend_tls_ca, msg);
+            goto fail;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else if (c->backend_tls == CONF_BTLS_MIRROR && c->backend_tls_ca) {
+        /* the mirrored leg is verified when a CA is given: the chain, not the name */
         if (!file_readable("--backend-tls-ca", c->backend_tls_ca, err)) {
             goto fail;
         }

@@ -205,9 +205,10 @@ def _skip(msg):
     os._exit(SKIP_EXIT)
 
 
-def start_throwaway(startup_timeout=60.0):
+def start_throwaway(startup_timeout=60.0, extra_args=()):
     """Starts a new mariadbd in a temp datadir on 127.0.0.1 and a free port; returns a Server
     whose stop() kills it and removes the datadir (also registered for exit and signals).
+    `extra_args` go to mariadbd (e.g. --ssl-cert/--ssl-key for a server that offers TLS).
     Exits the process with 77 when MariaDB is not installed."""
     install_db = _find(["mariadb-install-db", "mysql_install_db"])
     mariadbd = _find(["mariadbd", "mysqld"])
@@ -244,7 +245,8 @@ def start_throwaway(startup_timeout=60.0):
                 "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M",
                 "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
                 "--skip-log-bin", "--max-connections=1000", "--local-infile=1",
-                "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"]
+                "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"
+                ] + list(extra_args)
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         srv.proc = proc

@@ -28,6 +28,26 @@ import harness
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "tools"))
 import mywire  # noqa: E402
+
+_CERTS = []
+
+
+def tls_args():
+    """slowtap's client TLS with a certificate of its own: the fake server offers no TLS, and
+    slowtap offers TLS only as the server does or when given a certificate (issue 24), so the
+    case "client leg TLS, backend leg plaintext" needs --tls-cert."""
+    if not _CERTS:
+        import shutil
+        import subprocess
+        import tempfile
+        d = tempfile.mkdtemp(prefix="slowtap-sha2-certs-")
+        harness._cleanups.append(lambda: shutil.rmtree(d, ignore_errors=True))
+        subprocess.run(["bash", os.path.join(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))), "tools", "make-test-certs.sh"), d], check=True,
+            timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _CERTS.append(d)
+    return ["--tls-cert", os.path.join(_CERTS[0], "server.pem"),
+            "--tls-key", os.path.join(_CERTS[0], "server-key.pem")]
 from fakesha2 import FakeSha2, rsa_encrypt_password, sha2_scramble  # noqa: E402
 
 USER = "sha2user"
@@ -160,7 +180,7 @@ class Sha2Auth(unittest.TestCase):
 
     def test_fast_path(self):
         with FakeSha2(mode="fast", user=USER, password=PW) as fs, \
-                harness.Slowtap(server=fs) as px:
+                harness.Slowtap(args=tls_args(), server=fs) as px:
             self.check_plain_logins(fs, px, SHA2_FIRST, FAST_OK, ["scramble-bad"] + RSA_BAD)
             got, path = self.via(fs, px, PW, TLS, "SELECT 42")
             self.assertEqual((got, path), ((0, "42\n", ""), SHA2_FIRST + FAST_OK),
@@ -185,7 +205,7 @@ class Sha2Auth(unittest.TestCase):
         # counts and names before the statement); slowtap hides it so clients never send them
         with FakeSha2(mode="fast", user=USER, password=PW,
                       extra_caps=CLIENT_QUERY_ATTRIBUTES) as fs, \
-                harness.Slowtap(server=fs) as px:
+                harness.Slowtap(args=tls_args(), server=fs) as px:
             self.assertTrue(greeting_caps(fs.port) & CLIENT_QUERY_ATTRIBUTES)
             caps = greeting_caps(px.port)
             self.assertFalse(caps & CLIENT_QUERY_ATTRIBUTES, hex(caps))
@@ -197,7 +217,7 @@ class Sha2Auth(unittest.TestCase):
 
     def test_full_auth_plaintext_client(self):
         with FakeSha2(mode="full", user=USER, password=PW) as fs, \
-                harness.Slowtap(server=fs) as px:
+                harness.Slowtap(args=tls_args(), server=fs) as px:
             self.check_plain_logins(fs, px, SHA2_FIRST, RSA_OK, RSA_BAD)
 
     def test_fake_server_refuses_cleartext(self):
@@ -232,31 +252,31 @@ class Sha2Auth(unittest.TestCase):
 
     def test_full_auth_client_tls(self):
         with FakeSha2(mode="full", user=USER, password=PW) as fs, \
-                harness.Slowtap(server=fs) as px:
+                harness.Slowtap(args=tls_args(), server=fs) as px:
             self.assert_tls_full_auth(fs, px, SHA2_FIRST)
 
     def test_fast_path_wrong_password_client_tls(self):
         # A wrong scramble moves MySQL to full authentication: the same cleartext answer.
         with FakeSha2(mode="fast", user=USER, password=PW) as fs, \
-                harness.Slowtap(server=fs) as px:
+                harness.Slowtap(args=tls_args(), server=fs) as px:
             self.assert_tls_full_auth(fs, px, SHA2_FIRST, wrong_scramble=True)
 
     # d. after an auth switch from mysql_native_password
 
     def test_auth_switch_fast_path(self):
         with FakeSha2(mode="fast", user=USER, password=PW, auth_switch=True) as fs, \
-                harness.Slowtap(server=fs) as px:
+                harness.Slowtap(args=tls_args(), server=fs) as px:
             self.check_plain_logins(fs, px, SWITCHED, FAST_OK, ["scramble-bad"] + RSA_BAD)
             self.assertEqual(self.via(fs, px, PW, TLS), ((0, "1\n", ""), SWITCHED + FAST_OK))
 
     def test_auth_switch_full_auth_plaintext_client(self):
         with FakeSha2(mode="full", user=USER, password=PW, auth_switch=True) as fs, \
-                harness.Slowtap(server=fs) as px:
+                harness.Slowtap(args=tls_args(), server=fs) as px:
             self.check_plain_logins(fs, px, SWITCHED, RSA_OK, RSA_BAD)
 
     def test_auth_switch_full_auth_client_tls(self):
         with FakeSha2(mode="full", user=USER, password=PW, auth_switch=True) as fs, \
-                harness.Slowtap(server=fs) as px:
+                harness.Slowtap(args=tls_args(), server=fs) as px:
             self.assert_tls_full_auth(fs, px, SWITCHED)
 
     # sequence ids, with a raw client
@@ -265,13 +285,13 @@ class Sha2Auth(unittest.TestCase):
         with FakeSha2(mode="full", user=USER, password=PW) as fs:
             direct = raw_sha2_login(fs.port, False)
             self.assertEqual(direct, ([0, 2, 4, 6], b"1"))
-            with harness.Slowtap(server=fs) as px:
+            with harness.Slowtap(args=tls_args(), server=fs) as px:
                 fs.take()
                 self.assertEqual(raw_sha2_login(px.port, False), direct)
                 self.assertEqual(auth_path(fs), SHA2_FIRST + RSA_OK)
                 self.assert_no_secrets(px)
         with FakeSha2(mode="fast", user=USER, password=PW) as fs, \
-                harness.Slowtap(server=fs) as px:
+                harness.Slowtap(args=tls_args(), server=fs) as px:
             # client TLS: its packets count one further (its SSL request was 1)
             self.assertEqual(raw_sha2_login(px.port, True), ([0, 3, 4], b"1"))
             self.assertEqual(auth_path(fs), SHA2_FIRST + FAST_OK)
@@ -299,7 +319,7 @@ class Sha2Auth(unittest.TestCase):
         # leg, two packets longer (0x02, the key), is numbered on its own: the fake server
         # checks every id of its leg (a wrong one would be "bad-seq").
         with FakeSha2(mode="full", user=USER, password=PW) as fs, \
-                harness.Slowtap(server=fs) as px:
+                harness.Slowtap(args=tls_args(), server=fs) as px:
             fs.take()
             got = raw_sha2_login(px.port, True)
             path = auth_path(fs)

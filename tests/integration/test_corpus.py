@@ -321,6 +321,8 @@ class Corpus(unittest.TestCase):
         for e in mine:
             raw = e["raw"]
             m = re.search(r"^# administrator command: (.+);$", raw, re.M)
+            if not m and re.search(r"^# Prepare: Yes$", raw, re.M):
+                m = re.match(r"(Prepare)", "Prepare")  # logged with its text (issue 24)
             err = re.search(r"^# Error: (\d+)", raw, re.M)
             got.append((m.group(1) if m else "stmt", e["rows_sent"],
                         int(err.group(1)) if err else 0, e["statement"][:60]))

@@ -1,8 +1,8 @@
 """test_faults_backend.py - the backend failing under the proxy: down at connect (an ERR 1105
 naming the backend address, byte for byte), restarted under load (a throwaway MariaDB of this
 test: looping clients see errors only around the restart, reconnect and go on), killed with
-SIGKILL or KILL CONNECTION in the middle of a large result set (the client gets an error
-within a bounded time, not a hang). The proxy stays alive and serves afterwards."""
+SIGKILL or KILL CONNECTION in the middle of a large result set (the client sees its connection
+lost, 2013, within a bounded time, not a hang and not an ERR of slowtap's). The proxy stays alive and serves afterwards."""
 # slowtap-test: serial
 
 import os
@@ -168,8 +168,11 @@ class BackendFaults(unittest.TestCase):
 
     def test_kill_connection_mid_result(self):
         with harness.Slowtap() as px:
-            self.check_error_mid_result(px, lambda cid: self.shared.sql("KILL CONNECTION %d"
-                                                                        % cid))
+            err = self.check_error_mid_result(px, lambda cid: self.shared.sql(
+                "KILL CONNECTION %d" % cid))
+            # the connection is lost, as directly (issue 24): no ERR of slowtap's
+            self.assertIsInstance(err, pymysql.err.OperationalError, repr(err))
+            self.assertEqual(err.args[0], 2013, repr(err))
             self.assertIsNone(px.proc.poll())
             c = connect(px.port)
             c.close()
@@ -182,7 +185,9 @@ class BackendFaults(unittest.TestCase):
                 by_ok.append(time.monotonic())
                 self.own.proc.kill()
 
-            self.check_error_mid_result(px, kill)
+            err = self.check_error_mid_result(px, kill)
+            self.assertIsInstance(err, pymysql.err.OperationalError, repr(err))
+            self.assertEqual(err.args[0], 2013, repr(err))  # a lost connection, not ERR 1105
             self.own.proc.wait(30)
             # Connects while it is down get the 1105 error; after the restart all is well.
             with self.assertRaises(pymysql.err.OperationalError) as cm:

@@ -18,7 +18,8 @@ import harness
 DB = "e2e_jsonlog"
 EXPLAIN_ARGS = ["--explain-user", "explain", "--explain-password", "explainpass"]
 FIELDS = {"time", "ts", "thread_id", "user", "host", "schema", "command", "statement",
-          "truncated", "params", "prepared_statement", "query_time", "lock_time", "rows_sent",
+          "truncated", "prepare", "unknown_statement_id", "params", "prepared_statement",
+          "query_time", "queue_time", "lock_time", "rows_sent",
           "rows_examined", "rows_affected", "bytes_sent", "error_code", "error", "digest",
           "fingerprint", "no_index_used", "no_good_index_used", "flags", "explain_source",
           "explain_error", "plan"}
@@ -261,7 +262,8 @@ class JsonLogTest(unittest.TestCase):
         preps = [r for r in recs if r["command"] == "Prepare"]
         self.assertEqual(len(preps), 2, preps)
         for p in preps:
-            self.assertIsNone(p["statement"])
+            self.assertTrue(p["prepare"], p)  # logged with the text it prepared (issue 24)
+            self.assertTrue(p["statement"], p)
             self.assertEqual(p["thread_id"], res["id"])
             self.assertEqual(p["rows_sent"], 0)
 

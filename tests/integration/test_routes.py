@@ -195,7 +195,12 @@ class Routes(unittest.TestCase):
         cli.close()
         time.sleep(0.4)
         es = [json.loads(l) for l in px.log_text().splitlines() if l.strip()]
-        ex = [e for e in es if "FROM students" in (e.get("statement") or "")]
+        # the executes (the prepare's entry has the text too, and no N+1 mark)
+        prep = [e for e in es if e.get("prepare")]
+        self.assertEqual([(e["statement"], e["n_plus_one"]) for e in prep],
+                         [("SELECT name FROM students WHERE class_id = ?", None)])
+        ex = [e for e in es if "FROM students" in (e.get("statement") or "")
+              and not e.get("prepare")]
         self.assertEqual(len(ex), NCLASSES + 2, es)
         marks = [e["n_plus_one"] for e in ex]
         self.assertEqual(marks[:4], [None] * 4)

@@ -64,6 +64,9 @@ class SlowlogTools(unittest.TestCase):
             self.assertEqual(int(c["query_count"]), n, fp)
             self.assertEqual(c["metrics"]["user"]["value"], "app")
             self.assertGreater(float(c["metrics"]["Query_time"]["sum"]), 0)
+            # Queue_time (issue 24) is an attribute of its own, read from the Rows_affected line
+            self.assertIn("Queue_time", c["metrics"], sorted(c["metrics"]))
+            self.assertEqual(float(c["metrics"]["Queue_time"]["sum"]), 0.0)  # one by one
         self.assertEqual(int(classes["select name from items where id = ?"]
                              ["metrics"]["Rows_sent"]["sum"]), 12)
         self.assertEqual(int(classes["select count(*) from items where name like ?"]

@@ -59,7 +59,8 @@ class SqlMode(unittest.TestCase):
         self.assertEqual(stmtwire.execute(cli, sid, [7, value])[0], "ok")
         cli.close()
         got = wait_for(lambda: [e for e in px.entries(settle=0.1)
-                                if (e["statement"] or "").startswith("INSERT INTO sqlm.t")])
+                                if (e["statement"] or "").startswith("INSERT INTO sqlm.t")
+                                and e["flags"].get("Prepare") != "Yes"])  # the execute
         self.assertEqual(len(got), 1, px.log_text())
         self.assertEqual(self.stored(), value)
         return got[0]["statement"]
@@ -99,7 +100,8 @@ class SqlMode(unittest.TestCase):
                 self.assertEqual(stmtwire.execute(cli, sid, ["v", 1])[0], "rows")
                 cli.close()
                 got = wait_for(lambda: [e for e in px.entries(settle=0.1)
-                                        if 'AS "a\\"' in (e["statement"] or "")])
+                                        if 'AS "a\\"' in (e["statement"] or "")
+                                        and e["flags"].get("Prepare") != "Yes"])
                 self.assertEqual(len(got), 1, px.log_text())
                 self.assertEqual(got[0]["statement"],
                                  'SELECT \'v\' AS "a\\" FROM sqlm.t WHERE id = 1')

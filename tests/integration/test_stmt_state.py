@@ -91,8 +91,10 @@ class NewParamsBound(unittest.TestCase):
         return proxied
 
     def entries_of(self, px, marker, n):
-        """The entries naming `marker` once there are n of them (or after 10 s)."""
-        return wait_entries(px, lambda es: [e for e in es if marker in e["statement"]], n)
+        """The entries naming `marker` once there are n of them (or after 10 s); prepares
+        (logged with their text, `# Prepare: Yes`) aside."""
+        return wait_entries(px, lambda es: [e for e in es if marker in e["statement"]
+                                            and e["flags"].get("Prepare") != "Yes"], n)
 
     def test_bound0_reuses_types_of_logged_execute(self):
         sql = "SELECT ? AS npb_a_n, ? AS npb_a_s"
@@ -190,7 +192,8 @@ class ManyParameters(unittest.TestCase):
             self.assertEqual(via, direct)
             self.assertEqual(via[-2], b"\x00\x00" + struct.pack("<q", 1))  # 7 is among them
             es = wait_entries(px, lambda es: [e for e in es
-                                              if "many_params" in e["statement"]], 1)
+                                              if "many_params" in e["statement"]
+                                              and e["flags"].get("Prepare") != "Yes"], 1)
             self.assertIsNone(px.proc.poll())
             self.assertNotIn("protocol", px.stderr().lower(), px.stderr()[-2000:])
         self.assertEqual(len(es), 1, [e["raw"][:300] for e in es])

@@ -2,9 +2,11 @@
 generates a self-signed certificate at start and offers CLIENT_SSL, so that clients that
 require TLS connect, and their statements are logged.
 
-Checked against the shared MariaDB (the backend leg stays plaintext here; test_tls.py covers
-backend TLS):
-- the greeting carries CLIENT_SSL by default and not with --tls off (option and ini key);
+slowtap offers TLS as the server does (issue 24): so these run against a MariaDB of their own
+that offers TLS (the backend leg is TLS when the client's is; test_tls.py covers the backend
+modes, test_tls_mirror.py the mirroring):
+- the greeting carries CLIENT_SSL by default and not with --tls off (option and ini key), nor
+  at defaults against a server without TLS (the suite's shared one);
 - the generated certificate: CN = the host name, subjectAltName localhost, 127.0.0.1, ::1;
   --tls-generated-cert writes exactly the certificate that is served (never a key), and the
   start-up line names its SHA-256 fingerprint;
@@ -43,23 +45,35 @@ DB = "tls_default"
 CLIENT_SSL = 0x0800
 
 
+TLS_SRV = None  # a MariaDB that offers TLS (its own certificate, from make-test-certs.sh)
+
+
 def setUpModule():
-    srv = harness.mariadb()
-    srv.fresh_db(DB)
-    srv.sql("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO t VALUES (1,'a')",
-            db=DB)
+    global TLS_SRV
+    certs = tempfile.mkdtemp(prefix="slowtap-tlsdef-certs-")
+    harness._cleanups.append(lambda: shutil.rmtree(certs, ignore_errors=True))
+    subprocess.run(["bash", os.path.join(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))), "tools", "make-test-certs.sh"), certs], check=True,
+        timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    TLS_SRV = harness.start_throwaway(extra_args=[
+        "--ssl-cert=" + os.path.join(certs, "server.pem"),
+        "--ssl-key=" + os.path.join(certs, "server-key.pem")])
+    for srv in (TLS_SRV, harness.mariadb()):
+        srv.fresh_db(DB)
+        srv.sql("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)); "
+                "INSERT INTO t VALUES (1,'a')", db=DB)
 
 
 class Proxy(harness.Slowtap):
     """harness.Slowtap plus --tls-generated-cert in its temporary directory (self.cert)."""
 
-    def __init__(self, args=(), write_cert=True):
+    def __init__(self, args=(), write_cert=True, server=None):
         self.write_cert = write_cert
         self.certdir = tempfile.mkdtemp(prefix="slowtap-gencert-")
         harness._cleanups.append(lambda: shutil.rmtree(self.certdir, ignore_errors=True))
         self.cert = os.path.join(self.certdir, "slowtap-cert.pem")
         extra = ["--tls-generated-cert", self.cert] if write_cert else []
-        super().__init__(list(args) + extra)
+        super().__init__(list(args) + extra, server=server or TLS_SRV)
 
 
 def greeting_caps(port):
@@ -127,6 +141,12 @@ class GeneratedCertificate(unittest.TestCase):
         with Proxy(write_cert=False) as st:
             self.assertTrue(greeting_caps(st.port) & CLIENT_SSL)
             self.assertIn("client TLS generated self-signed certificate", st.stderr())
+        # a server without TLS: slowtap offers none either, as the server would
+        with Proxy(server=harness.mariadb()) as st:
+            self.assertFalse(greeting_caps(st.port) & CLIENT_SSL)
+            r = cli(st.port, "SELECT 'no-tls-backend-marker'")  # --ssl: falls back to plain
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("SELECT 'no-tls-backend-marker'", statements(st))
         with Proxy(["--tls", "off"], write_cert=False) as st:
             self.assertFalse(greeting_caps(st.port) & CLIENT_SSL)
             self.assertIn("client TLS off", st.stderr())

@@ -42,7 +42,9 @@ def wait_for(pred, timeout=10.0, step=0.05):
 
 
 def entries_with(px, text):
-    return [e for e in px.entries(settle=0.1) if text in (e["statement"] or "")]
+    """Entries whose statement holds `text`, prepares (logged with their text) aside."""
+    return [e for e in px.entries(settle=0.1) if text in (e["statement"] or "")
+            and e["flags"].get("Prepare") != "Yes"]
 
 
 class Unfinished(unittest.TestCase):

@@ -12,6 +12,7 @@ with OK, and answers each COM_QUERY by the script named by the query text:
                 only 10 of them, and the connection closed
   truncated_long  the same with 60 of the 100 bytes
   close         the connection closed without any answer
+  reset         column count, definition, EOF and one row, then the connection reset (RST)
   anything else an OK packet
 COM_PING and COM_INIT_DB get OK; COM_QUIT closes; other commands get ERR 1047.
 
@@ -199,6 +200,12 @@ class FakeServer(LoopbackServer):
             time.sleep(0.05)
             return False
         elif q == "close":
+            return False
+        elif q == "reset":
+            c.sendall(_pkt(b"\x01", 1) + _pkt(coldef("c"), 2) + _pkt(eof_packet(), 3) +
+                      _pkt(_lenc_str(b"ok"), 4))
+            time.sleep(0.05)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False
         else:
             c.sendall(_pkt(ok_packet(), 1))

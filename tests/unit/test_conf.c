@@ -123,7 +123,7 @@ test_defaults(void)
     CHECK(!c.tls_cert && !c.tls_key && !c.tls_ca && !c.tls_require);
     CHECK(c.tls);
     CHECK(c.tls_generated_cert == NULL);
-    CHECK(c.backend_tls == CONF_BTLS_OFF);
+    CHECK(c.backend_tls == CONF_BTLS_MIRROR); /* the default: TLS as the client's leg */
     CHECK(c.backend_tls_ca == NULL);
     CHECK(c.backend_compress == CONF_BCOMP_AUTO);
     conf_free(&c);
@@ -264,6 +264,7 @@ test_single_options(void)
     } cases[] = {
         {"--http", "off", 0, 0},
         {"--long-query-time", "0.000100", 1, 100},
+        {"--backend-tls", "mirror", 2, CONF_BTLS_MIRROR},
         {"--backend-tls", "preferred", 2, CONF_BTLS_PREFERRED},
         {"--backend-tls", "required", 2, CONF_BTLS_REQUIRED},
         {"--backend-tls", "verify-ca", 2, CONF_BTLS_VERIFY_CA},
@@ -588,8 +589,8 @@ test_errors(void)
         {{"--log-format", "xml"},
          "slowtap: --log-format: invalid value 'xml' (expected text or json)\n"},
         {{"--backend-tls", "on"},
-         "slowtap: --backend-tls: invalid value 'on' (expected off, preferred, required, "
-         "verify-ca or verify-identity)\n"},
+         "slowtap: --backend-tls: invalid value 'on' (expected off, mirror, preferred, "
+         "required, verify-ca or verify-identity)\n"},
         {{"--backend-compress", "zstd"},
          "slowtap: --backend-compress: invalid value 'zstd' (expected on or off)\n"},
         {{"--backend-compress"}, "slowtap: --backend-compress: missing argument\n"},

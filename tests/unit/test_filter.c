@@ -309,6 +309,58 @@ test_threads(void)
     conf_clear(&c);
 }
 
+/* What the server says: quoted parts whose content matches, and bare matches (a SIGNAL's
+ * MESSAGE_TEXT), become ?; --redact-all hides every quoted part and number. */
+static void
+test_redact_message(void)
+{
+    struct conf c = {0};
+    bool bad = true;
+    char out[256];
+    size_t n;
+    conf_add(c.redact, &c.n_redact, "TopSecret[A-Za-z0-9]*");
+    conf_add(c.redact, &c.n_redact, "^[0-9]{16}$");
+    struct filter *f = filter_new(&c, stderr, &bad);
+    CHECK(f != NULL && !bad);
+    const char *m = "Duplicate entry 'TopSecretValue123' for key 'PRIMARY'";
+    n = filter_redact_message(f, m, strlen(m), out, sizeof out);
+    CHECK_STR(out, "Duplicate entry ? for key 'PRIMARY'");
+    CHECK_EQ_U(n, strlen(out));
+    m = "bad TopSecretSig9 here";
+    filter_redact_message(f, m, strlen(m), out, sizeof out);
+    CHECK_STR(out, "bad ? here");
+    /* an anchored pattern sees a quoted value whole */
+    m = "Duplicate entry '4111111111111111-x' for key 'k'; Duplicate entry '4111111111111111'";
+    filter_redact_message(f, m, strlen(m), out, sizeof out);
+    CHECK_STR(out, "Duplicate entry '4111111111111111-x' for key 'k'; Duplicate entry ?");
+    /* a syntax error quotes the rest of the statement, quotes and all */
+    m = "You have an error in your SQL syntax; near ''TopSecretSyn1') x' at line 1";
+    filter_redact_message(f, m, strlen(m), out, sizeof out);
+    CHECK(strstr(out, "TopSecret") == NULL);
+    /* nothing to hide: copied; a small buffer: cut, NUL-terminated */
+    m = "Table 'db.t' doesn't exist";
+    filter_redact_message(f, m, strlen(m), out, sizeof out);
+    CHECK_STR(out, m);
+    n = filter_redact_message(f, m, strlen(m), out, 6);
+    CHECK_EQ_U(n, 5);
+    CHECK_STR(out, "Table");
+    filter_free(f);
+    conf_clear(&c);
+
+    struct conf all = {0};
+    all.redact_all = true;
+    f = filter_new(&all, stderr, &bad);
+    CHECK(f != NULL && !bad);
+    m = "Duplicate entry 'bob-42' for key 'PRIMARY' at row 7";
+    filter_redact_message(f, m, strlen(m), out, sizeof out);
+    CHECK_STR(out, "Duplicate entry ? for key ? at row ?");
+    filter_free(f);
+    /* no filter: copied */
+    m = "Duplicate entry 'x' for key 'PRIMARY'";
+    filter_redact_message(NULL, m, strlen(m), out, sizeof out);
+    CHECK_STR(out, m);
+}
+
 int
 main(void)
 {
@@ -317,6 +369,7 @@ main(void)
     test_redact();
     test_redact_modes();
     test_redact_all();
+    test_redact_message();
     test_bad_patterns();
     test_threads();
     return check_exit();

@@ -114,14 +114,15 @@ format_to_file(const char *name, enum conf_log_format fmt, const struct filter *
     return slurp(path, NULL);
 }
 
-static const char base_head[] = "# Time: 261124 21:48:00.123456\n"
-                                "# User@Host: app[app] @  [127.0.0.1]\n"
-                                "# Thread_id: 42  Schema: perf  QC_hit: No\n"
-                                "# Query_time: 0.002179  Lock_time: 0.000000  Rows_sent: 2  "
-                                "Rows_examined: 0\n"
-                                "# Rows_affected: 0  Bytes_sent: 181  Rows_examined_known: No\n"
-                                "# No_index_used: Yes  No_good_index_used: No\n"
-                                "# Digest: 5d1c0e3f2a9b8c7d\n";
+static const char base_head[] =
+    "# Time: 261124 21:48:00.123456\n"
+    "# User@Host: app[app] @  [127.0.0.1]\n"
+    "# Thread_id: 42  Schema: perf  QC_hit: No\n"
+    "# Query_time: 0.002179  Lock_time: 0.000000  Rows_sent: 2  "
+    "Rows_examined: 0\n"
+    "# Rows_affected: 0  Bytes_sent: 181  Queue_time: 0.000000  Rows_examined_known: No\n"
+    "# No_index_used: Yes  No_good_index_used: No\n"
+    "# Digest: 5d1c0e3f2a9b8c7d\n";
 
 static struct plan *
 make_plan(void)
@@ -184,7 +185,7 @@ test_text_exact(void)
              "# User@Host: app[app] @ localhost []\n"
              "# Thread_id: 42  Schema:   QC_hit: No\n"
              "# Query_time: 0.002179  Lock_time: 0.000000  Rows_sent: 2  Rows_examined: 0\n"
-             "# Rows_affected: 0  Bytes_sent: 181  Rows_examined_known: No\n"
+             "# Rows_affected: 0  Bytes_sent: 181  Queue_time: 0.000000  Rows_examined_known: No\n"
              "# No_index_used: No  No_good_index_used: No\n"
              "# Digest: 5d1c0e3f2a9b8c7d\n"
              "# Error: 1146  Table 'x.y' doesn't exist\n"
@@ -266,15 +267,16 @@ test_numbers(void)
     r->rows_sent = 1000000;                /* 7 digits */
     r->rows_affected = 10;                 /* 2 */
     r->bytes_sent = 9;                     /* 1 */
+    r->queue_us = 1500;                    /* Queue_time on the Rows_affected line */
     r->thread_id = 100;                    /* 3 */
     r->start_wall_us = 1764633600123456LL; /* 2025-12-02 00:00:00.123456 UTC */
     r->digest = 0xfedcba9876543210ULL;
     text = format_to_file("numbers2.log", CONF_LOG_TEXT, NULL, &r, 1);
     CHECK(strstr(text, "# Time: 251202 00:00:00.123456\n"));
     CHECK(strstr(text, "# Thread_id: 100  Schema: perf"));
-    CHECK(strstr(
-        text, "# Query_time: 0.100009  Lock_time: 0.000000  Rows_sent: 1000000  "
-              "Rows_examined: 0\n# Rows_affected: 10  Bytes_sent: 9  Rows_examined_known: No\n"));
+    CHECK(strstr(text, "# Query_time: 0.100009  Lock_time: 0.000000  Rows_sent: 1000000  "
+                       "Rows_examined: 0\n# Rows_affected: 10  Bytes_sent: 9  Queue_time: 0.001500 "
+                       " Rows_examined_known: No\n"));
     CHECK(strstr(text, "# Digest: fedcba9876543210\n"));
     CHECK(strstr(text, "SET timestamp=1764633600;\n"));
     free(text);

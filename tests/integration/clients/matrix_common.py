@@ -44,8 +44,9 @@ ADMIN_RE = re.compile(r"^# administrator command: (.+);$", re.M)
 
 def parse_log(text):
     """One entry per `# Time:` block, parsed with harness.parse_slowlog, plus 'admin': the name
-    of an administrator command ("Ping", "Prepare", ...) or None. (parse_slowlog alone reads
-    the "# administrator command: X;" line as the start of another entry.)"""
+    of an administrator command ("Ping", ...), "Prepare" for a prepare (logged with the text it
+    prepared and `# Prepare: Yes`), or None. (parse_slowlog alone reads the
+    "# administrator command: X;" line as the start of another entry.)"""
     out = []
     for block in re.split(r"(?m)^(?=# Time: )", text):
         if not block.startswith("# Time: "):
@@ -55,6 +56,8 @@ def parse_log(text):
         e["admin"] = m.group(1) if m else None
         if m:
             e["statement"] = ""
+        elif e["flags"].get("Prepare") == "Yes":
+            e["admin"] = "Prepare"
         out.append(e)
     return out
 
@@ -136,8 +139,8 @@ def substitute(sql, literals):
 
 
 def find(entries, text):
-    """Entries whose statement contains `text`."""
-    return [e for e in entries if text in e["statement"]]
+    """Entries whose statement contains `text` (prepares aside: they only prepared it)."""
+    return [e for e in entries if text in e["statement"] and e["admin"] != "Prepare"]
 
 
 def check_execute(tc, srv, db, entries, prepared, expected, count=None):
