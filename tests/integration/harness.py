@@ -315,6 +315,25 @@ def mariadb():
     return _shared
 
 
+_TLS_CERTS = []
+
+
+def tls_cert_args():
+    """Arguments that give slowtap a TLS certificate of its own (made once per process by
+    tests/tools/make-test-certs.sh). slowtap offers clients TLS only as the backend does or
+    when given a certificate, so a test of "client leg TLS, backend leg plaintext" in front of
+    a server without TLS (the suite's shared one, a fake server) passes these."""
+    if not _TLS_CERTS:
+        d = tempfile.mkdtemp(prefix="slowtap-test-certs-")
+        _cleanups.append(lambda: shutil.rmtree(d, ignore_errors=True))
+        subprocess.run(["bash", os.path.join(REPO, "tests", "tools", "make-test-certs.sh"), d],
+                       check=True, timeout=120, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        _TLS_CERTS.append(d)
+    return ["--tls-cert", os.path.join(_TLS_CERTS[0], "server.pem"),
+            "--tls-key", os.path.join(_TLS_CERTS[0], "server-key.pem")]
+
+
 def slowtap_wrapper():
     """The command slowtap runs under, from $SLOWTAP_WRAP (tests/run's memcheck stage sets
     it to valgrind memcheck with --error-exitcode): a list, empty when unset."""

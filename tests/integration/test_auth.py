@@ -117,7 +117,7 @@ class Auth(unittest.TestCase):
         # client whose first plugin is ed25519.
         logins = [(ED, ED_PW, []), (CHAIN, CHAIN_PW1, []), (CHAIN, CHAIN_PW2, []),
                   ("app", "apppass", ["--default-auth=client_ed25519"])]
-        with harness.Slowtap() as px:
+        with harness.Slowtap(args=harness.tls_cert_args()) as px:
             for mode, opts in MODES.items():
                 for i, (user, pw, extra) in enumerate(logins):
                     tag = "%s-%d" % (mode, i)
@@ -148,7 +148,7 @@ class Auth(unittest.TestCase):
 
     def test_wrong_passwords_answered_as_directly(self):
         cases = [(ED, ED_PW + "x"), (CHAIN, "neither"), (ED, "")]
-        with harness.Slowtap() as px:
+        with harness.Slowtap(args=harness.tls_cert_args()) as px:
             for mode, opts in MODES.items():
                 for user, pw in cases:
                     direct = cli(self.srv.port, user, pw, "SELECT 1")
@@ -168,7 +168,7 @@ class Auth(unittest.TestCase):
         # handshake response.
         direct = switch_login(self.srv.port, False)
         self.assertEqual(direct, ([0, 2, 4], b"1"))
-        with harness.Slowtap() as px:
+        with harness.Slowtap(args=harness.tls_cert_args()) as px:
             self.assertEqual(switch_login(px.port, False), direct)
             self.assertEqual(switch_login(px.port, True), ([0, 3, 5], b"1"))
             self.assertIsNone(px.proc.poll())
@@ -190,7 +190,7 @@ class Auth(unittest.TestCase):
                                         "wrong password: error 1045 28000\nEND\n"
                          % (ED, DB, CHAIN, DB, ED, DB))
         for tls in (None, "tls"):
-            with harness.Slowtap() as px:
+            with harness.Slowtap(args=harness.tls_cert_args()) as px:
                 via = run(px.port, tls)
                 self.assertEqual((via.returncode, via.stdout), (0, direct.stdout),
                                  "%s\n%s\n%s" % (tls, via.stderr, px.stderr()[-2000:]))

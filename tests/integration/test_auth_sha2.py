@@ -29,25 +29,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "tools"))
 import mywire  # noqa: E402
 
-_CERTS = []
-
-
-def tls_args():
-    """slowtap's client TLS with a certificate of its own: the fake server offers no TLS, and
-    slowtap offers TLS only as the server does or when given a certificate (issue 24), so the
-    case "client leg TLS, backend leg plaintext" needs --tls-cert."""
-    if not _CERTS:
-        import shutil
-        import subprocess
-        import tempfile
-        d = tempfile.mkdtemp(prefix="slowtap-sha2-certs-")
-        harness._cleanups.append(lambda: shutil.rmtree(d, ignore_errors=True))
-        subprocess.run(["bash", os.path.join(os.path.dirname(os.path.dirname(
-            os.path.abspath(__file__))), "tools", "make-test-certs.sh"), d], check=True,
-            timeout=120, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _CERTS.append(d)
-    return ["--tls-cert", os.path.join(_CERTS[0], "server.pem"),
-            "--tls-key", os.path.join(_CERTS[0], "server-key.pem")]
+tls_args = harness.tls_cert_args
 from fakesha2 import FakeSha2, rsa_encrypt_password, sha2_scramble  # noqa: E402
 
 USER = "sha2user"

@@ -22,7 +22,8 @@ import harness
 
 DB = "perf_advice"
 USER, PASSWORD = "advice_explain", "adviceexplainpass"
-EXPLAIN_ARGS = ["--explain-user", USER, "--explain-password", PASSWORD]
+# --explain-rate 0: every statement of a case is explained at once (the rate has its own test)
+EXPLAIN_ARGS = ["--explain-user", USER, "--explain-password", PASSWORD, "--explain-rate", "0"]
 
 SCHEMA = """
 CREATE TABLE students (id INT PRIMARY KEY, student_id INT NOT NULL, name VARCHAR(60),
