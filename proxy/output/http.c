@@ -256,9 +256,39 @@ http_conn_gone(struct evhttp_connection *evcon, void *arg)
     free(hc);
 }
 
-/* First run (made active at accept, before evhttp reads anything from the connection, so the
- * connection is still there): binds hc to its evhttp_connection. Later runs: the header
- * deadline passed. */
+/* Binds hc to its evhttp_connection (the callback argument evhttp gave its bufferevent) and
+ * registers the close callback. Only once evhttp has set the connection up: after the bevcb
+ * that made hc returned (evhttp does it synchronously, before the next accept). False when
+ * there is none (not with libevent 2.1's evhttp); hc is then freed, untracked. */
+static bool
+http_conn_bind(struct http_conn *hc)
+{
+    if (hc->evcon) {
+        return true;
+    }
+    bufferevent_data_cb rd, wr;
+    bufferevent_event_cb ev;
+    void *cbarg = NULL;
+    bufferevent_getcb(hc->bev, &rd, &wr, &ev, &cbarg);
+    hc->evcon = cbarg;
+    if (!hc->evcon) {
+        struct http *h = hc->h;
+        if (!hc->doomed) {
+            h->conns_live--;
+        }
+        *(hc->prev ? &hc->prev->next : &h->conn_head) = hc->next;
+        *(hc->next ? &hc->next->prev : &h->conn_tail) = hc->prev;
+        event_free(hc->deadline);
+        free(hc);
+        return false;
+    }
+    evhttp_connection_set_closecb(hc->evcon, http_conn_gone, hc);
+    return true;
+}
+
+/* First run (made active at accept, so it runs before evhttp reads anything from the
+ * connection: the connection is still there): binds hc, starts the header deadline, or closes
+ * a connection refused at the cap. Later runs: the header deadline passed. */
 static void
 http_conn_deadline(evutil_socket_t fd, short what, void *arg)
 {
@@ -266,23 +296,9 @@ http_conn_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (!hc->evcon) {
-        bufferevent_data_cb rd, wr;
-        bufferevent_event_cb ev;
-        void *cbarg = NULL;
-        bufferevent_getcb(hc->bev, &rd, &wr, &ev, &cbarg);
-        hc->evcon = cbarg;
-        if (!hc->evcon) { /* cannot happen with libevent 2.1's evhttp: leave it untracked */
-            struct http *h = hc->h;
-            if (!hc->doomed) {
-                h->conns_live--;
-            }
-            *(hc->prev ? &hc->prev->next : &h->conn_head) = hc->next;
-            *(hc->next ? &hc->next->prev : &h->conn_tail) = hc->prev;
-            event_free(hc->deadline);
-            free(hc);
+        if (!http_conn_bind(hc)) {
             return;
         }
-        evhttp_connection_set_closecb(hc->evcon, http_conn_gone, hc);
         if (!hc->doomed) {
             event_add(hc->deadline, &hc->h->header_tv);
             return;
@@ -324,8 +340,8 @@ http_conn_replied(struct evhttp_request *req, void *arg)
 }
 
 /* evhttp's bevcb: called for every accepted connection before evhttp sets its socket. Makes
- * room at the cap by closing the oldest bound connection not being answered; when there is
- * none, the new one is closed as soon as it is bound. Returns NULL (evhttp then makes a plain
+ * room at the cap by closing the oldest connection not being answered; when every one is
+ * being answered, the new one is closed as soon as it is bound. Returns NULL (evhttp then makes a plain
  * bufferevent of its own, untracked) only when out of memory. */
 static struct bufferevent *
 http_conn_new(struct event_base *base, void *arg)
@@ -356,16 +372,20 @@ http_conn_new(struct event_base *base, void *arg)
         return NULL;
     }
     h->conns_accepted++;
-    if (h->conns_live >= h->max_conns) {
+    while (h->conns_live >= h->max_conns) {
+        /* every connection in the list is set up (evhttp did it before this accept), so an
+         * unbound one can be bound and closed here */
         struct http_conn *victim = h->conn_head;
-        while (victim && (victim->doomed || victim->answering || !victim->evcon)) {
+        while (victim && (victim->doomed || victim->answering)) {
             victim = victim->next;
         }
-        if (victim) {
+        if (!victim) {
+            hc->doomed = true;
+            break;
+        }
+        if (http_conn_bind(victim)) {
             h->closed_cap++;
             http_conn_close(victim);
-        } else {
-            hc->doomed = true;
         }
     }
     if (!hc->doomed) {
