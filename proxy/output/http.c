@@ -75,7 +75,8 @@ struct http {
     struct event *series_ev; /* its timer */
     bool auth_basic;
 
-    SSL_CTX *ssl_ctx; /* --http-tls-cert: HTTPS; NULL: plain HTTP */
+    SSL_CTX *ssl_ctx;         /* --http-tls-cert: HTTPS; NULL: plain HTTP */
+    pthread_mutex_t ssl_lock; /* guards ssl_ctx's swap (http_reload, main thread) */
 
     /* Connections (HTTP thread only): every one from accept to its close, oldest first.
      * `doomed` ones are being closed and no longer count against the cap. */
@@ -352,8 +353,10 @@ http_conn_new(struct event_base *base, void *arg)
         return NULL;
     }
     *hc = (struct http_conn){.h = h};
-    if (h->ssl_ctx) {
+    if (h->ssl_ctx) { /* set at start, never unset: only swapped by http_reload */
+        pthread_mutex_lock(&h->ssl_lock);
         SSL *ssl = SSL_new(h->ssl_ctx);
+        pthread_mutex_unlock(&h->ssl_lock);
         hc->bev = ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                                        BEV_OPT_CLOSE_ON_FREE)
                       : NULL;
@@ -537,22 +540,25 @@ http_load_hosts(struct http *h, const struct conf *c)
 
 /* ---- HTTPS ------------------------------------------------------------------------------- */
 
-static bool
-http_load_tls(struct http *h, const struct conf *c)
+/* A server context from --http-tls-cert/--http-tls-key, or NULL after one line naming the file
+ * (or the mismatch) on stderr. */
+static SSL_CTX *
+http_tls_ctx(const struct conf *c)
 {
     char msg[256] = "";
     const char *opt = "--http-tls-cert", *file = c->http_tls_cert;
-    h->ssl_ctx = SSL_CTX_new(TLS_server_method());
-    if (!h->ssl_ctx) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
         fprintf(stderr, "slowtap: --http-tls-cert: cannot create a TLS context\n");
-        return false;
+        return NULL;
     }
-    SSL_CTX_set_min_proto_version(h->ssl_ctx, TLS1_2_VERSION);
-    bool ok = SSL_CTX_use_certificate_chain_file(h->ssl_ctx, c->http_tls_cert) == 1;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    errno = 0;
+    bool ok = SSL_CTX_use_certificate_chain_file(ctx, c->http_tls_cert) == 1;
     if (ok) {
         opt = "--http-tls-key";
         file = c->http_tls_key;
-        ok = SSL_CTX_use_PrivateKey_file(h->ssl_ctx, c->http_tls_key, SSL_FILETYPE_PEM) == 1;
+        ok = SSL_CTX_use_PrivateKey_file(ctx, c->http_tls_key, SSL_FILETYPE_PEM) == 1;
     }
     if (!ok) {
         unsigned long e = ERR_get_error();
@@ -560,19 +566,36 @@ http_load_tls(struct http *h, const struct conf *c)
             ERR_error_string_n(e, msg, sizeof msg);
         }
         ERR_clear_error();
-        fprintf(stderr, "slowtap: %s %s: %s\n", opt, file,
-                errno && !e ? strerror(errno)
-                : msg[0]    ? msg
-                            : "cannot load");
-        return false;
+        fprintf(stderr, "slowtap: %s %s: %s\n", opt, file, msg[0] ? msg : "cannot load");
+        SSL_CTX_free(ctx);
+        return NULL;
     }
-    if (SSL_CTX_check_private_key(h->ssl_ctx) != 1) {
+    if (SSL_CTX_check_private_key(ctx) != 1) {
         ERR_clear_error();
         fprintf(stderr, "slowtap: --http-tls-key %s does not match --http-tls-cert %s\n",
                 c->http_tls_key, c->http_tls_cert);
-        return false;
+        SSL_CTX_free(ctx);
+        return NULL;
     }
-    return true;
+    return ctx;
+}
+
+void
+http_reload(struct http *h, const struct conf *c)
+{
+    if (!h || !h->ssl_ctx || !c->http_tls_cert) {
+        return;
+    }
+    SSL_CTX *ctx = http_tls_ctx(c);
+    if (!ctx) {
+        fprintf(stderr, "slowtap: HTTPS keeps its previous certificate\n");
+        return;
+    }
+    pthread_mutex_lock(&h->ssl_lock);
+    SSL_CTX *old = h->ssl_ctx;
+    h->ssl_ctx = ctx;
+    pthread_mutex_unlock(&h->ssl_lock);
+    SSL_CTX_free(old); /* connections made with it hold their own references */
 }
 
 /* ---- responses -------------------------------------------------------------------------- */
@@ -1725,6 +1748,7 @@ http_free(struct http *h)
     if (h->ssl_ctx) {
         SSL_CTX_free(h->ssl_ctx);
     }
+    pthread_mutex_destroy(&h->ssl_lock);
     free(h);
 }
 
@@ -1758,6 +1782,7 @@ http_start(const struct conf *c, const struct http_sources *src)
         fprintf(stderr, "slowtap: --http %s: out of memory\n", c->http);
         return NULL;
     }
+    pthread_mutex_init(&h->ssl_lock, NULL);
     h->src = *src;
     h->metrics_top = c->metrics_top;
     h->addr = &addr;
@@ -1775,7 +1800,7 @@ http_start(const struct conf *c, const struct http_sources *src)
         return NULL;
     }
     if ((c->http_auth_file && !http_load_auth(h, c->http_auth_file)) ||
-        (c->http_tls_cert && !http_load_tls(h, c))) {
+        (c->http_tls_cert && !(h->ssl_ctx = http_tls_ctx(c)))) {
         http_free(h);
         return NULL;
     }

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import select
+import signal
 import socket
 import ssl
 import subprocess
@@ -189,6 +190,48 @@ class HttpLimitsTest(unittest.TestCase):
                 with urllib.request.urlopen("http://127.0.0.1:%d/api/summary"
                                             % self.http_port, timeout=5) as r:
                     r.read()
+
+    def test_https_reload_on_sighup(self):
+        d = self.certs()
+        live = os.path.join(self.tmp, "live")
+        os.makedirs(live, exist_ok=True)
+
+        def install(name):
+            for src, dst in ((name + ".pem", "cert.pem"), (name + "-key.pem", "key.pem")):
+                with open(os.path.join(d, src), "rb") as f, \
+                        open(os.path.join(live, dst), "wb") as g:
+                    g.write(f.read())
+
+        def peer_cert():
+            ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+            with socket.create_connection(("127.0.0.1", self.http_port), timeout=5) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                    return s.getpeercert(binary_form=True)
+
+        install("server")
+        with self.start(["--http-tls-cert", os.path.join(live, "cert.pem"),
+                         "--http-tls-key", os.path.join(live, "key.pem")]) as px:
+            first = peer_cert()
+            install("server2")
+            px.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            now = peer_cert()
+            while now == first and time.monotonic() < deadline:
+                time.sleep(0.1)
+                now = peer_cert()
+            self.assertNotEqual(now, first, "the HTTPS certificate was not reloaded on SIGHUP")
+            with open(os.path.join(d, "server2.pem")) as f:
+                self.assertEqual(ssl.DER_cert_to_PEM_cert(now).strip(), f.read().strip())
+            # a broken key on reload keeps the working certificate
+            with open(os.path.join(live, "key.pem"), "w") as f:
+                f.write("not a key\n")
+            px.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while "keeps its previous certificate" not in px.stderr() and \
+                    time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertIn("keeps its previous certificate", px.stderr())
+            self.assertEqual(peer_cert(), now)
 
     def run_start(self, extra):
         cmd = [harness.slowtap_bin(), "--listen", "127.0.0.1:%d" % harness.free_port(),
