@@ -342,8 +342,8 @@ http_conn_replied(struct evhttp_request *req, void *arg)
 
 /* evhttp's bevcb: called for every accepted connection before evhttp sets its socket. Makes
  * room at the cap by closing the oldest connection not being answered; when every one is
- * being answered, the new one is closed as soon as it is bound. Returns NULL (evhttp then makes a plain
- * bufferevent of its own, untracked) only when out of memory. */
+ * being answered, the new one is closed as soon as it is bound. Returns NULL (evhttp then
+ * makes a plain bufferevent of its own, untracked) only when out of memory. */
 static struct bufferevent *
 http_conn_new(struct event_base *base, void *arg)
 {

@@ -80,7 +80,8 @@ struct http_sources {
  * when the address is not loopback (every address the host resolves to is in 127.0.0.0/8 or
  * ::1) and --http-auth-file or --http-tls-cert is missing, statistics are not served (the line
  * names what is missing). Also fails on an unreadable or empty auth file, or an unloadable
- * certificate or key. Warns (one line) when the auth file is readable by group or others. Not called when --http off.
+ * certificate or key. Warns (one line) when the auth file is readable by group or others.
+ * Not called when --http off.
  * Exception: when the address is the default one (!c->http_given) and is already in use, the
  * line printed says HTTP is off and NULL comes back with errno EADDRINUSE: the caller then goes
  * on without HTTP (one slowtap per application on a host is the normal way to run it). */
