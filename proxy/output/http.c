@@ -7,6 +7,12 @@
  * the workers' counters (relaxed atomic loads) and their latency histograms (read racily with
  * relaxed loads while the owning worker increments them: a scrape may see a bucket one
  * statement behind another, never a torn value), the explain and log counters.
+ *
+ * Its own guards, all on the HTTP thread: every accepted connection is tracked from evhttp's
+ * bevcb (which also makes the bufferevent_openssl for HTTPS) to evhttp's close callback, for
+ * the connection cap and a header deadline that bytes trickling in do not move; closing one
+ * is evhttp's own read-timeout path (a timeout event on its bufferevent). Then the Host check,
+ * then auth, then the endpoint.
  */
 #include "proxy/output/http.h"
 
