@@ -34,6 +34,7 @@ enum conf_kind {
     K_BTLS,  /* off|mirror|preferred|required|verify-ca|verify-identity */
     K_BCOMP, /* on|off (unset: as the client asked) */
     K_LIST,  /* repeatable pattern */
+    K_HOSTS, /* repeatable and/or comma list of names, kept comma-joined in one string */
     K_CLI,   /* command line only: --config, --help, --version */
 };
 
@@ -60,6 +61,11 @@ enum conf_id {
     O_HTTP,
     O_METRICS_TOP,
     O_HTTP_AUTH_FILE,
+    O_HTTP_MAX_CONNECTIONS,
+    O_HTTP_HEADER_TIMEOUT,
+    O_HTTP_ALLOW_HOST,
+    O_HTTP_TLS_CERT,
+    O_HTTP_TLS_KEY,
     O_INCLUDE,
     O_EXCLUDE,
     O_REDACT,
@@ -139,6 +145,16 @@ static const struct conf_opt conf_opts[] = {
      "statement shapes exported as metrics, 0..100000 (default 20)"},
     {"http-auth-file", O_HTTP_AUTH_FILE, K_STR, OFF(http_auth_file), 0, 0, "PATH",
      "file with a bearer token or user:password for HTTP (default: no auth)"},
+    {"http-max-connections", O_HTTP_MAX_CONNECTIONS, K_INT, OFF(http_max_connections), 1, 65536,
+     "N", "HTTP connections at once, 1..65536; the oldest idle one makes room (default 64)"},
+    {"http-header-timeout", O_HTTP_HEADER_TIMEOUT, K_DUR, OFF(http_header_timeout_us), 1, 0,
+     "SECONDS", "close an HTTP client whose request is not in by then, > 0 (default 30)"},
+    {"http-allow-host", O_HTTP_ALLOW_HOST, K_HOSTS, OFF(http_allow_host), 0, 0, "NAME",
+     "also accept Host NAME, * any (repeatable, commas; default: --http's, localhost)"},
+    {"http-tls-cert", O_HTTP_TLS_CERT, K_STR, OFF(http_tls_cert), 0, 0, "FILE",
+     "serve HTTPS with this certificate chain (default: plain HTTP)"},
+    {"http-tls-key", O_HTTP_TLS_KEY, K_STR, OFF(http_tls_key), 0, 0, "FILE",
+     "private key of --http-tls-cert (default: none)"},
     {"include", O_INCLUDE, K_LIST, OFF(include), 0, 0, "REGEX",
      "log only statements matching (repeatable; default: all)"},
     {"exclude", O_EXCLUDE, K_LIST, OFF(exclude), 0, 0, "REGEX",
@@ -455,6 +471,24 @@ conf_set(struct conf *c, const struct conf_opt *o, const char *value, const char
         (*n)++;
         return true;
     }
+    case K_HOSTS: {
+        char **slot = (char **)(base + o->off);
+        size_t have = *slot ? strlen(*slot) : 0, add = strlen(value);
+        if (add == 0 || value[0] == ',' || value[add - 1] == ',' || strstr(value, ",,") ||
+            strpbrk(value, " \t/@")) {
+            conf_errf(err, "%s: invalid host list '%s' (expected NAME[,NAME...])", where, value);
+            return false;
+        }
+        char *joined = malloc(have + 1 + add + 1);
+        if (!joined) {
+            conf_errf(err, "%s: out of memory", where);
+            return false;
+        }
+        snprintf(joined, have + 1 + add + 1, "%s%s%s", have ? *slot : "", have ? "," : "", value);
+        free(*slot);
+        *slot = joined;
+        return true;
+    }
     case K_CLI:
         break;
     }
@@ -504,6 +538,8 @@ conf_defaults(struct conf *c)
     c->request_gap_us = 50000;
     c->n_plus_one_min = 5;
     c->metrics_top = 20;
+    c->http_max_connections = 64;
+    c->http_header_timeout_us = 30 * 1000000LL;
     c->threads = conf_default_threads();
     c->max_connections = 10000;
     c->handshake_timeout_us = 10 * 1000000LL;
@@ -528,6 +564,9 @@ conf_free(struct conf *c)
                      &c->explain_log,
                      &c->http,
                      &c->http_auth_file,
+                     &c->http_allow_host,
+                     &c->http_tls_cert,
+                     &c->http_tls_key,
                      &c->tls_cert,
                      &c->tls_key,
                      &c->tls_ca,
@@ -543,6 +582,20 @@ conf_free(struct conf *c)
 }
 
 /* ---- config file ---- */
+
+void
+conf_warn_readable(FILE *err, unsigned mode, const char *fmt, ...)
+{
+    if (!(mode & (S_IRGRP | S_IROTH))) {
+        return;
+    }
+    char what[PATH_MAX + 128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    fprintf(err, "slowtap: warning: %s is readable by group or others (chmod 600 it)\n", what);
+}
 
 struct conf_file_ctx {
     struct conf *c;
@@ -655,11 +708,8 @@ conf_load_file(struct conf *c, const char *path, FILE *err)
         conf_errf(err, "config file %s line %d: syntax error (expected key = value)", path, rc);
         x.failed = true;
     }
-    if (!x.failed && x.has_password && (st.st_mode & (S_IRGRP | S_IROTH))) {
-        fprintf(err,
-                "slowtap: warning: config file %s contains explain-password and is readable "
-                "by group or others (chmod 600 it)\n",
-                path);
+    if (!x.failed && x.has_password) {
+        conf_warn_readable(err, st.st_mode, "config file %s contains explain-password and", path);
     }
     free(x.buf);
     fclose(x.fp);
@@ -811,6 +861,14 @@ conf_finish(struct conf *c, FILE *err)
     if (c->explain_threshold_us < 0) {
         c->explain_threshold_us = c->long_query_us;
     }
+    if (c->http_tls_key && !c->http_tls_cert) {
+        conf_errf(err, "--http-tls-key: needs --http-tls-cert");
+        return false;
+    }
+    if (c->http_tls_cert && !c->http_tls_key) {
+        conf_errf(err, "--http-tls-cert: needs --http-tls-key");
+        return false;
+    }
     if (c->tls_key && !c->tls_cert) {
         conf_errf(err, "--tls-key: needs --tls-cert");
         return false;
@@ -839,6 +897,7 @@ conf_load(struct conf *c, int argc, char **argv, FILE *out, FILE *err)
 {
     struct option lo[CONF_N_OPTS + 1];
     bool help = false, version = false, cleared[3] = {false, false, false};
+    bool hosts_cleared = false;
     const char *config = NULL;
     int rc;
 
@@ -901,6 +960,11 @@ conf_load(struct conf *c, int argc, char **argv, FILE *out, FILE *err)
                 conf_clear_list(c, o->id);
                 cleared[idx] = true;
             }
+        }
+        if (o->kind == K_HOSTS && !hosts_cleared) {
+            free(c->http_allow_host);
+            c->http_allow_host = NULL;
+            hosts_cleared = true;
         }
         snprintf(where, sizeof(where), "--%s", o->name);
         if (!conf_set(c, o, optarg ? optarg : "yes", where, err)) {

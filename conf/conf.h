@@ -64,6 +64,15 @@ struct conf {
     int metrics_top;      /* --metrics-top N, default 20 */
     char *http_auth_file; /* --http-auth-file PATH: a token or user:password */
 
+    /* the HTTP server's limits, Host check and HTTPS */
+    int http_max_connections;       /* --http-max-connections N, default 64 */
+    int64_t http_header_timeout_us; /* --http-header-timeout SECONDS, default 30: a request's
+                                       header, counted from accept / the last reply */
+    char *http_allow_host;          /* --http-allow-host NAME (repeatable or a comma list):
+                                       extra Host names, comma-joined; NULL = none */
+    char *http_tls_cert;            /* --http-tls-cert FILE: serve HTTPS */
+    char *http_tls_key;             /* --http-tls-key FILE */
+
     /* routes and findings (proxy/account/routes.h, proxy/account/findings.h) */
     int max_routes;         /* --max-routes N, default 1000 */
     int64_t request_gap_us; /* --request-gap SECONDS, default 0.05 */
@@ -122,6 +131,12 @@ enum conf_result conf_load(struct conf *c, int argc, char **argv, FILE *out, FIL
 
 /* Frees every string the struct owns (the struct itself is the caller's). */
 void conf_free(struct conf *c);
+
+/* Prints `slowtap: warning: <fmt...> is readable by group or others (chmod 600 it)` to `err`
+ * when `mode` (a struct stat's st_mode) lets group or others read the file; else nothing.
+ * For files holding secrets: the config file with explain-password, --http-auth-file. */
+void conf_warn_readable(FILE *err, unsigned mode, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Parses a duration in decimal seconds ("1", "0.5", "0.000100") into microseconds; false when
  * malformed or negative. */

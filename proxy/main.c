@@ -41,6 +41,7 @@
 #define LOG_MAX_PENDING (64u << 20) /* bytes of log entries waiting for the disk, at most */
 
 static struct event_base *main_base;
+static struct http *main_http; /* for SIGHUP (http_reload); NULL without HTTP */
 
 /* A slow statement's lock wait into its shape's statistics, with the blocker's last statement
  * redacted as the slow log redacts it (the record's sql_mode, filter_redact_mode). */
@@ -128,6 +129,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
     (void)what;
     if (sig == SIGHUP) {
         tls_reload(app->conf, stderr);
+        http_reload(main_http, app->conf);
         logfile_reopen(app->slow_log);
         if (app->explain_log) {
             logfile_reopen(app->explain_log);
@@ -440,6 +442,7 @@ main(int argc, char **argv)
         }
         src.counters = (struct counters *const *)cs;
         http = http_start(&conf, &src);
+        main_http = http;
         if (!http) {
             free(cs);
             cs = NULL;
@@ -491,6 +494,7 @@ out_http:
     }
     /* the HTTP thread reads the workers' counters (metrics, history): stop it before they go */
     if (http) {
+        main_http = NULL;
         http_stop(http);
     }
     for (int i = 0; i < app.nworkers; i++) {

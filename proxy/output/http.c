@@ -7,25 +7,38 @@
  * the workers' counters (relaxed atomic loads) and their latency histograms (read racily with
  * relaxed loads while the owning worker increments them: a scrape may see a bucket one
  * statement behind another, never a torn value), the explain and log counters.
+ *
+ * Its own guards, all on the HTTP thread: every accepted connection is tracked from evhttp's
+ * bevcb (which also makes the bufferevent_openssl for HTTPS) to evhttp's close callback, for
+ * the connection cap and a header deadline that bytes trickling in do not move; closing one
+ * is evhttp's own read-timeout path (a timeout event on its bufferevent). Then the Host check,
+ * then auth, then the endpoint.
  */
 #include "proxy/output/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,10 +75,42 @@ struct http {
     struct http_sources src;
     int metrics_top;
     char *auth_expect; /* the whole expected Authorization header value, or NULL */
+    char *auth_token;  /* a token file's token (also taken as a Basic password), or NULL */
 
     struct history *series;  /* the dashboard's time series (HTTP thread only) */
     struct event *series_ev; /* its timer */
     bool auth_basic;
+
+    SSL_CTX *ssl_ctx;         /* --http-tls-cert: HTTPS; NULL: plain HTTP */
+    pthread_mutex_t ssl_lock; /* guards ssl_ctx's swap (http_reload, main thread) */
+
+    /* Connections (HTTP thread only): every one from accept to its close, oldest first.
+     * `doomed` ones are being closed and no longer count against the cap. */
+    struct http_conn *conn_head, *conn_tail;
+    int conns_live;           /* in the list and not doomed */
+    int max_conns;            /* --http-max-connections */
+    struct timeval header_tv; /* --http-header-timeout */
+    uint64_t conns_accepted, closed_cap, closed_refused, closed_timeout, host_refused;
+
+    /* Host check (DNS rebinding): names compared case-insensitively, addresses as bytes. */
+    char **allow_names; /* localhost, --http's host name, --http-allow-host entries */
+    int n_allow_names;
+    bool allow_any_host;   /* --http-allow-host '*' */
+    bool allow_any_ip;     /* --http listens on a wildcard address: every IP literal is ours */
+    struct net_addr *addr; /* what --http resolved to (static storage in http_start) */
+};
+
+/* One accepted connection, from evhttp's bevcb (accept) to its close callback (evhttp frees
+ * the connection, whatever the reason). Its evhttp_connection is found once, on the first
+ * run of `deadline` (made active at accept): the bufferevent's callback argument. */
+struct http_conn {
+    struct http *h;
+    struct bufferevent *bev;         /* evhttp owns it */
+    struct evhttp_connection *evcon; /* NULL until bound */
+    struct event *deadline;          /* --http-header-timeout from accept / the last reply */
+    struct http_conn *prev, *next;
+    bool answering; /* a request was read and its reply is not yet written */
+    bool doomed;    /* being closed (cap, timeout) */
 };
 
 /* ---- address and auth ------------------------------------------------------------------ */
@@ -102,6 +147,10 @@ http_load_auth(struct http *h, const char *path)
         fprintf(stderr, "slowtap: --http-auth-file %s: %s\n", path, strerror(errno));
         return false;
     }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0) {
+        conf_warn_readable(stderr, st.st_mode, "--http-auth-file %s", path);
+    }
     char buf[1024];
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
@@ -134,6 +183,11 @@ http_load_auth(struct http *h, const char *path)
         }
         memcpy(h->auth_expect, "Bearer ", 7);
         memcpy(h->auth_expect + 7, buf, n + 1);
+        h->auth_token = strdup(buf);
+        if (!h->auth_token) {
+            OPENSSL_cleanse(buf, sizeof buf);
+            return false;
+        }
     }
     OPENSSL_cleanse(buf, sizeof buf);
     return true;
@@ -150,12 +204,404 @@ http_authorized(const struct http *h, struct evhttp_request *req)
         return false;
     }
     size_t n = strlen(h->auth_expect);
+    if (h->auth_token && strncasecmp(got, "Basic ", 6) == 0) {
+        /* a browser's login with a token file: any user name, the token as the password */
+        unsigned char dec[1024];
+        size_t in = strlen(got + 6);
+        bool ok = false;
+        if (in > 0 && in % 4 == 0 && in / 4 * 3 < sizeof dec) {
+            int dn = EVP_DecodeBlock(dec, (const unsigned char *)got + 6, (int)in);
+            if (dn > 0) {
+                dn -= (got[6 + in - 1] == '=') + (got[6 + in - 2] == '=');
+                dec[dn] = '\0';
+                const char *colon = memchr(dec, ':', (size_t)dn);
+                size_t tn = strlen(h->auth_token);
+                ok = colon && (size_t)dn - (size_t)((const unsigned char *)colon + 1 - dec) == tn &&
+                     CRYPTO_memcmp(colon + 1, h->auth_token, tn) == 0;
+            }
+            OPENSSL_cleanse(dec, sizeof dec);
+        }
+        return ok;
+    }
     /* the scheme is case-insensitive; compare the credentials in constant time */
     size_t scheme = h->auth_basic ? 6 : 7;
     if (strlen(got) != n || strncasecmp(got, h->auth_expect, scheme) != 0) {
         return false;
     }
     return CRYPTO_memcmp(got + scheme, h->auth_expect + scheme, n - scheme) == 0;
+}
+
+/* ---- connections: the cap and the header deadline ------------------------------------- */
+
+/* Ends a bound connection the way evhttp's own read timeout does (a reading timeout event on
+ * its bufferevent): evhttp frees it at once, without a reply, and http_conn_gone frees hc.
+ * Not for one being answered. hc must not be used after this. */
+static void
+http_conn_close(struct http_conn *hc)
+{
+    if (!hc->doomed) {
+        hc->doomed = true;
+        hc->h->conns_live--;
+    }
+    event_del(hc->deadline);
+    bufferevent_trigger_event(hc->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+}
+
+/* evhttp's close callback: the connection is being freed. */
+static void
+http_conn_gone(struct evhttp_connection *evcon, void *arg)
+{
+    struct http_conn *hc = arg;
+    struct http *h = hc->h;
+    (void)evcon;
+    if (!hc->doomed) {
+        h->conns_live--;
+    }
+    *(hc->prev ? &hc->prev->next : &h->conn_head) = hc->next;
+    *(hc->next ? &hc->next->prev : &h->conn_tail) = hc->prev;
+    event_free(hc->deadline);
+    free(hc);
+}
+
+/* Binds hc to its evhttp_connection (the callback argument evhttp gave its bufferevent) and
+ * registers the close callback. Only once evhttp has set the connection up: after the bevcb
+ * that made hc returned (evhttp does it synchronously, before the next accept). False when
+ * there is none (not with libevent 2.1's evhttp); hc is then freed, untracked. */
+static bool
+http_conn_bind(struct http_conn *hc)
+{
+    if (hc->evcon) {
+        return true;
+    }
+    bufferevent_data_cb rd, wr;
+    bufferevent_event_cb ev;
+    void *cbarg = NULL;
+    bufferevent_getcb(hc->bev, &rd, &wr, &ev, &cbarg);
+    hc->evcon = cbarg;
+    if (!hc->evcon) {
+        struct http *h = hc->h;
+        if (!hc->doomed) {
+            h->conns_live--;
+        }
+        *(hc->prev ? &hc->prev->next : &h->conn_head) = hc->next;
+        *(hc->next ? &hc->next->prev : &h->conn_tail) = hc->prev;
+        event_free(hc->deadline);
+        free(hc);
+        return false;
+    }
+    evhttp_connection_set_closecb(hc->evcon, http_conn_gone, hc);
+    return true;
+}
+
+/* First run (made active at accept, so it runs before evhttp reads anything from the
+ * connection: the connection is still there): binds hc, starts the header deadline, or closes
+ * a connection refused at the cap. Later runs: the header deadline passed. */
+static void
+http_conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_conn *hc = arg;
+    (void)fd;
+    (void)what;
+    if (!hc->evcon) {
+        if (!http_conn_bind(hc)) {
+            return;
+        }
+        if (!hc->doomed) {
+            event_add(hc->deadline, &hc->h->header_tv);
+            return;
+        }
+        hc->h->closed_refused++; /* refused at accept: close it now that it is set up */
+        http_conn_close(hc);
+        return;
+    }
+    if (hc->answering || hc->doomed) {
+        return; /* the request came in; its reply is evhttp's (its own write timeout) */
+    }
+    hc->h->closed_timeout++;
+    http_conn_close(hc);
+}
+
+/* Finds the connection of a request evhttp hands us (a short list: at most the cap). */
+static struct http_conn *
+http_conn_of(struct http *h, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    for (struct http_conn *hc = h->conn_tail; evcon && hc; hc = hc->prev) {
+        if (hc->evcon == evcon) {
+            return hc;
+        }
+    }
+    return NULL;
+}
+
+/* The reply is written: the next request's header has --http-header-timeout from now. */
+static void
+http_conn_replied(struct evhttp_request *req, void *arg)
+{
+    struct http_conn *hc = arg;
+    (void)req;
+    hc->answering = false;
+    if (!hc->doomed) {
+        event_add(hc->deadline, &hc->h->header_tv);
+    }
+}
+
+/* evhttp's bevcb: called for every accepted connection before evhttp sets its socket. Makes
+ * room at the cap by closing the oldest connection not being answered; when every one is
+ * being answered, the new one is closed as soon as it is bound. Returns NULL (evhttp then
+ * makes a plain bufferevent of its own, untracked) only when out of memory. */
+static struct bufferevent *
+http_conn_new(struct event_base *base, void *arg)
+{
+    struct http *h = arg;
+    struct http_conn *hc = calloc(1, sizeof *hc);
+    if (!hc) {
+        return NULL;
+    }
+    *hc = (struct http_conn){.h = h};
+    if (h->ssl_ctx) { /* set at start, never unset: only swapped by http_reload */
+        pthread_mutex_lock(&h->ssl_lock);
+        SSL *ssl = SSL_new(h->ssl_ctx);
+        pthread_mutex_unlock(&h->ssl_lock);
+        hc->bev = ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                       BEV_OPT_CLOSE_ON_FREE)
+                      : NULL;
+        if (!hc->bev && ssl) {
+            SSL_free(ssl);
+        }
+    } else {
+        hc->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
+    hc->deadline = hc->bev ? event_new(base, -1, 0, http_conn_deadline, hc) : NULL;
+    if (!hc->deadline) {
+        if (hc->bev) {
+            bufferevent_free(hc->bev);
+        }
+        free(hc);
+        return NULL;
+    }
+    h->conns_accepted++;
+    while (h->conns_live >= h->max_conns) {
+        /* every connection in the list is set up (evhttp did it before this accept), so an
+         * unbound one can be bound and closed here */
+        struct http_conn *victim = h->conn_head;
+        while (victim && (victim->doomed || victim->answering)) {
+            victim = victim->next;
+        }
+        if (!victim) {
+            hc->doomed = true;
+            break;
+        }
+        if (http_conn_bind(victim)) {
+            h->closed_cap++;
+            http_conn_close(victim);
+        }
+    }
+    if (!hc->doomed) {
+        h->conns_live++;
+    }
+    hc->prev = h->conn_tail;
+    *(h->conn_tail ? &h->conn_tail->next : &h->conn_head) = hc;
+    h->conn_tail = hc;
+    event_active(hc->deadline, EV_TIMEOUT, 1);
+    return hc->bev;
+}
+
+/* ---- Host (DNS rebinding) ---------------------------------------------------------------- */
+
+/* True when `host` (a Host header or a request URI's authority: name, IPv4, [IPv6], each with
+ * an optional :port, which is not checked) names this server: an address --http listens on
+ * (any IP literal when that is a wildcard), a loopback address, localhost, the host name given
+ * to --http, or a --http-allow-host name. */
+static bool
+http_host_allowed(const struct http *h, const char *host)
+{
+    char name[256];
+    size_t n;
+    if (h->allow_any_host) {
+        return true;
+    }
+    if (host[0] == '[') {
+        const char *close = strchr(host, ']');
+        if (!close || (close[1] != '\0' && close[1] != ':')) {
+            return false;
+        }
+        n = (size_t)(close - host - 1);
+        host++;
+    } else {
+        const char *colon = strchr(host, ':');
+        n = colon ? (size_t)(colon - host) : strlen(host);
+    }
+    if (n == 0 || n >= sizeof name) {
+        return false;
+    }
+    memcpy(name, host, n);
+    name[n] = '\0';
+    if (name[n - 1] == '.') { /* a fully qualified "localhost." */
+        name[--n] = '\0';
+    }
+    unsigned char ip[16];
+    int fam = inet_pton(AF_INET, name, ip) == 1    ? AF_INET
+              : inet_pton(AF_INET6, name, ip) == 1 ? AF_INET6
+                                                   : 0;
+    if (fam) {
+        if (h->allow_any_ip) {
+            return true;
+        }
+        static const unsigned char v6_lo[16] = {[15] = 1};
+        if ((fam == AF_INET && ip[0] == 127) || (fam == AF_INET6 && memcmp(ip, v6_lo, 16) == 0)) {
+            return true;
+        }
+        for (int i = 0; i < h->addr->n; i++) {
+            const struct sockaddr *sa = (const struct sockaddr *)&h->addr->a[i].sa;
+            if (fam == AF_INET && sa->sa_family == AF_INET &&
+                memcmp(&((const struct sockaddr_in *)sa)->sin_addr, ip, 4) == 0) {
+                return true;
+            }
+            if (fam == AF_INET6 && sa->sa_family == AF_INET6 &&
+                memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, ip, 16) == 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+    for (int i = 0; i < h->n_allow_names; i++) {
+        if (strcasecmp(name, h->allow_names[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The request's Host header and, in an absolute-form request line, the URI's host must both
+ * name this server. HTTP/1.0 without Host is allowed (no browser sends that); HTTP/1.1
+ * without Host is refused (RFC 9112 3.2: 400). Sets *code (403 or 400) on refusal. */
+static bool
+http_request_host_ok(const struct http *h, struct evhttp_request *req, int *code)
+{
+    const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *uhost = uri ? evhttp_uri_get_host(uri) : NULL;
+    *code = 403;
+    if (!host) {
+        if (req->major == 1 && req->minor == 0 && !uhost) {
+            return true;
+        }
+        if (!uhost) {
+            *code = 400;
+            return false;
+        }
+    } else if (!http_host_allowed(h, host)) {
+        return false;
+    }
+    return !uhost || http_host_allowed(h, uhost);
+}
+
+/* Splits --http-allow-host, adds localhost and --http's host name when it is a name. */
+static bool
+http_load_hosts(struct http *h, const struct conf *c)
+{
+    const char *extra = c->http_allow_host ? c->http_allow_host : "";
+    int cap = 2;
+    for (const char *p = extra; *p; p++) {
+        cap += *p == ',';
+    }
+    cap += *extra != '\0';
+    h->allow_names = calloc((size_t)cap, sizeof *h->allow_names);
+    if (!h->allow_names) {
+        return false;
+    }
+    h->allow_names[h->n_allow_names++] = strdup("localhost");
+    unsigned char ip[16];
+    if (h->addr->host[0] && inet_pton(AF_INET, h->addr->host, ip) != 1 &&
+        inet_pton(AF_INET6, h->addr->host, ip) != 1) {
+        h->allow_names[h->n_allow_names++] = strdup(h->addr->host);
+    }
+    for (const char *p = extra; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == 1 && *p == '*') {
+            h->allow_any_host = true;
+        } else if (n > 0) {
+            h->allow_names[h->n_allow_names++] = strndup(p, n);
+        }
+        p += n + (p[n] == ',');
+    }
+    for (int i = 0; i < h->n_allow_names; i++) {
+        if (!h->allow_names[i]) {
+            return false;
+        }
+    }
+    for (int i = 0; i < h->addr->n; i++) {
+        const struct sockaddr *sa = (const struct sockaddr *)&h->addr->a[i].sa;
+        static const struct in6_addr any6 = IN6ADDR_ANY_INIT;
+        if ((sa->sa_family == AF_INET &&
+             ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY)) ||
+            (sa->sa_family == AF_INET6 &&
+             memcmp(&((const struct sockaddr_in6 *)sa)->sin6_addr, &any6, 16) == 0)) {
+            h->allow_any_ip = true;
+        }
+    }
+    return true;
+}
+
+/* ---- HTTPS ------------------------------------------------------------------------------- */
+
+/* A server context from --http-tls-cert/--http-tls-key, or NULL after one line naming the file
+ * (or the mismatch) on stderr. */
+static SSL_CTX *
+http_tls_ctx(const struct conf *c)
+{
+    char msg[256] = "";
+    const char *opt = "--http-tls-cert", *file = c->http_tls_cert;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        fprintf(stderr, "slowtap: --http-tls-cert: cannot create a TLS context\n");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    errno = 0;
+    bool ok = SSL_CTX_use_certificate_chain_file(ctx, c->http_tls_cert) == 1;
+    if (ok) {
+        opt = "--http-tls-key";
+        file = c->http_tls_key;
+        ok = SSL_CTX_use_PrivateKey_file(ctx, c->http_tls_key, SSL_FILETYPE_PEM) == 1;
+    }
+    if (!ok) {
+        unsigned long e = ERR_get_error();
+        if (e) {
+            ERR_error_string_n(e, msg, sizeof msg);
+        }
+        ERR_clear_error();
+        fprintf(stderr, "slowtap: %s %s: %s\n", opt, file, msg[0] ? msg : "cannot load");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        ERR_clear_error();
+        fprintf(stderr, "slowtap: --http-tls-key %s does not match --http-tls-cert %s\n",
+                c->http_tls_key, c->http_tls_cert);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+void
+http_reload(struct http *h, const struct conf *c)
+{
+    if (!h || !h->ssl_ctx || !c->http_tls_cert) {
+        return;
+    }
+    SSL_CTX *ctx = http_tls_ctx(c);
+    if (!ctx) {
+        fprintf(stderr, "slowtap: HTTPS keeps its previous certificate\n");
+        return;
+    }
+    pthread_mutex_lock(&h->ssl_lock);
+    SSL_CTX *old = h->ssl_ctx;
+    h->ssl_ctx = ctx;
+    pthread_mutex_unlock(&h->ssl_lock);
+    SSL_CTX_free(old); /* connections made with it hold their own references */
 }
 
 /* ---- responses -------------------------------------------------------------------------- */
@@ -434,6 +880,30 @@ http_digest_histogram(struct evbuffer *b, const struct stats_digest *d)
 
 static void http_routes_metrics(struct http *h, struct evbuffer *b);
 
+/* The HTTP server's own limits (HTTP thread: plain reads). */
+static void
+http_server_metrics(const struct http *h, struct evbuffer *b)
+{
+    http_metric_u(b, "slowtap_http_connections_open", "gauge",
+                  "HTTP connections open now (at most --http-max-connections).",
+                  (uint64_t)(h->conns_live > 0 ? h->conns_live : 0));
+    http_metric_u(b, "slowtap_http_connections_total", "counter", "HTTP connections accepted.",
+                  h->conns_accepted);
+    http_family(b, "slowtap_http_connections_closed_total", "counter",
+                "HTTP connections slowtap closed: max_connections (the oldest idle one, to make "
+                "room), refused (a new one at the cap, all busy), header_timeout "
+                "(--http-header-timeout).");
+    evbuffer_add_printf(b,
+                        "slowtap_http_connections_closed_total{reason=\"max_connections\"} %llu\n"
+                        "slowtap_http_connections_closed_total{reason=\"refused\"} %llu\n"
+                        "slowtap_http_connections_closed_total{reason=\"header_timeout\"} %llu\n",
+                        (unsigned long long)h->closed_cap, (unsigned long long)h->closed_refused,
+                        (unsigned long long)h->closed_timeout);
+    http_metric_u(b, "slowtap_http_requests_forbidden_total", "counter",
+                  "HTTP requests refused for their Host header (403; 400 without Host).",
+                  h->host_refused);
+}
+
 static void
 http_metrics(struct http *h, struct evhttp_request *req)
 {
@@ -520,6 +990,7 @@ http_metrics(struct http *h, struct evhttp_request *req)
 
     http_trx_metrics(b, &t);
     http_routes_metrics(h, b);
+    http_server_metrics(h, b);
 
     /* Statement durations. Durations are whole microseconds (truncated), so "under 2^k us"
      * is exactly "at most 2^k us" of the real duration: every le bound is a bucket edge. */
@@ -1197,10 +1668,32 @@ static void
 http_dispatch(struct evhttp_request *req, void *arg)
 {
     struct http *h = arg;
+    struct http_conn *hc = http_conn_of(h, req);
+    if (hc) {
+        /* the request is in: no header deadline while it is answered (see http_conn_replied) */
+        hc->answering = true;
+        event_del(hc->deadline);
+        evhttp_request_set_on_complete_cb(req, http_conn_replied, hc);
+    }
+    int code;
+    if (!http_request_host_ok(h, req, &code)) {
+        h->host_refused++;
+        if (code == 400) {
+            http_reply_error(req, 400, "Bad Request", "HTTP/1.1 request without Host");
+        } else {
+            http_reply_error(req, 403, "Forbidden",
+                             "Host not allowed (give --http-allow-host NAME to allow it)");
+        }
+        return;
+    }
     if (!http_authorized(h, req)) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                          h->auth_basic ? "Basic realm=\"slowtap\", charset=\"UTF-8\""
-                                        : "Bearer realm=\"slowtap\"");
+        /* Basic first, so that a browser asks for a user and password (with a token file:
+         * any user name, the token as the password) */
+        struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+        evhttp_add_header(oh, "WWW-Authenticate", "Basic realm=\"slowtap\", charset=\"UTF-8\"");
+        if (!h->auth_basic) {
+            evhttp_add_header(oh, "WWW-Authenticate", "Bearer realm=\"slowtap\"");
+        }
         http_reply_error(req, 401, "Unauthorized", "authorization required");
         return;
     }
@@ -1263,7 +1756,13 @@ http_free(struct http *h)
     }
     history_free(h->series);
     if (h->eh) {
-        evhttp_free(h->eh);
+        evhttp_free(h->eh); /* closes every connection: http_conn_gone frees the bound ones */
+    }
+    while (h->conn_head) { /* accepted in the loop's last turn, never bound */
+        struct http_conn *hc = h->conn_head;
+        h->conn_head = hc->next;
+        event_free(hc->deadline);
+        free(hc);
     }
     if (h->base) {
         event_base_free(h->base);
@@ -1272,6 +1771,18 @@ http_free(struct http *h)
         OPENSSL_cleanse(h->auth_expect, strlen(h->auth_expect));
         free(h->auth_expect);
     }
+    if (h->auth_token) {
+        OPENSSL_cleanse(h->auth_token, strlen(h->auth_token));
+        free(h->auth_token);
+    }
+    for (int i = 0; i < h->n_allow_names; i++) {
+        free(h->allow_names[i]);
+    }
+    free(h->allow_names);
+    if (h->ssl_ctx) {
+        SSL_CTX_free(h->ssl_ctx);
+    }
+    pthread_mutex_destroy(&h->ssl_lock);
     free(h);
 }
 
@@ -1289,11 +1800,15 @@ http_start(const struct conf *c, const struct http_sources *src)
         fprintf(stderr, "slowtap: --http %s: expected HOST:PORT, [IPv6]:PORT or PORT\n", c->http);
         return NULL;
     }
-    if (!c->http_auth_file && !net_addr_all_loopback(&addr)) {
+    if ((!c->http_auth_file || !c->http_tls_cert) && !net_addr_all_loopback(&addr)) {
         fprintf(stderr,
                 "slowtap: --http %s is not a loopback address: refusing to serve statistics "
-                "without --http-auth-file\n",
-                c->http);
+                "without %s\n",
+                c->http,
+                !c->http_auth_file && !c->http_tls_cert
+                    ? "--http-auth-file and --http-tls-cert/--http-tls-key (HTTPS)"
+                : !c->http_auth_file ? "--http-auth-file"
+                                     : "--http-tls-cert/--http-tls-key (HTTPS)");
         return NULL;
     }
     struct http *h = calloc(1, sizeof *h);
@@ -1301,9 +1816,25 @@ http_start(const struct conf *c, const struct http_sources *src)
         fprintf(stderr, "slowtap: --http %s: out of memory\n", c->http);
         return NULL;
     }
+    pthread_mutex_init(&h->ssl_lock, NULL);
     h->src = *src;
     h->metrics_top = c->metrics_top;
-    if (c->http_auth_file && !http_load_auth(h, c->http_auth_file)) {
+    h->addr = &addr;
+    h->max_conns = c->http_max_connections > 0 ? c->http_max_connections : 64;
+    h->header_tv = (struct timeval){
+        .tv_sec = (time_t)(c->http_header_timeout_us / 1000000),
+        .tv_usec = (suseconds_t)(c->http_header_timeout_us % 1000000),
+    };
+    if (c->http_header_timeout_us <= 0) {
+        h->header_tv = (struct timeval){.tv_sec = 30};
+    }
+    if (!http_load_hosts(h, c)) {
+        fprintf(stderr, "slowtap: --http-allow-host: out of memory\n");
+        http_free(h);
+        return NULL;
+    }
+    if ((c->http_auth_file && !http_load_auth(h, c->http_auth_file)) ||
+        (c->http_tls_cert && !(h->ssl_ctx = http_tls_ctx(c)))) {
         http_free(h);
         return NULL;
     }
@@ -1318,7 +1849,8 @@ http_start(const struct conf *c, const struct http_sources *src)
     evhttp_set_allowed_methods(h->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
     evhttp_set_max_headers_size(h->eh, 16384);
     evhttp_set_max_body_size(h->eh, 4096);
-    evhttp_set_timeout(h->eh, 30);
+    evhttp_set_timeout_tv(h->eh, &h->header_tv); /* idle, and a reader that stalls a reply */
+    evhttp_set_bevcb(h->eh, http_conn_new, h);
     evhttp_set_gencb(h->eh, http_dispatch, h);
     if (!http_bind(h, &addr, err, sizeof err)) {
         int e = errno;

@@ -30,7 +30,19 @@
  *   / and /index.html        the embedded dashboard (proxy/dashboard.html).
  *
  * Auth: with --http-auth-file every endpoint needs `Authorization: Bearer <token>` (file holds
- * a token) or HTTP Basic (file holds user:password); else 401 with WWW-Authenticate.
+ * a token; Basic with any user and the token as the password too, for browsers) or HTTP Basic
+ * (file holds user:password); else 401 with WWW-Authenticate (Basic first).
+ *
+ * Before auth, the Host check (DNS rebinding): Host, and an absolute request URI's host, must
+ * name this server (an address of --http, any IP when it is a wildcard, a loopback address,
+ * localhost, --http's host name, a --http-allow-host name; any port), else 403. HTTP/1.0
+ * without Host is served; HTTP/1.1 without Host gets 400.
+ *
+ * Limits: at most --http-max-connections connections (the oldest one not being answered is
+ * closed to make room; if every one is being answered the new one is closed), and each
+ * request must be in within --http-header-timeout of accept or of the previous reply on its
+ * connection (bytes trickling in do not extend it). HTTPS with --http-tls-cert/--http-tls-key
+ * (bufferevent_openssl).
  *
  * Reads the workers' struct counters with relaxed loads; their latency histograms are read
  * racily while the owners write them (each bucket a relaxed 32-bit load: never torn, at worst a
@@ -66,12 +78,18 @@ struct http_sources {
  * starts the thread. Returns NULL and prints one
  * line naming the address on failure - the caller exits 2. That includes a startup refusal:
  * when the address is not loopback (every address the host resolves to is in 127.0.0.0/8 or
- * ::1) and there is no --http-auth-file, statistics are not served in the clear. Also fails
- * on an unreadable or empty auth file. Not called when --http off.
+ * ::1) and --http-auth-file or --http-tls-cert is missing, statistics are not served (the line
+ * names what is missing). Also fails on an unreadable or empty auth file, or an unloadable
+ * certificate or key. Warns (one line) when the auth file is readable by group or others.
+ * Not called when --http off.
  * Exception: when the address is the default one (!c->http_given) and is already in use, the
  * line printed says HTTP is off and NULL comes back with errno EADDRINUSE: the caller then goes
  * on without HTTP (one slowtap per application on a host is the normal way to run it). */
 struct http *http_start(const struct conf *c, const struct http_sources *src);
 void http_stop(struct http *h);
+/* SIGHUP (main thread): reloads --http-tls-cert/--http-tls-key and swaps the context in; new
+ * connections get it, open ones keep theirs. On failure prints why and keeps the old one.
+ * Nothing without HTTPS; h may be NULL. */
+void http_reload(struct http *h, const struct conf *c);
 
 #endif

@@ -719,6 +719,82 @@ test_parse_seconds(void)
     }
 }
 
+/* The HTTP server's limits, Host list and HTTPS options (issue 23). */
+static void
+test_http_options(void)
+{
+    struct conf c;
+    struct run r = run_conf(&c, (const char *const[]){NULL});
+    CHECK(r.rc == CONF_RUN);
+    CHECK_EQ_U(c.http_max_connections, 64);
+    CHECK_EQ_U(c.http_header_timeout_us, 30000000);
+    CHECK(c.http_allow_host == NULL && c.http_tls_cert == NULL && c.http_tls_key == NULL);
+    conf_free(&c);
+    run_free(&r);
+
+    /* repeatable and comma lists join; the command line replaces the file's list */
+    const char *path = write_file("hosts.ini",
+                                  "http_allow_host = a.example\n"
+                                  "http_allow_host = b.example,c.example\n"
+                                  "http_max_connections = 5\n"
+                                  "http_header_timeout = 1.5\n"
+                                  "http_tls_cert = /c.pem\n"
+                                  "http_tls_key = /k.pem\n",
+                                  0600);
+    r = run_conf(&c, (const char *const[]){"--config", path, NULL});
+    CHECK(r.rc == CONF_RUN);
+    CHECK_STR(r.err, "");
+    CHECK_STR(c.http_allow_host, "a.example,b.example,c.example");
+    CHECK_EQ_U(c.http_max_connections, 5);
+    CHECK_EQ_U(c.http_header_timeout_us, 1500000);
+    CHECK_STR(c.http_tls_cert, "/c.pem");
+    CHECK_STR(c.http_tls_key, "/k.pem");
+    conf_free(&c);
+    run_free(&r);
+    r = run_conf(&c, (const char *const[]){"--config", path, "--http-allow-host", "x.example",
+                                           "--http-allow-host", "*,y.example", NULL});
+    CHECK(r.rc == CONF_RUN);
+    CHECK_STR(c.http_allow_host, "x.example,*,y.example");
+    conf_free(&c);
+    run_free(&r);
+
+    static const struct {
+        const char *args[5];
+        const char *err;
+    } bad[] = {
+        {{"--http-max-connections", "0"},
+         "slowtap: --http-max-connections: 0 out of range (1..65536)\n"},
+        {{"--http-header-timeout", "0"},
+         "slowtap: --http-header-timeout: invalid duration '0' (must be greater than 0)\n"},
+        {{"--http-allow-host", "a,,b"},
+         "slowtap: --http-allow-host: invalid host list 'a,,b' (expected NAME[,NAME...])\n"},
+        {{"--http-allow-host", "a b"},
+         "slowtap: --http-allow-host: invalid host list 'a b' (expected NAME[,NAME...])\n"},
+        {{"--http-tls-cert", "/c.pem"}, "slowtap: --http-tls-cert: needs --http-tls-key\n"},
+        {{"--http-tls-key", "/k.pem"}, "slowtap: --http-tls-key: needs --http-tls-cert\n"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = run_conf(&c, bad[i].args);
+        CHECK(r.rc == CONF_EXIT_ERR);
+        CHECK_STR(r.err, bad[i].err);
+        conf_free(&c);
+        run_free(&r);
+    }
+
+    /* the shared permission warning: one line for group/other-readable, none for 0600 */
+    {
+        char *out = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&out, &n);
+        conf_warn_readable(f, 0640, "--http-auth-file %s", "/x");
+        conf_warn_readable(f, 0600, "--http-auth-file %s", "/y");
+        fclose(f);
+        CHECK_STR(out, "slowtap: warning: --http-auth-file /x is readable by group or others "
+                       "(chmod 600 it)\n");
+        free(out);
+    }
+}
+
 int
 main(void)
 {
@@ -735,6 +811,7 @@ main(void)
     test_help_version();
     test_errors();
     test_parse_seconds();
+    test_http_options();
     {
         char cmd[300];
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
