@@ -1,0 +1,394 @@
+"""test_sink_clickhouse.py - the ClickHouse sink (--sink) against Debian's real clickhouse-server
+(18.16), started here on loopback with a throwaway config and data folder.
+
+Checks:
+- two instances (--instance a / b, --long-query-time 0, JSON logs) ship every entry: the rows
+  in ClickHouse equal the two logs' entries one for one (instance, time, thread, digest,
+  statement, query_time, rows);
+- `slowtap report clickhouse://...` (fleet report, from the per-minute aggregate) gives per
+  shape the count and total equal to the sum of the two instances' /api/digests;
+- ClickHouse stopped for ~5 s while a client runs statements, then started again: with the
+  default --sink-buffer nothing is lost; with a buffer too small for the outage, the rows in
+  ClickHouse plus slowtap_sink_dropped_total equal the log's entries exactly, and the drop is
+  said on stderr;
+- bad credentials and a missing table (no --sink-create): one stderr line each (not one per
+  batch), slowtap_sink_errors_total grows, and statements still flow through the proxy.
+Skipped (exit 77, with the reason) only when clickhouse-server is not installed or does not
+start.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pymysql
+
+import harness
+
+CH_SERVER = shutil.which("clickhouse-server") or "/usr/sbin/clickhouse-server"
+SLOWTAP_PASSWORD = "s3cret-sink"
+
+CONFIG_XML = """<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><log>{d}/log/server.log</log>
+        <errorlog>{d}/log/error.log</errorlog><console>0</console></logger>
+    <http_port>{http}</http_port>
+    <tcp_port>{tcp}</tcp_port>
+    <listen_host>127.0.0.1</listen_host>
+    <path>{d}/data/</path>
+    <tmp_path>{d}/tmp/</tmp_path>
+    <users_config>{d}/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <mark_cache_size>5368709</mark_cache_size>
+    <uncompressed_cache_size>8388608</uncompressed_cache_size>
+    <max_concurrent_queries>50</max_concurrent_queries>
+</yandex>
+"""
+
+USERS_XML = """<?xml version="1.0"?>
+<yandex>
+    <profiles><default></default></profiles>
+    <users>
+        <default><password></password><networks><ip>127.0.0.1</ip></networks>
+            <profile>default</profile><quota>default</quota></default>
+        <slowtap><password>{pw}</password><networks><ip>127.0.0.1</ip></networks>
+            <profile>default</profile><quota>default</quota></slowtap>
+    </users>
+    <quotas><default></default></quotas>
+</yandex>
+"""
+
+
+class ClickHouse:
+    """A throwaway clickhouse-server on 127.0.0.1 (its own config, data and ports)."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="slowtap-ch-")
+        for sub in ("data", "tmp", "log"):
+            os.mkdir(os.path.join(self.dir, sub))
+        with open(os.path.join(self.dir, "users.xml"), "w") as f:
+            f.write(USERS_XML.format(pw=SLOWTAP_PASSWORD))
+        self.proc = None
+        self.http = self.tcp = None
+        harness._cleanups.append(self.destroy)
+
+    def start(self, timeout=30.0):
+        """Starts the server (again on the same ports after a stop); False when it did not
+        come up (the reason is in self.why)."""
+        for _attempt in range(3):
+            if self.http is None or _attempt > 0:
+                self.http, self.tcp = harness.free_port(), harness.free_port()
+                with open(os.path.join(self.dir, "config.xml"), "w") as f:
+                    f.write(CONFIG_XML.format(d=self.dir, http=self.http, tcp=self.tcp))
+            self.proc = subprocess.Popen(
+                [CH_SERVER, "--config-file=" + os.path.join(self.dir, "config.xml")],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                cwd=self.dir, preexec_fn=harness._die_with_parent)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    if self.query("SELECT 1").strip() == "1":
+                        return True
+                except (OSError, urllib.error.URLError):
+                    pass
+                time.sleep(0.1)
+            self.why = "clickhouse-server did not answer on port %d in %.0f s: %s" % (
+                self.http, timeout, harness._tail(os.path.join(self.dir, "log", "error.log")))
+            self.stop()
+            if self.restartable_ports_lost():
+                continue
+            return False
+        return False
+
+    def restartable_ports_lost(self):
+        err = harness._tail(os.path.join(self.dir, "log", "error.log"))
+        return "Address already in use" in err
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def query(self, sql, timeout=10):
+        url = "http://127.0.0.1:%d/?%s" % (self.http, urllib.parse.urlencode(
+            {"query": sql, "output_format_json_quote_64bit_integers": "0"}))
+        with urllib.request.urlopen(url, data=b"", timeout=timeout) as r:
+            return r.read().decode()
+
+    def rows(self, sql):
+        out = self.query(sql + " FORMAT JSONEachRow")
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def url(self, db, user="slowtap"):
+        return "clickhouse://%s@127.0.0.1:%d/%s" % (user, self.http, db)
+
+
+def http_get(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return r.read().decode()
+
+
+def metric(http_port, name):
+    for line in http_get("http://127.0.0.1:%d/metrics" % http_port).splitlines():
+        if line.startswith(name + " "):
+            return int(float(line.split()[1]))
+    return None
+
+
+def log_entries(px):
+    out = []
+    for line in px.log_text().splitlines():
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def wait_for(cond, timeout, what):
+    """Polls cond() (at most `timeout` seconds, every 0.1 s) until it is true."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def run_statements(port, n, tag, db="st_sink"):
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="app", password="apppass",
+                           database=db, autocommit=True)
+    with conn.cursor() as cur:
+        for i in range(n):
+            k = i % 4
+            if k == 0:
+                cur.execute("SELECT v FROM t WHERE id = %d /* %s */" % (i % 50 + 1, tag))
+            elif k == 1:
+                cur.execute("SELECT COUNT(*) FROM t WHERE name = 'n%d'" % i)
+            elif k == 2:
+                cur.execute("UPDATE t SET v = v + 1 WHERE id = %d" % (i % 50 + 1))
+            else:
+                try:
+                    cur.execute("SELECT * FROM missing_%s" % tag)
+                except pymysql.MySQLError:
+                    pass
+            cur.fetchall()
+    conn.close()
+
+
+class Load(threading.Thread):
+    """Runs statements through a proxy until stopped (bounded: at most `limit` statements)."""
+
+    def __init__(self, port, limit=100000):
+        super().__init__(daemon=True)
+        self.port, self.limit = port, limit
+        self.stop_ev = threading.Event()
+        self.count = 0
+        self.error = None
+
+    def run(self):
+        try:
+            conn = pymysql.connect(host="127.0.0.1", port=self.port, user="app",
+                                   password="apppass", database="st_sink", autocommit=True)
+            with conn.cursor() as cur:
+                while not self.stop_ev.is_set() and self.count < self.limit:
+                    cur.execute("SELECT v, name FROM t WHERE id = %d" % (self.count % 50 + 1))
+                    cur.fetchall()
+                    self.count += 1
+                    time.sleep(0.002)
+            conn.close()
+        except Exception as e:  # reported by the test
+            self.error = e
+
+
+class SinkClickHouseTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(CH_SERVER, os.X_OK):
+            harness._skip("clickhouse-server is not installed (run tests/deps.sh)")
+        cls.ch = ClickHouse()
+        if not cls.ch.start():
+            harness._skip("clickhouse-server does not start: " + cls.ch.why)
+        cls.server = harness.mariadb()
+        cls.server.fresh_db("st_sink")
+        cls.server.sql("CREATE TABLE t (id INT PRIMARY KEY, v INT, name VARCHAR(20))",
+                       db="st_sink")
+        cls.server.sql("INSERT INTO t SELECT seq, seq * 2, CONCAT('n', seq) FROM seq_1_to_50",
+                       db="st_sink")
+        cls.pwfile = os.path.join(cls.ch.dir, "sink-password")
+        with open(cls.pwfile, "w") as f:
+            f.write(SLOWTAP_PASSWORD + "\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ch.destroy()
+
+    def proxy(self, db, instance, extra=(), url=None):
+        http = harness.free_port()
+        px = harness.Slowtap(["--http", "127.0.0.1:%d" % http, "--log-format", "json",
+                              "--sink", url or self.ch.url(db), "--instance", instance,
+                              "--sink-password-file", self.pwfile, "--sink-interval", "0.2"]
+                             + list(extra), server=self.server, long_query_time="0")
+        px.http = http
+        return px
+
+    def drained(self, px):
+        """True once every logged entry is sent or dropped and nothing waits."""
+        n = len(log_entries(px))
+        sent = metric(px.http, "slowtap_sink_sent_total")
+        dropped = metric(px.http, "slowtap_sink_dropped_total")
+        queued = metric(px.http, "slowtap_sink_queued_rows")
+        return n > 0 and queued == 0 and sent + dropped == n
+
+    def test_two_instances_rows_and_fleet_report(self):
+        db = "fleet"
+        with self.proxy(db, "a", ["--sink-create"]) as pa, \
+                self.proxy(db, "b", ["--sink-create"]) as pb:
+            harness.wait_port(pa.http, 10, proc=pa.proc)
+            harness.wait_port(pb.http, 10, proc=pb.proc)
+            ta = threading.Thread(target=run_statements, args=(pa.port, 120, "a"))
+            tb = threading.Thread(target=run_statements, args=(pb.port, 80, "b"))
+            ta.start()
+            tb.start()
+            ta.join(60)
+            tb.join(60)
+            for px in (pa, pb):
+                wait_for(lambda: self.drained(px), 20, "the sink to send the log's entries")
+                self.assertEqual(metric(px.http, "slowtap_sink_dropped_total"), 0)
+            # one for one: the rows of each instance are its log's entries
+            for px, inst in ((pa, "a"), (pb, "b")):
+                want = sorted((round(e["ts"], 6), e["thread_id"], e["digest"], e["statement"],
+                               round(e["query_time"], 6), e["rows_sent"], e["error_code"])
+                              for e in log_entries(px))
+                got = sorted((round(r["ts"], 6), r["thread_id"], r["digest"], r["statement"],
+                              round(r["query_time"], 6), r["rows_sent"], r["error_code"])
+                             for r in self.ch.rows(
+                                 "SELECT ts, thread_id, digest, statement, query_time, "
+                                 "rows_sent, error_code FROM %s.statements WHERE instance = '%s'"
+                                 % (db, inst)))
+                self.assertGreaterEqual(len(want), 120 if inst == "a" else 80)
+                self.assertEqual(got, want)
+
+            # the fleet report: per shape, the sum of the two instances' own figures
+            def api(px):
+                return {d["digest"]: d for d in json.loads(http_get(
+                    "http://127.0.0.1:%d/api/digests?limit=1000" % px.http))}
+
+            def merged():
+                a, b = api(pa), api(pb)
+                na = sum(d["count"] for d in a.values())
+                nb = sum(d["count"] for d in b.values())
+                return (a, b) if na == len(log_entries(pa)) and nb == len(log_entries(pb)) \
+                    else None
+            a, b = wait_for(merged, 10, "/api/digests to hold every statement")
+            r = subprocess.run([harness.slowtap_bin(), "report", self.ch.url(db), "--since",
+                                "1h", "--top", "0", "--format", "json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=30, env=dict(os.environ,
+                                                    SLOWTAP_SINK_PASSWORD=SLOWTAP_PASSWORD))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            report = {s["digest"]: s for s in json.loads(r.stdout)}
+            self.assertEqual(set(report), set(a) | set(b))
+            for dg, s in report.items():
+                want_n = a.get(dg, {}).get("count", 0) + b.get(dg, {}).get("count", 0)
+                want_us = sum(round(x.get(dg, {}).get("total", 0) * 1e6) for x in (a, b))
+                self.assertEqual(s["count"], want_n, dg)
+                self.assertEqual(round(s["total"] * 1e6), want_us, dg)
+                self.assertEqual(s["instances"], sorted(i for i, x in (("a", a), ("b", b))
+                                                        if dg in x))
+            # the table form names both instances for a shape both ran
+            r = subprocess.run([harness.slowtap_bin(), "report", self.ch.url(db, "default")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("instances: a, b", r.stdout)
+
+    def test_outage_within_and_over_the_buffer(self):
+        db = "outage"
+        with self.proxy(db, "big", ["--sink-create"]) as big, \
+                self.proxy(db, "small", ["--sink-create", "--sink-buffer", "8192"]) as small:
+            for px in (big, small):
+                harness.wait_port(px.http, 10, proc=px.proc)
+            loads = [Load(big.port), Load(small.port)]
+            for ld in loads:
+                ld.start()
+            wait_for(lambda: all(metric(p.http, "slowtap_sink_sent_total") > 0
+                                 for p in (big, small)), 15, "the first rows to arrive")
+            self.ch.stop()
+            t0 = time.monotonic()
+            before = [ld.count for ld in loads]
+            time.sleep(5)
+            during = [ld.count - b for ld, b in zip(loads, before)]
+            self.assertTrue(self.ch.start(), getattr(self.ch, "why", ""))
+            outage = time.monotonic() - t0
+            time.sleep(1)
+            for ld in loads:
+                ld.stop_ev.set()
+                ld.join(30)
+                self.assertIsNone(ld.error)
+            # traffic kept flowing while ClickHouse was away
+            self.assertTrue(all(d > 0 for d in during), (during, outage))
+            for px in (big, small):
+                wait_for(lambda: self.drained(px), 30, "the sink to catch up")
+            count = {r["instance"]: r["n"] for r in self.ch.rows(
+                "SELECT instance, count() AS n FROM %s.statements GROUP BY instance" % db)}
+            # within the buffer: nothing lost
+            self.assertEqual(metric(big.http, "slowtap_sink_dropped_total"), 0)
+            self.assertEqual(count["big"], len(log_entries(big)))
+            self.assertGreater(metric(big.http, "slowtap_sink_errors_total"), 0)
+            # over it: exactly the counted number lost
+            dropped = metric(small.http, "slowtap_sink_dropped_total")
+            self.assertGreater(dropped, 0)
+            self.assertEqual(count["small"] + dropped, len(log_entries(small)))
+            self.assertIn("dropped", small.stderr())
+            self.assertEqual(big.stderr().count("slowtap: sink"), 2, big.stderr())  # away, back
+            self.assertIn("recovered", big.stderr())
+
+    def test_errors_are_one_line_and_a_counter(self):
+        bad_user = "clickhouse://nobody@127.0.0.1:%d/errs" % self.ch.http
+        quick = ["--shutdown-timeout", "1"]
+        with self.proxy("errs", "x", quick, url=bad_user) as px_auth, \
+                self.proxy("no_such_db", "y", quick) as px_table:
+            for px in (px_auth, px_table):
+                harness.wait_port(px.http, 10, proc=px.proc)
+                run_statements(px.port, 40, "e")
+                wait_for(lambda: metric(px.http, "slowtap_sink_errors_total") >= 2, 15,
+                         "failed requests to be counted")
+                run_statements(px.port, 20, "f")  # statements still flow
+                wait_for(lambda: len(log_entries(px)) >= 60, 10, "the log to hold them")
+                self.assertEqual(metric(px.http, "slowtap_sink_sent_total"), 0)
+            lines = [ln for ln in px_auth.stderr().splitlines() if "slowtap: sink" in ln]
+            self.assertEqual(len(lines), 1, lines)
+            self.assertRegex(lines[0], "nobody|password|user")
+            self.assertNotIn(SLOWTAP_PASSWORD, px_auth.stderr())
+            lines = [ln for ln in px_table.stderr().splitlines() if "slowtap: sink" in ln]
+            self.assertEqual(len(lines), 1, lines)
+            self.assertIn("no_such_db", lines[0])
+            # the proxy stops (after --shutdown-timeout) though nothing can be sent, and says
+            # what it could not send
+            self.assertEqual(px_table.stop(), 0)
+            self.assertIn("not sent at stop", px_table.stderr())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
