@@ -169,12 +169,15 @@ chclient_post(struct chclient *c, const char *query, const char *body, size_t n,
     CURLcode rc = curl_easy_perform(h);
     curl_slist_free_all(hdrs);
     free(url);
-    if (rc != CURLE_OK) {
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
+    /* A 200 whose body was cut (the server stopping) still means the statement completed:
+     * ClickHouse sends its status only after an INSERT is done. Retrying it would insert the
+     * rows twice. Without a 200 the outcome is unknown and the caller retries. */
+    if (rc != CURLE_OK && !(res->status == 200 && !want_body)) {
         snprintf(res->err, sizeof res->err, "%s", curl_easy_strerror(rc));
         free(out.data);
         return false;
     }
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &res->status);
     res->ok = res->status == 200;
     if (!res->ok) {
         if (out.data) {
