@@ -175,6 +175,9 @@ chclient_post(struct chclient *c, const char *query, const char *body, size_t n,
      * rows twice. Without a 200 the outcome is unknown and the caller retries. */
     if (rc != CURLE_OK && !(res->status == 200 && !want_body)) {
         snprintf(res->err, sizeof res->err, "%s", curl_easy_strerror(rc));
+        /* even "couldn't connect" can follow a request the server ran: libcurl retries a
+         * request on a fresh connection when the kept-alive one died under it */
+        res->unknown = true;
         free(out.data);
         return false;
     }

@@ -24,6 +24,10 @@ void chclient_free(struct chclient *c);
 /* What one request got. */
 struct chclient_result {
     bool ok;       /* HTTP 200 */
+    bool unknown;  /* no answer (any transport error, a cut answer, a timeout): the statement
+                      may or may not have run (libcurl resends a request on a fresh
+                      connection when a kept-alive one died, so even a refused connection
+                      can follow a request the server ran) */
     long status;   /* HTTP status, 0 when no answer (connection refused, timeout) */
     int ch_code;   /* ClickHouse's "Code: N" from an error answer, 0 when none */
     char err[256]; /* one line: curl's error or the first line of ClickHouse's answer */

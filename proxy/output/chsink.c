@@ -50,6 +50,7 @@ struct chsink {
     int64_t interval_us;
     bool create;
     char insert_sql[300];
+    char instance_sql[600]; /* the instance as a quoted SQL string */
 
     pthread_mutex_t reg_mu; /* locals */
     struct chsink_local *locals;
@@ -456,11 +457,16 @@ struct chsink_run {
     uint64_t dropped_said;
     int64_t dropped_said_at;
     bool bad_data_said;
+    /* A batch whose INSERT failed with an unknown outcome (chclient_result.unknown): kept out
+     * of the queue (never dropped as the oldest, which would count stored rows as dropped)
+     * until a query says whether ClickHouse stored it. */
+    struct chsink_batch *unknown;
 };
 
 static void
 chsink_fail(struct chsink *s, struct chsink_run *run, const struct chclient_result *res)
 {
+
     atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
     if (!run->failing) {
         fprintf(stderr, "slowtap: sink %s: %s; keeping rows (up to %zu bytes) and retrying\n",
@@ -518,6 +524,63 @@ chsink_create(struct chsink *s, struct chsink_run *run)
     return ok;
 }
 
+/* The value of "key": at the start of a row (up to the next ',' or '"'), into out. */
+static bool
+chsink_row_field(const char *row, size_t len, const char *key, char *out, size_t cap)
+{
+    const char *p = memmem(row, len, key, strlen(key));
+    if (!p) {
+        return false;
+    }
+    p += strlen(key);
+    size_t n = 0;
+    while (p + n < row + len && p[n] != ',' && p[n] != '"' && p[n] != '}' && n + 1 < cap) {
+        char c = p[n];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == '.' || c == 'e' ||
+              c == 'E' || c == '-' || c == '+')) {
+            return false;
+        }
+        out[n] = c;
+        n++;
+    }
+    out[n] = '\0';
+    return n > 0;
+}
+
+/*
+ * Whether ClickHouse stored a batch whose INSERT ended without an answer: an INSERT of one
+ * block is atomic per partition, so its first row tells (looked up by instance, digest, time,
+ * thread and ts). 1 stored, 0 not, -1 unknown still (the query failed).
+ */
+static int
+chsink_stored(struct chsink *s, struct chsink_run *run, const struct chsink_batch *b)
+{
+    const char *nl = memchr(b->data, '\n', b->len);
+    size_t len = nl ? (size_t)(nl - b->data) : b->len;
+    char ts[40], tid[24], digest[24];
+    /* the object's first members are time, ts, thread_id; digest is a key only at the top */
+    if (!chsink_row_field(b->data, len, ",\"ts\":", ts, sizeof ts) ||
+        !chsink_row_field(b->data, len, ",\"thread_id\":", tid, sizeof tid) ||
+        !chsink_row_field(b->data, len, ",\"digest\":\"", digest, sizeof digest)) {
+        return 0; /* cannot tell: send it (at worst a duplicate) */
+    }
+    char q[1200];
+    snprintf(q, sizeof q,
+             "SELECT count() FROM %s." CHSCHEMA_TABLE " WHERE digest = '%s' AND time = "
+             "toDateTime(toUInt32(floor(%s))) AND instance = %s AND thread_id = %s AND abs(ts - "
+             "%s) < 0.0000005",
+             s->url.database, digest, ts, s->instance_sql, tid, ts);
+    struct chclient_result res;
+    if (!chclient_post(run->cl, q, NULL, 0, chsink_timeout_ms(s, chsink_now()), true, &res)) {
+        chsink_fail(s, run, &res);
+        chclient_result_free(&res);
+        return res.status ? 0 : -1; /* an error answer (no such table): not stored */
+    }
+    int n = res.body ? atoi(res.body) : 0;
+    chclient_result_free(&res);
+    return n > 0;
+}
+
 /* Sends one batch. False when the sink should wait (backoff) before the next. */
 static bool
 chsink_send(struct chsink *s, struct chsink_run *run)
@@ -528,7 +591,24 @@ chsink_send(struct chsink *s, struct chsink_run *run)
         }
         run->schema_ok = true;
     }
-    struct chsink_batch *b = chsink_pop(s);
+    struct chsink_batch *b = run->unknown;
+    run->unknown = NULL;
+    if (b) {
+        int stored = chsink_stored(s, run, b);
+        if (stored < 0) {
+            run->unknown = b; /* ask again after the backoff */
+            return false;
+        }
+        if (stored > 0) {
+            atomic_fetch_add_explicit(&s->sent, b->rows, memory_order_relaxed);
+            atomic_store_explicit(&s->inflight_rows, 0, memory_order_relaxed);
+            chsink_batch_free(b);
+            chsink_ok(s, run);
+            return true;
+        }
+    } else {
+        b = chsink_pop(s);
+    }
     if (!b) {
         return false;
     }
@@ -555,7 +635,11 @@ chsink_send(struct chsink *s, struct chsink_run *run)
         chsink_batch_free(b);
         return true;
     }
-    chsink_push_front(s, b);
+    if (res.unknown) {
+        run->unknown = b; /* in flight still: inflight_rows keeps counting it */
+    } else {
+        chsink_push_front(s, b);
+    }
     chsink_fail(s, run, &res);
     if (res.status == 404 || res.ch_code == 60 || res.ch_code == 81) {
         run->schema_ok = false; /* the table or database went away: create again */
@@ -595,7 +679,7 @@ chsink_main(void *arg)
         pthread_mutex_lock(&s->mu);
         bool stopping = s->stopping;
         int64_t deadline = s->deadline_us;
-        bool empty = s->head == NULL;
+        bool empty = s->head == NULL && !run.unknown;
         pthread_mutex_unlock(&s->mu);
         if (stopping && (empty || now >= deadline || !run.cl)) {
             break;
@@ -641,6 +725,12 @@ chsink_main(void *arg)
     /* what is left when stopping: counted and said once */
     chsink_collect(s);
     uint64_t left = 0;
+    if (run.unknown) {
+        left += run.unknown->rows;
+        chsink_batch_free(run.unknown);
+        run.unknown = NULL;
+        atomic_store_explicit(&s->inflight_rows, 0, memory_order_relaxed);
+    }
     pthread_mutex_lock(&s->mu);
     while (s->head) {
         struct chsink_batch *b = s->head;
@@ -703,6 +793,19 @@ chsink_start(const struct conf *c, FILE *err)
     memcpy(s->instance_json + 1, m.data + 1, m.len - 2);
     s->instance_json_len = m.len - 1;
     jsonw_mem_free(&m);
+    {
+        const char *in = c->instance ? c->instance : "";
+        size_t o = 0;
+        s->instance_sql[o++] = '\'';
+        for (; *in && o + 4 < sizeof s->instance_sql; in++) {
+            if (*in == '\'' || *in == '\\') {
+                s->instance_sql[o++] = '\\';
+            }
+            s->instance_sql[o++] = *in;
+        }
+        s->instance_sql[o++] = '\'';
+        s->instance_sql[o] = '\0';
+    }
     s->limit = (size_t)c->sink_buffer;
     s->chunk = s->limit / 8;
     if (s->chunk > CHSINK_CHUNK_MAX) {

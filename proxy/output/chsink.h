@@ -20,7 +20,12 @@
  * are dropped and their rows counted (chsink_get_stats). Messages on stderr, never one per
  * batch and never a password: the first failure of an episode ("slowtap: sink <url>: <why>;
  * keeping rows and retrying"), its end ("...: recovered"), drops at most once a minute, and
- * what was left unsent at stop. A batch ClickHouse refuses as bad data (a parse error) is
+ * what was left unsent at stop. Exactly once across outages: an INSERT that got no answer
+ * (a transport error: ClickHouse may have stored it before it went away) is held apart from
+ * the queue, never dropped as the oldest, and before it is sent again a query looks up its
+ * first row (an INSERT of one block is atomic) to tell whether it was stored. Only an INSERT
+ * that timed out while ClickHouse was still working on it can be stored twice. A batch
+ * ClickHouse refuses as bad data (a parse error) is
  * dropped and counted, not retried.
  *
  * There is at most one sink per process (chsink_start sets it, chsink_stop clears it): the
