@@ -84,6 +84,7 @@ enum conf_id {
     O_SINK_BUFFER,
     O_SINK_INTERVAL,
     O_SINK_CREATE,
+    O_SINK_TTL_DAYS,
     O_HELP,
     O_VERSION,
 };
@@ -190,6 +191,8 @@ static const struct conf_opt conf_opts[] = {
      "send --sink rows at least this often, > 0 (default 1)"},
     {"sink-create", O_SINK_CREATE, K_BOOL, OFF(sink_create), 0, 0, NULL,
      "create the --sink database, table and aggregate when missing (default off)"},
+    {"sink-ttl-days", O_SINK_TTL_DAYS, K_INT, OFF(sink_ttl_days), 0, 36500, "N",
+     "drop --sink days (partitions) older than N days, hourly; 0 keeps all (default 0)"},
     {"help", O_HELP, K_CLI, 0, 0, 0, NULL, "print this help and exit"},
     {"version", O_VERSION, K_CLI, 0, 0, 0, NULL, "print the version and exit"},
 };

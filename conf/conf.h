@@ -102,6 +102,7 @@ struct conf {
     int sink_buffer;          /* --sink-buffer BYTES, default 64 MiB */
     int64_t sink_interval_us; /* --sink-interval SECONDS, default 1 */
     bool sink_create;         /* --sink-create: create the tables when missing */
+    int sink_ttl_days;        /* --sink-ttl-days N: drop days older than N (0: keep all) */
 };
 
 enum conf_result {

@@ -49,6 +49,7 @@ struct chsink {
     size_t limit, chunk;
     int64_t interval_us;
     bool create;
+    int ttl_days;
     char insert_sql[300];
     char instance_sql[600]; /* the instance as a quoted SQL string */
 
@@ -461,6 +462,7 @@ struct chsink_run {
      * of the queue (never dropped as the oldest, which would count stored rows as dropped)
      * until a query says whether ClickHouse stored it. */
     struct chsink_batch *unknown;
+    int64_t ttl_next; /* --sink-ttl-days: when to look for old days next */
 };
 
 static void
@@ -647,6 +649,55 @@ chsink_send(struct chsink *s, struct chsink_run *run)
     return false;
 }
 
+#define CHSINK_TTL_EVERY 3600000000LL /* us between two looks for old days */
+
+/* --sink-ttl-days (ClickHouse 18.16 has no TTL clause): drops the day partitions of the
+ * table and the aggregate older than N days. Quietly retried at the next look on failure. */
+static void
+chsink_expire(struct chsink *s, struct chsink_run *run)
+{
+    int64_t now = chsink_now();
+    if (s->ttl_days <= 0 || now < run->ttl_next || run->failing) {
+        return;
+    }
+    run->ttl_next = now + CHSINK_TTL_EVERY;
+    char q[512];
+    snprintf(q, sizeof q,
+             "SELECT DISTINCT table, partition FROM system.parts WHERE database = '%s' AND "
+             "table IN ('" CHSCHEMA_TABLE "', '" CHSCHEMA_AGG "') AND active AND "
+             "toDate(partition) < today() - %d FORMAT TabSeparated",
+             s->url.database, s->ttl_days);
+    struct chclient_result res;
+    if (!chclient_post(run->cl, q, NULL, 0, chsink_timeout_ms(s, now), true, &res)) {
+        chclient_result_free(&res);
+        run->ttl_next = now + 60000000; /* try again in a minute */
+        return;
+    }
+    for (char *line = res.body; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl) {
+            *nl = '\0';
+        }
+        char *tab = strchr(line, '\t');
+        bool ok = tab && strlen(tab + 1) == 10 &&
+                  (strncmp(line, CHSCHEMA_TABLE "\t", sizeof CHSCHEMA_TABLE) == 0 ||
+                   strncmp(line, CHSCHEMA_AGG "\t", sizeof CHSCHEMA_AGG) == 0);
+        for (const char *c = tab ? tab + 1 : ""; ok && *c; c++) {
+            ok = (*c >= '0' && *c <= '9') || *c == '-';
+        }
+        if (ok) {
+            *tab = '\0';
+            char alter[256];
+            struct chclient_result r2;
+            snprintf(alter, sizeof alter, "ALTER TABLE %s.%s DROP PARTITION '%s'", s->url.database,
+                     line, tab + 1);
+            chclient_post(run->cl, alter, NULL, 0, chsink_timeout_ms(s, chsink_now()), false, &r2);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    chclient_result_free(&res);
+}
+
 static void
 chsink_say_dropped(struct chsink *s, struct chsink_run *run, bool now)
 {
@@ -689,6 +740,9 @@ chsink_main(void *arg)
             more = chsink_send(s, &run);
         }
         chsink_say_dropped(s, &run, false);
+        if (!stopping && run.cl) {
+            chsink_expire(s, &run);
+        }
         if (more) {
             continue; /* the queue may hold more: send on */
         }
@@ -816,6 +870,7 @@ chsink_start(const struct conf *c, FILE *err)
     }
     s->interval_us = c->sink_interval_us > 0 ? c->sink_interval_us : 1000000;
     s->create = c->sink_create;
+    s->ttl_days = c->sink_ttl_days;
     snprintf(s->insert_sql, sizeof s->insert_sql,
              "INSERT INTO %s." CHSCHEMA_TABLE " FORMAT JSONEachRow", s->url.database);
     pthread_mutex_init(&s->reg_mu, NULL);

@@ -387,6 +387,35 @@ class SinkClickHouseTest(unittest.TestCase):
             self.assertEqual(big.stderr().count("slowtap: sink"), 2, big.stderr())  # away, back
             self.assertIn("recovered", big.stderr())
 
+    def test_schema_printed_and_ttl_days(self):
+        # the printed schema is what ClickHouse 18.16 takes, statement by statement
+        r = subprocess.run([harness.slowtap_bin(), "sink-schema", "clickhouse", "--database",
+                            "ttl"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stmts = [st.strip() for st in r.stdout.split(";") if st.strip()]
+        self.assertEqual(len(stmts), 4)
+        for st in stmts:
+            self.ch.query(st)
+        # a day 30 days old, in the table and (through the view) in the aggregate
+        self.ch.query("INSERT INTO ttl.statements (time, instance, digest, query_time) "
+                      "VALUES (now() - 30 * 86400, 'old', '0000000000000001', 0.5)")
+
+        def days(table):
+            return sorted(r["partition"] for r in self.ch.rows(
+                "SELECT DISTINCT partition FROM system.parts WHERE database = 'ttl' AND "
+                "table = '%s' AND active" % table))
+        self.assertEqual(len(days("statements_1m")), 1)
+        with self.proxy("ttl", "t", ["--sink-ttl-days", "7"]) as px:
+            harness.wait_port(px.http, 10, proc=px.proc)
+            run_statements(px.port, 8, "t")
+            wait_for(lambda: self.drained(px), 20, "the sink to send the log's entries")
+            wait_for(lambda: len(days("statements")) == 1 and len(days("statements_1m")) == 1
+                     and not self.ch.rows("SELECT 1 FROM ttl.statements WHERE instance = "
+                                          "'old'"), 20, "the old day to be dropped")
+            n = self.ch.rows("SELECT count() AS n FROM ttl.statements")[0]["n"]
+            self.assertEqual(n, len(log_entries(px)))  # today's rows stay
+
     def test_errors_are_one_line_and_a_counter(self):
         bad_user = "clickhouse://nobody@127.0.0.1:%d/errs" % self.ch.http
         quick = ["--shutdown-timeout", "1"]
