@@ -28,6 +28,9 @@
  * ClickHouse refuses as bad data (a parse error) is
  * dropped and counted, not retried.
  *
+ * With --sink-ttl-days N the sink thread also drops the day partitions of the table and the
+ * aggregate older than N days, at start and hourly (ClickHouse 18.16 has no TTL clause).
+ *
  * There is at most one sink per process (chsink_start sets it, chsink_stop clears it): the
  * slow-log formatter reaches it without a handle.
  */
@@ -46,7 +49,7 @@
 struct chsink;
 
 /* Starts the sink for c->sink (conf_load validated it) with c->sink_password, c->instance,
- * c->sink_buffer, c->sink_interval_us and c->sink_create. Prints one line on `err` and returns
+ * c->sink_buffer, c->sink_interval_us, c->sink_create and c->sink_ttl_days. Prints one line on `err` and returns
  * NULL when out of memory or the thread cannot start. ClickHouse need not be reachable. */
 struct chsink *chsink_start(const struct conf *c, FILE *err);
 
