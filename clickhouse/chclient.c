@@ -19,15 +19,21 @@ struct chclient {
     char base[512]; /* http://host:port/?<settings>&query= */
 };
 
+bool
+chclient_init(void)
+{
+    static bool inited;
+    if (!inited) {
+        inited = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    }
+    return inited;
+}
+
 struct chclient *
 chclient_new(const struct churl *u, const char *password)
 {
-    static bool inited;
-    if (!inited) { /* first use is at start-up, before any other thread uses curl */
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            return NULL;
-        }
-        inited = true;
+    if (!chclient_init()) {
+        return NULL;
     }
     struct chclient *c = calloc(1, sizeof *c);
     if (!c) {

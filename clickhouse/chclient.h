@@ -13,6 +13,10 @@
 
 #include "common/churl.h"
 
+/* Initialises libcurl once; call from the main thread before any other thread starts one
+ * (chclient_new calls it too). False when libcurl cannot start. */
+bool chclient_init(void);
+
 /* One HTTP client. */
 struct chclient;
 

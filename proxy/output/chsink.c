@@ -880,6 +880,7 @@ chsink_start(const struct conf *c, FILE *err)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
+    chclient_init(); /* here, before the sink thread: curl_global_init is not for threads */
     atomic_store(&chsink_active, s);
     if (pthread_create(&s->thread, NULL, chsink_main, s) != 0) {
         atomic_store(&chsink_active, NULL);
