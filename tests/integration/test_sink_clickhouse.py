@@ -8,11 +8,14 @@ Checks:
 - `slowtap report clickhouse://...` (fleet report, from the per-minute aggregate) gives per
   shape the count and total equal to the sum of the two instances' /api/digests;
 - ClickHouse stopped for ~5 s while a client runs statements, then started again: with the
-  default --sink-buffer nothing is lost; with a buffer too small for the outage, the rows in
+  default --sink-buffer nothing is lost and nothing is stored twice; with a buffer too small for the outage, the rows in
   ClickHouse plus slowtap_sink_dropped_total equal the log's entries exactly, and the drop is
   said on stderr;
 - bad credentials and a missing table (no --sink-create): one stderr line each (not one per
-  batch), slowtap_sink_errors_total grows, and statements still flow through the proxy.
+  batch), slowtap_sink_errors_total grows, and statements still flow through the proxy;
+- at stop (SIGTERM) the queued rows are sent (--sink-interval longer than the test);
+- `slowtap sink-schema clickhouse` runs on the real server as printed, and --sink-ttl-days
+  drops a 30-day-old day while today's rows stay.
 Skipped (exit 77, with the reason) only when clickhouse-server is not installed or does not
 start.
 """
@@ -415,6 +418,19 @@ class SinkClickHouseTest(unittest.TestCase):
                                           "'old'"), 20, "the old day to be dropped")
             n = self.ch.rows("SELECT count() AS n FROM ttl.statements")[0]["n"]
             self.assertEqual(n, len(log_entries(px)))  # today's rows stay
+
+    def test_stop_sends_what_is_queued(self):
+        # an interval longer than the test: the rows go only at stop (SIGTERM)
+        px = self.proxy("atstop", "s", ["--sink-create", "--sink-interval", "3600"])
+        with px:
+            harness.wait_port(px.http, 10, proc=px.proc)
+            run_statements(px.port, 30, "s")
+            wait_for(lambda: len(log_entries(px)) >= 30, 10, "the log to hold them")
+            self.assertEqual(metric(px.http, "slowtap_sink_sent_total"), 0)
+            self.assertEqual(px.stop(), 0)
+            n = self.ch.rows("SELECT count() AS n FROM atstop.statements")[0]["n"]
+            self.assertEqual(n, len(log_entries(px)))
+            self.assertNotIn("not sent at stop", px.stderr())
 
     def test_errors_are_one_line_and_a_counter(self):
         bad_user = "clickhouse://nobody@127.0.0.1:%d/errs" % self.ch.http
