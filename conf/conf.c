@@ -4,6 +4,7 @@
  * go through conf_set(), so validation and error lines are the same for both.
  */
 #include "conf/conf.h"
+#include "common/churl.h"
 #include "net/net_addr.h"
 
 #include <arpa/inet.h>
@@ -85,6 +86,13 @@ enum conf_id {
     O_BACKEND_TLS,
     O_BACKEND_TLS_CA,
     O_BACKEND_COMPRESS,
+    O_SINK,
+    O_SINK_PASSWORD_FILE,
+    O_INSTANCE,
+    O_SINK_BUFFER,
+    O_SINK_INTERVAL,
+    O_SINK_CREATE,
+    O_SINK_TTL_DAYS,
     O_HELP,
     O_VERSION,
 };
@@ -194,6 +202,20 @@ static const struct conf_opt conf_opts[] = {
      "CA bundle to verify the backend (needed by verify-ca and verify-identity)"},
     {"backend-compress", O_BACKEND_COMPRESS, K_BCOMP, OFF(backend_compress), 0, 0, "on|off",
      "compressed protocol to the backend (default: as the client asked)"},
+    {"sink", O_SINK, K_STR, OFF(sink), 0, 0, "URL",
+     "also ship logged statements to clickhouse://[USER@]HOST:PORT/DB (default: none)"},
+    {"sink-password-file", O_SINK_PASSWORD_FILE, K_STR, OFF(sink_password_file), 0, 0, "PATH",
+     "read the --sink password from the first line of PATH (default: none)"},
+    {"instance", O_INSTANCE, K_STR, OFF(instance), 0, 0, "NAME",
+     "this slowtap's name in --sink rows (default: the host name)"},
+    {"sink-buffer", O_SINK_BUFFER, K_INT, OFF(sink_buffer), 4096, 1073741824, "BYTES",
+     "rows kept for --sink while ClickHouse is away; the oldest go first (default 67108864)"},
+    {"sink-interval", O_SINK_INTERVAL, K_DUR, OFF(sink_interval_us), 1, 0, "SECONDS",
+     "send --sink rows at least this often, > 0 (default 1)"},
+    {"sink-create", O_SINK_CREATE, K_BOOL, OFF(sink_create), 0, 0, NULL,
+     "create the --sink database, table and aggregate when missing (default off)"},
+    {"sink-ttl-days", O_SINK_TTL_DAYS, K_INT, OFF(sink_ttl_days), 0, 36500, "N",
+     "drop --sink days (partitions) older than N days, hourly; 0 keeps all (default 0)"},
     {"help", O_HELP, K_CLI, 0, 0, 0, NULL, "print this help and exit"},
     {"version", O_VERSION, K_CLI, 0, 0, 0, NULL, "print the version and exit"},
 };
@@ -548,6 +570,8 @@ conf_defaults(struct conf *c)
     c->long_transaction_us = 5 * 1000000LL;
     c->backend_tls = CONF_BTLS_MIRROR;
     c->tls = true;
+    c->sink_buffer = 64 << 20;
+    c->sink_interval_us = 1000000;
     return c->listen && c->backend && c->slow_log && c->http;
 }
 
@@ -571,7 +595,11 @@ conf_free(struct conf *c)
                      &c->tls_key,
                      &c->tls_ca,
                      &c->tls_generated_cert,
-                     &c->backend_tls_ca};
+                     &c->backend_tls_ca,
+                     &c->sink,
+                     &c->sink_password,
+                     &c->sink_password_file,
+                     &c->instance};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -744,7 +772,10 @@ conf_usage(FILE *out)
                  "decimal (0.000100 = 100 us). A repeatable option given on the command line\n"
                  "replaces the file's list. The EXPLAIN password is taken from\n"
                  "--explain-password-file, else $SLOWTAP_EXPLAIN_PASSWORD, else\n"
-                 "--explain-password. See `slowtap report --help` for the report command.\n");
+                 "--explain-password. The --sink password is taken from --sink-password-file,\n"
+                 "else $SLOWTAP_SINK_PASSWORD, else the address. See `slowtap report --help`\n"
+                 "for the report command; `slowtap sink-schema clickhouse` prints the --sink\n"
+                 "tables.\n");
 }
 
 static void
@@ -803,23 +834,21 @@ conf_report_bad_option(int argc, char **argv, int rc, FILE *err)
 }
 
 static bool
-conf_read_password_file(struct conf *c, FILE *err)
+conf_read_password_file(const char *opt, const char *path, char **slot, FILE *err)
 {
-    FILE *fp = fopen(c->explain_password_file, "r");
+    FILE *fp = fopen(path, "r");
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
 
     if (!fp) {
-        conf_errf(err, "--explain-password-file: cannot read %s: %s", c->explain_password_file,
-                  strerror(errno));
+        conf_errf(err, "%s: cannot read %s: %s", opt, path, strerror(errno));
         return false;
     }
     errno = 0;
     n = getline(&line, &cap, fp);
     if (n < 0 && ferror(fp)) {
-        conf_errf(err, "--explain-password-file: cannot read %s: %s", c->explain_password_file,
-                  strerror(errno ? errno : EIO));
+        conf_errf(err, "%s: cannot read %s: %s", opt, path, strerror(errno ? errno : EIO));
         free(line);
         fclose(fp);
         return false;
@@ -830,15 +859,51 @@ conf_read_password_file(struct conf *c, FILE *err)
         free(line);
         line = strdup("");
         if (!line) {
-            conf_errf(err, "--explain-password-file: out of memory");
+            conf_errf(err, "%s: out of memory", opt);
             return false;
         }
     }
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
         line[--n] = '\0';
     }
-    free(c->explain_password);
-    c->explain_password = line;
+    free(*slot);
+    *slot = line;
+    return true;
+}
+
+/* The --sink settings: a valid address, its password, the instance name. */
+static bool
+conf_finish_sink(struct conf *c, FILE *err)
+{
+    struct churl u;
+    const char *why;
+    const char *env = getenv("SLOWTAP_SINK_PASSWORD");
+    if (!c->sink) {
+        return true;
+    }
+    if (!churl_parse(c->sink, &u, &why)) {
+        conf_errf(err, "--sink: %s", why); /* never the address: it may hold a password */
+        return false;
+    }
+    if (c->sink_password_file) {
+        if (!conf_read_password_file("--sink-password-file", c->sink_password_file,
+                                     &c->sink_password, err)) {
+            return false;
+        }
+    } else if (env && !conf_set_str(&c->sink_password, env)) {
+        conf_errf(err, "SLOWTAP_SINK_PASSWORD: out of memory");
+        return false;
+    }
+    if (!c->instance) {
+        char host[256] = "";
+        if (gethostname(host, sizeof host - 1) != 0 || !host[0]) {
+            snprintf(host, sizeof host, "unknown");
+        }
+        if (!conf_set_str(&c->instance, host)) {
+            conf_errf(err, "--instance: out of memory");
+            return false;
+        }
+    }
     return true;
 }
 
@@ -848,8 +913,12 @@ conf_finish(struct conf *c, FILE *err)
 {
     const char *env = getenv("SLOWTAP_EXPLAIN_PASSWORD");
 
+    if (!conf_finish_sink(c, err)) {
+        return false;
+    }
     if (c->explain_password_file) {
-        if (!conf_read_password_file(c, err)) {
+        if (!conf_read_password_file("--explain-password-file", c->explain_password_file,
+                                     &c->explain_password, err)) {
             return false;
         }
     } else if (env) {

@@ -109,6 +109,17 @@ struct conf {
     char *backend_tls_ca;              /* --backend-tls-ca FILE */
     enum conf_backend_compress
         backend_compress; /* --backend-compress on|off, default: as the client asked */
+
+    /* the ClickHouse sink (proxy/output/chsink.h); off unless sink is set */
+    char *sink;               /* --sink clickhouse://[user[:password]@]host:port/database */
+    char *sink_password;      /* from --sink-password-file or $SLOWTAP_SINK_PASSWORD (else the
+                                 address's own), NULL when none */
+    char *sink_password_file; /* --sink-password-file PATH */
+    char *instance;           /* --instance NAME, default: the host name */
+    int sink_buffer;          /* --sink-buffer BYTES, default 64 MiB */
+    int64_t sink_interval_us; /* --sink-interval SECONDS, default 1 */
+    bool sink_create;         /* --sink-create: create the tables when missing */
+    int sink_ttl_days;        /* --sink-ttl-days N: drop days older than N (0: keep all) */
 };
 
 enum conf_result {

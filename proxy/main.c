@@ -25,6 +25,7 @@
 #include "conf/conf.h"
 #include "explain/explain.h"
 #include "proxy/account/filter.h"
+#include "proxy/output/chsink.h"
 #include "proxy/output/explainlog.h"
 #include "proxy/output/http.h"
 #include "proxy/output/logfile.h"
@@ -283,6 +284,9 @@ main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "report") == 0) {
         return report_main(argc - 1, argv + 1, stdout, stderr);
     }
+    if (argc > 1 && strcmp(argv[1], "sink-schema") == 0) {
+        return chsink_schema_main(argc - 1, argv + 1, stdout, stderr);
+    }
 
     struct conf conf;
     switch (conf_load(&conf, argc, argv, stdout, stderr)) {
@@ -310,6 +314,7 @@ main(int argc, char **argv)
     worker_libevent_log_init(); /* libevent's accept errors: one line a minute at most */
 
     static struct app app;
+    struct chsink *sink = NULL; /* --sink: ClickHouse (chsink.h) */
     char err[256];
     int status = 1;
     app.conf = &conf;
@@ -350,6 +355,12 @@ main(int argc, char **argv)
     app.slow_log = logfile_open(conf.slow_log, LOG_MAX_PENDING);
     if (conf.explain_log) {
         app.explain_log = logfile_open_named("explain log", conf.explain_log, LOG_MAX_PENDING);
+    }
+    if (conf.sink && app.slow_log) {
+        sink = chsink_start(&conf, stderr); /* before any thread writes the slow log */
+        if (!sink) {
+            goto out;
+        }
     }
     app.stats = stats_new(conf.max_digests);
     app.routes = routes_new(conf.max_routes);
@@ -520,6 +531,7 @@ out:
             close(app.listen_fds[i]);
         }
     }
+    chsink_stop(sink, conf.shutdown_timeout_us); /* every writer has ended */
     logfile_close(app.slow_log);
     logfile_close(app.explain_log);
     if (app.stats) {

@@ -13,6 +13,7 @@
  * skipped wherever they appear (each FLUSH LOGS or restart repeats them).
  */
 #include "report/report.h"
+#include "report/report_ch.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -2308,6 +2309,9 @@ report_main(int argc, char **argv, FILE *out, FILE *err)
     struct report_shape **v;
     size_t n = 0;
 
+    if (report_ch_wanted(argc, argv)) { /* a fleet in ClickHouse (--sink): report_ch.c */
+        return report_ch_main(argc, argv, out, err);
+    }
     memset(&r, 0, sizeof(r));
     r.err = err;
     r.since = REPORT_NO_TIME;

@@ -14,13 +14,14 @@
 
 SLOWTAP_DEPS_BUILD=(meson ninja-build pkg-config gcc libc6-dev
     libevent-dev libmariadb-dev libpcre2-dev libinih-dev libjansson-dev libssl-dev zlib1g-dev
-    libzstd-dev libjs-dygraphs)
+    libzstd-dev libjs-dygraphs libcurl4-openssl-dev)
 SLOWTAP_DEPS_DEMO=(mariadb-server mariadb-client python3 python3-pymysql)
 SLOWTAP_DEPS_TEST=(clang libclang-rt-14-dev valgrind percona-toolkit
     python3-mysqldb python3-sqlalchemy python3-prometheus-client python3-cryptography
     python3-flask python3-flask-sqlalchemy python3-django
     haproxy sysbench php-cli php-mysql libdbd-mariadb-perl openssl chromium clang-format
-    debhelper dpkg-dev build-essential systemd logrotate man-db prometheus)
+    debhelper dpkg-dev build-essential systemd logrotate man-db prometheus
+    clickhouse-server clickhouse-client)
 
 # slowtap_deps build|demo|test: installs what that set needs and is missing.
 slowtap_deps() {

@@ -15,6 +15,7 @@
  * then auth, then the endpoint.
  */
 #include "proxy/output/http.h"
+#include "proxy/output/chsink.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -987,6 +988,19 @@ http_metrics(struct http *h, struct evhttp_request *req)
     http_metric_u(b, "slowtap_digests_evicted_total", "counter",
                   "Statement shapes evicted from the statistics table (--max-digests).",
                   h->src.stats ? stats_evicted(h->src.stats) : 0);
+
+    struct chsink_stats sk;
+    if (chsink_get_stats(&sk)) { /* --sink (chsink.h) */
+        http_metric_u(b, "slowtap_sink_sent_total", "counter", "Rows ClickHouse accepted.",
+                      sk.sent);
+        http_metric_u(b, "slowtap_sink_dropped_total", "counter",
+                      "Rows dropped: --sink-buffer full, refused as bad data, unsent at stop.",
+                      sk.dropped);
+        http_metric_u(b, "slowtap_sink_errors_total", "counter",
+                      "Requests to ClickHouse that failed.", sk.errors);
+        http_metric_u(b, "slowtap_sink_queued_rows", "gauge", "Rows waiting to be sent.",
+                      sk.queued);
+    }
 
     http_trx_metrics(b, &t);
     http_routes_metrics(h, b);

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "proxy/account/sessreg.h"
+#include "proxy/output/chsink.h"
 #include <time.h>
 
 #include "common/hexfmt.h"
@@ -1047,8 +1048,9 @@ slowlog_json_plan(struct jsonw *w, const struct filter *f, bool redact, const st
     jsonw_kstr(w, "index_advice", r->explain.index_advice);
 }
 
+/* The entry's object without its closing '}' (the sink adds members there: chsink.h). */
 static void
-slowlog_json_object(struct jsonw *w, const struct filter *f, bool redact, const struct rec *r)
+slowlog_json_members(struct jsonw *w, const struct filter *f, bool redact, const struct rec *r)
 {
     char num[4];
     jsonw_object_begin(w);
@@ -1136,6 +1138,12 @@ slowlog_json_object(struct jsonw *w, const struct filter *f, bool redact, const 
     jsonw_kbool(w, "no_index_used", r->status & 0x20);
     jsonw_kbool(w, "no_good_index_used", r->status & 0x10);
     slowlog_json_plan(w, f, redact, r);
+}
+
+static void
+slowlog_json_object(struct jsonw *w, const struct filter *f, bool redact, const struct rec *r)
+{
+    slowlog_json_members(w, f, redact, r);
     jsonw_object_end(w);
 }
 
@@ -1153,9 +1161,43 @@ slowlog_write_json(struct logbuf *b, const struct filter *f, bool redact, const 
     logbuf_end(b);
 }
 
+/* With a sink (chsink.h): the JSON object is serialized once, into this buffer, and both the
+ * JSON log and the sink take its bytes. */
+static _Thread_local struct jsonw_mem slowlog_jrow;
+
+static void
+slowlog_write_shared(struct logbuf *b, enum conf_log_format format, const struct filter *f,
+                     bool redact, const struct rec *r)
+{
+    struct jsonw w;
+    slowlog_jrow.len = 0;
+    slowlog_jrow.failed = false;
+    jsonw_init(&w, jsonw_mem_sink, &slowlog_jrow, 0);
+    slowlog_json_members(&w, f, redact, r);
+    jsonw_flush(&w);
+    bool ok = !slowlog_jrow.failed && slowlog_jrow.data;
+    if (format == CONF_LOG_JSON) {
+        logbuf_begin(b);
+        if (!ok) {
+            logbuf_abandon(b);
+        } else {
+            logbuf_add(b, slowlog_jrow.data, slowlog_jrow.len);
+            logbuf_add(b, "}\n", 2);
+            logbuf_end(b);
+        }
+    } else {
+        slowlog_write_text(b, f, redact, r);
+    }
+    if (ok) {
+        chsink_write(slowlog_jrow.data, slowlog_jrow.len, f, redact, r);
+    }
+}
+
 void
 slowlog_thread_cleanup(void)
 {
+    jsonw_mem_free(&slowlog_jrow);
+    chsink_thread_end();
     for (size_t i = 0; i < sizeof(slowlog_scratch) / sizeof(slowlog_scratch[0]); i++) {
         free(slowlog_scratch[i].buf);
         slowlog_scratch[i].buf = NULL;
@@ -1169,6 +1211,10 @@ slowlog_write(struct logbuf *b, enum conf_log_format format, const struct filter
 {
     bool redact = f && filter_redacts(f);
     slowlog_lex_mode = r->lex_mode;
+    if (chsink_on()) {
+        slowlog_write_shared(b, format, f, redact, r);
+        return;
+    }
     if (format == CONF_LOG_JSON) {
         slowlog_write_json(b, f, redact, r);
     } else {
