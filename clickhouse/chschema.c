@@ -29,8 +29,10 @@ static const char chschema_table[] = "CREATE TABLE IF NOT EXISTS {db}." CHSCHEMA
                                      "    prepared_statement Nullable(String),\n"
                                      "    query_time Float64,\n"
                                      "    lock_time Float64,\n"
+                                     "    queue_time Float64,\n"
+                                     "    prepare UInt8,\n"
                                      "    rows_sent UInt64,\n"
-                                     "    rows_examined UInt64,\n"
+                                     "    rows_examined Nullable(UInt64),\n"
                                      "    rows_affected UInt64,\n"
                                      "    bytes_sent UInt64,\n"
                                      "    tmp_tables Nullable(UInt64),\n"
@@ -40,6 +42,7 @@ static const char chschema_table[] = "CREATE TABLE IF NOT EXISTS {db}." CHSCHEMA
                                      "    span_id Nullable(String),\n"
                                      "    client_gone UInt8,\n"
                                      "    interrupted Nullable(String),\n"
+                                     "    untracked Nullable(String),\n"
                                      "    error_code UInt16,\n"
                                      "    error Nullable(String),\n"
                                      "    digest String,\n"
@@ -62,8 +65,11 @@ static const char chschema_table[] = "CREATE TABLE IF NOT EXISTS {db}." CHSCHEMA
                                      "PARTITION BY toDate(time)\n"
                                      "ORDER BY (digest, time)";
 
-/* One row per minute, instance, shape, route, user and schema. query_time is kept in whole
- * microseconds, so sums are exact (and equal the proxy's own totals). */
+/* One row per minute, instance, shape, route, user and schema. query_time and queue_time are
+ * kept in whole microseconds, so sums are exact (and equal the proxy's own totals);
+ * rows_examined_sum sums the statements whose figure is known (rows_examined_known counts
+ * them: slowtap learns it only from performance_schema; an alias named as the column would
+ * shadow it in the view). */
 static const char chschema_agg[] =
     "CREATE TABLE IF NOT EXISTS {db}." CHSCHEMA_AGG " (\n"
     "    minute DateTime,\n"
@@ -78,8 +84,10 @@ static const char chschema_agg[] =
     "    max_us AggregateFunction(max, UInt64),\n"
     "    min_us AggregateFunction(min, UInt64),\n"
     "    quantiles_us AggregateFunction(quantilesTiming(0.5, 0.95, 0.99), UInt64),\n"
+    "    queue_us AggregateFunction(sum, UInt64),\n"
     "    rows_sent AggregateFunction(sum, UInt64),\n"
-    "    rows_examined AggregateFunction(sum, UInt64),\n"
+    "    rows_examined_sum AggregateFunction(sum, UInt64),\n"
+    "    rows_examined_known AggregateFunction(sum, UInt64),\n"
     "    rows_affected AggregateFunction(sum, UInt64),\n"
     "    bytes_sent AggregateFunction(sum, UInt64),\n"
     "    errors AggregateFunction(sum, UInt64),\n"
@@ -108,8 +116,10 @@ static const char chschema_view[] =
     "    minState(toUInt64(round(query_time * 1000000))) AS min_us,\n"
     "    quantilesTimingState(0.5, 0.95, 0.99)(toUInt64(round(query_time * 1000000)))"
     " AS quantiles_us,\n"
+    "    sumState(toUInt64(round(queue_time * 1000000))) AS queue_us,\n"
     "    sumState(rows_sent) AS rows_sent,\n"
-    "    sumState(rows_examined) AS rows_examined,\n"
+    "    sumState(ifNull(rows_examined, 0)) AS rows_examined_sum,\n"
+    "    sumState(toUInt64(isNotNull(rows_examined))) AS rows_examined_known,\n"
     "    sumState(rows_affected) AS rows_affected,\n"
     "    sumState(bytes_sent) AS bytes_sent,\n"
     "    sumState(toUInt64(error_code != 0)) AS errors,\n"

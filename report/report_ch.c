@@ -185,11 +185,16 @@ report_ch_table(FILE *out, json_t *rows, const char *group)
             const char *k = report_ch_str(o, "key");
             fprintf(out, "%-16.16s ", k[0] ? k : "(none)");
         }
-        fprintf(out, "%-8s %6.0f %8.3f %7.1f %7.1f %7.0f %7.0f %4.0f %-10s %.60s\n", dig, n,
+        char exam[24] = "?"; /* unknown unless performance_schema gave it (as a log's report) */
+        if (report_ch_num(o, "rows_examined_known") > 0) {
+            snprintf(exam, sizeof exam, "%.0f%s", report_ch_num(o, "rows_examined"),
+                     report_ch_num(o, "rows_examined_known") < n ? "+?" : "");
+        }
+        fprintf(out, "%-8s %6.0f %8.3f %7.1f %7.1f %7.0f %7s %4.0f %-10s %.60s\n", dig, n,
                 report_ch_num(o, "total_us") / 1e6,
                 n > 0 ? report_ch_num(o, "total_us") / n / 1000 : 0, report_ch_q(o, 1) / 1000,
-                report_ch_num(o, "rows_sent"), report_ch_num(o, "rows_examined"),
-                report_ch_num(o, "errors"), flags, report_ch_str(o, "fingerprint"));
+                report_ch_num(o, "rows_sent"), exam, report_ch_num(o, "errors"), flags,
+                report_ch_str(o, "fingerprint"));
         fprintf(out, "     instances: ");
         report_ch_list(out, json_object_get(o, "instances"));
         fprintf(out, "; routes: ");
@@ -235,12 +240,20 @@ report_ch_json(FILE *out, json_t *rows, const char *group)
         jsonw_ksecs(&w, "p50", (int64_t)report_ch_q(o, 0));
         jsonw_ksecs(&w, "p95", (int64_t)report_ch_q(o, 1));
         jsonw_ksecs(&w, "p99", (int64_t)report_ch_q(o, 2));
-        static const char *const nums[] = {
-            "rows_sent",     "rows_examined", "rows_affected", "bytes_sent", "errors",
-            "no_index_used", "full_scan",     "full_join",     "tmp_table",  "filesort"};
+        jsonw_ksecs(&w, "queue_total", (int64_t)report_ch_num(o, "queue_us"));
+        static const char *const nums[] = {"rows_sent", "rows_affected", "bytes_sent",
+                                           "errors",    "no_index_used", "full_scan",
+                                           "full_join", "tmp_table",     "filesort"};
         for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
             jsonw_kuint(&w, nums[k], (uint64_t)report_ch_num(o, nums[k]));
         }
+        /* rows examined over the statements whose figure slowtap learnt; null when none */
+        if (report_ch_num(o, "rows_examined_known") > 0) {
+            jsonw_kuint(&w, "rows_examined", (uint64_t)report_ch_num(o, "rows_examined"));
+        } else {
+            jsonw_knull(&w, "rows_examined");
+        }
+        jsonw_kuint(&w, "rows_examined_known", (uint64_t)report_ch_num(o, "rows_examined_known"));
         const char *plan = report_ch_str(o, "plan"), *adv = report_ch_str(o, "advice");
         jsonw_kstr(&w, "plan", plan[0] ? plan : NULL);
         jsonw_kstr(&w, "index_advice", adv[0] ? adv : NULL);
@@ -367,7 +380,9 @@ report_ch_main(int argc, char **argv, FILE *out, FILE *err)
              " sumMerge(total_us) AS total_us, minMerge(min_us) AS min_us,"
              " maxMerge(max_us) AS max_us,"
              " quantilesTimingMerge(0.5, 0.95, 0.99)(quantiles_us) AS q,"
-             " sumMerge(rows_sent) AS rows_sent, sumMerge(rows_examined) AS rows_examined,"
+             " sumMerge(queue_us) AS queue_us,"
+             " sumMerge(rows_sent) AS rows_sent, sumMerge(rows_examined_sum) AS rows_examined,"
+             " sumMerge(rows_examined_known) AS rows_examined_known,"
              " sumMerge(rows_affected) AS rows_affected, sumMerge(bytes_sent) AS bytes_sent,"
              " sumMerge(errors) AS errors, sumMerge(no_index_used) AS no_index_used,"
              " sumMerge(full_scan) AS full_scan, sumMerge(full_join) AS full_join,"

@@ -175,14 +175,16 @@ class SinkClickHouseTest(unittest.TestCase):
             # one for one: the rows of each instance are its log's entries
             for px, inst in ((pa, "a"), (pb, "b")):
                 want = sorted((round(e["ts"], 6), e["thread_id"], e["digest"], e["statement"],
-                               round(e["query_time"], 6), e["rows_sent"], e["error_code"])
+                               round(e["query_time"], 6), round(e["queue_time"], 6),
+                               e["rows_sent"], e["rows_examined"], e["error_code"])
                               for e in log_entries(px))
                 got = sorted((round(r["ts"], 6), r["thread_id"], r["digest"], r["statement"],
-                              round(r["query_time"], 6), r["rows_sent"], r["error_code"])
+                              round(r["query_time"], 6), round(r["queue_time"], 6),
+                              r["rows_sent"], r["rows_examined"], r["error_code"])
                              for r in self.ch.rows(
-                                 "SELECT ts, thread_id, digest, statement, query_time, "
-                                 "rows_sent, error_code FROM %s.statements WHERE instance = '%s'"
-                                 % (db, inst)))
+                                 "SELECT ts, thread_id, digest, statement, query_time, queue_time, "
+                                 "rows_sent, rows_examined, error_code FROM %s.statements "
+                                 "WHERE instance = '%s'" % (db, inst)))
                 self.assertGreaterEqual(len(want), 120 if inst == "a" else 80)
                 self.assertEqual(got, want)
 
