@@ -93,6 +93,21 @@ def run_statements(port, n, tag, db="st_sink"):
     conn.close()
 
 
+SB_DB = "st_sink_sb"
+
+
+def sysbench(port, *args):
+    """sysbench oltp_read_write (prepared statements) against `port`: the second client of
+    the fleet test, as the issue's sysbench run."""
+    cmd = ["sysbench", "oltp_read_write", "--mysql-host=127.0.0.1", "--mysql-port=%d" % port,
+           "--mysql-user=app", "--mysql-password=apppass", "--mysql-db=" + SB_DB, "--tables=1",
+           "--table-size=500", "--db-ps-mode=auto"] + list(args)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]
+    return r.stdout
+
+
 class Load(threading.Thread):
     """Runs statements through a proxy until stopped (bounded: at most `limit` statements)."""
 
@@ -163,12 +178,18 @@ class SinkClickHouseTest(unittest.TestCase):
                 self.proxy(db, "b", ["--sink-create"]) as pb:
             harness.wait_port(pa.http, 10, proc=pa.proc)
             harness.wait_port(pb.http, 10, proc=pb.proc)
+            self.server.sql("DROP DATABASE IF EXISTS %s" % SB_DB)
+            self.server.sql("CREATE DATABASE %s" % SB_DB)
+            sysbench(self.server.port, "prepare")  # directly: its tables are not the test
             ta = threading.Thread(target=run_statements, args=(pa.port, 120, "a"))
             tb = threading.Thread(target=run_statements, args=(pb.port, 80, "b"))
             ta.start()
             tb.start()
             ta.join(60)
             tb.join(60)
+            # a sysbench run through instance b: transactions of prepared statements
+            out = sysbench(pb.port, "--time=2", "--threads=2", "run")
+            self.assertIn("transactions:", out)
             for px in (pa, pb):
                 wait_for(lambda: self.drained(px), 20, "the sink to send the log's entries")
                 self.assertEqual(metric(px.http, "slowtap_sink_dropped_total"), 0)
@@ -185,7 +206,7 @@ class SinkClickHouseTest(unittest.TestCase):
                                  "SELECT ts, thread_id, digest, statement, query_time, queue_time, "
                                  "rows_sent, rows_examined, error_code FROM %s.statements "
                                  "WHERE instance = '%s'" % (db, inst)))
-                self.assertGreaterEqual(len(want), 120 if inst == "a" else 80)
+                self.assertGreaterEqual(len(want), 120 if inst == "a" else 80 + 100)
                 self.assertEqual(got, want)
 
             # the fleet report: per shape, the sum of the two instances' own figures
@@ -216,7 +237,8 @@ class SinkClickHouseTest(unittest.TestCase):
                 self.assertEqual(s["instances"], sorted(i for i, x in (("a", a), ("b", b))
                                                         if dg in x))
             # the table form names both instances for a shape both ran
-            r = subprocess.run([harness.slowtap_bin(), "report", self.ch.url(db, "default")],
+            r = subprocess.run([harness.slowtap_bin(), "report", "--top", "0",
+                                self.ch.url(db, "default")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                timeout=30)
             self.assertEqual(r.returncode, 0, r.stderr)
