@@ -6,27 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hexfmt.h"
+
 #define CHURL_PREFIX "clickhouse://"
 
 bool
 churl_is(const char *s)
 {
     return s && strncmp(s, CHURL_PREFIX, strlen(CHURL_PREFIX)) == 0;
-}
-
-static int
-churl_hex(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 /* s[0..n) %XX-decoded into out[cap]; false when too long or a bad escape. */
@@ -37,8 +24,8 @@ churl_decode(const char *s, size_t n, char *out, size_t cap)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
-            int hi = i + 2 < n ? churl_hex(s[i + 1]) : -1;
-            int lo = i + 2 < n ? churl_hex(s[i + 2]) : -1;
+            int hi = i + 2 < n ? hexfmt_digit(s[i + 1]) : -1;
+            int lo = i + 2 < n ? hexfmt_digit(s[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 return false;
             }

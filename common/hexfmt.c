@@ -16,23 +16,31 @@ hexfmt_u64(uint64_t v, char out[HEXFMT_U64_LEN + 1])
     out[HEXFMT_U64_LEN] = '\0';
 }
 
+int
+hexfmt_digit(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
 bool
 hexfmt_parse_u64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
     for (int i = 0; i < HEXFMT_U64_LEN; i++) {
-        char c = s[i];
-        unsigned d;
-        if (c >= '0' && c <= '9') {
-            d = (unsigned)(c - '0');
-        } else if (c >= 'a' && c <= 'f') {
-            d = (unsigned)(c - 'a' + 10);
-        } else if (c >= 'A' && c <= 'F') {
-            d = (unsigned)(c - 'A' + 10);
-        } else {
+        int d = hexfmt_digit((unsigned char)s[i]);
+        if (d < 0) {
             return false; /* also the NUL of a shorter string */
         }
-        v = v << 4 | d;
+        v = v << 4 | (unsigned)d;
     }
     if (s[HEXFMT_U64_LEN] != '\0') {
         return false;

@@ -11,6 +11,9 @@
 
 #define HEXFMT_U64_LEN 16 /* digits, without the NUL */
 
+/* The value of one hex digit (either case), or -1 when c is none. */
+int hexfmt_digit(int c);
+
 /* Writes v as 16 lowercase hex digits and a NUL into out. */
 void hexfmt_u64(uint64_t v, char out[HEXFMT_U64_LEN + 1]);
 

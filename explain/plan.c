@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/jsonw.h"
+
 const char *const plan_col_names[PLAN_NCOLS] = {
     "id", "select_type", "table", "type", "possible_keys", "key", "key_len", "ref", "rows", "Extra",
 };
@@ -178,4 +180,24 @@ plan_flags_format(unsigned flags, char *out, size_t cap)
         return cap > 0 ? cap - 1 : 0;
     }
     return (size_t)n;
+}
+
+void
+plan_write_json(struct jsonw *w, const struct plan *p)
+{
+    jsonw_key(w, "plan");
+    if (!p) {
+        jsonw_null(w);
+        return;
+    }
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < p->nrows; i++) {
+        jsonw_object_begin(w);
+        for (int c = 0; c < PLAN_NCOLS; c++) {
+            const char *v = p->rows[i].col[c];
+            jsonw_kstr(w, plan_col_names[c], v ? v : "NULL");
+        }
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
 }

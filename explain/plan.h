@@ -65,6 +65,11 @@ void plan_free(struct plan *p);
 /* Column header names in log order ("id", "select_type", ..., "Extra"). */
 extern const char *const plan_col_names[PLAN_NCOLS];
 
+struct jsonw;
+/* The one JSON form of a plan, for the JSON log and the report: "plan": null without one,
+ * else an array of objects keyed by plan_col_names, SQL NULL as the string "NULL". */
+void plan_write_json(struct jsonw *w, const struct plan *p);
+
 /*
  * Writes the flags line content "Full_scan: Yes  Full_join: No  Tmp_table: No  Filesort: No"
  * into out (NUL-terminated). Returns its length.

@@ -3,23 +3,9 @@
  */
 #include <string.h>
 
+#include "common/hexfmt.h"
 #include "protocol/proto_sqllex.h"
 #include "protocol/proto_tags.h"
-
-static int
-hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 /* URL-decodes s[0..n) into out (cap bytes, NUL-terminated); with `quoted`, `\'` and `\\` are
  * unescaped first. False when it does not fit or holds a NUL or a bad escape. */
@@ -31,10 +17,10 @@ decode(const char *s, size_t n, bool quoted, char *out, size_t cap)
         unsigned char c = (unsigned char)s[i];
         if (quoted && c == '\\' && i + 1 < n) {
             c = (unsigned char)s[++i];
-        } else if (c == '%' && i + 2 < n && hexval((unsigned char)s[i + 1]) >= 0 &&
-                   hexval((unsigned char)s[i + 2]) >= 0) {
-            c = (unsigned char)(hexval((unsigned char)s[i + 1]) * 16 +
-                                hexval((unsigned char)s[i + 2]));
+        } else if (c == '%' && i + 2 < n && hexfmt_digit((unsigned char)s[i + 1]) >= 0 &&
+                   hexfmt_digit((unsigned char)s[i + 2]) >= 0) {
+            c = (unsigned char)(hexfmt_digit((unsigned char)s[i + 1]) * 16 +
+                                hexfmt_digit((unsigned char)s[i + 2]));
             i += 2;
         }
         if (c == '\0' || o + 1 >= cap) {
@@ -152,7 +138,7 @@ proto_traceparent_parse(const char *s, size_t n, char trace_id[33], char span_id
         if (i == 2 || i == 35 || i == 52) {
             continue;
         }
-        if (hexval((unsigned char)s[i]) < 0) {
+        if (hexfmt_digit((unsigned char)s[i]) < 0) {
             return false;
         }
     }

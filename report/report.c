@@ -2122,27 +2122,6 @@ report_json_locks(struct jsonw *w, const struct report_shape *s)
     jsonw_object_end(w);
 }
 
-/* A plan as an array of objects keyed by the column names (as slowtap's JSON log), or null. */
-static void
-report_json_plan_out(struct jsonw *w, const struct plan *p)
-{
-    jsonw_key(w, "plan");
-    if (!p || !p->nrows) {
-        jsonw_null(w);
-        return;
-    }
-    jsonw_array_begin(w);
-    for (size_t i = 0; i < p->nrows; i++) {
-        jsonw_object_begin(w);
-        for (int c = 0; c < PLAN_NCOLS; c++) {
-            const char *v = p->rows[i].col[c];
-            jsonw_kstr(w, plan_col_names[c], v ? v : "NULL");
-        }
-        jsonw_object_end(w);
-    }
-    jsonw_array_end(w);
-}
-
 /* A group's costliest shapes (--group-by). */
 static void
 report_json_top_shapes(struct jsonw *w, const struct report *r, const struct report_shape *g)
@@ -2224,7 +2203,7 @@ report_print_json(FILE *out, const struct report *r, struct report_shape **v, si
         }
         jsonw_kstr(&w, "fingerprint", s->fingerprint);
         /* the last plan, index advice, and the scanned row estimate its flags weigh by */
-        report_json_plan_out(&w, s->plan);
+        plan_write_json(&w, s->plan && s->plan->nrows ? s->plan : NULL);
         jsonw_kstr(&w, "index_advice", s->advice);
         if (s->scan_known) {
             jsonw_kuint(&w, "scan_rows", s->scan_rows);

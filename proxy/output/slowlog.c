@@ -1030,21 +1030,7 @@ slowlog_json_plan(struct jsonw *w, const struct filter *f, bool redact, const st
     jsonw_kstr(w, "explain_source", explain_source_name(r->explain.source));
     slowlog_jopt0(w, "explain_error", slowlog_server_words(f, redact, r->explain.error),
                   sizeof r->explain.error);
-    jsonw_key(w, "plan");
-    if (!p) {
-        jsonw_null(w);
-    } else {
-        jsonw_array_begin(w);
-        for (size_t i = 0; i < p->nrows; i++) {
-            jsonw_object_begin(w);
-            for (int c = 0; c < PLAN_NCOLS; c++) {
-                const char *v = p->rows[i].col[c];
-                jsonw_kstr(w, plan_col_names[c], v ? v : "NULL");
-            }
-            jsonw_object_end(w);
-        }
-        jsonw_array_end(w);
-    }
+    plan_write_json(w, p);
     jsonw_kstr(w, "index_advice", r->explain.index_advice);
 }
 
