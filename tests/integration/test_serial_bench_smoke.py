@@ -18,10 +18,10 @@ RUN = os.path.join(REPO, "tests", "bench", "run")
 
 TARGETS = ["direct", "haproxy", "haproxy-t1", "slowtap-nolog", "slowtap-nolog-t1",
            "slowtap-logged", "slowtap-logged-t1", "slowtap-explain", "slowtap-tags",
-           "direct-compress", "haproxy-compress", "slowtap-compress"]
+           "direct-compress", "haproxy-compress", "slowtap-compress", "slowtap-sink"]
 PROXIES = [t for t in TARGETS if not t.startswith("direct")]
 LOGGED = ["slowtap-compress", "slowtap-explain", "slowtap-logged", "slowtap-logged-t1",
-          "slowtap-tags"]
+          "slowtap-sink", "slowtap-tags"]
 
 
 class BenchSmoke(unittest.TestCase):
