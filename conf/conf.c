@@ -128,7 +128,7 @@ static const struct conf_opt conf_opts[] = {
     {"explain-top", O_EXPLAIN_TOP, K_INT, OFF(explain_top), 0, 1000, "N",
      "also EXPLAIN the N shapes with most total time, however fast each statement; 0 = off "
      "(default 20)"},
-    {"explain-top-interval", O_EXPLAIN_TOP_INTERVAL, K_DUR, OFF(explain_top_interval_us), 1, 0,
+    {"explain-top-interval", O_EXPLAIN_TOP_INTERVAL, K_DUR, OFF(explain_top_every_us), 1, 0,
      "SECONDS", "how often those shapes are explained again, > 0 (default 60)"},
     {"explain-log", O_EXPLAIN_LOG, K_STR, OFF(explain_log), 0, 0, "PATH",
      "also write plans as JSON lines to PATH (default: none)"},
@@ -507,7 +507,7 @@ conf_defaults(struct conf *c)
     c->explain_max_inflight = 2;
     c->explain_rate = 10;
     c->explain_top = 20;
-    c->explain_top_interval_us = 60 * 1000000LL;
+    c->explain_top_every_us = 60 * 1000000LL;
     c->max_digests = 10000;
     c->max_routes = 1000;
     c->request_gap_us = 50000;

@@ -39,7 +39,7 @@ autoplan_new(const struct conf *c, struct stats *s, struct explain *e, int64_t n
     a->stats = s;
     a->explain = e;
     a->top = c->explain_top > 0 ? (size_t)c->explain_top : 0;
-    a->top_every_us = c->explain_top_interval_us > 0 ? c->explain_top_interval_us : 1000000;
+    a->top_every_us = c->explain_top_every_us > 0 ? c->explain_top_every_us : 1000000;
     a->next_top_us = now_us + (a->top_every_us < AUTOPLAN_FIRST_TOP_US ? a->top_every_us
                                                                        : AUTOPLAN_FIRST_TOP_US);
     a->per_tick = c->explain_rate > 1 ? (size_t)c->explain_rate / 2 : 1;

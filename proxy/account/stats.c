@@ -55,7 +55,7 @@ struct stats {
     struct stats_index ix;
     uint32_t *heap; /* entry indices, min-heap by e.total_us */
     uint64_t evicted;
-    uint64_t overflow_samples; /* samples merged as the overflow pseudo-shape */
+    uint64_t overflow_samples;             /* samples merged as the overflow pseudo-shape */
     uint64_t noindex[STATS_NOINDEX_QUEUE]; /* digests queued for stats_take_noindex */
     size_t nnoindex;
 };

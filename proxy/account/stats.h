@@ -48,12 +48,12 @@ struct stats_sample {
     uint64_t rows_sent;
     uint64_t rows_affected;
     bool error;
-    bool no_index_used; /* SERVER_QUERY_NO_INDEX_USED / NO_GOOD_INDEX_USED seen */
-    const char *schema; /* the session's schema, "" or NULL when none */
+    bool no_index_used;       /* SERVER_QUERY_NO_INDEX_USED / NO_GOOD_INDEX_USED seen */
+    const char *schema;       /* the session's schema, "" or NULL when none */
     bool example_explainable; /* the example can be EXPLAINed as it is, in `schema`, on another
                                  connection: an explainable text statement, no session
                                  temporary table or sql_mode of its own in the way */
-    int64_t wall_us;    /* completion time, CLOCK_REALTIME microseconds */
+    int64_t wall_us;          /* completion time, CLOCK_REALTIME microseconds */
 };
 
 struct stats *stats_new(int max_digests);
