@@ -78,6 +78,7 @@ autoplan_submit(struct autoplan *a, const struct stats_explainable *x)
     r->cmd = PROTO_COM_QUERY; /* the example is a text statement */
     strcopy(r->schema, sizeof r->schema, x->schema, strlen(x->schema));
     r->digest = x->digest;
+    r->query_us = x->query_us; /* the explain log's query_time: the example's own */
     r->explainable = true;
     r->fingerprint = strdup(x->fingerprint); /* owned (not lent): rec_free frees it */
     if (!r->fingerprint || !rec_set_sql(r, x->example, strlen(x->example))) {

@@ -717,6 +717,7 @@ static void
 stats_explainable_copy(struct stats_explainable *out, const struct stats_entry *e)
 {
     out->digest = e->digest;
+    out->query_us = e->max_us;
     memcpy(out->fingerprint, e->fingerprint, sizeof out->fingerprint);
     memcpy(out->example, e->example, sizeof out->example);
     memcpy(out->schema, e->schema, sizeof out->schema);

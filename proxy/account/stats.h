@@ -140,6 +140,7 @@ void stats_add_lockwait(struct stats *s, uint64_t digest, const struct lockwait 
  */
 struct stats_explainable {
     uint64_t digest;
+    uint64_t query_us; /* the example's: the shape's slowest */
     char fingerprint[STATS_FINGERPRINT_MAX];
     char example[STATS_EXAMPLE_MAX];
     char schema[STATS_SCHEMA_MAX];

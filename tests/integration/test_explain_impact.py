@@ -7,6 +7,7 @@ auto-EXPLAIN off, /api/digests and the dashboard say why a shape has no plan and
 turns it on."""
 
 import json
+import os
 import time
 import unittest
 import urllib.request
@@ -114,12 +115,27 @@ class ExplainImpact(unittest.TestCase):
         shape, fast too, gets none."""
         http = harness.free_port()
         with harness.Slowtap(EXPLAIN_ARGS + ["--http", "127.0.0.1:%d" % http,
-                                             "--explain-top", "0"],
+                                             "--explain-top", "0",
+                                             "--explain-log", "explain.jsonl"],
                              long_query_time="1") as st:
             took = run_lookups(st.port, SCAN, LOOKUPS)
             took += run_lookups(st.port, POINT, LOOKUPS)
             d = wait_for(http, SCAN_FP, has_plan, 20)
             self.check_scan_shape(d, st)
+            # the explain log has the plan, taken of the shape's slowest example in its schema
+            deadline = time.monotonic() + 10  # flushed at the end of the explain batch
+            while True:
+                with open(os.path.join(st.tmpdir, "explain.jsonl")) as f:
+                    lines = [json.loads(x) for x in f if x.endswith("\n")]
+                mine = [x for x in lines if x["digest"] == d["digest"]]
+                if mine or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            self.assertEqual(len(mine), 1, lines)
+            self.assertEqual(mine[0]["source"], "after")
+            self.assertEqual(mine[0]["statement"], d["example"])
+            self.assertEqual(mine[0]["schema"], DB)
+            self.assertEqual(mine[0]["query_time"], d["max"])
             p = wait_for(http, POINT_FP, lambda x: True, 10)
             self.assertIsNotNone(p)
             self.assertFalse(p["flags"]["no_index_used"], p)

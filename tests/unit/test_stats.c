@@ -624,6 +624,7 @@ test_explainable(void)
     CHECK(out[0].digest == 1);
     CHECK_STR(out[0].example, "select * from t where c = 1");
     CHECK_STR(out[0].schema, "db1");
+    CHECK_EQ_U(out[0].query_us, 100);
     CHECK_STR(out[0].fingerprint, "select * from t where c = 1");
     /* queued once: more no-index statements of it queue nothing */
     struct stats_sample a = sample(1, "select * from t where c = 2", 100, 2000);
