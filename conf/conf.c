@@ -54,6 +54,8 @@ enum conf_id {
     O_EXPLAIN_TIMEOUT,
     O_EXPLAIN_MAX_INFLIGHT,
     O_EXPLAIN_RATE,
+    O_EXPLAIN_TOP,
+    O_EXPLAIN_TOP_INTERVAL,
     O_EXPLAIN_LOG,
     O_MAX_DIGESTS,
     O_MAX_ROUTES,
@@ -137,6 +139,11 @@ static const struct conf_opt conf_opts[] = {
      "concurrent EXPLAIN connections, 1..1024 (default 2)"},
     {"explain-rate", O_EXPLAIN_RATE, K_INT, OFF(explain_rate), 0, 1000000, "N",
      "EXPLAINs started per second, all shapes together; 0 = no limit (default 10)"},
+    {"explain-top", O_EXPLAIN_TOP, K_INT, OFF(explain_top), 0, 1000, "N",
+     "also EXPLAIN the N shapes with most total time, however fast each statement; 0 = off "
+     "(default 20)"},
+    {"explain-top-interval", O_EXPLAIN_TOP_INTERVAL, K_DUR, OFF(explain_top_every_us), 1, 0,
+     "SECONDS", "how often those shapes are explained again, > 0 (default 60)"},
     {"explain-log", O_EXPLAIN_LOG, K_STR, OFF(explain_log), 0, 0, "PATH",
      "also write plans as JSON lines to PATH (default: none)"},
     {"max-digests", O_MAX_DIGESTS, K_INT, OFF(max_digests), 1, 10000000, "N",
@@ -555,6 +562,8 @@ conf_defaults(struct conf *c)
     c->explain_timeout_us = 2 * 1000000LL;
     c->explain_max_inflight = 2;
     c->explain_rate = 10;
+    c->explain_top = 20;
+    c->explain_top_every_us = 60 * 1000000LL;
     c->max_digests = 10000;
     c->max_routes = 1000;
     c->request_gap_us = 50000;

@@ -55,6 +55,8 @@ struct conf {
     int explain_rate;             /* --explain-rate N: EXPLAINs started per second, all shapes
                                      together (burst: one second's worth); 0 = no limit;
                                      default 10 */
+    int explain_top;              /* --explain-top N: shapes by total time explained, 0 = off */
+    int64_t explain_top_every_us; /* --explain-top-interval, default 60 s */
     char *explain_log;            /* --explain-log PATH (JSON lines), NULL = none */
 
     /* statistics and HTTP */

@@ -24,6 +24,7 @@
 
 #include "conf/conf.h"
 #include "explain/explain.h"
+#include "proxy/account/autoplan.h"
 #include "proxy/account/filter.h"
 #include "proxy/output/chsink.h"
 #include "proxy/output/explainlog.h"
@@ -97,6 +98,23 @@ on_explained(void *arg, struct explain_job *job)
         add_lock_wait_stats(app, rec);
     }
     rec_free(rec);
+}
+
+/* Auto-EXPLAIN by impact (autoplan.h): a tick a second on the main loop. */
+static int64_t
+mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+on_autoplan_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    autoplan_tick(arg, mono_us());
 }
 
 /* A lock wait's blocker, described from slowtap's own sessions (explain_blocker_fn). */
@@ -482,6 +500,13 @@ main(int argc, char **argv)
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
     event_add(ev_hup, NULL);
+    struct autoplan *autoplan = autoplan_new(&conf, app.stats, app.explain, mono_us());
+    struct event *ev_autoplan =
+        autoplan ? event_new(base, -1, EV_PERSIST, on_autoplan_tick, autoplan) : NULL;
+    if (ev_autoplan) {
+        struct timeval second = {.tv_sec = 1, .tv_usec = 0};
+        event_add(ev_autoplan, &second);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     fprintf(stderr,
             "slowtap %s: listening on %s, backend %s, %d threads, long-query-time %.6f s, "
@@ -493,6 +518,10 @@ main(int argc, char **argv)
     event_free(ev_term);
     event_free(ev_int);
     event_free(ev_hup);
+    if (ev_autoplan) {
+        event_free(ev_autoplan);
+    }
+    autoplan_free(autoplan);
     event_base_free(base);
     status = 0;
 

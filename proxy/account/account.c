@@ -596,6 +596,14 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         .no_index_used =
             (r->status_or & (PROTO_SERVER_QUERY_NO_INDEX | PROTO_SERVER_QUERY_NO_GOOD_INDEX)) != 0,
         .wall_us = c->wall_start + (int64_t)dur,
+        .schema = c->schema,
+        /* as the autoplan runs it later (autoplan.h): a whole text statement, in its schema,
+         * lexed the same under the server's sql_mode, naming none of the session's temporary
+         * tables */
+        .example_explainable =
+            explainable && c->cmd == PROTO_COM_QUERY && !as->tmp && c->total <= c->len &&
+            (!(c->set_mode && c->set_mode->changed) ||
+             (c->sql_mode & (PROTO_SQLMODE_ANSI_QUOTES | PROTO_SQLMODE_NO_BACKSLASH_ESCAPES)) == 0),
     };
     stats_local_record(ctx->stats, &sm);
     struct findings_mark mark;

@@ -25,6 +25,8 @@ struct stats_entry {
     int64_t first_seen_us, last_seen_us;
     char fingerprint[STATS_FINGERPRINT_MAX];
     char example[STATS_EXAMPLE_MAX]; /* of the slowest execution seen */
+    char schema[STATS_SCHEMA_MAX];   /* the schema it ran in */
+    bool example_explainable;        /* it may be explained as it is (stats_sample) */
     struct hist hist;
 };
 
@@ -33,6 +35,7 @@ struct stats_shared_entry {
     struct plan *plan;
     unsigned plan_flags;
     bool has_plan;
+    bool noindex_queued; /* queued once for stats_take_noindex */
     uint32_t heap_pos;
     char *advice; /* index advice of the plan (heap), NULL when none */
     struct stats_server server;
@@ -52,7 +55,9 @@ struct stats {
     struct stats_index ix;
     uint32_t *heap; /* entry indices, min-heap by e.total_us */
     uint64_t evicted;
-    uint64_t overflow_samples; /* samples merged as the overflow pseudo-shape */
+    uint64_t overflow_samples;             /* samples merged as the overflow pseudo-shape */
+    uint64_t noindex[STATS_NOINDEX_QUEUE]; /* digests queued for stats_take_noindex */
+    size_t nnoindex;
 };
 
 struct stats_local {
@@ -104,6 +109,8 @@ stats_entry_add(struct stats_entry *dst, const struct stats_entry *src)
     }
     if (dst->count == 0 || src->max_us > dst->max_us) {
         memcpy(dst->example, src->example, sizeof dst->example);
+        memcpy(dst->schema, src->schema, sizeof dst->schema);
+        dst->example_explainable = src->example_explainable;
     }
     if (src->max_us > dst->max_us) {
         dst->max_us = src->max_us;
@@ -135,6 +142,8 @@ stats_entry_reset(struct stats_entry *e, uint64_t digest)
     e->first_seen_us = e->last_seen_us = 0;
     e->fingerprint[0] = '\0';
     e->example[0] = '\0';
+    e->schema[0] = '\0';
+    e->example_explainable = false;
     memset(&e->hist, 0, sizeof e->hist);
 }
 
@@ -150,6 +159,11 @@ stats_entry_sample(struct stats_entry *e, const struct stats_sample *sm, bool co
     }
     if (copy_example && (e->count == 0 || sm->query_us > e->max_us)) {
         strcopy(e->example, sizeof e->example, sm->example, sm->example_len);
+        const char *db = sm->schema ? sm->schema : "";
+        strcopy(e->schema, sizeof e->schema, db, strlen(db));
+        /* a cut example or a schema name that does not fit is no statement to explain */
+        e->example_explainable = sm->example_explainable && sm->example_len < sizeof e->example &&
+                                 strlen(db) < sizeof e->schema;
     }
     if (e->count == 0 || sm->query_us > e->max_us) {
         e->max_us = sm->query_us;
@@ -281,6 +295,7 @@ stats_shared_get(struct stats *s, uint64_t digest)
     memset(&ne->lock, 0, sizeof ne->lock);
     ne->plan_flags = 0;
     ne->has_plan = false;
+    ne->noindex_queued = false;
     *slot = idx + 1;
     stats_heap_up(s, ne->heap_pos); /* total 0: moves to the root */
     return ne;
@@ -292,6 +307,13 @@ stats_shared_add(struct stats *s, const struct stats_entry *src)
     struct stats_shared_entry *e = stats_shared_get(s, src->digest);
     stats_entry_add(&e->e, src);
     stats_heap_down(s, e->heap_pos);
+    /* a shape the server said used no (good) index: its plan is wanted once, whatever each
+     * statement cost (when the queue is full, a later merge queues it) */
+    if (!e->noindex_queued && e->e.no_index > 0 && e->e.example_explainable && !e->has_plan &&
+        s->nnoindex < STATS_NOINDEX_QUEUE) {
+        s->noindex[s->nnoindex++] = e->e.digest;
+        e->noindex_queued = true;
+    }
 }
 
 /* ---- public ----------------------------------------------------------------------------- */
@@ -687,4 +709,69 @@ stats_digest_free(struct stats_digest *d)
         free(d->index_advice);
         d->index_advice = NULL;
     }
+}
+
+/* ---- shapes to explain whatever one statement cost (autoplan.h) -------------------------- */
+
+static void
+stats_explainable_copy(struct stats_explainable *out, const struct stats_entry *e)
+{
+    out->digest = e->digest;
+    out->query_us = e->max_us;
+    memcpy(out->fingerprint, e->fingerprint, sizeof out->fingerprint);
+    memcpy(out->example, e->example, sizeof out->example);
+    memcpy(out->schema, e->schema, sizeof out->schema);
+}
+
+size_t
+stats_take_noindex(struct stats *s, struct stats_explainable *out, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    size_t taken = 0;
+    for (; taken < s->nnoindex && n < max; taken++) {
+        uint32_t *slot = stats_shared_slot(s, s->noindex[taken]);
+        if (*slot) { /* else evicted meanwhile */
+            stats_explainable_copy(&out[n++], &s->e[*slot - 1].e);
+        }
+    }
+    memmove(s->noindex, s->noindex + taken, (s->nnoindex - taken) * sizeof s->noindex[0]);
+    s->nnoindex -= taken;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+size_t
+stats_top_explainable(struct stats *s, struct stats_explainable *out, size_t max)
+{
+    if (max == 0) {
+        return 0;
+    }
+    uint32_t *top = malloc(max * sizeof *top); /* entry indices, most total time first */
+    if (!top) {
+        return 0;
+    }
+    size_t n = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->n; i++) {
+        const struct stats_entry *e = &s->e[i].e;
+        if (!e->example_explainable || e->count == 0) {
+            continue;
+        }
+        if (n == max && e->total_us <= s->e[top[n - 1]].e.total_us) {
+            continue;
+        }
+        size_t k = n < max ? n++ : max - 1; /* insertion: the last one drops out when full */
+        while (k > 0 && s->e[top[k - 1]].e.total_us < e->total_us) {
+            top[k] = top[k - 1];
+            k--;
+        }
+        top[k] = (uint32_t)i;
+    }
+    for (size_t k = 0; k < n; k++) {
+        stats_explainable_copy(&out[k], &s->e[top[k]].e);
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(top);
+    return n;
 }

@@ -30,6 +30,8 @@
 
 #define STATS_EXAMPLE_MAX     1024 /* bytes of the example statement kept */
 #define STATS_FINGERPRINT_MAX 1024 /* bytes of the fingerprint kept */
+#define STATS_SCHEMA_MAX      64   /* bytes of the example's schema kept (ACCT_SCHEMA_MAX) */
+#define STATS_NOINDEX_QUEUE   64   /* new no-index shapes queued for stats_take_noindex */
 
 struct stats;
 struct stats_local;
@@ -46,8 +48,12 @@ struct stats_sample {
     uint64_t rows_sent;
     uint64_t rows_affected;
     bool error;
-    bool no_index_used; /* SERVER_QUERY_NO_INDEX_USED / NO_GOOD_INDEX_USED seen */
-    int64_t wall_us;    /* completion time, CLOCK_REALTIME microseconds */
+    bool no_index_used;       /* SERVER_QUERY_NO_INDEX_USED / NO_GOOD_INDEX_USED seen */
+    const char *schema;       /* the session's schema, "" or NULL when none */
+    bool example_explainable; /* the example can be EXPLAINed as it is, in `schema`, on another
+                                 connection: an explainable text statement, no session
+                                 temporary table or sql_mode of its own in the way */
+    int64_t wall_us;          /* completion time, CLOCK_REALTIME microseconds */
 };
 
 struct stats *stats_new(int max_digests);
@@ -121,6 +127,26 @@ struct stats_lockwait {
 void stats_add_lockwait(struct stats *s, uint64_t digest, const struct lockwait *lw,
                         const struct sessreg_view *blocker, const char *last, size_t last_len,
                         bool last_cut);
+
+/*
+ * Shapes to explain whatever one statement cost (proxy/account/autoplan.h): the example (the
+ * slowest execution's text) and its schema, when example_explainable.
+ *
+ * stats_take_noindex: the shapes whose statements the server flagged as using no index or no
+ * good index (stats_sample.no_index_used), each queued once, at the merge that first saw the
+ * flag with an explainable example and no plan yet; takes up to `max` of them off the queue.
+ * stats_top_explainable: the `max` shapes with an explainable example that lead by total
+ * time, most first. Both copy into `out` (room for `max`) and return how many.
+ */
+struct stats_explainable {
+    uint64_t digest;
+    uint64_t query_us; /* the example's: the shape's slowest */
+    char fingerprint[STATS_FINGERPRINT_MAX];
+    char example[STATS_EXAMPLE_MAX];
+    char schema[STATS_SCHEMA_MAX];
+};
+size_t stats_take_noindex(struct stats *s, struct stats_explainable *out, size_t max);
+size_t stats_top_explainable(struct stats *s, struct stats_explainable *out, size_t max);
 
 /* Shapes evicted since start. */
 uint64_t stats_evicted(struct stats *s);

@@ -1228,6 +1228,20 @@ http_digest_members(struct jsonw *w, const struct http *h, const struct stats_di
     jsonw_object_end(w);
     jsonw_key(w, "plan");
     http_plan_json(w, d->plan);
+    /* without a plan: why, and what would bring one (the dashboard shows it) */
+    if (d->plan) {
+        jsonw_knull(w, "no_plan_reason");
+    } else if (!h->src.explain) {
+        jsonw_kstr(w, "no_plan_reason",
+                   "auto-EXPLAIN is off: start slowtap with --explain-user USER (its password in "
+                   "--explain-password-file or $SLOWTAP_EXPLAIN_PASSWORD) to capture plans");
+    } else {
+        jsonw_kstr(w, "no_plan_reason",
+                   "not explained yet: a shape gets its plan when a statement of it runs past "
+                   "--explain-threshold, when the server flags it as using no index, or when it "
+                   "is among the --explain-top shapes by total time (text statements of a kind "
+                   "EXPLAIN takes)");
+    }
     /* index advice, and the largest scanned table's row estimate: what a scan flag weighs */
     jsonw_kstr(w, "index_advice", d->index_advice);
     if (d->plan) {
@@ -1278,6 +1292,7 @@ http_api_summary(struct http *h, struct evhttp_request *req)
     jsonw_kuint(w, "connections_active", t.conn_active);
     jsonw_kuint(w, "connections_total", t.conn_total);
     jsonw_kuint(w, "evicted", h->src.stats ? stats_evicted(h->src.stats) : 0);
+    jsonw_kbool(w, "auto_explain", h->src.explain != NULL);
     jsonw_ksecs(w, "p99", (int64_t)hist_quantile(&t.latency, 0.99));
     jsonw_ksecs(w, "now", (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000);
     jsonw_object_end(w);

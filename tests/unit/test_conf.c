@@ -104,6 +104,8 @@ test_defaults(void)
     CHECK_EQ_U(c.explain_timeout_us, 2000000);
     CHECK_EQ_U(c.explain_max_inflight, 2);
     CHECK_EQ_U(c.explain_rate, 10);
+    CHECK_EQ_U(c.explain_top, 20);
+    CHECK_EQ_U(c.explain_top_every_us, 60000000);
     CHECK_EQ_U(c.max_pending_handshakes, 128);
     CHECK(c.explain_log == NULL);
     CHECK_EQ_U(c.max_digests, 10000);
@@ -204,6 +206,10 @@ test_every_option(void)
                           "verify-identity",
                           "--backend-tls-ca",
                           "/bca.pem",
+                          "--explain-top",
+                          "0",
+                          "--explain-top-interval",
+                          "2.5",
                           NULL};
     struct run r = run_conf(&c, args);
 
@@ -221,6 +227,8 @@ test_every_option(void)
     CHECK_EQ_U(c.explain_timeout_us, 250000);
     CHECK_EQ_U(c.explain_max_inflight, 5);
     CHECK_EQ_U(c.explain_rate, 0);
+    CHECK_EQ_U(c.explain_top, 0);
+    CHECK_EQ_U(c.explain_top_every_us, 2500000);
     CHECK_EQ_U(c.max_pending_handshakes, 7);
     CHECK_STR(c.explain_log, "/tmp/e.log");
     CHECK_EQ_U(c.max_digests, 77);

@@ -592,6 +592,70 @@ test_threads(void)
     stats_free(s);
 }
 
+/* Shapes for auto-EXPLAIN by impact (autoplan.h): a new no-index shape is queued once, with
+ * its explainable example and schema; one whose example cannot be explained is not; the top
+ * shapes by total time come most first, explainable ones only. */
+static void
+test_explainable(void)
+{
+    struct stats *s = stats_new(100);
+    struct stats_local *l = stats_local_new(s, 16);
+    CHECK(s && l);
+    struct stats_explainable out[8];
+    /* shape 1: no index, explainable; shape 2: no index, not explainable; shape 3: indexed */
+    for (int i = 0; i < 5; i++) {
+        struct stats_sample a = sample(1, "select * from t where c = 1", 100, 1000 + i);
+        a.no_index_used = true;
+        a.example_explainable = true;
+        a.schema = "db1";
+        stats_local_record(l, &a);
+        struct stats_sample b = sample(2, "select * from tmp", 5000, 1000 + i);
+        b.no_index_used = true;
+        stats_local_record(l, &b);
+        struct stats_sample c = sample(3, "select * from u where id = 1", 300, 1000 + i);
+        c.example_explainable = true;
+        c.schema = "db2";
+        stats_local_record(l, &c);
+    }
+    CHECK(stats_take_noindex(s, out, 8) == 0); /* nothing merged yet */
+    stats_local_merge(l);
+    size_t n = stats_take_noindex(s, out, 8);
+    CHECK(n == 1);
+    CHECK(out[0].digest == 1);
+    CHECK_STR(out[0].example, "select * from t where c = 1");
+    CHECK_STR(out[0].schema, "db1");
+    CHECK_EQ_U(out[0].query_us, 100);
+    CHECK_STR(out[0].fingerprint, "select * from t where c = 1");
+    /* queued once: more no-index statements of it queue nothing */
+    struct stats_sample a = sample(1, "select * from t where c = 2", 100, 2000);
+    a.no_index_used = true;
+    a.example_explainable = true;
+    stats_local_record(l, &a);
+    stats_local_merge(l);
+    CHECK(stats_take_noindex(s, out, 8) == 0);
+    /* top: shape 2 leads by total time but cannot be explained; then 3 (1500 us), 1 (600) */
+    n = stats_top_explainable(s, out, 8);
+    CHECK(n == 2);
+    CHECK(out[0].digest == 3 && out[1].digest == 1);
+    n = stats_top_explainable(s, out, 1);
+    CHECK(n == 1 && out[0].digest == 3);
+    /* an example cut to STATS_EXAMPLE_MAX is no statement to explain */
+    char big[STATS_EXAMPLE_MAX + 100];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    memcpy(big, "select ", 7);
+    struct stats_sample d = sample(4, big, 1000000, 3000);
+    d.no_index_used = true;
+    d.example_explainable = true;
+    stats_local_record(l, &d);
+    stats_local_merge(l);
+    CHECK(stats_take_noindex(s, out, 8) == 0);
+    n = stats_top_explainable(s, out, 8);
+    CHECK(n == 2 && out[0].digest == 3);
+    stats_local_free(l);
+    stats_free(s);
+}
+
 int
 main(void)
 {
@@ -604,5 +668,6 @@ main(void)
     test_eviction_model();
     test_full_local();
     test_threads();
+    test_explainable();
     return check_exit();
 }
