@@ -79,7 +79,11 @@ def run_statements(port, n, tag, db="st_sink"):
         for i in range(n):
             k = i % 4
             if k == 0:
-                cur.execute("SELECT v FROM t WHERE id = %d /* %s */" % (i % 50 + 1, tag))
+                # as an app's sqlcommenter helper tags it (contrib/): the route and controller
+                # columns
+                cur.execute("SELECT v FROM t WHERE id = %d /* %s */ "
+                            "/*controller='roster',route='%%2Froster%%2F%s'*/"
+                            % (i % 50 + 1, tag, tag))
             elif k == 1:
                 cur.execute("SELECT COUNT(*) FROM t WHERE name = 'n%d'" % i)
             elif k == 2:
@@ -208,6 +212,12 @@ class SinkClickHouseTest(unittest.TestCase):
                                  "WHERE instance = '%s'" % (db, inst)))
                 self.assertGreaterEqual(len(want), 120 if inst == "a" else 80 + 100)
                 self.assertEqual(got, want)
+                # the tagged lookups carry their route and controller as columns
+                routes = self.ch.rows("SELECT route, controller, count() AS n FROM %s.statements "
+                                      "WHERE instance = '%s' AND route != '' GROUP BY route, "
+                                      "controller" % (db, inst))
+                self.assertEqual([(r["route"], r["controller"], int(r["n"])) for r in routes],
+                                 [("/roster/" + inst, "roster", 30 if inst == "a" else 20)])
 
             # the fleet report: per shape, the sum of the two instances' own figures
             def api(px):
