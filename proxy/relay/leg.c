@@ -6,14 +6,14 @@
  * A packet's way through a leg:
  *
  *   socket -> leg_own_read (readv into the input's reserved space) -> ops->readable
- *     -> session: leg_relay(src)
- *          [compressed leg: z_inflow decodes whole frames into zplain; frames that go on
+ *     -> session: leg_walk (leg_walk.h; leg_relay for other callers)
+ *          [compressed leg: leg_z_inflow decodes whole frames into zplain; frames that go on
  *           unchanged are moved to the peer as they are]
  *          walk: header + first bytes (cursor over the input's pieces) -> ops->packet
  *                rows of a result set counted in a run (ops->row), body bytes -> ops->copy
  *                a whole logical packet -> ops->end
- *     -> peer: leg_send_from (one writev from the input's pieces), or z_outflow (frames built
- *              for a compressed peer), or the peer's output buffer and libevent's write event
+ *     -> peer: leg_send_from (one writev from the input's pieces), or leg_z_outflow (frames
+ *              built for a compressed peer), or the peer's output buffer and libevent's write event
  *     -> backpressure: over LEG_HIGH_WATER waiting at the peer, src stops reading
  */
 #include <errno.h>
