@@ -716,6 +716,7 @@ http_digest_members(struct jsonw *w, const struct http *h, const struct stats_di
     }
     double n = d->count ? (double)d->count : 1.0;
     http_jhex(w, "digest", d->digest);
+    jsonw_kstr(w, "name", d->name[0] ? d->name : d->fingerprint);
     jsonw_kstr(w, "fingerprint", d->fingerprint);
     jsonw_kstr(w, "example", example);
     jsonw_kuint(w, "count", d->count);
@@ -923,6 +924,7 @@ http_shape_members(struct jsonw *w, const struct http *h, uint64_t digest, bool 
                 example = d->fingerprint;
             }
         }
+        jsonw_kstr(w, "name", d->name[0] ? d->name : d->fingerprint);
         jsonw_kstr(w, "fingerprint", d->fingerprint);
         jsonw_kstr(w, "example", example);
         if (count) {
@@ -931,6 +933,7 @@ http_shape_members(struct jsonw *w, const struct http *h, uint64_t digest, bool 
         free(red);
         stats_digest_free(d);
     } else {
+        jsonw_knull(w, "name");
         jsonw_knull(w, "fingerprint");
         jsonw_knull(w, "example");
     }
