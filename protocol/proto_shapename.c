@@ -301,6 +301,7 @@ nm_qname_hash(const struct nm *m, const struct nm_qname *q)
 struct nm_level {
     enum nm_verb verb;
     unsigned ntables; /* tables (and derived tables) named at this level */
+    unsigned nrefs;   /* table references (a self-join counts twice) */
     unsigned nseen;
     uint64_t seen[NM_SEEN];
 };
@@ -489,6 +490,7 @@ static void
 nm_table(struct nm *m, struct nm_level *lv, const struct nm_qname *q)
 {
     uint64_t h = nm_qname_hash(m, q);
+    lv->nrefs++;
     for (unsigned i = 0; i < lv->nseen; i++) {
         if (lv->seen[i] == h) {
             return;
@@ -708,7 +710,7 @@ nm_state_tok(struct nm *m, struct nm_q *q, const struct proto_sqltok *t, const c
     case NM_ALIAS:
         return nm_tables_tok(m, q, t, w, depth);
     case NM_COND:
-        return nm_cond_tok(m, t, &q->cond, depth, q->lv.ntables <= 1);
+        return nm_cond_tok(m, t, &q->cond, depth, q->lv.ntables <= 1 && q->lv.nrefs <= 1);
     case NM_INTO:
         if (strcmp(w, "into") == 0 || strcmp(w, "ignore") == 0 || strcmp(w, "low_priority") == 0 ||
             strcmp(w, "delayed") == 0 || strcmp(w, "high_priority") == 0) {
@@ -739,7 +741,7 @@ nm_state_tok(struct nm *m, struct nm_q *q, const struct proto_sqltok *t, const c
                 nm_putc(m, ',');
             }
             nm_sep(m);
-            nm_qname_put(m, &qn, q->lv.ntables <= 1);
+            nm_qname_put(m, &qn, q->lv.ntables <= 1 && q->lv.nrefs <= 1);
             q->st = NM_SETEXPR;
             return true;
         }

@@ -31,6 +31,7 @@
 #include "explain/advice.h"
 #include "explain/plan.h"
 #include "protocol/proto_fingerprint.h"
+#include "protocol/proto_shapename.h"
 
 #define REPORT_FP_CAP    4096 /* fingerprint text kept per shape (the digest covers it all) */
 #define REPORT_WIDTH     100  /* table lines fit this many columns */
@@ -109,7 +110,8 @@ struct report_entry {
 struct report_shape {
     uint64_t digest;
     char *fingerprint;
-    double *samples; /* query times in seconds */
+    char name[PROTO_SHAPE_NAME_MAX]; /* its short name (proto_shapename.h); "" for a group */
+    double *samples;                 /* query times in seconds */
     size_t n, cap;
     double total, lock_total;
     uint64_t rows_sent, rows_examined, rows_affected, errors;
@@ -370,6 +372,7 @@ report_add(struct report *r, const struct report_entry *e, const char *text, siz
         s->used = true;
         s->digest = digest;
         s->fingerprint = fp;
+        proto_shape_name(text, len, 0, s->name, sizeof s->name);
         r->nshapes++;
     } else {
         free(fp);
@@ -2221,6 +2224,7 @@ report_print_json(FILE *out, const struct report *r, struct report_shape **v, si
             jsonw_object_end(&w);
             continue;
         }
+        jsonw_kstr(&w, "name", s->name);
         jsonw_kstr(&w, "fingerprint", s->fingerprint);
         /* the last plan, index advice, and the scanned row estimate its flags weigh by */
         report_json_plan_out(&w, s->plan);

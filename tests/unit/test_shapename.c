@@ -35,7 +35,7 @@ static const struct sn_case sn_cases[] = {
     {"SELECT `app_table`.`col` FROM `app_table` WHERE `app_table`.`Owner_id` = 4",
      "SELECT app_table WHERE Owner_id = ?"},
     {"select s1.id from students s1 join students s2 on s1.id = s2.id where s1.a = 1",
-     "SELECT students WHERE a = ?"},
+     "SELECT students WHERE s1.a = ?"},
     {"INSERT INTO students (id, name) VALUES (1, 'a'), (2, 'b')", "INSERT students"},
     {"insert ignore into db.t select * from u where x = 1", "INSERT db.t SELECT u WHERE x = ?"},
     {"INSERT INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = a + 1",
