@@ -800,6 +800,25 @@ http_api_summary(struct http *h, struct evhttp_request *req)
     http_reply_json(req, 200, "OK", &j);
 }
 
+/* The route where a shape cost the most time: of the routes that list it among their
+ * ROUTES_TOP_SHAPES costliest shapes, the one with the largest total; NULL when none does. */
+static const char *
+http_top_route(const struct routes_snapshot *rs, uint64_t digest)
+{
+    const char *best = NULL;
+    uint64_t best_us = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        const struct routes_entry *r = &rs->r[i];
+        for (unsigned k = 0; k < r->ntop; k++) {
+            if (r->top[k].digest == digest && (!best || r->top[k].total_us > best_us)) {
+                best = r->route;
+                best_us = r->top[k].total_us;
+            }
+        }
+    }
+    return best;
+}
+
 static void
 http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
 {
@@ -844,15 +863,21 @@ http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
         evhttp_send_error(req, 500, "out of memory");
         return;
     }
+    struct routes_snapshot rs = {0}; /* for each shape's route (empty when out of memory) */
+    if (h->src.routes) {
+        routes_snapshot(h->src.routes, 0, &rs);
+    }
     struct http_json j;
     http_json_begin(&j);
     jsonw_array_begin(&j.w);
     for (size_t i = 0; i < snap.n; i++) {
         jsonw_object_begin(&j.w);
         http_digest_members(&j.w, h, &snap.d[i]);
+        jsonw_kstr(&j.w, "route", http_top_route(&rs, snap.d[i].digest));
         jsonw_object_end(&j.w);
     }
     jsonw_array_end(&j.w);
+    routes_snapshot_free(&rs);
     stats_snapshot_free(&snap);
     http_reply_json(req, 200, "OK", &j);
 }

@@ -158,8 +158,9 @@ class DashboardTest(unittest.TestCase):
                 for i in range(30):
                     cur.execute("SELECT email FROM users WHERE id = %d" % (i + 1))
                     cur.fetchall()
-                for i in range(10):  # no index on email: a full scan
-                    cur.execute("SELECT id FROM users WHERE email = 'u%d@example.com'" % (i + 5))
+                for i in range(10):  # no index on email: a full scan, from a route
+                    cur.execute("SELECT id FROM users WHERE email = 'u%d@example.com' "
+                                "/*route='%%2Fprofile%%2F%%3Cint%%3Aid%%3E'*/" % (i + 5))
                     cur.fetchall()
             conn.close()
 
@@ -168,7 +169,8 @@ class DashboardTest(unittest.TestCase):
             while time.time() < deadline:
                 with urllib.request.urlopen(base + "/api/digests", timeout=10) as r:
                     shapes = json.loads(r.read())
-                if sum(s["count"] for s in shapes if "from users" in s["fingerprint"]) >= 40:
+                if sum(s["count"] for s in shapes if "from users" in s["fingerprint"]) >= 40 and \
+                        any(s.get("route") for s in shapes):
                     break
                 time.sleep(0.3)
             scan = [s for s in shapes if "where email" in s["fingerprint"]]
@@ -185,6 +187,8 @@ class DashboardTest(unittest.TestCase):
             self.assertIn(">SELECT users WHERE email = ?<", dom)
             self.assertIn(">SELECT users WHERE id = ?<", dom)
             self.assertEqual(scan[0]["name"], "SELECT users WHERE email = ?")
+            self.assertEqual(scan[0]["route"], "/profile/<int:id>")  # the shapes' route column
+            self.assertIn(">/profile/&lt;int:id&gt;<", dom)
 
             # at 1280 px nothing runs off the page, the names are shown, the 0 counter is not red
             got = evaluate(base + "/", "JSON.stringify({w: document.documentElement.scrollWidth,"
