@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "protocol/proto_sqllex.h"
+#include "protocol/proto_tags.h"
 
 #define NM_DEPTH 6  /* query levels named; deeper subqueries are "(…)" */
 #define NM_SEEN  16 /* tables remembered per level to name each once */
@@ -867,4 +868,128 @@ proto_shape_name(const char *sql, size_t len, unsigned sqlmode, char *out, size_
     }
     out[m.n] = '\0';
     return m.n;
+}
+
+/* ---- the ORM behind an N+1 --------------------------------------------------------------- */
+
+static enum proto_orm
+orm_from_framework(const char *v)
+{
+    char w[16];
+    size_t i = 0;
+    for (; v[i] && i < sizeof w - 1; i++) {
+        w[i] = (char)nm_lower((unsigned char)v[i]);
+    }
+    w[i] = '\0';
+    if (strncmp(w, "sqlalchemy", 10) == 0 || strncmp(w, "flask", 5) == 0) {
+        return PROTO_ORM_SQLALCHEMY;
+    }
+    if (strncmp(w, "django", 6) == 0) {
+        return PROTO_ORM_DJANGO;
+    }
+    if (strncmp(w, "rails", 5) == 0 || strncmp(w, "activerecord", 12) == 0) {
+        return PROTO_ORM_RAILS;
+    }
+    return PROTO_ORM_UNKNOWN;
+}
+
+/* True when the bytes of t equal a_b, the parts of q joined by '_' (SQLAlchemy's label). */
+static bool
+orm_label_is(const struct nm *m, const struct proto_sqltok *t, const struct nm_qname *q)
+{
+    if (t->kind != PROTO_TOK_WORD || q->n != 2 || q->part[0].kind != PROTO_TOK_WORD ||
+        q->part[1].kind != PROTO_TOK_WORD) {
+        return false;
+    }
+    const unsigned char *s = m->lx.s;
+    size_t a = q->part[0].end - q->part[0].start, b = q->part[1].end - q->part[1].start;
+    if (t->end - t->start != a + 1 + b) {
+        return false;
+    }
+    for (size_t i = 0; i < a; i++) {
+        if (nm_lower(s[t->start + i]) != nm_lower(s[q->part[0].start + i])) {
+            return false;
+        }
+    }
+    if (s[t->start + a] != '_') {
+        return false;
+    }
+    for (size_t i = 0; i < b; i++) {
+        if (nm_lower(s[t->start + a + 1 + i]) != nm_lower(s[q->part[1].start + i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+enum proto_orm
+proto_orm_guess(const char *sql, size_t len, unsigned sqlmode)
+{
+    struct proto_tags tags;
+    if (proto_tags_parse(sql, len, sqlmode, &tags) > 0) {
+        const char *fw = proto_tags_get(&tags, "framework");
+        enum proto_orm o = fw ? orm_from_framework(fw) : PROTO_ORM_UNKNOWN;
+        if (o != PROTO_ORM_UNKNOWN) {
+            return o;
+        }
+    }
+    struct nm m = {.out = NULL, .n = 0, .lim = 0, .full = true, .glue = false};
+    proto_sqllex_init(&m.lx, sql, len, sqlmode);
+    struct proto_sqltok t;
+    while (nm_next(&m, &t)) {
+        if (!nm_ident_tok(&t)) {
+            continue;
+        }
+        struct proto_sqllex at = m.lx;
+        struct proto_sqltok dot, nx;
+        if (t.open == PROTO_TOK_QIDENT && nm_next(&m, &dot) && nm_op(&m, &dot, ".") &&
+            nm_next(&m, &nx)) {
+            if (nm_op(&m, &nx, "*")) {
+                return PROTO_ORM_RAILS; /* `t`.* */
+            }
+            if (nx.open == PROTO_TOK_QIDENT) {
+                return PROTO_ORM_DJANGO; /* `t`.`c` */
+            }
+        }
+        m.lx = at;
+        struct nm_qname q;
+        nm_qname_read(&m, &t, &q);
+        struct proto_sqltok as, label;
+        struct proto_sqllex save = m.lx;
+        if (q.n == 2 && nm_next(&m, &as) && proto_sqltok_word_is(&m.lx, &as, "as") &&
+            nm_next(&m, &label) && orm_label_is(&m, &label, &q)) {
+            return PROTO_ORM_SQLALCHEMY; /* t.c AS t_c */
+        }
+        m.lx = save;
+    }
+    return PROTO_ORM_UNKNOWN;
+}
+
+const char *
+proto_orm_fix(enum proto_orm orm)
+{
+    switch (orm) {
+    case PROTO_ORM_SQLALCHEMY:
+        return "load the relationship with its parents: "
+               ".options(selectinload(Parent.children)) (one more SELECT ... IN) or "
+               "joinedload(Parent.children) (one JOIN), or lazy='selectin' on the relationship";
+    case PROTO_ORM_DJANGO:
+        return "load the relation with its parents: .select_related('parent') for a foreign "
+               "key, .prefetch_related('children') for a many-to-many or reverse relation";
+    case PROTO_ORM_RAILS:
+        return "load the association with its parents: .includes(:children)";
+    case PROTO_ORM_UNKNOWN:
+        break;
+    }
+    return "fetch the children of all the parent rows in one statement, "
+           "WHERE x IN (...) with the parent ids, instead of one statement per parent row";
+}
+
+const char *
+proto_orm_name(enum proto_orm orm)
+{
+    return orm == PROTO_ORM_SQLALCHEMY ? "sqlalchemy"
+           : orm == PROTO_ORM_DJANGO   ? "django"
+           : orm == PROTO_ORM_RAILS    ? "rails"
+                                       : NULL;
 }

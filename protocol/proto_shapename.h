@@ -35,4 +35,23 @@
  */
 size_t proto_shape_name(const char *sql, size_t len, unsigned sqlmode, char *out, size_t cap);
 
+/* The ORM that sent a statement, as its sqlcommenter/marginalia tags or its style say. */
+enum proto_orm { PROTO_ORM_UNKNOWN = 0, PROTO_ORM_SQLALCHEMY, PROTO_ORM_DJANGO, PROTO_ORM_RAILS };
+
+/*
+ * Guesses the ORM of sql[0..len) (lexed under `sqlmode`): first from a tag framework='...'
+ * (sqlalchemy..., django..., rails.../activerecord...), then from the statement's style:
+ * SQLAlchemy aliases columns `t.c AS t_c`, Django quotes `\`t\`.\`c\``, Rails selects
+ * `\`t\`.*`. PROTO_ORM_UNKNOWN when nothing says.
+ */
+enum proto_orm proto_orm_guess(const char *sql, size_t len, unsigned sqlmode);
+
+/* The fix for an N+1 loop sent by `orm`: eager loading in its words (selectinload/joinedload,
+ * select_related/prefetch_related, includes), or for PROTO_ORM_UNKNOWN the generic rewrite
+ * (one statement with `WHERE x IN (…)` for all the parent rows). A static string. */
+const char *proto_orm_fix(enum proto_orm orm);
+
+/* "sqlalchemy", "django", "rails" or NULL for PROTO_ORM_UNKNOWN. */
+const char *proto_orm_name(enum proto_orm orm);
+
 #endif

@@ -40,6 +40,7 @@
 #include "proxy/account/histogram.h"
 #include "net/net_addr.h"
 #include "proxy/account/findings.h"
+#include "protocol/proto_shapename.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/history.h"
 #include "proxy/account/routes.h"
@@ -1076,6 +1077,18 @@ http_api_findings(struct http *h, struct evhttp_request *req)
         }
         jsonw_key(w, "child");
         http_shape_json(w, h, e[i].child);
+        if (e[i].kind == FINDINGS_N_PLUS_ONE) {
+            /* the fix in the words of the ORM that sent the child (its tags or its style) */
+            enum proto_orm orm = PROTO_ORM_UNKNOWN;
+            struct stats_digest *cd = malloc(sizeof *cd);
+            if (cd && h->src.stats && stats_get(h->src.stats, e[i].child, cd)) {
+                orm = proto_orm_guess(cd->example, strlen(cd->example), 0);
+                stats_digest_free(cd);
+            }
+            free(cd);
+            jsonw_kstr(w, "orm", proto_orm_name(orm));
+            jsonw_kstr(w, "fix", proto_orm_fix(orm));
+        }
         jsonw_kuint(w, "count", e[i].last_count);
         jsonw_kuint(w, "max_count", e[i].max_count);
         jsonw_kuint(w, "occurrences", e[i].occurrences);

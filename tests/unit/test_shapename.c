@@ -115,10 +115,48 @@ test_bounds(void)
     CHECK(n < PROTO_SHAPE_NAME_MAX);
 }
 
+struct orm_case {
+    const char *sql;
+    enum proto_orm orm;
+};
+
+static const struct orm_case orm_cases[] = {
+    {"SELECT classes.id AS classes_id, classes.name AS classes_name FROM classes, "
+     "classes_students WHERE ? = classes_students.student_id",
+     PROTO_ORM_SQLALCHEMY},
+    {"SELECT c.id FROM classes c WHERE c.id = 1 /*framework='sqlalchemy%3A2.0',route='%2Fr'*/",
+     PROTO_ORM_SQLALCHEMY},
+    {"SELECT `app_class`.`id`, `app_class`.`name` FROM `app_class` WHERE `app_class`.`id` = 3",
+     PROTO_ORM_DJANGO},
+    {"SELECT id FROM t WHERE id = 3 /*framework='django%3A4.2'*/", PROTO_ORM_DJANGO},
+    {"SELECT `classes`.* FROM `classes` WHERE `classes`.`id` = 3 LIMIT 1", PROTO_ORM_RAILS},
+    {"SELECT classes.id AS id FROM classes WHERE id = 1", PROTO_ORM_UNKNOWN},
+    {"SELECT name FROM classes WHERE id = 1", PROTO_ORM_UNKNOWN},
+    {"", PROTO_ORM_UNKNOWN},
+};
+
+static void
+test_orm(void)
+{
+    for (size_t i = 0; i < sizeof orm_cases / sizeof orm_cases[0]; i++) {
+        const struct orm_case *c = &orm_cases[i];
+        CHECK_EQ_U(proto_orm_guess(c->sql, strlen(c->sql), 0), c->orm);
+    }
+    CHECK(strstr(proto_orm_fix(PROTO_ORM_SQLALCHEMY), "selectinload") != NULL);
+    CHECK(strstr(proto_orm_fix(PROTO_ORM_SQLALCHEMY), "joinedload") != NULL);
+    CHECK(strstr(proto_orm_fix(PROTO_ORM_DJANGO), "select_related") != NULL);
+    CHECK(strstr(proto_orm_fix(PROTO_ORM_DJANGO), "prefetch_related") != NULL);
+    CHECK(strstr(proto_orm_fix(PROTO_ORM_RAILS), "includes") != NULL);
+    CHECK(strstr(proto_orm_fix(PROTO_ORM_UNKNOWN), "IN (") != NULL);
+    CHECK_STR(proto_orm_name(PROTO_ORM_DJANGO), "django");
+    CHECK(proto_orm_name(PROTO_ORM_UNKNOWN) == NULL);
+}
+
 int
 main(void)
 {
     test_cases();
+    test_orm();
     test_bounds();
     return check_exit();
 }
