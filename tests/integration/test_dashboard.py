@@ -162,6 +162,11 @@ class DashboardTest(unittest.TestCase):
                     cur.execute("SELECT id FROM users WHERE email = 'u%d@example.com' "
                                 "/*route='%%2Fprofile%%2F%%3Cint%%3Aid%%3E'*/" % (i + 5))
                     cur.fetchall()
+                # a long shape that is its route's costliest (the routes table ran off the page)
+                cond = " AND ".join("age <> %d" % k for k in range(40))
+                cur.execute("SELECT id FROM users WHERE " + cond +
+                            " /*route='%2Fa%2Fvery%2Flong%2Froute%2Fname%2Fto%2Fshow'*/")
+                cur.fetchall()
             conn.close()
 
             deadline = time.time() + 10
