@@ -32,6 +32,7 @@
 #include "explain/advice.h"
 #include "explain/plan.h"
 #include "protocol/proto_fingerprint.h"
+#include "protocol/proto_shapename.h"
 
 #define REPORT_FP_CAP    4096 /* fingerprint text kept per shape (the digest covers it all) */
 #define REPORT_WIDTH     100  /* table lines fit this many columns */
@@ -110,7 +111,8 @@ struct report_entry {
 struct report_shape {
     uint64_t digest;
     char *fingerprint;
-    double *samples; /* query times in seconds */
+    char name[PROTO_SHAPE_NAME_MAX]; /* its short name (proto_shapename.h); "" for a group */
+    double *samples;                 /* query times in seconds */
     size_t n, cap;
     double total, lock_total;
     uint64_t rows_sent, rows_examined, rows_affected, errors;
@@ -371,6 +373,7 @@ report_add(struct report *r, const struct report_entry *e, const char *text, siz
         s->used = true;
         s->digest = digest;
         s->fingerprint = fp;
+        proto_shape_name(text, len, 0, s->name, sizeof s->name);
         r->nshapes++;
     } else {
         free(fp);
@@ -2201,6 +2204,7 @@ report_print_json(FILE *out, const struct report *r, struct report_shape **v, si
             jsonw_object_end(&w);
             continue;
         }
+        jsonw_kstr(&w, "name", s->name);
         jsonw_kstr(&w, "fingerprint", s->fingerprint);
         /* the last plan, index advice, and the scanned row estimate its flags weigh by */
         plan_write_json(&w, s->plan && s->plan->nrows ? s->plan : NULL);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "protocol/proto_fingerprint.h"
+#include "protocol/proto_shapename.h"
 #include "common/strcopy.h"
 
 struct stats_entry {
@@ -24,6 +25,7 @@ struct stats_entry {
     uint64_t rows_sent, rows_affected;
     int64_t first_seen_us, last_seen_us;
     char fingerprint[STATS_FINGERPRINT_MAX];
+    char name[PROTO_SHAPE_NAME_MAX]; /* its short name (proto_shapename.h) */
     char example[STATS_EXAMPLE_MAX]; /* of the slowest execution seen */
     char schema[STATS_SCHEMA_MAX];   /* the schema it ran in */
     bool example_explainable;        /* it may be explained as it is (stats_sample) */
@@ -121,6 +123,9 @@ stats_entry_add(struct stats_entry *dst, const struct stats_entry *src)
     if (dst->fingerprint[0] == '\0') {
         memcpy(dst->fingerprint, src->fingerprint, sizeof dst->fingerprint);
     }
+    if (dst->name[0] == '\0') {
+        memcpy(dst->name, src->name, sizeof dst->name);
+    }
     dst->count += src->count;
     dst->errors += src->errors;
     dst->no_index += src->no_index;
@@ -141,6 +146,7 @@ stats_entry_reset(struct stats_entry *e, uint64_t digest)
     e->rows_sent = e->rows_affected = 0;
     e->first_seen_us = e->last_seen_us = 0;
     e->fingerprint[0] = '\0';
+    e->name[0] = '\0';
     e->example[0] = '\0';
     e->schema[0] = '\0';
     e->example_explainable = false;
@@ -441,6 +447,8 @@ stats_local_record(struct stats_local *l, const struct stats_sample *sm)
                     stats_entry_reset(&l->overflow, 0);
                     strcopy(l->overflow.fingerprint, sizeof l->overflow.fingerprint,
                             STATS_OVERFLOW_FP, strlen(STATS_OVERFLOW_FP));
+                    strcopy(l->overflow.name, sizeof l->overflow.name, STATS_OVERFLOW_FP,
+                            strlen(STATS_OVERFLOW_FP));
                     strcopy(l->overflow.example, sizeof l->overflow.example, STATS_OVERFLOW_FP,
                             strlen(STATS_OVERFLOW_FP));
                     l->has_overflow = true;
@@ -460,6 +468,13 @@ stats_local_record(struct stats_local *l, const struct stats_sample *sm)
             strcopy(e->fingerprint, sizeof e->fingerprint, sm->fingerprint, sm->fingerprint_len);
         } else if (sm->example) {
             proto_fingerprint(sm->example, sm->example_len, e->fingerprint, sizeof e->fingerprint);
+        }
+        /* Named from the whole statement (a fingerprint is cut at 1 KB, an ORM's WHERE comes
+         * after its long column list); once per shape and merge interval, not per statement. */
+        if (sm->example) {
+            proto_shape_name(sm->example, sm->example_len, 0, e->name, sizeof e->name);
+        } else {
+            proto_shape_name(e->fingerprint, strlen(e->fingerprint), 0, e->name, sizeof e->name);
         }
     }
     stats_entry_sample(e, sm, true);
@@ -586,6 +601,7 @@ stats_copy_out(const struct stats_shared_entry *e, struct stats_digest *out)
 {
     out->digest = e->e.digest;
     memcpy(out->fingerprint, e->e.fingerprint, sizeof out->fingerprint);
+    memcpy(out->name, e->e.name, sizeof out->name);
     memcpy(out->example, e->e.example, sizeof out->example);
     out->count = e->e.count;
     out->errors = e->e.errors;

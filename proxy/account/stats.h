@@ -27,6 +27,7 @@
 #include "explain/plan.h"
 #include "proxy/account/histogram.h"
 #include "proxy/account/sessreg.h"
+#include "protocol/proto_shapename.h"
 
 #define STATS_EXAMPLE_MAX     1024 /* bytes of the example statement kept */
 #define STATS_FINGERPRINT_MAX 1024 /* bytes of the fingerprint kept */
@@ -155,6 +156,7 @@ uint64_t stats_evicted(struct stats *s);
 struct stats_digest {
     uint64_t digest;
     char fingerprint[STATS_FINGERPRINT_MAX];
+    char name[PROTO_SHAPE_NAME_MAX]; /* proto_shape_name of the shape's statement text */
     char example[STATS_EXAMPLE_MAX];
     uint64_t count, errors, no_index;
     uint64_t total_us, min_us, max_us;

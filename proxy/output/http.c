@@ -54,6 +54,7 @@
 #include "proxy/account/histogram.h"
 #include "net/net_addr.h"
 #include "proxy/account/findings.h"
+#include "protocol/proto_shapename.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/history.h"
 #include "proxy/account/routes.h"
@@ -1201,6 +1202,7 @@ http_digest_members(struct jsonw *w, const struct http *h, const struct stats_di
     }
     double n = d->count ? (double)d->count : 1.0;
     http_jhex(w, "digest", d->digest);
+    jsonw_kstr(w, "name", d->name[0] ? d->name : d->fingerprint);
     jsonw_kstr(w, "fingerprint", d->fingerprint);
     jsonw_kstr(w, "example", example);
     jsonw_kuint(w, "count", d->count);
@@ -1299,6 +1301,25 @@ http_api_summary(struct http *h, struct evhttp_request *req)
     http_reply_json(req, 200, "OK", &j);
 }
 
+/* The route where a shape cost the most time: of the routes that list it among their
+ * ROUTES_TOP_SHAPES costliest shapes, the one with the largest total; NULL when none does. */
+static const char *
+http_top_route(const struct routes_snapshot *rs, uint64_t digest)
+{
+    const char *best = NULL;
+    uint64_t best_us = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        const struct routes_entry *r = &rs->r[i];
+        for (unsigned k = 0; k < r->ntop; k++) {
+            if (r->top[k].digest == digest && (!best || r->top[k].total_us > best_us)) {
+                best = r->route;
+                best_us = r->top[k].total_us;
+            }
+        }
+    }
+    return best;
+}
+
 static void
 http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
 {
@@ -1343,15 +1364,21 @@ http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
         evhttp_send_error(req, 500, "out of memory");
         return;
     }
+    struct routes_snapshot rs = {0}; /* for each shape's route (empty when out of memory) */
+    if (h->src.routes) {
+        routes_snapshot(h->src.routes, 0, &rs);
+    }
     struct http_json j;
     http_json_begin(&j);
     jsonw_array_begin(&j.w);
     for (size_t i = 0; i < snap.n; i++) {
         jsonw_object_begin(&j.w);
         http_digest_members(&j.w, h, &snap.d[i]);
+        jsonw_kstr(&j.w, "route", http_top_route(&rs, snap.d[i].digest));
         jsonw_object_end(&j.w);
     }
     jsonw_array_end(&j.w);
+    routes_snapshot_free(&rs);
     stats_snapshot_free(&snap);
     http_reply_json(req, 200, "OK", &j);
 }
@@ -1423,6 +1450,7 @@ http_shape_members(struct jsonw *w, const struct http *h, uint64_t digest, bool 
                 example = d->fingerprint;
             }
         }
+        jsonw_kstr(w, "name", d->name[0] ? d->name : d->fingerprint);
         jsonw_kstr(w, "fingerprint", d->fingerprint);
         jsonw_kstr(w, "example", example);
         if (count) {
@@ -1431,6 +1459,7 @@ http_shape_members(struct jsonw *w, const struct http *h, uint64_t digest, bool 
         free(red);
         stats_digest_free(d);
     } else {
+        jsonw_knull(w, "name");
         jsonw_knull(w, "fingerprint");
         jsonw_knull(w, "example");
     }
@@ -1548,6 +1577,18 @@ http_api_findings(struct http *h, struct evhttp_request *req)
         }
         jsonw_key(w, "child");
         http_shape_json(w, h, e[i].child);
+        if (e[i].kind == FINDINGS_N_PLUS_ONE) {
+            /* the fix in the words of the ORM that sent the child (its tags or its style) */
+            enum proto_orm orm = PROTO_ORM_UNKNOWN;
+            struct stats_digest *cd = malloc(sizeof *cd);
+            if (cd && h->src.stats && stats_get(h->src.stats, e[i].child, cd)) {
+                orm = proto_orm_guess(cd->example, strlen(cd->example), 0);
+                stats_digest_free(cd);
+            }
+            free(cd);
+            jsonw_kstr(w, "orm", proto_orm_name(orm));
+            jsonw_kstr(w, "fix", proto_orm_fix(orm));
+        }
         jsonw_kuint(w, "count", e[i].last_count);
         jsonw_kuint(w, "max_count", e[i].max_count);
         jsonw_kuint(w, "occurrences", e[i].occurrences);

@@ -4,9 +4,12 @@
  * and extracts a USE schema, and aborts when an invariant breaks: the output is NUL-terminated
  * inside its capacity, a cut output is a prefix of the full one, the digest is the same for
  * every capacity and is the FNV-1a 64 of the full fingerprint, and fingerprinting a fingerprint
- * changes nothing (but see the `--` exception below).
+ * changes nothing (but see the `--` exception below). The shape's short name (proto_shapename)
+ * never overruns its buffer, is NUL-free, shorter than PROTO_SHAPE_NAME_MAX, and the same on
+ * every call.
  */
 #include "protocol/proto_fingerprint.h"
+#include "protocol/proto_shapename.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,5 +106,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_REQUIRE(kind == PROTO_STMT_USE);
         FUZZ_REQUIRE(strnlen(tiny, sizeof tiny) < sizeof tiny);
     }
+    /* the short name: bounded, NUL-terminated, NUL-free, deterministic */
+    char name[PROTO_SHAPE_NAME_MAX + 1], name2[PROTO_SHAPE_NAME_MAX];
+    memset(name, 'G', sizeof name);
+    size_t nl = proto_shape_name(sql, size, 0, name, PROTO_SHAPE_NAME_MAX);
+    FUZZ_REQUIRE(name[PROTO_SHAPE_NAME_MAX] == 'G');
+    FUZZ_REQUIRE(nl < PROTO_SHAPE_NAME_MAX && strlen(name) == nl);
+    FUZZ_REQUIRE(proto_shape_name(sql, size, 0, name2, sizeof name2) == nl);
+    FUZZ_REQUIRE(memcmp(name, name2, nl + 1) == 0);
+    char tiny5[5];
+    FUZZ_REQUIRE(proto_shape_name(sql, size, 0, tiny5, sizeof tiny5) < sizeof tiny5);
     return 0;
 }

@@ -337,8 +337,9 @@ class Routes(unittest.TestCase):
         out = test_dashboard.run_chromium(["--virtual-time-budget=5000", "--dump-dom", base])
         self.assertEqual(out.returncode, 0, out.stderr[-2000:])
         dom = out.stdout
-        self.assertRegex(dom, r'<tr class="route"><td class="l">/roster</td>')
-        self.assertIn("/classes</td>", dom)
+        self.assertRegex(dom, r'<tr class="route"><td class="l" title="/roster">'
+                         r'<span class="fpt rt">/roster</span></td>')
+        self.assertIn("/classes</span></td>", dom)
         self.assertIn("N+1", dom)
         self.assertIn("%d queries of one shape after one parent" % NCLASSES, dom)
         self.assertIsNotNone(re.search(r"<pre>SELECT students\.id [^<]*FROM students", dom))
