@@ -11,6 +11,10 @@
 # time it took; apt's own output goes to a log that is shown only when apt fails.
 # New packages go into the set that first needs them (a later set includes the earlier ones).
 # clang -fsanitize=fuzzer on Debian 12 needs the libFuzzer runtime from libclang-rt-14-dev.
+# A minimal Debian 12 (debootstrap --variant=minbase) also lacks what the suite calls beyond
+# the libraries: git (test_package copies the tree with git ls-files), iproute2 (`ip`, for
+# tests/connectors/run), ca-certificates (npm ci reaches the registry over HTTPS), and Node.js
+# and npm (Debian's: 18; tests/integration/node pins connectors that run on it).
 
 SLOWTAP_DEPS_BUILD=(meson ninja-build pkg-config gcc libc6-dev
     libevent-dev libmariadb-dev libpcre2-dev libinih-dev libjansson-dev libssl-dev zlib1g-dev
@@ -21,7 +25,7 @@ SLOWTAP_DEPS_TEST=(clang libclang-rt-14-dev valgrind percona-toolkit
     python3-flask python3-flask-sqlalchemy python3-django
     haproxy sysbench php-cli php-mysql libdbd-mariadb-perl openssl chromium clang-format
     debhelper dpkg-dev build-essential systemd logrotate man-db prometheus
-    clickhouse-server clickhouse-client)
+    clickhouse-server clickhouse-client git iproute2 ca-certificates nodejs npm)
 
 # slowtap_deps build|demo|test: installs what that set needs and is missing.
 slowtap_deps() {

@@ -477,8 +477,9 @@ class Slowtap:
 
 
 def client_cli(port, stmt, db=None, user="app", password="apppass", extra=(), input=None,
-               timeout=60):
-    """Runs the mariadb CLI over TCP to 127.0.0.1:port with -N -B; returns CompletedProcess."""
+               timeout=60, env=None):
+    """Runs the mariadb CLI over TCP to 127.0.0.1:port with -N -B; returns CompletedProcess.
+    env: the CLI's environment (default: this process's)."""
     cli = _find(["mariadb", "mysql"])
     args = [cli, "--no-defaults", "--protocol=tcp", "-h", "127.0.0.1", "-P", str(port),
             "-u", user, "-p" + password, "-N", "-B"] + list(extra)
@@ -487,7 +488,7 @@ def client_cli(port, stmt, db=None, user="app", password="apppass", extra=(), in
     if stmt is not None:
         args += ["-e", stmt]
     return subprocess.run(args, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, env=env)
 
 
 # --- slow-log parsing -------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """test_addresses.py - addresses that resolve to several addresses (issue 11, item 3).
 
-slowtap runs inside `unshare --mount` with a hosts file of the test's own bind-mounted over
-/etc/hosts (the real one is never touched; needs root, as in CI), so that `localhost` resolves
-to ::1 first and 127.0.0.1 second, as on Debian. The MariaDB server is reached through a relay
+slowtap runs with a resolver override (tests/tools/hostsfile.py: an LD_PRELOAD getaddrinfo()
+that answers from a hosts file of the test's own; /etc/hosts is never touched, no mount, no
+root, so it works in a chroot or container too), so that `localhost` resolves to ::1 first and
+127.0.0.1 second, as on Debian. The MariaDB server is reached through a relay
 that listens on 127.0.0.1 only, as Debian's MariaDB does. Checked:
   - --backend localhost:PORT: the proxy and the auto-EXPLAIN connections fall back from ::1
     (refused) to 127.0.0.1; the start-up line lists the addresses in the order tried;
@@ -30,6 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import pymysql  # noqa: E402
 
 import harness  # noqa: E402
+import hostsfile  # noqa: E402
 from mywire import RawClient, parse_err, split_packets  # noqa: E402
 
 V6_FIRST_HOSTS = "::1 localhost ip6-localhost\n127.0.0.1 localhost\n"
@@ -114,24 +116,20 @@ class Relay:
 
 
 class NsSlowtap:
-    """slowtap run with `hosts` bind-mounted over /etc/hosts in a mount namespace of its own
-    (hosts=None: plainly). Waits until 127.0.0.1:wait_port accepts, unless wait_port is None."""
+    """slowtap run with getaddrinfo() answering from `hosts` (hostsfile.env; hosts=None:
+    plainly). Waits until 127.0.0.1:wait_port accepts, unless wait_port is None."""
 
     def __init__(self, args, hosts=None, wait_port=None, wait_host="127.0.0.1"):
         self.tmp = tempfile.mkdtemp(prefix="slowtap-addr-")
         self.log_path = os.path.join(self.tmp, "slow.log")
         self.err_path = os.path.join(self.tmp, "stderr.txt")
         cmd = [harness.slowtap_bin(), "--slow-log", self.log_path] + list(args)
-        if hosts is not None:
-            hp = os.path.join(self.tmp, "hosts")
-            with open(hp, "w") as f:
-                f.write(hosts)
-            cmd = ["unshare", "--mount", "--", "sh", "-c",
-                   'mount --bind "$1" /etc/hosts && shift && exec "$@"', "sh", hp] + cmd
+        env = None if hosts is None else hostsfile.env(hosts, directory=self.tmp)
         self.cmd = cmd
         with open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=err, preexec_fn=harness._die_with_parent)
+                                         stderr=err, env=env,
+                                         preexec_fn=harness._die_with_parent)
         if wait_port is not None:
             try:
                 harness.wait_port(wait_port, 10.0, host=wait_host, proc=self.proc)
@@ -192,20 +190,15 @@ def one_err(port, timeout=10):
 class Addresses(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
-            raise RuntimeError("test_addresses needs root (unshare --mount, mount --bind)")
         cls.srv = harness.mariadb()
         cls.srv.fresh_db(DB)
         cls.srv.sql("CREATE TABLE t (id INT PRIMARY KEY, v INT); "
                     "INSERT INTO t VALUES (1,1),(2,2),(3,3)", db=DB)
         cls.relay = Relay(cls.srv.port)
-        # the namespace really resolves localhost to ::1 first (else the test proves nothing)
-        hp = os.path.join(tempfile.mkdtemp(prefix="slowtap-addr-"), "hosts")
-        with open(hp, "w") as f:
-            f.write(V6_FIRST_HOSTS)
-        out = subprocess.run(["unshare", "--mount", "--", "sh", "-c",
-                              'mount --bind "$1" /etc/hosts && getent ahosts localhost', "sh",
-                              hp],
+        # the override really resolves localhost to ::1 first (else the test proves nothing)
+        tmp = tempfile.mkdtemp(prefix="slowtap-addr-")
+        out = subprocess.run(["getent", "ahosts", "localhost"],
+                             env=hostsfile.env(V6_FIRST_HOSTS, directory=tmp),
                              capture_output=True, text=True, timeout=30)
         first = out.stdout.split()[:1]
         if out.returncode != 0 or first != ["::1"]:

@@ -3,8 +3,11 @@ pipelining on (queries and prepare+execute pipelined, statement id -1, batch() a
 COM_STMT_BULK_EXECUTE) and `mysql2` (execute() prepared statements), installed from the npm
 registry into tests/integration/node by `npm ci`; the script (clients/matrix_node.js) prints the
 same through slowtap as directly, and the slow log holds each execute with parameters that
-evaluate to the bound values, substituted into the statement, with its row counts."""
+evaluate to the bound values, substituted into the statement, with its row counts. The lock
+file's packages all admit Debian 12's own Node.js 18 (their engines, read as tests/connectors/run
+reads them), and tests/integration/node/.npmrc keeps npm ci engine-strict."""
 
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +34,42 @@ def npm_install():
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=240)
     if r.returncode != 0:
         raise RuntimeError("%s failed in %s:\n%s" % (" ".join(npm), NODE_DIR, r.stdout[-3000:]))
+
+
+# Debian 12's own Node.js (nodejs 18.19.0 at release, 18.20.4 now): every pinned package must
+# admit it, although the development machines run a newer one.
+DEBIAN_NODE = "18.19.0"
+
+
+def node_range_ok(version, spec):
+    """tests/connectors/run's reading of an npm engines range (None: not understood)."""
+    import importlib.machinery
+    import importlib.util
+    run = os.path.join(os.path.dirname(HERE), "connectors", "run")
+    loader = importlib.machinery.SourceFileLoader("slowtap_connectors_run", run)
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(mod)
+    return mod.node_range_ok(version, spec)
+
+
+class NodePins(unittest.TestCase):
+    def test_lock_admits_debians_node(self):
+        with open(os.path.join(NODE_DIR, "package-lock.json")) as f:
+            lock = json.load(f)
+        checked = 0
+        for name, pkg in lock["packages"].items():
+            spec = (pkg.get("engines") or {}).get("node")
+            if spec:
+                self.assertIs(node_range_ok(DEBIAN_NODE, spec), True,
+                              "%s %s wants node %s" % (name or "(root)", pkg.get("version"),
+                                                       spec))
+                checked += 1
+        self.assertGreaterEqual(checked, 5)
+        # the reading itself: the pins this replaced are refused
+        self.assertIs(node_range_ok(DEBIAN_NODE, ">= 20.0.0"), False)
+        self.assertIs(node_range_ok(DEBIAN_NODE, "20 || >=22"), False)
+        with open(os.path.join(NODE_DIR, ".npmrc")) as f:
+            self.assertIn("engine-strict=true", f.read().split())
 
 
 class MatrixNode(unittest.TestCase):

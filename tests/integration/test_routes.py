@@ -259,9 +259,12 @@ class Routes(unittest.TestCase):
         self.assertEqual(routes[0]["route"], "/roster")  # the costlier first
         top = ro["top_shapes"]
         self.assertEqual(len(top), 2)
-        self.assertEqual(top[0]["count"], 3 * NCLASSES)
-        self.assertRegex(top[0]["fingerprint"], r"from students where")
-        self.assertEqual(top[1]["count"], 3)
+        # ranked by time, which a loaded machine can swap: each is found by its shape
+        lazy = [t for t in top if re.search(r"from students where", t["fingerprint"])]
+        self.assertEqual(len(lazy), 1, top)
+        self.assertEqual(lazy[0]["count"], 3 * NCLASSES)
+        self.assertEqual([t["count"] for t in top if t is not lazy[0]], [3])
+        self.assertGreaterEqual(top[0]["total"], top[1]["total"])
         # the N+1 runs are found per request (trace id) and carry the route
         f = get_json(self.http_port, "/api/findings")
         n1 = [x for x in f if x["kind"] == "n_plus_one"]

@@ -33,6 +33,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -40,6 +41,9 @@ import unittest
 import pymysql
 
 import harness
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
+import hostsfile  # noqa: E402
 
 DB = "tls_default"
 CLIENT_SSL = 0x0800
@@ -113,10 +117,19 @@ def fingerprint(der, algo="sha256"):
     return ":".join("%02X" % b for b in hashlib.new(algo, der).digest())
 
 
-def cli(port, stmt, extra=(), host="127.0.0.1"):
+def cli(port, stmt, extra=(), host="127.0.0.1", env=None):
     """The mariadb CLI with --ssl over TCP to host:port (harness.client_cli's -h is
     overridden by the later one)."""
-    return harness.client_cli(port, stmt, db=DB, extra=["--ssl", "-h", host] + list(extra))
+    return harness.client_cli(port, stmt, db=DB, extra=["--ssl", "-h", host] + list(extra),
+                              env=env)
+
+
+def host_name_env():
+    """(the host name, an environment in which it resolves to 127.0.0.1): the certificate
+    names the host, but a container or a minimal install need not resolve its own name, so
+    the clients that connect by it get it from a hosts file of the test's own (hostsfile)."""
+    name = socket.gethostname()
+    return name, hostsfile.env("127.0.0.1 %s\n" % name)
 
 
 def statements(st):
@@ -212,10 +225,11 @@ class Clients(unittest.TestCase):
             self.assertIn("2026", r.stderr)
             self.assertRegex(r.stderr, "self.signed")
             # with the written certificate as CA: verified, by address and by names
-            for host in ("127.0.0.1", "localhost", socket.gethostname()):
+            name, by_name = host_name_env()
+            for host, env in (("127.0.0.1", None), ("localhost", None), (name, by_name)):
                 r = cli(st.port, "SELECT 'cli-verified-marker'", ["--ssl-verify-server-cert",
                                                                   "--ssl-ca=" + st.cert],
-                        host=host)
+                        host=host, env=env)
                 self.assertEqual(r.returncode, 0, "%s: %s" % (host, r.stderr))
                 self.assertEqual(r.stdout.strip(), "cli-verified-marker")
             stmts = statements(st)
@@ -394,11 +408,11 @@ class ConnectorC34(unittest.TestCase):
 
     def run_client(self, host, port, *opts):
         r = subprocess.run([self.bin, host, str(port)] + list(opts), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=60)
+                           stderr=subprocess.STDOUT, text=True, timeout=60, env=self.env)
         return r.stdout.strip()
 
     def test_defaults(self):
-        host = socket.gethostname()
+        host, self.env = host_name_env()  # run_client connects with it
         with Proxy() as st:
             out = self.run_client("127.0.0.1", st.port)
             self.assertRegex(out, r"^TLS \S+ cc34-marker$")

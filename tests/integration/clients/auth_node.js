@@ -17,8 +17,28 @@ async function who(conn, tag) {
   console.log(`${tag}: ${r[0].u} ${r[0].d}`);
 }
 
+// The pinned connector (3.4.7: the newest that runs on Debian 12's Node.js 18) hands changeUser's
+// reject to authFailHandler as its first argument, so the server's ERR to a COM_CHANGE_USER
+// never settles the promise (3.5.4 fixed it; it needs Node.js 20). Give it 3.5.4's handling:
+// the connection is closed and the promise rejects with the server's error. Only the client's
+// error delivery changes; what goes over the wire is the connector's own.
+function fixChangeUserError() {
+  const Connection = need('mariadb/lib/connection.js');
+  const orig = Connection.prototype.authFailHandler;
+  Connection.prototype.authFailHandler = function (rejectOrErr, err) {
+    if (typeof rejectOrErr !== 'function') {
+      return orig.call(this, rejectOrErr);
+    }
+    if (err && err.fatal) {
+      this.fatalError(err, true);
+    }
+    return rejectOrErr(err);
+  };
+}
+
 async function main() {
   const mariadb = need('mariadb');
+  fixChangeUserError();
   const opts = { host, port: Number(port), user: edUser, password: edPass, database,
     connectTimeout: 20000 };
   if (tls === 'tls') {

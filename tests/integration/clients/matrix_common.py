@@ -62,10 +62,20 @@ def parse_log(text):
     return out
 
 
-def log_entries(px, settle=0.3):
-    """The proxy's slow log now (after `settle` seconds), parsed by parse_log()."""
+def log_entries(px, settle=0.3, timeout=15.0):
+    """The proxy's slow log, parsed by parse_log(), once it holds something and has not grown
+    for `settle` seconds (at most `timeout` seconds): the client has finished, but under load
+    (ASan on a busy machine) the proxy may write the last entries well after a fixed pause."""
+    deadline = time.monotonic() + timeout
     time.sleep(settle)
-    return parse_log(px.log_text())
+    text = px.log_text()
+    while time.monotonic() < deadline:
+        time.sleep(settle)
+        again = px.log_text()
+        if again and again == text:
+            break
+        text = again
+    return parse_log(text)
 
 
 def admin(entries, name):
