@@ -41,6 +41,12 @@ slowtap_deps() {
     esac
     local missing=() p
     for p in "${pkgs[@]}"; do
+        # Debian's npm comes with Debian's nodejs; a machine whose Node.js package brings its
+        # own npm (NodeSource's nodejs) cannot take Debian's npm beside it: a working `npm`
+        # on PATH is what the suite needs
+        if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then
+            continue
+        fi
         if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
             missing+=("$p")
         fi
