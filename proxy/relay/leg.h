@@ -7,10 +7,10 @@
  * model of pgbouncer's sbuf.
  *
  * The contract, for leg_relay(src) (bytes read from src go to src->peer):
- *   For every packet header in src's input, ops->want(owner, src, first byte) says how many
- *   first payload bytes the session needs to see (LEG_PEEK, or up to LEG_PEEK_MORE for an
- *   ERR's message); once min(len, that) have arrived, ops->packet(owner, src, pkt) is told the
- *   framer's step (header, kind) and those bytes. It answers:
+ *   For every packet header in src's input, once its first min(len, LEG_PEEK) payload bytes
+ *   are there (for a longer packet, ops->want(owner, src, first byte) may ask for up to
+ *   LEG_PEEK_MORE: an ERR's message), ops->packet(owner, src, pkt) is told the framer's step
+ *   (header, kind) and those bytes. It answers:
  *     LEG_PASS   the packet goes on to the peer; its body is relayed as it arrives
  *     LEG_GONE   the session was torn down inside the callback: the leg returns at once
  *   and may set pkt->seq (the header's sequence id is rewritten in place when it differs) and
