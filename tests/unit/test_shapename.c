@@ -107,7 +107,7 @@ test_bounds(void)
     n = proto_shape_name(q, sizeof q - 1, 0, name, sizeof name);
     CHECK_STR(name, "SELECT a?b? WHERE x = ?");
     /* deep nesting stays bounded */
-    char deep[2048] = "select * from t where a in ";
+    char deep[8192] = "select * from t where a in "; /* 27 + 200 x 28 bytes */
     for (int i = 0; i < 200; i++) {
         strcat(deep, "(select b from u where c in ");
     }
