@@ -53,12 +53,13 @@ class Shutdown(unittest.TestCase):
 
     def check_graceful(self, sig):
         with harness.Slowtap(long_query_time="1") as px:
-            conn, t, out = self.in_flight(px.port, 2)
+            conn, t, out = self.in_flight(px.port, 4)
             time.sleep(0.5)
             sent = time.monotonic()
             px.proc.send_signal(sig)
-            # Stops accepting promptly, while the statement still runs.
-            deadline = time.monotonic() + 1.0
+            # Stops accepting while the statement still runs (3.5 s more): the bound is wide
+            # for a loaded 2-core machine, where the workers' wake-up can lag by a second.
+            deadline = time.monotonic() + 2.5
             while not refused(px.port) and time.monotonic() < deadline:
                 time.sleep(0.05)
             self.assertTrue(refused(px.port), "new connections still accepted after %s" % sig)
@@ -66,15 +67,15 @@ class Shutdown(unittest.TestCase):
             code = px.proc.wait(15)
             exited = time.monotonic()
             t.join(5)
-            self.assertEqual(out.get("row"), (0, "done-2"), "in-flight result lost: %r (%.2f s after the signal)" % (out, out["at"] - sent))
+            self.assertEqual(out.get("row"), (0, "done-4"), "in-flight result lost: %r (%.2f s after the signal)" % (out, out["at"] - sent))
             self.assertLess(out["at"], exited + 0.5)
             self.assertEqual(code, 0, px.stderr())
             self.assertLess(exited - sent, 6)
             entries = harness.parse_slowlog(px.log_text())
-            mine = [e for e in entries if "done-2" in e["statement"]]
+            mine = [e for e in entries if "done-4" in e["statement"]]
             self.assertEqual(len(mine), 1, "in-flight statement not in the flushed slow log:\n"
                              + px.log_text()[-2000:])
-            self.assertGreaterEqual(mine[0]["query_time"], 1.9)
+            self.assertGreaterEqual(mine[0]["query_time"], 3.9)
             self.assertEqual(mine[0]["rows_sent"], 1)
             self.assertIn("stopping", px.stderr())
             try:
