@@ -61,6 +61,8 @@ enum conf_id {
     O_MAX_ROUTES,
     O_REQUEST_GAP,
     O_N_PLUS_ONE_MIN,
+    O_REQUESTS_KEEP,
+    O_REQUESTS_STATEMENTS,
     O_HTTP,
     O_METRICS_TOP,
     O_HTTP_AUTH_FILE,
@@ -154,6 +156,11 @@ static const struct conf_opt conf_opts[] = {
      "idle time that ends an untagged request outside a transaction (default 0.05)"},
     {"n-plus-one-min", O_N_PLUS_ONE_MIN, K_INT, OFF(n_plus_one_min), 2, 1000000, "N",
      "repeats of one shape after a parent that make an N+1 finding (default 5)"},
+    {"requests-keep", O_REQUESTS_KEEP, K_INT, OFF(requests_keep), 0, 1000, "K",
+     "recent requests kept per route with their statements: the K slowest and the K latest, "
+     "0..1000; 0 = none (default 20)"},
+    {"requests-statements", O_REQUESTS_STATEMENTS, K_INT, OFF(requests_stmts), 1, 100000, "N",
+     "statements kept per request, the rest only counted, 1..100000 (default 1000)"},
     {"http", O_HTTP, K_HTTP, OFF(http), 0, 0, "ADDR|off",
      "metrics and dashboard address (default 127.0.0.1:9033)"},
     {"metrics-top", O_METRICS_TOP, K_INT, OFF(metrics_top), 0, 100000, "N",
@@ -568,6 +575,8 @@ conf_defaults(struct conf *c)
     c->max_routes = 1000;
     c->request_gap_us = 50000;
     c->n_plus_one_min = 5;
+    c->requests_keep = 20;
+    c->requests_stmts = 1000;
     c->metrics_top = 20;
     c->http_max_connections = 64;
     c->http_header_timeout_us = 30 * 1000000LL;

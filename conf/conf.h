@@ -79,6 +79,8 @@ struct conf {
     int max_routes;         /* --max-routes N, default 1000 */
     int64_t request_gap_us; /* --request-gap SECONDS, default 0.05 */
     int n_plus_one_min;     /* --n-plus-one-min N, default 5 */
+    int requests_keep;      /* --requests-keep K, default 20 (proxy/account/requests.h) */
+    int requests_stmts;     /* --requests-statements N, default 1000 */
 
     /* pcre2 filters (repeatable) */
     char *include[CONF_MAX_PATTERNS];

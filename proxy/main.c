@@ -32,6 +32,7 @@
 #include "proxy/output/logfile.h"
 #include "proxy/account/record.h"
 #include "report/report.h"
+#include "proxy/account/requests.h"
 #include "proxy/account/routes.h"
 #include "proxy/account/sessreg.h"
 #include "proxy/output/slowlog.h"
@@ -383,7 +384,9 @@ main(int argc, char **argv)
     app.stats = stats_new(conf.max_digests);
     app.routes = routes_new(conf.max_routes);
     app.findings = findings_table_new();
-    if (!app.slow_log || !app.stats || !app.routes || !app.findings ||
+    app.requests =
+        requests_new((unsigned)conf.requests_keep, (uint32_t)conf.n_plus_one_min, app.findings);
+    if (!app.slow_log || !app.stats || !app.routes || !app.findings || !app.requests ||
         (conf.explain_log && !app.explain_log)) {
         fprintf(stderr, "slowtap: out of memory at start\n");
         goto out;
@@ -456,6 +459,7 @@ main(int argc, char **argv)
             .stats = app.stats,
             .routes = app.routes,
             .findings = app.findings,
+            .requests = app.requests,
             .n_counters = app.nworkers,
             .explain = app.explain,
             .slow_log = app.slow_log,
@@ -567,6 +571,7 @@ out:
         stats_free(app.stats);
     }
     routes_free(app.routes);
+    requests_free(app.requests); /* before the findings it gives examples to */
     findings_table_free(app.findings);
     filter_free(app.filter);
     tls_shutdown();

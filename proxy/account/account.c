@@ -15,6 +15,7 @@
 #include "protocol/proto_tmptab.h"
 #include "proxy/account/account.h"
 #include "proxy/account/filter.h"
+#include "proxy/account/requests.h"
 #include "proxy/account/routes.h"
 #include "proxy/account/sessreg.h"
 #include "proxy/account/stats.h"
@@ -81,6 +82,14 @@ acct_sess_end(struct acct_sess *as, const struct acct_ctx *ctx, int64_t now_us, 
     sessreg_remove(as->reg);
     as->reg = NULL;
     findings_sess_end(&as->fnd, wall_us);
+    if (as->req) {
+        if (ctx->requests) {
+            requests_local_add(ctx->requests, as->req);
+        } else {
+            requests_req_free(as->req);
+        }
+        as->req = NULL;
+    }
     free(as->fpc);
     as->fpc = NULL;
     free(as->tmp);
@@ -341,6 +350,57 @@ rec_fill_execute(struct rec *rec, const struct acct_stmt *st, const struct acct_
 /* ---- recording ---- */
 
 /*
+ * The session's request (requests.h): the unit of work findings_sess_stmt just counted the
+ * command in. A request whose unit ended goes to the worker's list; the command is appended
+ * to the open one (its text: the query, an execute's prepared text, or "administrator
+ * command: X").
+ */
+static void
+requests_follow(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *c,
+                const struct findings_stmt *fst, const char *sql, size_t sql_len, const char *fp)
+{
+    if (!ctx->requests) {
+        return;
+    }
+    const struct findings_sess *fs = &as->fnd;
+    if (as->req && (!fs->open || as->req_unit != fs->unit)) {
+        requests_local_add(ctx->requests, as->req);
+        as->req = NULL;
+    }
+    if (!fs->open) {
+        return; /* a pool marker: in no unit */
+    }
+    if (!as->req) {
+        as->req = requests_begin(c->t_start, c->wall_start, c->schema, fs->trace_id);
+        as->req_unit = fs->unit;
+        if (!as->req) {
+            return;
+        }
+    }
+    requests_set_route(as->req, fs->route);
+    bool exec = c->stmt && is_execute(c->cmd);
+    const char *text = sql ? sql : fp;
+    size_t len = sql ? sql_len : strlen(fp);
+    if (c->cmd == PROTO_COM_STMT_PREPARE) {
+        text = fp; /* its shape: "administrator command: Prepare" */
+        len = strlen(fp);
+    }
+    struct requests_stmt rs = {
+        .digest = fst->digest,
+        .params = fst->params,
+        .offset_us = c->t_start - as->req->start_us,
+        .query_us = fst->query_us,
+        .rows_sent = c->resp->rows_sent,
+        .rows_affected = c->resp->rows_affected,
+        .error = c->resp->err_code != 0,
+        .candidate = fst->candidate,
+        .prepared = exec,
+    };
+    requests_add(as->req, ctx->requests_stmts_max, &rs, text, len,
+                 c->cmd == PROTO_COM_QUERY && c->total > c->len, c->t_end);
+}
+
+/*
  * Where in the application a completed command belongs: its tags (parsed only when the text
  * has a comment; an execute takes its PREPARE text's route), its route's statistics, and the
  * N+1/duplicate detection of its unit of work (findings.h). Returns the tags (in *buf), NULL
@@ -397,6 +457,7 @@ record_where(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct
         .pool_marker = marker,
     };
     findings_sess_stmt(&as->fnd, &fst, mark);
+    requests_follow(as, ctx, c, &fst, sql, sql_len, fp);
     return tags;
 }
 

@@ -30,6 +30,8 @@
 
 struct explain;
 struct filter;
+struct requests_local;
+struct requests_req;
 struct routes_local;
 struct sessreg_entry;
 struct stats_local;
@@ -37,12 +39,15 @@ struct stats_local;
 /* One worker's accounting: set up with the worker, read on its thread only. */
 struct acct_ctx {
     const struct conf *conf;
-    const struct filter *filter;   /* NULL without --include/--exclude */
-    struct explain *explain;       /* NULL when auto-EXPLAIN is off */
-    uint64_t explain_threshold_us; /* statements explained from this duration */
-    struct counters *counters;     /* the worker's */
-    struct stats_local *stats;     /* the worker's per-shape table */
-    struct routes_local *routes;   /* the worker's per-route table */
+    const struct filter *filter;     /* NULL without --include/--exclude */
+    struct explain *explain;         /* NULL when auto-EXPLAIN is off */
+    uint64_t explain_threshold_us;   /* statements explained from this duration */
+    struct counters *counters;       /* the worker's */
+    struct stats_local *stats;       /* the worker's per-shape table */
+    struct routes_local *routes;     /* the worker's per-route table */
+    struct requests_local *requests; /* the worker's completed requests (requests.h); NULL:
+                                        none recorded */
+    uint32_t requests_stmts_max;     /* --requests-statements */
 };
 
 /*
@@ -69,6 +74,8 @@ struct acct_sess {
     struct sessreg_entry *reg; /* published for other threads once a transaction opened */
     struct acct_fpcache *fpc;  /* the last text statement's analysis (heap, on first use) */
     struct acct_tmptabs *tmp;  /* its temporary tables (heap, on the first one created) */
+    struct requests_req *req;  /* its unit of work's statements so far (requests.h), or NULL */
+    uint32_t req_unit;         /* fnd.unit that req records */
 };
 
 /* A prepared statement as the relay's table knows it (pstmt.h), for an execute. */

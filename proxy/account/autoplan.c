@@ -65,8 +65,8 @@ autoplan_free(struct autoplan *a)
 }
 
 /* One shape to the explain thread as a record of its own; false when it was not taken. */
-static bool
-autoplan_submit(struct autoplan *a, const struct stats_explainable *x)
+bool
+autoplan_explain(struct explain *e, const struct stats_explainable *x)
 {
     struct rec *r = rec_new();
     if (!r) {
@@ -86,7 +86,7 @@ autoplan_submit(struct autoplan *a, const struct stats_explainable *x)
         return false;
     }
     r->explain.log = false; /* a plan for the shape: nothing for the slow log */
-    if (!explain_submit(a->explain, rec_explain_job(r))) {
+    if (!explain_submit(e, rec_explain_job(r))) {
         rec_free(r);
         return false;
     }
@@ -113,7 +113,8 @@ autoplan_tick(struct autoplan *a, int64_t now_us)
     }
     size_t done = 0;
     while (done < a->npend && done < a->per_tick) {
-        autoplan_submit(a, &a->pend[done]); /* refused (queue full): dropped, counted there */
+        autoplan_explain(a->explain,
+                         &a->pend[done]); /* refused (queue full): dropped, counted there */
         done++;
     }
     if (done) {

@@ -43,4 +43,11 @@ struct autoplan *autoplan_new(const struct conf *c, struct stats *s, struct expl
 void autoplan_tick(struct autoplan *a, int64_t now_us);
 void autoplan_free(struct autoplan *a);
 
+struct stats_explainable;
+/* One statement to the explain thread the way the ticks send theirs (a record with
+ * explain.log false: its plan and advice land on shape x->digest), for an EXPLAIN asked for on
+ * the dashboard (any thread; the caller rate-limits). False when not taken (out of memory, or
+ * the explain queue refused it). */
+bool autoplan_explain(struct explain *e, const struct stats_explainable *x);
+
 #endif

@@ -299,6 +299,36 @@ findings_table_add(struct findings_table *t, enum findings_kind kind, uint64_t p
     pthread_mutex_unlock(&t->mu);
 }
 
+static void
+findings_copy_n(char *dst, size_t cap, const char *src, size_t n)
+{
+    if (n >= cap) {
+        n = cap - 1;
+    }
+    if (n) {
+        memcpy(dst, src, n);
+    }
+    dst[n] = '\0';
+}
+
+void
+findings_table_examples(struct findings_table *t, uint64_t parent, uint64_t child,
+                        const char *ptext, size_t plen, const char *ctext, size_t clen,
+                        const char *route)
+{
+    pthread_mutex_lock(&t->mu);
+    for (size_t i = 0; i < t->n; i++) {
+        struct findings_entry *e = &t->e[i];
+        if (e->kind == FINDINGS_N_PLUS_ONE && e->parent == parent && e->child == child) {
+            findings_copy_n(e->parent_example, sizeof e->parent_example, ptext, plen);
+            findings_copy_n(e->child_example, sizeof e->child_example, ctext, clen);
+            findings_copy(e->example_route, sizeof e->example_route, route);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
 static int
 findings_cmp(const void *a, const void *b)
 {

@@ -30,9 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FINDINGS_DUP_SLOTS 32  /* (shape, parameters) pairs remembered per unit */
-#define FINDINGS_ROUTE_MAX 128 /* bytes of a route kept, NUL included */
-#define FINDINGS_MAX       512 /* (kind, parent, child) pairs in the shared table */
+#define FINDINGS_DUP_SLOTS   32  /* (shape, parameters) pairs remembered per unit */
+#define FINDINGS_ROUTE_MAX   128 /* bytes of a route kept, NUL included */
+#define FINDINGS_MAX         512 /* (kind, parent, child) pairs in the shared table */
+#define FINDINGS_EXAMPLE_MAX 512 /* bytes of an N+1 finding's own example statements kept */
 
 enum findings_kind { FINDINGS_N_PLUS_ONE = 0, FINDINGS_DUPLICATE = 1 };
 
@@ -123,6 +124,11 @@ struct findings_entry {
     uint32_t last_count;
     uint64_t total_us; /* their time */
     int64_t first_seen_us, last_seen_us;
+    /* N+1: its own parent and child statements, from the last request that had it and was
+     * kept (requests.h), and that request's route; "" when none came yet */
+    char parent_example[FINDINGS_EXAMPLE_MAX];
+    char child_example[FINDINGS_EXAMPLE_MAX];
+    char example_route[FINDINGS_ROUTE_MAX];
 };
 
 struct findings_table *findings_table_new(void);
@@ -131,6 +137,12 @@ void findings_table_free(struct findings_table *t);
 void findings_table_add(struct findings_table *t, enum findings_kind kind, uint64_t parent,
                         uint64_t child, uint32_t count, uint64_t total_us, const char *route,
                         int64_t wall_us);
+/* The N+1 finding (parent, child), when the table has it: its parent and child statements
+ * (text and length, not NUL-terminated; cut to FINDINGS_EXAMPLE_MAX - 1) and their route
+ * (takes the mutex; nothing when unknown). */
+void findings_table_examples(struct findings_table *t, uint64_t parent, uint64_t child,
+                             const char *ptext, size_t plen, const char *ctext, size_t clen,
+                             const char *route);
 /* Copies the findings sorted by total time, descending (at most `limit`, 0 = all) into a
  * malloc'ed array (*out, free() it). Returns the number, or 0 (with *out NULL) when none or
  * out of memory. *total_found gets the findings counted since start, per kind. */

@@ -791,3 +791,17 @@ stats_top_explainable(struct stats *s, struct stats_explainable *out, size_t max
     free(top);
     return n;
 }
+
+bool
+stats_get_explainable(struct stats *s, uint64_t digest, struct stats_explainable *out)
+{
+    bool ok = false;
+    pthread_mutex_lock(&s->mu);
+    uint32_t *slot = stats_shared_slot(s, digest);
+    if (*slot && s->e[*slot - 1].e.count > 0 && s->e[*slot - 1].e.example_explainable) {
+        stats_explainable_copy(out, &s->e[*slot - 1].e);
+        ok = true;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}

@@ -148,6 +148,9 @@ struct stats_explainable {
 };
 size_t stats_take_noindex(struct stats *s, struct stats_explainable *out, size_t max);
 size_t stats_top_explainable(struct stats *s, struct stats_explainable *out, size_t max);
+/* One shape's example, as above (an EXPLAIN asked for on the dashboard): false when the shape
+ * is unknown or its example is not explainable as it is. */
+bool stats_get_explainable(struct stats *s, uint64_t digest, struct stats_explainable *out);
 
 /* Shapes evicted since start. */
 uint64_t stats_evicted(struct stats *s);

@@ -57,6 +57,8 @@
 #include "protocol/proto_shapename.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/history.h"
+#include "proxy/account/autoplan.h"
+#include "proxy/account/requests.h"
 #include "proxy/account/routes.h"
 #include "proxy/account/stats.h"
 
@@ -100,6 +102,10 @@ struct http {
     bool allow_any_host;   /* --http-allow-host '*' */
     bool allow_any_ip;     /* --http listens on a wildcard address: every IP literal is ours */
     struct net_addr *addr; /* what --http resolved to (static storage in http_start) */
+
+    /* POST /api/explain: a token bucket of --explain-rate a second (HTTP thread only) */
+    int explain_rate;
+    double explain_tokens, explain_last;
 };
 
 /* One accepted connection, from evhttp's bevcb (accept) to its close callback (evhttp frees
@@ -1604,6 +1610,384 @@ http_api_findings(struct http *h, struct evhttp_request *req)
     http_reply_json(req, 200, "OK", &j);
 }
 
+/* ---- requests (requests.h) and EXPLAIN on demand --------------------------------------- */
+
+/* A request statement's text, redacted as examples are; `buf` (cap bytes) holds the copy. */
+static void
+http_redacted_text(struct jsonw *w, const struct http *h, const char *k, const char *s, size_t n,
+                   char *buf, size_t cap)
+{
+    if (filter_redacts(h->src.filter)) {
+        size_t m = filter_redact(h->src.filter, s, n, buf, cap);
+        jsonw_kstrn(w, k, buf, m < cap ? m : cap - 1);
+    } else {
+        jsonw_kstrn(w, k, s, n);
+    }
+}
+
+static void
+http_request_summary(struct jsonw *w, const struct requests_summary *r)
+{
+    jsonw_kuint(w, "id", r->id);
+    jsonw_kstr(w, "route", r->route);
+    jsonw_kstr(w, "trace_id", r->trace_id[0] ? r->trace_id : NULL);
+    http_jtime(w, "start", r->start_wall_us);
+    jsonw_ksecs(w, "duration", (int64_t)r->duration_us);
+    jsonw_ksecs(w, "db_time", (int64_t)r->db_us);
+    jsonw_kuint(w, "statements", r->nstmts);
+    jsonw_kuint(w, "statements_kept", r->nkept);
+    jsonw_kuint(w, "statements_cut", r->nstmts - r->nkept);
+    jsonw_kuint(w, "n_plus_one", r->n_plus_one);
+    jsonw_kuint(w, "duplicates", r->duplicates);
+    jsonw_kbool(w, "slowest", r->slowest);
+    jsonw_kbool(w, "latest", r->latest);
+}
+
+/* /api/requests[?route=R]: per route (the one with the slowest request first), its kept
+ * requests, the slowest first. */
+static void
+http_api_requests(struct http *h, struct evhttp_request *req, const char *query)
+{
+    struct evkeyvalq q = {0};
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        http_reply_error(req, 400, "Bad Request", "malformed query string");
+        return;
+    }
+    const char *route = evhttp_find_header(&q, "route");
+    struct requests_listing l = {0};
+    if (h->src.requests && !requests_list(h->src.requests, route, &l)) {
+        evhttp_clear_headers(&q);
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    evhttp_clear_headers(&q);
+    struct http_json j;
+    http_json_begin(&j);
+    struct jsonw *w = &j.w;
+    jsonw_object_begin(w);
+    jsonw_kuint(w, "keep", l.keep);
+    jsonw_kuint(w, "recorded", l.recorded);
+    jsonw_kuint(w, "evicted", l.evicted);
+    jsonw_kuint(w, "dropped", l.dropped);
+    jsonw_key(w, "routes");
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < l.n; i++) {
+        jsonw_object_begin(w);
+        jsonw_kstr(w, "route", l.routes[i].route);
+        jsonw_key(w, "requests");
+        jsonw_array_begin(w);
+        for (size_t k = 0; k < l.routes[i].n; k++) {
+            jsonw_object_begin(w);
+            http_request_summary(w, &l.routes[i].r[k]);
+            jsonw_object_end(w);
+        }
+        jsonw_array_end(w);
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
+    jsonw_object_end(w);
+    requests_listing_free(&l);
+    http_reply_json(req, 200, "OK", &j);
+}
+
+static int
+http_u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A shape as a request's statements refer to it: name, fingerprint, plan, advice, flags. */
+static void
+http_request_shape(struct jsonw *w, const struct http *h, uint64_t digest)
+{
+    char hex[17];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)digest);
+    jsonw_key(w, hex);
+    struct stats_digest *d = malloc(sizeof *d);
+    if (!d || !h->src.stats || !stats_get(h->src.stats, digest, d)) {
+        free(d);
+        jsonw_null(w);
+        return;
+    }
+    jsonw_object_begin(w);
+    jsonw_kstr(w, "name", d->name[0] ? d->name : d->fingerprint);
+    jsonw_kstr(w, "fingerprint", d->fingerprint);
+    jsonw_kuint(w, "count", d->count);
+    jsonw_ksecs(w, "total", (int64_t)d->total_us);
+    jsonw_kbool(w, "full_scan", http_full_scan(d));
+    jsonw_key(w, "plan");
+    http_plan_json(w, d->plan);
+    jsonw_kstr(w, "index_advice", d->index_advice);
+    if (d->plan) {
+        jsonw_knull(w, "no_plan_reason");
+    } else if (!h->src.explain) {
+        jsonw_kstr(w, "no_plan_reason",
+                   "auto-EXPLAIN is off: start slowtap with --explain-user USER to capture plans");
+    } else {
+        jsonw_kstr(w, "no_plan_reason", "not explained yet: press EXPLAIN");
+    }
+    jsonw_object_end(w);
+    stats_digest_free(d);
+    free(d);
+}
+
+/* /api/requests/<id>: one request with its statements in order, its N+1 and duplicate groups
+ * and its shapes' plans and advice. */
+static void
+http_api_request(struct http *h, struct evhttp_request *req, const char *idstr)
+{
+    char *end;
+    unsigned long long id = strtoull(idstr, &end, 10);
+    struct requests_req *r = NULL;
+    if (*idstr && !*end && h->src.requests) {
+        r = requests_get(h->src.requests, id);
+    }
+    if (!r) {
+        http_reply_error(req, 404, "Not Found",
+                         "unknown request (only the slowest and latest "
+                         "--requests-keep per route are kept)");
+        return;
+    }
+    char *buf = malloc(REQUESTS_TEXT_MAX * 2 + 64);
+    uint64_t *dg = malloc(((size_t)r->nkept + 1) * sizeof *dg);
+    if (!buf || !dg) {
+        free(buf);
+        free(dg);
+        requests_req_free(r);
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    struct requests_summary sm = {.id = r->id,
+                                  .start_wall_us = r->start_wall_us,
+                                  .duration_us = requests_duration_us(r),
+                                  .db_us = r->db_us,
+                                  .nstmts = r->nstmts,
+                                  .nkept = r->nkept};
+    snprintf(sm.route, sizeof sm.route, "%s", r->route[0] ? r->route : REQUESTS_NO_ROUTE);
+    snprintf(sm.trace_id, sizeof sm.trace_id, "%s", r->trace_id);
+    for (uint32_t g = 0; g < r->ngroups; g++) {
+        if (r->groups[g].kind == REQUESTS_N_PLUS_ONE) {
+            sm.n_plus_one++;
+        } else {
+            sm.duplicates++;
+        }
+    }
+    struct http_json j;
+    http_json_begin(&j);
+    struct jsonw *w = &j.w;
+    jsonw_object_begin(w);
+    http_request_summary(w, &sm);
+    jsonw_kstr(w, "schema", r->schema);
+    jsonw_key(w, "statements");
+    jsonw_array_begin(w);
+    for (uint32_t i = 0; i < r->nkept; i++) {
+        const struct requests_stmt *s = &r->stmts[i];
+        jsonw_object_begin(w);
+        jsonw_kuint(w, "index", i);
+        jsonw_ksecs(w, "offset", s->offset_us);
+        jsonw_ksecs(w, "time", (int64_t)s->query_us);
+        jsonw_kuint(w, "rows", s->rows_sent);
+        jsonw_kuint(w, "rows_affected", s->rows_affected);
+        jsonw_kbool(w, "error", s->error);
+        http_jhex(w, "digest", s->digest);
+        http_redacted_text(w, h, "text", r->text + s->text_off, s->text_len, buf,
+                           REQUESTS_TEXT_MAX * 2 + 64);
+        jsonw_kbool(w, "text_cut", s->text_cut);
+        jsonw_kbool(w, "prepared", s->prepared);
+        jsonw_object_end(w);
+        dg[i] = s->digest;
+    }
+    jsonw_array_end(w);
+    jsonw_key(w, "groups");
+    jsonw_array_begin(w);
+    for (uint32_t g = 0; g < r->ngroups; g++) {
+        const struct requests_group *gr = &r->groups[g];
+        const struct requests_stmt *c = &r->stmts[gr->first_idx];
+        jsonw_object_begin(w);
+        jsonw_kstr(w, "kind", gr->kind == REQUESTS_N_PLUS_ONE ? "n_plus_one" : "duplicate");
+        if (gr->kind == REQUESTS_N_PLUS_ONE) {
+            http_jhex(w, "parent", gr->parent);
+        } else {
+            jsonw_knull(w, "parent");
+        }
+        http_jhex(w, "child", gr->child);
+        jsonw_kuint(w, "parent_index", gr->parent_idx);
+        jsonw_kuint(w, "first_index", gr->first_idx);
+        jsonw_kuint(w, "count", gr->count);
+        jsonw_ksecs(w, "total", (int64_t)gr->total_us);
+        if (gr->kind == REQUESTS_N_PLUS_ONE) {
+            enum proto_orm orm = proto_orm_guess(r->text + c->text_off, c->text_len, 0);
+            jsonw_kstr(w, "orm", proto_orm_name(orm));
+            jsonw_kstr(w, "fix", proto_orm_fix(orm));
+            jsonw_kstr(w, "generic_fix", proto_orm_fix(PROTO_ORM_UNKNOWN));
+        }
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
+    jsonw_kuint(w, "groups_cut", r->groups_cut);
+    /* each distinct shape once */
+    if (r->nkept) {
+        qsort(dg, r->nkept, sizeof *dg, http_u64_cmp);
+    }
+    jsonw_key(w, "shapes");
+    jsonw_object_begin(w);
+    for (uint32_t i = 0; i < r->nkept; i++) {
+        if (i && dg[i] == dg[i - 1]) {
+            continue;
+        }
+        http_request_shape(w, h, dg[i]);
+    }
+    jsonw_object_end(w);
+    jsonw_object_end(w);
+    free(buf);
+    free(dg);
+    requests_req_free(r);
+    http_reply_json(req, 200, "OK", &j);
+}
+
+/* Room for one more EXPLAIN asked for over HTTP: at most --explain-rate a second (at least
+ * one; --explain-rate 0: 10), as a token bucket with a second's burst. HTTP thread only. */
+static bool
+http_explain_allowed(struct http *h)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    double rate = h->explain_rate > 0 ? (double)h->explain_rate : 10.0;
+    h->explain_tokens += (now - h->explain_last) * rate;
+    if (h->explain_tokens > rate) {
+        h->explain_tokens = rate;
+    }
+    h->explain_last = now;
+    if (h->explain_tokens < 1.0) {
+        return false;
+    }
+    h->explain_tokens -= 1.0;
+    return true;
+}
+
+/*
+ * POST /api/explain?digest=HEX or ?request=ID&statement=N (header X-Requested-With: slowtap,
+ * which a cross-site form cannot send): EXPLAIN on the side connection, as auto-EXPLAIN runs
+ * it (read-only: EXPLAIN of a data statement; the explain thread's --explain-rate and
+ * --explain-interval apply), of the shape's example or the request's statement. The plan and
+ * advice land on the shape: 202 with the digest to poll (/api/digests/<digest>), and the plan
+ * the shape has now (null when none). 409 when auto-EXPLAIN is off, 422 when the statement
+ * cannot be explained as it is, 429 over the rate.
+ */
+static void
+http_api_explain(struct http *h, struct evhttp_request *req, const char *query)
+{
+    const char *xrw = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Requested-With");
+    if (!xrw || strcmp(xrw, "slowtap") != 0) {
+        http_reply_error(req, 403, "Forbidden", "send header X-Requested-With: slowtap");
+        return;
+    }
+    if (!h->src.explain || !h->src.stats) {
+        http_reply_error(req, 409, "Conflict",
+                         "auto-EXPLAIN is off: start slowtap with --explain-user USER");
+        return;
+    }
+    struct evkeyvalq q = {0};
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        http_reply_error(req, 400, "Bad Request", "malformed query string");
+        return;
+    }
+    const char *dv = evhttp_find_header(&q, "digest");
+    const char *rv = evhttp_find_header(&q, "request");
+    const char *sv = evhttp_find_header(&q, "statement");
+    struct stats_explainable *x = calloc(1, sizeof *x);
+    const char *why = NULL;
+    int code = 422;
+    if (!x) {
+        why = "out of memory";
+        code = 500;
+    } else if (dv) {
+        uint64_t digest = 0;
+        if (!hexfmt_parse_u64(dv, &digest)) {
+            why = "digest=HEX";
+            code = 400;
+        } else if (!stats_get_explainable(h->src.stats, digest, x)) {
+            why = "no explainable example of this shape (unknown, not a text data statement, "
+                  "or cut)";
+        }
+    } else if (rv && sv && h->src.requests) {
+        char *e1, *e2;
+        unsigned long long id = strtoull(rv, &e1, 10);
+        unsigned long n = strtoul(sv, &e2, 10);
+        struct requests_req *r =
+            *rv && !*e1 && *sv && !*e2 ? requests_get(h->src.requests, id) : NULL;
+        if (!r) {
+            why = "unknown request";
+            code = 404;
+        } else if (n >= r->nkept) {
+            why = "no such statement in the request";
+            code = 404;
+        } else {
+            const struct requests_stmt *s = &r->stmts[n];
+            if (!s->candidate || s->prepared || s->text_cut) {
+                /* its shape's example, when that can be explained */
+                if (!stats_get_explainable(h->src.stats, s->digest, x)) {
+                    why = "this statement cannot be explained as it is (not a text data "
+                          "statement, or cut)";
+                }
+            } else {
+                struct stats_explainable ex;
+                bool known = stats_get_explainable(h->src.stats, s->digest, &ex);
+                x->digest = s->digest;
+                x->query_us = s->query_us;
+                snprintf(x->fingerprint, sizeof x->fingerprint, "%s", known ? ex.fingerprint : "");
+                snprintf(x->example, sizeof x->example, "%.*s", (int)s->text_len,
+                         r->text + s->text_off);
+                snprintf(x->schema, sizeof x->schema, "%s", r->schema);
+            }
+        }
+        requests_req_free(r);
+    } else {
+        why = "digest=HEX, or request=ID&statement=N";
+        code = 400;
+    }
+    evhttp_clear_headers(&q);
+    if (why) {
+        free(x);
+        http_reply_error(req, code,
+                         code == 400   ? "Bad Request"
+                         : code == 404 ? "Not Found"
+                         : code == 500 ? "Internal Server Error"
+                                       : "Unprocessable Entity",
+                         why);
+        return;
+    }
+    if (!http_explain_allowed(h)) {
+        free(x);
+        http_reply_error(req, 429, "Too Many Requests", "over --explain-rate: try again");
+        return;
+    }
+    bool taken = autoplan_explain(h->src.explain, x);
+    struct stats_digest *d = malloc(sizeof *d);
+    bool have = d && stats_get(h->src.stats, x->digest, d);
+    struct http_json j;
+    http_json_begin(&j);
+    struct jsonw *w = &j.w;
+    jsonw_object_begin(w);
+    jsonw_kbool(w, "submitted", taken);
+    http_jhex(w, "digest", x->digest);
+    char poll[64];
+    snprintf(poll, sizeof poll, "/api/digests/%016llx", (unsigned long long)x->digest);
+    jsonw_kstr(w, "poll", poll);
+    jsonw_key(w, "plan");
+    http_plan_json(w, have ? d->plan : NULL);
+    jsonw_kstr(w, "index_advice", have ? d->index_advice : NULL);
+    jsonw_object_end(w);
+    if (have) {
+        stats_digest_free(d);
+    }
+    free(d);
+    free(x);
+    http_reply_json(req, taken ? 202 : 503, taken ? "Accepted" : "Service Unavailable", &j);
+}
+
 /* Route and finding series for /metrics: the top --metrics-top routes only (a route label,
  * never a trace id). */
 static void
@@ -1773,7 +2157,18 @@ http_dispatch(struct evhttp_request *req, void *arg)
     if (!path || !*path) {
         path = "/";
     }
-    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
+    bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+    if (post != (strcmp(path, "/api/explain") == 0)) {
+        /* POST is for /api/explain only, which takes nothing else */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          post ? "GET, HEAD" : "POST");
+        http_reply_error(req, 405, "Method Not Allowed",
+                         post ? "POST is for /api/explain only" : "/api/explain takes POST");
+        return;
+    }
+    if (post) {
+        http_api_explain(h, req, query);
+    } else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         struct evbuffer *b = evbuffer_new();
         if (!b) {
             evhttp_send_error(req, 500, "out of memory");
@@ -1794,6 +2189,10 @@ http_dispatch(struct evhttp_request *req, void *arg)
         http_api_routes(h, req, query);
     } else if (strcmp(path, "/api/findings") == 0) {
         http_api_findings(h, req);
+    } else if (strcmp(path, "/api/requests") == 0 || strcmp(path, "/api/requests/") == 0) {
+        http_api_requests(h, req, query);
+    } else if (strncmp(path, "/api/requests/", 14) == 0) {
+        http_api_request(h, req, path + 14);
     } else if (strcmp(path, "/api/series") == 0) {
         http_api_series(h, req, query);
     } else if (strcmp(path, "/dygraph.min.js") == 0) {
@@ -1889,6 +2288,8 @@ http_start(const struct conf *c, const struct http_sources *src)
     pthread_mutex_init(&h->ssl_lock, NULL);
     h->src = *src;
     h->metrics_top = c->metrics_top;
+    h->explain_rate = c->explain_rate;
+    h->explain_tokens = c->explain_rate > 0 ? (double)c->explain_rate : 10.0;
     h->addr = &addr;
     h->max_conns = c->http_max_connections > 0 ? c->http_max_connections : 64;
     h->header_tv = (struct timeval){
@@ -1916,7 +2317,7 @@ http_start(const struct conf *c, const struct http_sources *src)
         http_free(h);
         return NULL;
     }
-    evhttp_set_allowed_methods(h->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    evhttp_set_allowed_methods(h->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
     evhttp_set_max_headers_size(h->eh, 16384);
     evhttp_set_max_body_size(h->eh, 4096);
     evhttp_set_timeout_tv(h->eh, &h->header_tv); /* idle, and a reader that stalls a reply */

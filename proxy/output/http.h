@@ -66,6 +66,7 @@ struct http_sources {
     struct stats *stats;
     struct routes *routes;           /* may be NULL */
     struct findings_table *findings; /* may be NULL */
+    struct requests *requests;       /* recent requests (requests.h); may be NULL */
     struct counters *const *counters;
     int n_counters;
     struct explain *explain;     /* may be NULL */

@@ -19,6 +19,7 @@
 #include "protocol/proto_packet.h"
 #include "proxy/account/record.h"
 #include "proxy/output/logfile.h"
+#include "proxy/account/requests.h"
 #include "proxy/account/routes.h"
 #include "proxy/relay/session.h"
 #include "proxy/output/slowlog.h"
@@ -237,6 +238,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     if (++w->ticks % MERGE_EVERY == 0 || stats_local_overflowed(w->stats)) {
         stats_local_merge(w->stats);
         routes_local_merge(w->routes);
+        requests_local_merge(w->requests);
     }
     if (w->stopping && (w->nsessions == 0 || now >= w->stop_deadline_us)) {
         event_base_loopbreak(w->base);
@@ -349,6 +351,7 @@ worker_new(struct app *app, int id)
     w->slowbuf = logbuf_new(app->slow_log);
     w->stats = stats_local_new(app->stats, STATS_LOCAL_SLOTS);
     w->routes = routes_local_new(app->routes, ROUTES_LOCAL_SLOTS);
+    w->requests = requests_local_new(app->requests);
     w->findings = (struct findings_conf){.request_gap_us = app->conf->request_gap_us,
                                          .n_plus_one_min = (uint32_t)app->conf->n_plus_one_min,
                                          .table = app->findings,
@@ -360,8 +363,11 @@ worker_new(struct app *app, int id)
                                 .explain_threshold_us = app->explain_threshold_us,
                                 .counters = &w->counters,
                                 .stats = w->stats,
-                                .routes = w->routes};
-    if (!w->tick || !w->ctl || !w->accept_resume || !w->slowbuf || !w->stats || !w->routes) {
+                                .routes = w->routes,
+                                .requests = requests_keep(app->requests) ? w->requests : NULL,
+                                .requests_stmts_max = (uint32_t)app->conf->requests_stmts};
+    if (!w->tick || !w->ctl || !w->accept_resume || !w->slowbuf || !w->stats || !w->routes ||
+        !w->requests) {
         fprintf(stderr, "slowtap: cannot set up worker %d\n", id);
         worker_join_free(w);
         return NULL;
@@ -447,6 +453,9 @@ worker_join_free(struct worker *w)
     }
     if (w->routes) {
         routes_local_free(w->routes);
+    }
+    if (w->requests) {
+        requests_local_free(w->requests);
     }
     sess_pool_free(w);
     event_base_free(w->base);

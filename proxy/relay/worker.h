@@ -47,6 +47,7 @@ struct app {
 
     struct routes *routes;           /* per-route statistics (routes.h) */
     struct findings_table *findings; /* N+1 and duplicate findings (findings.h) */
+    struct requests *requests;       /* recent requests with their statements (requests.h) */
 
     struct explain *explain;        /* NULL when auto-EXPLAIN is off */
     struct logbuf *explain_slowbuf; /* the slow-log buffer the explain thread writes through */
@@ -86,9 +87,10 @@ struct worker {
     struct logbuf *slowbuf;
     struct stats_local *stats;
 
-    struct routes_local *routes;   /* this worker's per-route table */
-    struct findings_conf findings; /* what its sessions' findings_sess use */
-    struct acct_ctx acct;          /* what its sessions' accounting uses (account.h) */
+    struct routes_local *routes;     /* this worker's per-route table */
+    struct findings_conf findings;   /* what its sessions' findings_sess use */
+    struct requests_local *requests; /* its completed requests (requests.h) */
+    struct acct_ctx acct;            /* what its sessions' accounting uses (account.h) */
 
     struct pcmd *pcmd_pool; /* recycled command records, so steady state allocates none */
     int pcmd_pool_n;
