@@ -1082,6 +1082,9 @@ http_metrics(struct http *h, struct evhttp_request *req)
 
 /* ---- JSON API (common/jsonw.h: one escaping rule, no member ever dropped) --------------- */
 
+static void http_redacted_text(struct jsonw *w, const struct http *h, const char *k, const char *s,
+                               size_t n, char *buf, size_t cap);
+
 static void
 http_plan_json(struct jsonw *w, const struct plan *p)
 {
@@ -1472,11 +1475,19 @@ http_shape_members(struct jsonw *w, const struct http *h, uint64_t digest, bool 
     free(d);
 }
 
+/* A finding's parent or child: its shape, and "statement", the finding's own statement of that
+ * shape (from a request that had it, redacted as examples are), null when none was kept. */
 static void
-http_shape_json(struct jsonw *w, const struct http *h, uint64_t digest)
+http_finding_shape(struct jsonw *w, const struct http *h, uint64_t digest, const char *own)
 {
     jsonw_object_begin(w);
     http_shape_members(w, h, digest, true);
+    if (own[0]) {
+        char buf[FINDINGS_EXAMPLE_MAX + 64];
+        http_redacted_text(w, h, "statement", own, strlen(own), buf, sizeof buf);
+    } else {
+        jsonw_knull(w, "statement");
+    }
     jsonw_object_end(w);
 }
 
@@ -1577,23 +1588,30 @@ http_api_findings(struct http *h, struct evhttp_request *req)
         jsonw_kstr(w, "kind", e[i].kind == FINDINGS_N_PLUS_ONE ? "n_plus_one" : "duplicate");
         jsonw_key(w, "parent");
         if (e[i].parent) {
-            http_shape_json(w, h, e[i].parent);
+            http_finding_shape(w, h, e[i].parent, e[i].parent_example);
         } else {
             jsonw_null(w);
         }
         jsonw_key(w, "child");
-        http_shape_json(w, h, e[i].child);
+        http_finding_shape(w, h, e[i].child, e[i].child_example);
         if (e[i].kind == FINDINGS_N_PLUS_ONE) {
-            /* the fix in the words of the ORM that sent the child (its tags or its style) */
+            /* the fix in the words of the ORM that sent the child (its tags or its style):
+             * its own statement's, else its shape's example */
             enum proto_orm orm = PROTO_ORM_UNKNOWN;
-            struct stats_digest *cd = malloc(sizeof *cd);
-            if (cd && h->src.stats && stats_get(h->src.stats, e[i].child, cd)) {
-                orm = proto_orm_guess(cd->example, strlen(cd->example), 0);
-                stats_digest_free(cd);
+            if (e[i].child_example[0]) {
+                orm = proto_orm_guess(e[i].child_example, strlen(e[i].child_example), 0);
+            } else {
+                struct stats_digest *cd = malloc(sizeof *cd);
+                if (cd && h->src.stats && stats_get(h->src.stats, e[i].child, cd)) {
+                    orm = proto_orm_guess(cd->example, strlen(cd->example), 0);
+                    stats_digest_free(cd);
+                }
+                free(cd);
             }
-            free(cd);
             jsonw_kstr(w, "orm", proto_orm_name(orm));
             jsonw_kstr(w, "fix", proto_orm_fix(orm));
+            jsonw_kstr(w, "generic_fix", proto_orm_fix(PROTO_ORM_UNKNOWN));
+            jsonw_kstr(w, "example_route", e[i].example_route[0] ? e[i].example_route : NULL);
         }
         jsonw_kuint(w, "count", e[i].last_count);
         jsonw_kuint(w, "max_count", e[i].max_count);
@@ -1634,7 +1652,7 @@ http_request_summary(struct jsonw *w, const struct requests_summary *r)
     http_jtime(w, "start", r->start_wall_us);
     jsonw_ksecs(w, "duration", (int64_t)r->duration_us);
     jsonw_ksecs(w, "db_time", (int64_t)r->db_us);
-    jsonw_kuint(w, "statements", r->nstmts);
+    jsonw_kuint(w, "statement_count", r->nstmts);
     jsonw_kuint(w, "statements_kept", r->nkept);
     jsonw_kuint(w, "statements_cut", r->nstmts - r->nkept);
     jsonw_kuint(w, "n_plus_one", r->n_plus_one);
