@@ -1800,6 +1800,29 @@ report_fmt_plan_row(char *out, size_t cap, const struct plan_row *row)
     }
 }
 
+/* Below the table: each ranked shape's short name (proto_shapename.h: verb, tables, the
+ * WHERE/ORDER columns), which tells apart shapes whose fingerprints begin alike. */
+static void
+report_print_names(FILE *out, struct report_shape **v, size_t n)
+{
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct report_shape *s = v[i];
+        if (!s->name[0]) {
+            continue;
+        }
+        char hex[17];
+        hexfmt_u64(s->digest, hex);
+        hex[8] = '\0';
+        if (!any) {
+            fprintf(out, "\n# names (rank digest: the shape's short name)\n");
+            any = true;
+        }
+        fprintf(out, "%4zu %-8s ", i + 1, hex);
+        report_print_fp(out, s->name, 14);
+    }
+}
+
 /* Below the table: the last plan read of each ranked shape that has one, by rank, one line
  * per table read (wrapped like fingerprints). */
 static void
@@ -2023,6 +2046,7 @@ report_print_table(FILE *out, const struct report *r, struct report_shape **v, s
     if (groups) {
         report_print_group_shapes(out, r, v, n);
     } else {
+        report_print_names(out, v, n);
         report_print_plans(out, v, n);
         report_print_advice(out, v, n);
         report_print_disk(out, v, n);

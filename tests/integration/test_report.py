@@ -228,6 +228,15 @@ class ReportHandwritten(unittest.TestCase):
         self.assertTrue(rows[0]["fingerprint"].startswith("select name from users"))
         self.assertIn("# flags: scan = full scan, join = full join", out)
         assert_fits(self, out, report_json(self.text_log))
+        # below the table, each shape's short name by rank (what tells ORM shapes apart)
+        names = out.split("\n# names (rank digest: the shape's short name)\n", 1)[1]
+        names = names.split("\n\n", 1)[0].splitlines()
+        shapes = report_json(self.text_log)
+        shapes = shapes["shapes"] if isinstance(shapes, dict) else shapes
+        self.assertEqual(len(names), 3, out)
+        for line, s in zip(names, shapes):
+            self.assertEqual(line.split(None, 2), [str(s["rank"]), s["digest"][:8], s["name"]])
+        self.assertTrue(names[0].endswith(" SELECT users WHERE id = ?"), names)
 
     def test_flags_errors_and_more_columns(self):
         """Full_join, Tmp_table and Filesort from flags lines and from EXPLAIN rows; errors,
@@ -323,7 +332,8 @@ class ReportHandwritten(unittest.TestCase):
         self.assertTrue(rows[0]["fingerprint"].endswith(" ..."), rows[0])
         self.assertTrue(rows[0]["fingerprint"].startswith("select column_number_0, "), rows[0])
         # at most 6 lines for one shape: the second shape's row follows soon after
-        lines = [l for l in out.splitlines() if not l.startswith("#")]
+        table = out.split("\n\n", 1)[0]  # (the sections below it begin after a blank line)
+        lines = [l for l in table.splitlines() if not l.startswith("#")]
         self.assertLessEqual(len(lines), 1 + 6 + 1, out)
         self.assertEqual(rows[1]["fingerprint"], "select ?")
 
