@@ -1,6 +1,7 @@
 /*
- * http.h - the HTTP endpoint (libevent evhttp, a thread and event_base of its own). GET/HEAD
- * only; every response carries Cache-Control: no-store.
+ * http.h - the HTTP endpoint (libevent evhttp, a thread and event_base of its own). GET/HEAD,
+ * and POST for /api/explain only (405 otherwise); every response carries Cache-Control:
+ * no-store.
  *
  *   /metrics                 Prometheus text format 0.0.4 (text/plain; version=0.0.4): the
  *                            summed worker counters, log and explain counters, evictions, the
@@ -27,6 +28,12 @@
  *                            reported no index used". 400 on a bad sort/limit.
  *   /api/digests/<16 hex>    one shape plus "histogram": [{lo_us, hi_us, count}] (non-empty
  *                            buckets); 404 {"error": ...} when unknown.
+ *   /api/requests[?route=R]  JSON: recent requests per route (requests.h), slowest first.
+ *   /api/requests/<id>       one request: statements in order, groups, shapes' plans/advice.
+ *   POST /api/explain?digest=HEX | ?request=ID&statement=N   (X-Requested-With: slowtap)
+ *                            EXPLAIN on the auto-EXPLAIN side connection through
+ *                            autoplan_explain, at most --explain-rate a second (429); 202
+ *                            with the digest to poll.
  *   / and /index.html        the embedded dashboard (proxy/dashboard.html).
  *
  * Auth: with --http-auth-file every endpoint needs `Authorization: Bearer <token>` (file holds

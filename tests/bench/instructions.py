@@ -32,7 +32,8 @@ configuration -trx does not apply there.
 Usage: tests/bench/instructions.py [CONFIG...]       (default: all four)
 Environment: SLOWTAP_BIN [build-bench/slowtap, else build/slowtap]; BENCH_INSTR_WORKLOAD
   [point] or large; BENCH_INSTR_N [20000, large: 20]; BENCH_INSTR_WARMUP [500, large: 2]; BENCH_INSTR_TOP [15]; BENCH_INSTR_DIR [a new /tmp directory]: the
-  callgrind files stay there; BENCH_INSTR_JSON: also write the numbers as JSON there.
+  callgrind files stay there; BENCH_INSTR_JSON: also write the numbers as JSON there;
+  BENCH_INSTR_SLOWTAP_ARGS: more slowtap options (split on blanks), e.g. --requests-keep 0.
 MariaDB: the test suite's (SLOWTAP_TEST_MYSQL_PORT/_SOCKET, see tests/integration/harness.py)
 or a throwaway one. Not part of the test suite.
 """
@@ -115,7 +116,8 @@ def proxy_command(config, srv, port, outdir):
     return [slowtap_binary(), "--listen", "127.0.0.1:%d" % port,
             "--backend", "127.0.0.1:%d" % srv.port, "--long-query-time", lqt,
             "--slow-log", os.path.join(outdir, config + "-slow.log"),
-            "--http", "127.0.0.1:%d" % harness.free_port(), "--threads", "1"]
+            "--http", "127.0.0.1:%d" % harness.free_port(), "--threads", "1"] + \
+        os.environ.get("BENCH_INSTR_SLOWTAP_ARGS", "").split()
 
 
 def callgrind_control(args, pid):
