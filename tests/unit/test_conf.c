@@ -112,6 +112,8 @@ test_defaults(void)
     CHECK_EQ_U(c.max_routes, 1000);
     CHECK_EQ_U(c.request_gap_us, 50000);
     CHECK_EQ_U(c.n_plus_one_min, 5);
+    CHECK_EQ_U(c.requests_keep, 20);
+    CHECK_EQ_U(c.requests_stmts, 1000);
     CHECK_STR(c.http, "127.0.0.1:9033");
     CHECK_EQ_U(c.metrics_top, 20);
     CHECK(c.http_auth_file == NULL);
@@ -172,6 +174,10 @@ test_every_option(void)
                           "0.2",
                           "--n-plus-one-min",
                           "3",
+                          "--requests-keep",
+                          "0",
+                          "--requests-statements",
+                          "7",
                           "--http",
                           "[::1]:9999",
                           "--metrics-top",
@@ -235,6 +241,8 @@ test_every_option(void)
     CHECK_EQ_U(c.max_routes, 12);
     CHECK_EQ_U(c.request_gap_us, 200000);
     CHECK_EQ_U(c.n_plus_one_min, 3);
+    CHECK_EQ_U(c.requests_keep, 0);
+    CHECK_EQ_U(c.requests_stmts, 7);
     CHECK_STR(c.http, "[::1]:9999");
     CHECK_EQ_U(c.metrics_top, 0);
     CHECK_STR(c.http_auth_file, "/tmp/auth");
