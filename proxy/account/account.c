@@ -371,7 +371,7 @@ requests_follow(struct acct_sess *as, const struct acct_ctx *ctx, const struct a
         return; /* a pool marker: in no unit */
     }
     if (!as->req) {
-        as->req = requests_begin(c->t_start, c->wall_start, c->schema, fs->trace_id);
+        as->req = requests_begin(ctx->requests, c->t_start, c->wall_start, c->schema, fs->trace_id);
         as->req_unit = fs->unit;
         if (!as->req) {
             return;

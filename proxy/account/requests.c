@@ -37,6 +37,8 @@ struct requests_local {
     struct requests_req *head, *tail;
     unsigned n;
     uint64_t dropped;
+    struct requests_req *spare; /* for requests_begin, linked through next */
+    unsigned nspare;
 };
 
 static void
@@ -60,14 +62,31 @@ requests_hash(const char *s)
 /* ---- the session's request ---- */
 
 struct requests_req *
-requests_begin(int64_t start_us, int64_t start_wall_us, const char *schema, const char *trace_id)
+requests_begin(struct requests_local *l, int64_t start_us, int64_t start_wall_us,
+               const char *schema, const char *trace_id)
 {
-    struct requests_req *r = malloc(sizeof *r);
-    if (!r) {
+    struct requests_req *r;
+    struct requests_stmt *stmts = NULL;
+    char *text = NULL;
+    uint32_t stmts_cap = 0, text_cap = 0;
+    if (l && l->spare) {
+        r = l->spare;
+        l->spare = r->next;
+        l->nspare--;
+        stmts = r->stmts;
+        text = r->text;
+        stmts_cap = r->stmts_cap;
+        text_cap = r->text_cap;
+    } else if (!(r = malloc(sizeof *r))) {
         return NULL;
     }
-    *r = (struct requests_req){
-        .start_us = start_us, .end_us = start_us, .start_wall_us = start_wall_us};
+    *r = (struct requests_req){.start_us = start_us,
+                               .end_us = start_us,
+                               .start_wall_us = start_wall_us,
+                               .stmts = stmts,
+                               .text = text,
+                               .stmts_cap = stmts_cap,
+                               .text_cap = text_cap};
     requests_copy(r->schema, sizeof r->schema, schema);
     requests_copy(r->trace_id, sizeof r->trace_id, trace_id);
     return r;
@@ -94,7 +113,7 @@ requests_add(struct requests_req *r, uint32_t stmts_max, const struct requests_s
         return;
     }
     if (r->nkept == r->stmts_cap) {
-        uint32_t nc = r->stmts_cap ? r->stmts_cap * 2 : 16;
+        uint32_t nc = r->stmts_cap ? r->stmts_cap * 2 : 8;
         if (nc > stmts_max) {
             nc = stmts_max;
         }
@@ -113,7 +132,7 @@ requests_add(struct requests_req *r, uint32_t stmts_max, const struct requests_s
         len = 0;
     }
     if (r->text_cap - r->text_len < len) {
-        uint32_t nc = r->text_cap ? r->text_cap : 4096;
+        uint32_t nc = r->text_cap ? r->text_cap : 1024;
         while (nc - r->text_len < len) {
             nc *= 2;
         }
@@ -141,10 +160,26 @@ void
 requests_req_free(struct requests_req *r)
 {
     if (r) {
+        free(r->groups);
         free(r->stmts);
         free(r->text);
         free(r);
     }
+}
+
+/* A finished request back to the worker's spares (its small buffers kept), else freed. */
+static void
+requests_recycle(struct requests_local *l, struct requests_req *r)
+{
+    if (l && l->nspare < REQUESTS_SPARE && r->stmts_cap <= 64 && r->text_cap <= 16384) {
+        free(r->groups);
+        r->groups = NULL;
+        r->next = l->spare;
+        l->spare = r;
+        l->nspare++;
+        return;
+    }
+    requests_req_free(r);
 }
 
 uint64_t
@@ -156,12 +191,17 @@ requests_duration_us(const struct requests_req *r)
 static size_t
 requests_bytes(const struct requests_req *r)
 {
-    return sizeof *r + (size_t)r->stmts_cap * sizeof *r->stmts + r->text_cap;
+    return sizeof *r + (size_t)r->stmts_cap * sizeof *r->stmts + r->text_cap +
+           (r->groups ? REQUESTS_GROUPS_MAX * sizeof *r->groups : 0);
 }
 
 static void
 requests_group_add(struct requests_req *r, const struct requests_group *g)
 {
+    if (!r->groups && !(r->groups = malloc(REQUESTS_GROUPS_MAX * sizeof *r->groups))) {
+        r->groups_cut++;
+        return;
+    }
     if (r->ngroups < REQUESTS_GROUPS_MAX) {
         r->groups[r->ngroups++] = *g;
     } else {
@@ -193,6 +233,8 @@ requests_find_groups(struct requests_req *r, uint32_t n_plus_one_min)
 {
     r->ngroups = 0;
     r->groups_cut = 0;
+    free(r->groups);
+    r->groups = NULL;
     /* N+1 runs: as findings.c, over the data statements that succeeded */
     uint64_t prev = 0, run_digest = 0, run_parent = 0, run_params = 0, run_total = 0;
     uint32_t run_count = 0, run_first = 0, prev_idx = 0, run_parent_idx = 0;
@@ -288,11 +330,11 @@ requests_new(unsigned keep, uint32_t n_plus_one_min, struct findings_table *find
 
 /* Drops one list's reference; frees the request with the last. Mutex held. */
 static void
-requests_unref(struct requests *s, struct requests_req *r)
+requests_unref(struct requests *s, struct requests_req *r, struct requests_local *l)
 {
     if (r && --r->refs == 0) {
         s->bytes -= requests_bytes(r);
-        requests_req_free(r);
+        requests_recycle(l, r);
     }
 }
 
@@ -300,10 +342,10 @@ static void
 requests_route_clear(struct requests *s, struct requests_rlist *rl)
 {
     for (unsigned i = 0; i < rl->nlatest; i++) {
-        requests_unref(s, rl->latest[(rl->head + i) % s->keep]);
+        requests_unref(s, rl->latest[(rl->head + i) % s->keep], NULL);
     }
     for (unsigned i = 0; i < rl->nslowest; i++) {
-        requests_unref(s, rl->slowest[i]);
+        requests_unref(s, rl->slowest[i], NULL);
     }
     free(rl->latest);
     free(rl->slowest);
@@ -403,24 +445,24 @@ requests_evict_oldest(struct requests *s)
     for (unsigned i = 0; i < best->nslowest; i++) {
         if (best->slowest[i] == r) {
             best->slowest[i] = best->slowest[--best->nslowest];
-            requests_unref(s, r);
+            requests_unref(s, r, NULL);
             break;
         }
     }
-    requests_unref(s, r);
+    requests_unref(s, r, NULL);
     s->evicted++;
     return true;
 }
 
 /* Takes r into its route's lists. Mutex held; r's groups already found. */
 static void
-requests_insert(struct requests *s, struct requests_req *r)
+requests_insert(struct requests *s, struct requests_req *r, struct requests_local *l)
 {
     const char *route = r->route[0] ? r->route : REQUESTS_NO_ROUTE;
     struct requests_rlist *rl = requests_route_of(s, route, r->start_wall_us);
     if (!rl) {
         s->dropped++;
-        requests_req_free(r);
+        requests_recycle(l, r);
         return;
     }
     r->id = ++s->next_id;
@@ -436,7 +478,7 @@ requests_insert(struct requests *s, struct requests_req *r)
         struct requests_req *old = rl->latest[rl->head];
         rl->head = (rl->head + 1) % s->keep;
         rl->nlatest--;
-        requests_unref(s, old);
+        requests_unref(s, old, l);
     }
     rl->latest[(rl->head + rl->nlatest) % s->keep] = r;
     rl->nlatest++;
@@ -453,7 +495,7 @@ requests_insert(struct requests *s, struct requests_req *r)
             }
         }
         if (d > requests_duration_us(rl->slowest[min])) {
-            requests_unref(s, rl->slowest[min]);
+            requests_unref(s, rl->slowest[min], l);
             rl->slowest[min] = r;
             r->refs++;
         }
@@ -505,7 +547,7 @@ requests_local_merge(struct requests_local *l)
     pthread_mutex_lock(&s->mu);
     for (struct requests_req *r = l->head, *next; r; r = next) {
         next = r->next;
-        requests_insert(s, r);
+        requests_insert(s, r, l);
     }
     s->dropped += l->dropped;
     pthread_mutex_unlock(&s->mu);
@@ -519,6 +561,11 @@ requests_local_free(struct requests_local *l)
 {
     if (l) {
         requests_local_merge(l);
+        while (l->spare) {
+            struct requests_req *r = l->spare;
+            l->spare = r->next;
+            requests_req_free(r);
+        }
         free(l);
     }
 }
@@ -531,7 +578,7 @@ requests_local_add(struct requests_local *l, struct requests_req *r)
     }
     if (!l->shared->keep || l->n >= REQUESTS_LOCAL_MAX) {
         l->dropped += l->shared->keep != 0;
-        requests_req_free(r);
+        requests_recycle(l, r);
         return;
     }
     r->next = NULL;
@@ -670,7 +717,8 @@ requests_clone(const struct requests_req *r)
     c->next = NULL;
     c->stmts = r->nkept ? malloc(r->nkept * sizeof *c->stmts) : NULL;
     c->text = r->text_len ? malloc(r->text_len) : NULL;
-    if ((r->nkept && !c->stmts) || (r->text_len && !c->text)) {
+    c->groups = r->ngroups ? malloc(r->ngroups * sizeof *c->groups) : NULL;
+    if ((r->nkept && !c->stmts) || (r->text_len && !c->text) || (r->ngroups && !c->groups)) {
         requests_req_free(c);
         return NULL;
     }
@@ -679,6 +727,9 @@ requests_clone(const struct requests_req *r)
     }
     if (r->text_len) {
         memcpy(c->text, r->text, r->text_len);
+    }
+    if (r->ngroups) {
+        memcpy(c->groups, r->groups, r->ngroups * sizeof *c->groups);
     }
     c->stmts_cap = r->nkept;
     c->text_cap = r->text_len;

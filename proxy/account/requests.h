@@ -33,6 +33,7 @@
 #define REQUESTS_GROUPS_MAX 32  /* N+1 and duplicate groups kept per request */
 #define REQUESTS_LOCAL_MAX  256 /* completed requests a worker holds between merges */
 #define REQUESTS_MEM_MAX    ((size_t)64 << 20)
+#define REQUESTS_SPARE      8 /* finished requests a worker keeps for reuse */
 #define REQUESTS_NO_ROUTE   "(no route)"
 
 struct findings_table;
@@ -76,11 +77,11 @@ struct requests_req {
     uint32_t nstmts;          /* statements it ran */
     uint32_t nkept;           /* of them in stmts[] (the first ones) */
     uint32_t ngroups;
-    uint32_t groups_cut; /* groups past REQUESTS_GROUPS_MAX */
+    uint32_t groups_cut;           /* groups past REQUESTS_GROUPS_MAX */
+    struct requests_group *groups; /* heap, ngroups of them (found at merge), or NULL */
     struct requests_stmt *stmts;
     char *text;
     uint32_t text_len, text_cap, stmts_cap;
-    struct requests_group groups[REQUESTS_GROUPS_MAX];
     /* store internals */
     unsigned refs;
     struct requests_req *next;
@@ -88,8 +89,14 @@ struct requests_req {
 
 /* ---- the session (worker thread) ---- */
 
-/* A new in-progress request; NULL when out of memory (the unit then goes unrecorded). */
-struct requests_req *requests_begin(int64_t start_us, int64_t start_wall_us, const char *schema,
+struct requests_local;
+
+/* A new in-progress request, one of the worker's spare ones (`l`, may be NULL) when it has one:
+ * a finished request the worker dropped or pushed out is kept for reuse with its buffers (at
+ * most REQUESTS_SPARE of the small ones), which spares the allocations when every statement is
+ * a request of its own. NULL when out of memory (the unit then goes unrecorded). */
+struct requests_req *requests_begin(struct requests_local *l, int64_t start_us,
+                                    int64_t start_wall_us, const char *schema,
                                     const char *trace_id);
 /* One statement: `text` (len bytes; cut counts as cut on the wire) is copied up to
  * REQUESTS_TEXT_MAX. Past `stmts_max` kept statements, only counted. */
@@ -105,7 +112,6 @@ void requests_find_groups(struct requests_req *r, uint32_t n_plus_one_min);
 /* ---- the store ---- */
 
 struct requests;
-struct requests_local;
 
 /* keep: K (0: the store keeps nothing). findings: N+1 examples go there; may be NULL. */
 struct requests *requests_new(unsigned keep, uint32_t n_plus_one_min,

@@ -15,7 +15,7 @@
 static struct requests_req *
 make_req(const char *route, int64_t start, uint32_t n, uint64_t each_us, uint32_t stmts_max)
 {
-    struct requests_req *r = requests_begin(start, start + 1000000000, "db", "");
+    struct requests_req *r = requests_begin(NULL, start, start + 1000000000, "db", "");
     if (!r) {
         return NULL;
     }
@@ -92,7 +92,7 @@ test_statements_and_groups(void)
         requests_req_free(r);
     }
     /* text longer than REQUESTS_TEXT_MAX is cut and says so */
-    r = requests_begin(0, 0, "", "");
+    r = requests_begin(NULL, 0, 0, "", "");
     if (r) {
         char big[REQUESTS_TEXT_MAX * 2];
         memset(big, 'x', sizeof big);
@@ -257,9 +257,52 @@ test_routes_bounded_and_examples(void)
     findings_table_free(ft);
 }
 
+/* Requests a worker drops or pushes out come back from requests_begin, clean. */
+static void
+test_spares(void)
+{
+    struct requests *s = requests_new(1, 5, NULL);
+    struct requests_local *l = requests_local_new(s);
+    CHECK(s && l);
+    if (!s || !l) {
+        return;
+    }
+    requests_local_add(l, make_req("/a", 0, 6, 10, 1000));
+    requests_local_merge(l);
+    struct requests_req *r = requests_begin(l, 5, 6, "db", "");
+    CHECK(r != NULL); /* nothing pushed out yet: a new one */
+    if (r) {
+        struct requests_stmt st = {.digest = 7, .candidate = true};
+        requests_set_route(r, "/a");
+        requests_add(r, 1000, &st, "SELECT 1", 8, false, 9);
+        requests_local_add(l, r);
+    }
+    requests_local_merge(l); /* the first /a request leaves latest (keep 1), stays slowest */
+    requests_local_add(l, make_req("/a", 100, 1, 10, 1000));
+    requests_local_merge(l); /* the SELECT 1 request is pushed out: a spare */
+    struct requests_req *again = requests_begin(l, 50, 60, "x", "");
+    CHECK(again == r);
+    if (again) {
+        CHECK_EQ_U(again->nstmts, 0);
+        CHECK_EQ_U(again->nkept, 0);
+        CHECK_EQ_U(again->text_len, 0);
+        CHECK_EQ_U(again->ngroups, 0);
+        CHECK(again->groups == NULL);
+        CHECK_EQ_U(again->start_us, 50);
+        CHECK_STR(again->schema, "x");
+        struct requests_stmt st = {.digest = 8};
+        requests_add(again, 1000, &st, "SELECT 22", 9, false, 70);
+        CHECK(memcmp(again->text, "SELECT 22", 9) == 0);
+        requests_req_free(again);
+    }
+    requests_local_free(l);
+    requests_free(s);
+}
+
 int
 main(void)
 {
+    test_spares();
     test_statements_and_groups();
     test_store_bounded();
     test_routes_bounded_and_examples();
