@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "explain/explain.h"
 #include "protocol/proto.h"
@@ -42,6 +43,24 @@ acct_sess_init(struct acct_sess *as, const struct findings_conf *fc)
 {
     memset(as, 0, sizeof *as);
     findings_sess_init(&as->fnd, fc);
+}
+
+void
+acct_idle(struct acct_sess *as, const struct acct_ctx *ctx, int64_t now_us)
+{
+    const struct findings_sess *fs = &as->fnd;
+    if (!as->req || !fs->open || as->trx.open || !ctx->requests) {
+        return;
+    }
+    int64_t limit = fs->trace_id[0] ? ACCT_TRACED_IDLE_US : fs->conf->request_gap_us;
+    if (now_us - fs->last_end < limit) {
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    findings_sess_end(&as->fnd, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+    requests_local_add(ctx->requests, as->req);
+    as->req = NULL;
 }
 
 int64_t

@@ -145,6 +145,13 @@ void acct_sess_init(struct acct_sess *as, const struct findings_conf *fc);
 void acct_sess_end(struct acct_sess *as, const struct acct_ctx *ctx, int64_t now_us,
                    int64_t wall_us);
 
+/* The worker's tick (monotonic `now_us`), for a session with no command running: a unit of work
+ * idle for --request-gap outside a transaction (ACCT_TRACED_IDLE_US when it has a trace id)
+ * ends now rather than at the session's next command, so its request is listed without waiting
+ * for the next one (requests.h). Cheap when there is nothing to end. */
+#define ACCT_TRACED_IDLE_US (5 * 1000000LL)
+void acct_idle(struct acct_sess *as, const struct acct_ctx *ctx, int64_t now_us);
+
 /* Realtime us at which the session's open transaction began; 0 when none is open. */
 int64_t acct_trx_wall_start(const struct acct_sess *as);
 

@@ -7,7 +7,9 @@
  *   2. else the statements of one transaction (from the command that opened it to the one that
  *      ended it);
  *   3. else the statements between two idle gaps of at least --request-gap (the time from the
- *      end of one response to the start of the next command);
+ *      end of one response to the start of the next command); with requests recorded
+ *      (requests.h), the worker's tick ends such a unit once the gap has passed (acct_idle), and
+ *      a traced unit idle for 5 s;
  *   4. pool markers end a unit and belong to none: a ROLLBACK or COMMIT outside a transaction
  *      (SQLAlchemy's pool on check-in), COM_RESET_CONNECTION, COM_PING.
  *

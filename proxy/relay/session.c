@@ -1938,6 +1938,9 @@ sess_tick(struct sess *s, int64_t now)
     }
     /* A live plan for the statement running now, once it crosses the explain threshold. */
     struct pcmd *pc = s->q_head;
+    if (!pc && s->state == SESS_COMMAND) {
+        acct_idle(&s->acct, &w->acct, now); /* an idle unit of work ends (account.h) */
+    }
     if (!app->explain || !pc || pc->live_asked || s->state != SESS_COMMAND) {
         return;
     }

@@ -271,6 +271,35 @@ class Requests(unittest.TestCase):
             code, _ = http(hp, "/api/requests/%d" % g)
             self.assertEqual(code, 404)
 
+    def test_idle_request_is_listed(self):
+        """An untagged request outside a transaction is listed once the connection has been
+        idle for --request-gap, with no later statement to end it; its statements in order."""
+        import pymysql
+        hp = harness.free_port()
+        with harness.Slowtap(["--http", "127.0.0.1:%d" % hp, "--request-gap", "0.2"],
+                             long_query_time="10") as px:
+            harness.wait_port(hp, 10, proc=px.proc)
+            conn = pymysql.connect(host="127.0.0.1", port=px.port, user="app",
+                                   password="apppass", database=DB, autocommit=True)
+            try:
+                with conn.cursor() as c:
+                    time.sleep(0.5)  # the connection's own statements end their unit first
+                    for sid in (5, 6, 7):
+                        c.execute("SELECT name FROM students WHERE id = %d" % sid)
+                        c.fetchall()
+                    ans = self.wait_requests(hp, lambda a: any(
+                        q["statement_count"] == 3 for q in self.route_requests(a, "(no route)")))
+                    mine = [q for q in self.route_requests(ans, "(no route)")
+                            if q["statement_count"] == 3]
+                    self.assertEqual(len(mine), 1, ans)
+                    code, det = http(hp, "/api/requests/%d" % mine[0]["id"])
+                    self.assertEqual(code, 200)
+                    self.assertEqual([s["text"] for s in det["statements"]],
+                                     ["SELECT name FROM students WHERE id = %d" % i
+                                      for i in (5, 6, 7)])
+            finally:
+                conn.close()
+
     def check_dashboard(self, hp, rid):
         import test_dashboard as td
         self.assertIsNotNone(td.chromium(), "chromium is not installed and apt-get failed")
