@@ -300,6 +300,42 @@ class Requests(unittest.TestCase):
             finally:
                 conn.close()
 
+    def test_redacted(self):
+        """With --redact-all a request's statements and an N+1 finding's own statements show
+        no literal."""
+        import pymysql
+        hp = harness.free_port()
+        with harness.Slowtap(["--http", "127.0.0.1:%d" % hp, "--redact-all",
+                              "--request-gap", "0.2"], long_query_time="10") as px:
+            harness.wait_port(hp, 10, proc=px.proc)
+            conn = pymysql.connect(host="127.0.0.1", port=px.port, user="app",
+                                   password="apppass", database=DB, autocommit=True)
+            try:
+                with conn.cursor() as c:
+                    time.sleep(0.5)
+                    c.execute("SELECT id FROM classes WHERE name = 'secretclass'")
+                    c.fetchall()
+                    for sid in range(1, 7):
+                        c.execute("SELECT name FROM students WHERE name = 'secret%d'" % sid)
+                        c.fetchall()
+                    ans = self.wait_requests(hp, lambda a: any(
+                        q["statement_count"] == 7 for q in self.route_requests(a, "(no route)")))
+            finally:
+                conn.close()
+            mine = [q for q in self.route_requests(ans, "(no route)") if q["statement_count"] == 7]
+            self.assertEqual(len(mine), 1, ans)
+            code, det = http(hp, "/api/requests/%d" % mine[0]["id"])
+            self.assertEqual(code, 200)
+            texts = [s["text"] for s in det["statements"]]
+            self.assertEqual(len(texts), 7)
+            self.assertTrue(all(" from " in t.lower() for t in texts), texts)
+            self.assertNotIn("secret", json.dumps(det))
+            self.assertEqual(det["n_plus_one"], 1, det["groups"])
+            code, fnd = http(hp, "/api/findings")
+            own = [f for f in fnd if f["kind"] == "n_plus_one" and f["child"]["statement"]]
+            self.assertEqual(len(own), 1, fnd)
+            self.assertNotIn("secret", json.dumps(fnd))
+
     def check_dashboard(self, hp, rid):
         import test_dashboard as td
         self.assertIsNotNone(td.chromium(), "chromium is not installed and apt-get failed")
