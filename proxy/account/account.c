@@ -414,6 +414,10 @@ requests_follow(struct acct_sess *as, const struct acct_ctx *ctx, const struct a
         .error = c->resp->err_code != 0,
         .candidate = fst->candidate,
         .prepared = exec,
+        .explainable =
+            fst->candidate && c->cmd == PROTO_COM_QUERY && !as->tmp && c->total <= c->len &&
+            (!(c->set_mode && c->set_mode->changed) ||
+             (c->sql_mode & (PROTO_SQLMODE_ANSI_QUOTES | PROTO_SQLMODE_NO_BACKSLASH_ESCAPES)) == 0),
     };
     requests_add(as->req, ctx->requests_stmts_max, &rs, text, len,
                  c->cmd == PROTO_COM_QUERY && c->total > c->len, c->t_end);

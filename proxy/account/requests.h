@@ -47,9 +47,12 @@ struct requests_stmt {
     uint64_t rows_sent, rows_affected;
     uint32_t text_off, text_len; /* in the request's text */
     bool error;
-    bool candidate; /* a data statement (findings.h) */
-    bool prepared;  /* an execute: the text is the prepared one, with ? */
-    bool text_cut;  /* text is only its first REQUESTS_TEXT_MAX bytes (or was cut on the wire) */
+    bool candidate;   /* a data statement (findings.h) */
+    bool prepared;    /* an execute: the text is the prepared one, with ? */
+    bool text_cut;    /* text is only its first REQUESTS_TEXT_MAX bytes (or was cut on the wire) */
+    bool explainable; /* its text can be EXPLAINed as it is on another connection (a whole text
+                         data statement, no temporary table of the session, lexed the same
+                         under the server's sql_mode: stats_sample.example_explainable) */
 };
 
 enum requests_group_kind { REQUESTS_N_PLUS_ONE = 0, REQUESTS_DUPLICATE = 1 };

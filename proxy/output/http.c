@@ -1944,7 +1944,7 @@ http_api_explain(struct http *h, struct evhttp_request *req, const char *query)
             code = 404;
         } else {
             const struct requests_stmt *s = &r->stmts[n];
-            if (!s->candidate || s->prepared || s->text_cut) {
+            if (!s->explainable || s->text_cut) {
                 /* its shape's example, when that can be explained */
                 if (!stats_get_explainable(h->src.stats, s->digest, x)) {
                     why = "this statement cannot be explained as it is (not a text data "
