@@ -533,27 +533,30 @@ requests_give_examples(struct requests *s, const struct requests_req *r)
     }
 }
 
+/* The worker's requests into the store. Mutex held. */
+static void
+requests_local_merge_locked(struct requests_local *l)
+{
+    struct requests *s = l->shared;
+    for (struct requests_req *r = l->head, *next; r; r = next) {
+        next = r->next;
+        requests_insert(s, r, l);
+    }
+    s->dropped += l->dropped;
+    l->head = l->tail = NULL;
+    l->n = 0;
+    l->dropped = 0;
+}
+
 void
 requests_local_merge(struct requests_local *l)
 {
     if (!l->head && !l->dropped) {
         return;
     }
-    struct requests *s = l->shared;
-    for (struct requests_req *r = l->head; r; r = r->next) {
-        requests_find_groups(r, s->n_plus_one_min);
-        requests_give_examples(s, r);
-    }
-    pthread_mutex_lock(&s->mu);
-    for (struct requests_req *r = l->head, *next; r; r = next) {
-        next = r->next;
-        requests_insert(s, r, l);
-    }
-    s->dropped += l->dropped;
-    pthread_mutex_unlock(&s->mu);
-    l->head = l->tail = NULL;
-    l->n = 0;
-    l->dropped = 0;
+    pthread_mutex_lock(&l->shared->mu);
+    requests_local_merge_locked(l);
+    pthread_mutex_unlock(&l->shared->mu);
 }
 
 void
@@ -576,11 +579,19 @@ requests_local_add(struct requests_local *l, struct requests_req *r)
     if (!r) {
         return;
     }
-    if (!l->shared->keep || l->n >= REQUESTS_LOCAL_MAX) {
-        l->dropped += l->shared->keep != 0;
+    struct requests *s = l->shared;
+    if (s->keep && l->n >= REQUESTS_LOCAL_MAX && pthread_mutex_trylock(&s->mu) == 0) {
+        requests_local_merge_locked(l); /* full: merged now when the mutex is free */
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (!s->keep || l->n >= REQUESTS_LOCAL_MAX) {
+        l->dropped += s->keep != 0;
         requests_recycle(l, r);
         return;
     }
+    /* its groups, and the N+1 findings' examples, now: the merge only links it in */
+    requests_find_groups(r, s->n_plus_one_min);
+    requests_give_examples(s, r);
     r->next = NULL;
     if (l->tail) {
         l->tail->next = r;

@@ -8,9 +8,11 @@
  * `stmts_max` statements (--requests-statements) only the count and the time grow; the request
  * says how many were cut. When the unit ends the request goes to the worker's struct
  * requests_local (a list, no lock), which the worker merges into the shared store from its
- * timer once a second under one mutex, as the statistics do (stats.h). Before taking the mutex
- * the merge finds each request's N+1 and duplicate groups (the rule of findings.h, over the
- * statements kept) and gives the findings table the examples of its N+1 findings.
+ * timer once a second under one mutex, as the statistics do (stats.h); a full list
+ * (REQUESTS_LOCAL_MAX) merges at once when the mutex is free (trylock), else the request is
+ * dropped and counted. Going on the list, a request gets its N+1 and duplicate groups (the rule
+ * of findings.h, over the statements kept) and gives the findings table the examples of its
+ * N+1 findings (that table's mutex, once per N+1 group).
  *
  * The shared store keeps, per route (untagged requests under REQUESTS_NO_ROUTE), the K slowest
  * (by duration: first statement's start to last response's end) and the K latest requests

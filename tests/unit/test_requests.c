@@ -299,10 +299,41 @@ test_spares(void)
     requests_free(s);
 }
 
+/* A worker's full list merges at once (the mutex is free): nothing is dropped. */
+static void
+test_full_list_merges(void)
+{
+    struct requests *s = requests_new(500, 5, NULL);
+    struct requests_local *l = requests_local_new(s);
+    CHECK(s && l);
+    if (!s || !l) {
+        return;
+    }
+    for (int i = 0; i < REQUESTS_LOCAL_MAX + 44; i++) {
+        requests_local_add(l, make_req("/many", i, 1, 10, 1000));
+    }
+    struct requests_listing out;
+    CHECK(requests_list(s, NULL, &out));
+    CHECK_EQ_U(out.recorded, REQUESTS_LOCAL_MAX); /* merged when the list was full */
+    requests_listing_free(&out);
+    requests_local_merge(l);
+    CHECK(requests_list(s, NULL, &out));
+    CHECK_EQ_U(out.recorded, REQUESTS_LOCAL_MAX + 44);
+    CHECK_EQ_U(out.dropped, 0);
+    CHECK_EQ_U(out.n, 1);
+    if (out.n) {
+        CHECK_EQ_U(out.routes[0].n, REQUESTS_LOCAL_MAX + 44); /* all within K = 500 */
+    }
+    requests_listing_free(&out);
+    requests_local_free(l);
+    requests_free(s);
+}
+
 int
 main(void)
 {
     test_spares();
+    test_full_list_merges();
     test_statements_and_groups();
     test_store_bounded();
     test_routes_bounded_and_examples();
