@@ -274,7 +274,11 @@ requests_find_groups(struct requests_req *r, uint32_t n_plus_one_min)
         prev_idx = i;
     }
     /* duplicates: one shape with the same parameters twice or more */
-    struct requests_key *k = r->nkept ? malloc(r->nkept * sizeof *k) : NULL;
+    if (r->nkept < 2) {
+        return;
+    }
+    struct requests_key small[64];
+    struct requests_key *k = r->nkept <= 64 ? small : malloc(r->nkept * sizeof *k);
     if (!k) {
         return;
     }
@@ -304,7 +308,9 @@ requests_find_groups(struct requests_req *r, uint32_t n_plus_one_min)
         }
         i = j;
     }
-    free(k);
+    if (k != small) {
+        free(k);
+    }
 }
 
 /* ---- the store ---- */
