@@ -6,8 +6,10 @@ execution order, the costliest entry in full (plan and flags included) and `slow
 Then the seed-style Flask + SQLAlchemy app (tests/integration/seed_app.py, tagged by
 contrib/sqlcommenter_sqlalchemy.py) runs its lazy-loading /roster page through slowtap, and
 the demo shows the N+1 finding with its fix (/api/findings), and the dashboard's address with
-what to click; in a terminal, slowtap and MariaDB keep running until Enter is pressed
-(SLOWTAP_DEMO_WAIT=0: never; 1: always), otherwise nothing is left running.
+what to click (http://127.0.0.1:9033/, another free port when that is taken, or
+$SLOWTAP_DEMO_HTTP_PORT); in a terminal, slowtap and MariaDB keep running until Enter is
+pressed (SLOWTAP_DEMO_WAIT=0: never; 1: always), otherwise nothing is left running.
+tests/integration/test_demo.py runs it.
 One progress line per step, with the time it took. Output fits a 100-column terminal.
 Usage: /usr/bin/python3 tests/demo-workload.py [SLOWTAP_BINARY]"""
 
@@ -369,7 +371,8 @@ def main():
         with open(pw, "w") as f:
             f.write("explainpass\n")
         os.chmod(pw, 0o600)
-        http_port = 9033 if port_free(9033) else harness.free_port()
+        http_port = int(os.environ.get("SLOWTAP_DEMO_HTTP_PORT") or 0) or (
+            9033 if port_free(9033) else harness.free_port())
         args = ["--explain-user", "explain", "--explain-password-file", pw,
                 "--http", "127.0.0.1:%d" % http_port]
         with step("starting slowtap: --long-query-time %s %s" % (LONG_QUERY_TIME,
