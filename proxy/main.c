@@ -1,7 +1,8 @@
 /*
  * main.c - slowtap's entry point: reads the configuration, sets up the shared parts (logs,
  * filters, statistics, auto-EXPLAIN, HTTP), starts the worker threads and waits for signals:
- * SIGHUP reopens the logs, SIGTERM/SIGINT stop accepting, let in-flight statements finish
+ * SIGHUP reopens the logs, SIGUSR1 resets the statistics' "since reset" window (http.h),
+ * SIGTERM/SIGINT stop accepting, let in-flight statements finish
  * (up to --shutdown-timeout), flush the logs and exit 0.
  *
  * `slowtap report ...` is the offline report command (report.c).
@@ -25,6 +26,7 @@
 #include "conf/conf.h"
 #include "explain/explain.h"
 #include "proxy/account/autoplan.h"
+#include "proxy/account/ddl.h"
 #include "proxy/account/filter.h"
 #include "proxy/output/chsink.h"
 #include "proxy/output/explainlog.h"
@@ -146,6 +148,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct app *app = arg;
     (void)what;
+    if (sig == SIGUSR1) {
+        http_request_reset(main_http);
+        return;
+    }
     if (sig == SIGHUP) {
         tls_reload(app->conf, stderr);
         http_reload(main_http, app->conf);
@@ -324,6 +330,7 @@ main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
     signal(SIGPIPE, SIG_IGN);
     crash_install(); /* before any thread starts */
@@ -383,7 +390,8 @@ main(int argc, char **argv)
     app.stats = stats_new(conf.max_digests);
     app.routes = routes_new(conf.max_routes);
     app.findings = findings_table_new();
-    if (!app.slow_log || !app.stats || !app.routes || !app.findings ||
+    app.ddl = ddl_log_new();
+    if (!app.slow_log || !app.stats || !app.routes || !app.findings || !app.ddl ||
         (conf.explain_log && !app.explain_log)) {
         fprintf(stderr, "slowtap: out of memory at start\n");
         goto out;
@@ -461,6 +469,7 @@ main(int argc, char **argv)
             .slow_log = app.slow_log,
             .explain_log = app.explain_log,
             .filter = app.filter,
+            .ddl = app.ddl,
         };
         cs = calloc((size_t)app.nworkers, sizeof *cs);
         if (!cs) {
@@ -497,9 +506,11 @@ main(int argc, char **argv)
     struct event *ev_term = evsignal_new(base, SIGTERM, on_signal, &app);
     struct event *ev_int = evsignal_new(base, SIGINT, on_signal, &app);
     struct event *ev_hup = evsignal_new(base, SIGHUP, on_signal, &app);
+    struct event *ev_usr1 = evsignal_new(base, SIGUSR1, on_signal, &app);
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
     event_add(ev_hup, NULL);
+    event_add(ev_usr1, NULL);
     struct autoplan *autoplan = autoplan_new(&conf, app.stats, app.explain, mono_us());
     struct event *ev_autoplan =
         autoplan ? event_new(base, -1, EV_PERSIST, on_autoplan_tick, autoplan) : NULL;
@@ -518,6 +529,7 @@ main(int argc, char **argv)
     event_free(ev_term);
     event_free(ev_int);
     event_free(ev_hup);
+    event_free(ev_usr1);
     if (ev_autoplan) {
         event_free(ev_autoplan);
     }
@@ -568,6 +580,7 @@ out:
     }
     routes_free(app.routes);
     findings_table_free(app.findings);
+    ddl_log_free(app.ddl);
     filter_free(app.filter);
     tls_shutdown();
     conf_free(&conf);

@@ -693,6 +693,38 @@ stats_get(struct stats *s, uint64_t digest, struct stats_digest *out)
     return found;
 }
 
+size_t
+stats_figures(struct stats *s, struct window_fig **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    struct window_fig *f = s->n ? malloc(s->n * sizeof *f) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; f && i < s->n; i++) {
+        const struct stats_entry *e = &s->e[i].e;
+        if (e->count == 0) {
+            continue;
+        }
+        struct window_fig *w = &f[n++];
+        *w = (struct window_fig){.key = e->digest, .hist = e->hist};
+        w->v[WINDOW_COUNT] = e->count;
+        w->v[WINDOW_ERRORS] = e->errors;
+        w->v[WINDOW_NO_INDEX] = e->no_index;
+        w->v[WINDOW_TOTAL_US] = e->total_us;
+        w->v[WINDOW_QUEUE_US] = e->queue_us;
+        w->v[WINDOW_ROWS_SENT] = e->rows_sent;
+        w->v[WINDOW_ROWS_AFFECTED] = e->rows_affected;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!f || n == 0) {
+        free(f);
+        return 0;
+    }
+    window_sort(f, n);
+    *out = f;
+    return n;
+}
+
 uint64_t
 stats_evicted(struct stats *s)
 {

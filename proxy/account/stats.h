@@ -27,6 +27,7 @@
 #include "explain/plan.h"
 #include "proxy/account/histogram.h"
 #include "proxy/account/sessreg.h"
+#include "proxy/account/window.h"
 #include "protocol/proto_shapename.h"
 
 #define STATS_EXAMPLE_MAX     1024 /* bytes of the example statement kept */
@@ -148,6 +149,11 @@ struct stats_explainable {
 };
 size_t stats_take_noindex(struct stats *s, struct stats_explainable *out, size_t max);
 size_t stats_top_explainable(struct stats *s, struct stats_explainable *out, size_t max);
+
+/* The cumulative figures of every shape that ran (count > 0), sorted by digest (the key), for
+ * window.h: a malloc'ed array in *out (free it), how many returned. 0 with *out NULL when none
+ * or out of memory. Holds the mutex while copying (about 1.2 KB a shape). */
+size_t stats_figures(struct stats *s, struct window_fig **out);
 
 /* Shapes evicted since start. */
 uint64_t stats_evicted(struct stats *s);

@@ -229,27 +229,36 @@ window_feed(struct window *w, int64_t wall_us, const struct window_fig *cum, siz
         return false;
     }
     bool ok = true;
-    if (w->fed_us) {
-        struct window_fig *d = malloc((n ? n : 1) * sizeof *d);
-        struct window_set ds;
-        if (!d) {
-            set_free(&now);
-            return false;
-        }
-        for (size_t i = 0; i < n; i++) {
-            fig_since(&d[i], &cum[i], &w->prev);
-        }
-        ok = set_of(d, n, &ds);
-        free(d);
-        if (ok) {
-            ok = slot_add(w, minute_of(w->fed_us), &ds);
-            set_free(&ds);
-        }
+    struct window_fig *d = malloc((n ? n : 1) * sizeof *d);
+    struct window_set ds;
+    if (!d) {
+        set_free(&now);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        fig_since(&d[i], &cum[i], &w->prev); /* the first feed: all of it (prev is empty) */
+    }
+    ok = set_of(d, n, &ds);
+    free(d);
+    if (ok) {
+        ok = slot_add(w, minute_of(w->fed_us ? w->fed_us : wall_us), &ds);
+        set_free(&ds);
     }
     set_free(&w->prev);
     w->prev = now;
     w->fed_us = wall_us;
     return ok;
+}
+
+void
+window_base(struct window *w, int64_t wall_us, const struct window_fig *cum, size_t n)
+{
+    struct window_set now;
+    if (set_of(cum, n, &now)) {
+        set_free(&w->prev);
+        w->prev = now;
+        w->fed_us = wall_us;
+    }
 }
 
 bool

@@ -53,8 +53,13 @@ void window_free(struct window *w);
 
 /* Feeds the cumulative figures of every key at wall_us (realtime us), cum[0..n) sorted by key
  * (ascending, unique). A key whose count went down since the last feed (evicted and back)
- * counts from 0. False when out of memory (the feed is then lost; the next one catches up). */
+ * counts from 0. The first feed counts all of cum in its minute (figures since start), unless
+ * window_base came first. False when out of memory (the feed is then lost). */
 bool window_feed(struct window *w, int64_t wall_us, const struct window_fig *cum, size_t n);
+
+/* Sets the figures the next feed counts from, without counting them in any minute (figures
+ * restored from a state file, whose minutes are restored on their own). */
+void window_base(struct window *w, int64_t wall_us, const struct window_fig *cum, size_t n);
 
 /* Starts "since reset" at wall_us: feeds cum (as window_feed) and keeps it as the baseline. */
 bool window_reset(struct window *w, int64_t wall_us, const struct window_fig *cum, size_t n);

@@ -60,6 +60,7 @@ struct counters;
 struct explain;
 struct logfile;
 struct filter;
+struct ddl_log;
 
 /* What the HTTP thread reads. counters[i] for i < n_counters are the workers' counters. */
 struct http_sources {
@@ -72,6 +73,7 @@ struct http_sources {
     struct logfile *slow_log;    /* for dropped-entry counts */
     struct logfile *explain_log; /* may be NULL */
     const struct filter *filter; /* redaction of examples; may be NULL */
+    struct ddl_log *ddl;         /* DDL and reset markers (ddl.h); may be NULL */
 };
 
 /* Binds every address c->http (HOST:PORT, [IPV6]:PORT or PORT) resolves to (listener.h) and
@@ -91,5 +93,7 @@ void http_stop(struct http *h);
  * connections get it, open ones keep theirs. On failure prints why and keeps the old one.
  * Nothing without HTTPS; h may be NULL. */
 void http_reload(struct http *h, const struct conf *c);
+/* SIGUSR1 (any thread): a reset, as POST /api/reset, run on the HTTP thread. h may be NULL. */
+void http_request_reset(struct http *h);
 
 #endif

@@ -360,7 +360,8 @@ worker_new(struct app *app, int id)
                                 .explain_threshold_us = app->explain_threshold_us,
                                 .counters = &w->counters,
                                 .stats = w->stats,
-                                .routes = w->routes};
+                                .routes = w->routes,
+                                .ddl = app->ddl};
     if (!w->tick || !w->ctl || !w->accept_resume || !w->slowbuf || !w->stats || !w->routes) {
         fprintf(stderr, "slowtap: cannot set up worker %d\n", id);
         worker_join_free(w);

