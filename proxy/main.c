@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -275,6 +276,34 @@ check_log_path(const char *opt, const char *path)
     return true;
 }
 
+/* --state-dir must be a directory slowtap can write in (a start-up error, exit 2, as a slow
+ * log that cannot be opened); without HTTP, which saves it, a note says nothing is kept. */
+static bool
+check_state_dir(const struct conf *c)
+{
+    if (!c->state_dir) {
+        return true;
+    }
+    struct stat st;
+    int e = 0;
+    if (stat(c->state_dir, &st) != 0) {
+        e = errno;
+    } else if (!S_ISDIR(st.st_mode)) {
+        e = ENOTDIR;
+    } else if (access(c->state_dir, W_OK | X_OK) != 0) {
+        e = errno;
+    }
+    if (e) {
+        fprintf(stderr, "slowtap: --state-dir %s: %s\n", c->state_dir, strerror(e));
+        return false;
+    }
+    if (!c->http) {
+        fprintf(stderr, "slowtap: note: --state-dir %s: nothing is saved with --http off\n",
+                c->state_dir);
+    }
+    return true;
+}
+
 /* Raises the open-file limit to the hard limit. Says so only when the limit is really too low
  * for --max-connections: a limit that leaves room for at least 90% of them is not worth a
  * note (--max-connections is a ceiling, not an expected load). */
@@ -365,7 +394,7 @@ main(int argc, char **argv)
         return 2;
     }
     if (!check_log_path("--slow-log", conf.slow_log) ||
-        !check_log_path("--explain-log", conf.explain_log)) {
+        !check_log_path("--explain-log", conf.explain_log) || !check_state_dir(&conf)) {
         filter_free(app.filter);
         conf_free(&conf);
         return 2;

@@ -5,8 +5,11 @@
  */
 #include "proxy/account/window.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/hexfmt.h"
 
 #define WINDOW_SLOTS (WINDOW_MINUTES + 2)
 
@@ -314,6 +317,113 @@ window_sum(const struct window *w, int64_t wall_us, unsigned minutes, const stru
             }
         }
     }
+}
+
+/* ---- state file ---- */
+
+static json_t *
+set_save(const struct window_set *s)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < s->n; i++) {
+        const struct window_rec *r = &s->r[i];
+        char hex[HEXFMT_U64_LEN + 1];
+        hexfmt_u64(r->key, hex);
+        json_t *v = json_array(), *b = json_array();
+        for (unsigned k = 0; v && k < WINDOW_NVAL; k++) {
+            json_array_append_new(v, json_integer((json_int_t)r->v[k]));
+        }
+        for (size_t j = 0; b && j < r->nb; j++) {
+            json_array_append_new(
+                b, json_pack("[iI]", (int)s->b[r->b0 + j].i, (json_int_t)s->b[r->b0 + j].c));
+        }
+        json_array_append_new(a, json_pack("[soo]", hex, v, b));
+    }
+    return a;
+}
+
+static bool
+set_load(const json_t *a, struct window_set *out)
+{
+    *out = (struct window_set){.n = 0};
+    if (!json_is_array(a)) {
+        return false;
+    }
+    size_t n = json_array_size(a);
+    struct window_fig *f = calloc(n ? n : 1, sizeof *f);
+    if (!f) {
+        return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        const json_t *r = json_array_get(a, i);
+        const json_t *v = json_array_get(r, 1), *b = json_array_get(r, 2);
+        const char *hex = json_string_value(json_array_get(r, 0));
+        ok = hex && hexfmt_parse_u64(hex, &f[i].key) && json_is_array(v) &&
+             json_array_size(v) == WINDOW_NVAL && json_is_array(b) &&
+             (i == 0 || f[i].key > f[i - 1].key);
+        for (unsigned k = 0; ok && k < WINDOW_NVAL; k++) {
+            json_int_t x = json_integer_value(json_array_get(v, k));
+            ok = x >= 0;
+            f[i].v[k] = (uint64_t)x;
+        }
+        for (size_t j = 0; ok && j < json_array_size(b); j++) {
+            json_int_t bi = json_integer_value(json_array_get(json_array_get(b, j), 0));
+            json_int_t bc = json_integer_value(json_array_get(json_array_get(b, j), 1));
+            ok = bi >= 0 && bi < (json_int_t)HIST_BUCKETS && bc >= 0 && bc <= UINT32_MAX;
+            if (ok) {
+                f[i].hist.b[bi] = (uint32_t)bc;
+            }
+        }
+    }
+    ok = ok && set_of(f, n, out);
+    free(f);
+    return ok;
+}
+
+json_t *
+window_save(const struct window *w)
+{
+    json_t *mins = json_array();
+    for (size_t i = 0; mins && i < WINDOW_SLOTS; i++) {
+        if (w->slot[i].minute && w->slot[i].set.n) {
+            json_array_append_new(mins, json_pack("{sIso}", "minute", (json_int_t)w->slot[i].minute,
+                                                  "set", set_save(&w->slot[i].set)));
+        }
+    }
+    return json_pack("{sIsIsososo}", "fed_us", (json_int_t)w->fed_us, "reset_us",
+                     (json_int_t)w->reset_us, "prev", set_save(&w->prev), "base",
+                     set_save(&w->base), "minutes", mins);
+}
+
+bool
+window_load(struct window *w, const json_t *o, int64_t now_us)
+{
+    const json_t *mins = json_object_get(o, "minutes");
+    json_int_t fed = json_integer_value(json_object_get(o, "fed_us"));
+    json_int_t reset = json_integer_value(json_object_get(o, "reset_us"));
+    if (!json_is_object(o) || !json_is_array(mins) || fed < 0 || reset < 0 ||
+        !set_load(json_object_get(o, "prev"), &w->prev) ||
+        !set_load(json_object_get(o, "base"), &w->base)) {
+        set_free(&w->prev);
+        set_free(&w->base);
+        return false;
+    }
+    w->fed_us = fed > now_us ? fed : now_us;
+    w->reset_us = reset;
+    for (size_t i = 0; i < json_array_size(mins); i++) {
+        const json_t *m = json_array_get(mins, i);
+        json_int_t minute = json_integer_value(json_object_get(m, "minute"));
+        struct window_set set;
+        if (minute <= 0 || !set_load(json_object_get(m, "set"), &set)) {
+            continue;
+        }
+        struct window_slot *sl = &w->slot[(size_t)(minute % WINDOW_SLOTS)];
+        set_free(&sl->set);
+        sl->minute = minute;
+        sl->set = set;
+    }
+    return true;
 }
 
 static int

@@ -73,6 +73,15 @@ int64_t window_reset_at(const struct window *w);
 void window_sum(const struct window *w, int64_t wall_us, unsigned minutes,
                 const struct window_fig *cum, size_t n, struct window_fig *out);
 
+/* The state file (proxy/output/state.h): the ring, the last feed and the reset as a jansson
+ * object {"fed_us", "reset_us", "prev", "base", "minutes": [{"minute", "set"}]}, a set being
+ * [[key (16 hex), [values], [[bucket, count], ...]], ...]; NULL when out of memory. Load puts
+ * them back into a new window (what runs from now_us counts in the minute of now_us); false
+ * (the window left empty) when the object is malformed. */
+struct json_t;
+struct json_t *window_save(const struct window *w);
+bool window_load(struct window *w, const struct json_t *o, int64_t now_us);
+
 /* Sorts figs[0..n) by key, ascending. */
 void window_sort(struct window_fig *figs, size_t n);
 

@@ -16,6 +16,7 @@
  */
 #include "proxy/output/http.h"
 #include "proxy/output/chsink.h"
+#include "proxy/output/state.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -88,6 +89,8 @@ struct http {
     struct window *win_digests, *win_routes;
     int64_t win_minute;     /* realtime minute of the last feed */
     struct event *reset_ev; /* made active by http_request_reset (any thread) */
+    char *state_dir;        /* --state-dir (state.h), NULL without */
+    bool state_failing;     /* the last save failed (said once until one succeeds) */
     bool auth_basic;
 
     SSL_CTX *ssl_ctx;         /* --http-tls-cert: HTTPS; NULL: plain HTTP */
@@ -1985,6 +1988,39 @@ http_routes_metrics(struct http *h, struct evbuffer *b)
 #define HTTP_SERIES_POINTS  1800 /* an hour of them */
 #define HTTP_SERIES_TOP     10   /* routes and shapes followed (the costliest) */
 
+static struct state_parts
+http_state_parts(struct http *h)
+{
+    return (struct state_parts){
+        .stats = h->src.stats,
+        .routes = h->src.routes,
+        .findings = h->src.findings,
+        .ddl = h->src.ddl,
+        .series = h->series,
+        .series_keys = 1 + 2 * HTTP_SERIES_TOP,
+        .win_digests = h->win_digests,
+        .win_routes = h->win_routes,
+    };
+}
+
+/* Writes the state file (HTTP thread, or the main thread once the HTTP thread has ended). */
+static void
+http_state_save(struct http *h)
+{
+    if (!h->state_dir) {
+        return;
+    }
+    struct state_parts p = http_state_parts(h);
+    char err[512];
+    if (state_save(h->state_dir, &p, err, sizeof err)) {
+        h->state_failing = false;
+    } else if (!h->state_failing) {
+        h->state_failing = true;
+        fprintf(stderr, "slowtap: --state-dir: cannot save the state: %s (trying every minute)\n",
+                err);
+    }
+}
+
 /* Feeds the history: the whole proxy, the top routes, the top shapes (HTTP thread timer). */
 static void
 http_series_tick(evutil_socket_t fd, short what, void *arg)
@@ -2018,6 +2054,7 @@ http_series_tick(evutil_socket_t fd, short what, void *arg)
     }
     if (now / 60000000 != h->win_minute) {
         http_window_feed(h, now, false);
+        http_state_save(h);
     }
 }
 
@@ -2303,6 +2340,7 @@ http_free(struct http *h)
     }
     window_free(h->win_digests);
     window_free(h->win_routes);
+    free(h->state_dir);
     history_free(h->series);
     if (h->eh) {
         evhttp_free(h->eh); /* closes every connection: http_conn_gone frees the bound ones */
@@ -2425,6 +2463,25 @@ http_start(const struct conf *c, const struct http_sources *src)
         http_free(h);
         return NULL;
     }
+    if (c->state_dir) {
+        /* before any worker runs: the tables are empty and nobody else touches them */
+        h->state_dir = strdup(c->state_dir);
+        struct state_parts p = http_state_parts(h);
+        char why[512];
+        int64_t now = http_now_us();
+        switch (state_load(c->state_dir, &p, now, why, sizeof why)) {
+        case STATE_LOADED:
+            fprintf(stderr, "slowtap: note: statistics restored from %s/%s\n", c->state_dir,
+                    STATE_FILE);
+            h->win_minute = now / 60000000;
+            break;
+        case STATE_IGNORED:
+            fprintf(stderr, "slowtap: note: state file ignored, starting empty: %s\n", why);
+            break;
+        case STATE_NONE:
+            break;
+        }
+    }
     struct timeval every = {HTTP_SERIES_EVERY_S, 0};
     event_add(h->series_ev, &every);
     if (pthread_create(&h->thread, NULL, http_thread, h) != 0) {
@@ -2443,5 +2500,10 @@ http_stop(struct http *h)
     }
     event_base_loopbreak(h->base);
     pthread_join(h->thread, NULL);
+    if (h->state_dir) {
+        /* the workers have merged their last figures: into the windows, then the file */
+        http_window_feed(h, http_now_us(), false);
+        http_state_save(h);
+    }
     http_free(h);
 }

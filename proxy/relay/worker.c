@@ -379,6 +379,9 @@ worker_main(void *arg)
     struct worker *w = arg;
     rec_cache_begin();
     event_base_dispatch(w->base);
+    /* the last figures into the shared tables before the final state save (http_stop) */
+    stats_local_merge(w->stats);
+    routes_local_merge(w->routes);
     rec_cache_end();
     slowlog_thread_cleanup();
     return NULL;

@@ -7,7 +7,10 @@ findings survive a restart; a corrupt state file is reported in one line and slo
 
 import json
 import os
+import shutil
 import signal
+import subprocess
+import tempfile
 import time
 import unittest
 import urllib.error
@@ -143,6 +146,92 @@ class WindowsStateTest(unittest.TestCase):
             self.assertIn("alter_table", [m["kind"] for m in self.get("/api/series")["markers"]])
         finally:
             px.__exit__(None, None, None)
+
+    def wait_finding(self, timeout=10.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            got = [f for f in self.get("/api/findings") if f["kind"] == "n_plus_one"]
+            if got:
+                return got[0]
+            time.sleep(0.2)
+        self.fail("no N+1 finding")
+
+    def test_state_survives_restart(self):
+        state = tempfile.mkdtemp(prefix="slowtap-state-")
+        self.addCleanup(shutil.rmtree, state, True)
+        px = self.start(["--state-dir", state])
+        try:
+            # an N+1 (a parent, then 8 children, then an idle gap), a route, a DDL
+            run(px.port, ["SELECT id FROM w WHERE id < 9"] +
+                ["SELECT x FROM other WHERE id = %d" % i for i in range(8)])
+            time.sleep(0.3)
+            run(px.port, scans(5) + ["SELECT v FROM w WHERE id = 1 /*route='%2Fwin'*/",
+                                     "CREATE INDEX ix_x ON other (x)"])
+            before = self.wait_count("all", 5)
+            finding = self.wait_finding()
+            self.assertEqual([r["route"] for r in self.get("/api/routes")], ["/win"])
+            self.assertEqual(px.stop(), 0)
+        finally:
+            px.__exit__(None, None, None)
+        self.assertTrue(os.path.exists(os.path.join(state, "slowtap.state")))
+        self.assertFalse(os.path.exists(os.path.join(state, "slowtap.state.tmp")))
+
+        px = self.start(["--state-dir", state])
+        try:
+            self.assertIn("restored", px.stderr())
+            got = self.shape("all")  # at once: nothing ran since the restart
+            self.assertIsNotNone(got)
+            self.assertEqual(got["digest"], before["digest"])
+            self.assertEqual(got["count"], 5)
+            self.assertEqual(got["total"], before["total"])
+            self.assertEqual(got["p99"], before["p99"])
+            self.assertEqual(self.shape("5m")["count"], 5)
+            f = [x for x in self.get("/api/findings") if x["kind"] == "n_plus_one"]
+            self.assertEqual(len(f), 1)
+            self.assertEqual(f[0]["child"]["digest"], finding["child"]["digest"])
+            self.assertEqual(f[0]["occurrences"], finding["occurrences"])
+            self.assertEqual([r["route"] for r in self.get("/api/routes")], ["/win"])
+            ddl = self.get("/api/ddl")
+            self.assertEqual([(m["kind"], m["tables"]) for m in ddl],
+                             [("create_index", ["other"])])
+            # what runs after the restart adds to what was restored
+            run(px.port, scans(2, 90))
+            self.wait_count("all", 7)
+            self.wait_count("5m", 7)
+        finally:
+            px.__exit__(None, None, None)
+
+        # a corrupt file: one line, and slowtap starts empty
+        with open(os.path.join(state, "slowtap.state"), "w") as f:
+            f.write('{"slowtap_state": 1, "shapes": [')
+        px = self.start(["--state-dir", state])
+        try:
+            lines = [l for l in px.stderr().splitlines() if "state" in l]
+            self.assertEqual(len(lines), 1, px.stderr())
+            self.assertIn("ignored", lines[0])
+            self.assertIsNone(self.shape("all"))
+            run(px.port, scans(1))
+            self.wait_count("all", 1)
+        finally:
+            px.__exit__(None, None, None)
+        # another version: ignored the same way
+        with open(os.path.join(state, "slowtap.state"), "w") as f:
+            f.write('{"slowtap_state": 999}')
+        px = self.start(["--state-dir", state])
+        try:
+            self.assertIn("not a slowtap state file of version 1", px.stderr())
+            self.assertIsNone(self.shape("all"))
+        finally:
+            px.__exit__(None, None, None)
+
+    def test_state_dir_must_exist(self):
+        missing = os.path.join(tempfile.gettempdir(), "slowtap-no-such-dir-%d" % os.getpid())
+        p = subprocess.run([harness.slowtap_bin(), "--listen", "127.0.0.1:%d" % harness.free_port(),
+                            "--http", "off", "--slow-log", "-", "--state-dir", missing],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.stderr.strip().splitlines(),
+                         ["slowtap: --state-dir %s: No such file or directory" % missing])
 
 
 if __name__ == "__main__":

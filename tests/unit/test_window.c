@@ -5,6 +5,9 @@
 #include "proxy/account/window.h"
 #include "check.h"
 
+#include <jansson.h>
+#include <stdlib.h>
+
 #define MIN_US 60000000LL
 
 static void
@@ -92,6 +95,34 @@ main(void)
     /* six hours later with no feed in between: nothing in the windows but the partial */
     window_sum(w, now + 360 * MIN_US, 60, cum, 2, out);
     CHECK_EQ_U(out[0].v[WINDOW_COUNT], 0);
+    /* the state file's round trip: the same windows after a load */
+    json_t *saved = window_save(w);
+    CHECK(saved != NULL);
+    char *text = json_dumps(saved, JSON_COMPACT);
+    json_decref(saved);
+    json_t *back_o = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    struct window *wl = window_new();
+    CHECK(window_load(wl, back_o, now + 25000000));
+    struct window_fig o1[2], o2[2];
+    for (unsigned m = 0; m <= 60; m += 5) {
+        window_sum(w, now + 25000000, m, cum, 2, o1);
+        window_sum(wl, now + 25000000, m, cum, 2, o2);
+        CHECK(memcmp(o1, o2, sizeof o1) == 0);
+    }
+    CHECK_EQ_U(window_reset_at(wl), (uint64_t)now);
+    json_decref(back_o);
+    window_free(wl);
+    wl = window_new();
+    json_t *bad = json_loads("{\"fed_us\": 1, \"reset_us\": 0, \"prev\": [[\"zz\", [], []]], "
+                             "\"base\": [], \"minutes\": []}",
+                             0, NULL);
+    CHECK(bad != NULL);
+    CHECK(!window_load(wl, bad, now));
+    CHECK(!window_load(wl, NULL, now));
+    json_decref(bad);
+    window_free(wl);
+
     /* keys and sorting */
     CHECK(window_key("/roster") != window_key("/my_class"));
     struct window_fig s[3];
