@@ -7,6 +7,7 @@ findings survive a restart; a corrupt state file is reported in one line and slo
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -144,6 +145,19 @@ class WindowsStateTest(unittest.TestCase):
             marks = self.get("/api/series?digest=" + other["digest"])["markers"]
             self.assertEqual([m["kind"] for m in marks], ["reset", "reset"])
             self.assertIn("alter_table", [m["kind"] for m in self.get("/api/series")["markers"]])
+
+            # the dashboard (headless Chromium): the marker under the shape's charts, the
+            # window selector naming the reset, the reset button
+            import test_dashboard
+            out = test_dashboard.run_chromium(["--virtual-time-budget=5000", "--dump-dom",
+                                               self.base + "/#series=digest:" + w_digest])
+            self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+            m = re.search(r'<div id="markers"[^>]*>([^<]*)<', out.stdout)
+            self.assertIsNotNone(m, out.stdout[-3000:])
+            self.assertIn("ALTER TABLE w (add index)", m.group(1))
+            self.assertEqual(m.group(1).count("reset"), 2)
+            self.assertRegex(out.stdout, r'<option value="all"[^>]*>since reset ')
+            self.assertIn('<button id="reset"', out.stdout)
         finally:
             px.__exit__(None, None, None)
 
