@@ -1,6 +1,8 @@
 /*
- * http.h - the HTTP endpoint (libevent evhttp, a thread and event_base of its own). GET/HEAD
- * only; every response carries Cache-Control: no-store.
+ * http.h - the HTTP endpoint (libevent evhttp, a thread and event_base of its own). GET/HEAD,
+ * and POST for /api/reset only; every response carries Cache-Control: no-store. With
+ * --state-dir it also loads the state file at start and saves it every minute and at stop
+ * (proxy/output/state.h).
  *
  *   /metrics                 Prometheus text format 0.0.4 (text/plain; version=0.0.4): the
  *                            summed worker counters, log and explain counters, evictions, the
@@ -27,6 +29,13 @@
  *                            reported no index used". 400 on a bad sort/limit.
  *   /api/digests/<16 hex>    one shape plus "histogram": [{lo_us, hi_us, count}] (non-empty
  *                            buckets); 404 {"error": ...} when unknown.
+ *   ?window=5m|1h|all        on /api/digests, /api/routes, /api/findings: figures over the
+ *                            last 5 minutes, the last hour, or since start / the last reset
+ *                            (window.h; 400 on another value).
+ *   /api/series              also "markers": resets and DDL on the shape's tables (ddl.h).
+ *   /api/ddl                 the DDL and reset markers, oldest first.
+ *   POST /api/reset          starts "since reset" (also SIGUSR1: http_request_reset); 403 when
+ *                            an Origin header names another host; 405 for POST elsewhere.
  *   / and /index.html        the embedded dashboard (proxy/dashboard.html).
  *
  * Auth: with --http-auth-file every endpoint needs `Authorization: Bearer <token>` (file holds
