@@ -24,6 +24,7 @@ import harness
 DB = "st_win"
 N_BEFORE = 7
 N_AFTER = 3
+ROUTED = "SELECT v FROM w WHERE id = 1 /*route='%2Fwin'*/"
 
 
 def req(url, method="GET", headers=None):
@@ -93,8 +94,9 @@ class WindowsStateTest(unittest.TestCase):
     def test_windows_reset_ddl(self):
         px = self.start()
         try:
-            run(px.port, scans(N_BEFORE))
+            run(px.port, scans(N_BEFORE) + [ROUTED] * 2)
             self.wait_count("all", N_BEFORE)
+            self.wait_count("all", 2, "from w where id")
             self.wait_count("5m", N_BEFORE)
             self.assertEqual(self.shape("1h")["count"], N_BEFORE)
             self.assertIsNone(self.get("/api/summary")["reset_at"])
@@ -113,8 +115,15 @@ class WindowsStateTest(unittest.TestCase):
             self.assertTrue(json.loads(body)["reset_at"])
             self.assertIsNone(self.shape("all"))  # nothing ran since
             self.assertEqual(self.shape("5m")["count"], N_BEFORE)
-            run(px.port, scans(N_AFTER, 50))
+            self.assertEqual(self.get("/api/routes?window=all"), [])
+            run(px.port, scans(N_AFTER, 50) + [ROUTED])
             got = self.wait_count("all", N_AFTER)
+            self.wait_count("all", 1, "from w where id")
+            # routes: since the reset, and over 5 minutes
+            self.assertEqual([(r["route"], r["count"]) for r in self.get("/api/routes?window=all")],
+                             [("/win", 1)])
+            self.assertEqual([(r["route"], r["count"]) for r in self.get("/api/routes?window=5m")],
+                             [("/win", 3)])
             self.assertEqual(got["window"], "all")
             self.assertEqual(self.shape("5m")["count"], N_BEFORE + N_AFTER)
             self.assertEqual(self.shape("1h")["count"], N_BEFORE + N_AFTER)
@@ -179,8 +188,7 @@ class WindowsStateTest(unittest.TestCase):
             run(px.port, ["SELECT id FROM w WHERE id < 9"] +
                 ["SELECT x FROM other WHERE id = %d" % i for i in range(8)])
             time.sleep(0.3)
-            run(px.port, scans(5) + ["SELECT v FROM w WHERE id = 1 /*route='%2Fwin'*/",
-                                     "CREATE INDEX ix_x ON other (x)"])
+            run(px.port, scans(5) + [ROUTED, "CREATE INDEX ix_x ON other (x)"])
             before = self.wait_count("all", 5)
             finding = self.wait_finding()
             self.assertEqual([r["route"] for r in self.get("/api/routes")], ["/win"])

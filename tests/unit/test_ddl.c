@@ -1,8 +1,12 @@
 /*
- * test_ddl.c - tests of protocol/proto_ddl.c: which DDL statements mark which tables.
+ * test_ddl.c - tests of protocol/proto_ddl.c (which DDL statements mark which tables) and of
+ * proxy/account/ddl.c (the ring of markers: the newest kept, texts cut at a UTF-8 boundary).
  */
 #include "check.h"
 #include "protocol/proto_ddl.h"
+#include "proxy/account/ddl.h"
+
+#include <stdlib.h>
 #include "protocol/proto_sqlmode.h"
 
 #define AQ PROTO_SQLMODE_ANSI_QUOTES
@@ -96,5 +100,40 @@ main(void)
     CHECK(!proto_ddl_parse(nul, sizeof nul - 1, 0, &d));
     CHECK_STR(proto_ddl_kind_name(PROTO_DDL_CREATE_INDEX), "create_index");
     CHECK_STR(proto_ddl_kind_name(PROTO_DDL_NONE), "none");
+
+    /* the ring: DDL_LOG_MAX + 44 markers, the newest DDL_LOG_MAX kept, oldest first */
+    struct ddl_log *l = ddl_log_new();
+    struct ddl_marker *m = calloc(DDL_LOG_MAX + 1, sizeof *m);
+    CHECK(l != NULL && m != NULL);
+    CHECK(proto_ddl_parse("ALTER TABLE s.t ADD INDEX (a)", 29, 0, &d));
+    for (int i = 0; l && m && i < DDL_LOG_MAX + 44; i++) {
+        if (i % 10 == 0) {
+            ddl_log_add_reset(l, 1000 + i);
+        } else {
+            ddl_log_add(l, 1000 + i, &d, "alter table s.t add index (a)", 29);
+        }
+    }
+    size_t n = l && m ? ddl_log_get(l, m, DDL_LOG_MAX + 1) : 0;
+    CHECK_EQ_U(n, DDL_LOG_MAX);
+    if (n == DDL_LOG_MAX) {
+        CHECK_EQ_U(m[0].wall_us, 1044);
+        CHECK_EQ_U(m[n - 1].wall_us, 1000 + DDL_LOG_MAX + 43);
+        CHECK_EQ_U(m[6].kind, PROTO_DDL_NONE); /* 1050: a reset */
+        CHECK_STR(m[6].text, "reset");
+        CHECK_EQ_U(m[0].kind, PROTO_DDL_ALTER_TABLE);
+        CHECK(m[0].add_index);
+        CHECK_STR(m[0].t[0].schema, "s");
+        CHECK_STR(m[0].t[0].table, "t");
+        CHECK_STR(m[0].text, "alter table s.t add index (a)");
+    }
+    /* a long text is cut before a UTF-8 sequence, never inside it */
+    char text[DDL_TEXT_MAX + 8];
+    memset(text, 'a', sizeof text);
+    memcpy(text + DDL_TEXT_MAX - 2, "\xc3\xa9\xc3\xa9", 4);
+    ddl_log_add(l, 5000, &d, text, sizeof text);
+    CHECK_EQ_U(ddl_log_get(l, m, 1), 1);
+    CHECK_EQ_U(strlen(m[0].text), DDL_TEXT_MAX - 2);
+    free(m);
+    ddl_log_free(l);
     return check_exit();
 }
