@@ -1421,7 +1421,9 @@ http_digest_window(struct stats_digest *d, const struct window_fig *f)
             hi = i;
         }
     }
-    if (lo < HIST_BUCKETS) {
+    if (lo == HIST_BUCKETS) {
+        d->min_us = d->max_us = 0; /* nothing ran in the window */
+    } else {
         uint64_t mn = hist_bucket_lo(lo), mx = hist_bucket_hi(hi);
         d->min_us = mn > d->min_us ? mn : d->min_us;
         d->max_us = mx < d->max_us ? mx : d->max_us;
@@ -1629,10 +1631,23 @@ http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
 }
 
 static void
-http_api_digest(struct http *h, struct evhttp_request *req, const char *hex)
+http_api_digest(struct http *h, struct evhttp_request *req, const char *hex, const char *query)
 {
     uint64_t digest = 0;
     bool ok = hexfmt_parse_u64(hex, &digest);
+    struct evkeyvalq q = {0};
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        http_reply_error(req, 400, "Bad Request", "malformed query string");
+        return;
+    }
+    unsigned minutes;
+    const char *wname;
+    bool wok = http_window_arg(evhttp_find_header(&q, "window"), &minutes, &wname);
+    if (!wok) {
+        evhttp_clear_headers(&q);
+        http_reply_error(req, 400, "Bad Request", "window=5m|1h|all");
+        return;
+    }
     struct stats_digest *d = malloc(sizeof *d);
     if (!d) {
         evhttp_send_error(req, 500, "out of memory");
@@ -1640,14 +1655,34 @@ http_api_digest(struct http *h, struct evhttp_request *req, const char *hex)
     }
     if (!ok || !h->src.stats || !stats_get(h->src.stats, digest, d)) {
         free(d);
+        evhttp_clear_headers(&q);
         http_reply_error(req, 404, "Not Found", "unknown digest");
         return;
     }
+    if ((minutes > 0 || http_reset_at(h) > 0) && h->win_digests) {
+        /* the shape's figures in the window: its own cumulative ones against the ring */
+        struct window_fig *f = malloc(2 * sizeof *f);
+        if (f) {
+            f[0] = (struct window_fig){.key = d->digest, .hist = d->hist};
+            f[0].v[WINDOW_COUNT] = d->count;
+            f[0].v[WINDOW_ERRORS] = d->errors;
+            f[0].v[WINDOW_NO_INDEX] = d->no_index;
+            f[0].v[WINDOW_TOTAL_US] = d->total_us;
+            f[0].v[WINDOW_QUEUE_US] = d->queue_us;
+            f[0].v[WINDOW_ROWS_SENT] = d->rows_sent;
+            f[0].v[WINDOW_ROWS_AFFECTED] = d->rows_affected;
+            window_sum(h->win_digests, http_now_us(), minutes, &f[0], 1, &f[1]);
+            http_digest_window(d, &f[1]);
+            free(f);
+        }
+    }
+    evhttp_clear_headers(&q);
     struct http_json j;
     http_json_begin(&j);
     struct jsonw *w = &j.w;
     jsonw_object_begin(w);
     http_digest_members(w, h, d);
+    jsonw_kstr(w, "window", wname);
     jsonw_key(w, "histogram");
     jsonw_array_begin(w);
     for (unsigned i = 0; i < HIST_BUCKETS; i++) {
@@ -2298,7 +2333,7 @@ http_dispatch(struct evhttp_request *req, void *arg)
     } else if (strcmp(path, "/api/digests") == 0 || strcmp(path, "/api/digests/") == 0) {
         http_api_digests(h, req, query);
     } else if (strncmp(path, "/api/digests/", 13) == 0) {
-        http_api_digest(h, req, path + 13);
+        http_api_digest(h, req, path + 13, query);
     } else if (strcmp(path, "/api/routes") == 0) {
         http_api_routes(h, req, query);
     } else if (strcmp(path, "/api/findings") == 0) {

@@ -127,6 +127,12 @@ class WindowsStateTest(unittest.TestCase):
             self.assertEqual(got["window"], "all")
             self.assertEqual(self.shape("5m")["count"], N_BEFORE + N_AFTER)
             self.assertEqual(self.shape("1h")["count"], N_BEFORE + N_AFTER)
+            # one shape, its histogram too
+            for win, want in (("all", N_AFTER), ("5m", N_BEFORE + N_AFTER)):
+                one = self.get("/api/digests/%s?window=%s" % (got["digest"], win))
+                self.assertEqual((one["window"], one["count"]), (win, want))
+                self.assertEqual(sum(b["count"] for b in one["histogram"]), want)
+            self.assertEqual(req(self.base + "/api/digests/%s?window=9h" % got["digest"])[0], 400)
             self.assertIsNotNone(self.get("/api/summary")["reset_at"])
 
             # SIGUSR1: another reset; the process goes on
