@@ -26,6 +26,8 @@
 #include "proxy/account/counters.h"
 #include "proxy/account/findings.h"
 #include "proxy/account/record.h"
+
+struct ddl_log;
 #include "proxy/account/stats.h"
 
 struct explain;
@@ -43,6 +45,7 @@ struct acct_ctx {
     struct counters *counters;     /* the worker's */
     struct stats_local *stats;     /* the worker's per-shape table */
     struct routes_local *routes;   /* the worker's per-route table */
+    struct ddl_log *ddl;           /* DDL markers (ddl.h); may be NULL */
 };
 
 /*

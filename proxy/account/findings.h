@@ -131,6 +131,8 @@ void findings_table_free(struct findings_table *t);
 void findings_table_add(struct findings_table *t, enum findings_kind kind, uint64_t parent,
                         uint64_t child, uint32_t count, uint64_t total_us, const char *route,
                         int64_t wall_us);
+/* Puts back a finding saved in a state file (a table that has room; else dropped). */
+void findings_table_put(struct findings_table *t, const struct findings_entry *e);
 /* Copies the findings sorted by total time, descending (at most `limit`, 0 = all) into a
  * malloc'ed array (*out, free() it). Returns the number, or 0 (with *out NULL) when none or
  * out of memory. *total_found gets the findings counted since start, per kind. */

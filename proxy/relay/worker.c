@@ -360,7 +360,8 @@ worker_new(struct app *app, int id)
                                 .explain_threshold_us = app->explain_threshold_us,
                                 .counters = &w->counters,
                                 .stats = w->stats,
-                                .routes = w->routes};
+                                .routes = w->routes,
+                                .ddl = app->ddl};
     if (!w->tick || !w->ctl || !w->accept_resume || !w->slowbuf || !w->stats || !w->routes) {
         fprintf(stderr, "slowtap: cannot set up worker %d\n", id);
         worker_join_free(w);
@@ -378,6 +379,9 @@ worker_main(void *arg)
     struct worker *w = arg;
     rec_cache_begin();
     event_base_dispatch(w->base);
+    /* the last figures into the shared tables before the final state save (http_stop) */
+    stats_local_merge(w->stats);
+    routes_local_merge(w->routes);
     rec_cache_end();
     slowlog_thread_cleanup();
     return NULL;
