@@ -58,6 +58,7 @@ struct conf {
     int explain_top;              /* --explain-top N: shapes by total time explained, 0 = off */
     int64_t explain_top_every_us; /* --explain-top-interval, default 60 s */
     char *explain_log;            /* --explain-log PATH (JSON lines), NULL = none */
+    char *state_dir;              /* --state-dir DIR (proxy/output/state.h), NULL = none */
 
     /* statistics and HTTP */
     int max_digests;      /* --max-digests N, default 10000 */

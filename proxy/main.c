@@ -1,7 +1,8 @@
 /*
  * main.c - slowtap's entry point: reads the configuration, sets up the shared parts (logs,
  * filters, statistics, auto-EXPLAIN, HTTP), starts the worker threads and waits for signals:
- * SIGHUP reopens the logs, SIGTERM/SIGINT stop accepting, let in-flight statements finish
+ * SIGHUP reopens the logs, SIGUSR1 resets the statistics' "since reset" window (http.h),
+ * SIGTERM/SIGINT stop accepting, let in-flight statements finish
  * (up to --shutdown-timeout), flush the logs and exit 0.
  *
  * `slowtap report ...` is the offline report command (report.c).
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +27,7 @@
 #include "conf/conf.h"
 #include "explain/explain.h"
 #include "proxy/account/autoplan.h"
+#include "proxy/account/ddl.h"
 #include "proxy/account/filter.h"
 #include "proxy/output/chsink.h"
 #include "proxy/output/explainlog.h"
@@ -147,6 +150,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct app *app = arg;
     (void)what;
+    if (sig == SIGUSR1) {
+        http_request_reset(main_http);
+        return;
+    }
     if (sig == SIGHUP) {
         tls_reload(app->conf, stderr);
         http_reload(main_http, app->conf);
@@ -270,6 +277,34 @@ check_log_path(const char *opt, const char *path)
     return true;
 }
 
+/* --state-dir must be a directory slowtap can write in (a start-up error, exit 2, as a slow
+ * log that cannot be opened); without HTTP, which saves it, a note says nothing is kept. */
+static bool
+check_state_dir(const struct conf *c)
+{
+    if (!c->state_dir) {
+        return true;
+    }
+    struct stat st;
+    int e = 0;
+    if (stat(c->state_dir, &st) != 0) {
+        e = errno;
+    } else if (!S_ISDIR(st.st_mode)) {
+        e = ENOTDIR;
+    } else if (access(c->state_dir, W_OK | X_OK) != 0) {
+        e = errno;
+    }
+    if (e) {
+        fprintf(stderr, "slowtap: --state-dir %s: %s\n", c->state_dir, strerror(e));
+        return false;
+    }
+    if (!c->http) {
+        fprintf(stderr, "slowtap: note: --state-dir %s: nothing is saved with --http off\n",
+                c->state_dir);
+    }
+    return true;
+}
+
 /* Raises the open-file limit to the hard limit. Says so only when the limit is really too low
  * for --max-connections: a limit that leaves room for at least 90% of them is not worth a
  * note (--max-connections is a ceiling, not an expected load). */
@@ -325,6 +360,7 @@ main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
     signal(SIGPIPE, SIG_IGN);
     crash_install(); /* before any thread starts */
@@ -359,7 +395,7 @@ main(int argc, char **argv)
         return 2;
     }
     if (!check_log_path("--slow-log", conf.slow_log) ||
-        !check_log_path("--explain-log", conf.explain_log)) {
+        !check_log_path("--explain-log", conf.explain_log) || !check_state_dir(&conf)) {
         filter_free(app.filter);
         conf_free(&conf);
         return 2;
@@ -384,9 +420,10 @@ main(int argc, char **argv)
     app.stats = stats_new(conf.max_digests);
     app.routes = routes_new(conf.max_routes);
     app.findings = findings_table_new();
+    app.ddl = ddl_log_new();
     app.requests =
         requests_new((unsigned)conf.requests_keep, (uint32_t)conf.n_plus_one_min, app.findings);
-    if (!app.slow_log || !app.stats || !app.routes || !app.findings || !app.requests ||
+    if (!app.slow_log || !app.stats || !app.routes || !app.findings || !app.ddl || !app.requests ||
         (conf.explain_log && !app.explain_log)) {
         fprintf(stderr, "slowtap: out of memory at start\n");
         goto out;
@@ -465,6 +502,7 @@ main(int argc, char **argv)
             .slow_log = app.slow_log,
             .explain_log = app.explain_log,
             .filter = app.filter,
+            .ddl = app.ddl,
         };
         cs = calloc((size_t)app.nworkers, sizeof *cs);
         if (!cs) {
@@ -501,9 +539,11 @@ main(int argc, char **argv)
     struct event *ev_term = evsignal_new(base, SIGTERM, on_signal, &app);
     struct event *ev_int = evsignal_new(base, SIGINT, on_signal, &app);
     struct event *ev_hup = evsignal_new(base, SIGHUP, on_signal, &app);
+    struct event *ev_usr1 = evsignal_new(base, SIGUSR1, on_signal, &app);
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
     event_add(ev_hup, NULL);
+    event_add(ev_usr1, NULL);
     struct autoplan *autoplan = autoplan_new(&conf, app.stats, app.explain, mono_us());
     struct event *ev_autoplan =
         autoplan ? event_new(base, -1, EV_PERSIST, on_autoplan_tick, autoplan) : NULL;
@@ -522,6 +562,7 @@ main(int argc, char **argv)
     event_free(ev_term);
     event_free(ev_int);
     event_free(ev_hup);
+    event_free(ev_usr1);
     if (ev_autoplan) {
         event_free(ev_autoplan);
     }
@@ -573,6 +614,7 @@ out:
     routes_free(app.routes);
     requests_free(app.requests); /* before the findings it gives examples to */
     findings_table_free(app.findings);
+    ddl_log_free(app.ddl);
     filter_free(app.filter);
     tls_shutdown();
     conf_free(&conf);

@@ -3,15 +3,26 @@ database (20000 students, classes, enrollments), slowtap in front of it with
 --long-query-time 0.05 and auto-EXPLAIN, a few app queries (primary-key lookups, unindexed
 lookups, a join on an unindexed expression, a grouped join), then the slow-log entries in
 execution order, the costliest entry in full (plan and flags included) and `slowtap report`.
+Then the seed-style Flask + SQLAlchemy app (tests/integration/seed_app.py, tagged by
+contrib/sqlcommenter_sqlalchemy.py) runs its lazy-loading /roster page through slowtap, and
+the demo shows the N+1 finding with its fix (/api/findings), and the dashboard's address with
+what to click (http://127.0.0.1:9033/, another free port when that is taken, or
+$SLOWTAP_DEMO_HTTP_PORT); in a terminal, slowtap and MariaDB keep running until Enter is
+pressed (SLOWTAP_DEMO_WAIT=0: never; 1: always), otherwise nothing is left running.
+tests/integration/test_demo.py runs it.
 One progress line per step, with the time it took. Output fits a 100-column terminal.
 Usage: /usr/bin/python3 tests/demo-workload.py [SLOWTAP_BINARY]"""
 
+import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "integration"))
@@ -21,6 +32,9 @@ if len(sys.argv) > 1:
 
 import harness  # noqa: E402
 import pymysql  # noqa: E402
+import seed_app  # noqa: E402
+
+sys.path.insert(0, os.path.join(HERE, "..", "contrib"))
 
 LONG_QUERY_TIME = "0.05"
 WIDTH = 100
@@ -242,25 +256,137 @@ def show_plan(e):
         print("  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
 
 
+# ---- the seed-style app: its N+1, and the dashboard ----
+
+SEED_DB, SEED_STUDENTS, SEED_CLASSES, SEED_PER_CLASS = "seed", 2000, 10, 30
+
+
+def have_flask_sqlalchemy():
+    try:
+        import flask_sqlalchemy  # noqa: F401
+        import sqlcommenter_sqlalchemy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def seed_workload(port):
+    """The seed-style app through slowtap, tagged by the contrib helper: one /roster page (a
+    class, its students, then each student's classes: one statement per student) and three
+    /my_class lookups (students by student_id, a column without an index)."""
+    import sqlcommenter_sqlalchemy
+    app, db = seed_app.make_app(port, SEED_DB)
+    with app.app_context():
+        sqlcommenter_sqlalchemy.install(db.engine)
+    client = app.test_client()
+    if client.get("/roster/1").status_code != 200:
+        raise RuntimeError("/roster/1 failed")
+    for sid in (5, 150, 290):
+        if client.get("/my_class/%d" % (seed_app.STUDENT_ID_BASE + sid)).status_code != 200:
+            raise RuntimeError("/my_class failed")
+    with app.app_context():
+        db.engine.dispose()  # the request's unit of work ends with its connection
+
+
+def get_json(http_port, path):
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (http_port, path), timeout=10) as r:
+        return json.loads(r.read().decode())
+
+
+def wait_n_plus_one(http_port, timeout=5.0):
+    """The N+1 finding of /api/findings (statistics merge once a second; at most `timeout`
+    seconds, polled every 0.2 s), or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            for f in get_json(http_port, "/api/findings"):
+                if f.get("kind") == "n_plus_one":
+                    return f
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.2)
+
+
+def show_finding(f):
+    def para(label, text):
+        lines = textwrap.wrap(" ".join(str(text).split()), WIDTH - 12) or [""]
+        print("  %-9s %s" % (label, ("\n" + " " * 12).join(lines)))
+    para("route", f.get("route") or "(untagged)")
+    para("parent", f["parent"].get("name") or f["parent"]["fingerprint"])
+    para("child", "%s: run %d times in one request, %.3f s in all"
+         % (f["child"].get("name") or f["child"]["fingerprint"], f["count"], f["total"]))
+    para("fix", ("(%s) " % f["orm"] if f.get("orm") else "") + (f.get("fix") or "-"))
+
+
+def port_free(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as slowtap binds it
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def show_dashboard(http_port, seed, finding):
+    print("== the dashboard: http://127.0.0.1:%d/" % http_port)
+    print("  - the shapes table ranks statement shapes by total time (\"rank by\" changes it);")
+    print("    click a row for its slowest example, latency histogram, plan and index advice")
+    if seed:
+        print("    (the FULL SCAN row SELECT students WHERE student_id = ? shows the ALTER TABLE")
+        print("    ... ADD INDEX that removes the scan)")
+        print("  - Routes: the seed app's /roster/<int:class_id> and /my_class/<int:student_id>,")
+        print("    with statements per request; click one to draw its charts under")
+        print("    \"Over the last hour\"")
+    if finding:
+        print("  - Findings: the N+1 card above, with the parent's and the child's example and")
+        print("    the fix")
+    print("  From another machine: ssh -L %d:127.0.0.1:%d HOST, then open the same address."
+          % (http_port, http_port))
+
+
+def want_wait():
+    w = os.environ.get("SLOWTAP_DEMO_WAIT", "")
+    if w in ("0", "1"):
+        return w == "1"
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def main():
     t0 = time.monotonic()
     with step("starting a throwaway MariaDB"):
         srv = harness.mariadb()
     with step("loading the school database (20000 students, 40 classes, 80000 enrollments)"):
         build_school(srv)
+    seed = have_flask_sqlalchemy()
+    if seed:
+        with step("loading the seed app's database (%d students, %d classes of %d)"
+                  % (SEED_STUDENTS, SEED_CLASSES, SEED_PER_CLASS)):
+            seed_app.create_schema(srv, SEED_DB, students=SEED_STUDENTS, classes=SEED_CLASSES,
+                                   per_class=SEED_PER_CLASS)
     with tempfile.TemporaryDirectory(prefix="slowtap-demo-") as tmp:
         pw = os.path.join(tmp, "explain.pw")
         with open(pw, "w") as f:
             f.write("explainpass\n")
         os.chmod(pw, 0o600)
-        args = ["--explain-user", "explain", "--explain-password-file", pw]
+        http_port = int(os.environ.get("SLOWTAP_DEMO_HTTP_PORT") or 0) or (
+            9033 if port_free(9033) else harness.free_port())
+        args = ["--explain-user", "explain", "--explain-password-file", pw,
+                "--http", "127.0.0.1:%d" % http_port]
         with step("starting slowtap: --long-query-time %s %s" % (LONG_QUERY_TIME,
                                                                 " ".join(args[:2]))):
             px = harness.Slowtap(args=args, long_query_time=LONG_QUERY_TIME).__enter__()
+        finding = None
         try:
             with step("running the app's %d statements through 127.0.0.1:%d"
                       % (len(WORKLOAD), px.port)):
                 workload(px.port)
+            if seed:
+                with step("running the seed app's /roster and /my_class pages (Flask + "
+                          "SQLAlchemy)"):
+                    seed_workload(px.port)
             with step("waiting for auto-EXPLAIN and the log"):
                 # entries waiting for their plan reach the log later: wait until the log
                 # stops growing (at most 5 s)
@@ -269,49 +395,79 @@ def main():
                 while time.monotonic() < deadline and len(entries) != prev:
                     prev = len(entries)
                     entries = px.entries(settle=0.5)
+                if seed:
+                    finding = wait_n_plus_one(http_port)
             log_text = px.log_text()
             notes = px.stderr()
+            log_copy = os.path.join(tmp, "slow.log")
+            with open(log_copy, "w") as f:
+                f.write(log_text)
+            show_results(entries, log_copy, notes)
+            print()
+            if seed:
+                print("== an N+1 in the seed app's /roster page (GET /api/findings; the app is "
+                      "tagged by")
+                print("   contrib/sqlcommenter_sqlalchemy.py, so slowtap knows its route and "
+                      "its ORM)")
+                if finding:
+                    show_finding(finding)
+                else:
+                    print("  (no N+1 finding within 5 s)")
+            else:
+                print("== (Flask-SQLAlchemy is not installed: the seed app's N+1 is not shown; "
+                      "tests/deps.sh demo)")
+            print()
+            show_dashboard(http_port, seed, finding)
+            if want_wait():
+                print()
+                input("-- slowtap and MariaDB keep running: press Enter to stop them ")
+                print()
+            else:
+                print("  (tests/demo run in a terminal keeps slowtap and MariaDB running until "
+                      "Enter)")
         finally:
             px.__exit__(None, None, None)
-        log_copy = os.path.join(tmp, "slow.log")
-        with open(log_copy, "w") as f:
-            f.write(log_text)
-
-        entries.sort(key=lambda e: e["time"] or "")  # execution order (log order may differ)
-        print()
-        print("== the slow log: %d of %d statements took %s s or more (execution order)"
-              % (len(entries), len(WORKLOAD), LONG_QUERY_TIME))
-        show_entries(entries)
-        if entries:
-            worst = max(entries, key=lambda e: e["query_time"] or 0)
-            print()
-            print("== the costliest statement (%.3f s), its entry as written in the slow log:"
-                  % (worst["query_time"] or 0))
-            print(worst["raw"].rstrip())
-            if worst["explain"]:
-                print()
-                print("== its plan (type ALL = every row read; %s):" % flag_words(worst))
-                show_plan(worst)
-        print()
-        print("== slowtap report %s (statement shapes ranked by total time)" % "slow.log")
-        r = subprocess.run([harness.slowtap_bin(), "report", "--top", "5", log_copy],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=60)
-        print(r.stdout.rstrip() or "(no output)")
-        if r.returncode != 0:
-            print("(slowtap report exited with %d)" % r.returncode)
-        warn = [l for l in notes.splitlines() if l.strip() and "stopping" not in l
-                and not re.match(r"slowtap [0-9][^ ]*: listening on ", l)]
-        if warn:
-            print()
-            print("== slowtap's stderr:")
-            print("\n".join(warn))
     with step("stopping MariaDB"):
         srv.stop()
     before = int(os.environ.get("SLOWTAP_DEMO_ELAPSED", "0") or 0)  # tests/demo's install+build
     print("-- done in %.1f s%s" % (time.monotonic() - t0 + before,
                                    " (installing and building included)" if before else ""))
     return 0
+
+
+def show_results(entries, log_copy, notes):
+    """The slow log's entries in execution order, the costliest in full with its plan, and
+    `slowtap report` of the log."""
+    entries = [e for e in entries if e.get("schema") == "school"]  # the app's statements
+    entries.sort(key=lambda e: e["time"] or "")  # execution order (log order may differ)
+    print()
+    print("== the slow log: %d of %d statements took %s s or more (execution order)"
+          % (len(entries), len(WORKLOAD), LONG_QUERY_TIME))
+    show_entries(entries)
+    if entries:
+        worst = max(entries, key=lambda e: e["query_time"] or 0)
+        print()
+        print("== the costliest statement (%.3f s), its entry as written in the slow log:"
+              % (worst["query_time"] or 0))
+        print(worst["raw"].rstrip())
+        if worst["explain"]:
+            print()
+            print("== its plan (type ALL = every row read; %s):" % flag_words(worst))
+            show_plan(worst)
+    print()
+    print("== slowtap report %s (statement shapes ranked by total time)" % "slow.log")
+    r = subprocess.run([harness.slowtap_bin(), "report", "--top", "5", log_copy],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=60)
+    print(r.stdout.rstrip() or "(no output)")
+    if r.returncode != 0:
+        print("(slowtap report exited with %d)" % r.returncode)
+    warn = [l for l in notes.splitlines() if l.strip() and "stopping" not in l
+            and not re.match(r"slowtap [0-9][^ ]*: listening on ", l)]
+    if warn:
+        print()
+        print("== slowtap's stderr:")
+        print("\n".join(warn))
 
 
 if __name__ == "__main__":

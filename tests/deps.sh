@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh - installs (idempotently, quietly) the Debian packages slowtap needs, in three sets:
 #   build  what compiling slowtap needs (meson, gcc, the -dev libraries)
-#   demo   build + what tests/demo needs (a MariaDB server and client, Python with PyMySQL)
+#   demo   build + what tests/demo needs (a MariaDB server and client, Python with PyMySQL,
+#          Flask-SQLAlchemy for its seed-style app)
 #   test   demo + everything the test suite uses (clang, sanitizer and fuzzer runtimes, client
 #          libraries, haproxy, sysbench, percona-toolkit, Chromium, Node.js and npm ...)
 # Usage: tests/deps.sh [build|demo|test]   or   source tests/deps.sh [build|demo|test]
@@ -19,7 +20,7 @@
 SLOWTAP_DEPS_BUILD=(meson ninja-build pkg-config gcc libc6-dev
     libevent-dev libmariadb-dev libpcre2-dev libinih-dev libjansson-dev libssl-dev zlib1g-dev
     libzstd-dev libjs-dygraphs libcurl4-openssl-dev)
-SLOWTAP_DEPS_DEMO=(mariadb-server mariadb-client python3 python3-pymysql)
+SLOWTAP_DEPS_DEMO=(mariadb-server mariadb-client python3 python3-pymysql python3-flask-sqlalchemy)
 SLOWTAP_DEPS_TEST=(clang libclang-rt-14-dev valgrind percona-toolkit
     python3-mysqldb python3-sqlalchemy python3-prometheus-client python3-cryptography
     python3-flask python3-flask-sqlalchemy python3-django

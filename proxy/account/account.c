@@ -11,10 +11,12 @@
 
 #include "explain/explain.h"
 #include "protocol/proto.h"
+#include "protocol/proto_ddl.h"
 #include "protocol/proto_fingerprint.h"
 #include "protocol/proto_tags.h"
 #include "protocol/proto_tmptab.h"
 #include "proxy/account/account.h"
+#include "proxy/account/ddl.h"
 #include "proxy/account/filter.h"
 #include "proxy/account/requests.h"
 #include "proxy/account/routes.h"
@@ -604,6 +606,19 @@ tmptab_mark(const struct acct_sess *as, const char *sql, size_t len, unsigned sq
     }
 }
 
+/* A DDL statement that succeeded: a marker on the series of the shapes of its tables (ddl.h).
+ * Only statements that are not explainable come here; most are not DDL, and the parser gives up
+ * at their first word. */
+static void
+ddl_follow(const struct acct_ctx *ctx, const char *sql, size_t len, unsigned sql_mode,
+           const char *fp, int64_t wall_us)
+{
+    struct proto_ddl d;
+    if (ctx->ddl && proto_ddl_parse(sql, len, sql_mode, &d)) {
+        ddl_log_add(ctx->ddl, wall_us, &d, fp, strlen(fp));
+    }
+}
+
 /* Counters, per-shape statistics, and the record of a slow (or explained) statement. */
 static void
 record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *c,
@@ -642,6 +657,7 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         }
         if (!explainable && r->err_code == 0 && c->ended) {
             tmptab_follow(as, sql, sql_len, c->sql_mode);
+            ddl_follow(ctx, sql, sql_len, c->sql_mode, fp, c->wall_start + (int64_t)dur);
         }
     } else if (is_execute(c->cmd) && st) {
         sql = st->sql;

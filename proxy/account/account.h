@@ -26,6 +26,8 @@
 #include "proxy/account/counters.h"
 #include "proxy/account/findings.h"
 #include "proxy/account/record.h"
+
+struct ddl_log;
 #include "proxy/account/stats.h"
 
 struct explain;
@@ -45,6 +47,7 @@ struct acct_ctx {
     struct counters *counters;       /* the worker's */
     struct stats_local *stats;       /* the worker's per-shape table */
     struct routes_local *routes;     /* the worker's per-route table */
+    struct ddl_log *ddl;             /* DDL markers (ddl.h); may be NULL */
     struct requests_local *requests; /* the worker's completed requests (requests.h); NULL:
                                         none recorded */
     uint32_t requests_stmts_max;     /* --requests-statements */

@@ -329,6 +329,22 @@ findings_table_examples(struct findings_table *t, uint64_t parent, uint64_t chil
     pthread_mutex_unlock(&t->mu);
 }
 
+void
+findings_table_put(struct findings_table *t, const struct findings_entry *e)
+{
+    pthread_mutex_lock(&t->mu);
+    if (t->n < FINDINGS_MAX && (e->kind == FINDINGS_N_PLUS_ONE || e->kind == FINDINGS_DUPLICATE)) {
+        t->e[t->n] = *e;
+        t->e[t->n].route[sizeof t->e[t->n].route - 1] = '\0';
+        t->e[t->n].parent_example[FINDINGS_EXAMPLE_MAX - 1] = '\0';
+        t->e[t->n].child_example[FINDINGS_EXAMPLE_MAX - 1] = '\0';
+        t->e[t->n].example_route[FINDINGS_ROUTE_MAX - 1] = '\0';
+        t->found[e->kind] += e->occurrences;
+        t->n++;
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
 static int
 findings_cmp(const void *a, const void *b)
 {

@@ -145,6 +145,8 @@ void findings_table_add(struct findings_table *t, enum findings_kind kind, uint6
 void findings_table_examples(struct findings_table *t, uint64_t parent, uint64_t child,
                              const char *ptext, size_t plen, const char *ctext, size_t clen,
                              const char *route);
+/* Puts back a finding saved in a state file (a table that has room; else dropped). */
+void findings_table_put(struct findings_table *t, const struct findings_entry *e);
 /* Copies the findings sorted by total time, descending (at most `limit`, 0 = all) into a
  * malloc'ed array (*out, free() it). Returns the number, or 0 (with *out NULL) when none or
  * out of memory. *total_found gets the findings counted since start, per kind. */

@@ -12,6 +12,7 @@ struct history_series {
     enum history_kind kind;
     char key[HISTORY_KEY_MAX];
     uint64_t fed; /* feed round it was last fed in */
+    bool based;   /* base_* hold a feed (not so for a series put back from a state file) */
     int64_t base_wall;
     uint64_t base_count, base_total;
     struct hist base_hist;
@@ -93,7 +94,7 @@ history_feed(struct history *h, enum history_kind kind, const char *key, int64_t
         }
         memcpy(s->key, key, n);
         s->key[n] = '\0';
-    } else if (wall_us > s->base_wall && count >= s->base_count) {
+    } else if (s->based && wall_us > s->base_wall && count >= s->base_count) {
         double secs = (double)(wall_us - s->base_wall) / 1e6;
         struct history_point pt = {.wall_us = wall_us,
                                    .per_s = (double)(count - s->base_count) / secs,
@@ -112,11 +113,56 @@ history_feed(struct history *h, enum history_kind kind, const char *key, int64_t
         }
     }
     s->fed = h->feeds;
+    s->based = true;
     s->base_wall = wall_us;
     s->base_count = count;
     s->base_total = total_us;
     if (cum) {
         s->base_hist = *cum;
+    }
+}
+
+bool
+history_series(const struct history *h, size_t i, enum history_kind *kind, char *key, size_t cap)
+{
+    if (i >= h->keys || !h->s[i].used || cap == 0) {
+        return false;
+    }
+    *kind = h->s[i].kind;
+    size_t n = strnlen(h->s[i].key, HISTORY_KEY_MAX);
+    n = n < cap ? n : cap - 1;
+    memcpy(key, h->s[i].key, n);
+    key[n] = '\0';
+    return true;
+}
+
+void
+history_put(struct history *h, enum history_kind kind, const char *key,
+            const struct history_point *p, size_t n)
+{
+    if (history_find(h, kind, key)) {
+        return;
+    }
+    struct history_series *s = NULL;
+    for (size_t i = 0; i < h->keys && !s; i++) {
+        s = h->s[i].used ? NULL : &h->s[i];
+    }
+    if (!s) {
+        return;
+    }
+    struct history_point *pts = s->p;
+    memset(s, 0, sizeof *s);
+    s->p = pts;
+    s->used = true;
+    s->kind = kind;
+    size_t kl = strnlen(key, HISTORY_KEY_MAX - 1);
+    memcpy(s->key, key, kl);
+    s->key[kl] = '\0';
+    size_t first = n > h->points ? n - h->points : 0;
+    for (size_t i = first; i < n; i++) {
+        s->p[s->head] = p[i];
+        s->head = (s->head + 1) % h->points;
+        s->n++;
     }
 }
 

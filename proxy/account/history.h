@@ -11,6 +11,7 @@
 #ifndef SLOWTAP_HISTORY_H
 #define SLOWTAP_HISTORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,5 +39,14 @@ void history_feed(struct history *h, enum history_kind kind, const char *key, in
 /* Copies the points of (kind, key), oldest first, into out[0..cap); returns how many. */
 size_t history_get(const struct history *h, enum history_kind kind, const char *key,
                    struct history_point *out, size_t cap);
+
+/* The series it holds, for a state file: the kind and key of series i (i < keys given to
+ * history_new); false when slot i is unused. */
+bool history_series(const struct history *h, size_t i, enum history_kind *kind, char *key,
+                    size_t cap);
+/* Puts back the points of a series saved in a state file (oldest first; the newest `points`
+ * kept), before any feed of it. */
+void history_put(struct history *h, enum history_kind kind, const char *key,
+                 const struct history_point *p, size_t n);
 
 #endif

@@ -19,6 +19,7 @@ struct requests_rlist {
     unsigned head, nlatest;
     struct requests_req **slowest; /* keep of them, unordered */
     unsigned nslowest;
+    unsigned slow_min; /* when nslowest == keep: the index of the shortest of them */
 };
 
 struct requests {
@@ -28,6 +29,7 @@ struct requests {
     struct findings_table *findings;
     struct requests_rlist *routes;
     size_t nroutes;
+    size_t last_route; /* where the last request went: the next one often goes there too */
     size_t bytes;
     uint64_t next_id, recorded, evicted, dropped;
 };
@@ -384,8 +386,13 @@ static struct requests_rlist *
 requests_route_of(struct requests *s, const char *route, int64_t wall)
 {
     uint64_t h = requests_hash(route);
+    if (s->last_route < s->nroutes && s->routes[s->last_route].hash == h &&
+        strcmp(s->routes[s->last_route].route, route) == 0) {
+        return &s->routes[s->last_route];
+    }
     for (size_t i = 0; i < s->nroutes; i++) {
         if (s->routes[i].hash == h && strcmp(s->routes[i].route, route) == 0) {
+            s->last_route = i;
             return &s->routes[i];
         }
     }
@@ -460,6 +467,19 @@ requests_evict_oldest(struct requests *s)
     return true;
 }
 
+/* The shortest of a full slowest list. */
+static void
+requests_slow_min(struct requests_rlist *rl)
+{
+    unsigned min = 0;
+    for (unsigned i = 1; i < rl->nslowest; i++) {
+        if (rl->slowest[i]->dur_us < rl->slowest[min]->dur_us) {
+            min = i;
+        }
+    }
+    rl->slow_min = min;
+}
+
 /* Takes r into its route's lists. Mutex held; r's groups already found. */
 static void
 requests_insert(struct requests *s, struct requests_req *r, struct requests_local *l)
@@ -488,23 +508,18 @@ requests_insert(struct requests *s, struct requests_req *r, struct requests_loca
     }
     rl->latest[(rl->head + rl->nlatest) % s->keep] = r;
     rl->nlatest++;
-    /* slowest: the K longest */
-    uint64_t d = requests_duration_us(r);
+    /* slowest: the K longest (the shortest of them known while the list is full) */
     if (rl->nslowest < s->keep) {
         rl->slowest[rl->nslowest++] = r;
         r->refs++;
-    } else {
-        unsigned min = 0;
-        for (unsigned i = 1; i < rl->nslowest; i++) {
-            if (requests_duration_us(rl->slowest[i]) < requests_duration_us(rl->slowest[min])) {
-                min = i;
-            }
+        if (rl->nslowest == s->keep) {
+            requests_slow_min(rl);
         }
-        if (d > requests_duration_us(rl->slowest[min])) {
-            requests_unref(s, rl->slowest[min], l);
-            rl->slowest[min] = r;
-            r->refs++;
-        }
+    } else if (r->dur_us > rl->slowest[rl->slow_min]->dur_us) {
+        requests_unref(s, rl->slowest[rl->slow_min], l);
+        rl->slowest[rl->slow_min] = r;
+        r->refs++;
+        requests_slow_min(rl);
     }
     while (s->bytes > REQUESTS_MEM_MAX && requests_evict_oldest(s)) {
     }
@@ -596,6 +611,7 @@ requests_local_add(struct requests_local *l, struct requests_req *r)
         return;
     }
     /* its groups, and the N+1 findings' examples, now: the merge only links it in */
+    r->dur_us = requests_duration_us(r);
     requests_find_groups(r, s->n_plus_one_min);
     requests_give_examples(s, r);
     r->next = NULL;

@@ -35,7 +35,7 @@
 #define REQUESTS_GROUPS_MAX 32  /* N+1 and duplicate groups kept per request */
 #define REQUESTS_LOCAL_MAX  256 /* completed requests a worker holds between merges */
 #define REQUESTS_MEM_MAX    ((size_t)64 << 20)
-#define REQUESTS_SPARE      8 /* finished requests a worker keeps for reuse */
+#define REQUESTS_SPARE      64 /* finished requests a worker keeps for reuse */
 #define REQUESTS_NO_ROUTE   "(no route)"
 
 struct findings_table;
@@ -79,6 +79,7 @@ struct requests_req {
     int64_t start_wall_us;
     int64_t start_us, end_us; /* monotonic */
     uint64_t db_us;           /* its statements' time */
+    uint64_t dur_us;          /* requests_duration_us, once finished */
     uint32_t nstmts;          /* statements it ran */
     uint32_t nkept;           /* of them in stmts[] (the first ones) */
     uint32_t ngroups;
@@ -98,7 +99,7 @@ struct requests_local;
 
 /* A new in-progress request, one of the worker's spare ones (`l`, may be NULL) when it has one:
  * a finished request the worker dropped or pushed out is kept for reuse with its buffers (at
- * most REQUESTS_SPARE of the small ones), which spares the allocations when every statement is
+ * most REQUESTS_SPARE of the small ones, some 200 KB), which spares the allocations when every statement is
  * a request of its own. NULL when out of memory (the unit then goes unrecorded). */
 struct requests_req *requests_begin(struct requests_local *l, int64_t start_us,
                                     int64_t start_wall_us, const char *schema,

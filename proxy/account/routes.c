@@ -225,6 +225,24 @@ routes_shared_slot(struct routes *r, uint64_t hash, const char *name)
     return s;
 }
 
+void
+routes_put(struct routes *r, const struct routes_entry *e)
+{
+    struct routes_entry *in = malloc(sizeof *in);
+    if (!in) {
+        return;
+    }
+    *in = *e;
+    in->route[ROUTES_NAME_MAX - 1] = '\0';
+    if (in->ntop > ROUTES_TOP_SHAPES) {
+        in->ntop = ROUTES_TOP_SHAPES;
+    }
+    pthread_mutex_lock(&r->mu);
+    routes_merge_entry(&routes_shared_slot(r, routes_hash(in->route), in->route)->e, in);
+    pthread_mutex_unlock(&r->mu);
+    free(in);
+}
+
 struct routes_local *
 routes_local_new(struct routes *r, size_t slots)
 {

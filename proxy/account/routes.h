@@ -66,6 +66,9 @@ void routes_local_record(struct routes_local *l, const char *route, uint64_t dig
 void routes_local_request(struct routes_local *l, const char *route, uint32_t stmts);
 void routes_local_merge(struct routes_local *l);
 
+/* Puts back a route's figures saved in a state file (added to what it has). */
+void routes_put(struct routes *r, const struct routes_entry *e);
+
 /* Copies at most `limit` routes (0 = all) by total time. False when out of memory. */
 bool routes_snapshot(struct routes *r, size_t limit, struct routes_snapshot *out);
 void routes_snapshot_free(struct routes_snapshot *s);

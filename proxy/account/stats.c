@@ -603,6 +603,8 @@ stats_copy_out(const struct stats_shared_entry *e, struct stats_digest *out)
     memcpy(out->fingerprint, e->e.fingerprint, sizeof out->fingerprint);
     memcpy(out->name, e->e.name, sizeof out->name);
     memcpy(out->example, e->e.example, sizeof out->example);
+    memcpy(out->schema, e->e.schema, sizeof out->schema);
+    out->example_explainable = e->e.example_explainable;
     out->count = e->e.count;
     out->errors = e->e.errors;
     out->no_index = e->e.no_index;
@@ -691,6 +693,77 @@ stats_get(struct stats *s, uint64_t digest, struct stats_digest *out)
     }
     pthread_mutex_unlock(&s->mu);
     return found;
+}
+
+bool
+stats_put(struct stats *s, const struct stats_digest *d)
+{
+    if (d->count == 0) {
+        return false;
+    }
+    struct stats_entry *e = malloc(sizeof *e);
+    if (!e) {
+        return false;
+    }
+    stats_entry_reset(e, d->digest);
+    memcpy(e->fingerprint, d->fingerprint, sizeof e->fingerprint);
+    memcpy(e->name, d->name, sizeof e->name);
+    memcpy(e->example, d->example, sizeof e->example);
+    memcpy(e->schema, d->schema, sizeof e->schema);
+    e->fingerprint[sizeof e->fingerprint - 1] = '\0';
+    e->name[sizeof e->name - 1] = '\0';
+    e->example[sizeof e->example - 1] = '\0';
+    e->schema[sizeof e->schema - 1] = '\0';
+    e->example_explainable = d->example_explainable;
+    e->count = d->count;
+    e->errors = d->errors;
+    e->no_index = d->no_index;
+    e->total_us = d->total_us;
+    e->min_us = d->min_us;
+    e->max_us = d->max_us;
+    e->queue_us = d->queue_us;
+    e->rows_sent = d->rows_sent;
+    e->rows_affected = d->rows_affected;
+    e->first_seen_us = d->first_seen_us;
+    e->last_seen_us = d->last_seen_us;
+    e->hist = d->hist;
+    pthread_mutex_lock(&s->mu);
+    stats_shared_add(s, e);
+    pthread_mutex_unlock(&s->mu);
+    free(e);
+    return true;
+}
+
+size_t
+stats_figures(struct stats *s, struct window_fig **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    struct window_fig *f = s->n ? malloc(s->n * sizeof *f) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; f && i < s->n; i++) {
+        const struct stats_entry *e = &s->e[i].e;
+        if (e->count == 0) {
+            continue;
+        }
+        struct window_fig *w = &f[n++];
+        *w = (struct window_fig){.key = e->digest, .hist = e->hist};
+        w->v[WINDOW_COUNT] = e->count;
+        w->v[WINDOW_ERRORS] = e->errors;
+        w->v[WINDOW_NO_INDEX] = e->no_index;
+        w->v[WINDOW_TOTAL_US] = e->total_us;
+        w->v[WINDOW_QUEUE_US] = e->queue_us;
+        w->v[WINDOW_ROWS_SENT] = e->rows_sent;
+        w->v[WINDOW_ROWS_AFFECTED] = e->rows_affected;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!f || n == 0) {
+        free(f);
+        return 0;
+    }
+    window_sort(f, n);
+    *out = f;
+    return n;
 }
 
 uint64_t

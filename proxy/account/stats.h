@@ -27,6 +27,7 @@
 #include "explain/plan.h"
 #include "proxy/account/histogram.h"
 #include "proxy/account/sessreg.h"
+#include "proxy/account/window.h"
 #include "protocol/proto_shapename.h"
 
 #define STATS_EXAMPLE_MAX     1024 /* bytes of the example statement kept */
@@ -36,6 +37,7 @@
 
 struct stats;
 struct stats_local;
+struct stats_digest;
 
 /* What a worker records per completed statement. The strings are only read during the call. */
 struct stats_sample {
@@ -152,6 +154,17 @@ size_t stats_top_explainable(struct stats *s, struct stats_explainable *out, siz
  * is unknown or its example is not explainable as it is. */
 bool stats_get_explainable(struct stats *s, uint64_t digest, struct stats_explainable *out);
 
+/* The cumulative figures of every shape that ran (count > 0), sorted by digest (the key), for
+ * window.h: a malloc'ed array in *out (free it), how many returned. 0 with *out NULL when none
+ * or out of memory. Holds the mutex while copying (about 1.2 KB a shape). */
+size_t stats_figures(struct stats *s, struct window_fig **out);
+
+/* Puts back a shape's figures saved in a state file (proxy/output/state.h): fingerprint, name,
+ * example, schema, example_explainable, counts, times, rows, first/last seen and histogram of
+ * d (its plan, advice, server and lock figures are not taken: plans are captured again). Added
+ * to the shape's figures when it has some. False when d->count is 0. */
+bool stats_put(struct stats *s, const struct stats_digest *d);
+
 /* Shapes evicted since start. */
 uint64_t stats_evicted(struct stats *s);
 
@@ -161,6 +174,8 @@ struct stats_digest {
     char fingerprint[STATS_FINGERPRINT_MAX];
     char name[PROTO_SHAPE_NAME_MAX]; /* proto_shape_name of the shape's statement text */
     char example[STATS_EXAMPLE_MAX];
+    char schema[STATS_SCHEMA_MAX]; /* the example's */
+    bool example_explainable;
     uint64_t count, errors, no_index;
     uint64_t total_us, min_us, max_us;
     uint64_t queue_us; /* sum of the statements' Queue_time (not part of total_us) */

@@ -16,6 +16,7 @@
  */
 #include "proxy/output/http.h"
 #include "proxy/output/chsink.h"
+#include "proxy/output/state.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,7 +54,9 @@
 #include "proxy/account/filter.h"
 #include "proxy/account/histogram.h"
 #include "net/net_addr.h"
+#include "proxy/account/ddl.h"
 #include "proxy/account/findings.h"
+#include "protocol/proto_tmptab.h"
 #include "protocol/proto_shapename.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/history.h"
@@ -61,6 +64,7 @@
 #include "proxy/account/requests.h"
 #include "proxy/account/routes.h"
 #include "proxy/account/stats.h"
+#include "proxy/account/window.h"
 
 extern const char dashboard_html[];
 extern const size_t dashboard_html_len;
@@ -83,6 +87,12 @@ struct http {
 
     struct history *series;  /* the dashboard's time series (HTTP thread only) */
     struct event *series_ev; /* its timer */
+    /* windows (window.h), HTTP thread only: fed at the first series tick of each minute */
+    struct window *win_digests, *win_routes;
+    int64_t win_minute;     /* realtime minute of the last feed */
+    struct event *reset_ev; /* made active by http_request_reset (any thread) */
+    char *state_dir;        /* --state-dir (state.h), NULL without */
+    bool state_failing;     /* the last save failed (said once until one succeeds) */
     bool auth_basic;
 
     SSL_CTX *ssl_ctx;         /* --http-tls-cert: HTTPS; NULL: plain HTTP */
@@ -1286,6 +1296,165 @@ http_digest_members(struct jsonw *w, const struct http *h, const struct stats_di
     free(red);
 }
 
+/* ---- windows (window.h) and reset ------------------------------------------------------ */
+
+static int64_t
+http_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ?window=5m|1h|all (also Nm for N in 1..60): minutes, 0 for "since reset"; false when bad.
+ * *name gets the canonical name. Without the parameter: all. */
+static bool
+http_window_arg(const char *v, unsigned *minutes, const char **name)
+{
+    *minutes = 0;
+    *name = "all";
+    if (!v || strcmp(v, "all") == 0) {
+        return true;
+    }
+    if (strcmp(v, "1h") == 0 || strcmp(v, "60m") == 0) {
+        *minutes = 60;
+        *name = "1h";
+        return true;
+    }
+    if (strcmp(v, "5m") == 0) {
+        *minutes = 5;
+        *name = "5m";
+        return true;
+    }
+    char *end;
+    long m = strtol(v, &end, 10);
+    if (end == v || strcmp(end, "m") != 0 || m < 1 || m > WINDOW_MINUTES) {
+        return false;
+    }
+    *minutes = (unsigned)m;
+    *name = v;
+    return true;
+}
+
+/* The routes' cumulative figures, sorted by key (window_key of the route): malloc'ed. */
+static size_t
+http_route_figs(const struct routes_snapshot *rs, struct window_fig **out)
+{
+    *out = rs->n ? malloc(rs->n * sizeof **out) : NULL;
+    if (!*out) {
+        return 0;
+    }
+    for (size_t i = 0; i < rs->n; i++) {
+        const struct routes_entry *e = &rs->r[i];
+        struct window_fig *f = &(*out)[i];
+        *f = (struct window_fig){.key = window_key(e->route), .hist = e->hist};
+        f->v[WINDOW_COUNT] = e->count;
+        f->v[WINDOW_ERRORS] = e->errors;
+        f->v[WINDOW_TOTAL_US] = e->total_us;
+        f->v[WINDOW_REQUESTS] = e->requests;
+        f->v[WINDOW_REQUEST_STMTS] = e->request_stmts;
+    }
+    window_sort(*out, rs->n);
+    return rs->n;
+}
+
+/* Feeds (or, with `reset`, resets) the windows with the figures of now. */
+static void
+http_window_feed(struct http *h, int64_t now, bool reset)
+{
+    struct window_fig *f = NULL;
+    size_t n = h->src.stats ? stats_figures(h->src.stats, &f) : 0;
+    if (h->win_digests) {
+        (reset ? window_reset : window_feed)(h->win_digests, now, f, n);
+    }
+    free(f);
+    struct routes_snapshot rs = {0};
+    if (h->win_routes && h->src.routes && routes_snapshot(h->src.routes, 0, &rs)) {
+        n = http_route_figs(&rs, &f);
+        (reset ? window_reset : window_feed)(h->win_routes, now, f, n);
+        free(f);
+        routes_snapshot_free(&rs);
+    }
+    h->win_minute = now / 60000000;
+}
+
+/* A reset (POST /api/reset, SIGUSR1): "since reset" starts now; a marker on every series. */
+static void
+http_reset(struct http *h)
+{
+    int64_t now = http_now_us();
+    http_window_feed(h, now, true);
+    ddl_log_add_reset(h->src.ddl, now);
+}
+
+static void
+http_reset_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    http_reset(arg);
+}
+
+void
+http_request_reset(struct http *h)
+{
+    if (h && h->reset_ev) {
+        event_active(h->reset_ev, EV_TIMEOUT, 0);
+    }
+}
+
+/* Realtime us where "since reset" starts: the last reset, or 0. */
+static int64_t
+http_reset_at(const struct http *h)
+{
+    return h->win_digests ? window_reset_at(h->win_digests) : 0;
+}
+
+/* A shape's figures replaced by a window's (min and max: the histogram's bounds, within the
+ * shape's own). */
+static void
+http_digest_window(struct stats_digest *d, const struct window_fig *f)
+{
+    d->count = f->v[WINDOW_COUNT];
+    d->errors = f->v[WINDOW_ERRORS];
+    d->no_index = f->v[WINDOW_NO_INDEX];
+    d->total_us = f->v[WINDOW_TOTAL_US];
+    d->queue_us = f->v[WINDOW_QUEUE_US];
+    d->rows_sent = f->v[WINDOW_ROWS_SENT];
+    d->rows_affected = f->v[WINDOW_ROWS_AFFECTED];
+    d->hist = f->hist;
+    unsigned lo = HIST_BUCKETS, hi = 0;
+    for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+        if (f->hist.b[i]) {
+            lo = lo == HIST_BUCKETS ? i : lo;
+            hi = i;
+        }
+    }
+    if (lo == HIST_BUCKETS) {
+        d->min_us = d->max_us = 0; /* nothing ran in the window */
+    } else {
+        uint64_t mn = hist_bucket_lo(lo), mx = hist_bucket_hi(hi);
+        d->min_us = mn > d->min_us ? mn : d->min_us;
+        d->max_us = mx < d->max_us ? mx : d->max_us;
+    }
+}
+
+struct http_wkey {
+    uint64_t key;
+    uint64_t digest;
+    size_t idx;
+};
+
+static int
+http_wkey_cmp(const void *a, const void *b)
+{
+    const struct http_wkey *x = a, *y = b;
+    if (x->key != y->key) {
+        return x->key < y->key ? 1 : -1;
+    }
+    return x->digest < y->digest ? -1 : x->digest > y->digest;
+}
+
 static void
 http_api_summary(struct http *h, struct evhttp_request *req)
 {
@@ -1306,6 +1475,11 @@ http_api_summary(struct http *h, struct evhttp_request *req)
     jsonw_kbool(w, "auto_explain", h->src.explain != NULL);
     jsonw_ksecs(w, "p99", (int64_t)hist_quantile(&t.latency, 0.99));
     jsonw_ksecs(w, "now", (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000);
+    if (http_reset_at(h) > 0) {
+        http_jtime(w, "reset_at", http_reset_at(h));
+    } else {
+        jsonw_knull(w, "reset_at"); /* never reset */
+    }
     jsonw_object_end(w);
     http_reply_json(req, 200, "OK", &j);
 }
@@ -1329,6 +1503,70 @@ http_top_route(const struct routes_snapshot *rs, uint64_t digest)
     return best;
 }
 
+/* /api/digests over a window (or since a reset): the shapes that ran in it, by its figures. */
+static void
+http_api_digests_window(struct http *h, struct evhttp_request *req, enum stats_sort sort,
+                        size_t limit, unsigned minutes, const char *wname)
+{
+    struct window_fig *cum = NULL;
+    size_t n = h->src.stats ? stats_figures(h->src.stats, &cum) : 0;
+    struct window_fig *wf = n ? malloc(n * sizeof *wf) : NULL;
+    struct http_wkey *keys = n ? malloc(n * sizeof *keys) : NULL;
+    if (n && (!wf || !keys)) {
+        free(cum);
+        free(wf);
+        free(keys);
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    if (n && h->win_digests) {
+        window_sum(h->win_digests, http_now_us(), minutes, cum, n, wf);
+    } else if (n) {
+        memcpy(wf, cum, n * sizeof *wf);
+    }
+    free(cum);
+    size_t nk = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!wf[i].v[WINDOW_COUNT]) {
+            continue;
+        }
+        uint64_t key = sort == STATS_SORT_COUNT ? wf[i].v[WINDOW_COUNT]
+                       : sort == STATS_SORT_P99 ? hist_quantile(&wf[i].hist, 0.99)
+                                                : wf[i].v[WINDOW_TOTAL_US];
+        keys[nk++] = (struct http_wkey){.key = key, .digest = wf[i].key, .idx = i};
+    }
+    if (nk) {
+        qsort(keys, nk, sizeof *keys, http_wkey_cmp);
+    }
+    struct routes_snapshot rs = {0};
+    if (h->src.routes) {
+        routes_snapshot(h->src.routes, 0, &rs);
+    }
+    struct stats_digest *d = malloc(sizeof *d);
+    struct http_json j;
+    http_json_begin(&j);
+    jsonw_array_begin(&j.w);
+    for (size_t k = 0, shown = 0; d && k < nk && shown < limit; k++) {
+        if (!stats_get(h->src.stats, keys[k].digest, d)) {
+            continue; /* evicted meanwhile */
+        }
+        http_digest_window(d, &wf[keys[k].idx]);
+        jsonw_object_begin(&j.w);
+        http_digest_members(&j.w, h, d);
+        jsonw_kstr(&j.w, "route", http_top_route(&rs, d->digest));
+        jsonw_kstr(&j.w, "window", wname);
+        jsonw_object_end(&j.w);
+        stats_digest_free(d);
+        shown++;
+    }
+    jsonw_array_end(&j.w);
+    free(d);
+    routes_snapshot_free(&rs);
+    free(wf);
+    free(keys);
+    http_reply_json(req, 200, "OK", &j);
+}
+
 static void
 http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
 {
@@ -1341,7 +1579,9 @@ http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
     }
     const char *sv = evhttp_find_header(&q, "sort");
     const char *lv = evhttp_find_header(&q, "limit");
-    bool bad = false;
+    unsigned minutes;
+    const char *wname;
+    bool bad = !http_window_arg(evhttp_find_header(&q, "window"), &minutes, &wname);
     if (sv) {
         if (strcmp(sv, "total") == 0) {
             sort = STATS_SORT_TOTAL;
@@ -1363,9 +1603,15 @@ http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
             limit = HTTP_MAX_LIMIT;
         }
     }
-    evhttp_clear_headers(&q);
     if (bad) {
-        http_reply_error(req, 400, "Bad Request", "sort=total|p99|count, limit=N (N >= 1)");
+        evhttp_clear_headers(&q);
+        http_reply_error(req, 400, "Bad Request",
+                         "sort=total|p99|count, limit=N (N >= 1), window=5m|1h|all");
+        return;
+    }
+    evhttp_clear_headers(&q);
+    if (minutes > 0 || http_reset_at(h) > 0) {
+        http_api_digests_window(h, req, sort, (size_t)limit, minutes, wname);
         return;
     }
     struct stats_snapshot snap = {0};
@@ -1384,6 +1630,7 @@ http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
         jsonw_object_begin(&j.w);
         http_digest_members(&j.w, h, &snap.d[i]);
         jsonw_kstr(&j.w, "route", http_top_route(&rs, snap.d[i].digest));
+        jsonw_kstr(&j.w, "window", "all");
         jsonw_object_end(&j.w);
     }
     jsonw_array_end(&j.w);
@@ -1393,10 +1640,23 @@ http_api_digests(struct http *h, struct evhttp_request *req, const char *query)
 }
 
 static void
-http_api_digest(struct http *h, struct evhttp_request *req, const char *hex)
+http_api_digest(struct http *h, struct evhttp_request *req, const char *hex, const char *query)
 {
     uint64_t digest = 0;
     bool ok = hexfmt_parse_u64(hex, &digest);
+    struct evkeyvalq q = {0};
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        http_reply_error(req, 400, "Bad Request", "malformed query string");
+        return;
+    }
+    unsigned minutes;
+    const char *wname;
+    bool wok = http_window_arg(evhttp_find_header(&q, "window"), &minutes, &wname);
+    if (!wok) {
+        evhttp_clear_headers(&q);
+        http_reply_error(req, 400, "Bad Request", "window=5m|1h|all");
+        return;
+    }
     struct stats_digest *d = malloc(sizeof *d);
     if (!d) {
         evhttp_send_error(req, 500, "out of memory");
@@ -1404,14 +1664,34 @@ http_api_digest(struct http *h, struct evhttp_request *req, const char *hex)
     }
     if (!ok || !h->src.stats || !stats_get(h->src.stats, digest, d)) {
         free(d);
+        evhttp_clear_headers(&q);
         http_reply_error(req, 404, "Not Found", "unknown digest");
         return;
     }
+    if ((minutes > 0 || http_reset_at(h) > 0) && h->win_digests) {
+        /* the shape's figures in the window: its own cumulative ones against the ring */
+        struct window_fig *f = malloc(2 * sizeof *f);
+        if (f) {
+            f[0] = (struct window_fig){.key = d->digest, .hist = d->hist};
+            f[0].v[WINDOW_COUNT] = d->count;
+            f[0].v[WINDOW_ERRORS] = d->errors;
+            f[0].v[WINDOW_NO_INDEX] = d->no_index;
+            f[0].v[WINDOW_TOTAL_US] = d->total_us;
+            f[0].v[WINDOW_QUEUE_US] = d->queue_us;
+            f[0].v[WINDOW_ROWS_SENT] = d->rows_sent;
+            f[0].v[WINDOW_ROWS_AFFECTED] = d->rows_affected;
+            window_sum(h->win_digests, http_now_us(), minutes, &f[0], 1, &f[1]);
+            http_digest_window(d, &f[1]);
+            free(f);
+        }
+    }
+    evhttp_clear_headers(&q);
     struct http_json j;
     http_json_begin(&j);
     struct jsonw *w = &j.w;
     jsonw_object_begin(w);
     http_digest_members(w, h, d);
+    jsonw_kstr(w, "window", wname);
     jsonw_key(w, "histogram");
     jsonw_array_begin(w);
     for (unsigned i = 0; i < HIST_BUCKETS; i++) {
@@ -1529,7 +1809,67 @@ http_route_json(struct jsonw *w, const struct http *h, const struct routes_entry
     jsonw_object_end(w);
 }
 
-/* /api/routes?limit=N: the routes by total time. */
+static int
+http_route_total_cmp(const void *a, const void *b)
+{
+    const struct routes_entry *x = a, *y = b;
+    if (x->total_us != y->total_us) {
+        return x->total_us < y->total_us ? 1 : -1;
+    }
+    return strcmp(x->route, y->route);
+}
+
+/* The routes' figures replaced by a window's; those that did not run in it dropped; sorted by
+ * total time and cut to `limit`. */
+static void
+http_routes_window(struct http *h, struct routes_snapshot *rs, unsigned minutes, size_t limit)
+{
+    struct window_fig *cum = NULL;
+    size_t n = http_route_figs(rs, &cum);
+    struct window_fig *wf = n ? malloc(n * sizeof *wf) : NULL;
+    if (!wf) {
+        free(cum);
+        rs->n = 0;
+        return;
+    }
+    window_sum(h->win_routes, http_now_us(), minutes, cum, n, wf);
+    size_t kept = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        struct routes_entry *e = &rs->r[i];
+        uint64_t key = window_key(e->route);
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (wf[mid].key < key) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if (lo == n || wf[lo].key != key || !wf[lo].v[WINDOW_COUNT]) {
+            continue;
+        }
+        e->count = wf[lo].v[WINDOW_COUNT];
+        e->errors = wf[lo].v[WINDOW_ERRORS];
+        e->total_us = wf[lo].v[WINDOW_TOTAL_US];
+        e->requests = wf[lo].v[WINDOW_REQUESTS];
+        e->request_stmts = wf[lo].v[WINDOW_REQUEST_STMTS];
+        e->hist = wf[lo].hist;
+        if (kept != i) {
+            rs->r[kept] = *e;
+        }
+        kept++;
+    }
+    rs->n = kept;
+    qsort(rs->r, rs->n, sizeof *rs->r, http_route_total_cmp);
+    if (limit && rs->n > limit) {
+        rs->n = limit;
+    }
+    free(cum);
+    free(wf);
+}
+
+/* /api/routes?limit=N&window=W: the routes by total time. */
 static void
 http_api_routes(struct http *h, struct evhttp_request *req, const char *query)
 {
@@ -1540,24 +1880,30 @@ http_api_routes(struct http *h, struct evhttp_request *req, const char *query)
         return;
     }
     const char *lv = evhttp_find_header(&q, "limit");
-    bool bad = false;
+    unsigned minutes;
+    const char *wname;
+    bool bad = !http_window_arg(evhttp_find_header(&q, "window"), &minutes, &wname);
     if (lv) {
         char *end;
         limit = strtol(lv, &end, 10);
-        bad = *lv == '\0' || *end != '\0' || limit < 1;
+        bad = bad || *lv == '\0' || *end != '\0' || limit < 1;
         if (limit > HTTP_MAX_LIMIT) {
             limit = HTTP_MAX_LIMIT;
         }
     }
     evhttp_clear_headers(&q);
     if (bad) {
-        http_reply_error(req, 400, "Bad Request", "limit=N (N >= 1)");
+        http_reply_error(req, 400, "Bad Request", "limit=N (N >= 1), window=5m|1h|all");
         return;
     }
+    bool windowed = minutes > 0 || http_reset_at(h) > 0;
     struct routes_snapshot snap = {0};
-    if (h->src.routes && !routes_snapshot(h->src.routes, (size_t)limit, &snap)) {
+    if (h->src.routes && !routes_snapshot(h->src.routes, windowed ? 0 : (size_t)limit, &snap)) {
         evhttp_send_error(req, 500, "out of memory");
         return;
+    }
+    if (windowed) {
+        http_routes_window(h, &snap, minutes, (size_t)limit);
     }
     struct http_json j;
     http_json_begin(&j);
@@ -1572,8 +1918,23 @@ http_api_routes(struct http *h, struct evhttp_request *req, const char *query)
 
 /* /api/findings: N+1 and duplicate findings by total time, with their shapes' examples. */
 static void
-http_api_findings(struct http *h, struct evhttp_request *req)
+http_api_findings(struct http *h, struct evhttp_request *req, const char *query)
 {
+    struct evkeyvalq q = {0};
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        http_reply_error(req, 400, "Bad Request", "malformed query string");
+        return;
+    }
+    unsigned minutes;
+    const char *wname;
+    bool ok = http_window_arg(evhttp_find_header(&q, "window"), &minutes, &wname);
+    evhttp_clear_headers(&q);
+    if (!ok) {
+        http_reply_error(req, 400, "Bad Request", "window=5m|1h|all");
+        return;
+    }
+    /* a window shows the findings seen in it (their figures stay the totals) */
+    int64_t since = minutes ? http_now_us() - (int64_t)minutes * 60000000 : http_reset_at(h);
     struct findings_entry *e = NULL;
     uint64_t found[2] = {0, 0};
     size_t n = h->src.findings
@@ -1584,6 +1945,9 @@ http_api_findings(struct http *h, struct evhttp_request *req)
     struct jsonw *w = &j.w;
     jsonw_array_begin(w);
     for (size_t i = 0; i < n; i++) {
+        if (e[i].last_seen_us < since) {
+            continue;
+        }
         jsonw_object_begin(w);
         jsonw_kstr(w, "kind", e[i].kind == FINDINGS_N_PLUS_ONE ? "n_plus_one" : "duplicate");
         jsonw_key(w, "parent");
@@ -2061,6 +2425,39 @@ http_routes_metrics(struct http *h, struct evbuffer *b)
 #define HTTP_SERIES_POINTS  1800 /* an hour of them */
 #define HTTP_SERIES_TOP     10   /* routes and shapes followed (the costliest) */
 
+static struct state_parts
+http_state_parts(struct http *h)
+{
+    return (struct state_parts){
+        .stats = h->src.stats,
+        .routes = h->src.routes,
+        .findings = h->src.findings,
+        .ddl = h->src.ddl,
+        .series = h->series,
+        .series_keys = 1 + 2 * HTTP_SERIES_TOP,
+        .win_digests = h->win_digests,
+        .win_routes = h->win_routes,
+    };
+}
+
+/* Writes the state file (HTTP thread, or the main thread once the HTTP thread has ended). */
+static void
+http_state_save(struct http *h)
+{
+    if (!h->state_dir) {
+        return;
+    }
+    struct state_parts p = http_state_parts(h);
+    char err[512];
+    if (state_save(h->state_dir, &p, err, sizeof err)) {
+        h->state_failing = false;
+    } else if (!h->state_failing) {
+        h->state_failing = true;
+        fprintf(stderr, "slowtap: --state-dir: cannot save the state: %s (trying every minute)\n",
+                err);
+    }
+}
+
 /* Feeds the history: the whole proxy, the top routes, the top shapes (HTTP thread timer). */
 static void
 http_series_tick(evutil_socket_t fd, short what, void *arg)
@@ -2092,6 +2489,115 @@ http_series_tick(evutil_socket_t fd, short what, void *arg)
         }
         stats_snapshot_free(&ss);
     }
+    if (now / 60000000 != h->win_minute) {
+        http_window_feed(h, now, false);
+        http_state_save(h);
+    }
+}
+
+/* Whether a DDL marker's tables are named by a shape's statement text. */
+static bool
+http_marker_touches(const struct ddl_marker *m, const char *text)
+{
+    char names[PROTO_DDL_TABLES][PROTO_TMPTAB_NAME_MAX + 1];
+    for (unsigned i = 0; i < m->n; i++) {
+        memcpy(names[i], m->t[i].table, sizeof names[i]);
+    }
+    return m->n && proto_tmptab_named(text, strlen(text), 0,
+                                      (const char(*)[PROTO_TMPTAB_NAME_MAX + 1]) names, m->n) != 0;
+}
+
+static void
+http_marker_json(struct jsonw *w, const struct ddl_marker *m)
+{
+    jsonw_object_begin(w);
+    jsonw_kint(w, "time", m->wall_us / 1000);
+    http_jtime(w, "at", m->wall_us);
+    jsonw_kstr(w, "kind", m->kind == PROTO_DDL_NONE ? "reset" : proto_ddl_kind_name(m->kind));
+    jsonw_kbool(w, "add_index", m->add_index);
+    jsonw_key(w, "tables");
+    jsonw_array_begin(w);
+    for (unsigned i = 0; i < m->n; i++) {
+        char t[2 * PROTO_DDL_NAME_MAX + 2];
+        snprintf(t, sizeof t, "%s%s%s", m->t[i].schema, m->t[i].schema[0] ? "." : "",
+                 m->t[i].table);
+        jsonw_string(w, t);
+    }
+    jsonw_array_end(w);
+    jsonw_kstr(w, "text", m->text);
+    jsonw_object_end(w);
+}
+
+/* /api/ddl: the DDL and reset markers, oldest first. */
+static void
+http_api_ddl(struct http *h, struct evhttp_request *req)
+{
+    struct ddl_marker *m = malloc(DDL_LOG_MAX * sizeof *m);
+    size_t n = m ? ddl_log_get(h->src.ddl, m, DDL_LOG_MAX) : 0;
+    struct http_json j;
+    http_json_begin(&j);
+    jsonw_array_begin(&j.w);
+    for (size_t i = 0; i < n; i++) {
+        http_marker_json(&j.w, &m[i]);
+    }
+    jsonw_array_end(&j.w);
+    free(m);
+    http_reply_json(req, 200, "OK", &j);
+}
+
+/* The markers of a series: every one for the whole proxy; for a shape, the resets and the DDL
+ * on the tables its statement names; for a route, those of its costliest shapes. */
+static void
+http_series_markers(struct jsonw *w, struct http *h, enum history_kind kind, const char *key)
+{
+    struct ddl_marker *m = malloc(DDL_LOG_MAX * sizeof *m);
+    size_t n = m ? ddl_log_get(h->src.ddl, m, DDL_LOG_MAX) : 0;
+    /* the statement texts that decide */
+    size_t nt = 0;
+    char **texts = calloc(ROUTES_TOP_SHAPES + 1, sizeof *texts);
+    uint64_t digests[ROUTES_TOP_SHAPES + 1];
+    size_t nd = 0;
+    if (kind == HISTORY_DIGEST && hexfmt_parse_u64(key, &digests[0])) {
+        nd = 1;
+    } else if (kind == HISTORY_ROUTE && h->src.routes) {
+        struct routes_snapshot rs = {0};
+        if (routes_snapshot(h->src.routes, 0, &rs)) {
+            for (size_t i = 0; i < rs.n; i++) {
+                if (strcmp(rs.r[i].route, key) != 0) {
+                    continue;
+                }
+                for (unsigned k = 0; k < rs.r[i].ntop && nd < ROUTES_TOP_SHAPES; k++) {
+                    digests[nd++] = rs.r[i].top[k].digest;
+                }
+            }
+            routes_snapshot_free(&rs);
+        }
+    }
+    struct stats_digest *d = malloc(sizeof *d);
+    for (size_t i = 0; texts && d && i < nd; i++) {
+        if (h->src.stats && stats_get(h->src.stats, digests[i], d)) {
+            texts[nt++] = strdup(d->fingerprint);
+            stats_digest_free(d);
+        }
+    }
+    free(d);
+    jsonw_key(w, "markers");
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < n; i++) {
+        bool show = kind == HISTORY_ALL || m[i].kind == PROTO_DDL_NONE;
+        for (size_t k = 0; !show && k < nt; k++) {
+            show = texts[k] && http_marker_touches(&m[i], texts[k]);
+        }
+        if (show) {
+            http_marker_json(w, &m[i]);
+        }
+    }
+    jsonw_array_end(w);
+    for (size_t k = 0; k < nt; k++) {
+        free(texts[k]);
+    }
+    free(texts);
+    free(m);
 }
 
 /* /api/series[?route=R|?digest=HEX]: points [time ms, statements/s, p99 s, DB time s/s]. */
@@ -2130,10 +2636,26 @@ http_api_series(struct http *h, struct evhttp_request *req, const char *query)
         jsonw_array_end(w);
     }
     jsonw_array_end(w);
+    http_series_markers(w, h, kind, key);
     jsonw_object_end(w);
     evhttp_clear_headers(&q);
     free(p);
     http_reply_json(req, 200, "OK", &j);
+}
+
+/* A POST that a browser sent from a page of this server, or no browser at all: no Origin, or
+ * an Origin whose host[:port] is the request's Host (a cross-site form cannot reset). */
+static bool
+http_same_origin(struct evhttp_request *req)
+{
+    const struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    const char *origin = evhttp_find_header(in, "Origin");
+    if (!origin) {
+        return true;
+    }
+    const char *host = evhttp_find_header(in, "Host");
+    const char *p = strstr(origin, "://");
+    return host && p && strcasecmp(p + 3, host) == 0;
 }
 
 static void
@@ -2176,17 +2698,33 @@ http_dispatch(struct evhttp_request *req, void *arg)
         path = "/";
     }
     bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
-    if (post != (strcmp(path, "/api/explain") == 0)) {
-        /* POST is for /api/explain only, which takes nothing else */
+    if (post != (strcmp(path, "/api/reset") == 0 || strcmp(path, "/api/explain") == 0)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                           post ? "GET, HEAD" : "POST");
         http_reply_error(req, 405, "Method Not Allowed",
-                         post ? "POST is for /api/explain only" : "/api/explain takes POST");
+                         post ? "only /api/reset and /api/explain take POST"
+                              : "this endpoint takes POST");
         return;
     }
     if (post) {
-        http_api_explain(h, req, query);
-    } else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
+        if (!http_same_origin(req)) {
+            http_reply_error(req, 403, "Forbidden", "cross-origin POST refused");
+            return;
+        }
+        if (strcmp(path, "/api/explain") == 0) {
+            http_api_explain(h, req, query);
+            return;
+        }
+        http_reset(h);
+        struct http_json j;
+        http_json_begin(&j);
+        jsonw_object_begin(&j.w);
+        http_jtime(&j.w, "reset_at", http_reset_at(h));
+        jsonw_object_end(&j.w);
+        http_reply_json(req, 200, "OK", &j);
+        return;
+    }
+    if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         struct evbuffer *b = evbuffer_new();
         if (!b) {
             evhttp_send_error(req, 500, "out of memory");
@@ -2202,11 +2740,13 @@ http_dispatch(struct evhttp_request *req, void *arg)
     } else if (strcmp(path, "/api/digests") == 0 || strcmp(path, "/api/digests/") == 0) {
         http_api_digests(h, req, query);
     } else if (strncmp(path, "/api/digests/", 13) == 0) {
-        http_api_digest(h, req, path + 13);
+        http_api_digest(h, req, path + 13, query);
     } else if (strcmp(path, "/api/routes") == 0) {
         http_api_routes(h, req, query);
     } else if (strcmp(path, "/api/findings") == 0) {
-        http_api_findings(h, req);
+        http_api_findings(h, req, query);
+    } else if (strcmp(path, "/api/ddl") == 0) {
+        http_api_ddl(h, req);
     } else if (strcmp(path, "/api/requests") == 0 || strcmp(path, "/api/requests/") == 0) {
         http_api_requests(h, req, query);
     } else if (strncmp(path, "/api/requests/", 14) == 0) {
@@ -2241,6 +2781,12 @@ http_free(struct http *h)
     if (h->series_ev) {
         event_free(h->series_ev);
     }
+    if (h->reset_ev) {
+        event_free(h->reset_ev);
+    }
+    window_free(h->win_digests);
+    window_free(h->win_routes);
+    free(h->state_dir);
     history_free(h->series);
     if (h->eh) {
         evhttp_free(h->eh); /* closes every connection: http_conn_gone frees the bound ones */
@@ -2357,10 +2903,32 @@ http_start(const struct conf *c, const struct http_sources *src)
     }
     h->series = history_new(1 + 2 * HTTP_SERIES_TOP, HTTP_SERIES_POINTS);
     h->series_ev = event_new(h->base, -1, EV_PERSIST, http_series_tick, h);
-    if (!h->series || !h->series_ev) {
+    h->win_digests = window_new();
+    h->win_routes = window_new();
+    h->reset_ev = event_new(h->base, -1, 0, http_reset_cb, h);
+    if (!h->series || !h->series_ev || !h->win_digests || !h->win_routes || !h->reset_ev) {
         fprintf(stderr, "slowtap: --http %s: out of memory\n", c->http);
         http_free(h);
         return NULL;
+    }
+    if (c->state_dir) {
+        /* before any worker runs: the tables are empty and nobody else touches them */
+        h->state_dir = strdup(c->state_dir);
+        struct state_parts p = http_state_parts(h);
+        char why[512];
+        int64_t now = http_now_us();
+        switch (state_load(c->state_dir, &p, now, why, sizeof why)) {
+        case STATE_LOADED:
+            fprintf(stderr, "slowtap: note: statistics restored from %s/%s\n", c->state_dir,
+                    STATE_FILE);
+            h->win_minute = now / 60000000;
+            break;
+        case STATE_IGNORED:
+            fprintf(stderr, "slowtap: note: state file ignored, starting empty: %s\n", why);
+            break;
+        case STATE_NONE:
+            break;
+        }
     }
     struct timeval every = {HTTP_SERIES_EVERY_S, 0};
     event_add(h->series_ev, &every);
@@ -2380,5 +2948,10 @@ http_stop(struct http *h)
     }
     event_base_loopbreak(h->base);
     pthread_join(h->thread, NULL);
+    if (h->state_dir) {
+        /* the workers have merged their last figures: into the windows, then the file */
+        http_window_feed(h, http_now_us(), false);
+        http_state_save(h);
+    }
     http_free(h);
 }

@@ -1,7 +1,8 @@
 /*
  * http.h - the HTTP endpoint (libevent evhttp, a thread and event_base of its own). GET/HEAD,
- * and POST for /api/explain only (405 otherwise); every response carries Cache-Control:
- * no-store.
+ * and POST for /api/reset and /api/explain only; every response carries Cache-Control:
+ * no-store. With --state-dir it also loads the state file at start and saves it every minute
+ * and at stop (proxy/output/state.h).
  *
  *   /metrics                 Prometheus text format 0.0.4 (text/plain; version=0.0.4): the
  *                            summed worker counters, log and explain counters, evictions, the
@@ -34,6 +35,13 @@
  *                            EXPLAIN on the auto-EXPLAIN side connection through
  *                            autoplan_explain, at most --explain-rate a second (429); 202
  *                            with the digest to poll.
+ *   ?window=5m|1h|all        on /api/digests, /api/routes, /api/findings: figures over the
+ *                            last 5 minutes, the last hour, or since start / the last reset
+ *                            (window.h; 400 on another value).
+ *   /api/series              also "markers": resets and DDL on the shape's tables (ddl.h).
+ *   /api/ddl                 the DDL and reset markers, oldest first.
+ *   POST /api/reset          starts "since reset" (also SIGUSR1: http_request_reset); 403 when
+ *                            an Origin header names another host; 405 for POST elsewhere.
  *   / and /index.html        the embedded dashboard (proxy/dashboard.html).
  *
  * Auth: with --http-auth-file every endpoint needs `Authorization: Bearer <token>` (file holds
@@ -67,6 +75,7 @@ struct counters;
 struct explain;
 struct logfile;
 struct filter;
+struct ddl_log;
 
 /* What the HTTP thread reads. counters[i] for i < n_counters are the workers' counters. */
 struct http_sources {
@@ -80,6 +89,7 @@ struct http_sources {
     struct logfile *slow_log;    /* for dropped-entry counts */
     struct logfile *explain_log; /* may be NULL */
     const struct filter *filter; /* redaction of examples; may be NULL */
+    struct ddl_log *ddl;         /* DDL and reset markers (ddl.h); may be NULL */
 };
 
 /* Binds every address c->http (HOST:PORT, [IPV6]:PORT or PORT) resolves to (listener.h) and
@@ -99,5 +109,7 @@ void http_stop(struct http *h);
  * connections get it, open ones keep theirs. On failure prints why and keeps the old one.
  * Nothing without HTTPS; h may be NULL. */
 void http_reload(struct http *h, const struct conf *c);
+/* SIGUSR1 (any thread): a reset, as POST /api/reset, run on the HTTP thread. h may be NULL. */
+void http_request_reset(struct http *h);
 
 #endif

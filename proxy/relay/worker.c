@@ -364,6 +364,7 @@ worker_new(struct app *app, int id)
                                 .counters = &w->counters,
                                 .stats = w->stats,
                                 .routes = w->routes,
+                                .ddl = app->ddl,
                                 .requests = requests_keep(app->requests) ? w->requests : NULL,
                                 .requests_stmts_max = (uint32_t)app->conf->requests_stmts};
     if (!w->tick || !w->ctl || !w->accept_resume || !w->slowbuf || !w->stats || !w->routes ||
@@ -384,6 +385,9 @@ worker_main(void *arg)
     struct worker *w = arg;
     rec_cache_begin();
     event_base_dispatch(w->base);
+    /* the last figures into the shared tables before the final state save (http_stop) */
+    stats_local_merge(w->stats);
+    routes_local_merge(w->routes);
     rec_cache_end();
     slowlog_thread_cleanup();
     return NULL;

@@ -48,6 +48,7 @@ struct app {
     struct routes *routes;           /* per-route statistics (routes.h) */
     struct findings_table *findings; /* N+1 and duplicate findings (findings.h) */
     struct requests *requests;       /* recent requests with their statements (requests.h) */
+    struct ddl_log *ddl;             /* DDL and reset markers (ddl.h) */
 
     struct explain *explain;        /* NULL when auto-EXPLAIN is off */
     struct logbuf *explain_slowbuf; /* the slow-log buffer the explain thread writes through */

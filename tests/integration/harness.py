@@ -226,9 +226,11 @@ def start_throwaway(startup_timeout=60.0, extra_args=()):
     srv = Server(0, sock, None, base, errlog)
     _cleanups.append(srv.stop)
 
+    # --force: a machine whose host name and "localhost" do not resolve (a container or a
+    # chroot without /etc/hosts) is fine for a server that is reached on a socket and by IP.
     r = subprocess.run([install_db, "--no-defaults", "--auth-root-authentication-method=socket",
                         "--user=" + user, "--datadir=" + datadir, "--skip-test-db",
-                        "--skip-name-resolve"],
+                        "--skip-name-resolve", "--force"],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
     if r.returncode != 0:
         out = r.stdout[-3000:]

@@ -7,6 +7,7 @@ with --shutdown-timeout 1 a SLEEP(5) does not hold the proxy longer than about 1
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -27,6 +28,15 @@ def refused(port):
         return True
     s.close()
     return False
+
+
+def listeners(port):
+    """What listens on the port (for a failure's message)."""
+    try:
+        return subprocess.run(["ss", "-ltnpe", "sport = :%d" % port], capture_output=True,
+                              text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        return "ss: %s" % e
 
 
 class Shutdown(unittest.TestCase):
@@ -59,10 +69,15 @@ class Shutdown(unittest.TestCase):
             px.proc.send_signal(sig)
             # Stops accepting while the statement still runs (3.5 s more): the bound is wide
             # for a loaded 2-core machine, where the workers' wake-up can lag by a second.
+            # Each worker closes its own SO_REUSEPORT listener: refused three times in a row
+            # means every one is closed, not only the one the first attempt reached.
             deadline = time.monotonic() + 2.5
-            while not refused(px.port) and time.monotonic() < deadline:
+            streak = 0
+            while streak < 3 and time.monotonic() < deadline:
+                streak = streak + 1 if refused(px.port) else 0
                 time.sleep(0.05)
-            self.assertTrue(refused(px.port), "new connections still accepted after %s" % sig)
+            self.assertEqual(streak, 3, "new connections still accepted %.2f s after %s:\n%s\n%s"
+                             % (time.monotonic() - sent, sig, listeners(px.port), px.stderr()))
             self.assertIsNone(px.proc.poll(), "exited before the in-flight statement ended")
             code = px.proc.wait(15)
             exited = time.monotonic()

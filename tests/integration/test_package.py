@@ -210,9 +210,12 @@ class PackageTest(unittest.TestCase):
             with open(os.path.join(units, name), "w") as f:
                 f.write(text.replace("/usr/sbin/slowtap", binary))
         tmpl = self.read("lib/systemd/system/slowtap@.service")
-        self.assertIn("--config /etc/slowtap/%i.ini\n", tmpl)
+        self.assertIn("--config /etc/slowtap/%i.ini --state-dir /var/lib/slowtap/%i\n", tmpl)
         self.assertIn("\nLogsDirectory=slowtap/%i\n", tmpl)
+        self.assertIn("\nStateDirectory=slowtap/%i\n", tmpl)
         self.assertIn("\nLogsDirectory=slowtap\n", self.read("lib/systemd/system/slowtap.service"))
+        self.assertIn("\nStateDirectory=slowtap\n",
+                      self.read("lib/systemd/system/slowtap.service"))
         shutil.copy(os.path.join(units, "slowtap@.service"),
                     os.path.join(units, "slowtap@shop.service"))
         env = dict(os.environ, MANPATH=self.path("usr/share/man"))  # Documentation=man:...

@@ -48,7 +48,7 @@ def start_pfs_server(startup_timeout=60.0):
     harness._cleanups.append(srv.stop)
     r = subprocess.run([install_db, "--no-defaults", "--auth-root-authentication-method=socket",
                         "--user=" + user, "--datadir=" + datadir, "--skip-test-db",
-                        "--skip-name-resolve"],
+                        "--skip-name-resolve", "--force"],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
     if r.returncode != 0:
         raise RuntimeError("mariadb-install-db failed:\n" + r.stdout[-3000:])

@@ -4,9 +4,13 @@
 Checks:
 - two instances (--instance a / b, --long-query-time 0, JSON logs) ship every entry: the rows
   in ClickHouse equal the two logs' entries one for one (instance, time, thread, digest,
-  statement, query_time, rows);
+  statement, query_time, rows). Instance a has the seed-style Flask + SQLAlchemy app
+  (seed_app.py: /my_class by an unindexed student_id, the lazy-loading /roster) tagged by
+  contrib/sqlcommenter_sqlalchemy.py, beside plain clients; instance b a sysbench run;
 - `slowtap report clickhouse://...` (fleet report, from the per-minute aggregate) gives per
-  shape the count and total equal to the sum of the two instances' /api/digests;
+  shape the count and total equal to the sum of the two instances' /api/digests, and with
+  --group-by route per route the count and total of the instances' /api/routes; the app's
+  routes have, in ClickHouse and in that report, as many statements as the app ran;
 - ClickHouse stopped for ~5 s while a client runs statements, then started again: with the
   default --sink-buffer nothing is lost and nothing is stored twice; with a buffer too small for the outage, the rows in
   ClickHouse plus slowtap_sink_dropped_total equal the log's entries exactly, and the drop is
@@ -23,6 +27,7 @@ start.
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 import unittest
@@ -34,6 +39,11 @@ import pymysql
 
 import clickhouse_server
 import harness
+import seed_app
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "contrib"))
+import sqlcommenter_sqlalchemy  # noqa: E402
 
 CH_SERVER = clickhouse_server.CH_SERVER
 SLOWTAP_PASSWORD = clickhouse_server.SLOWTAP_PASSWORD
@@ -98,6 +108,31 @@ def run_statements(port, n, tag, db="st_sink"):
 
 
 SB_DB = "st_sink_sb"
+SEED_DB = "st_sink_seed"
+SEED_CLASSES, SEED_PER_CLASS = 4, 12
+
+
+def seed_requests(port):
+    """The seed-style app through `port`, tagged by the contrib helper: /my_class lookups (a
+    full scan each) and /roster pages (2 + 12 statements each). Returns the app's own count of
+    statements per route."""
+    app, db = seed_app.make_app(port, SEED_DB)
+    with app.app_context():
+        sqlcommenter_sqlalchemy.install(db.engine)
+        counter = seed_app.RouteCounter(db.engine)
+    client = app.test_client()
+    for sid in (3, 17, 30, 45):  # each in a class (4 x 12 places for 200 students)
+        r = client.get("/my_class/%d" % (seed_app.STUDENT_ID_BASE + sid))
+        assert r.status_code == 200 and r.get_data(as_text=True).startswith(
+            "student%d: class" % sid), (r.status_code, r.get_data(as_text=True))
+    for cid in range(1, SEED_CLASSES + 1):
+        r = client.get("/roster/%d" % cid)
+        assert r.status_code == 200, r.status_code
+        assert len(r.get_data(as_text=True).splitlines()) == SEED_PER_CLASS
+    with app.app_context():
+        sqlcommenter_sqlalchemy.uninstall(db.engine)
+        db.engine.dispose()
+    return counter.counts
 
 
 def sysbench(port, *args):
@@ -151,6 +186,8 @@ class SinkClickHouseTest(unittest.TestCase):
                        db="st_sink")
         cls.server.sql("INSERT INTO t SELECT seq, seq * 2, CONCAT('n', seq) FROM seq_1_to_50",
                        db="st_sink")
+        seed_app.create_schema(cls.server, SEED_DB, students=200, classes=SEED_CLASSES,
+                               per_class=SEED_PER_CLASS)
         cls.pwfile = os.path.join(cls.ch.dir, "sink-password")
         with open(cls.pwfile, "w") as f:
             f.write(SLOWTAP_PASSWORD + "\n")
@@ -191,6 +228,13 @@ class SinkClickHouseTest(unittest.TestCase):
             tb.start()
             ta.join(60)
             tb.join(60)
+            # the seed-style app through instance a, with the contrib helper's tags
+            app_counts = seed_requests(pa.port)
+            app_routes = {r: n for r, n in app_counts.items() if r is not None}
+            self.assertEqual(sorted(app_routes), ["/my_class/<int:student_id>",
+                                                  "/roster/<int:class_id>"])
+            self.assertGreaterEqual(app_routes["/roster/<int:class_id>"],
+                                    SEED_CLASSES * (2 + SEED_PER_CLASS))
             # a sysbench run through instance b: transactions of prepared statements
             out = sysbench(pb.port, "--time=2", "--threads=2", "run")
             self.assertIn("transactions:", out)
@@ -215,9 +259,12 @@ class SinkClickHouseTest(unittest.TestCase):
                 # the tagged lookups carry their route and controller as columns
                 routes = self.ch.rows("SELECT route, controller, count() AS n FROM %s.statements "
                                       "WHERE instance = '%s' AND route != '' GROUP BY route, "
-                                      "controller" % (db, inst))
+                                      "controller ORDER BY route" % (db, inst))
+                want = [("/roster/" + inst, "roster", 30 if inst == "a" else 20)]
+                if inst == "a":  # and the app's, with as many statements as the app ran
+                    want += [(r, r.split("/")[1], n) for r, n in sorted(app_routes.items())]
                 self.assertEqual([(r["route"], r["controller"], int(r["n"])) for r in routes],
-                                 [("/roster/" + inst, "roster", 30 if inst == "a" else 20)])
+                                 sorted(want))
 
             # the fleet report: per shape, the sum of the two instances' own figures
             def api(px):
@@ -253,6 +300,35 @@ class SinkClickHouseTest(unittest.TestCase):
                                timeout=30)
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("instances: a, b", r.stdout)
+
+            # per route: the fleet report's rows (route, shape) summed per route equal the two
+            # instances' /api/routes, and the app's routes hold the statements it ran
+            def api_routes(px):
+                return {x["route"]: x for x in json.loads(http_get(
+                    "http://127.0.0.1:%d/api/routes?limit=1000" % px.http))}
+            ra, rb = api_routes(pa), api_routes(pb)
+            r = subprocess.run([harness.slowtap_bin(), "report", self.ch.url(db), "--since",
+                                "1h", "--top", "0", "--group-by", "route", "--format", "json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               timeout=30, env=dict(os.environ,
+                                                    SLOWTAP_SINK_PASSWORD=SLOWTAP_PASSWORD))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            by_route = {}
+            for row in json.loads(r.stdout):
+                g = by_route.setdefault(row["route"], [0, 0])
+                g[0] += row["count"]
+                g[1] += round(row["total"] * 1e6)
+            tagged = {k: v for k, v in by_route.items() if k}
+            self.assertEqual(set(tagged), set(ra) | set(rb))
+            for route, (n, us) in tagged.items():
+                self.assertEqual(n, sum(x[route]["count"] for x in (ra, rb) if route in x), route)
+                self.assertEqual(us, sum(round(x[route]["total"] * 1e6) for x in (ra, rb)
+                                         if route in x), route)
+            for route, n in app_routes.items():
+                self.assertEqual(tagged.get(route, [0])[0], n, route)
+            # all of it: the untagged rows make up the rest of the statements
+            self.assertEqual(sum(v[0] for v in by_route.values()),
+                             len(log_entries(pa)) + len(log_entries(pb)))
 
     def test_outage_within_and_over_the_buffer(self):
         db = "outage"

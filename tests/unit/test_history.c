@@ -74,9 +74,40 @@ test_keys(void)
     history_free(h);
 }
 
+/* A series put back from a state file: its points as saved; the first feed after it only sets
+ * the base (no point from the epoch), the next one appends. */
+static void
+test_put(void)
+{
+    struct history *h = history_new(2, 4);
+    struct history_point saved[5];
+    for (int i = 0; i < 5; i++) {
+        saved[i] = (struct history_point){.wall_us = 1000000 * (i + 1), .per_s = i};
+    }
+    history_put(h, HISTORY_DIGEST, "00000000000000aa", saved, 5);
+    struct history_point p[8];
+    CHECK_EQ_U(history_get(h, HISTORY_DIGEST, "00000000000000aa", p, 8), 4); /* the newest 4 */
+    CHECK_EQ_U(p[0].wall_us, 2000000);
+    enum history_kind kind = HISTORY_ALL;
+    char key[HISTORY_KEY_MAX];
+    CHECK(history_series(h, 0, &kind, key, sizeof key));
+    CHECK_EQ_U(kind, HISTORY_DIGEST);
+    CHECK_STR(key, "00000000000000aa");
+    CHECK(!history_series(h, 1, &kind, key, sizeof key));
+    history_feed(h, HISTORY_DIGEST, "00000000000000aa", 100000000, 500, 1000, NULL);
+    CHECK_EQ_U(history_get(h, HISTORY_DIGEST, "00000000000000aa", p, 8), 4);
+    CHECK_EQ_U(p[3].wall_us, 5000000);
+    history_feed(h, HISTORY_DIGEST, "00000000000000aa", 102000000, 510, 1000, NULL);
+    CHECK_EQ_U(history_get(h, HISTORY_DIGEST, "00000000000000aa", p, 8), 4);
+    CHECK_EQ_U(p[3].wall_us, 102000000);
+    CHECK(p[3].per_s > 4.99 && p[3].per_s < 5.01);
+    history_free(h);
+}
+
 int
 main(void)
 {
+    test_put();
     test_points();
     test_keys();
     return check_exit();
