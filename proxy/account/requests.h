@@ -33,7 +33,7 @@
 #define REQUESTS_SCHEMA_MAX 64  /* ACCT_SCHEMA_MAX */
 #define REQUESTS_ROUTES_MAX 256 /* routes the store keeps requests for */
 #define REQUESTS_GROUPS_MAX 32  /* N+1 and duplicate groups kept per request */
-#define REQUESTS_LOCAL_MAX  256 /* completed requests a worker holds between merges */
+#define REQUESTS_LOCAL_MAX  64  /* completed requests a worker holds between merges */
 #define REQUESTS_MEM_MAX    ((size_t)64 << 20)
 #define REQUESTS_SPARE      64 /* finished requests a worker keeps for reuse */
 #define REQUESTS_NO_ROUTE   "(no route)"

@@ -368,6 +368,16 @@ class Requests(unittest.TestCase):
         self.assertTrue(card, got["cards"])
         self.assertRegex(card[0], r"WHERE \d+ = student_classes\.student_id")
         self.assertIn("selectinload", card[0])
+        # a screenshot for people (not compared): tests/artifacts/dashboard-request.png
+        os.makedirs(td.ARTIFACTS, exist_ok=True)
+        shot = os.path.join(td.ARTIFACTS, "dashboard-request.png")
+        if os.path.exists(shot):
+            os.unlink(shot)
+        out = td.run_chromium(["--virtual-time-budget=5000", "--screenshot=" + shot,
+                               "--window-size=1280,2400",
+                               "http://127.0.0.1:%d/#request=%d" % (hp, rid)])
+        self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+        self.assertTrue(os.path.getsize(shot) > 10000)
 
 
 if __name__ == "__main__":
