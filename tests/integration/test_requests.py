@@ -351,7 +351,12 @@ class Requests(unittest.TestCase):
             " list: Array.from(document.querySelectorAll('#req-rows tr')).map(function (t) {"
             " return t.textContent; }),"
             " cards: Array.from(document.querySelectorAll('#findings .finding')).map("
-            "function (d) { return d.textContent; })})", settle=5.0)
+            "function (d) { return d.textContent; }),"
+            # a click on statement 1 (the lazy load, explained above) opens its shape's plan
+            " panel: (function () { var tr = document.querySelectorAll("
+            "'#request-detail tr.stmt')[1]; if (!tr) return ''; tr.click();"
+            " return tr.nextSibling.hidden ? 'hidden' : tr.nextSibling.textContent; })()"
+            "})", settle=5.0)
         got = json.loads(got)
         self.assertLessEqual(got["w"], 1280, got["w"])
         self.assertEqual(got["stmts"], 601, got["head"])
@@ -368,6 +373,9 @@ class Requests(unittest.TestCase):
         self.assertTrue(card, got["cards"])
         self.assertRegex(card[0], r"WHERE \d+ = student_classes\.student_id")
         self.assertIn("selectinload", card[0])
+        self.assertIn("plan", got["panel"])
+        self.assertIn("student_classes", got["panel"])
+        self.assertIn("SELECT classes", got["panel"])  # the shape's name
         # a screenshot for people (not compared): tests/artifacts/dashboard-request.png
         os.makedirs(td.ARTIFACTS, exist_ok=True)
         shot = os.path.join(td.ARTIFACTS, "dashboard-request.png")
