@@ -2036,6 +2036,17 @@ http_api_requests(struct http *h, struct evhttp_request *req, const char *query)
         return;
     }
     const char *route = evhttp_find_header(&q, "route");
+    const char *lv = evhttp_find_header(&q, "limit");
+    long limit = HTTP_DEFAULT_LIMIT;
+    if (lv) {
+        char *end;
+        limit = strtol(lv, &end, 10);
+        if (*lv == '\0' || *end != '\0' || limit < 1) {
+            evhttp_clear_headers(&q);
+            http_reply_error(req, 400, "Bad Request", "limit=N (N >= 1 routes)");
+            return;
+        }
+    }
     struct requests_listing l = {0};
     if (h->src.requests && !requests_list(h->src.requests, route, &l)) {
         evhttp_clear_headers(&q);
@@ -2043,6 +2054,7 @@ http_api_requests(struct http *h, struct evhttp_request *req, const char *query)
         return;
     }
     evhttp_clear_headers(&q);
+    size_t nroutes = l.n < (size_t)limit ? l.n : (size_t)limit;
     struct http_json j;
     http_json_begin(&j);
     struct jsonw *w = &j.w;
@@ -2053,7 +2065,7 @@ http_api_requests(struct http *h, struct evhttp_request *req, const char *query)
     jsonw_kuint(w, "dropped", l.dropped);
     jsonw_key(w, "routes");
     jsonw_array_begin(w);
-    for (size_t i = 0; i < l.n; i++) {
+    for (size_t i = 0; i < nroutes; i++) {
         jsonw_object_begin(w);
         jsonw_kstr(w, "route", l.routes[i].route);
         jsonw_key(w, "requests");

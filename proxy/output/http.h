@@ -29,7 +29,8 @@
  *                            reported no index used". 400 on a bad sort/limit.
  *   /api/digests/<16 hex>    one shape plus "histogram": [{lo_us, hi_us, count}] (non-empty
  *                            buckets); 404 {"error": ...} when unknown.
- *   /api/requests[?route=R]  JSON: recent requests per route (requests.h), slowest first.
+ *   /api/requests[?route=R&limit=N]  JSON: recent requests per route (requests.h), slowest
+ *                            first; at most N routes (default 100), those with the slowest.
  *   /api/requests/<id>       one request: statements in order, groups, shapes' plans/advice.
  *   POST /api/explain?digest=HEX | ?request=ID&statement=N   (X-Requested-With: slowtap)
  *                            EXPLAIN on the auto-EXPLAIN side connection through

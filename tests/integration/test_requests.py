@@ -171,6 +171,12 @@ class Requests(unittest.TestCase):
         self.assertRegex(big["trace_id"] or "", r"^[0-9a-f]{32}$")  # the helper's traceparent
         small = [q for q in reqs if q["statement_count"] == 4]  # 1 + 3 lazy loads
         self.assertEqual(len(small), 1, reqs)
+        self.assertGreater(len(ans["routes"]), 1, ans)  # the connection's own untagged units too
+        code, one = http(hp, "/api/requests?limit=1")
+        self.assertEqual(code, 200)
+        self.assertEqual([r["route"] for r in one["routes"]], [ROUTE])  # the slowest request's
+        code, _ = http(hp, "/api/requests?limit=0")
+        self.assertEqual(code, 400)
 
         code, det = http(hp, "/api/requests/%d" % big["id"])
         self.assertEqual(code, 200, det)
