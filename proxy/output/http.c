@@ -2327,7 +2327,7 @@ http_api_explain(struct http *h, struct evhttp_request *req, const char *query)
                           "statement, or cut)";
                 }
             } else {
-                struct stats_explainable ex;
+                struct stats_explainable ex = {0};
                 bool known = stats_get_explainable(h->src.stats, s->digest, &ex);
                 x->digest = s->digest;
                 x->query_us = s->query_us;
