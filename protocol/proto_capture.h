@@ -14,8 +14,10 @@
  *         block is written with one write(): a file cut short ends at the last whole block, and
  *         the reader stops there (whole or absent, as the slow log).
  * Record: u8 type, varint body_len, body. Integers in bodies are little-endian varints
- *         (LEB128) unless said otherwise; strings are varint length + bytes (no NUL). A reader
- *         skips a record type it does not know (body_len says how far).
+ *         (LEB128) unless said otherwise; signed ones (times) zigzag-encoded; strings are varint
+ *         length + bytes (no NUL). A reader skips a record type it does not know (body_len says
+ *         how far), and bytes at the end of a body after the fields it knows (a later version
+ *         appends fields there). The body layouts: docs/capture-format.md.
  *
  * Session ids are slowtap's own (unique within a capture); a command record names its session.
  */
@@ -26,12 +28,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_CAP_MAGIC     "SLOWTAPCAP\n"
-#define PROTO_CAP_MAGIC_LEN 11
-#define PROTO_CAP_VERSION   1
-#define PROTO_CAP_HEADER_LEN (PROTO_CAP_MAGIC_LEN + 2 + 2 + 8)
+#define PROTO_CAP_MAGIC            "SLOWTAPCAP\n"
+#define PROTO_CAP_MAGIC_LEN        11
+#define PROTO_CAP_VERSION          1
+#define PROTO_CAP_HEADER_LEN       (PROTO_CAP_MAGIC_LEN + 2 + 2 + 8)
 #define PROTO_CAP_BLOCK_HEADER_LEN 16
-#define PROTO_CAP_BLOCK_MAX (4u << 20) /* raw bytes in one block, at most */
+#define PROTO_CAP_BLOCK_MAX        (4u << 20) /* raw bytes in one block, at most */
 
 enum proto_cap_type {
     PROTO_CAP_SESSION = 1, /* a session began (or was alive when the capture began) */
@@ -43,16 +45,20 @@ enum proto_cap_type {
 /* A session's connect. `alive` = it was already open when the capture began: its schema,
  * character set and sql_mode are what slowtap knew at that moment. */
 struct proto_cap_session {
-    uint64_t session;  /* slowtap's id */
-    int64_t t_us;      /* realtime us of the connect (or of the capture's start) */
+    uint64_t session;   /* slowtap's id */
+    int64_t t_us;       /* realtime us of the connect (or of the capture's start) */
     uint32_t thread_id; /* the server's connection id on the captured server */
     uint32_t client_caps;
-    uint8_t charset;     /* the handshake response's collation id */
+    uint8_t charset; /* the handshake response's collation id */
     bool alive;
-    const char *user;    size_t user_len;
-    const char *schema;  size_t schema_len;  /* "" when none */
-    const char *host;    size_t host_len;    /* client address */
-    const char *sql_mode; size_t sql_mode_len; /* the sql_mode the session set, "" if none */
+    const char *user;
+    size_t user_len;
+    const char *schema;
+    size_t schema_len; /* "" when none */
+    const char *host;
+    size_t host_len; /* client address */
+    const char *sql_mode;
+    size_t sql_mode_len; /* the sql_mode the session set, "" if none */
     bool sql_mode_set;
 };
 
@@ -84,8 +90,10 @@ struct proto_cap_command {
     int64_t t_start_us;
     int64_t t_end_us;
     uint8_t cmd;
-    const char *text;   size_t text_len;
-    const char *schema; size_t schema_len;
+    const char *text;
+    size_t text_len;
+    const char *schema;
+    size_t schema_len;
     uint32_t stmt_id;
     uint32_t prepare_id;
     uint16_t n_params;
@@ -100,7 +108,9 @@ struct proto_cap_command {
     bool interrupted;
 };
 
-/* A LOAD DATA LOCAL's file content, sent by the client after command `seq`. */
+/* A LOAD DATA LOCAL's file content, sent by the client after command `seq`. A file larger
+ * than a block comes as several FILE records with the same session and seq, in order: the
+ * content is their concatenation. */
 struct proto_cap_file {
     uint64_t session;
     uint64_t seq;
@@ -132,9 +142,11 @@ uint64_t proto_cap_fnv(uint64_t h, const void *p, size_t n);
 /* Encoders: append one whole record to out (capacity cap, used *len). False (and *len
  * unchanged) when it does not fit. proto_cap_*_size gives the bytes a record needs, at most. */
 size_t proto_cap_session_size(const struct proto_cap_session *s);
-bool proto_cap_put_session(uint8_t *out, size_t cap, size_t *len, const struct proto_cap_session *s);
+bool proto_cap_put_session(uint8_t *out, size_t cap, size_t *len,
+                           const struct proto_cap_session *s);
 size_t proto_cap_command_size(const struct proto_cap_command *c);
-bool proto_cap_put_command(uint8_t *out, size_t cap, size_t *len, const struct proto_cap_command *c);
+bool proto_cap_put_command(uint8_t *out, size_t cap, size_t *len,
+                           const struct proto_cap_command *c);
 size_t proto_cap_file_size(const struct proto_cap_file *f);
 bool proto_cap_put_file(uint8_t *out, size_t cap, size_t *len, const struct proto_cap_file *f);
 bool proto_cap_put_end(uint8_t *out, size_t cap, size_t *len, const struct proto_cap_end *e);
@@ -147,15 +159,19 @@ bool proto_cap_check_header(const uint8_t *in, size_t n, uint16_t *version, int6
 /* A block: compresses raw[0..raw_len) into out (capacity cap, which must be at least
  * proto_cap_block_bound(raw_len)) with its header. Returns the block's length, 0 on failure. */
 size_t proto_cap_block_bound(size_t raw_len);
-size_t proto_cap_block_seal(const uint8_t *raw, size_t raw_len, uint8_t *out, size_t cap, int level);
+size_t proto_cap_block_seal(const uint8_t *raw, size_t raw_len, uint8_t *out, size_t cap,
+                            int level);
 /* Reads a block header (16 bytes): false when it is not one (lengths out of bounds). */
-bool proto_cap_block_header(const uint8_t *in, uint32_t *raw_len, uint32_t *zstd_len, uint64_t *sum);
+bool proto_cap_block_header(const uint8_t *in, uint32_t *raw_len, uint32_t *zstd_len,
+                            uint64_t *sum);
 /* Inflates a block's zstd bytes into raw (capacity raw_len) and checks its checksum. */
-bool proto_cap_block_open(const uint8_t *z, size_t zstd_len, uint8_t *raw, size_t raw_len, uint64_t sum);
+bool proto_cap_block_open(const uint8_t *z, size_t zstd_len, uint8_t *raw, size_t raw_len,
+                          uint64_t sum);
 
 /* Decodes the record at in[*off..n): true and *off advanced past it, or false at the end
- * or on a malformed record (*off unchanged). A record of an unknown type is skipped (the
- * function goes on to the next one). param_store holds up to max_params decoded params; a
+ * or on a malformed record. A record of an unknown type is skipped (the function goes on to
+ * the next one). On false *off is left at the malformed record (past any unknown ones skipped
+ * before it), or at n at the end: *off < n after false means the block is malformed there. param_store holds up to max_params decoded params; a
  * command with more is malformed. */
 bool proto_cap_next(const uint8_t *in, size_t n, size_t *off, struct proto_cap_record *r,
                     struct proto_cap_param *param_store, size_t max_params);
