@@ -6,6 +6,9 @@
  */
 #include "protocol/proto_capture.h"
 
+#include "protocol/proto_stmt.h"
+#include "protocol/proto_wire.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -20,6 +23,7 @@ enum {
     CAP_CMD_INTERRUPTED = 1,
     CAP_PARAM_UNSIGNED = 1,
     CAP_PARAM_NULL = 2,
+    CAP_PARAM_LONG_DATA = 4,
     CAP_VARINT_MAX = 10,
 };
 
@@ -173,7 +177,8 @@ body_command(struct cap_w *w, const void *rec)
         const struct proto_cap_param *p = &c->params[i];
         w_u8(w, p->type);
         w_u8(w, (uint8_t)((p->is_unsigned ? CAP_PARAM_UNSIGNED : 0) |
-                          (p->is_null ? CAP_PARAM_NULL : 0)));
+                          (p->is_null ? CAP_PARAM_NULL : 0) |
+                          (p->long_data ? CAP_PARAM_LONG_DATA : 0)));
         if (p->is_null) {
             w_str(w, NULL, 0);
         } else {
@@ -492,6 +497,7 @@ dec_command(struct cap_r *r, struct proto_cap_command *c, struct proto_cap_param
         uint8_t fl = r_u8(r);
         p->is_unsigned = fl & CAP_PARAM_UNSIGNED;
         p->is_null = fl & CAP_PARAM_NULL;
+        p->long_data = fl & CAP_PARAM_LONG_DATA;
         p->value = r_str(r, &p->value_len);
         if (!r->ok) {
             return false;
@@ -572,4 +578,119 @@ proto_cap_next(const uint8_t *in, size_t n, size_t *off, struct proto_cap_record
     }
     *off = pos;
     return false;
+}
+
+/* ---- execute parameters ---- */
+
+/* Reads one binary-protocol value of type t: the bytes after any length prefix. */
+static bool
+cap_value(struct proto_rd *r, uint8_t t, const uint8_t **v, size_t *n)
+{
+    size_t fixed = 0;
+    switch (t) {
+    case PROTO_TYPE_NULL:
+        *v = NULL;
+        *n = 0;
+        return true;
+    case PROTO_TYPE_TINY:
+        fixed = 1;
+        break;
+    case PROTO_TYPE_SHORT:
+    case PROTO_TYPE_YEAR:
+        fixed = 2;
+        break;
+    case PROTO_TYPE_INT24:
+    case PROTO_TYPE_LONG:
+    case PROTO_TYPE_FLOAT:
+        fixed = 4;
+        break;
+    case PROTO_TYPE_LONGLONG:
+    case PROTO_TYPE_DOUBLE:
+        fixed = 8;
+        break;
+    case PROTO_TYPE_DATE:
+    case PROTO_TYPE_NEWDATE:
+    case PROTO_TYPE_DATETIME:
+    case PROTO_TYPE_TIMESTAMP:
+    case PROTO_TYPE_TIME:
+        fixed = proto_rd_u8(r);
+        break;
+    case PROTO_TYPE_DECIMAL:
+    case PROTO_TYPE_NEWDECIMAL:
+    case PROTO_TYPE_VARCHAR:
+    case PROTO_TYPE_BIT:
+    case PROTO_TYPE_JSON:
+    case PROTO_TYPE_ENUM:
+    case PROTO_TYPE_SET:
+    case PROTO_TYPE_TINY_BLOB:
+    case PROTO_TYPE_MEDIUM_BLOB:
+    case PROTO_TYPE_LONG_BLOB:
+    case PROTO_TYPE_BLOB:
+    case PROTO_TYPE_VAR_STRING:
+    case PROTO_TYPE_STRING:
+    case PROTO_TYPE_GEOMETRY:
+        *v = proto_rd_lenenc_str(r, n);
+        return !r->err;
+    default:
+        return false;
+    }
+    *v = proto_rd_bytes(r, fixed);
+    *n = fixed;
+    return !r->err;
+}
+
+bool
+proto_cap_execute_params(const uint8_t *p, size_t len, uint16_t nparams,
+                         const struct proto_param_type *prev,
+                         const struct proto_long_data *long_data, struct proto_cap_param *out)
+{
+    struct proto_rd r;
+    proto_rd_init(&r, p, len);
+    uint8_t cmd = proto_rd_u8(&r);
+    proto_rd_skip(&r, 4 + 1 + 4); /* stmt id, cursor flags, iteration count */
+    if (r.err || cmd != PROTO_COM_STMT_EXECUTE) {
+        return false;
+    }
+    if (nparams == 0) {
+        return true;
+    }
+    const uint8_t *nulls = proto_rd_bytes(&r, ((size_t)nparams + 7) / 8);
+    uint8_t bound = proto_rd_u8(&r);
+    if (r.err || !nulls || bound > 1) {
+        return false;
+    }
+    const uint8_t *tb = NULL;
+    if (bound) {
+        tb = proto_rd_bytes(&r, (size_t)nparams * 2);
+        if (!tb) {
+            return false;
+        }
+    } else if (!prev) {
+        return false;
+    }
+    for (uint16_t i = 0; i < nparams; i++) {
+        struct proto_cap_param *o = &out[i];
+        *o = (struct proto_cap_param){
+            .type = tb ? tb[2 * i] : prev[i].type,
+            .is_unsigned = tb ? (tb[2 * i + 1] & 0x80) != 0 : prev[i].is_unsigned,
+            .is_null = false,
+            .long_data = false,
+            .value = NULL,
+            .value_len = 0,
+        };
+        if (long_data && long_data[i].present) {
+            o->long_data = true;
+            o->value = long_data[i].data;
+            o->value_len = long_data[i].data ? long_data[i].len : 0;
+            continue;
+        }
+        if (nulls[i / 8] & (1u << (i % 8)) || o->type == PROTO_TYPE_NULL) {
+            o->is_null = true;
+            continue;
+        }
+        if (!cap_value(&r, o->type, &o->value, &o->value_len)) {
+            return false;
+        }
+    }
+    return true;
 }

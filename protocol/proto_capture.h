@@ -69,6 +69,7 @@ struct proto_cap_param {
     uint8_t type;
     bool is_unsigned;
     bool is_null;
+    bool long_data; /* sent with COM_STMT_SEND_LONG_DATA: value is what the client sent */
     const uint8_t *value;
     size_t value_len;
 };
@@ -134,6 +135,18 @@ struct proto_cap_record {
         struct proto_cap_end end;
     } u;
 };
+
+struct proto_param_type;
+struct proto_long_data;
+/* The parameters of a COM_STMT_EXECUTE payload (p[0] == 0x17) as a capture keeps them, into
+ * out[0..nparams): each one's type, flags and binary-protocol value bytes (pointers into p, or
+ * into long_data). `prev`: the types bound by the previous execute (used when new_params_bound
+ * is 0; NULL when there were none). `long_data`: NULL or nparams entries; a present entry is
+ * the parameter's value (long_data set), as the server takes it. False when the payload is
+ * malformed or cut short. */
+bool proto_cap_execute_params(const uint8_t *p, size_t len, uint16_t nparams,
+                              const struct proto_param_type *prev,
+                              const struct proto_long_data *long_data, struct proto_cap_param *out);
 
 /* FNV-1a 64, continued from h (start with PROTO_CAP_FNV_INIT): the row checksum. */
 #define PROTO_CAP_FNV_INIT 0xcbf29ce484222325ULL

@@ -100,7 +100,7 @@ round_trip(const struct proto_cap_record *r)
         for (uint16_t i = 0; i < x->n_params; i++) {
             const struct proto_cap_param *p = &x->params[i], *q = &y->params[i];
             same_or_abort(p->type == q->type && p->is_unsigned == q->is_unsigned &&
-                          p->is_null == q->is_null &&
+                          p->long_data == q->long_data && p->is_null == q->is_null &&
                           (p->is_null || bytes_eq(p->value, p->value_len, q->value, q->value_len)));
         }
         break;

@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "protocol/proto_capture.h"
+#include "protocol/proto_stmt.h"
 
 #define MAXP 8
 
@@ -422,6 +423,61 @@ test_blocks(void)
     free(blk);
 }
 
+static void
+test_execute_params(void)
+{
+    /* 0x17, id 7, flags 0, iterations 1; 5 params: NULL bitmap 0b00100 (param 2 NULL), bound 1,
+     * types LONGLONG unsigned, VAR_STRING, LONG (NULL), DATETIME, DOUBLE; the values. */
+    uint8_t p[128];
+    size_t n = unhex("17 07000000 00 01000000 04 01"
+                     " 0880 fd00 0300 0c00 0500"
+                     " ffffffffffffffff"
+                     " 03 616263"
+                     " 07 ea07 0c 07 16 2d 00"
+                     " 000000000000f83f",
+                     p, sizeof p);
+    struct proto_cap_param out[5];
+    CHECK(proto_cap_execute_params(p, n, 5, NULL, NULL, out));
+    CHECK_EQ_U(out[0].type, 8);
+    CHECK(out[0].is_unsigned && !out[0].is_null);
+    CHECK(eq(out[0].value, out[0].value_len, "\xff\xff\xff\xff\xff\xff\xff\xff", 8));
+    CHECK_EQ_U(out[1].type, 253);
+    CHECK(eq(out[1].value, out[1].value_len, "abc", 3));
+    CHECK(out[2].is_null && out[2].value_len == 0);
+    CHECK_EQ_U(out[3].type, 12);
+    CHECK(eq(out[3].value, out[3].value_len, "\xea\x07\x0c\x07\x16\x2d\x00", 7));
+    CHECK(eq(out[4].value, out[4].value_len, "\0\0\0\0\0\0\xf8\x3f", 8));
+    /* every cut is refused */
+    for (size_t k = 0; k < n; k++) {
+        CHECK(!proto_cap_execute_params(p, k, 5, NULL, NULL, out));
+    }
+    /* new_params_bound 0: the previous types; without them, refused */
+    struct proto_param_type prev[2] = {{.type = 3, .is_unsigned = false},
+                                       {.type = 254, .is_unsigned = false}};
+    uint8_t q[64];
+    size_t qn = unhex("17 07000000 00 01000000 00 00 2a000000 0178", q, sizeof q);
+    CHECK(!proto_cap_execute_params(q, qn, 2, NULL, NULL, out));
+    CHECK(proto_cap_execute_params(q, qn, 2, prev, NULL, out));
+    CHECK_EQ_U(out[0].type, 3);
+    CHECK(eq(out[0].value, out[0].value_len, "\x2a\0\0\0", 4));
+    CHECK(eq(out[1].value, out[1].value_len, "x", 1));
+    /* long data wins over the payload (which then does not hold that value) */
+    struct proto_long_data ld[2] = {
+        {.data = NULL, .len = 0, .total = 0, .present = false},
+        {.data = (const uint8_t *)"long", .len = 4, .total = 4, .present = true}};
+    size_t q2 = unhex("17 07000000 00 01000000 00 00 2a000000", q, sizeof q);
+    CHECK(proto_cap_execute_params(q, q2, 2, prev, ld, out));
+    CHECK(out[1].long_data && eq(out[1].value, out[1].value_len, "long", 4));
+    /* not an execute; a bad bound flag; an unknown type */
+    q[0] = 0x16;
+    CHECK(!proto_cap_execute_params(q, q2, 2, prev, ld, out));
+    size_t q3 = unhex("17 07000000 00 01000000 00 02", q, sizeof q);
+    CHECK(!proto_cap_execute_params(q, q3, 2, prev, NULL, out));
+    size_t q4 = unhex("17 07000000 00 01000000 00 01 1400 00", q, sizeof q);
+    CHECK(!proto_cap_execute_params(q, q4, 1, NULL, NULL, out));
+    CHECK(proto_cap_execute_params(q, 10, 0, NULL, NULL, out)); /* no parameters */
+}
+
 /* The seed corpus: raw records, a file of one block, a file cut short. */
 static int
 write_corpus(const char *dir)
@@ -475,5 +531,6 @@ main(int argc, char **argv)
     test_unknown_and_extension();
     test_header();
     test_blocks();
+    test_execute_params();
     return check_exit();
 }
