@@ -309,7 +309,7 @@ capture_start(struct capture *c, const char *path, uint64_t max_bytes, uint64_t 
                  (unsigned long long)max_bytes);
         return -1;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "capture %s: %s", path, strerror(errno));
         return -1;
