@@ -23,9 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #define CAPBUF_CAP      (256u << 10) /* a worker's buffer: a block's raw size, usually */
 #define CAPTURE_WAIT_NS (100 * 1000 * 1000L)
-#define CAPTURE_ZLEVEL  1
+#define CAPTURE_ZLEVEL  -5
 
 struct capchunk {
     struct capchunk *next;
@@ -129,7 +131,7 @@ stop_locked(struct capture *c, const char *why)
 
 /* Writes one chunk as a block: false when the capture must stop (bound, error). */
 static bool
-write_chunk(struct capture *c, struct capchunk *k, uint8_t **blk, size_t *blk_cap)
+write_chunk(struct capture *c, struct capchunk *k, ZSTD_CCtx *zc, uint8_t **blk, size_t *blk_cap)
 {
     size_t need = proto_cap_block_bound(k->len);
     if (need > *blk_cap) {
@@ -144,7 +146,7 @@ write_chunk(struct capture *c, struct capchunk *k, uint8_t **blk, size_t *blk_ca
         *blk = nb;
         *blk_cap = need;
     }
-    size_t n = proto_cap_block_seal(k->data, k->len, *blk, *blk_cap, CAPTURE_ZLEVEL);
+    size_t n = proto_cap_block_seal_ctx(zc, k->data, k->len, *blk, *blk_cap, CAPTURE_ZLEVEL);
     pthread_mutex_lock(&c->mu);
     uint64_t size = c->st.bytes, max = c->st.max_bytes;
     pthread_mutex_unlock(&c->mu);
@@ -193,6 +195,7 @@ writer_main(void *arg)
     uint8_t *blk = NULL;
     size_t blk_cap = 0;
     bool live = true;
+    ZSTD_CCtx *zc = ZSTD_createCCtx(); /* NULL: proto_cap_block_seal_ctx makes one per block */
     pthread_mutex_lock(&c->mu);
     for (;;) {
         while (!c->q_head && !c->stop && live) {
@@ -217,7 +220,7 @@ writer_main(void *arg)
         while (k) {
             struct capchunk *next = k->next;
             if (live && k->gen == c->gen) {
-                live = write_chunk(c, k, &blk, &blk_cap);
+                live = write_chunk(c, k, zc, &blk, &blk_cap);
             }
             pthread_mutex_lock(&c->mu);
             c->pending -= k->len;
@@ -238,6 +241,7 @@ writer_main(void *arg)
     }
     pthread_mutex_unlock(&c->mu);
     free(blk);
+    ZSTD_freeCCtx(zc);
     if (c->fd >= 0) {
         fsync(c->fd);
         close(c->fd);
