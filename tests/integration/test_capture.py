@@ -254,8 +254,9 @@ class CaptureWorkload(unittest.TestCase):
             cur.execute("SELECT name FROM t WHERE id = %s", (100,))
             cls.raw["mysqldb"] = cur.fetchall()
             m.close()
-            px.stop()
+            code = px.stop()
             cls.stderr = px.stderr()
+            assert code == 0, "slowtap exited with %s:\n%s" % (code, cls.stderr[-3000:])
         with open(cls.cap, "rb") as f:
             cls.data = f.read()
         cls.created, cls.records, cls.blocks, cls.end = read_capture(cls.data)
