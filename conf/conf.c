@@ -819,7 +819,8 @@ conf_usage(FILE *out)
                  "--explain-password. The --sink password is taken from --sink-password-file,\n"
                  "else $SLOWTAP_SINK_PASSWORD, else the address. See `slowtap report --help`\n"
                  "for the report command; `slowtap sink-schema clickhouse` prints the --sink\n"
-                 "tables.\n");
+                 "tables; `slowtap capture --help` starts a capture in a running slowtap or\n"
+                 "reads one.\n");
 }
 
 static void
