@@ -14,8 +14,10 @@
  *         block is written with one write(): a file cut short ends at the last whole block, and
  *         the reader stops there (whole or absent, as the slow log).
  * Record: u8 type, varint body_len, body. Integers in bodies are little-endian varints
- *         (LEB128) unless said otherwise; strings are varint length + bytes (no NUL). A reader
- *         skips a record type it does not know (body_len says how far).
+ *         (LEB128) unless said otherwise; signed ones (times) zigzag-encoded; strings are varint
+ *         length + bytes (no NUL). A reader skips a record type it does not know (body_len says
+ *         how far), and bytes at the end of a body after the fields it knows (a later version
+ *         appends fields there). The body layouts: docs/capture-format.md.
  *
  * Session ids are slowtap's own (unique within a capture); a command record names its session.
  */
@@ -67,6 +69,7 @@ struct proto_cap_param {
     uint8_t type;
     bool is_unsigned;
     bool is_null;
+    bool long_data; /* sent with COM_STMT_SEND_LONG_DATA: value is what the client sent */
     const uint8_t *value;
     size_t value_len;
 };
@@ -106,7 +109,9 @@ struct proto_cap_command {
     bool interrupted;
 };
 
-/* A LOAD DATA LOCAL's file content, sent by the client after command `seq`. */
+/* A LOAD DATA LOCAL's file content, sent by the client after command `seq`. A file larger
+ * than a block comes as several FILE records with the same session and seq, in order: the
+ * content is their concatenation. */
 struct proto_cap_file {
     uint64_t session;
     uint64_t seq;
@@ -130,6 +135,18 @@ struct proto_cap_record {
         struct proto_cap_end end;
     } u;
 };
+
+struct proto_param_type;
+struct proto_long_data;
+/* The parameters of a COM_STMT_EXECUTE payload (p[0] == 0x17) as a capture keeps them, into
+ * out[0..nparams): each one's type, flags and binary-protocol value bytes (pointers into p, or
+ * into long_data). `prev`: the types bound by the previous execute (used when new_params_bound
+ * is 0; NULL when there were none). `long_data`: NULL or nparams entries; a present entry is
+ * the parameter's value (long_data set), as the server takes it. False when the payload is
+ * malformed or cut short. */
+bool proto_cap_execute_params(const uint8_t *p, size_t len, uint16_t nparams,
+                              const struct proto_param_type *prev,
+                              const struct proto_long_data *long_data, struct proto_cap_param *out);
 
 /* FNV-1a 64, continued from h (start with PROTO_CAP_FNV_INIT): the row checksum. */
 #define PROTO_CAP_FNV_INIT 0xcbf29ce484222325ULL
@@ -157,6 +174,11 @@ bool proto_cap_check_header(const uint8_t *in, size_t n, uint16_t *version, int6
 size_t proto_cap_block_bound(size_t raw_len);
 size_t proto_cap_block_seal(const uint8_t *raw, size_t raw_len, uint8_t *out, size_t cap,
                             int level);
+/* The same with a compression context the caller keeps (ZSTD_CCtx, reused from block to
+ * block: no tables allocated and cleared per block); NULL is proto_cap_block_seal. */
+struct ZSTD_CCtx_s;
+size_t proto_cap_block_seal_ctx(struct ZSTD_CCtx_s *cctx, const uint8_t *raw, size_t raw_len,
+                                uint8_t *out, size_t cap, int level);
 /* Reads a block header (16 bytes): false when it is not one (lengths out of bounds). */
 bool proto_cap_block_header(const uint8_t *in, uint32_t *raw_len, uint32_t *zstd_len,
                             uint64_t *sum);
@@ -165,8 +187,9 @@ bool proto_cap_block_open(const uint8_t *z, size_t zstd_len, uint8_t *raw, size_
                           uint64_t sum);
 
 /* Decodes the record at in[*off..n): true and *off advanced past it, or false at the end
- * or on a malformed record (*off unchanged). A record of an unknown type is skipped (the
- * function goes on to the next one). param_store holds up to max_params decoded params; a
+ * or on a malformed record. A record of an unknown type is skipped (the function goes on to
+ * the next one). On false *off is left at the malformed record (past any unknown ones skipped
+ * before it), or at n at the end: *off < n after false means the block is malformed there. param_store holds up to max_params decoded params; a
  * command with more is malformed. */
 bool proto_cap_next(const uint8_t *in, size_t n, size_t *off, struct proto_cap_record *r,
                     struct proto_cap_param *param_store, size_t max_params);

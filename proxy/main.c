@@ -29,11 +29,13 @@
 #include "proxy/account/autoplan.h"
 #include "proxy/account/ddl.h"
 #include "proxy/account/filter.h"
+#include "proxy/output/capture.h"
 #include "proxy/output/chsink.h"
 #include "proxy/output/explainlog.h"
 #include "proxy/output/http.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/record.h"
+#include "report/capture_cmd.h"
 #include "report/report.h"
 #include "proxy/account/requests.h"
 #include "proxy/account/routes.h"
@@ -338,6 +340,9 @@ main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "report") == 0) {
         return report_main(argc - 1, argv + 1, stdout, stderr);
     }
+    if (argc > 1 && strcmp(argv[1], "capture") == 0) {
+        return capture_cmd_main(argc - 1, argv + 1, stdout, stderr);
+    }
     if (argc > 1 && strcmp(argv[1], "sink-schema") == 0) {
         return chsink_schema_main(argc - 1, argv + 1, stdout, stderr);
     }
@@ -407,6 +412,18 @@ main(int argc, char **argv)
     }
     raise_fd_limit(conf.max_connections);
 
+    bool cap_busy = false;
+    app.capture = capture_new();
+    if (!app.capture) {
+        goto out;
+    }
+    if (conf.capture && capture_start(app.capture, conf.capture, (uint64_t)conf.capture_max_bytes,
+                                      (uint64_t)((conf.capture_us + 999999) / 1000000), &cap_busy,
+                                      err, sizeof err) != 0) {
+        fprintf(stderr, "slowtap: --capture: %s\n", err);
+        status = 2;
+        goto out;
+    }
     app.slow_log = logfile_open(conf.slow_log, LOG_MAX_PENDING);
     if (conf.explain_log) {
         app.explain_log = logfile_open_named("explain log", conf.explain_log, LOG_MAX_PENDING);
@@ -503,6 +520,9 @@ main(int argc, char **argv)
             .explain_log = app.explain_log,
             .filter = app.filter,
             .ddl = app.ddl,
+            .capture = app.capture,
+            .capture_max_bytes = (uint64_t)conf.capture_max_bytes,
+            .capture_seconds = (uint64_t)((conf.capture_us + 999999) / 1000000),
         };
         cs = calloc((size_t)app.nworkers, sizeof *cs);
         if (!cs) {
@@ -593,6 +613,7 @@ out:
         worker_join_free(app.workers[i]);
     }
     free(app.workers);
+    capture_free(app.capture); /* every worker's records are handed over */
     explain_stop(app.explain);
     if (app.explain_slowbuf) {
         logbuf_free(app.explain_slowbuf);

@@ -28,6 +28,7 @@
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
+#include <jansson.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -58,6 +59,7 @@
 #include "proxy/account/findings.h"
 #include "protocol/proto_tmptab.h"
 #include "protocol/proto_shapename.h"
+#include "proxy/output/capture.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/history.h"
 #include "proxy/account/autoplan.h"
@@ -979,6 +981,15 @@ http_metrics(struct http *h, struct evhttp_request *req)
     evbuffer_add_printf(
         b, "slowtap_log_entries_dropped_total{log=\"explain\"} %llu\n",
         (unsigned long long)(h->src.explain_log ? logfile_entries_dropped(h->src.explain_log) : 0));
+
+    http_metric_u(b, "slowtap_capture_records_total", "counter",
+                  "Records written to capture files (every capture since start-up).",
+                  capture_records_total(h->src.capture));
+    http_metric_u(b, "slowtap_capture_bytes_total", "counter",
+                  "Bytes of blocks written to capture files.", capture_bytes_total(h->src.capture));
+    http_metric_u(b, "slowtap_capture_dropped_total", "counter",
+                  "Capture records dropped (the writer fell behind, a bound, an error).",
+                  capture_dropped_total(h->src.capture));
 
     struct explain_counters ec = {0};
     if (h->src.explain) {
@@ -2670,6 +2681,151 @@ http_same_origin(struct evhttp_request *req)
     return host && p && strcasecmp(p + 3, host) == 0;
 }
 
+/* The capture's state as JSON (GET /api/capture, and the answer to a POST). */
+static void
+http_capture_reply(struct http *h, struct evhttp_request *req, int code, const char *reason)
+{
+    struct capture_status st;
+    capture_status(h->src.capture, &st);
+    struct http_json j;
+    http_json_begin(&j);
+    struct jsonw *w = &j.w;
+    jsonw_object_begin(w);
+    jsonw_kbool(w, "running", st.running);
+    jsonw_kstr(w, "file", st.path);
+    jsonw_kint(w, "started_us", st.started_us);
+    jsonw_kint(w, "max_bytes", (int64_t)st.max_bytes);
+    jsonw_kint(w, "seconds", (int64_t)st.seconds);
+    jsonw_kint(w, "records", (int64_t)st.records);
+    jsonw_kint(w, "bytes", (int64_t)st.bytes);
+    jsonw_kint(w, "dropped", (int64_t)st.dropped);
+    jsonw_kstr(w, "stopped", st.stopped_why);
+    jsonw_object_end(w);
+    http_reply_json(req, code, reason, &j);
+}
+
+/* A non-negative integer argument; false when malformed. */
+static bool
+http_capture_u64(const char *s, uint64_t *v)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-') {
+        return false;
+    }
+    *v = x;
+    return true;
+}
+
+/*
+ * GET /api/capture: the capture's state. POST /api/capture starts one: file, seconds,
+ * max_bytes from the query string or a JSON object body ({"file": ..., "seconds": N,
+ * "max_bytes": N}; the body wins); {"stop": true} (or ?stop=1) stops the running one. A POST
+ * must say Content-Type: application/json (a browser form cannot, so no other site can start
+ * a capture with the user's credentials). 409 when one runs already.
+ */
+static void
+http_api_capture(struct http *h, struct evhttp_request *req, const char *query)
+{
+    if (!h->src.capture) {
+        http_reply_error(req, 404, "Not Found", "no capture in this process");
+        return;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        http_capture_reply(h, req, 200, "OK");
+        return;
+    }
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+        http_reply_error(req, 415, "Unsupported Media Type",
+                         "POST /api/capture needs Content-Type: application/json");
+        return;
+    }
+    struct evkeyvalq q = {0};
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        http_reply_error(req, 400, "Bad Request", "malformed query string");
+        return;
+    }
+    char file[CAPTURE_PATH_MAX] = "";
+    uint64_t seconds = h->src.capture_seconds, max_bytes = h->src.capture_max_bytes;
+    bool stop = false, bad = false;
+    const char *v;
+    if ((v = evhttp_find_header(&q, "file"))) {
+        snprintf(file, sizeof file, "%s", v);
+    }
+    if ((v = evhttp_find_header(&q, "seconds")) && !http_capture_u64(v, &seconds)) {
+        bad = true;
+    }
+    if ((v = evhttp_find_header(&q, "max_bytes")) && !http_capture_u64(v, &max_bytes)) {
+        bad = true;
+    }
+    if ((v = evhttp_find_header(&q, "stop"))) {
+        stop = strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
+    }
+    evhttp_clear_headers(&q);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t blen = in ? evbuffer_get_length(in) : 0;
+    if (blen > 4096) {
+        http_reply_error(req, 413, "Payload Too Large", "the body is over 4096 bytes");
+        return;
+    }
+    if (blen > 0) {
+        char body[4097];
+        evbuffer_copyout(in, body, blen);
+        body[blen] = '\0';
+        json_error_t je;
+        json_t *o = json_loads(body, 0, &je);
+        if (!o || !json_is_object(o)) {
+            bad = true;
+        } else {
+            json_t *x;
+            if ((x = json_object_get(o, "file"))) {
+                if (json_is_string(x)) {
+                    snprintf(file, sizeof file, "%s", json_string_value(x));
+                } else {
+                    bad = true;
+                }
+            }
+            if ((x = json_object_get(o, "seconds"))) {
+                if (json_is_integer(x) && json_integer_value(x) >= 0) {
+                    seconds = (uint64_t)json_integer_value(x);
+                } else {
+                    bad = true;
+                }
+            }
+            if ((x = json_object_get(o, "max_bytes"))) {
+                if (json_is_integer(x) && json_integer_value(x) >= 0) {
+                    max_bytes = (uint64_t)json_integer_value(x);
+                } else {
+                    bad = true;
+                }
+            }
+            if ((x = json_object_get(o, "stop"))) {
+                stop = json_is_true(x);
+            }
+        }
+        json_decref(o);
+    }
+    if (bad) {
+        http_reply_error(req, 400, "Bad Request",
+                         "file (string), seconds and max_bytes (non-negative integers) expected");
+        return;
+    }
+    if (stop) {
+        capture_stop(h->src.capture, "stopped by POST /api/capture");
+        http_capture_reply(h, req, 200, "OK");
+        return;
+    }
+    char err[CAPTURE_PATH_MAX + 100];
+    bool busy = false;
+    if (capture_start(h->src.capture, file, max_bytes, seconds, &busy, err, sizeof err) != 0) {
+        http_reply_error(req, busy ? 409 : 400, busy ? "Conflict" : "Bad Request", err);
+        return;
+    }
+    http_capture_reply(h, req, 200, "OK");
+}
+
 static void
 http_dispatch(struct evhttp_request *req, void *arg)
 {
@@ -2709,24 +2865,31 @@ http_dispatch(struct evhttp_request *req, void *arg)
     if (!path || !*path) {
         path = "/";
     }
+    /* POST is for /api/reset, /api/explain and /api/capture (which also answers GET); the rest
+     * is GET. */
     bool post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
-    if (post != (strcmp(path, "/api/reset") == 0 || strcmp(path, "/api/explain") == 0)) {
+    bool is_reset = strcmp(path, "/api/reset") == 0;
+    bool is_capture = strcmp(path, "/api/capture") == 0;
+    bool is_explain = strcmp(path, "/api/explain") == 0;
+    if ((post && !is_reset && !is_capture && !is_explain) || (!post && (is_reset || is_explain))) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-                          post ? "GET, HEAD" : "POST");
+                          is_reset || is_explain ? "POST" : "GET, HEAD");
         http_reply_error(req, 405, "Method Not Allowed",
-                         post ? "only /api/reset and /api/explain take POST"
-                              : "this endpoint takes POST");
+                         is_reset ? "/api/reset takes POST"
+                         : is_explain
+                             ? "/api/explain takes POST"
+                             : "POST is for /api/reset, /api/capture and /api/explain only");
         return;
     }
-    if (post) {
-        if (!http_same_origin(req)) {
-            http_reply_error(req, 403, "Forbidden", "cross-origin POST refused");
-            return;
-        }
-        if (strcmp(path, "/api/explain") == 0) {
-            http_api_explain(h, req, query);
-            return;
-        }
+    if (post && !http_same_origin(req)) {
+        http_reply_error(req, 403, "Forbidden", "cross-origin POST refused");
+        return;
+    }
+    if (is_explain) {
+        http_api_explain(h, req, query);
+        return;
+    }
+    if (is_reset) {
         http_reset(h);
         struct http_json j;
         http_json_begin(&j);
@@ -2765,6 +2928,8 @@ http_dispatch(struct evhttp_request *req, void *arg)
         http_api_request(h, req, path + 14);
     } else if (strcmp(path, "/api/series") == 0) {
         http_api_series(h, req, query);
+    } else if (strcmp(path, "/api/capture") == 0) {
+        http_api_capture(h, req, query);
     } else if (strcmp(path, "/dygraph.min.js") == 0) {
         struct evbuffer *b = evbuffer_new();
         if (!b) {

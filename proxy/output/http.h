@@ -1,8 +1,8 @@
 /*
  * http.h - the HTTP endpoint (libevent evhttp, a thread and event_base of its own). GET/HEAD,
- * and POST for /api/reset and /api/explain only; every response carries Cache-Control:
- * no-store. With --state-dir it also loads the state file at start and saves it every minute
- * and at stop (proxy/output/state.h).
+ * and POST for /api/reset, /api/explain and /api/capture only; every response carries
+ * Cache-Control: no-store. With --state-dir it also loads the state file at start and saves it
+ * every minute and at stop (proxy/output/state.h).
  *
  *   /metrics                 Prometheus text format 0.0.4 (text/plain; version=0.0.4): the
  *                            summed worker counters, log and explain counters, evictions, the
@@ -91,6 +91,9 @@ struct http_sources {
     struct logfile *explain_log; /* may be NULL */
     const struct filter *filter; /* redaction of examples; may be NULL */
     struct ddl_log *ddl;         /* DDL and reset markers (ddl.h); may be NULL */
+    struct capture *capture;     /* POST/GET /api/capture and its metrics; may be NULL */
+    uint64_t capture_max_bytes;  /* a POST's bounds when it names none (--capture-max-bytes, */
+    uint64_t capture_seconds;    /* --capture-seconds) */
 };
 
 /* Binds every address c->http (HOST:PORT, [IPV6]:PORT or PORT) resolves to (listener.h) and

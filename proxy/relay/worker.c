@@ -18,6 +18,7 @@
 
 #include "protocol/proto_packet.h"
 #include "proxy/account/record.h"
+#include "proxy/output/capture.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/requests.h"
 #include "proxy/account/routes.h"
@@ -235,6 +236,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     /* the age of the oldest open transaction is a gauge people alert on: kept per tick */
     atomic_store_explicit(&w->counters.trx_oldest_wall_us, oldest_trx, memory_order_relaxed);
     logbuf_flush(w->slowbuf);
+    capbuf_flush(w->capbuf);
     if (++w->ticks % MERGE_EVERY == 0 || stats_local_overflowed(w->stats)) {
         stats_local_merge(w->stats);
         routes_local_merge(w->routes);
@@ -349,6 +351,7 @@ worker_new(struct app *app, int id)
     w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
     w->ctl = event_new(w->base, w->ctl_fd, EV_READ | EV_PERSIST, on_ctl, w);
     w->slowbuf = logbuf_new(app->slow_log);
+    w->capbuf = app->capture ? capbuf_new(app->capture) : NULL;
     w->stats = stats_local_new(app->stats, STATS_LOCAL_SLOTS);
     w->routes = routes_local_new(app->routes, ROUTES_LOCAL_SLOTS);
     w->requests = requests_local_new(app->requests);
@@ -367,8 +370,8 @@ worker_new(struct app *app, int id)
                                 .ddl = app->ddl,
                                 .requests = requests_keep(app->requests) ? w->requests : NULL,
                                 .requests_stmts_max = (uint32_t)app->conf->requests_stmts};
-    if (!w->tick || !w->ctl || !w->accept_resume || !w->slowbuf || !w->stats || !w->routes ||
-        !w->requests) {
+    if (!w->tick || !w->ctl || !w->accept_resume || !w->slowbuf || (app->capture && !w->capbuf) ||
+        !w->stats || !w->routes || !w->requests) {
         fprintf(stderr, "slowtap: cannot set up worker %d\n", id);
         worker_join_free(w);
         return NULL;
@@ -452,6 +455,7 @@ worker_join_free(struct worker *w)
     if (w->slowbuf) {
         logbuf_free(w->slowbuf);
     }
+    capbuf_free(w->capbuf);
     if (w->stats) {
         stats_local_free(w->stats);
     }
