@@ -1012,6 +1012,55 @@ rm_aggregate(struct rm *m)
     }
 }
 
+/* True when the statement text names table `t` (a word or quoted identifier, any case). */
+static bool
+names_table(const char *sql, const char *t)
+{
+    struct proto_sqllex lx;
+    struct proto_sqltok x;
+    size_t tl = strlen(t);
+    proto_sqllex_init(&lx, sql, strlen(sql), 0);
+    while (proto_sqllex_next(&lx, &x) != PROTO_TOK_END) {
+        if ((x.kind == PROTO_TOK_WORD || x.kind == PROTO_TOK_QIDENT) &&
+            x.body_end - x.body_start == tl && strncasecmp(sql + x.body_start, t, tl) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The writes to table t: count per run, total time per run on each side, and the verdict
+ * over their pooled executions. */
+struct rm_wcost {
+    size_t n;
+    double a_us, b_us;
+    enum replay_verdict verdict;
+};
+
+static void
+rm_write_cost(const struct rm *m, const char *t, struct rm_wcost *w)
+{
+    *w = (struct rm_wcost){0};
+    struct rm_side pool[2] = {{0}, {0}};
+    for (size_t i = 0; i < m->nshapes; i++) {
+        const struct rm_shape *s = &m->shapes[i];
+        if (!s->write || !names_table(s->fp, t)) {
+            continue;
+        }
+        w->a_us += s->side[0].total_us;
+        w->b_us += s->side[1].total_us;
+        w->n += s->side[0].n / (size_t)m->nruns;
+        for (int k = 0; k < 2; k++) {
+            for (size_t j = 0; j < s->side[k].n; j++) {
+                side_push(&pool[k], s->side[k].t[j]);
+            }
+        }
+    }
+    w->verdict = replay_decide(pool[0].t, pool[0].n, pool[1].t, pool[1].n, NULL, NULL, 0);
+    free(pool[0].t);
+    free(pool[1].t);
+}
+
 static int
 shape_cmp(const void *x, const void *y)
 {
@@ -1094,26 +1143,35 @@ rm_text(struct rm *m, FILE *out)
     }
     fprintf(out, "\n");
     bool two = m->nsides == 2;
+    char h[6][32];
+    const char *la = m->label[0], *lb = m->nsides == 2 ? m->label[1] : "";
+    snprintf(h[0], sizeof(h[0]), "%s p50", la);
+    snprintf(h[1], sizeof(h[1]), "%s p95", la);
+    snprintf(h[2], sizeof(h[2]), "%s total", la);
+    snprintf(h[3], sizeof(h[3]), "%s p50", lb);
+    snprintf(h[4], sizeof(h[4]), "%s p95", lb);
+    snprintf(h[5], sizeof(h[5]), "%s total", lb);
+    fprintf(out, "times in ms; count per run\n");
     if (two) {
-        fprintf(out, "%-44s %6s %9s %9s %9s %9s %9s %9s %7s %-8s %s\n", "shape", "count", "A p50ms",
-                "A p95ms", "A tot ms", "B p50ms", "B p95ms", "B tot ms", "B/A", "verdict",
-                "plan A -> B");
+        fprintf(out, "%-56s %6s %10s %10s %12s %10s %10s %12s %6s %-8s %s\n", "shape", "count",
+                h[0], h[1], h[2], h[3], h[4], h[5], "ratio", "verdict", "plan");
     } else {
-        fprintf(out, "%-44s %6s %9s %9s %9s %8s %s\n", "shape", "count", "p50 ms", "p95 ms",
-                "total ms", "errors", "fidelity");
+        fprintf(out, "%-56s %6s %10s %10s %12s %7s %s\n", "shape", "count", "p50", "p95", "total",
+                "errors", "fidelity");
     }
     for (size_t i = 0; i < m->nshapes; i++) {
         struct rm_shape *s = &m->shapes[i];
         if (s->side[0].n == 0 && (!two || s->side[1].n == 0)) {
             continue;
         }
-        char fp[45];
-        snprintf(fp, sizeof(fp), "%.44s", s->fp);
-        if (strlen(s->fp) > 43) {
-            memcpy(fp + 40, "...", 4);
+        char fp[57];
+        snprintf(fp, sizeof(fp), "%.56s", s->fp);
+        if (strlen(s->fp) > 56) {
+            memcpy(fp + 53, "...", 4);
         }
         if (two) {
-            fprintf(out, "%-44s %6zu %9.3f %9.3f %9.1f %9.3f %9.3f %9.1f %7.2f %-8s %s -> %s%s\n",
+            fprintf(out,
+                    "%-56s %6zu %10.3f %10.3f %12.1f %10.3f %10.3f %12.1f %6.2f %-8s %s -> %s%s\n",
                     fp, s->side[0].n / (size_t)m->nruns, q_of(&s->side[0], 0.5) / 1000,
                     q_of(&s->side[0], 0.95) / 1000, s->side[0].total_us / 1000,
                     q_of(&s->side[1], 0.5) / 1000, q_of(&s->side[1], 0.95) / 1000,
@@ -1126,18 +1184,18 @@ rm_text(struct rm *m, FILE *out)
                 snprintf(fid, sizeof(fid), "%llu/%llu same", (unsigned long long)s->fid_same,
                          (unsigned long long)(s->fid_same + s->fid_diff));
             }
-            fprintf(out, "%-44s %6zu %9.3f %9.3f %9.1f %8llu %s\n", fp,
+            fprintf(out, "%-56s %6zu %10.3f %10.3f %12.1f %7llu %s\n", fp,
                     s->side[0].n / (size_t)m->nruns, q_of(&s->side[0], 0.5) / 1000,
                     q_of(&s->side[0], 0.95) / 1000, s->side[0].total_us / 1000,
                     (unsigned long long)s->side[0].errors, fid);
         }
     }
     if (two && m->nroutes) {
-        fprintf(out, "\n%-44s %6s %9s %9s %7s %s\n", "route", "count", "A tot ms", "B tot ms",
-                "B/A", "verdict");
+        fprintf(out, "\n%-56s %6s %12s %12s %6s %s\n", "route", "count", h[2], h[5], "ratio",
+                "verdict");
         for (size_t i = 0; i < m->nroutes; i++) {
             struct rm_route *r = &m->routes[i];
-            fprintf(out, "%-44.44s %6zu %9.1f %9.1f %7.2f %s\n", r->name,
+            fprintf(out, "%-56.56s %6zu %12.1f %12.1f %6.2f %s\n", r->name,
                     r->side[0].n / (size_t)m->nruns, r->side[0].total_us / 1000,
                     r->side[1].total_us / 1000, r->ratio, replay_verdict_name(r->verdict));
         }
@@ -1145,22 +1203,15 @@ rm_text(struct rm *m, FILE *out)
     if (m->nddl_tables) {
         fprintf(out, "\nwrite time on the tables the DDL touched:\n");
         for (int t = 0; t < m->nddl_tables; t++) {
-            double a = 0, b = 0;
-            size_t n = 0;
-            for (size_t i = 0; i < m->nshapes; i++) {
-                struct rm_shape *s = &m->shapes[i];
-                if (!s->write || !strcasestr(s->fp, m->ddl_tables[t])) {
-                    continue;
-                }
-                a += s->side[0].total_us;
-                b += s->side[1].total_us;
-                n += s->side[0].n / (size_t)m->nruns;
-            }
-            if (n) {
+            struct rm_wcost w;
+            rm_write_cost(m, m->ddl_tables[t], &w);
+            if (w.n) {
                 fprintf(out,
-                        "  %s: %zu writes, %.1f ms before, %.1f ms after (%+.1f ms, %+.0f%%)\n",
-                        m->ddl_tables[t], n, a / 1000, b / 1000, (b - a) / 1000,
-                        a > 0 ? (b - a) / a * 100 : 0.0);
+                        "  %s: %zu writes, %.1f ms before, %.1f ms after (%+.1f ms, %+.0f%%): %s\n",
+                        m->ddl_tables[t], w.n, w.a_us / 1000, w.b_us / 1000,
+                        (w.b_us - w.a_us) / 1000,
+                        w.a_us > 0 ? (w.b_us - w.a_us) / w.a_us * 100 : 0.0,
+                        replay_verdict_name(w.verdict));
             } else {
                 fprintf(out, "  %s: no write in the capture\n", m->ddl_tables[t]);
             }
@@ -1186,8 +1237,9 @@ rm_text(struct rm *m, FILE *out)
         for (size_t i = 0; i < m->nshapes; i++) {
             struct rm_shape *s = &m->shapes[i];
             if (s->err_only[0] + s->err_only[1]) {
-                fprintf(out, "  %s: %llu on A only, %llu on B only\n", s->fp,
-                        (unsigned long long)s->err_only[0], (unsigned long long)s->err_only[1]);
+                fprintf(out, "  %s: %llu on %s only, %llu on %s only\n", s->fp,
+                        (unsigned long long)s->err_only[0], la, (unsigned long long)s->err_only[1],
+                        lb);
             }
         }
     }
@@ -1342,21 +1394,16 @@ rm_json(struct rm *m, FILE *out)
         jsonw_key(&w, "write_cost");
         jsonw_array_begin(&w);
         for (int t = 0; t < m->nddl_tables; t++) {
-            double a = 0, b = 0;
-            uint64_t n = 0;
-            for (size_t i = 0; i < m->nshapes; i++) {
-                struct rm_shape *s = &m->shapes[i];
-                if (s->write && strcasestr(s->fp, m->ddl_tables[t])) {
-                    a += s->side[0].total_us;
-                    b += s->side[1].total_us;
-                    n += s->side[0].n / (size_t)m->nruns;
-                }
-            }
+            struct rm_wcost c;
+            rm_write_cost(m, m->ddl_tables[t], &c);
+            double a = c.a_us, b = c.b_us;
+            uint64_t n = c.n;
             jsonw_object_begin(&w);
             jsonw_kstr(&w, "table", m->ddl_tables[t]);
             jsonw_kuint(&w, "writes", n);
             jsonw_kdouble(&w, "before_ms", a / 1000);
             jsonw_kdouble(&w, "after_ms", b / 1000);
+            jsonw_kstr(&w, "verdict", replay_verdict_name(c.verdict));
             jsonw_object_end(&w);
         }
         jsonw_array_end(&w);
@@ -1550,6 +1597,15 @@ rm_runs(struct rm *m, const struct replay_uri *u, int k)
 {
     struct replay_opts ro = {
         .mode = m->mode, .speed = m->o.no_wait ? 0 : m->o.speed, .progress = true, .err = m->err};
+    if (m->mode != REPLAY_WRITES) {
+        /* one unmeasured run first: caches and buffer pool warm on every side alike */
+        struct replay_run warm;
+        if (!replay_run(&m->cap, u, &ro, &warm)) {
+            fprintf(m->err, "slowtap %s: out of memory\n", m->cmdname);
+            return false;
+        }
+        replay_run_free(&warm);
+    }
     for (int r = 0; r < m->nruns; r++) {
         if (!replay_run(&m->cap, u, &ro, &m->runs[k][r])) {
             fprintf(m->err, "slowtap %s: out of memory\n", m->cmdname);

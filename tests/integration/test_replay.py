@@ -250,8 +250,8 @@ class ReplayTest(unittest.TestCase):
 
     def test_whatif_advice(self):
         rc, out, err = slowtap("whatif", self.capfile, "--target", uri(self.b), "--advice",
-                               "--captured-from", uri(self.a), "--no-wait", "--repeat", "2",
-                               "--format", "json")
+                               "--captured-from", uri(self.a), "--repeat", "2", "--format",
+                               "json")
         self.assertEqual(rc, 0, err)
         j = json.loads(out)
         ddl = [d["sql"] for d in j["ddl"]]
@@ -266,6 +266,7 @@ class ReplayTest(unittest.TestCase):
             self.assertEqual(s["result_differences"], 0, s)
         cost = {c["table"]: c for c in j["write_cost"]}
         self.assertEqual(cost["students"]["writes"], 6)
+        self.assertIn(cost["students"]["verdict"], ("same", "slower", "faster"))
         self.assertGreater(cost["students"]["before_ms"], 0)
         self.assertGreater(cost["students"]["after_ms"], 0)
         self.assertEqual(j["targets"][0]["skipped_writes"], 0)  # rolled back, not skipped
