@@ -1,17 +1,17 @@
 """test_replay.py - `slowtap replay` and `slowtap whatif` against two real MariaDB servers: the
-suite's server (A, the captured one) and a throwaway second server (B) loaded from A with
-mariadb-dump. The capture is built by running a known workload on A and writing what it sent
+suite's server (A, the captured one) and two throwaway servers (B and C, the copies compared)
+loaded from A with mariadb-dump. The capture is built by running a known workload on A and writing what it sent
 and what A answered (rows, affected rows, the row checksums computed in Python from the rows A
 returned) with capwriter.py, an implementation of docs/capture-format.md independent of the C
 codec: text selects with route tags, a prepared statement executed with parameters, a
 transaction with an UPDATE, INSERTs.
 
-Checks: replayed against A and B, every shape is "same" and no result differs; the replay's
+Checks: replayed against C and B side by side (--repeat 3), every shape is "same" and no result differs; the replay's
 checksums equal the captured ones (fidelity, text and prepared statements); --read-only (the
 default) skips the writes, counts them and leaves B's data unchanged; --writes is refused
 without --captured-from and against the captured server; a bad URI or option exits 2 with one
 line naming it; whatif --advice on B finds the index for the unindexed students lookup, the
-lookup gets faster with its plan going from ALL to ref, the write cost on students is a
+lookup gets "faster" (the statistical rule) with its plan going from ALL to ref, the write cost on students is a
 number, no result differs, and the index is gone afterwards."""
 
 import json
@@ -31,11 +31,12 @@ NSTUDENTS = 10000
 
 SCHEMA = """
 CREATE TABLE students (id INT PRIMARY KEY, student_id INT NOT NULL, name VARCHAR(60),
-  year INT, note VARCHAR(20)) DEFAULT CHARSET utf8mb4;
+  year INT, note VARCHAR(20), email VARCHAR(100), bio VARCHAR(400)) DEFAULT CHARSET utf8mb4;
 CREATE TABLE classes (id INT PRIMARY KEY, title VARCHAR(60)) DEFAULT CHARSET utf8mb4;
 CREATE TABLE log (id INT AUTO_INCREMENT PRIMARY KEY, msg VARCHAR(60)) DEFAULT CHARSET utf8mb4;
 INSERT INTO students SELECT seq, 20000 - seq, CONCAT('Student', seq), seq %% 4 + 1,
-  IF(seq %% 7 = 0, NULL, 'n') FROM seq_1_to_%d;
+  IF(seq %% 7 = 0, NULL, 'n'), CONCAT('student', seq, '@school.example'),
+  REPEAT('x', 300) FROM seq_1_to_%d;
 INSERT INTO classes SELECT seq, CONCAT('Class ', seq) FROM seq_1_to_50;
 ANALYZE TABLE students, classes;
 """ % NSTUDENTS
@@ -45,6 +46,15 @@ def slowtap(*args, timeout=120):
     r = subprocess.run([harness.slowtap_bin()] + list(args), stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=timeout)
     return r.returncode, r.stdout, r.stderr
+
+
+def replay_ratio_fast():
+    """REPLAY_RATIO_FAST from replay/replay.h."""
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "replay", "replay.h")) as f:
+        for line in f:
+            if line.startswith("#define REPLAY_RATIO_FAST"):
+                return float(line.split()[2])
+    raise AssertionError("REPLAY_RATIO_FAST not found")
 
 
 def uri(srv, db=DB):
@@ -116,12 +126,16 @@ class ReplayTest(unittest.TestCase):
         cls.a = harness.mariadb()
         cls.a.fresh_db(DB)
         cls.a.sql(SCHEMA, db=DB)
-        cls.b = harness.start_throwaway()
+        # two copies: the baseline and the candidate (the suite's server, where the capture is
+        # made, also runs other tests: its timings are not a copy's)
         dump = subprocess.run(["mariadb-dump", "--no-defaults", "--protocol=socket", "-S",
                                cls.a.socket, "-u", cls.a.root_user, "--databases", DB],
                               stdout=subprocess.PIPE, check=True, timeout=120).stdout
-        subprocess.run(cls.b._cli_base(), input=dump, check=True, timeout=120)
-        cls.b.sql("ANALYZE TABLE students, classes", db=DB)
+        cls.b = harness.start_throwaway()
+        cls.c = harness.start_throwaway()
+        for srv in (cls.b, cls.c):
+            subprocess.run(srv._cli_base(), input=dump, check=True, timeout=120)
+            srv.sql("ANALYZE TABLE students, classes", db=DB)
         cls.tmp = tempfile.mkdtemp(prefix="st-replay-")
         cls.capfile = os.path.join(cls.tmp, "app.cap")
         cap = capwriter.Capture(cls.capfile)
@@ -131,8 +145,8 @@ class ReplayTest(unittest.TestCase):
         sid, c = rec.session()
         seq = 1
         for i in range(24):
-            rec.query(sid, c, seq, "SELECT id, name, note FROM students WHERE student_id = %d "
-                      "/*route='%%2Fmy_class'*/" % (19000 - i * 37))
+            rec.query(sid, c, seq, "SELECT id, name, note FROM students WHERE email = "
+                      "'student%d@school.example' /*route='%%2Fmy_class'*/" % (9000 - i * 37))
             seq += 1
         for i in range(8):
             rec.query(sid, c, seq, "SELECT title FROM classes WHERE id = %d "
@@ -162,6 +176,7 @@ class ReplayTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.b.stop()
+        cls.c.stop()
 
     def shape(self, shapes, needle):
         found = [s for s in shapes if needle in s["fingerprint"]]
@@ -169,8 +184,8 @@ class ReplayTest(unittest.TestCase):
         return found[0]
 
     def test_two_targets_same(self):
-        rc, out, err = slowtap("replay", self.capfile, "--target", uri(self.a), "--target",
-                               uri(self.b), "--no-wait", "--format", "json")
+        rc, out, err = slowtap("replay", self.capfile, "--target", uri(self.c), "--target",
+                               uri(self.b), "--repeat", "3", "--format", "json")
         self.assertEqual(rc, 0, err)
         j = json.loads(out)
         self.assertEqual(j["sessions"], 4)
@@ -180,7 +195,7 @@ class ReplayTest(unittest.TestCase):
             self.assertEqual(s["result_differences"], 0, s)
             self.assertEqual(s["errors_only_a"] + s["errors_only_b"], 0, s)
             self.assertEqual(s["fidelity_different"], 0, s)
-        look = self.shape(j["shapes"], "where student_id = ?")
+        look = self.shape(j["shapes"], "where email = ?")
         self.assertEqual(look["A"]["count"], 24)
         self.assertEqual(look["fidelity_same"], 24)
         self.assertEqual(look["A"]["plan_types"], "ALL")
@@ -255,12 +270,15 @@ class ReplayTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         j = json.loads(out)
         ddl = [d["sql"] for d in j["ddl"]]
-        self.assertTrue(any("students" in d and "student_id" in d for d in ddl), ddl)
-        look = self.shape(j["shapes"], "where student_id = ?")
+        self.assertTrue(any("students" in d and "`email`" in d for d in ddl), ddl)
+        look = self.shape(j["shapes"], "where email = ?")
         self.assertEqual(look["before"]["plan_types"], "ALL")
         self.assertEqual(look["after"]["plan_types"], "ref")
         self.assertEqual(look["verdict"], "faster")
-        self.assertLessEqual(look["ratio"], 0.1, look)
+        # "faster" is the rule's verdict (p < 0.001, ratio < 0.5, both runs apart). The ratio
+        # itself is a timing: on an idle machine it is 0.05-0.08, under the suite's load it
+        # was seen up to 0.22 (the lookup's round trip dominates), so >= 10x is not asserted.
+        self.assertLess(look["ratio"], replay_ratio_fast(), look)
         self.assertEqual(look["result_differences"], 0)
         for s in j["shapes"]:
             self.assertEqual(s["result_differences"], 0, s)

@@ -116,12 +116,17 @@ test_decide(void)
     /* one sample, or four: never a verdict */
     CHECK_EQ_U(replay_decide(a, 1, b, 1, NULL, NULL, 1), REPLAY_FEW);
     CHECK_EQ_U(replay_decide(a, 4, b, 40, NULL, NULL, 1), REPLAY_FEW);
-    /* significant but small (10% slower): same */
+    /* significant but small (1.6x slower): same */
     double c[40];
     for (int i = 0; i < 40; i++) {
-        c[i] = a[i] * 1.1;
+        c[i] = a[i] * 1.6;
     }
+    CHECK(replay_mwu_p(a, 40, c, 40) < REPLAY_P_MAX);
     CHECK_EQ_U(replay_decide(a, 40, c, 40, NULL, NULL, 1), REPLAY_SAME);
+    for (int i = 0; i < 40; i++) {
+        c[i] = a[i] * 2.5;
+    }
+    CHECK_EQ_U(replay_decide(a, 40, c, 40, NULL, NULL, 1), REPLAY_SLOWER);
     /* runs whose medians overlap: same; apart: faster */
     double ra[3] = {1040, 1045, 1050}, rb_apart[3] = {84, 85, 86}, rb_overlap[3] = {84, 85, 1100};
     CHECK_EQ_U(replay_decide(a, 40, b, 40, ra, rb_apart, 3), REPLAY_FASTER);
