@@ -55,13 +55,17 @@ enum replay_verdict {
  * change must be at least 2x to be called one; the ratio is always shown. */
 #define REPLAY_P_MAX      0.001 /* the Mann-Whitney p-value below which a change is real ... */
 #define REPLAY_RATIO_FAST 0.5   /* ... and material: median ratio b/a below this ... */
-#define REPLAY_RATIO_SLOW 2.0   /* ... or above this */
+#define REPLAY_RATIO_SLOW 2.0   /* ... or above this ... */
+#define REPLAY_MIN_DIFF_US                                                                         \
+    50.0 /* ... and medians 50 us apart at least (loopback and scheduling
+                                 * jitter: a 20 us COMMIT seen at 45 us) */
 
 /*
  * The rule: a (baseline) and b (the other target) are per-execution times. FEW when either has
- * fewer than REPLAY_MIN_SAMPLES; FASTER when the Mann-Whitney p-value is below REPLAY_P_MAX and
- * median(b)/median(a) below REPLAY_RATIO_FAST, SLOWER likewise above REPLAY_RATIO_SLOW, else
- * SAME. With repeated runs (nruns >= 2; run_a/run_b the per-run medians), FASTER also needs
+ * fewer than REPLAY_MIN_SAMPLES; FASTER when the Mann-Whitney p-value is below REPLAY_P_MAX,
+ * median(b)/median(a) below REPLAY_RATIO_FAST and the medians REPLAY_MIN_DIFF_US apart, SLOWER
+ * likewise above REPLAY_RATIO_SLOW, else SAME. With repeated runs (nruns >= 2; run_a/run_b the
+ * per-run medians), FASTER also needs
  * every run of b to have a lower median than every run of a (and SLOWER the opposite): the
  * runs' spread must not overlap. The arrays are not modified.
  */

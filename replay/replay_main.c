@@ -1257,9 +1257,10 @@ rm_text(struct rm *m, FILE *out)
     if (two) {
         fprintf(out,
                 "\nverdict: Mann-Whitney U on every execution's time, p < %g and median ratio "
-                "< %.2f (faster) or > %.2f (slower); at least %d executions a side%s\n",
-                REPLAY_P_MAX, REPLAY_RATIO_FAST, REPLAY_RATIO_SLOW, REPLAY_MIN_SAMPLES,
-                m->nruns > 1 ? "; runs' medians must not overlap" : "");
+                "< %.2f (faster) or > %.2f (slower), medians %.0f us apart or more; at least %d "
+                "executions a side%s\n",
+                REPLAY_P_MAX, REPLAY_RATIO_FAST, REPLAY_RATIO_SLOW, REPLAY_MIN_DIFF_US,
+                REPLAY_MIN_SAMPLES, m->nruns > 1 ? "; runs' medians must not overlap" : "");
     }
 }
 

@@ -244,7 +244,7 @@ replay_decide(const double *a, size_t na, const double *b, size_t nb, const doub
         return REPLAY_SAME;
     }
     double ratio = mb / ma;
-    if (replay_mwu_p(a, na, b, nb) >= REPLAY_P_MAX) {
+    if (fabs(mb - ma) < REPLAY_MIN_DIFF_US || replay_mwu_p(a, na, b, nb) >= REPLAY_P_MAX) {
         return REPLAY_SAME;
     }
     enum replay_verdict v = ratio < REPLAY_RATIO_FAST   ? REPLAY_FASTER
