@@ -37,6 +37,7 @@ enum conf_kind {
     K_LIST,  /* repeatable pattern */
     K_HOSTS, /* repeatable and/or comma list of names, kept comma-joined in one string */
     K_CLI,   /* command line only: --config, --help, --version */
+    K_BYTES, /* a byte count, with an optional K, M or G suffix (powers of 1024) -> int64_t */
 };
 
 enum conf_id {
@@ -57,6 +58,9 @@ enum conf_id {
     O_EXPLAIN_TOP,
     O_EXPLAIN_TOP_INTERVAL,
     O_EXPLAIN_LOG,
+    O_CAPTURE,
+    O_CAPTURE_MAX_BYTES,
+    O_CAPTURE_SECONDS,
     O_MAX_DIGESTS,
     O_MAX_ROUTES,
     O_REQUEST_GAP,
@@ -144,6 +148,12 @@ static const struct conf_opt conf_opts[] = {
      "(default 20)"},
     {"explain-top-interval", O_EXPLAIN_TOP_INTERVAL, K_DUR, OFF(explain_top_every_us), 1, 0,
      "SECONDS", "how often those shapes are explained again, > 0 (default 60)"},
+    {"capture", O_CAPTURE, K_STR, OFF(capture), 0, 0, "FILE",
+     "capture every session's commands into FILE (mode 0600; real values) (default: none)"},
+    {"capture-max-bytes", O_CAPTURE_MAX_BYTES, K_BYTES, OFF(capture_max_bytes), 0, 0, "BYTES",
+     "stop a capture when its file would pass this size, 0 = no bound (default 1G)"},
+    {"capture-seconds", O_CAPTURE_SECONDS, K_DUR, OFF(capture_us), 0, 0, "SECONDS",
+     "stop a capture after this long, 0 = no bound (default 0)"},
     {"explain-log", O_EXPLAIN_LOG, K_STR, OFF(explain_log), 0, 0, "PATH",
      "also write plans as JSON lines to PATH (default: none)"},
     {"max-digests", O_MAX_DIGESTS, K_INT, OFF(max_digests), 1, 10000000, "N",
@@ -426,6 +436,29 @@ conf_set(struct conf *c, const struct conf_opt *o, const char *value, const char
         *(int *)(base + o->off) = (int)v;
         return true;
     }
+    case K_BYTES: {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long v = strtoull(value, &end, 10);
+        unsigned shift = 0;
+        if (end && (*end == 'K' || *end == 'k')) {
+            shift = 10;
+        } else if (end && (*end == 'M' || *end == 'm')) {
+            shift = 20;
+        } else if (end && (*end == 'G' || *end == 'g')) {
+            shift = 30;
+        }
+        if (shift) {
+            end++;
+        }
+        if (errno || end == value || *end || value[0] == '-' ||
+            v > ((unsigned long long)INT64_MAX >> shift)) {
+            conf_errf(err, "%s: invalid size '%s'", where, value);
+            return false;
+        }
+        *(int64_t *)(base + o->off) = (int64_t)(v << shift);
+        return true;
+    }
     case K_BOOL: {
         bool v;
         if (!conf_parse_bool(value, &v)) {
@@ -580,6 +613,7 @@ conf_defaults(struct conf *c)
     c->backend_tls = CONF_BTLS_MIRROR;
     c->tls = true;
     c->sink_buffer = 64 << 20;
+    c->capture_max_bytes = (int64_t)1 << 30;
     c->sink_interval_us = 1000000;
     return c->listen && c->backend && c->slow_log && c->http;
 }
@@ -595,6 +629,7 @@ conf_free(struct conf *c)
                      &c->explain_password,
                      &c->explain_password_file,
                      &c->explain_log,
+                     &c->capture,
                      &c->http,
                      &c->http_auth_file,
                      &c->http_allow_host,

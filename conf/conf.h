@@ -59,6 +59,11 @@ struct conf {
     int64_t explain_top_every_us; /* --explain-top-interval, default 60 s */
     char *explain_log;            /* --explain-log PATH (JSON lines), NULL = none */
 
+    /* capture (docs/capture-format.md) */
+    char *capture;             /* --capture FILE: capture from start-up, NULL = none */
+    int64_t capture_max_bytes; /* --capture-max-bytes BYTES, 0 = no bound; default 1 GiB */
+    int64_t capture_us;        /* --capture-seconds, 0 = no bound (default) */
+
     /* statistics and HTTP */
     int max_digests;      /* --max-digests N, default 10000 */
     char *http;           /* --http ADDR, default 127.0.0.1:9033; NULL when "off" */

@@ -31,9 +31,20 @@ uint64_t
 proto_cap_fnv(uint64_t h, const void *p, size_t n)
 {
     const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
+    const uint64_t prime = 0x100000001b3ULL;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* the same bytes in the same order, fewer loop branches */
+        h = (h ^ b[i]) * prime;
+        h = (h ^ b[i + 1]) * prime;
+        h = (h ^ b[i + 2]) * prime;
+        h = (h ^ b[i + 3]) * prime;
+        h = (h ^ b[i + 4]) * prime;
+        h = (h ^ b[i + 5]) * prime;
+        h = (h ^ b[i + 6]) * prime;
+        h = (h ^ b[i + 7]) * prime;
+    }
+    for (; i < n; i++) {
+        h = (h ^ b[i]) * prime;
     }
     return h;
 }
@@ -48,7 +59,7 @@ struct cap_w {
     bool ok;
 };
 
-static void
+static inline __attribute__((always_inline)) void
 w_u8(struct cap_w *w, uint8_t v)
 {
     if (!w->ok || w->len >= w->cap) {
@@ -61,9 +72,19 @@ w_u8(struct cap_w *w, uint8_t v)
     w->len++;
 }
 
-static void
+static inline __attribute__((always_inline)) void
 w_var(struct cap_w *w, uint64_t v)
 {
+    if (w->ok && w->out && w->cap - w->len >= CAP_VARINT_MAX) {
+        uint8_t *p = w->out + w->len, *start = p;
+        while (v >= 0x80) {
+            *p++ = (uint8_t)(v | 0x80);
+            v >>= 7;
+        }
+        *p++ = (uint8_t)v;
+        w->len += (size_t)(p - start);
+        return;
+    }
     while (v >= 0x80) {
         w_u8(w, (uint8_t)(v | 0x80));
         v >>= 7;
@@ -72,13 +93,13 @@ w_var(struct cap_w *w, uint64_t v)
 }
 
 /* Signed values (times, deltas) as zigzag varints. */
-static void
+static inline __attribute__((always_inline)) void
 w_svar(struct cap_w *w, int64_t v)
 {
     w_var(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
 }
 
-static void
+static inline __attribute__((always_inline)) void
 w_bytes(struct cap_w *w, const void *p, size_t n)
 {
     if (!w->ok || n > w->cap - w->len) {
@@ -91,7 +112,7 @@ w_bytes(struct cap_w *w, const void *p, size_t n)
     w->len += n;
 }
 
-static void
+static inline __attribute__((always_inline)) void
 w_str(struct cap_w *w, const void *p, size_t n)
 {
     w_var(w, n);
@@ -117,20 +138,43 @@ var_len(uint64_t v)
     return n;
 }
 
-/* Writes the record's type, its body's length and its body: the body is measured first (a
- * writer with no output counts only), then written in place. */
+/* Writes the record's type, its body's length and its body. Fast path: the body is written
+ * once after a length slot as wide as `bound` (the most the body can take) needs, then moved
+ * up when its real length needs fewer bytes. When that does not fit (a buffer nearly full),
+ * the body is measured first (a writer with no output counts only), then written in place. */
 typedef void cap_body_fn(struct cap_w *w, const void *rec);
 
 static bool
-put_record(uint8_t *out, size_t cap, size_t *len, uint8_t type, cap_body_fn *body, const void *rec)
+put_record(uint8_t *out, size_t cap, size_t *len, uint8_t type, cap_body_fn *body, const void *rec,
+           size_t bound)
 {
+    if (*len > cap) {
+        return false;
+    }
+    size_t room = cap - *len, slot = var_len(bound);
+    uint8_t *at = out + *len;
+    if (room > 1 + slot) {
+        struct cap_w w = {.out = at + 1 + slot, .cap = room - 1 - slot, .len = 0, .ok = true};
+        body(&w, rec);
+        if (w.ok) {
+            size_t need = var_len(w.len);
+            struct cap_w h = {.out = at, .cap = 1 + need, .len = 0, .ok = true};
+            w_u8(&h, type);
+            w_var(&h, w.len);
+            if (need < slot) {
+                memmove(at + 1 + need, at + 1 + slot, w.len);
+            }
+            *len += 1 + need + w.len;
+            return true;
+        }
+    }
     struct cap_w m = {.out = NULL, .cap = SIZE_MAX, .len = 0, .ok = true};
     body(&m, rec);
     size_t need = 1 + var_len(m.len);
-    if (*len > cap || need > cap - *len || m.len > cap - *len - need) {
+    if (need > room || m.len > room - need) {
         return false;
     }
-    struct cap_w w = {.out = out + *len, .cap = need + m.len, .len = 0, .ok = true};
+    struct cap_w w = {.out = at, .cap = need + m.len, .len = 0, .ok = true};
     w_u8(&w, type);
     w_var(&w, m.len);
     body(&w, rec);
@@ -224,7 +268,7 @@ proto_cap_session_size(const struct proto_cap_session *s)
 bool
 proto_cap_put_session(uint8_t *out, size_t cap, size_t *len, const struct proto_cap_session *s)
 {
-    return put_record(out, cap, len, PROTO_CAP_SESSION, body_session, s);
+    return put_record(out, cap, len, PROTO_CAP_SESSION, body_session, s, proto_cap_session_size(s));
 }
 
 size_t
@@ -241,7 +285,7 @@ proto_cap_command_size(const struct proto_cap_command *c)
 bool
 proto_cap_put_command(uint8_t *out, size_t cap, size_t *len, const struct proto_cap_command *c)
 {
-    return put_record(out, cap, len, PROTO_CAP_COMMAND, body_command, c);
+    return put_record(out, cap, len, PROTO_CAP_COMMAND, body_command, c, proto_cap_command_size(c));
 }
 
 size_t
@@ -253,13 +297,13 @@ proto_cap_file_size(const struct proto_cap_file *f)
 bool
 proto_cap_put_file(uint8_t *out, size_t cap, size_t *len, const struct proto_cap_file *f)
 {
-    return put_record(out, cap, len, PROTO_CAP_FILE, body_file, f);
+    return put_record(out, cap, len, PROTO_CAP_FILE, body_file, f, proto_cap_file_size(f));
 }
 
 bool
 proto_cap_put_end(uint8_t *out, size_t cap, size_t *len, const struct proto_cap_end *e)
 {
-    return put_record(out, cap, len, PROTO_CAP_END, body_end, e);
+    return put_record(out, cap, len, PROTO_CAP_END, body_end, e, 64);
 }
 
 /* ---- the file header ---- */
@@ -316,13 +360,16 @@ proto_cap_block_bound(size_t raw_len)
 }
 
 size_t
-proto_cap_block_seal(const uint8_t *raw, size_t raw_len, uint8_t *out, size_t cap, int level)
+proto_cap_block_seal_ctx(struct ZSTD_CCtx_s *cctx, const uint8_t *raw, size_t raw_len, uint8_t *out,
+                         size_t cap, int level)
 {
     if (raw_len == 0 || raw_len > PROTO_CAP_BLOCK_MAX || cap < proto_cap_block_bound(raw_len)) {
         return 0;
     }
-    size_t z = ZSTD_compress(out + PROTO_CAP_BLOCK_HEADER_LEN, cap - PROTO_CAP_BLOCK_HEADER_LEN,
-                             raw, raw_len, level);
+    size_t z = cctx ? ZSTD_compressCCtx(cctx, out + PROTO_CAP_BLOCK_HEADER_LEN,
+                                        cap - PROTO_CAP_BLOCK_HEADER_LEN, raw, raw_len, level)
+                    : ZSTD_compress(out + PROTO_CAP_BLOCK_HEADER_LEN,
+                                    cap - PROTO_CAP_BLOCK_HEADER_LEN, raw, raw_len, level);
     if (ZSTD_isError(z) || z > UINT32_MAX) {
         return 0;
     }
@@ -330,6 +377,12 @@ proto_cap_block_seal(const uint8_t *raw, size_t raw_len, uint8_t *out, size_t ca
     put_le(out + 4, z, 4);
     put_le(out + 8, proto_cap_fnv(PROTO_CAP_FNV_INIT, raw, raw_len), 8);
     return PROTO_CAP_BLOCK_HEADER_LEN + z;
+}
+
+size_t
+proto_cap_block_seal(const uint8_t *raw, size_t raw_len, uint8_t *out, size_t cap, int level)
+{
+    return proto_cap_block_seal_ctx(NULL, raw, raw_len, out, cap, level);
 }
 
 bool

@@ -174,6 +174,11 @@ bool proto_cap_check_header(const uint8_t *in, size_t n, uint16_t *version, int6
 size_t proto_cap_block_bound(size_t raw_len);
 size_t proto_cap_block_seal(const uint8_t *raw, size_t raw_len, uint8_t *out, size_t cap,
                             int level);
+/* The same with a compression context the caller keeps (ZSTD_CCtx, reused from block to
+ * block: no tables allocated and cleared per block); NULL is proto_cap_block_seal. */
+struct ZSTD_CCtx_s;
+size_t proto_cap_block_seal_ctx(struct ZSTD_CCtx_s *cctx, const uint8_t *raw, size_t raw_len,
+                                uint8_t *out, size_t cap, int level);
 /* Reads a block header (16 bytes): false when it is not one (lengths out of bounds). */
 bool proto_cap_block_header(const uint8_t *in, uint32_t *raw_len, uint32_t *zstd_len,
                             uint64_t *sum);

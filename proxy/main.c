@@ -26,12 +26,14 @@
 #include "explain/explain.h"
 #include "proxy/account/autoplan.h"
 #include "proxy/account/filter.h"
+#include "proxy/output/capture.h"
 #include "proxy/output/chsink.h"
 #include "proxy/output/explainlog.h"
 #include "proxy/output/http.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/record.h"
 #include "replay/replay.h"
+#include "report/capture_cmd.h"
 #include "report/report.h"
 #include "proxy/account/routes.h"
 #include "proxy/account/sessreg.h"
@@ -309,6 +311,9 @@ main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "whatif") == 0) {
         return whatif_main(argc - 1, argv + 1, stdout, stderr);
     }
+    if (argc > 1 && strcmp(argv[1], "capture") == 0) {
+        return capture_cmd_main(argc - 1, argv + 1, stdout, stderr);
+    }
     if (argc > 1 && strcmp(argv[1], "sink-schema") == 0) {
         return chsink_schema_main(argc - 1, argv + 1, stdout, stderr);
     }
@@ -377,6 +382,18 @@ main(int argc, char **argv)
     }
     raise_fd_limit(conf.max_connections);
 
+    bool cap_busy = false;
+    app.capture = capture_new();
+    if (!app.capture) {
+        goto out;
+    }
+    if (conf.capture &&
+        capture_start(app.capture, conf.capture, (uint64_t)conf.capture_max_bytes,
+                      (uint64_t)(conf.capture_us / 1000000), &cap_busy, err, sizeof err) != 0) {
+        fprintf(stderr, "slowtap: --capture: %s\n", err);
+        status = 2;
+        goto out;
+    }
     app.slow_log = logfile_open(conf.slow_log, LOG_MAX_PENDING);
     if (conf.explain_log) {
         app.explain_log = logfile_open_named("explain log", conf.explain_log, LOG_MAX_PENDING);
@@ -468,6 +485,9 @@ main(int argc, char **argv)
             .slow_log = app.slow_log,
             .explain_log = app.explain_log,
             .filter = app.filter,
+            .capture = app.capture,
+            .capture_max_bytes = (uint64_t)conf.capture_max_bytes,
+            .capture_seconds = (uint64_t)(conf.capture_us / 1000000),
         };
         cs = calloc((size_t)app.nworkers, sizeof *cs);
         if (!cs) {
@@ -555,6 +575,7 @@ out:
         worker_join_free(app.workers[i]);
     }
     free(app.workers);
+    capture_free(app.capture); /* every worker's records are handed over */
     explain_stop(app.explain);
     if (app.explain_slowbuf) {
         logbuf_free(app.explain_slowbuf);

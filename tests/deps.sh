@@ -25,7 +25,7 @@ SLOWTAP_DEPS_TEST=(clang libclang-rt-14-dev valgrind percona-toolkit
     python3-flask python3-flask-sqlalchemy python3-django
     haproxy sysbench php-cli php-mysql libdbd-mariadb-perl openssl chromium clang-format
     debhelper dpkg-dev build-essential systemd logrotate man-db prometheus
-    clickhouse-server clickhouse-client git iproute2 ca-certificates nodejs npm)
+    clickhouse-server clickhouse-client git iproute2 ca-certificates nodejs npm zstd)
 
 # slowtap_deps build|demo|test: installs what that set needs and is missing.
 slowtap_deps() {

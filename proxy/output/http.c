@@ -27,6 +27,7 @@
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/thread.h>
+#include <jansson.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -55,6 +56,7 @@
 #include "net/net_addr.h"
 #include "proxy/account/findings.h"
 #include "protocol/proto_shapename.h"
+#include "proxy/output/capture.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/history.h"
 #include "proxy/account/routes.h"
@@ -964,6 +966,15 @@ http_metrics(struct http *h, struct evhttp_request *req)
         b, "slowtap_log_entries_dropped_total{log=\"explain\"} %llu\n",
         (unsigned long long)(h->src.explain_log ? logfile_entries_dropped(h->src.explain_log) : 0));
 
+    http_metric_u(b, "slowtap_capture_records_total", "counter",
+                  "Records written to capture files (every capture since start-up).",
+                  capture_records_total(h->src.capture));
+    http_metric_u(b, "slowtap_capture_bytes_total", "counter",
+                  "Bytes of blocks written to capture files.", capture_bytes_total(h->src.capture));
+    http_metric_u(b, "slowtap_capture_dropped_total", "counter",
+                  "Capture records dropped (the writer fell behind, a bound, an error).",
+                  capture_dropped_total(h->src.capture));
+
     struct explain_counters ec = {0};
     if (h->src.explain) {
         explain_get_counters(h->src.explain, &ec);
@@ -1734,6 +1745,151 @@ http_api_series(struct http *h, struct evhttp_request *req, const char *query)
     http_reply_json(req, 200, "OK", &j);
 }
 
+/* The capture's state as JSON (GET /api/capture, and the answer to a POST). */
+static void
+http_capture_reply(struct http *h, struct evhttp_request *req, int code, const char *reason)
+{
+    struct capture_status st;
+    capture_status(h->src.capture, &st);
+    struct http_json j;
+    http_json_begin(&j);
+    struct jsonw *w = &j.w;
+    jsonw_object_begin(w);
+    jsonw_kbool(w, "running", st.running);
+    jsonw_kstr(w, "file", st.path);
+    jsonw_kint(w, "started_us", st.started_us);
+    jsonw_kint(w, "max_bytes", (int64_t)st.max_bytes);
+    jsonw_kint(w, "seconds", (int64_t)st.seconds);
+    jsonw_kint(w, "records", (int64_t)st.records);
+    jsonw_kint(w, "bytes", (int64_t)st.bytes);
+    jsonw_kint(w, "dropped", (int64_t)st.dropped);
+    jsonw_kstr(w, "stopped", st.stopped_why);
+    jsonw_object_end(w);
+    http_reply_json(req, code, reason, &j);
+}
+
+/* A non-negative integer argument; false when malformed. */
+static bool
+http_capture_u64(const char *s, uint64_t *v)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-') {
+        return false;
+    }
+    *v = x;
+    return true;
+}
+
+/*
+ * GET /api/capture: the capture's state. POST /api/capture starts one: file, seconds,
+ * max_bytes from the query string or a JSON object body ({"file": ..., "seconds": N,
+ * "max_bytes": N}; the body wins); {"stop": true} (or ?stop=1) stops the running one. A POST
+ * must say Content-Type: application/json (a browser form cannot, so no other site can start
+ * a capture with the user's credentials). 409 when one runs already.
+ */
+static void
+http_api_capture(struct http *h, struct evhttp_request *req, const char *query)
+{
+    if (!h->src.capture) {
+        http_reply_error(req, 404, "Not Found", "no capture in this process");
+        return;
+    }
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        http_capture_reply(h, req, 200, "OK");
+        return;
+    }
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0) {
+        http_reply_error(req, 415, "Unsupported Media Type",
+                         "POST /api/capture needs Content-Type: application/json");
+        return;
+    }
+    struct evkeyvalq q = {0};
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        http_reply_error(req, 400, "Bad Request", "malformed query string");
+        return;
+    }
+    char file[CAPTURE_PATH_MAX] = "";
+    uint64_t seconds = h->src.capture_seconds, max_bytes = h->src.capture_max_bytes;
+    bool stop = false, bad = false;
+    const char *v;
+    if ((v = evhttp_find_header(&q, "file"))) {
+        snprintf(file, sizeof file, "%s", v);
+    }
+    if ((v = evhttp_find_header(&q, "seconds")) && !http_capture_u64(v, &seconds)) {
+        bad = true;
+    }
+    if ((v = evhttp_find_header(&q, "max_bytes")) && !http_capture_u64(v, &max_bytes)) {
+        bad = true;
+    }
+    if ((v = evhttp_find_header(&q, "stop"))) {
+        stop = strcmp(v, "0") != 0 && strcmp(v, "false") != 0;
+    }
+    evhttp_clear_headers(&q);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t blen = in ? evbuffer_get_length(in) : 0;
+    if (blen > 4096) {
+        http_reply_error(req, 413, "Payload Too Large", "the body is over 4096 bytes");
+        return;
+    }
+    if (blen > 0) {
+        char body[4097];
+        evbuffer_copyout(in, body, blen);
+        body[blen] = '\0';
+        json_error_t je;
+        json_t *o = json_loads(body, 0, &je);
+        if (!o || !json_is_object(o)) {
+            bad = true;
+        } else {
+            json_t *x;
+            if ((x = json_object_get(o, "file"))) {
+                if (json_is_string(x)) {
+                    snprintf(file, sizeof file, "%s", json_string_value(x));
+                } else {
+                    bad = true;
+                }
+            }
+            if ((x = json_object_get(o, "seconds"))) {
+                if (json_is_integer(x) && json_integer_value(x) >= 0) {
+                    seconds = (uint64_t)json_integer_value(x);
+                } else {
+                    bad = true;
+                }
+            }
+            if ((x = json_object_get(o, "max_bytes"))) {
+                if (json_is_integer(x) && json_integer_value(x) >= 0) {
+                    max_bytes = (uint64_t)json_integer_value(x);
+                } else {
+                    bad = true;
+                }
+            }
+            if ((x = json_object_get(o, "stop"))) {
+                stop = json_is_true(x);
+            }
+        }
+        json_decref(o);
+    }
+    if (bad) {
+        http_reply_error(req, 400, "Bad Request",
+                         "file (string), seconds and max_bytes (non-negative integers) expected");
+        return;
+    }
+    if (stop) {
+        capture_stop(h->src.capture, "stopped by POST /api/capture");
+        http_capture_reply(h, req, 200, "OK");
+        return;
+    }
+    char err[CAPTURE_PATH_MAX + 100];
+    bool busy = false;
+    if (capture_start(h->src.capture, file, max_bytes, seconds, &busy, err, sizeof err) != 0) {
+        http_reply_error(req, busy ? 409 : 400, busy ? "Conflict" : "Bad Request", err);
+        return;
+    }
+    http_capture_reply(h, req, 200, "OK");
+}
+
 static void
 http_dispatch(struct evhttp_request *req, void *arg)
 {
@@ -1773,6 +1929,10 @@ http_dispatch(struct evhttp_request *req, void *arg)
     if (!path || !*path) {
         path = "/";
     }
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_POST && strcmp(path, "/api/capture") != 0) {
+        http_reply_error(req, 405, "Method Not Allowed", "POST is for /api/capture only");
+        return;
+    }
     if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         struct evbuffer *b = evbuffer_new();
         if (!b) {
@@ -1796,6 +1956,8 @@ http_dispatch(struct evhttp_request *req, void *arg)
         http_api_findings(h, req);
     } else if (strcmp(path, "/api/series") == 0) {
         http_api_series(h, req, query);
+    } else if (strcmp(path, "/api/capture") == 0) {
+        http_api_capture(h, req, query);
     } else if (strcmp(path, "/dygraph.min.js") == 0) {
         struct evbuffer *b = evbuffer_new();
         if (!b) {
@@ -1916,7 +2078,7 @@ http_start(const struct conf *c, const struct http_sources *src)
         http_free(h);
         return NULL;
     }
-    evhttp_set_allowed_methods(h->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+    evhttp_set_allowed_methods(h->eh, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
     evhttp_set_max_headers_size(h->eh, 16384);
     evhttp_set_max_body_size(h->eh, 4096);
     evhttp_set_timeout_tv(h->eh, &h->header_tv); /* idle, and a reader that stalls a reply */

@@ -72,6 +72,9 @@ struct http_sources {
     struct logfile *slow_log;    /* for dropped-entry counts */
     struct logfile *explain_log; /* may be NULL */
     const struct filter *filter; /* redaction of examples; may be NULL */
+    struct capture *capture;     /* POST/GET /api/capture and its metrics; may be NULL */
+    uint64_t capture_max_bytes;  /* a POST's bounds when it names none (--capture-max-bytes, */
+    uint64_t capture_seconds;    /* --capture-seconds) */
 };
 
 /* Binds every address c->http (HOST:PORT, [IPV6]:PORT or PORT) resolves to (listener.h) and

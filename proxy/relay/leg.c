@@ -32,6 +32,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 
+#include "protocol/proto_capture.h"
 #include "protocol/proto_wire.h"
 #include "proxy/relay/leg.h"
 #include "proxy/relay/leg_walk.h"
@@ -102,6 +103,7 @@ leg_init(struct leg *l, struct leg *peer, const struct leg_ops *ops, void *owner
         .zalg = PROTO_ZALG_NONE,
         .zctx = zctx,
         .zplain = NULL,
+        .rowsum = NULL,
     };
 }
 
@@ -691,4 +693,47 @@ long
 leg_relay(struct leg *src, struct leg_err *err)
 {
     return leg_walk(src, src->ops, err);
+}
+
+uint64_t
+leg_hash(struct evbuffer *in, size_t off, size_t n, uint64_t h)
+{
+    struct evbuffer_ptr pos;
+    if (n == 0 || evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET) < 0) {
+        return h;
+    }
+    struct evbuffer_iovec v[LEG_PEEK_VECS];
+    while (n > 0) {
+        int nv = evbuffer_peek(in, (ev_ssize_t)n, &pos, v, LEG_PEEK_VECS);
+        if (nv <= 0) {
+            break;
+        }
+        int m = nv < LEG_PEEK_VECS ? nv : LEG_PEEK_VECS;
+        size_t done = 0;
+        for (int i = 0; i < m && n > 0; i++) {
+            size_t k = v[i].iov_len < n ? v[i].iov_len : n;
+            h = proto_cap_fnv(h, v[i].iov_base, k);
+            n -= k;
+            done += k;
+        }
+        if (n == 0 || evbuffer_ptr_set(in, &pos, done, EVBUFFER_PTR_ADD) < 0) {
+            break;
+        }
+    }
+    return h;
+}
+
+uint64_t
+leg_cur_hash_slow(struct leg_cur *c, size_t off, size_t n, uint64_t h)
+{
+    if (cur_seek(c, off)) {
+        size_t skip = off - c->at;
+        for (int i = c->i; i < c->n && n > 0; i++, skip = 0) {
+            size_t k = c->v[i].iov_len - skip < n ? c->v[i].iov_len - skip : n;
+            h = proto_cap_fnv(h, (const uint8_t *)c->v[i].iov_base + skip, k);
+            n -= k;
+            off += k;
+        }
+    }
+    return n ? leg_hash(c->buf, off, n, h) : h;
 }

@@ -91,7 +91,7 @@ struct leg_ops {
     size_t (*want)(void *owner, const struct leg *src, uint8_t first);
     enum leg_verdict (*packet)(void *owner, struct leg *src, struct leg_pkt *pkt);
     void (*end)(void *owner, struct leg *src);
-    void (*copy)(void *owner, struct evbuffer *in, size_t off, size_t n);
+    void (*copy)(void *owner, struct leg *src, struct evbuffer *in, size_t off, size_t n);
     /* False: no row fast path now. */
     bool (*rows)(void *owner, const struct leg *src);
     bool (*row)(void *owner, uint8_t first, uint32_t len);
@@ -112,6 +112,9 @@ struct leg {
     bool connected; /* the socket's connect finished */
     bool paused;    /* reading stopped by backpressure */
     bool copy;      /* body bytes go to ops->copy too */
+    /* Non-NULL (a capture runs, capture.h): the payloads of the row packets ops->row takes in
+     * a run are hashed into *rowsum (FNV-1a 64, proto_cap_fnv) as they are passed over. */
+    uint64_t *rowsum;
     struct proto_framer fr;
     /* The compressed protocol on this leg: the algorithm (from the handshake), in force from
      * leg_compress_on; the next compressed sequence id; the decoded bytes not yet relayed. */
@@ -182,6 +185,9 @@ void leg_send(struct leg *src, size_t n);
 /* ops->written's bookkeeping: a plain socket's write event off once its output is empty, and
  * a peer paused for this output reads again below the low water. */
 void leg_written(struct leg *l);
+
+/* FNV-1a 64 (proto_cap_fnv) continued from h over in[off..off+n) (as far as it goes). */
+uint64_t leg_hash(struct evbuffer *in, size_t off, size_t n, uint64_t h);
 
 /* Compression in force on both legs (each with its own algorithm, possibly none). */
 void leg_compress_on(struct leg *a, struct leg *b);

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "protocol/proto_capture.h"
 #include "protocol/proto_wire.h"
 #include "proxy/relay/leg.h"
 
@@ -35,6 +36,7 @@ struct leg_cur {
 
 /* Helpers of the walk, in leg.c. */
 const uint8_t *leg_cur_get_slow(struct leg_cur *c, size_t off, size_t n, uint8_t *tmp);
+uint64_t leg_cur_hash_slow(struct leg_cur *c, size_t off, size_t n, uint64_t h);
 void leg_poke(struct evbuffer *in, size_t off, uint8_t v);
 int leg_z_inflow(struct leg *src, bool pass, struct leg_err *err);
 int leg_z_outflow(struct leg *dst, struct evbuffer *in, size_t n);
@@ -161,6 +163,20 @@ leg_cur_get(struct leg_cur *c, size_t off, size_t n, uint8_t *tmp)
     return leg_cur_get_slow(c, off, n, tmp);
 }
 
+/* FNV-1a 64 continued from h over the n bytes at offset off (all inside the buffer). */
+static inline uint64_t
+leg_cur_hash(struct leg_cur *c, size_t off, size_t n, uint64_t h)
+{
+    if (c->i < c->n && off >= c->at) {
+        const struct evbuffer_iovec *v = &c->v[c->i];
+        size_t skip = off - c->at;
+        if (skip < v->iov_len && v->iov_len - skip >= n) {
+            return proto_cap_fnv(h, (const uint8_t *)v->iov_base + skip, n);
+        }
+    }
+    return leg_cur_hash_slow(c, off, n, h);
+}
+
 /*
  * The rows of a result set, from offset off of the input: each whole row packet (ops->row) is
  * counted from its header and first byte and passed over, with the framer left as the
@@ -182,6 +198,9 @@ leg_walk_rows(struct leg *src, const struct leg_ops *ops, struct leg_cur *c, siz
             break;
         }
         seq = h[3];
+        if (src->rowsum) {
+            *src->rowsum = leg_cur_hash(c, off + PROTO_HDR_LEN, len, *src->rowsum);
+        }
         off += PROTO_HDR_LEN + len;
     }
     if (off > start) {
@@ -224,7 +243,7 @@ leg_walk(struct leg *src, const struct leg_ops *ops, struct leg_err *err)
             if (fr->body_left > 0) {
                 size_t n = total - off < fr->body_left ? total - off : (size_t)fr->body_left;
                 if (src->copy) {
-                    ops->copy(src->owner, in, off, n);
+                    ops->copy(src->owner, src, in, off, n);
                 }
                 fr->body_left -= n;
                 off += n;

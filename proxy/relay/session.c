@@ -76,6 +76,7 @@
 
 #include "explain/explain.h"
 #include "protocol/proto_fingerprint.h"
+#include "protocol/proto_capture.h"
 #include "protocol/proto_compress.h"
 #include "protocol/proto_handshake.h"
 #include "protocol/proto_packet.h"
@@ -90,6 +91,7 @@
 #include "proxy/relay/leg_walk.h"
 #include "proxy/relay/session.h"
 #include "proxy/relay/sha2auth.h"
+#include "proxy/output/capture.h"
 #include "proxy/output/slowlog.h"
 #include "proxy/relay/tls.h"
 #include "proxy/relay/worker.h"
@@ -101,6 +103,8 @@
 #define SESS_LIVE_MIN_US   100000      /* live plans only for statements running this long */
 #define PCMD_POOL_MAX      256
 #define PCMD_KEEP_BUF      (64u << 10) /* recycled records keep buffers up to this size */
+#define SESS_CAP_FILE_MAX  (16u << 20) /* bytes of a LOAD DATA LOCAL file a capture keeps */
+#define SESS_CAP_PARAMS    256         /* execute parameters decoded on the stack; more: heap */
 
 _Static_assert(LEG_PEEK_MORE == PROTO_RESP_PEEK, "an ERR's first bytes are all proto_resp reads");
 
@@ -188,6 +192,19 @@ struct sess {
     unsigned batch_k, batch_i;
     int64_t batch_t0, batch_now;
     struct pstmt_table stmts;
+    /* Capture (proxy/output/capture.h), all 0 while none runs: the generation this session
+     * records in (its SESSION record is written), its id and command count there, the row
+     * checksum of the head's answer (be.rowsum points at it), the client's handshake
+     * charset and capabilities, and a LOAD DATA LOCAL file's content as it is sent. */
+    uint32_t cap_gen;
+    uint64_t cap_id;
+    uint64_t cap_seq;
+    uint64_t cap_sum;
+    uint8_t cap_charset;
+    uint32_t cap_client_caps;
+    bool cap_infile; /* the client's packets are the head's LOCAL INFILE data: kept */
+    uint8_t *cap_file;
+    size_t cap_file_len, cap_file_cap;
 };
 
 _Static_assert(sizeof((struct sess *)0)->schema == ACCT_SCHEMA_MAX, "acct_cmd.schema");
@@ -403,6 +420,7 @@ sess_fail(struct sess *s, uint16_t code, const char *fmt, ...)
 }
 
 static void record_unfinished(struct sess *s);
+static void cap_end(struct sess *s);
 static int sess_relay(struct sess *s, struct leg *src);
 
 /* The client's connection is flushed (leg_flushed): CLOSING is over. */
@@ -421,6 +439,10 @@ sess_free(struct sess *s)
         record_unfinished(s); /* the server may have run it: it is logged */
     }
     acct_sess_end(&s->acct, &w->acct, worker_now_us(), worker_wall_us());
+    if (s->cap_gen) {
+        cap_end(s);
+    }
+    free(s->cap_file);
     leg_close(&s->cli, s->reset_client); /* a reset, or under TLS a close_notify first */
     leg_close(&s->be, false);
     leg_free(&s->cli);
@@ -509,6 +531,196 @@ note_sql_mode_status(struct sess *s, uint16_t status)
     }
 }
 
+/* ---- capture (proxy/output/capture.h): nothing here runs while none runs ---- */
+
+/* The session starts recording in capture `gen` (its connect, or, `alive`, what slowtap knows
+ * of it at the capture's start), or stops when gen is 0. */
+static void
+cap_switch(struct sess *s, uint32_t gen, bool alive)
+{
+    s->cap_gen = gen;
+    s->be.rowsum = gen ? &s->cap_sum : NULL;
+    s->cap_sum = PROTO_CAP_FNV_INIT;
+    s->cap_seq = 0;
+    if (!gen) {
+        return;
+    }
+    struct worker *w = s->w;
+    if (!s->cap_id) {
+        s->cap_id = ((uint64_t)(unsigned)w->id << 48) | ++w->cap_sessions;
+    }
+    bool mode = s->set_mode.changed && s->set_mode.text_known;
+    struct proto_cap_session rec = {
+        .session = s->cap_id,
+        .t_us = worker_wall_us() - (alive ? 0 : s->now - s->created_us),
+        .thread_id = s->thread_id,
+        .client_caps = s->cap_client_caps,
+        .charset = s->cap_charset,
+        .alive = alive,
+        .user = s->user,
+        .user_len = strlen(s->user),
+        .schema = s->schema,
+        .schema_len = strlen(s->schema),
+        .host = s->host,
+        .host_len = strlen(s->host),
+        .sql_mode = mode ? s->set_mode.text : "",
+        .sql_mode_len = mode ? strlen(s->set_mode.text) : 0,
+        .sql_mode_set = mode,
+    };
+    capbuf_session(w->capbuf, gen, &rec);
+}
+
+/* A command's answer begins (start_head): the capture's state for it. */
+static void
+cap_head(struct sess *s, uint32_t gen)
+{
+    if (gen != s->cap_gen) {
+        cap_switch(s, gen, true);
+    }
+    s->cap_sum = PROTO_CAP_FNV_INIT;
+    s->cap_infile = false;
+    s->cap_file_len = 0;
+}
+
+/* Records a command (`r`: its answer, NULL for a command with none). */
+static void
+cap_command(struct sess *s, const struct pcmd *pc, const struct pstmt *st,
+            const struct proto_resp *r, bool ended)
+{
+    struct worker *w = s->w;
+    uint32_t gen = capture_gen(w->app->capture);
+    if (gen != s->cap_gen) {
+        cap_switch(s, 0, false); /* that capture stopped: the next head arms the new one */
+        return;
+    }
+    const uint8_t *p = (const uint8_t *)pc->buf;
+    size_t len = pc->buf ? pc->len : 0;
+    struct proto_cap_param stack[SESS_CAP_PARAMS], *params = stack;
+    char user[sizeof s->user], db[sizeof s->schema];
+    uint32_t id = 0;
+    struct proto_cap_command c = {
+        .session = s->cap_id,
+        .seq = ++s->cap_seq,
+        .t_start_us = pc->wall_start - (pc->t_start - pc->t_first),
+        .t_end_us = pc->wall_start + (s->now - pc->t_start),
+        .cmd = pc->cmd,
+        .text = "",
+        .text_len = 0,
+        .schema = "",
+        .schema_len = 0,
+        .stmt_id = 0,
+        .prepare_id = 0,
+        .n_params = 0,
+        .params = NULL,
+        .err = r ? r->err_code : 0,
+        .rows = r ? r->rows_sent : 0,
+        .affected = r ? r->rows_affected : 0,
+        .insert_id = r ? r->insert_id : 0,
+        .warnings = r ? r->warnings : 0,
+        .status = r ? r->status : 0,
+        .checksum = r && r->rows_sent ? s->cap_sum : 0,
+        .interrupted = !ended,
+    };
+    switch (pc->cmd) {
+    case PROTO_COM_QUERY:
+    case PROTO_COM_STMT_PREPARE:
+    case PROTO_COM_INIT_DB:
+        c.text = len > 1 ? (const char *)p + 1 : "";
+        c.text_len = len > 1 ? len - 1 : 0;
+        if (pc->cmd == PROTO_COM_STMT_PREPARE && r && r->err_code == 0 && r->prepared) {
+            c.prepare_id = r->stmt_id;
+        }
+        break;
+    case PROTO_COM_CHANGE_USER:
+        if (proto_change_user_parse(p, len, s->caps, user, sizeof user, db, sizeof db) ==
+            PROTO_OK) {
+            c.text = user;
+            c.text_len = strlen(user);
+            c.schema = db;
+            c.schema_len = strlen(db);
+        }
+        break;
+    case PROTO_COM_STMT_EXECUTE:
+        if (proto_stmt_id_parse(p, len, &id) == PROTO_OK) {
+            c.stmt_id = id;
+        }
+        if (st && st->nparams) {
+            if (st->nparams > SESS_CAP_PARAMS) {
+                params = malloc(st->nparams * sizeof *params);
+            }
+            if (params &&
+                proto_cap_execute_params(p, len, st->nparams, st->types, st->long_data, params)) {
+                c.n_params = st->nparams;
+                c.params = params;
+            }
+        }
+        break;
+    case PROTO_COM_STMT_BULK_EXECUTE:
+    case PROTO_COM_STMT_FETCH:
+    case PROTO_COM_STMT_RESET:
+    case PROTO_COM_STMT_CLOSE:
+        if (proto_stmt_id_parse(p, len, &id) == PROTO_OK) {
+            c.stmt_id = id;
+        }
+        break;
+    default:
+        break;
+    }
+    /* a LOAD DATA LOCAL file first, in records of at most 1 MiB */
+    for (size_t off = 0; off < s->cap_file_len;) {
+        size_t n = s->cap_file_len - off < (1u << 20) ? s->cap_file_len - off : (1u << 20);
+        struct proto_cap_file f = {
+            .session = s->cap_id, .seq = c.seq, .data = s->cap_file + off, .len = n};
+        capbuf_file(w->capbuf, gen, &f);
+        off += n;
+    }
+    s->cap_file_len = 0;
+    capbuf_command(w->capbuf, gen, &c);
+    if (params != stack) {
+        free(params);
+    }
+    s->cap_sum = PROTO_CAP_FNV_INIT;
+}
+
+/* Keeps LOCAL INFILE bytes the client sends (up to SESS_CAP_FILE_MAX). */
+static void
+cap_file_copy(struct sess *s, struct evbuffer *in, size_t off, size_t n)
+{
+    if (s->cap_file_len >= SESS_CAP_FILE_MAX) {
+        return;
+    }
+    if (n > SESS_CAP_FILE_MAX - s->cap_file_len) {
+        n = SESS_CAP_FILE_MAX - s->cap_file_len;
+    }
+    if (s->cap_file_len + n > s->cap_file_cap) {
+        size_t cap = s->cap_file_cap ? s->cap_file_cap * 2 : 64u << 10;
+        while (cap < s->cap_file_len + n) {
+            cap *= 2;
+        }
+        uint8_t *nb = realloc(s->cap_file, cap);
+        if (!nb) {
+            return;
+        }
+        s->cap_file = nb;
+        s->cap_file_cap = cap;
+    }
+    struct evbuffer_ptr pos;
+    if (evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET) == 0) {
+        evbuffer_copyout_from(in, &pos, s->cap_file + s->cap_file_len, n);
+        s->cap_file_len += n;
+    }
+}
+
+/* The session ends: its END record. */
+static void
+cap_end(struct sess *s)
+{
+    if (capture_gen(s->w->app->capture) == s->cap_gen) {
+        struct proto_cap_end e = {.session = s->cap_id, .t_us = worker_wall_us()};
+        capbuf_end(s->w->capbuf, s->cap_gen, &e);
+    }
+}
+
 /* ---- completed commands: to the accounting (account.h) and on ---- */
 
 /* Hands a record the accounting made on: to auto-EXPLAIN, which passes it on to the slow log
@@ -583,6 +795,9 @@ account(struct sess *s, const struct pcmd *pc, const struct pstmt *st, bool ende
         .sql_mode = s->sql_mode,
         .set_mode = &s->set_mode,
     };
+    if (__builtin_expect(s->cap_gen != 0, 0)) {
+        cap_command(s, pc, st, &s->resp, ended);
+    }
     struct acct_out out;
     acct_command(&s->acct, &s->w->acct, &c, &out);
     hand_on(s->w, &out);
@@ -683,6 +898,9 @@ apply_no_response(struct sess *s, struct pcmd *pc)
     size_t dlen;
 
     if (pc->cmd == PROTO_COM_STMT_CLOSE) {
+        if (__builtin_expect(s->cap_gen != 0, 0)) {
+            cap_command(s, pc, NULL, NULL, true);
+        }
         if (proto_stmt_id_parse(p, pc->len, &id) == PROTO_OK) {
             pstmt_remove(&s->stmts, id);
         }
@@ -722,6 +940,10 @@ start_head(struct sess *s)
         pc->wall_start += now - pc->t_first;
         pc->t_start = now;
         proto_resp_begin(&s->resp, pc->cmd, s->caps);
+        uint32_t gen = capture_gen(s->w->app->capture);
+        if (__builtin_expect((gen | s->cap_gen) != 0, 0)) {
+            cap_head(s, gen);
+        }
         if (proto_execute_asks_cursor((const uint8_t *)pc->buf, pc->len)) {
             proto_resp_cursor_requested(&s->resp);
         }
@@ -871,6 +1093,8 @@ client_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
     if (s->q_head && proto_resp_wants_client(&s->resp)) {
         /* LOCAL INFILE data or COM_CHANGE_USER authentication data. */
         proto_resp_client_packet(&s->resp, st->hdr.len);
+        /* a capture keeps the file's content, never authentication data */
+        s->cap_infile = s->cap_gen && s->q_head->cmd == PROTO_COM_QUERY;
         return 0;
     }
     if (st->hdr.seq != 0 || st->hdr.len == 0 || avail == 0) {
@@ -941,6 +1165,10 @@ server_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
         struct proto_ok ok;
         if (avail && p[0] == PROTO_OK_HDR) {
             sess_set_state(s, SESS_COMMAND);
+            uint32_t gen = capture_gen(s->w->app->capture);
+            if (__builtin_expect(gen != 0, 0)) {
+                cap_switch(s, gen, false);
+            }
             /* both sides compress what follows this OK */
             leg_compress_on(&s->cli, &s->be);
             if (proto_ok_parse(p, avail, &ok) == PROTO_OK) {
@@ -975,7 +1203,8 @@ server_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
         return 0;
     }
     if (avail && proto_resp_row(&s->resp, p[0], st->hdr.len)) {
-        return 0; /* a row: counted, nothing else to look at */
+        s->be.copy = s->be.rowsum != NULL; /* a capture hashes its payload (on_copy) */
+        return 0;                          /* a row: counted, nothing else to look at */
     }
     enum proto_rc rc = proto_resp_feed(&s->resp, p, avail, st->hdr.len);
     if (rc == PROTO_ERROR) {
@@ -1289,6 +1518,8 @@ read_handshake(struct sess *s)
     }
     strcopy(s->user, sizeof s->user, hr.user, strlen(hr.user));
     strcopy(s->schema, sizeof s->schema, hr.db, strlen(hr.db));
+    s->cap_charset = hr.charset;
+    s->cap_client_caps = (uint32_t)hr.caps;
     s->sha2.plugin = strcmp(hr.plugin, PROTO_SHA2_PLUGIN) == 0;
     /* Extended (MariaDB) bits are set on each side only when that side is MariaDB. */
     s->caps = hr.caps & s->server_caps;
@@ -1702,7 +1933,7 @@ on_packet(void *owner, struct leg *src, struct leg_pkt *pkt)
     }
     if (from_client) {
         pkt->new_cmd = s->rx && s->rx != rx0;
-        src->copy = s->rx != NULL; /* its text, for the log */
+        src->copy = s->rx != NULL || s->cap_infile; /* its text, for the log */
     }
     return LEG_PASS;
 }
@@ -1717,16 +1948,24 @@ on_end(void *owner, struct leg *src)
     if (src == &s->cli) {
         client_end(s);
         src->copy = false;
+        s->cap_infile = false;
     } else {
+        src->copy = false; /* a row's payload was hashed (capture) */
         server_end(s);
     }
 }
 
 static inline __attribute__((always_inline)) void
-on_copy(void *owner, struct evbuffer *in, size_t off, size_t n)
+on_copy(void *owner, struct leg *src, struct evbuffer *in, size_t off, size_t n)
 {
     struct sess *s = owner;
-    pcmd_copy(s->rx, in, off, n);
+    if (__builtin_expect(src == &s->be, 0)) {
+        s->cap_sum = leg_hash(in, off, n, s->cap_sum); /* a row's payload (capture) */
+    } else if (s->rx) {
+        pcmd_copy(s->rx, in, off, n);
+    } else if (s->cap_infile) {
+        cap_file_copy(s, in, off, n);
+    }
 }
 
 static inline __attribute__((always_inline)) bool

@@ -18,6 +18,7 @@
 
 #include "protocol/proto_packet.h"
 #include "proxy/account/record.h"
+#include "proxy/output/capture.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/routes.h"
 #include "proxy/relay/session.h"
@@ -234,6 +235,7 @@ on_tick(evutil_socket_t fd, short what, void *arg)
     /* the age of the oldest open transaction is a gauge people alert on: kept per tick */
     atomic_store_explicit(&w->counters.trx_oldest_wall_us, oldest_trx, memory_order_relaxed);
     logbuf_flush(w->slowbuf);
+    capbuf_flush(w->capbuf);
     if (++w->ticks % MERGE_EVERY == 0 || stats_local_overflowed(w->stats)) {
         stats_local_merge(w->stats);
         routes_local_merge(w->routes);
@@ -347,6 +349,7 @@ worker_new(struct app *app, int id)
     w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
     w->ctl = event_new(w->base, w->ctl_fd, EV_READ | EV_PERSIST, on_ctl, w);
     w->slowbuf = logbuf_new(app->slow_log);
+    w->capbuf = app->capture ? capbuf_new(app->capture) : NULL;
     w->stats = stats_local_new(app->stats, STATS_LOCAL_SLOTS);
     w->routes = routes_local_new(app->routes, ROUTES_LOCAL_SLOTS);
     w->findings = (struct findings_conf){.request_gap_us = app->conf->request_gap_us,
@@ -361,7 +364,8 @@ worker_new(struct app *app, int id)
                                 .counters = &w->counters,
                                 .stats = w->stats,
                                 .routes = w->routes};
-    if (!w->tick || !w->ctl || !w->accept_resume || !w->slowbuf || !w->stats || !w->routes) {
+    if (!w->tick || !w->ctl || !w->accept_resume || !w->slowbuf || (app->capture && !w->capbuf) ||
+        !w->stats || !w->routes) {
         fprintf(stderr, "slowtap: cannot set up worker %d\n", id);
         worker_join_free(w);
         return NULL;
@@ -442,6 +446,7 @@ worker_join_free(struct worker *w)
     if (w->slowbuf) {
         logbuf_free(w->slowbuf);
     }
+    capbuf_free(w->capbuf);
     if (w->stats) {
         stats_local_free(w->stats);
     }

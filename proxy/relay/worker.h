@@ -42,6 +42,7 @@ struct app {
     struct net_addr backend_addr; /* every address --backend resolved to, tried in order */
     struct logfile *slow_log;
     struct logfile *explain_log; /* NULL without --explain-log */
+    struct capture *capture;     /* the capture controller (capture.h); NULL: never captures */
     struct filter *filter;       /* NULL without filters */
     struct stats *stats;
 
@@ -84,6 +85,8 @@ struct worker {
     int nsessions;
     struct counters counters;
     struct logbuf *slowbuf;
+    struct capbuf *capbuf; /* capture records (capture.h); NULL when app->capture is */
+    uint64_t cap_sessions; /* capture session ids handed out by this worker */
     struct stats_local *stats;
 
     struct routes_local *routes;   /* this worker's per-route table */

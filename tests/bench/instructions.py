@@ -10,6 +10,8 @@ selects run (SELECT c FROM t WHERE id=<n>, a different id each), and the counts 
 (callgrind_control -d). Instructions per statement = the dump's total / N (every thread of the
 process, the event loop and timers included). Configurations:
   slowtap-logged   --long-query-time 0 (every statement logged to a text slow log), --http on
+  slowtap-capture  as slowtap-logged, plus --capture (every command recorded, issue 27); the
+                   ratio to slowtap-logged is capture's cost (issue 27: at most 1.05)
   slowtap-nolog    --long-query-time 10 (nothing logged), --http on
   slowtap-nolog-trx  the same, every measured statement inside one open transaction (BEGIN
                    before the warm-up, COMMIT after the dump): what following transactions
@@ -29,7 +31,7 @@ BENCH_INSTR_WARMUP), as in tests/bench/run: each statement is a COM_STMT_EXECUTE
 counts the binary-protocol path (parameters decoded and substituted for the log). The
 configuration -trx does not apply there.
 
-Usage: tests/bench/instructions.py [CONFIG...]       (default: all four)
+Usage: tests/bench/instructions.py [CONFIG...]       (default: all five)
 Environment: SLOWTAP_BIN [build-bench/slowtap, else build/slowtap]; BENCH_INSTR_WORKLOAD
   [point] or large; BENCH_INSTR_N [20000, large: 20]; BENCH_INSTR_WARMUP [500, large: 2]; BENCH_INSTR_TOP [15]; BENCH_INSTR_DIR [a new /tmp directory]: the
   callgrind files stay there; BENCH_INSTR_JSON: also write the numbers as JSON there.
@@ -53,7 +55,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import harness  # noqa: E402
 import pymysql  # noqa: E402
 
-CONFIGS = ["slowtap-logged", "slowtap-nolog", "slowtap-nolog-trx", "haproxy"]
+CONFIGS = ["slowtap-logged", "slowtap-nolog", "slowtap-nolog-trx", "haproxy", "slowtap-capture"]
 DB = "slowtap_bench_instr"
 ROWS = 1000
 LARGE_ROWS, LARGE_PAD = 10000, 1024
@@ -111,11 +113,16 @@ def proxy_command(config, srv, port, outdir):
                     "listen mariadb\n    bind 127.0.0.1:%d\n    server db 127.0.0.1:%d\n" % (
                         port, srv.port))
         return [exe, "-db", "-f", cfg]
-    lqt = {"slowtap-logged": "0", "slowtap-nolog": "10", "slowtap-nolog-trx": "10"}[config]
+    lqt = {"slowtap-logged": "0", "slowtap-nolog": "10", "slowtap-nolog-trx": "10",
+           "slowtap-capture": "0"}[config]
+    capture = []
+    if config == "slowtap-capture":
+        capture = ["--capture", os.path.join(outdir, config + ".cap"),
+                   "--capture-max-bytes", "0"]
     return [slowtap_binary(), "--listen", "127.0.0.1:%d" % port,
             "--backend", "127.0.0.1:%d" % srv.port, "--long-query-time", lqt,
             "--slow-log", os.path.join(outdir, config + "-slow.log"),
-            "--http", "127.0.0.1:%d" % harness.free_port(), "--threads", "1"]
+            "--http", "127.0.0.1:%d" % harness.free_port(), "--threads", "1"] + capture
 
 
 def callgrind_control(args, pid):
@@ -259,7 +266,7 @@ def finish(config, proc, cg, errpath, outdir, n, top, seconds):
     if not dumps:
         raise RuntimeError("%s: callgrind wrote no dump (stderr in %s)" % (config, errpath))
     total = dump_total(dumps[0])
-    if config.startswith("slowtap") and config.endswith("logged"):
+    if config.startswith("slowtap") and config.endswith(("logged", "capture")):
         with open(os.path.join(outdir, config + "-slow.log"), "rb") as f:
             entries = f.read().count(b"# Query_time: ")
         if entries < n:
@@ -338,6 +345,14 @@ def main(argv):
         print("  made of (self instructions per statement, inside minus outside):")
         print_deltas(results["slowtap-nolog"]["dump"], results["slowtap-nolog-trx"]["dump"], n,
                      top)
+    if "slowtap-capture" in results and "slowtap-logged" in results:
+        a = results["slowtap-logged"]["per_statement"]
+        b = results["slowtap-capture"]["per_statement"]
+        results["slowtap-capture"]["vs_logged"] = b / a
+        print("  capturing / logging every statement: %.4f (%+.2f%%, %+.0f instructions/statement)"
+              % (b / a, (b / a - 1) * 100, b - a))
+        print("  made of (self instructions per statement, capture minus logged):")
+        print_deltas(results["slowtap-logged"]["dump"], results["slowtap-capture"]["dump"], n, top)
     if "slowtap-logged" in results and "slowtap-nolog" in results:
         print("  logging every statement costs %.0f instructions/statement" % (
             results["slowtap-logged"]["per_statement"] -

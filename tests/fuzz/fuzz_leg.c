@@ -117,7 +117,7 @@ o_end(void *ow, struct leg *src)
 }
 
 static void
-o_copy(void *ow, struct evbuffer *in, size_t off, size_t n)
+o_copy(void *ow, struct leg *src, struct evbuffer *in, size_t off, size_t n)
 {
     struct owner *o = ow;
     uint8_t tmp[256];
