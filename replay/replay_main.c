@@ -1152,7 +1152,7 @@ rm_text(struct rm *m, FILE *out)
     snprintf(h[3], sizeof(h[3]), "%s p50", lb);
     snprintf(h[4], sizeof(h[4]), "%s p95", lb);
     snprintf(h[5], sizeof(h[5]), "%s total", lb);
-    fprintf(out, "times in ms; count per run\n");
+    fprintf(out, "times in ms; count per run; ratio: median %s / median %s\n", lb[0] ? lb : la, la);
     if (two) {
         fprintf(out, "%-56s %6s %10s %10s %12s %10s %10s %12s %6s %-8s %s\n", "shape", "count",
                 h[0], h[1], h[2], h[3], h[4], h[5], "ratio", "verdict", "plan");
@@ -1196,6 +1196,9 @@ rm_text(struct rm *m, FILE *out)
                 "verdict");
         for (size_t i = 0; i < m->nroutes; i++) {
             struct rm_route *r = &m->routes[i];
+            if (r->side[0].n == 0 && r->side[1].n == 0) {
+                continue; /* its statements were all skipped */
+            }
             fprintf(out, "%-56.56s %6zu %12.1f %12.1f %6.2f %s\n", r->name,
                     r->side[0].n / (size_t)m->nruns, r->side[0].total_us / 1000,
                     r->side[1].total_us / 1000, r->ratio, replay_verdict_name(r->verdict));
