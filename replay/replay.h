@@ -180,6 +180,12 @@ struct replay_run {
 bool replay_run(const struct replay_cap *cap, const struct replay_uri *u,
                 const struct replay_opts *o, struct replay_run *run);
 void replay_run_free(struct replay_run *run);
+/* Replays cap against nsides (1 or 2) targets at once, into runs[0..nsides): with two, each
+ * captured session runs in lockstep on both (each command on one target then at once on the
+ * other, alternating which goes first; the next command when both answered), so that both
+ * meet the same moments of the machine's load. */
+bool replay_run_sides(const struct replay_cap *cap, const struct replay_uri *const *u, int nsides,
+                      const struct replay_opts *o, struct replay_run *runs);
 
 /* The checksum of a text result row as the capture defines it (FNV-1a 64 over the row packet's
  * payload: each field as a length-encoded string, 0xFB for NULL), continued from h. */

@@ -12,7 +12,6 @@
 #include <getopt.h>
 #include <math.h>
 #include <mysql.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -1597,28 +1596,11 @@ rm_report(struct rm *m)
 }
 
 /* Replays m->o.repeat times against u into side k. */
-/* One replay of the capture against a target, on a thread of its own (side by side). */
-struct rm_job {
-    const struct replay_cap *cap;
-    const struct replay_uri *u;
-    struct replay_opts ro;
-    struct replay_run *run;
-    bool ok;
-};
-
-static void *
-rm_job_main(void *arg)
-{
-    struct rm_job *j = arg;
-    j->ok = replay_run(j->cap, j->u, &j->ro, j->run);
-    return NULL;
-}
-
 /*
  * Replays the capture m->o.repeat times against the targets u[0..nu), into sides k0.. : with
- * two targets both replay at the same time (side by side, each on its own thread and loop), so
- * that whatever else loads the machine weighs on both alike. A first, unmeasured run warms
- * caches and buffer pools (not with --writes: it would write twice).
+ * two targets in lockstep (replay_run_sides), so that whatever else loads the machine weighs
+ * on both alike. A first, unmeasured run warms caches and buffer pools (not with --writes: it
+ * would write twice).
  */
 static bool
 rm_runs(struct rm *m, const struct replay_uri *const *u, int nu, int k0)
@@ -1626,35 +1608,17 @@ rm_runs(struct rm *m, const struct replay_uri *const *u, int nu, int k0)
     struct replay_opts ro = {
         .mode = m->mode, .speed = m->o.no_wait ? 0 : m->o.speed, .progress = true, .err = m->err};
     for (int r = m->mode != REPLAY_WRITES ? -1 : 0; r < m->nruns; r++) {
-        struct replay_run warm[2];
-        struct rm_job jobs[2];
-        pthread_t th;
-        bool threaded = false;
-        for (int t = 0; t < nu; t++) {
-            jobs[t] = (struct rm_job){
-                .cap = &m->cap, .u = u[t], .ro = ro, .run = r < 0 ? &warm[t] : &m->runs[k0 + t][r]};
-        }
-        if (nu == 2) {
-            threaded = pthread_create(&th, NULL, rm_job_main, &jobs[1]) == 0;
-        }
-        rm_job_main(&jobs[0]);
-        if (nu == 2) {
-            if (threaded) {
-                pthread_join(th, NULL);
-            } else {
-                rm_job_main(&jobs[1]);
-            }
-        }
-        bool ok = true;
-        for (int t = 0; t < nu; t++) {
-            ok &= jobs[t].ok;
-            if (r < 0 && jobs[t].ok) {
-                replay_run_free(&warm[t]);
-            }
-        }
-        if (!ok) {
+        struct replay_run out[2];
+        if (!replay_run_sides(&m->cap, u, nu, &ro, out)) {
             fprintf(m->err, "slowtap %s: out of memory\n", m->cmdname);
             return false;
+        }
+        for (int t = 0; t < nu; t++) {
+            if (r < 0) {
+                replay_run_free(&out[t]);
+            } else {
+                m->runs[k0 + t][r] = out[t];
+            }
         }
     }
     return true;
@@ -1704,7 +1668,6 @@ replay_main(int argc, char **argv, FILE *out, FILE *err)
         return rc;
     }
     m->nsides = m->o.ntargets;
-    mysql_library_init(0, NULL, NULL); /* before any thread calls mysql_init */
     m->label[0] = "A";
     m->label[1] = "B";
     const struct replay_uri *tu[2] = {&m->o.target[0], &m->o.target[1]};

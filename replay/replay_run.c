@@ -445,6 +445,11 @@ struct reng;
 
 struct rsess {
     struct reng *e;
+    const struct replay_uri *u;
+    struct replay_run *run;
+    struct rsess *pair; /* the same session on the other target (lockstep), or NULL */
+    int side;
+    bool ready; /* connected and set up, or given up */
     size_t si;
     const struct replay_session *s;
     struct replay_res *res;
@@ -472,12 +477,14 @@ struct rsess {
 
 struct reng {
     const struct replay_cap *cap;
-    const struct replay_uri *u;
+    const struct replay_uri *const *u;
     const struct replay_opts *o;
-    struct replay_run *run;
+    struct replay_run *run; /* nsides of them */
+    int nsides;
     struct event_base *base;
     struct event *progress;
-    struct rsess *ss;
+    struct rsess *ss; /* nsides * cap->ns: side 0's sessions, then side 1's */
+    size_t nss;
     size_t open, done;
     int64_t start_mono;
     uint64_t ran_last;
@@ -507,6 +514,7 @@ due_at(const struct reng *e, int64_t t)
 static void rs_cont(struct rsess *r, int ev);
 static void rs_done_op(struct rsess *r);
 static void rs_schedule(struct rsess *r);
+static void rs_finish_session(struct rsess *r);
 
 static void
 rs_io_cb(evutil_socket_t fd, short what, void *arg)
@@ -637,6 +645,9 @@ static void
 rs_finish_session(struct rsess *r)
 {
     struct reng *e = r->e;
+    if (r->state == RS_DONE || (r->state == RS_CLOSE && r->my)) {
+        return; /* ended, or closing: it ends when the close completes */
+    }
     if (r->my && r->state != RS_CLOSE && r->state != RS_DONE) {
         r->state = RS_CLOSE;
         rs_after(r, mysql_close_start(r->my));
@@ -663,9 +674,46 @@ rs_finish_session(struct rsess *r)
             e->open--;
         }
         e->done++;
-        if (e->done == e->cap->ns) {
+        if (e->done == e->nss) {
             event_base_loopexit(e->base, NULL);
         }
+    }
+}
+
+/*
+ * What comes next for a session, alone or in lockstep with its pair on the other target: in
+ * lockstep each command runs on both targets, one right after the other (the first alternates
+ * from one command to the next), and the next command waits for both; so the two targets see
+ * the same moments of the machine's load. A side that could not connect is left behind.
+ */
+static void
+rs_step(struct rsess *r)
+{
+    if (!r->pair) {
+        rs_schedule(r);
+        return;
+    }
+    struct rsess *a = r->side == 0 ? r : r->pair, *b = r->side == 0 ? r->pair : r;
+    if (!a->ready || !b->ready) {
+        return;
+    }
+    size_t n = r->s->ncmds;
+    if (a->next == b->next) {
+        if (a->next >= n) {
+            rs_finish_session(a);
+            rs_finish_session(b);
+            return;
+        }
+        rs_schedule(a->next % 2 == 0 ? a : b);
+        return;
+    }
+    struct rsess *behind = a->next < b->next ? a : b, *ahead = behind == a ? b : a;
+    if (ahead->next >= n && ahead->state != RS_DONE && ahead->state != RS_CLOSE) {
+        rs_finish_session(ahead);
+    }
+    if (behind->state == RS_IDLE && behind->next < n) {
+        struct timeval now = {0, 0};
+        evtimer_add(behind->timer, &now); /* the follower: at once */
     }
 }
 
@@ -681,18 +729,18 @@ rs_cmd_end(struct rsess *r, enum replay_outcome oc, uint16_t err)
         x->rows = r->rows;
         x->checked = r->summed;
         x->checksum = r->summed && r->rows ? r->sum : 0; /* the capture's 0: no rows */
-        r->e->run->ran++;
+        r->run->ran++;
         if (err) {
-            r->e->run->errors++;
+            r->run->errors++;
         }
     } else if (oc == REPLAY_SKIPPED_WRITE) {
-        r->e->run->skipped_write++;
+        r->run->skipped_write++;
     } else if (oc == REPLAY_UNSUPPORTED) {
-        r->e->run->unsupported++;
+        r->run->unsupported++;
     }
     r->next++;
     r->state = RS_IDLE;
-    rs_schedule(r);
+    rs_step(r);
 }
 
 static struct rs_stmt *
@@ -779,9 +827,12 @@ rs_connect(struct rsess *r)
     struct reng *e = r->e;
     r->my = mysql_init(NULL);
     if (!r->my) {
-        e->run->connect_failed++;
+        r->run->connect_failed++;
+        r->next = r->s->ncmds;
+        r->ready = true;
         r->state = RS_DONE;
         e->done++;
+        rs_step(r);
         return;
     }
     unsigned cto = RP_CONNECT_TIMEOUT_S, rto = RP_READ_TIMEOUT_S, proto = MYSQL_PROTOCOL_TCP;
@@ -794,11 +845,11 @@ rs_connect(struct rsess *r)
     mysql_options(r->my, MYSQL_OPT_LOCAL_INFILE, &no);
     const char *coll;
     mysql_options(r->my, MYSQL_SET_CHARSET_NAME, rs_charset_name(r->s->charset, &coll));
-    const char *db = r->s->schema && r->s->schema[0] ? r->s->schema : e->u->schema;
+    const char *db = r->s->schema && r->s->schema[0] ? r->s->schema : r->u->schema;
     r->state = RS_CONNECT;
     e->open++;
-    rs_after(r, mysql_real_connect_start(&r->ret_my, r->my, e->u->host, e->u->user, e->u->password,
-                                         db[0] ? db : NULL, e->u->port, NULL,
+    rs_after(r, mysql_real_connect_start(&r->ret_my, r->my, r->u->host, r->u->user, r->u->password,
+                                         db[0] ? db : NULL, r->u->port, NULL,
                                          CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS));
 }
 
@@ -1282,10 +1333,9 @@ rs_done_op(struct rsess *r)
     switch (r->state) {
     case RS_CONNECT:
         if (!r->ret_my) {
-            struct reng *e = r->e;
-            e->run->connect_failed++;
-            if (!e->run->first_connect_err[0]) {
-                snprintf(e->run->first_connect_err, sizeof(e->run->first_connect_err), "%s",
+            r->run->connect_failed++;
+            if (!r->run->first_connect_err[0]) {
+                snprintf(r->run->first_connect_err, sizeof(r->run->first_connect_err), "%s",
                          mysql_error(r->my));
             }
             for (size_t i = 0; i < r->s->ncmds; i++) {
@@ -1296,13 +1346,19 @@ rs_done_op(struct rsess *r)
             mysql_close(r->my);
             r->my = NULL;
             r->state = RS_IDLE;
-            rs_finish_session(r);
+            r->ready = true;
+            if (r->pair) {
+                rs_step(r);
+            } else {
+                rs_finish_session(r);
+            }
             return;
         }
         r->setup_i = 0;
         if (!rs_setup_next(r)) {
             r->state = RS_IDLE;
-            rs_schedule(r);
+            r->ready = true;
+            rs_step(r);
         }
         return;
     case RS_SETUP:
@@ -1312,7 +1368,8 @@ rs_done_op(struct rsess *r)
         }
         if (!rs_setup_next(r)) {
             r->state = RS_IDLE;
-            rs_schedule(r);
+            r->ready = true;
+            rs_step(r);
         }
         return;
     case RS_WRAP:
@@ -1433,96 +1490,118 @@ progress_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct reng *e = arg;
     int64_t now = mono_us();
-    struct replay_run *run = e->run;
-    uint64_t handled = run->ran + run->skipped_write + run->unsupported;
+    uint64_t handled = 0, ran = 0;
+    for (int k = 0; k < e->nsides; k++) {
+        handled += e->run[k].ran + e->run[k].skipped_write + e->run[k].unsupported;
+        ran += e->run[k].ran;
+    }
     double dt = (double)(now - e->last_prog) / 1e6;
+    char where[600];
+    if (e->nsides == 2) {
+        snprintf(where, sizeof(where), "%.256s:%u + %.256s:%u", e->u[0]->host, e->u[0]->port,
+                 e->u[1]->host, e->u[1]->port);
+    } else {
+        snprintf(where, sizeof(where), "%.256s:%u", e->u[0]->host, e->u[0]->port);
+    }
     fprintf(e->o->err,
-            "slowtap replay: %s:%u  sessions %zu open, %zu/%zu done  commands %llu/%zu  "
+            "slowtap replay: %s  sessions %zu open, %zu/%zu done  commands %llu/%zu  "
             "%.0f/s  lag %.0f ms\n",
-            e->u->host, e->u->port, e->open, e->done, e->cap->ns, (unsigned long long)handled,
-            e->cap->ncmds, dt > 0 ? (double)(run->ran - e->ran_last) / dt : 0.0,
+            where, e->open, e->done, e->nss, (unsigned long long)handled,
+            e->cap->ncmds * (size_t)e->nsides, dt > 0 ? (double)(ran - e->ran_last) / dt : 0.0,
             (double)e->lag_max / 1000.0);
-    e->ran_last = run->ran;
+    e->ran_last = ran;
     e->last_prog = now;
     e->lag_max = 0;
 }
 
 bool
-replay_run(const struct replay_cap *cap, const struct replay_uri *u, const struct replay_opts *o,
-           struct replay_run *run)
+replay_run_sides(const struct replay_cap *cap, const struct replay_uri *const *u, int nsides,
+                 const struct replay_opts *o, struct replay_run *runs)
 {
-    *run = (struct replay_run){0};
-    struct reng e = {.cap = cap, .u = u, .o = o, .run = run};
-    e.base = event_base_new();
-    run->res = calloc(cap->ns ? cap->ns : 1, sizeof(*run->res));
-    e.ss = calloc(cap->ns ? cap->ns : 1, sizeof(*e.ss));
-    if (!e.base || !run->res || !e.ss) {
-        goto fail;
+    struct reng e = {.cap = cap, .u = u, .o = o, .run = runs, .nsides = nsides};
+    for (int k = 0; k < nsides; k++) {
+        runs[k] = (struct replay_run){0};
     }
-    run->ns = cap->ns;
-    for (size_t i = 0; i < cap->ns; i++) {
-        run->res[i] = calloc(cap->s[i].ncmds ? cap->s[i].ncmds : 1, sizeof(**run->res));
-        if (!run->res[i]) {
-            goto fail;
+    e.base = event_base_new();
+    e.nss = cap->ns * (size_t)nsides;
+    e.ss = calloc(e.nss ? e.nss : 1, sizeof(*e.ss));
+    bool ok = e.base && e.ss;
+    for (int k = 0; ok && k < nsides; k++) {
+        runs[k].res = calloc(cap->ns ? cap->ns : 1, sizeof(*runs[k].res));
+        ok = runs[k].res != NULL;
+        runs[k].ns = ok ? cap->ns : 0;
+        for (size_t i = 0; ok && i < cap->ns; i++) {
+            runs[k].res[i] = calloc(cap->s[i].ncmds ? cap->s[i].ncmds : 1, sizeof(**runs[k].res));
+            ok = runs[k].res[i] != NULL;
         }
     }
     e.start_mono = mono_us();
     e.last_prog = e.start_mono;
-    for (size_t i = 0; i < cap->ns; i++) {
-        struct rsess *r = &e.ss[i];
-        *r = (struct rsess){.e = &e, .si = i, .s = &cap->s[i], .res = run->res[i]};
+    for (size_t x = 0; ok && x < e.nss; x++) {
+        size_t i = x % (cap->ns ? cap->ns : 1);
+        int k = (int)(x / (cap->ns ? cap->ns : 1));
+        struct rsess *r = &e.ss[x];
+        *r = (struct rsess){.e = &e,
+                            .u = u[k],
+                            .run = &runs[k],
+                            .side = k,
+                            .pair = nsides == 2 ? &e.ss[(size_t)(1 - k) * cap->ns + i] : NULL,
+                            .si = i,
+                            .s = &cap->s[i],
+                            .res = runs[k].res[i]};
         r->timer = evtimer_new(e.base, rs_timer_cb, r);
-        if (!r->timer) {
-            goto fail;
-        }
+        ok = r->timer != NULL;
         int64_t due = due_at(&e, cap->s[i].t_us), now = mono_us();
         struct timeval tv = {0, 0};
         if (due > now) {
             tv.tv_sec = (time_t)((due - now) / 1000000);
             tv.tv_usec = (suseconds_t)((due - now) % 1000000);
         }
-        if (event_base_once(e.base, -1, EV_TIMEOUT, rs_connect_cb, r, &tv) != 0) {
-            goto fail;
-        }
+        ok = ok && event_base_once(e.base, -1, EV_TIMEOUT, rs_connect_cb, r, &tv) == 0;
     }
-    if (o->progress && o->err) {
+    if (ok && o->progress && o->err) {
         e.progress = event_new(e.base, -1, EV_PERSIST, progress_cb, &e);
         struct timeval ptv = {RP_PROGRESS_S, 0};
         if (e.progress) {
             event_add(e.progress, &ptv);
         }
     }
-    if (cap->ns) {
+    if (ok && e.nss) {
         event_base_dispatch(e.base);
     }
-    run->wall_s = (double)(mono_us() - e.start_mono) / 1e6;
+    double wall = (double)(mono_us() - e.start_mono) / 1e6;
+    for (int k = 0; k < nsides; k++) {
+        runs[k].wall_s = wall;
+    }
     if (e.progress) {
         progress_cb(-1, 0, &e);
         event_free(e.progress);
     }
-    for (size_t i = 0; i < cap->ns; i++) {
-        if (e.ss[i].ev) {
-            event_free(e.ss[i].ev);
+    for (size_t x = 0; e.ss && x < e.nss; x++) {
+        if (e.ss[x].ev) {
+            event_free(e.ss[x].ev);
         }
-        if (e.ss[i].timer) {
-            event_free(e.ss[i].timer);
-        }
-    }
-    free(e.ss);
-    event_base_free(e.base);
-    return true;
-fail:
-    for (size_t i = 0; e.ss && i < cap->ns; i++) {
-        if (e.ss[i].timer) {
-            event_free(e.ss[i].timer);
+        if (e.ss[x].timer) {
+            event_free(e.ss[x].timer);
         }
     }
     free(e.ss);
     if (e.base) {
         event_base_free(e.base);
     }
-    replay_run_free(run);
-    return false;
+    if (!ok) {
+        for (int k = 0; k < nsides; k++) {
+            replay_run_free(&runs[k]);
+        }
+    }
+    return ok;
+}
+
+bool
+replay_run(const struct replay_cap *cap, const struct replay_uri *u, const struct replay_opts *o,
+           struct replay_run *run)
+{
+    return replay_run_sides(cap, &u, 1, o, run);
 }
 
 void
