@@ -87,7 +87,8 @@ struct rm_route {
     char name[PROTO_TAG_LEN];
     struct rm_side side[2];
     enum replay_verdict verdict;
-    double ratio;
+    double ratio;         /* typical[1] / typical[0] */
+    double typical_us[2]; /* per run: each execution counted at its shape's median */
 };
 
 struct rm {
@@ -947,14 +948,54 @@ rm_aggregate(struct rm *m)
         s->verdict = replay_decide(s->side[0].t, s->side[0].n, s->side[1].t, s->side[1].n,
                                    s->side[0].run_med, s->side[1].run_med, (size_t)m->nruns);
     }
+    /*
+     * A route mixes shapes of very different costs, so its executions' times are no one
+     * distribution: a route is timed by its typical total (each execution counted at its
+     * shape's median, per run) and judged by its shapes' verdicts: faster when that total
+     * drops below REPLAY_RATIO_FAST of the baseline with a shape faster and none slower.
+     */
+    double *med[2] = {calloc(m->nshapes + 1, sizeof(double)),
+                      calloc(m->nshapes + 1, sizeof(double))};
+    for (size_t i = 0; med[0] && med[1] && i < m->nshapes; i++) {
+        for (int k = 0; k < m->nsides; k++) {
+            med[k][i] = median_copy(m->shapes[i].side[k].t, m->shapes[i].side[k].n);
+        }
+    }
+    for (size_t si = 0; med[0] && med[1] && si < cap->ns; si++) {
+        for (size_t ci = 0; ci < cap->s[si].ncmds; ci++) {
+            int32_t sh = m->shape_of[si][ci], ro = m->route_of[si][ci];
+            if (sh < 0 || ro < 0) {
+                continue;
+            }
+            for (int k = 0; k < m->nsides; k++) {
+                if (m->runs[k][0].res[si][ci].outcome == REPLAY_RAN) {
+                    m->routes[ro].typical_us[k] += med[k][sh];
+                }
+            }
+        }
+    }
     for (size_t i = 0; i < m->nroutes && m->nsides == 2; i++) {
         struct rm_route *s = &m->routes[i];
-        double a = median_copy(s->side[0].t, s->side[0].n),
-               b = median_copy(s->side[1].t, s->side[1].n);
-        s->ratio = a > 0 ? b / a : 0;
-        s->verdict = replay_decide(s->side[0].t, s->side[0].n, s->side[1].t, s->side[1].n,
-                                   s->side[0].run_med, s->side[1].run_med, (size_t)m->nruns);
+        s->ratio = s->typical_us[0] > 0 ? s->typical_us[1] / s->typical_us[0] : 0;
+        bool faster = false, slower = false, few = true;
+        for (size_t si = 0; si < cap->ns; si++) {
+            for (size_t ci = 0; ci < cap->s[si].ncmds; ci++) {
+                int32_t sh = m->shape_of[si][ci];
+                if (sh < 0 || m->route_of[si][ci] != (int32_t)i) {
+                    continue;
+                }
+                faster |= m->shapes[sh].verdict == REPLAY_FASTER;
+                slower |= m->shapes[sh].verdict == REPLAY_SLOWER;
+                few &= m->shapes[sh].verdict == REPLAY_FEW;
+            }
+        }
+        s->verdict = few                                                 ? REPLAY_FEW
+                     : faster && !slower && s->ratio < REPLAY_RATIO_FAST ? REPLAY_FASTER
+                     : slower && !faster && s->ratio > REPLAY_RATIO_SLOW ? REPLAY_SLOWER
+                                                                         : REPLAY_SAME;
     }
+    free(med[0]);
+    free(med[1]);
     for (int r = 0; r < m->nruns && m->nsides == 2; r++) {
         for (size_t si = 0; si < cap->ns; si++) {
             for (size_t ci = 0; ci < cap->s[si].ncmds; ci++) {
@@ -1143,7 +1184,7 @@ rm_text(struct rm *m, FILE *out)
     }
     fprintf(out, "\n");
     bool two = m->nsides == 2;
-    char h[6][32];
+    char h[8][32];
     const char *la = m->label[0], *lb = m->nsides == 2 ? m->label[1] : "";
     snprintf(h[0], sizeof(h[0]), "%s p50", la);
     snprintf(h[1], sizeof(h[1]), "%s p95", la);
@@ -1151,6 +1192,8 @@ rm_text(struct rm *m, FILE *out)
     snprintf(h[3], sizeof(h[3]), "%s p50", lb);
     snprintf(h[4], sizeof(h[4]), "%s p95", lb);
     snprintf(h[5], sizeof(h[5]), "%s total", lb);
+    snprintf(h[6], sizeof(h[6]), "%s typical", la);
+    snprintf(h[7], sizeof(h[7]), "%s typical", lb);
     fprintf(out, "times in ms; count per run; ratio: median %s / median %s\n", lb[0] ? lb : la, la);
     if (two) {
         fprintf(out, "%-56s %6s %10s %10s %12s %10s %10s %12s %6s %-8s %s\n", "shape", "count",
@@ -1191,16 +1234,19 @@ rm_text(struct rm *m, FILE *out)
         }
     }
     if (two && m->nroutes) {
-        fprintf(out, "\n%-56s %6s %12s %12s %6s %s\n", "route", "count", h[2], h[5], "ratio",
-                "verdict");
+        fprintf(out,
+                "\nroutes (typical: each execution at its shape's median; ratio of typical)\n"
+                "%-56s %6s %12s %12s %12s %12s %6s %s\n",
+                "route", "count", h[2], h[5], h[6], h[7], "ratio", "verdict");
         for (size_t i = 0; i < m->nroutes; i++) {
             struct rm_route *r = &m->routes[i];
             if (r->side[0].n == 0 && r->side[1].n == 0) {
                 continue; /* its statements were all skipped */
             }
-            fprintf(out, "%-56.56s %6zu %12.1f %12.1f %6.2f %s\n", r->name,
+            fprintf(out, "%-56.56s %6zu %12.1f %12.1f %12.1f %12.1f %6.2f %s\n", r->name,
                     r->side[0].n / (size_t)m->nruns, r->side[0].total_us / 1000,
-                    r->side[1].total_us / 1000, r->ratio, replay_verdict_name(r->verdict));
+                    r->side[1].total_us / 1000, r->typical_us[0] / 1000, r->typical_us[1] / 1000,
+                    r->ratio, replay_verdict_name(r->verdict));
         }
     }
     if (m->nddl_tables) {
@@ -1388,6 +1434,8 @@ rm_json(struct rm *m, FILE *out)
         json_side(&w, m->label[0], &r->side[0], m->nruns);
         if (m->nsides == 2) {
             json_side(&w, m->label[1], &r->side[1], m->nruns);
+            jsonw_kdouble(&w, "typical_ms_a", r->typical_us[0] / 1000);
+            jsonw_kdouble(&w, "typical_ms_b", r->typical_us[1] / 1000);
             jsonw_kdouble(&w, "ratio", r->ratio);
             jsonw_kstr(&w, "verdict", replay_verdict_name(r->verdict));
         }
