@@ -1507,12 +1507,14 @@ rm_html(struct rm *m, const char *path)
         "main { padding: 16px 24px; } .card { background: var(--card); border: 1px solid "
         "var(--line);\n"
         "  border-radius: 6px; padding: 12px 16px; margin-bottom: 16px; }\n"
-        "table { border-collapse: collapse; width: 100%; } th, td { padding: 5px 8px;\n"
+        "table { border-collapse: collapse; width: 100%; font-size: 12px; } th, td { padding: 4px "
+        "6px;\n"
         "  border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }\n"
         "th { font-size: 11px; text-transform: uppercase; color: var(--muted); background: "
         "#fafbfc; }\n"
-        "td.l { text-align: left; font-family: ui-monospace, monospace; max-width: 420px;\n"
-        "  overflow: hidden; text-overflow: ellipsis; }\n"
+        "td.l, th.l { text-align: left; } td.l { font-family: ui-monospace, monospace; }\n"
+        "td.s { max-width: 300px; overflow: hidden; text-overflow: ellipsis; }\n"
+        "td.r { max-width: 140px; overflow: hidden; text-overflow: ellipsis; }\n"
         ".faster { color: var(--good); font-weight: 600; } .slower { color: var(--bad); "
         "font-weight: 600; }\n"
         ".chg { color: var(--accent); font-weight: 600; }\n"
@@ -1533,13 +1535,21 @@ rm_html(struct rm *m, const char *path)
         html_esc(f, m->ddl[i]);
         fputs("</code></div>\n", f);
     }
-    fputs("</div><div class=\"card\"><table><tr><th>shape</th><th>route</th><th>count</th>", f);
+    fputs("<div>Times in milliseconds; count per run; ratio: median of the second over the "
+          "first.</div>",
+          f);
+    fputs(
+        "</div><div class=\"card\"><table><tr><th class=\"l\">shape</th><th class=\"l\">route</th>"
+        "<th>count</th>",
+        f);
     for (int k = 0; k < m->nsides; k++) {
-        fprintf(f, "<th>%s p50 ms</th><th>%s p95 ms</th><th>%s total ms</th><th>%s plan</th>",
-                m->label[k], m->label[k], m->label[k], m->label[k]);
+        fprintf(f, "<th>%s p50</th><th>%s total</th>", m->label[k], m->label[k]);
     }
+    fputs("<th>plan</th>", f);
     if (m->nsides == 2) {
         fputs("<th>ratio</th><th>verdict</th><th>result diffs</th>", f);
+    } else {
+        fputs("<th>fidelity</th>", f);
     }
     fputs("</tr>\n", f);
     for (size_t i = 0; i < m->nshapes; i++) {
@@ -1547,44 +1557,86 @@ rm_html(struct rm *m, const char *path)
         if (s->side[0].n == 0 && s->side[1].n == 0) {
             continue;
         }
-        fputs("<tr><td class=\"l\" title=\"", f);
+        fputs("<tr><td class=\"l s\" title=\"", f);
         html_esc(f, s->fp);
         fputs("\">", f);
         html_esc(f, s->fp);
-        fputs("</td><td class=\"l\">", f);
+        fputs("</td><td class=\"l r\" title=\"", f);
+        html_esc(f, s->route);
+        fputs("\">", f);
         html_esc(f, s->route);
         fprintf(f, "</td><td>%zu</td>", s->side[0].n / (size_t)m->nruns);
         for (int k = 0; k < m->nsides; k++) {
-            fprintf(f, "<td>%.3f</td><td>%.3f</td><td>%.1f</td><td%s>",
-                    q_of(&s->side[k], 0.5) / 1000, q_of(&s->side[k], 0.95) / 1000,
-                    s->side[k].total_us / 1000, plan_changed(s) ? " class=\"chg\"" : "");
-            html_esc(f, plan_str(&s->side[k].plan));
-            fputs("</td>", f);
+            fprintf(f, "<td>%.3f</td><td>%.1f</td>", q_of(&s->side[k], 0.5) / 1000,
+                    s->side[k].total_us / 1000);
         }
+        fprintf(f, "<td%s>", plan_changed(s) ? " class=\"chg\"" : "");
+        html_esc(f, plan_str(&s->side[0].plan));
+        if (m->nsides == 2) {
+            fputs(" &rarr; ", f);
+            html_esc(f, plan_str(&s->side[1].plan));
+        }
+        fputs("</td>", f);
         if (m->nsides == 2) {
             fprintf(f, "<td>%.2f</td><td class=\"%s\">%s</td><td>%llu</td>", s->ratio,
                     replay_verdict_name(s->verdict), replay_verdict_name(s->verdict),
                     (unsigned long long)s->diffs);
+        } else {
+            fprintf(f, "<td>%llu / %llu</td>", (unsigned long long)s->fid_same,
+                    (unsigned long long)(s->fid_same + s->fid_diff));
         }
         fputs("</tr>\n", f);
     }
     fputs("</table></div>\n", f);
     if (m->nroutes && m->nsides == 2) {
-        fputs("<div class=\"card\"><table><tr><th>route</th><th>count</th>", f);
-        fprintf(f, "<th>%s total ms</th><th>%s total ms</th><th>ratio</th><th>verdict</th></tr>\n",
-                m->label[0], m->label[1]);
+        fputs("<div class=\"card\"><table><tr><th class=\"l\">route</th><th>count</th>", f);
+        fprintf(f,
+                "<th>%s total</th><th>%s total</th><th>%s typical</th>"
+                "<th>%s typical</th><th>ratio</th><th>verdict</th></tr>\n",
+                m->label[0], m->label[1], m->label[0], m->label[1]);
         for (size_t i = 0; i < m->nroutes; i++) {
             struct rm_route *r = &m->routes[i];
+            if (r->side[0].n == 0 && r->side[1].n == 0) {
+                continue;
+            }
             fputs("<tr><td class=\"l\">", f);
             html_esc(f, r->name);
             fprintf(f,
-                    "</td><td>%zu</td><td>%.1f</td><td>%.1f</td><td>%.2f</td><td "
-                    "class=\"%s\">%s</td></tr>\n",
+                    "</td><td>%zu</td><td>%.1f</td><td>%.1f</td><td>%.1f</td><td>%.1f</td>"
+                    "<td>%.2f</td><td class=\"%s\">%s</td></tr>\n",
                     r->side[0].n / (size_t)m->nruns, r->side[0].total_us / 1000,
-                    r->side[1].total_us / 1000, r->ratio, replay_verdict_name(r->verdict),
-                    replay_verdict_name(r->verdict));
+                    r->side[1].total_us / 1000, r->typical_us[0] / 1000, r->typical_us[1] / 1000,
+                    r->ratio, replay_verdict_name(r->verdict), replay_verdict_name(r->verdict));
         }
         fputs("</table></div>\n", f);
+    }
+    if (m->nddl_tables) {
+        fputs("<div class=\"card\"><b>Write time on the tables the DDL touched</b>", f);
+        for (int t = 0; t < m->nddl_tables; t++) {
+            struct rm_wcost w;
+            rm_write_cost(m, m->ddl_tables[t], &w);
+            fputs("<div>", f);
+            html_esc(f, m->ddl_tables[t]);
+            fprintf(f, ": %zu writes, %.1f ms before, %.1f ms after: %s</div>\n", w.n,
+                    w.a_us / 1000, w.b_us / 1000, replay_verdict_name(w.verdict));
+        }
+        fputs("</div>\n", f);
+    }
+    uint64_t diffs = 0;
+    for (size_t i = 0; i < m->nshapes; i++) {
+        diffs += m->shapes[i].diffs;
+    }
+    if (m->nsides == 2) {
+        fprintf(f, "<div class=\"card\"><b>Result differences: %llu</b>",
+                (unsigned long long)diffs);
+        for (size_t i = 0; i < m->nshapes; i++) {
+            if (m->shapes[i].first_diff) {
+                fputs("<div><code>", f);
+                html_esc(f, m->shapes[i].first_diff);
+                fputs("</code></div>", f);
+            }
+        }
+        fputs("</div>\n", f);
     }
     fputs("</main></body></html>\n", f);
     bool ok = fclose(f) == 0;
