@@ -336,9 +336,10 @@ class ReplayTest(unittest.TestCase):
         self.assertEqual(rc, 1)
 
     def test_whatif_advice(self):
+        page = os.path.join(self.tmp, "whatif.html")
         rc, out, err = slowtap("whatif", self.capfile, "--target", uri(self.b), "--advice",
                                "--captured-from", uri(self.a), "--repeat", "2", "--format",
-                               "json")
+                               "json", "--html", page)
         self.assertEqual(rc, 0, err)
         j = json.loads(out)
         ddl = [d["sql"] for d in j["ddl"]]
@@ -367,6 +368,10 @@ class ReplayTest(unittest.TestCase):
         self.assertIn("undone", err)
         routes = {r["route"]: r for r in j["routes"]}
         self.assertEqual(routes["/my_class"]["verdict"], "faster")
+        with open(page) as f:
+            html = f.read()
+        self.assertIn("ALL &rarr; ref", html)
+        self.assertIn("Result differences: 0", html)
 
 
 if __name__ == "__main__":
