@@ -318,6 +318,47 @@ class ReplayTest(unittest.TestCase):
         ins = self.shape(j["shapes"], "insert into log")
         self.assertEqual(ins["fidelity_same"], 5)  # affected rows as captured
 
+    def test_password_sources(self):
+        """The password from SLOWTAP_TARGET_PASSWORD, else --password-file; a wrong one: the
+        sessions do not connect, exit 1, and the password is never printed."""
+        bare = "mysql://app@127.0.0.1:%d/%s" % (self.b.port, DB)
+        env = dict(os.environ, SLOWTAP_TARGET_PASSWORD="apppass")
+        r = subprocess.run([harness.slowtap_bin(), "replay", self.capfile, "--target", bare,
+                            "--no-wait", "--format", "json"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreater(json.loads(r.stdout)["targets"][0]["ran"], 0)
+        pw = os.path.join(self.tmp, "pw")
+        with open(pw, "w") as f:
+            f.write("apppass\n")
+        rc, out, err = slowtap("replay", self.capfile, "--target", bare, "--password-file", pw,
+                               "--no-wait", "--format", "json")
+        self.assertEqual(rc, 0, err)
+        self.assertGreater(json.loads(out)["targets"][0]["ran"], 0)
+        rc, out, err = slowtap("replay", self.capfile, "--target",
+                               "mysql://app:Wr0ngSecret@127.0.0.1:%d/%s" % (self.b.port, DB),
+                               "--no-wait")
+        self.assertEqual(rc, 1)
+        self.assertIn("sessions could not connect", out)
+        self.assertNotIn("Wr0ngSecret", out + err)
+
+    def test_whatif_ddl_keep(self):
+        """--ddl applies the given DDL, --keep leaves it."""
+        rc, out, err = slowtap("whatif", self.capfile, "--target", uri(self.c), "--ddl",
+                               "CREATE INDEX ix_year ON students (year)", "--keep", "--force",
+                               "--no-wait", "--format", "json")
+        try:
+            self.assertEqual(rc, 0, err)
+            j = json.loads(out)
+            self.assertEqual(j["ddl"][0]["undo"], "DROP INDEX ix_year ON students")
+            self.assertTrue(j["ddl"][0]["applied"])
+            self.assertNotIn("undone", err)
+            idx = self.c.sql("SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS "
+                             "WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = 'students'" % DB)
+            self.assertIn(["ix_year"], idx)
+        finally:
+            self.c.sql("DROP INDEX IF EXISTS ix_year ON students", db=DB)
+
     def test_usage_errors(self):
         for args, name in [(["--target", "http://x"], "--target"),
                            (["--target", "mysql://app@h:99999"], "--target"),
