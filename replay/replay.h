@@ -108,11 +108,21 @@ struct replay_cmd {
     uint64_t digest; /* shape (0: no statement) */
     bool write;      /* replay_is_write */
     bool dml;        /* replay_is_dml */
-    long file;       /* index of a LOAD DATA LOCAL file record's data, -1 none */
+    uint64_t seq;    /* the command's number in its session (the capture's) */
+};
+
+/* A LOAD DATA LOCAL file's content, for the command seq of its session. */
+struct replay_file {
+    uint64_t seq;
+    uint8_t *data;
+    size_t len;
 };
 
 struct replay_session {
     uint64_t id;
+    uint32_t thread_id; /* on the captured server (KILL n names it) */
+    struct replay_file *files;
+    size_t nfiles;
     int64_t t_us;
     uint8_t charset;
     char *user, *schema, *sql_mode;

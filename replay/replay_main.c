@@ -80,6 +80,8 @@ struct rm_shape {
     enum replay_verdict verdict;
     double ratio;
     uint64_t fid_same, fid_diff; /* fidelity: vs the capture (one target) */
+    uint64_t fid_err;            /* errors other than the captured one (none counts) */
+    uint16_t fid_err_code[2];    /* the first such: captured, replayed */
     char *fid_first;
 };
 
@@ -1026,6 +1028,15 @@ rm_aggregate(struct rm *m)
                 const struct replay_res *x = &run->res[si][ci];
                 const struct replay_cmd *c = &cap->s[si].cmds[ci];
                 int32_t sh = m->shape_of[si][ci];
+                if (k == 0 && sh >= 0 && x->outcome == REPLAY_RAN && !c->interrupted &&
+                    x->err != c->err) {
+                    struct rm_shape *s = &m->shapes[sh];
+                    if (!s->fid_err) {
+                        s->fid_err_code[0] = c->err;
+                        s->fid_err_code[1] = x->err;
+                    }
+                    s->fid_err++;
+                }
                 if (sh < 0 || x->outcome != REPLAY_RAN || c->err || c->interrupted || x->err) {
                     continue;
                 }
@@ -1293,12 +1304,24 @@ rm_text(struct rm *m, FILE *out)
         }
     }
     if (m->mode != REPLAY_ROLLBACK) {
-        fprintf(out, "fidelity (%s vs the capture): %llu same, %llu different\n", m->label[0],
-                (unsigned long long)fs, (unsigned long long)fd);
+        uint64_t fe = 0;
+        for (size_t i = 0; i < m->nshapes; i++) {
+            fe += m->shapes[i].fid_err;
+        }
+        fprintf(out,
+                "fidelity (%s vs the capture): %llu same, %llu different; %llu errors not as "
+                "captured\n",
+                m->label[0], (unsigned long long)fs, (unsigned long long)fd,
+                (unsigned long long)fe);
         for (size_t i = 0; i < m->nshapes; i++) {
             if (m->shapes[i].fid_first) {
                 fprintf(out, "  %llu x, first: %s\n", (unsigned long long)m->shapes[i].fid_diff,
                         m->shapes[i].fid_first);
+            }
+            if (m->shapes[i].fid_err) {
+                fprintf(out, "  %llu x error %u where the capture had %u: %.120s\n",
+                        (unsigned long long)m->shapes[i].fid_err, m->shapes[i].fid_err_code[1],
+                        m->shapes[i].fid_err_code[0], m->shapes[i].fp);
             }
         }
     }
@@ -1418,6 +1441,7 @@ rm_json(struct rm *m, FILE *out)
         if (m->mode != REPLAY_ROLLBACK) {
             jsonw_kuint(&w, "fidelity_same", s->fid_same);
             jsonw_kuint(&w, "fidelity_different", s->fid_diff);
+            jsonw_kuint(&w, "errors_not_as_captured", s->fid_err);
             if (s->fid_first) {
                 jsonw_kstr(&w, "fidelity_first_difference", s->fid_first);
             }

@@ -22,6 +22,7 @@
 #include "protocol/proto_capture.h"
 #include "protocol/proto_fingerprint.h"
 #include "protocol/proto_sqlmode.h"
+#include "protocol/proto_sqllex.h"
 
 #define RP_MAX_PARAMS        65535
 #define RP_READ_TIMEOUT_S    600
@@ -208,7 +209,7 @@ load_command(struct loader *l, const struct proto_cap_command *c)
         .checksum = c->checksum,
         .interrupted = c->interrupted,
         .schema = l->cur_schema[si],
-        .file = -1,
+        .seq = c->seq,
     };
     if (c->text && (c->cmd == PROTO_COM_QUERY || c->cmd == PROTO_COM_STMT_PREPARE ||
                     c->cmd == PROTO_COM_INIT_DB)) {
@@ -301,6 +302,7 @@ load_record(struct loader *l, const struct proto_cap_record *r)
         s->schema = dupn(ps->schema ? ps->schema : "", ps->schema ? ps->schema_len : 0);
         s->sql_mode = dupn(ps->sql_mode ? ps->sql_mode : "", ps->sql_mode ? ps->sql_mode_len : 0);
         s->sql_mode_set = ps->sql_mode_set;
+        s->thread_id = ps->thread_id;
         if (!s->user || !s->schema || !s->sql_mode) {
             return false;
         }
@@ -313,7 +315,39 @@ load_record(struct loader *l, const struct proto_cap_record *r)
     if (r->type == PROTO_CAP_COMMAND) {
         return load_command(l, &r->u.command);
     }
-    return true; /* END, FILE: the replay ends a session after its last command */
+    if (r->type == PROTO_CAP_FILE) { /* several records of one file: their concatenation */
+        const struct proto_cap_file *f = &r->u.file;
+        struct replay_session *s = loader_session(l, f->session, 0, &created);
+        if (!s) {
+            return false;
+        }
+        if (created) {
+            s->user = dupn("", 0);
+            s->schema = dupn("", 0);
+            s->sql_mode = dupn("", 0);
+        }
+        struct replay_file *x = s->nfiles ? &s->files[s->nfiles - 1] : NULL;
+        if (!x || x->seq != f->seq) {
+            struct replay_file *nf = realloc(s->files, (s->nfiles + 1) * sizeof(*nf));
+            if (!nf) {
+                return false;
+            }
+            s->files = nf;
+            x = &nf[s->nfiles++];
+            *x = (struct replay_file){.seq = f->seq};
+        }
+        uint8_t *nd = realloc(x->data, x->len + f->len + 1);
+        if (!nd) {
+            return false;
+        }
+        if (f->len) {
+            memcpy(nd + x->len, f->data, f->len);
+        }
+        x->data = nd;
+        x->len += f->len;
+        return true;
+    }
+    return true; /* END: the replay ends a session after its last command */
 }
 
 bool
@@ -403,6 +437,10 @@ replay_cap_free(struct replay_cap *cap)
             free(s->cmds[j].params);
         }
         free(s->cmds);
+        for (size_t j = 0; j < s->nfiles; j++) {
+            free(s->files[j].data);
+        }
+        free(s->files);
         free(s->user);
         free(s->schema);
         free(s->sql_mode);
@@ -432,6 +470,8 @@ enum rs_state {
     RS_STMT_CLOSE,
     RS_STMT_RESET,
     RS_PING,
+    RS_STMT_NEXT,
+    RS_RESET,
     RS_CLOSE,
     RS_DONE,
 };
@@ -473,6 +513,8 @@ struct rsess {
     uint64_t sum, rows;
     bool summed;
     char q[600];
+    size_t infile_off; /* LOAD DATA LOCAL: bytes of the captured file sent */
+    const struct replay_file *infile;
 };
 
 struct reng {
@@ -625,6 +667,12 @@ rs_cont(struct rsess *r, int ev)
         break;
     case RS_PING:
         st = mysql_ping_cont(&r->ret_int, r->my, ev);
+        break;
+    case RS_STMT_NEXT:
+        st = mysql_stmt_next_result_cont(&r->ret_int, r->cur, ev);
+        break;
+    case RS_RESET:
+        st = mysql_reset_connection_cont(&r->ret_int, r->my, ev);
         break;
     case RS_CLOSE:
         st = mysql_close_cont(r->my, ev);
@@ -821,6 +869,101 @@ rs_setup_next(struct rsess *r)
     return false;
 }
 
+/* LOAD DATA LOCAL: the server asks for a file; the replay sends the content the capture holds
+ * for the running command (never a file of this machine). */
+static int
+rs_infile_init(void **ptr, const char *name, void *userdata)
+{
+    struct rsess *r = userdata;
+    *ptr = r;
+    r->infile = NULL;
+    r->infile_off = 0;
+    uint64_t seq = r->next < r->s->ncmds ? r->s->cmds[r->next].seq : 0;
+    for (size_t i = 0; i < r->s->nfiles; i++) {
+        if (r->s->files[i].seq == seq) {
+            r->infile = &r->s->files[i];
+        }
+    }
+    return r->infile ? 0 : 1;
+}
+
+static int
+rs_infile_read(void *ptr, char *buf, unsigned int len)
+{
+    struct rsess *r = ptr;
+    if (!r->infile) {
+        return -1;
+    }
+    size_t left = r->infile->len - r->infile_off, n = left < len ? left : len;
+    if (n) {
+        memcpy(buf, r->infile->data + r->infile_off, n);
+    }
+    r->infile_off += n;
+    return (int)n;
+}
+
+static void
+rs_infile_end(void *ptr)
+{
+}
+
+static int
+rs_infile_error(void *ptr, char *msg, unsigned int len)
+{
+    snprintf(msg, len, "slowtap replay: the capture holds no file for this LOAD DATA LOCAL");
+    return 2000;
+}
+
+/* KILL [QUERY|CONNECTION] n, n a captured session's thread id: the same KILL against that
+ * session's connection on this target (into r->q). False when it is no such KILL. */
+static bool
+rs_map_kill(struct rsess *r, const char *sql, size_t len)
+{
+    struct proto_sqllex lx;
+    struct proto_sqltok t;
+    proto_sqllex_init(&lx, sql, len, 0);
+    int state = 0;
+    size_t num_start = 0, num_end = 0;
+    while (proto_sqllex_next(&lx, &t) != PROTO_TOK_END) {
+        if (proto_sqltok_blank(&t)) {
+            continue;
+        }
+        if (state == 0) {
+            if (!proto_sqltok_word_is(&lx, &t, "kill")) {
+                return false;
+            }
+            state = 1;
+        } else if (state == 1 && (proto_sqltok_word_is(&lx, &t, "query") ||
+                                  proto_sqltok_word_is(&lx, &t, "connection") ||
+                                  proto_sqltok_word_is(&lx, &t, "hard") ||
+                                  proto_sqltok_word_is(&lx, &t, "soft"))) {
+            continue;
+        } else if (state == 1 && t.kind == PROTO_TOK_NUMBER) {
+            num_start = t.start;
+            num_end = t.end;
+            state = 2;
+        } else if (state == 2 && proto_sqltok_op_is(&lx, &t, ";")) {
+            continue;
+        } else {
+            return false;
+        }
+    }
+    if (state != 2 || num_end - num_start > 10) {
+        return false;
+    }
+    unsigned long id = strtoul(sql + num_start, NULL, 10);
+    struct reng *e = r->e;
+    for (size_t x = 0; x < e->nss; x++) {
+        struct rsess *o = &e->ss[x];
+        if (o->side == r->side && o->s->thread_id == id && o->s->thread_id && o->my) {
+            int n = snprintf(r->q, sizeof(r->q), "%.*s%lu%.*s", (int)num_start, sql,
+                             mysql_thread_id(o->my), (int)(len - num_end), sql + num_end);
+            return n > 0 && (size_t)n < sizeof(r->q);
+        }
+    }
+    return false;
+}
+
 static void
 rs_connect(struct rsess *r)
 {
@@ -836,13 +979,16 @@ rs_connect(struct rsess *r)
         return;
     }
     unsigned cto = RP_CONNECT_TIMEOUT_S, rto = RP_READ_TIMEOUT_S, proto = MYSQL_PROTOCOL_TCP;
-    my_bool no = 0;
+    my_bool yes = 1;
     mysql_options(r->my, MYSQL_OPT_NONBLOCK, 0);
     mysql_options(r->my, MYSQL_OPT_CONNECT_TIMEOUT, &cto);
     mysql_options(r->my, MYSQL_OPT_READ_TIMEOUT, &rto);
     mysql_options(r->my, MYSQL_OPT_WRITE_TIMEOUT, &rto);
     mysql_options(r->my, MYSQL_OPT_PROTOCOL, &proto);
-    mysql_options(r->my, MYSQL_OPT_LOCAL_INFILE, &no);
+    /* LOAD DATA LOCAL reads the captured content only (rs_infile_*), never a local file */
+    mysql_options(r->my, MYSQL_OPT_LOCAL_INFILE, &yes);
+    mysql_set_local_infile_handler(r->my, rs_infile_init, rs_infile_read, rs_infile_end,
+                                   rs_infile_error, r);
     const char *coll;
     mysql_options(r->my, MYSQL_SET_CHARSET_NAME, rs_charset_name(r->s->charset, &coll));
     const char *db = r->s->schema && r->s->schema[0] ? r->s->schema : r->u->schema;
@@ -1194,14 +1340,6 @@ rs_start_cmd(struct rsess *r)
             return;
         }
     }
-    if (c->cmd == PROTO_COM_QUERY && c->text) {
-        /* LOAD DATA LOCAL would read a file here: its content is in the capture, the replay
-         * does not send it */
-        if (c->write && strcasestr(c->text, "local") && strcasestr(c->text, "load")) {
-            rs_cmd_end(r, REPLAY_UNSUPPORTED, 0);
-            return;
-        }
-    }
     rs_main_cmd(r);
 }
 
@@ -1216,8 +1354,22 @@ rs_main_cmd(struct rsess *r)
             break;
         }
         r->state = RS_QUERY;
+        if (c->text_len < 64 && rs_map_kill(r, c->text, c->text_len)) {
+            rs_after(r,
+                     mysql_real_query_start(&r->ret_int, r->my, r->q, (unsigned long)strlen(r->q)));
+            return;
+        }
         rs_after(r,
                  mysql_real_query_start(&r->ret_int, r->my, c->text, (unsigned long)c->text_len));
+        return;
+    case PROTO_COM_CHANGE_USER:
+        /* the user stays the target's: the session's state is reset as a change of user does
+         * (variables, temporary tables, prepared statements), then the new schema is used */
+        for (size_t i = 0; i < r->nstmts; i++) {
+            r->stmts[i].cap_id = 0;
+        }
+        r->state = RS_RESET;
+        rs_after(r, mysql_reset_connection_start(&r->ret_int, r->my));
         return;
     case PROTO_COM_INIT_DB:
         if (!c->text) {
@@ -1454,6 +1606,11 @@ rs_done_op(struct rsess *r)
         }
         if (mysql_stmt_field_count(r->cur) == 0) {
             x->affected = mysql_stmt_affected_rows(r->cur);
+            if (mysql_stmt_more_results(r->cur)) {
+                r->state = RS_STMT_NEXT;
+                rs_after(r, mysql_stmt_next_result_start(&r->ret_int, r->cur));
+                return;
+            }
             rs_main_end(r, 0);
             return;
         }
@@ -1466,6 +1623,43 @@ rs_done_op(struct rsess *r)
             return;
         }
         rs_stmt_rows(r);
+        if (mysql_stmt_more_results(r->cur)) { /* CALL: more result sets, then its OK */
+            r->state = RS_STMT_NEXT;
+            rs_after(r, mysql_stmt_next_result_start(&r->ret_int, r->cur));
+            return;
+        }
+        rs_main_end(r, 0);
+        return;
+    case RS_STMT_NEXT:
+        if (r->ret_int > 0) {
+            rs_main_end(r, (uint16_t)mysql_stmt_errno(r->cur));
+            return;
+        }
+        if (r->ret_int == 0 && mysql_stmt_field_count(r->cur) > 0) {
+            r->state = RS_STMT_STORE;
+            rs_after(r, mysql_stmt_store_result_start(&r->ret_int, r->cur));
+            return;
+        }
+        if (r->ret_int == 0 && mysql_stmt_more_results(r->cur)) {
+            rs_after(r, mysql_stmt_next_result_start(&r->ret_int, r->cur));
+            return;
+        }
+        rs_main_end(r, 0);
+        return;
+    case RS_RESET:
+        if (r->ret_int) {
+            rs_main_end(r, (uint16_t)mysql_errno(r->my));
+            return;
+        }
+        {
+            /* the schema the change of user named: the one the next command runs in */
+            const char *db = r->next + 1 < r->s->ncmds ? r->s->cmds[r->next + 1].schema : "";
+            if (db && db[0]) {
+                r->state = RS_SELECTDB;
+                rs_after(r, mysql_select_db_start(&r->ret_int, r->my, db));
+                return;
+            }
+        }
         rs_main_end(r, 0);
         return;
     case RS_STMT_CLOSE:

@@ -113,6 +113,10 @@ class Capture:
                  varint(2) + struct.pack("<Q", checksum))
         self.records.append(bytes([2]) + varint(len(body)) + body)
 
+    def file(self, sid, seq, data):
+        body = varint(sid) + varint(seq) + sstr(data)
+        self.records.append(bytes([4]) + varint(len(body)) + body)
+
     def end(self, sid, t_us):
         body = varint(sid) + svarint(t_us)
         self.records.append(bytes([3]) + varint(len(body)) + body)

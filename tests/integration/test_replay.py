@@ -38,6 +38,7 @@ CREATE TABLE students (id INT PRIMARY KEY, student_id INT NOT NULL, name VARCHAR
   year INT, note VARCHAR(20), email VARCHAR(100), bio VARCHAR(400)) DEFAULT CHARSET utf8mb4;
 CREATE TABLE classes (id INT PRIMARY KEY, title VARCHAR(60)) DEFAULT CHARSET utf8mb4;
 CREATE TABLE log (id INT AUTO_INCREMENT PRIMARY KEY, msg VARCHAR(60)) DEFAULT CHARSET utf8mb4;
+CREATE TABLE ld (id INT PRIMARY KEY, name VARCHAR(20)) DEFAULT CHARSET utf8mb4;
 INSERT INTO students SELECT seq, 20000 - seq, CONCAT('Student', seq), seq %% 4 + 1,
   IF(seq %% 7 = 0, NULL, 'n'), CONCAT('student', seq, '@school.example'),
   REPEAT('x', 300) FROM seq_1_to_%d;
@@ -259,6 +260,7 @@ class ReplayTest(unittest.TestCase):
             self.assertEqual(s["result_differences"], 0, s)
             self.assertEqual(s["fidelity_different"], 0, s)
             same += s["fidelity_same"]
+            self.assertEqual(s["errors_not_as_captured"], 0, s)
         self.assertEqual(same, 12)  # 6 SELECTs, prepared and as text
         # the temporal, double and decimal row, once executed prepared (binary row), once as text
         self.assertEqual(self.shape(j["shapes"], "cast(? as datetime(?))")["fidelity_same"], 2)
@@ -281,6 +283,31 @@ class ReplayTest(unittest.TestCase):
         # the savepoint was rolled back on the copy as on the captured server
         self.assertEqual(self.c.sql("SELECT COUNT(*) FROM students WHERE note = 'changed'",
                                     db=DB), [["0"]])
+
+    def test_load_data_local(self):
+        """LOAD DATA LOCAL sends the file content the capture holds (never a local file); one
+        whose content is not in the capture fails on its own."""
+        path = os.path.join(self.tmp, "ld.cap")
+        cap = capwriter.Capture(path)
+        t = int(time.time() * 1e6)
+        cap.session(1, t, schema=DB)
+        sql = "LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE ld FIELDS TERMINATED BY ','"
+        cap.file(1, 1, b"1,one\n2,two\n3,three\n")
+        cap.command(1, 1, t + 10, t + 20, capwriter.COM_QUERY, sql, affected=3)
+        cap.command(1, 2, t + 30, t + 40, capwriter.COM_QUERY, sql.replace("ld", "ld "), affected=3)
+        cap.write()
+        self.c.sql("DELETE FROM ld", db=DB)
+        try:
+            rc, out, err = slowtap("replay", path, "--target", uri(self.c), "--writes", "--force",
+                                   "--no-wait", "--format", "json")
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(self.c.sql("SELECT id, name FROM ld ORDER BY id", db=DB),
+                             [["1", "one"], ["2", "two"], ["3", "three"]])
+            j = json.loads(out)
+            self.assertEqual(j["targets"][0]["errors"], 1)  # the second: no content captured
+            self.assertEqual(sum(s["fidelity_same"] for s in j["shapes"]), 1)
+        finally:
+            self.c.sql("DELETE FROM ld", db=DB)
 
     def test_read_only_skips_writes(self):
         before = self.b.sql("SELECT COUNT(*) FROM log", db=DB)
