@@ -153,7 +153,7 @@ static const struct conf_opt conf_opts[] = {
     {"capture-max-bytes", O_CAPTURE_MAX_BYTES, K_BYTES, OFF(capture_max_bytes), 0, 0, "BYTES",
      "stop a capture when its file would pass this size, 0 = no bound (default 1G)"},
     {"capture-seconds", O_CAPTURE_SECONDS, K_DUR, OFF(capture_us), 0, 0, "SECONDS",
-     "stop a capture after this long, 0 = no bound (default 0)"},
+     "stop a capture after this long (whole seconds, rounded up), 0 = no bound (default 0)"},
     {"explain-log", O_EXPLAIN_LOG, K_STR, OFF(explain_log), 0, 0, "PATH",
      "also write plans as JSON lines to PATH (default: none)"},
     {"max-digests", O_MAX_DIGESTS, K_INT, OFF(max_digests), 1, 10000000, "N",
@@ -822,7 +822,8 @@ conf_usage(FILE *out)
                  "else $SLOWTAP_SINK_PASSWORD, else the address. See `slowtap report --help`\n"
                  "for the report command, `slowtap replay --help` and `slowtap whatif --help`\n"
                  "for replaying a capture; `slowtap sink-schema clickhouse` prints the --sink\n"
-                 "tables.\n");
+                 "tables; `slowtap capture --help` starts a capture in a running slowtap or\n"
+                 "reads one.\n");
 }
 
 static void

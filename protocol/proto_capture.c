@@ -282,9 +282,87 @@ proto_cap_command_size(const struct proto_cap_command *c)
     return n;
 }
 
+/* The unchecked writers of the fast path: the caller made sure there is room. */
+static inline uint8_t *
+fast_var(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static inline uint8_t *
+fast_svar(uint8_t *p, int64_t v)
+{
+    return fast_var(p, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static inline uint8_t *
+fast_str(uint8_t *p, const void *s, size_t n)
+{
+    p = fast_var(p, n);
+    if (n) {
+        memcpy(p, s, n);
+    }
+    return p + n;
+}
+
+/* body_command's bytes, unchecked (the one encoder per command: the same layout). */
+static uint8_t *
+fast_command(uint8_t *p, const struct proto_cap_command *c)
+{
+    p = fast_var(p, c->session);
+    p = fast_var(p, c->seq);
+    p = fast_svar(p, c->t_start_us);
+    p = fast_svar(p, (int64_t)((uint64_t)c->t_end_us - (uint64_t)c->t_start_us));
+    *p++ = c->cmd;
+    *p++ = c->interrupted ? CAP_CMD_INTERRUPTED : 0;
+    p = fast_str(p, c->text, c->text_len);
+    p = fast_str(p, c->schema, c->schema_len);
+    p = fast_var(p, c->stmt_id);
+    p = fast_var(p, c->prepare_id);
+    p = fast_var(p, c->n_params);
+    for (uint16_t i = 0; i < c->n_params; i++) {
+        const struct proto_cap_param *q = &c->params[i];
+        *p++ = q->type;
+        *p++ =
+            (uint8_t)((q->is_unsigned ? CAP_PARAM_UNSIGNED : 0) |
+                      (q->is_null ? CAP_PARAM_NULL : 0) | (q->long_data ? CAP_PARAM_LONG_DATA : 0));
+        p = q->is_null ? fast_str(p, NULL, 0) : fast_str(p, q->value, q->value_len);
+    }
+    p = fast_var(p, c->err);
+    p = fast_var(p, c->rows);
+    p = fast_var(p, c->affected);
+    p = fast_var(p, c->insert_id);
+    p = fast_var(p, c->warnings);
+    p = fast_var(p, c->status);
+    for (int i = 0; i < 8; i++) {
+        *p++ = (uint8_t)(c->checksum >> (8 * i));
+    }
+    return p;
+}
+
 bool
 proto_cap_put_command(uint8_t *out, size_t cap, size_t *len, const struct proto_cap_command *c)
 {
+    size_t bound = proto_cap_command_size(c);
+    if (*len <= cap && cap - *len >= bound) {
+        /* room for the most it can take: written once, unchecked */
+        uint8_t *at = out + *len;
+        size_t slot = var_len(bound);
+        uint8_t *body = at + 1 + slot;
+        size_t blen = (size_t)(fast_command(body, c) - body), need = var_len(blen);
+        at[0] = PROTO_CAP_COMMAND;
+        fast_var(at + 1, blen);
+        if (need < slot) {
+            memmove(at + 1 + need, body, blen);
+        }
+        *len += 1 + need + blen;
+        return true;
+    }
     return put_record(out, cap, len, PROTO_CAP_COMMAND, body_command, c, proto_cap_command_size(c));
 }
 

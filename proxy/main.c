@@ -387,9 +387,9 @@ main(int argc, char **argv)
     if (!app.capture) {
         goto out;
     }
-    if (conf.capture &&
-        capture_start(app.capture, conf.capture, (uint64_t)conf.capture_max_bytes,
-                      (uint64_t)(conf.capture_us / 1000000), &cap_busy, err, sizeof err) != 0) {
+    if (conf.capture && capture_start(app.capture, conf.capture, (uint64_t)conf.capture_max_bytes,
+                                      (uint64_t)((conf.capture_us + 999999) / 1000000), &cap_busy,
+                                      err, sizeof err) != 0) {
         fprintf(stderr, "slowtap: --capture: %s\n", err);
         status = 2;
         goto out;
@@ -487,7 +487,7 @@ main(int argc, char **argv)
             .filter = app.filter,
             .capture = app.capture,
             .capture_max_bytes = (uint64_t)conf.capture_max_bytes,
-            .capture_seconds = (uint64_t)(conf.capture_us / 1000000),
+            .capture_seconds = (uint64_t)((conf.capture_us + 999999) / 1000000),
         };
         cs = calloc((size_t)app.nworkers, sizeof *cs);
         if (!cs) {

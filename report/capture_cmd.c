@@ -365,8 +365,10 @@ capture_cmd_main(int argc, char **argv, FILE *out, FILE *err)
             usage(out);
             return 0;
         default:
-            fprintf(err, "slowtap capture: unknown option '%s'\n", argv[optind - 1]);
-            usage(err);
+            fprintf(err,
+                    "slowtap capture: unknown option or missing argument '%s' (see slowtap capture "
+                    "--help)\n",
+                    argv[optind - 1]);
             return 2;
         }
     }
@@ -378,7 +380,8 @@ capture_cmd_main(int argc, char **argv, FILE *out, FILE *err)
         return dump(dumpf, out, err);
     }
     if (!http || (!file && !stop && !status)) {
-        usage(err);
+        fprintf(err, "slowtap capture: --dump FILE, or --http HOST:PORT with --file, --stop or "
+                     "--status, is needed (see slowtap capture --help)\n");
         return 2;
     }
     if (status) {

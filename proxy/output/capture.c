@@ -39,6 +39,8 @@ struct capchunk {
 
 struct capture {
     struct capture_head head; /* first: capture_gen() reads it */
+    /* every worker reads head.gen per command: keep the writer's lock off its cache line */
+    char pad[64 - sizeof(struct capture_head)];
     pthread_mutex_t mu;
     pthread_cond_t cond;
     /* under mu */

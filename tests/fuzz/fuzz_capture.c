@@ -1,7 +1,8 @@
 /*
  * fuzz_capture.c - libFuzzer target for the capture file's decoder (proto_capture): the first
- * input byte picks raw records or a file (header, then blocks opened with
- * proto_cap_block_open); the rest is decoded record by record. Invariants: the decoder's
+ * input byte picks raw records, a file (header, then blocks opened with
+ * proto_cap_block_open), or an execute payload for proto_cap_execute_params (whose values must
+ * lie inside the payload); the rest is decoded record by record. Invariants: the decoder's
  * offset only moves forward and never past the input, every decoded record fits the size its
  * encoder announces, is encoded again and decodes back to the same fields.
  */
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "protocol/proto_capture.h"
+#include "protocol/proto_stmt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -141,8 +143,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     bool file = data[0] & 1;
+    bool exec = (data[0] & 6) == 6;
     data++;
     size--;
+    if (exec && size >= 1) {
+        /* an execute payload's parameters: every value inside the payload */
+        uint16_t n = data[0];
+        struct proto_cap_param out[256];
+        struct proto_param_type prev[256];
+        for (unsigned i = 0; i < 256; i++) {
+            prev[i] = (struct proto_param_type){.type = (uint8_t)i, .is_unsigned = i & 1};
+        }
+        if (proto_cap_execute_params(data + 1, size - 1, n, file ? prev : NULL, NULL, out)) {
+            for (uint16_t i = 0; i < n; i++) {
+                if (out[i].value_len &&
+                    (out[i].value < data + 1 || out[i].value + out[i].value_len > data + size)) {
+                    abort();
+                }
+            }
+        }
+        return 0;
+    }
     if (!file) {
         records(data, size);
         return 0;

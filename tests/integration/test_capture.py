@@ -254,8 +254,9 @@ class CaptureWorkload(unittest.TestCase):
             cur.execute("SELECT name FROM t WHERE id = %s", (100,))
             cls.raw["mysqldb"] = cur.fetchall()
             m.close()
-            px.stop()
+            code = px.stop()
             cls.stderr = px.stderr()
+            assert code == 0, "slowtap exited with %s:\n%s" % (code, cls.stderr[-3000:])
         with open(cls.cap, "rb") as f:
             cls.data = f.read()
         cls.created, cls.records, cls.blocks, cls.end = read_capture(cls.data)
@@ -498,6 +499,17 @@ class CaptureBounds(unittest.TestCase):
             self.assertEqual(p.returncode, 2, args)
             self.assertIn(args[0].lstrip("-"), p.stderr)
             self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+
+    def test_capture_command_usage(self):
+        for args in (["--bogus"], ["--http", "127.0.0.1:1"], ["--seconds", "-3"], []):
+            p = subprocess.run([harness.slowtap_bin(), "capture"] + args, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, timeout=30)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertEqual(len(p.stderr.strip().splitlines()), 1, p.stderr)
+        p = subprocess.run([harness.slowtap_bin(), "capture", "--dump", "/etc/hostname"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("not a capture file", p.stderr)
 
     def test_refuses_to_overwrite(self):
         tmp = tempfile.mkdtemp(prefix="slowtap-cap-")

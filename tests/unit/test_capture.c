@@ -253,6 +253,24 @@ test_no_room(void)
     size_t full = 0;
     CHECK(proto_cap_put_command(buf, sizeof buf, &full, &cmd_edge));
     CHECK(full <= proto_cap_command_size(&cmd_edge));
+    /* the fast path (room for the bound) and the checked one (exactly the room needed) write
+     * the same bytes */
+    uint8_t exact[1024];
+    size_t el = 0;
+    CHECK(full < proto_cap_command_size(&cmd_edge));
+    CHECK(proto_cap_put_command(exact, full, &el, &cmd_edge));
+    CHECK(eq(exact, el, buf, full));
+    static uint8_t big[80000];
+    static char bigtext[70000];
+    memset(bigtext, 'q', sizeof bigtext);
+    struct proto_cap_command bc = cmd_edge;
+    bc.text = bigtext;
+    bc.text_len = sizeof bigtext;
+    size_t fl = 0, sl = 0;
+    static uint8_t fast[80000];
+    CHECK(proto_cap_put_command(fast, sizeof fast, &fl, &bc));
+    CHECK(fl <= sizeof big && proto_cap_put_command(big, fl, &sl, &bc));
+    CHECK(eq(fast, fl, big, sl));
     for (size_t cap = 0; cap < full; cap++) {
         size_t len = 0;
         CHECK(!proto_cap_put_command(buf, cap, &len, &cmd_edge));
