@@ -870,7 +870,8 @@ rs_setup_next(struct rsess *r)
 }
 
 /* LOAD DATA LOCAL: the server asks for a file; the replay sends the content the capture holds
- * for the running command (never a file of this machine). */
+ * for the running command (never a file of this machine), or none when it holds none (the
+ * capture writes no FILE record for an empty file or one the client refused or lacked). */
 static int
 rs_infile_init(void **ptr, const char *name, void *userdata)
 {
@@ -884,7 +885,7 @@ rs_infile_init(void **ptr, const char *name, void *userdata)
             r->infile = &r->s->files[i];
         }
     }
-    return r->infile ? 0 : 1;
+    return 0; /* no FILE record: the client sent no content (an empty or refused file) */
 }
 
 static int
@@ -892,7 +893,7 @@ rs_infile_read(void *ptr, char *buf, unsigned int len)
 {
     struct rsess *r = ptr;
     if (!r->infile) {
-        return -1;
+        return 0;
     }
     size_t left = r->infile->len - r->infile_off, n = left < len ? left : len;
     if (n) {
