@@ -8,6 +8,9 @@
  * statements: the binary row payload rebuilt from the fetched binds). Errors are recorded,
  * never fatal. The same state machine as explain/explain.c's side connection: a _start call,
  * then waiting on the socket (or libmariadb's timeout) and _cont until it completes.
+ * replay_run_sides plays two targets at once, each session in lockstep on both (rs_step).
+ * LOAD DATA LOCAL gets the captured file content (rs_infile_*), KILL n the replay's id of the
+ * captured session n (rs_map_kill), COM_CHANGE_USER a COM_RESET_CONNECTION.
  */
 #include "replay/replay.h"
 
