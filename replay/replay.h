@@ -50,9 +50,10 @@ enum replay_verdict {
 };
 
 #define REPLAY_MIN_SAMPLES 5
-/* Two identical copies replayed side by side on a loaded 2-core machine showed medians apart by
- * 0.66x to 1.5x with p < 0.001 (the copies' physical state, the machine's other work): a
- * change must be at least 2x to be called one; the ratio is always shown. */
+/* Two identical copies replayed a thread each on a loaded 2-core machine showed medians apart
+ * by 0.66x to 2.3x with p < 0.001 (the machine's other work, for seconds at a time; lockstep,
+ * replay_run_sides, keeps them closer): a change must be at least 2x to be called one; the
+ * ratio is always shown. */
 #define REPLAY_P_MAX      0.001 /* the Mann-Whitney p-value below which a change is real ... */
 #define REPLAY_RATIO_FAST 0.5   /* ... and material: median ratio b/a below this ... */
 #define REPLAY_RATIO_SLOW 2.0   /* ... or above this ... */
