@@ -809,6 +809,8 @@ conf_usage(FILE *out)
 {
     fprintf(out, "Usage: slowtap [OPTION]...\n"
                  "       slowtap report [--top N] [--since TIME] [--format table|json] FILE...\n"
+                 "       slowtap replay CAPTURE --target URI [--target URI2] [OPTION]...\n"
+                 "       slowtap whatif CAPTURE --target URI (--ddl SQL | --advice) [OPTION]...\n"
                  "A MySQL/MariaDB proxy that logs every statement with its duration and plan.\n"
                  "\n"
                  "Options (each can also be a key in the [slowtap] section of the --config\n"
@@ -832,7 +834,8 @@ conf_usage(FILE *out)
                  "--explain-password-file, else $SLOWTAP_EXPLAIN_PASSWORD, else\n"
                  "--explain-password. The --sink password is taken from --sink-password-file,\n"
                  "else $SLOWTAP_SINK_PASSWORD, else the address. See `slowtap report --help`\n"
-                 "for the report command; `slowtap sink-schema clickhouse` prints the --sink\n"
+                 "for the report command, `slowtap replay --help` and `slowtap whatif --help`\n"
+                 "for replaying a capture; `slowtap sink-schema clickhouse` prints the --sink\n"
                  "tables; `slowtap capture --help` starts a capture in a running slowtap or\n"
                  "reads one.\n");
 }

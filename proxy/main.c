@@ -35,6 +35,7 @@
 #include "proxy/output/http.h"
 #include "proxy/output/logfile.h"
 #include "proxy/account/record.h"
+#include "replay/replay.h"
 #include "report/capture_cmd.h"
 #include "report/report.h"
 #include "proxy/account/requests.h"
@@ -339,6 +340,12 @@ main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "report") == 0) {
         return report_main(argc - 1, argv + 1, stdout, stderr);
+    }
+    if (argc > 1 && strcmp(argv[1], "replay") == 0) {
+        return replay_main(argc - 1, argv + 1, stdout, stderr);
+    }
+    if (argc > 1 && strcmp(argv[1], "whatif") == 0) {
+        return whatif_main(argc - 1, argv + 1, stdout, stderr);
     }
     if (argc > 1 && strcmp(argv[1], "capture") == 0) {
         return capture_cmd_main(argc - 1, argv + 1, stdout, stderr);
