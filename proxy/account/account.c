@@ -630,7 +630,7 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         COUNTER_ADD(ctx->counters, slow_statements, 1);
     }
 
-    struct rec *rec = rec_new();
+    struct rec *rec = rec_new_fill(); /* user to err_msg are written below */
     if (!rec) {
         return;
     }

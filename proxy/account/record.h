@@ -100,6 +100,11 @@ struct rec {
 
 /* Allocates a zeroed record. Returns NULL when out of memory. */
 struct rec *rec_new(void);
+/* As rec_new, but the strings user, host, schema, sql_mode, err_msg, explain.tmp_table and
+ * explain.error are empty with undefined bytes after their NUL (a reused record is not zeroed
+ * there): for a caller that writes them (strcopy) or leaves them empty, and a reader that
+ * stops at the NUL. */
+struct rec *rec_new_fill(void);
 /* Frees a record and everything it owns, explain's output too (NULL is fine). */
 void rec_free(struct rec *r);
 
