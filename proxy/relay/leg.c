@@ -95,6 +95,7 @@ leg_init(struct leg *l, struct leg *peer, const struct leg_ops *ops, void *owner
     *l = (struct leg){
         .bev = NULL,
         .rd = NULL,
+        .fd = -1,
         .peer = peer,
         .ops = ops,
         .owner = owner,
@@ -114,6 +115,7 @@ leg_attach(struct leg *l, struct event_base *base, evutil_socket_t fd, bool node
         return false;
     }
     l->sock = true;
+    l->fd = fd;
     l->connected = true;
     leg_tune(l);
     if (nodelay) {
@@ -243,6 +245,7 @@ leg_close(struct leg *l, bool reset)
     }
     l->tls = false;
     l->sock = false;
+    l->fd = -1;
     l->paused = false;
     l->copy = false;
 }
@@ -640,12 +643,13 @@ cur_seek(struct leg_cur *c, size_t off)
         }
     }
     struct evbuffer_ptr pos; /* before the pieces seen, or past them: look again from off */
-    if (evbuffer_ptr_set(c->buf, &pos, off, EVBUFFER_PTR_SET) < 0) {
+    if (off > 0 && evbuffer_ptr_set(c->buf, &pos, off, EVBUFFER_PTR_SET) < 0) {
         c->n = 0;
         c->i = 0;
         return false;
     }
-    int n = evbuffer_peek(c->buf, -1, &pos, c->v, LEG_CUR_VECS);
+    /* from the start (a walk's first packet): no position to set */
+    int n = evbuffer_peek(c->buf, -1, off > 0 ? &pos : NULL, c->v, LEG_CUR_VECS);
     c->n = n < LEG_CUR_VECS ? n : LEG_CUR_VECS;
     c->i = 0;
     c->at = off;

@@ -91,7 +91,9 @@ struct leg_ops {
     size_t (*want)(void *owner, const struct leg *src, uint8_t first);
     enum leg_verdict (*packet)(void *owner, struct leg *src, struct leg_pkt *pkt);
     void (*end)(void *owner, struct leg *src);
-    void (*copy)(void *owner, struct evbuffer *in, size_t off, size_t n);
+    /* The n body bytes at offset off of in; `flat`: the same bytes when they lie in one piece
+     * of the input (read them there), else NULL. */
+    void (*copy)(void *owner, struct evbuffer *in, size_t off, size_t n, const uint8_t *flat);
     /* False: no row fast path now. */
     bool (*rows)(void *owner, const struct leg *src);
     bool (*row)(void *owner, uint8_t first, uint32_t len);
@@ -107,11 +109,12 @@ struct leg {
     struct leg *peer;
     const struct leg_ops *ops;
     void *owner;
-    bool tls;       /* bev is a TLS filter */
-    bool sock;      /* bev is a plain socket slowtap may writev to directly */
-    bool connected; /* the socket's connect finished */
-    bool paused;    /* reading stopped by backpressure */
-    bool copy;      /* body bytes go to ops->copy too */
+    bool tls;           /* bev is a TLS filter */
+    bool sock;          /* bev is a plain socket slowtap may writev to directly */
+    evutil_socket_t fd; /* with sock: that socket (bufferevent_getfd, without the call) */
+    bool connected;     /* the socket's connect finished */
+    bool paused;        /* reading stopped by backpressure */
+    bool copy;          /* body bytes go to ops->copy too */
     struct proto_framer fr;
     /* The compressed protocol on this leg: the algorithm (from the handshake), in force from
      * leg_compress_on; the next compressed sequence id; the decoded bytes not yet relayed. */

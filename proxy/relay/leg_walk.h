@@ -56,7 +56,7 @@ leg_push(struct leg *l)
     /* A socket bufferevent keeps the start of its output frozen outside its own write
      * callback; do as that callback does. */
     evbuffer_unfreeze(out, 1);
-    evbuffer_write(out, bufferevent_getfd(l->bev));
+    evbuffer_write(out, l->fd);
     evbuffer_freeze(out, 1);
     if (evbuffer_get_length(out) > 0) {
         /* The rest, or the error, is libevent's: it reports failures through the event cb. */
@@ -89,7 +89,7 @@ leg_send_from(struct evbuffer *in, size_t n, struct leg *dst)
             iov[i].iov_len = want + v[i].iov_len > n ? n - want : v[i].iov_len;
             want += iov[i].iov_len;
         }
-        ssize_t r = nv > 0 ? writev(bufferevent_getfd(dst->bev), iov, nv) : 0;
+        ssize_t r = nv > 0 ? writev(dst->fd, iov, nv) : 0;
         size_t sent = r > 0 ? (size_t)r : 0;
         evbuffer_drain(in, sent);
         n -= sent;
@@ -161,6 +161,21 @@ leg_cur_get(struct leg_cur *c, size_t off, size_t n, uint8_t *tmp)
     return leg_cur_get_slow(c, off, n, tmp);
 }
 
+/* The n bytes at offset off when they lie in one piece of the input, else NULL. */
+static inline const uint8_t *
+leg_cur_span(struct leg_cur *c, size_t off, size_t n)
+{
+    if (!(c->i < c->n && off >= c->at && off - c->at < c->v[c->i].iov_len)) {
+        uint8_t one;
+        if (n == 0 || leg_cur_get_slow(c, off, 1, &one) == &one) {
+            return NULL; /* (a piece of one byte is never a copy) */
+        }
+    }
+    const struct evbuffer_iovec *v = &c->v[c->i];
+    size_t skip = off - c->at;
+    return v->iov_len - skip >= n ? (const uint8_t *)v->iov_base + skip : NULL;
+}
+
 /*
  * The rows of a result set, from offset off of the input: each whole row packet (ops->row) is
  * counted from its header and first byte and passed over, with the framer left as the
@@ -224,7 +239,7 @@ leg_walk(struct leg *src, const struct leg_ops *ops, struct leg_err *err)
             if (fr->body_left > 0) {
                 size_t n = total - off < fr->body_left ? total - off : (size_t)fr->body_left;
                 if (src->copy) {
-                    ops->copy(src->owner, in, off, n);
+                    ops->copy(src->owner, in, off, n, leg_cur_span(&cur, off, n));
                 }
                 fr->body_left -= n;
                 off += n;

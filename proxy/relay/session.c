@@ -260,7 +260,7 @@ sess_pool_free(struct worker *w)
 
 /* Appends payload bytes to the record, up to SESS_COPY_MAX. */
 static inline __attribute__((always_inline)) void
-pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n)
+pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n, const uint8_t *flat)
 {
     size_t max = pc->cmd == PROTO_COM_STMT_EXECUTE || pc->cmd == PROTO_COM_STMT_BULK_EXECUTE
                      ? SESS_COPY_MAX_EXEC
@@ -287,9 +287,13 @@ pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n)
         pc->buf = nb;
         pc->cap = want;
     }
-    struct evbuffer_ptr pos;
-    evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
-    evbuffer_copyout_from(in, &pos, pc->buf + pc->len, n);
+    if (flat) { /* in one piece of the input (leg.h): no position to set */
+        memcpy(pc->buf + pc->len, flat, n);
+    } else {
+        struct evbuffer_ptr pos;
+        evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+        evbuffer_copyout_from(in, &pos, pc->buf + pc->len, n);
+    }
     pc->len += n;
     pc->buf[pc->len] = '\0';
 }
@@ -1723,10 +1727,10 @@ on_end(void *owner, struct leg *src)
 }
 
 static inline __attribute__((always_inline)) void
-on_copy(void *owner, struct evbuffer *in, size_t off, size_t n)
+on_copy(void *owner, struct evbuffer *in, size_t off, size_t n, const uint8_t *flat)
 {
     struct sess *s = owner;
-    pcmd_copy(s->rx, in, off, n);
+    pcmd_copy(s->rx, in, off, n, flat);
 }
 
 static inline __attribute__((always_inline)) bool

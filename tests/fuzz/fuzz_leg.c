@@ -117,7 +117,7 @@ o_end(void *ow, struct leg *src)
 }
 
 static void
-o_copy(void *ow, struct evbuffer *in, size_t off, size_t n)
+o_copy(void *ow, struct evbuffer *in, size_t off, size_t n, const uint8_t *flat)
 {
     struct owner *o = ow;
     uint8_t tmp[256];
@@ -127,6 +127,12 @@ o_copy(void *ow, struct evbuffer *in, size_t off, size_t n)
         size_t k = n < sizeof tmp ? n : sizeof tmp;
         evbuffer_copyout_from(in, &pos, tmp, k);
         evbuffer_ptr_set(in, &pos, k, EVBUFFER_PTR_ADD);
+        if (flat) { /* the walk's pointer holds the same bytes */
+            if (memcmp(flat, tmp, k) != 0) {
+                abort();
+            }
+            flat += k;
+        }
         mix(&o->copied, tmp, k);
         n -= k;
     }
