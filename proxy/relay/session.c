@@ -1341,7 +1341,8 @@ static unsigned
 count_ends(const struct sess *s)
 {
     struct evbuffer *in = leg_input(&s->be);
-    size_t total = evbuffer_get_length(in), off = 0;
+    const uint8_t *flat = s->be.flat; /* bytes read in place (leg.h), the input empty */
+    size_t total = flat ? s->be.flat_len : evbuffer_get_length(in), off = 0;
     struct proto_framer fr = s->be.fr;
     struct proto_resp r = s->resp;
     const struct pcmd *head = s->q_head;
@@ -1371,14 +1372,22 @@ count_ends(const struct sess *s)
             break;
         }
         struct evbuffer_ptr pos;
-        evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
-        evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN);
+        if (flat) {
+            memcpy(h, flat + off, PROTO_HDR_LEN);
+        } else {
+            evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+            evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN);
+        }
         uint32_t len = proto_le24(h);
         size_t want = len < PROTO_RESP_PEEK ? len : PROTO_RESP_PEEK;
         if (len >= PROTO_MAX_PAYLOAD || total - off - PROTO_HDR_LEN < len) {
             break; /* counted once whole */
         }
-        evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN + want);
+        if (flat) {
+            memcpy(h, flat + off, PROTO_HDR_LEN + want);
+        } else {
+            evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN + want);
+        }
         struct proto_frame_step st;
         proto_framer_step(&fr, h, PROTO_HDR_LEN, &st);
         off += PROTO_HDR_LEN;
@@ -1552,6 +1561,9 @@ on_readable(void *owner, struct leg *l)
 {
     struct sess *s = owner;
     s->now = worker_now_us();
+    if (s->state != SESS_COMMAND) {
+        leg_unflat(l); /* bytes read in place (leg.h): these states read the input itself */
+    }
     if (l == &s->cli) {
         switch (s->state) {
         case SESS_HANDSHAKE:
