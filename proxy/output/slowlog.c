@@ -730,9 +730,19 @@ text_tail(struct logbuf *b, const struct rec *r, const struct slowlog_sess_lines
     }
     char *p = start;
     p = w_mem(p, sl->use, sl->use_len);
-    p = W_LIT(p, "SET timestamp=");
-    p = w_u64(p, (uint64_t)(r->start_wall_us < 0 ? 0 : r->start_wall_us / 1000000));
-    p = W_LIT(p, ";\n");
+    /* the same for every entry of a second: formatted once per second per worker */
+    static _Thread_local uint64_t ts_sec = UINT64_MAX;
+    static _Thread_local char ts_line[48];
+    static _Thread_local size_t ts_len;
+    uint64_t sec = (uint64_t)(r->start_wall_us < 0 ? 0 : r->start_wall_us / 1000000);
+    if (sec != ts_sec) {
+        char *q = W_LIT(ts_line, "SET timestamp=");
+        q = w_u64(q, sec);
+        q = W_LIT(q, ";\n");
+        ts_len = (size_t)(q - ts_line);
+        ts_sec = sec;
+    }
+    p = w_mem(p, ts_line, ts_len);
     if (admin) {
         const char *label = slowlog_cmd_label(r->cmd, num);
         p = W_LIT(p, "# administrator command: ");
