@@ -268,15 +268,25 @@ lit_free(struct lit_list *l)
     }
 }
 
-/* "# Params:" content: the literals joined by ", ", a cut one followed by "...". */
-static char *
-lit_join(const struct lit_list *l)
+/* The length of lit_join's text. */
+static size_t
+lit_join_len(const struct lit_list *l)
 {
     size_t len = 0;
     for (unsigned i = 0; i < l->count; i++) {
         len += (i ? 2 : 0) + l->n[i] + (l->cut[i] ? 3 : 0);
     }
-    char *out = malloc(len + 1);
+    return len;
+}
+
+/* "# Params:" content: the literals joined by ", ", a cut one followed by "...", into out
+ * (lit_join_len + 1 bytes), or a new heap string when out is NULL (NULL when out of memory). */
+static char *
+lit_join(const struct lit_list *l, char *out)
+{
+    if (!out) {
+        out = malloc(lit_join_len(l) + 1);
+    }
     if (!out) {
         return NULL;
     }
@@ -318,17 +328,23 @@ rec_fill_execute(struct rec *rec, const struct acct_stmt *st, const struct acct_
     lit_done(&lits);
 
     rec->bulk_rows = rows;
-    if (lits.count) {
-        rec->params = lit_join(&lits);
-    }
     size_t need = proto_substitute_at(st->sql, st->sql_len, st->ph_offs, st->nph, lits.p, lits.n,
                                       lits.count, NULL, 0);
-    char *sql = malloc(need + 1);
+    size_t plen = lits.count ? lit_join_len(&lits) + 1 : 0;
+    /* the statement and the parameters in the worker's scratch, lent (record.h), else each
+     * on the heap */
+    char *scratch = rec_scratch(need + 1 + plen);
+    if (lits.count) {
+        rec->params = lit_join(&lits, scratch ? scratch + need + 1 : NULL);
+        rec->lent |= scratch ? REC_LENT_PARAMS : 0;
+    }
+    char *sql = scratch ? scratch : malloc(need + 1);
     if (sql) {
         proto_substitute_at(st->sql, st->sql_len, st->ph_offs, st->nph, lits.p, lits.n, lits.count,
                             sql, need + 1);
         rec->sql = sql;
         rec->sql_len = need;
+        rec->lent |= scratch ? REC_LENT_SQL : 0;
     }
     rec->prepared_sql = st->sql; /* lent: the prepared statement's (record.h) */
     rec->lent |= REC_LENT_PREPARED;

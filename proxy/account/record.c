@@ -19,6 +19,26 @@ rec_free_own(const void *p)
 /* The record a caching thread released last, kept for its next rec_new. */
 static _Thread_local struct rec *rec_spare;
 static _Thread_local bool rec_caching;
+static _Thread_local char *rec_scratch_buf;
+static _Thread_local size_t rec_scratch_cap;
+
+char *
+rec_scratch(size_t n)
+{
+    if (!rec_caching) {
+        return NULL;
+    }
+    if (n > rec_scratch_cap) {
+        size_t cap = n < 4096 ? 4096 : n;
+        char *b = realloc(rec_scratch_buf, cap);
+        if (!b) {
+            return NULL;
+        }
+        rec_scratch_buf = b;
+        rec_scratch_cap = cap;
+    }
+    return rec_scratch_buf;
+}
 
 void
 rec_cache_begin(void)
@@ -32,6 +52,9 @@ rec_cache_end(void)
     rec_caching = false;
     free(rec_spare);
     rec_spare = NULL;
+    free(rec_scratch_buf);
+    rec_scratch_buf = NULL;
+    rec_scratch_cap = 0;
 }
 
 struct rec *
@@ -97,7 +120,9 @@ rec_free(struct rec *r)
     if (!(r->lent & REC_LENT_SQL)) {
         rec_free_own(r->sql);
     }
-    free(r->params);
+    if (!(r->lent & REC_LENT_PARAMS)) {
+        free(r->params);
+    }
     if (!(r->lent & REC_LENT_PREPARED)) {
         rec_free_own(r->prepared_sql);
     }
@@ -165,6 +190,14 @@ rec_own(struct rec *r)
         r->tags = t;
     }
     r->lent &= ~REC_LENT_TAGS;
+    if ((r->lent & REC_LENT_PARAMS) && r->params) {
+        char *c = rec_dup(r->params, strlen(r->params));
+        if (!c) {
+            return false;
+        }
+        r->params = c;
+    }
+    r->lent &= ~REC_LENT_PARAMS;
     return true;
 }
 
