@@ -420,12 +420,16 @@ record_where(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct
  * The last text statement's analysis, reused while the statements that follow differ from it
  * only in numbers (equal proto_fp_skeleton): an application's loop sends one shape with other
  * ids, and the skeleton costs about ten instructions a byte where the fingerprint costs over a
- * hundred.
+ * hundred. Behind it, per worker thread, the analyses of the last ACCT_FPW shapes any of its
+ * sessions sent (direct-mapped by the skeleton's hash): a new session, or one alternating
+ * between shapes, finds them there.
  * Statements whose skeleton or fingerprint does not fit, and USE, are analysed every time.
  */
 #define ACCT_FPC_SKEL 256
 #define ACCT_FPC_FP   256
+#define ACCT_FPW      128 /* a power of two */
 struct acct_fpcache {
+    bool used;
     unsigned sql_mode;
     size_t skel_len, fp_len;
     uint64_t digest;
@@ -434,8 +438,47 @@ struct acct_fpcache {
     char fp[ACCT_FPC_FP]; /* NUL-terminated */
 };
 
+/* The worker thread's shapes (heap on first use; acct_thread_end frees them). */
+static _Thread_local struct acct_fpcache *acct_fpw;
+
+void
+acct_thread_end(void)
+{
+    free(acct_fpw);
+    acct_fpw = NULL;
+}
+
+/* Entry fc holds the analysis of skeleton skel[0..sk) under sql_mode. */
+static bool
+fpc_is(const struct acct_fpcache *fc, const char *skel, size_t sk, unsigned sql_mode)
+{
+    return fc && fc->used && fc->sql_mode == sql_mode && fc->skel_len == sk &&
+           memcmp(fc->skel, skel, sk) == 0;
+}
+
+/* The worker's slot for skeleton skel[0..sk) (FNV-1a over eight bytes at a time), NULL when
+ * its table cannot be had. */
+static struct acct_fpcache *
+fpw_slot(const char *skel, size_t sk, unsigned sql_mode)
+{
+    if (!acct_fpw && !(acct_fpw = calloc(ACCT_FPW, sizeof *acct_fpw))) {
+        return NULL;
+    }
+    uint64_t h = 14695981039346656037ull ^ sql_mode;
+    size_t i = 0;
+    for (; sk - i >= 8; i += 8) {
+        uint64_t x;
+        memcpy(&x, skel + i, 8);
+        h = (h ^ x) * 1099511628211ull;
+    }
+    for (; i < sk; i++) {
+        h = (h ^ (unsigned char)skel[i]) * 1099511628211ull;
+    }
+    return &acct_fpw[(h ^ h >> 29) & (ACCT_FPW - 1)];
+}
+
 /* proto_stmt_analyze of sql[0..len) into fp (capacity cap), or the cached analysis of an
- * earlier statement with the same skeleton. */
+ * earlier statement with the same skeleton (the session's last, else the worker's). */
 static void
 analyze_text(struct acct_sess *as, const char *sql, size_t len, unsigned sql_mode, char *fp,
              size_t cap, char *db, size_t db_cap, struct proto_stmt_info *info)
@@ -443,13 +486,23 @@ analyze_text(struct acct_sess *as, const char *sql, size_t len, unsigned sql_mod
     char skel[ACCT_FPC_SKEL];
     size_t sk = proto_fp_skeleton(sql, len, sql_mode, skel, sizeof skel);
     struct acct_fpcache *fc = as->fpc;
-    if (sk != PROTO_FP_SKELETON_NONE && fc && fc->sql_mode == sql_mode && fc->skel_len == sk &&
-        memcmp(fc->skel, skel, sk) == 0 && cap > 0) {
-        strcopy(fp, cap, fc->fp, fc->fp_len);
-        info->digest = fc->digest;
-        info->kind = fc->kind;
-        info->schema_changed = false;
-        return;
+    struct acct_fpcache *fw = NULL;
+    if (sk != PROTO_FP_SKELETON_NONE && cap > 0) {
+        if (!fpc_is(fc, skel, sk, sql_mode)) {
+            fw = fpw_slot(skel, sk, sql_mode);
+            if (fpc_is(fw, skel, sk, sql_mode) && (fc || (fc = as->fpc = malloc(sizeof *fc)))) {
+                *fc = *fw; /* the session's last from now on */
+            } else {
+                fc = NULL;
+            }
+        }
+        if (fc) {
+            strcopy(fp, cap, fc->fp, fc->fp_len);
+            info->digest = fc->digest;
+            info->kind = fc->kind;
+            info->schema_changed = false;
+            return;
+        }
     }
     proto_stmt_analyze(sql, len, sql_mode, fp, cap, db, db_cap, info);
     size_t fl = strnlen(fp, cap);
@@ -457,9 +510,11 @@ analyze_text(struct acct_sess *as, const char *sql, size_t len, unsigned sql_mod
         fl + 1 >= cap) {
         return; /* (a fingerprint cut at cap is not kept: a longer buffer would differ) */
     }
+    fc = as->fpc;
     if (!fc && !(fc = as->fpc = malloc(sizeof *fc))) {
         return;
     }
+    fc->used = true;
     fc->sql_mode = sql_mode;
     fc->skel_len = sk;
     memcpy(fc->skel, skel, sk);
@@ -467,6 +522,9 @@ analyze_text(struct acct_sess *as, const char *sql, size_t len, unsigned sql_mod
     fc->fp_len = fl;
     fc->digest = info->digest;
     fc->kind = info->kind;
+    if (fw) {
+        *fw = *fc; /* the worker's too, in place of what had its slot */
+    }
 }
 
 /* ---- the session's temporary tables ---- */

@@ -379,6 +379,7 @@ worker_main(void *arg)
     rec_cache_begin();
     event_base_dispatch(w->base);
     rec_cache_end();
+    acct_thread_end();
     slowlog_thread_cleanup();
     return NULL;
 }

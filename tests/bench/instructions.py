@@ -29,13 +29,16 @@ prepared statements (--db-ps-mode=auto, one thread, --events N after a warm-up o
 BENCH_INSTR_WARMUP), as in tests/bench/run: each statement is a COM_STMT_EXECUTE, so this
 counts the binary-protocol path (parameters decoded and substituted for the log). The
 configuration -trx does not apply there.
+With BENCH_INSTR_WORKLOAD=shapes the point selects take four shapes in turn (other columns,
+COUNT(*)): a statement's shape is never its predecessor's, so this counts the analysis a
+session's one-shape cache cannot reuse.
 With BENCH_INSTR_WORKLOAD=pipelined the client sends PIPELINE (16) point selects in one write
 before reading their 16 results (pymysql's connection, its packets written by hand), so a read
 or a write of the proxy carries several statements; N is rounded up to a multiple of 16.
 
 Usage: tests/bench/instructions.py [CONFIG...]       (default: all five)
 Environment: SLOWTAP_BIN [build-bench/slowtap, else build/slowtap]; BENCH_INSTR_WORKLOAD
-  [point], prepared, pipelined or large; BENCH_INSTR_N [20000, large: 20]; BENCH_INSTR_WARMUP [500, large: 2]; BENCH_INSTR_TOP [15]; BENCH_INSTR_DIR [a new /tmp directory]: the
+  [point], prepared, pipelined, shapes or large; BENCH_INSTR_N [20000, large: 20]; BENCH_INSTR_WARMUP [500, large: 2]; BENCH_INSTR_TOP [15]; BENCH_INSTR_DIR [a new /tmp directory]: the
   callgrind files stay there; BENCH_INSTR_JSON: also write the numbers as JSON there.
 MariaDB: the test suite's (SLOWTAP_TEST_MYSQL_PORT/_SOCKET, see tests/integration/harness.py)
 or a throwaway one. Not part of the test suite.
@@ -66,10 +69,16 @@ WORKLOAD = os.environ.get("BENCH_INSTR_WORKLOAD") or "point"
 PIPELINE = 16
 
 
+SHAPES = ["SELECT c FROM t WHERE id=%d", "SELECT id FROM t WHERE id=%d",
+          "SELECT c, id FROM t WHERE id=%d", "SELECT COUNT(*) FROM t WHERE id=%d"]
+
+
 def statement(i):
     """The i-th statement of the workload and the rows it must return."""
     if WORKLOAD == "large":
         return "SELECT id, pad FROM t_large", LARGE_ROWS
+    if WORKLOAD == "shapes":
+        return SHAPES[i % len(SHAPES)] % ((i * 7919) % ROWS + 1), 1
     return "SELECT c FROM t WHERE id=%d" % ((i * 7919) % ROWS + 1), 1
 
 
@@ -312,7 +321,7 @@ def main(argv):
         if c not in CONFIGS:
             print(__doc__, file=sys.stderr)
             return 2
-    if WORKLOAD not in ("point", "large", "prepared", "pipelined") or (
+    if WORKLOAD not in ("point", "large", "prepared", "pipelined", "shapes") or (
             WORKLOAD in ("prepared", "pipelined") and "slowtap-nolog-trx" in argv[1:]):
         print(__doc__, file=sys.stderr)
         return 2
@@ -356,6 +365,7 @@ def main(argv):
     print("instructions per statement (%d %s, one connection, %s):" % (
         n, "SELECTs of 10,000 rows of 1 KiB" if large else "point selects",
         {"prepared": "prepared statements (sysbench)",
+         "shapes": "text protocol, %d shapes in turn" % len(SHAPES),
          "pipelined": "text protocol, %d statements per write" % PIPELINE}.get(
              WORKLOAD, "text protocol")))
     base = results.get("haproxy")
