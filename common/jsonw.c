@@ -190,14 +190,70 @@ jw_u16(struct jsonw *w, uint32_t v)
 }
 
 /* The escaping rule of jsonw.h, between quotes. */
+/* None of the eight bytes in x is a control byte, '"', '\\' or above 0x7f: all are copied as
+ * they are. A borrow only carries out of a byte that is itself one of those, so a set high bit
+ * never hides one; it may only flag a plain byte above a flagged one (then the loop looks). */
+static bool
+jw_plain8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    uint64_t t = (x - 0x20 * ones) | ((x ^ ('"' * ones)) - ones) | ((x ^ ('\\' * ones)) - ones) | x;
+    return (t & 0x80 * ones) == 0;
+}
+
+/* Every byte of u[0..n) is copied as it is (jw_plain8's question, for any length). */
+static bool
+jw_plain(const unsigned char *u, size_t n)
+{
+    uint64_t x;
+    if (n >= 8) { /* eight at a time, the last eight overlapping the ones before */
+        for (size_t i = 0; n - i > 8; i += 8) {
+            memcpy(&x, u + i, 8);
+            if (!jw_plain8(x)) {
+                return false;
+            }
+        }
+        memcpy(&x, u + n - 8, 8);
+        return jw_plain8(x);
+    }
+    if (n >= 4) { /* two four-byte halves, overlapping */
+        uint32_t lo, hi;
+        memcpy(&lo, u, 4);
+        memcpy(&hi, u + n - 4, 4);
+        return jw_plain8(lo | (uint64_t)hi << 32);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned)(u[i] - 0x20) >= 0x60 || u[i] == '"' || u[i] == '\\') {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void
 jw_str(struct jsonw *w, const char *s, size_t n)
 {
     const unsigned char *u = (const unsigned char *)s;
+    if (n + 2 <= sizeof w->buf - w->len && jw_plain(u, n)) { /* most keys and values */
+        char *p = w->buf + w->len;
+        *p = '"';
+        memcpy(p + 1, s, n);
+        p[n + 1] = '"';
+        w->len += n + 2;
+        return;
+    }
     bool ascii = (w->flags & JSONW_ASCII) != 0;
     size_t start = 0, i = 0;
     jw_putc(w, '"');
     while (i < n) {
+        if (n - i >= 8) { /* eight bytes at a time while none needs a look */
+            uint64_t x;
+            memcpy(&x, u + i, 8);
+            if (jw_plain8(x)) {
+                i += 8;
+                continue;
+            }
+        }
         unsigned char c = u[i];
         if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
             i++;

@@ -298,15 +298,25 @@ lit_free(struct lit_list *l)
     }
 }
 
-/* "# Params:" content: the literals joined by ", ", a cut one followed by "...". */
-static char *
-lit_join(const struct lit_list *l)
+/* The length of lit_join's text. */
+static size_t
+lit_join_len(const struct lit_list *l)
 {
     size_t len = 0;
     for (unsigned i = 0; i < l->count; i++) {
         len += (i ? 2 : 0) + l->n[i] + (l->cut[i] ? 3 : 0);
     }
-    char *out = malloc(len + 1);
+    return len;
+}
+
+/* "# Params:" content: the literals joined by ", ", a cut one followed by "...", into out
+ * (lit_join_len + 1 bytes), or a new heap string when out is NULL (NULL when out of memory). */
+static char *
+lit_join(const struct lit_list *l, char *out)
+{
+    if (!out) {
+        out = malloc(lit_join_len(l) + 1);
+    }
     if (!out) {
         return NULL;
     }
@@ -348,17 +358,23 @@ rec_fill_execute(struct rec *rec, const struct acct_stmt *st, const struct acct_
     lit_done(&lits);
 
     rec->bulk_rows = rows;
-    if (lits.count) {
-        rec->params = lit_join(&lits);
-    }
     size_t need = proto_substitute_at(st->sql, st->sql_len, st->ph_offs, st->nph, lits.p, lits.n,
                                       lits.count, NULL, 0);
-    char *sql = malloc(need + 1);
+    size_t plen = lits.count ? lit_join_len(&lits) + 1 : 0;
+    /* the statement and the parameters in the worker's scratch, lent (record.h), else each
+     * on the heap */
+    char *scratch = rec_scratch(need + 1 + plen);
+    if (lits.count) {
+        rec->params = lit_join(&lits, scratch ? scratch + need + 1 : NULL);
+        rec->lent |= scratch ? REC_LENT_PARAMS : 0;
+    }
+    char *sql = scratch ? scratch : malloc(need + 1);
     if (sql) {
         proto_substitute_at(st->sql, st->sql_len, st->ph_offs, st->nph, lits.p, lits.n, lits.count,
                             sql, need + 1);
         rec->sql = sql;
         rec->sql_len = need;
+        rec->lent |= scratch ? REC_LENT_SQL : 0;
     }
     rec->prepared_sql = st->sql; /* lent: the prepared statement's (record.h) */
     rec->lent |= REC_LENT_PREPARED;
@@ -490,12 +506,16 @@ record_where(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct
  * The last text statement's analysis, reused while the statements that follow differ from it
  * only in numbers (equal proto_fp_skeleton): an application's loop sends one shape with other
  * ids, and the skeleton costs about ten instructions a byte where the fingerprint costs over a
- * hundred.
+ * hundred. Behind it, per worker thread, the analyses of the last ACCT_FPW shapes any of its
+ * sessions sent (direct-mapped by the skeleton's hash): a new session, or one alternating
+ * between shapes, finds them there.
  * Statements whose skeleton or fingerprint does not fit, and USE, are analysed every time.
  */
 #define ACCT_FPC_SKEL 256
 #define ACCT_FPC_FP   256
+#define ACCT_FPW      128 /* a power of two */
 struct acct_fpcache {
+    bool used;
     unsigned sql_mode;
     size_t skel_len, fp_len;
     uint64_t digest;
@@ -504,8 +524,47 @@ struct acct_fpcache {
     char fp[ACCT_FPC_FP]; /* NUL-terminated */
 };
 
+/* The worker thread's shapes (heap on first use; acct_thread_end frees them). */
+static _Thread_local struct acct_fpcache *acct_fpw;
+
+void
+acct_thread_end(void)
+{
+    free(acct_fpw);
+    acct_fpw = NULL;
+}
+
+/* Entry fc holds the analysis of skeleton skel[0..sk) under sql_mode. */
+static bool
+fpc_is(const struct acct_fpcache *fc, const char *skel, size_t sk, unsigned sql_mode)
+{
+    return fc && fc->used && fc->sql_mode == sql_mode && fc->skel_len == sk &&
+           memcmp(fc->skel, skel, sk) == 0;
+}
+
+/* The worker's slot for skeleton skel[0..sk) (FNV-1a over eight bytes at a time), NULL when
+ * its table cannot be had. */
+static struct acct_fpcache *
+fpw_slot(const char *skel, size_t sk, unsigned sql_mode)
+{
+    if (!acct_fpw && !(acct_fpw = calloc(ACCT_FPW, sizeof *acct_fpw))) {
+        return NULL;
+    }
+    uint64_t h = 14695981039346656037ull ^ sql_mode;
+    size_t i = 0;
+    for (; sk - i >= 8; i += 8) {
+        uint64_t x;
+        memcpy(&x, skel + i, 8);
+        h = (h ^ x) * 1099511628211ull;
+    }
+    for (; i < sk; i++) {
+        h = (h ^ (unsigned char)skel[i]) * 1099511628211ull;
+    }
+    return &acct_fpw[(h ^ h >> 29) & (ACCT_FPW - 1)];
+}
+
 /* proto_stmt_analyze of sql[0..len) into fp (capacity cap), or the cached analysis of an
- * earlier statement with the same skeleton. */
+ * earlier statement with the same skeleton (the session's last, else the worker's). */
 static void
 analyze_text(struct acct_sess *as, const char *sql, size_t len, unsigned sql_mode, char *fp,
              size_t cap, char *db, size_t db_cap, struct proto_stmt_info *info)
@@ -513,13 +572,23 @@ analyze_text(struct acct_sess *as, const char *sql, size_t len, unsigned sql_mod
     char skel[ACCT_FPC_SKEL];
     size_t sk = proto_fp_skeleton(sql, len, sql_mode, skel, sizeof skel);
     struct acct_fpcache *fc = as->fpc;
-    if (sk != PROTO_FP_SKELETON_NONE && fc && fc->sql_mode == sql_mode && fc->skel_len == sk &&
-        memcmp(fc->skel, skel, sk) == 0 && cap > 0) {
-        strcopy(fp, cap, fc->fp, fc->fp_len);
-        info->digest = fc->digest;
-        info->kind = fc->kind;
-        info->schema_changed = false;
-        return;
+    struct acct_fpcache *fw = NULL;
+    if (sk != PROTO_FP_SKELETON_NONE && cap > 0) {
+        if (!fpc_is(fc, skel, sk, sql_mode)) {
+            fw = fpw_slot(skel, sk, sql_mode);
+            if (fpc_is(fw, skel, sk, sql_mode) && (fc || (fc = as->fpc = malloc(sizeof *fc)))) {
+                *fc = *fw; /* the session's last from now on */
+            } else {
+                fc = NULL;
+            }
+        }
+        if (fc) {
+            strcopy(fp, cap, fc->fp, fc->fp_len);
+            info->digest = fc->digest;
+            info->kind = fc->kind;
+            info->schema_changed = false;
+            return;
+        }
     }
     proto_stmt_analyze(sql, len, sql_mode, fp, cap, db, db_cap, info);
     size_t fl = strnlen(fp, cap);
@@ -527,9 +596,11 @@ analyze_text(struct acct_sess *as, const char *sql, size_t len, unsigned sql_mod
         fl + 1 >= cap) {
         return; /* (a fingerprint cut at cap is not kept: a longer buffer would differ) */
     }
+    fc = as->fpc;
     if (!fc && !(fc = as->fpc = malloc(sizeof *fc))) {
         return;
     }
+    fc->used = true;
     fc->sql_mode = sql_mode;
     fc->skel_len = sk;
     memcpy(fc->skel, skel, sk);
@@ -537,6 +608,9 @@ analyze_text(struct acct_sess *as, const char *sql, size_t len, unsigned sql_mod
     fc->fp_len = fl;
     fc->digest = info->digest;
     fc->kind = info->kind;
+    if (fw) {
+        *fw = *fc; /* the worker's too, in place of what had its slot */
+    }
 }
 
 /* ---- the session's temporary tables ---- */
@@ -730,7 +804,7 @@ record(struct acct_sess *as, const struct acct_ctx *ctx, const struct acct_cmd *
         COUNTER_ADD(ctx->counters, slow_statements, 1);
     }
 
-    struct rec *rec = rec_new();
+    struct rec *rec = rec_new_fill(); /* user to err_msg are written below */
     if (!rec) {
         return;
     }

@@ -168,5 +168,8 @@ void acct_command(struct acct_sess *as, const struct acct_ctx *ctx, const struct
 
 /* Counts a command that has no response (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA). */
 void acct_no_response(const struct acct_ctx *ctx);
+/* Frees the worker thread's cache of statement shapes (the analyses of text statements by
+ * skeleton, shared by the thread's sessions); call it before a worker thread exits. */
+void acct_thread_end(void);
 
 #endif

@@ -82,8 +82,8 @@ struct rec {
     /* it repeats a shape in an N+1 run (findings.h): the run so far, for `# N_plus_one:` */
     struct findings_mark n_plus_one;
 
-    /* Which of sql, prepared_sql, fingerprint and tags are lent (REC_LENT_*): not the record's
-     * to free; rec_own copies them. */
+    /* Which of sql, prepared_sql, fingerprint, tags and params are lent (REC_LENT_*): not the
+     * record's to free; rec_own copies them. */
     unsigned lent;
 
     /* auto-EXPLAIN (explain/explain.h): the session sets live_token, pfs_only and log;
@@ -97,9 +97,15 @@ struct rec {
 #define REC_LENT_PREPARED    2u
 #define REC_LENT_FINGERPRINT 4u
 #define REC_LENT_TAGS        8u
+#define REC_LENT_PARAMS      16u
 
 /* Allocates a zeroed record. Returns NULL when out of memory. */
 struct rec *rec_new(void);
+/* As rec_new, but the strings user, host, schema, sql_mode, err_msg, explain.tmp_table and
+ * explain.error are empty with undefined bytes after their NUL (a reused record is not zeroed
+ * there): for a caller that writes them (strcopy) or leaves them empty, and a reader that
+ * stops at the NUL. */
+struct rec *rec_new_fill(void);
 /* Frees a record and everything it owns, explain's output too (NULL is fine). */
 void rec_free(struct rec *r);
 
@@ -109,6 +115,12 @@ void rec_free(struct rec *r);
  * frees the kept one; call it before the thread exits. Other threads free as usual. */
 void rec_cache_begin(void);
 void rec_cache_end(void);
+/* Between those calls: the thread's scratch of at least n bytes for strings a record lends
+ * (an execute's substituted statement and parameters): valid until the next call on the
+ * thread, so a record using it must be written or rec_own'd first, as with every lent string.
+ * NULL on other threads or when out of memory (then the caller allocates). Freed by
+ * rec_cache_end. */
+char *rec_scratch(size_t n);
 /* Makes the record's lent strings its own (copies them): before it goes to another thread.
  * False when out of memory (what could not be copied stays lent). */
 bool rec_own(struct rec *r);

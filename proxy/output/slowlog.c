@@ -491,6 +491,10 @@ w_2digits(char *p, unsigned v)
 static char *
 w_u64(char *p, uint64_t v)
 {
+    if (v < 10) { /* most counts of a point statement: 0 or 1 */
+        *p++ = (char)('0' + v);
+        return p;
+    }
     char tmp[24];
     char *end = tmp + sizeof tmp, *q = end;
     while (v >= 100) {
@@ -556,19 +560,44 @@ w_field(char *p, const char *s, size_t n)
     return p;
 }
 
-static void
-text_head(struct logbuf *b, const struct rec *r, const char *tbuf)
+/* The lines of an entry that are the same for every entry of a session (until its user or
+ * schema changes): "# User@Host:", "# Thread_id: ... QC_hit: No" and "use schema;", formatted
+ * once and kept per worker thread with the values they were formatted from, reused while the
+ * next entry has the same thread id, user, host and schema. */
+struct slowlog_sess_lines {
+    bool valid;
+    uint32_t thread_id;
+    uint8_t ulen, hlen, slen;
+    char user[sizeof(((struct rec *)0)->user)];
+    char host[sizeof(((struct rec *)0)->host)];
+    char schema[sizeof(((struct rec *)0)->schema)];
+    size_t head_len, use_len;
+    char head[4 * 64 + 2 * 64 + 2 * 64 + 128]; /* w_field: at most 2 bytes out per byte in */
+    char use[2 * 64 + 16];
+};
+
+static _Thread_local struct slowlog_sess_lines slowlog_sess = {.valid = false};
+
+static const struct slowlog_sess_lines *
+slowlog_sess_lines(const struct rec *r)
 {
+    struct slowlog_sess_lines *c = &slowlog_sess;
     size_t ulen = strnlen(r->user, sizeof(r->user));
     size_t hlen = strnlen(r->host, sizeof(r->host));
     size_t slen = strnlen(r->schema, sizeof(r->schema));
-    char *start = logbuf_reserve(b, 512 + 4 * ulen + 2 * hlen + 2 * slen);
-    if (!start) {
-        return; /* out of memory: the entry is dropped */
+    if (c->valid && c->thread_id == r->thread_id && c->ulen == ulen && c->hlen == hlen &&
+        c->slen == slen && memcmp(c->user, r->user, ulen) == 0 &&
+        memcmp(c->host, r->host, hlen) == 0 && memcmp(c->schema, r->schema, slen) == 0) {
+        return c;
     }
-    char *p = W_LIT(start, "# Time: ");
-    p = w_mem(p, tbuf, 22);
-    p = W_LIT(p, "\n# User@Host: ");
+    c->thread_id = r->thread_id;
+    c->ulen = (uint8_t)ulen;
+    c->hlen = (uint8_t)hlen;
+    c->slen = (uint8_t)slen;
+    memcpy(c->user, r->user, ulen);
+    memcpy(c->host, r->host, hlen);
+    memcpy(c->schema, r->schema, slen);
+    char *p = W_LIT(c->head, "# User@Host: ");
     p = w_field(p, r->user, ulen);
     p = W_LIT(p, "[");
     p = w_field(p, r->user, ulen);
@@ -583,7 +612,32 @@ text_head(struct logbuf *b, const struct rec *r, const char *tbuf)
     p = w_u64(p, r->thread_id);
     p = W_LIT(p, "  Schema: ");
     p = w_field(p, r->schema, slen);
-    p = W_LIT(p, "  QC_hit: No\n# Query_time: ");
+    p = W_LIT(p, "  QC_hit: No\n");
+    c->head_len = (size_t)(p - c->head);
+    p = c->use;
+    if (slen) {
+        p = W_LIT(p, "use ");
+        p = w_field(p, r->schema, slen);
+        p = W_LIT(p, ";\n");
+    }
+    c->use_len = (size_t)(p - c->use);
+    c->valid = true;
+    return c;
+}
+
+static void
+text_head(struct logbuf *b, const struct rec *r, const struct slowlog_sess_lines *sl,
+          const char *tbuf)
+{
+    char *start = logbuf_reserve(b, 512 + sl->head_len);
+    if (!start) {
+        return; /* out of memory: the entry is dropped */
+    }
+    char *p = W_LIT(start, "# Time: ");
+    p = w_mem(p, tbuf, 22);
+    p = W_LIT(p, "\n");
+    p = w_mem(p, sl->head, sl->head_len);
+    p = W_LIT(p, "# Query_time: ");
     p = w_secs(p, r->query_us);
     p = W_LIT(p, "  Lock_time: ");
     p = w_secs(p, slowlog_lock_us(r));
@@ -666,23 +720,29 @@ text_digest(struct logbuf *b, const struct rec *r, const char *params, size_t pl
 /* The entry's last lines: "use", "SET timestamp" and the statement s[0..n) (already redacted
  * when asked), or the administrator command of a command without text, in one pass. */
 static void
-text_tail(struct logbuf *b, const struct rec *r, const char *s, size_t n, bool admin)
+text_tail(struct logbuf *b, const struct rec *r, const struct slowlog_sess_lines *sl, const char *s,
+          size_t n, bool admin)
 {
     char num[4];
-    size_t slen = strnlen(r->schema, sizeof(r->schema));
-    char *start = logbuf_reserve(b, 128 + 2 * slen + 2 * n);
+    char *start = logbuf_reserve(b, 128 + sl->use_len + 2 * n);
     if (!start) {
         return;
     }
     char *p = start;
-    if (slen) {
-        p = W_LIT(p, "use ");
-        p = w_field(p, r->schema, slen);
-        p = W_LIT(p, ";\n");
+    p = w_mem(p, sl->use, sl->use_len);
+    /* the same for every entry of a second: formatted once per second per worker */
+    static _Thread_local uint64_t ts_sec = UINT64_MAX;
+    static _Thread_local char ts_line[48];
+    static _Thread_local size_t ts_len;
+    uint64_t sec = (uint64_t)(r->start_wall_us < 0 ? 0 : r->start_wall_us / 1000000);
+    if (sec != ts_sec) {
+        char *q = W_LIT(ts_line, "SET timestamp=");
+        q = w_u64(q, sec);
+        q = W_LIT(q, ";\n");
+        ts_len = (size_t)(q - ts_line);
+        ts_sec = sec;
     }
-    p = W_LIT(p, "SET timestamp=");
-    p = w_u64(p, (uint64_t)(r->start_wall_us < 0 ? 0 : r->start_wall_us / 1000000));
-    p = W_LIT(p, ";\n");
+    p = w_mem(p, ts_line, ts_len);
     if (admin) {
         const char *label = slowlog_cmd_label(r->cmd, num);
         p = W_LIT(p, "# administrator command: ");
@@ -701,7 +761,8 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
 
     logbuf_begin(b);
     slowlog_mariadb_time(r->start_wall_us, tbuf);
-    text_head(b, r, tbuf);
+    const struct slowlog_sess_lines *sl = slowlog_sess_lines(r);
+    text_head(b, r, sl, tbuf);
     if (r->explain.has_pfs) {
         slowlog_text_pfs(b, r);
     }
@@ -831,7 +892,7 @@ slowlog_write_text(struct logbuf *b, const struct filter *f, bool redact, const 
     if (!admin && redact) {
         stmt = slowlog_redact(f, 0, stmt, n, &n);
     }
-    text_tail(b, r, stmt, n, admin);
+    text_tail(b, r, sl, stmt, n, admin);
     logbuf_end(b);
 }
 

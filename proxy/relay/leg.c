@@ -96,6 +96,10 @@ leg_init(struct leg *l, struct leg *peer, const struct leg_ops *ops, void *owner
     *l = (struct leg){
         .bev = NULL,
         .rd = NULL,
+        .fd = -1,
+        .flat = NULL,
+        .flat_len = 0,
+        .big = false,
         .peer = peer,
         .ops = ops,
         .owner = owner,
@@ -116,6 +120,7 @@ leg_attach(struct leg *l, struct event_base *base, evutil_socket_t fd, bool node
         return false;
     }
     l->sock = true;
+    l->fd = fd;
     l->connected = true;
     leg_tune(l);
     if (nodelay) {
@@ -245,6 +250,10 @@ leg_close(struct leg *l, bool reset)
     }
     l->tls = false;
     l->sock = false;
+    l->fd = -1;
+    l->flat = NULL;
+    l->flat_len = 0;
+    l->big = false;
     l->paused = false;
     l->copy = false;
 }
@@ -376,17 +385,45 @@ leg_read_fd(evutil_socket_t fd, struct evbuffer *in)
     return (long)got;
 }
 
-/* The socket is readable: read into the bufferevent's input, then tell the session as the
- * bufferevent would have (readable, or an end-of-file or error event). */
+/* The one read of a wake-up with an empty input (leg.h: flat), per worker thread: a statement,
+ * a small result, or the first part of a large one. */
+#define LEG_FLAT_SIZE (64u << 10)
+static _Thread_local uint8_t leg_flat_buf[LEG_FLAT_SIZE];
+
+/* The socket is readable: read into the per-thread buffer (flat, see below), else into the
+ * bufferevent's input; then tell the session as the bufferevent would have (readable, or an
+ * end-of-file or error event). */
 static void
 leg_own_read(evutil_socket_t fd, short what, void *arg)
 {
     struct leg *l = arg;
     (void)what;
     struct evbuffer *in = bufferevent_get_input(l->bev);
-    evbuffer_unfreeze(in, 0); /* as the socket bufferevent does around its reads */
-    long r = leg_read_fd(fd, in);
-    evbuffer_freeze(in, 0);
+    long r;
+    const struct leg *p = l->peer;
+    /* in place only where it saves work: not in a large transfer (big: there the input's
+     * pieces move to the peer's output without a copy when it must wait), nothing kept in
+     * the input, no compression, and a peer that is a plain socket (or gone) */
+    if (!l->big && !l->zon && !p->zon && (!p->bev || p->sock) && evbuffer_get_length(in) == 0) {
+        ssize_t got = recv(fd, leg_flat_buf, sizeof leg_flat_buf, 0);
+        if (got > 0) {
+            /* a full buffer: a large transfer, which the input's larger reads and moves of
+             * pieces serve better from the next read on */
+            l->big = (size_t)got == sizeof leg_flat_buf;
+            l->flat = leg_flat_buf;
+            l->flat_len = (size_t)got;
+            l->ops->readable(l->owner, l); /* walks it or leg_unflat's it; l may be gone */
+            return;
+        }
+        r = got == 0 ? 0 : errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -2 : -1;
+    } else {
+        evbuffer_unfreeze(in, 0); /* as the socket bufferevent does around its reads */
+        r = leg_read_fd(fd, in);
+        evbuffer_freeze(in, 0);
+        if (r >= 0 && (size_t)r < LEG_FLAT_SIZE) {
+            l->big = false; /* the large transfer is over */
+        }
+    }
     if (r == -2) {
         return;
     }
@@ -420,6 +457,23 @@ struct evbuffer *
 leg_input(const struct leg *l)
 {
     return bufferevent_get_input(l->bev);
+}
+
+void
+leg_unflat(struct leg *l)
+{
+    if (!l->flat) {
+        return;
+    }
+    if (l->bev) {
+        struct evbuffer *in = bufferevent_get_input(l->bev);
+        evbuffer_unfreeze(in, 0);
+        /* out of memory: the bytes are lost, and the session's framing with them */
+        evbuffer_add(in, l->flat, l->flat_len);
+        evbuffer_freeze(in, 0);
+    }
+    l->flat = NULL;
+    l->flat_len = 0;
 }
 
 bool
@@ -642,12 +696,13 @@ cur_seek(struct leg_cur *c, size_t off)
         }
     }
     struct evbuffer_ptr pos; /* before the pieces seen, or past them: look again from off */
-    if (evbuffer_ptr_set(c->buf, &pos, off, EVBUFFER_PTR_SET) < 0) {
+    if (off > 0 && evbuffer_ptr_set(c->buf, &pos, off, EVBUFFER_PTR_SET) < 0) {
         c->n = 0;
         c->i = 0;
         return false;
     }
-    int n = evbuffer_peek(c->buf, -1, &pos, c->v, LEG_CUR_VECS);
+    /* from the start (a walk's first packet): no position to set */
+    int n = evbuffer_peek(c->buf, -1, off > 0 ? &pos : NULL, c->v, LEG_CUR_VECS);
     c->n = n < LEG_CUR_VECS ? n : LEG_CUR_VECS;
     c->i = 0;
     c->at = off;

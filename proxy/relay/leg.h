@@ -25,7 +25,12 @@
  *   gets their bytes and the last one's sequence id.
  *   Passed bytes go to the peer in one writev from the input's pieces when the peer is a
  *   plain socket with nothing waiting (else through the peer's output buffer); when the peer
- *   has no connection (the client left) they are dropped. Over LEG_HIGH_WATER bytes waiting
+ *   has no connection (the client left) they are dropped.
+ *   The leg's own reads (command phase, plain socket, neither side compressed) take what the
+ *   socket has with one recv into a per-thread buffer, not the input, when the input is
+ *   empty: `flat` is then set during ops->readable, and the walk reads it in place, sends what
+ *   it passes over with one send, and leaves only what it did not walk (a packet's start) in
+ *   the input. A readable callback that does not walk calls leg_unflat first. Over LEG_HIGH_WATER bytes waiting
  *   in the peer's output, src stops reading until it drains below LEG_LOW_WATER.
  *
  * Events: ops->readable when bytes arrived (leg_relay is the session's to call, so that it
@@ -91,7 +96,11 @@ struct leg_ops {
     size_t (*want)(void *owner, const struct leg *src, uint8_t first);
     enum leg_verdict (*packet)(void *owner, struct leg *src, struct leg_pkt *pkt);
     void (*end)(void *owner, struct leg *src);
-    void (*copy)(void *owner, struct leg *src, struct evbuffer *in, size_t off, size_t n);
+    /* The n body bytes at offset off of in; `flat`: the same bytes when they lie in one piece
+     * (read them there), else NULL. Bytes read in place (flat, below) are not in `in`: flat
+     * is then always given. */
+    void (*copy)(void *owner, struct leg *src, struct evbuffer *in, size_t off, size_t n,
+                 const uint8_t *flat);
     /* False: no row fast path now. */
     bool (*rows)(void *owner, const struct leg *src);
     bool (*row)(void *owner, uint8_t first, uint32_t len);
@@ -107,11 +116,16 @@ struct leg {
     struct leg *peer;
     const struct leg_ops *ops;
     void *owner;
-    bool tls;       /* bev is a TLS filter */
-    bool sock;      /* bev is a plain socket slowtap may writev to directly */
-    bool connected; /* the socket's connect finished */
-    bool paused;    /* reading stopped by backpressure */
-    bool copy;      /* body bytes go to ops->copy too */
+    bool tls;           /* bev is a TLS filter */
+    bool sock;          /* bev is a plain socket slowtap may writev to directly */
+    evutil_socket_t fd; /* with sock: that socket (bufferevent_getfd, without the call) */
+    bool connected;     /* the socket's connect finished */
+    bool paused;        /* reading stopped by backpressure */
+    bool copy;          /* body bytes go to ops->copy too */
+    /* During ops->readable only: the bytes just read, in place of the input (the contract) */
+    uint8_t *flat;
+    size_t flat_len;
+    bool big; /* the last read filled the flat buffer: read into the input until one does not */
     /* Non-NULL (a capture runs, capture.h): the payloads of the row packets ops->row takes in
      * a run are hashed into *rowsum (FNV-1a 64, proto_cap_fnv) as they are passed over. */
     uint64_t *rowsum;
@@ -171,6 +185,9 @@ void leg_reading(struct leg *l, bool on);
 void leg_own_reads(struct leg *l, struct event_base *base);
 
 struct evbuffer *leg_input(const struct leg *l);
+/* Moves the bytes just read (flat, see the contract) to the end of the input, for a reader of
+ * leg_input; nothing when there are none. */
+void leg_unflat(struct leg *l);
 /* True when nothing has come from the peer yet that is not consumed: the input is empty and
  * the socket has no byte waiting (or the peer is gone). */
 bool leg_nothing_read(const struct leg *l);

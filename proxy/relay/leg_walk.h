@@ -8,6 +8,7 @@
 #ifndef SLOWTAP_LEG_WALK_H
 #define SLOWTAP_LEG_WALK_H
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <event2/buffer.h>
@@ -58,7 +59,7 @@ leg_push(struct leg *l)
     /* A socket bufferevent keeps the start of its output frozen outside its own write
      * callback; do as that callback does. */
     evbuffer_unfreeze(out, 1);
-    evbuffer_write(out, bufferevent_getfd(l->bev));
+    evbuffer_write(out, l->fd);
     evbuffer_freeze(out, 1);
     if (evbuffer_get_length(out) > 0) {
         /* The rest, or the error, is libevent's: it reports failures through the event cb. */
@@ -91,7 +92,7 @@ leg_send_from(struct evbuffer *in, size_t n, struct leg *dst)
             iov[i].iov_len = want + v[i].iov_len > n ? n - want : v[i].iov_len;
             want += iov[i].iov_len;
         }
-        ssize_t r = nv > 0 ? writev(bufferevent_getfd(dst->bev), iov, nv) : 0;
+        ssize_t r = nv > 0 ? writev(dst->fd, iov, nv) : 0;
         size_t sent = r > 0 ? (size_t)r : 0;
         evbuffer_drain(in, sent);
         n -= sent;
@@ -109,6 +110,29 @@ leg_send_from(struct evbuffer *in, size_t n, struct leg *dst)
     evbuffer_remove_buffer(in, out, n);
     leg_push(dst);
 }
+/* leg_send_from for bytes in memory (flat, leg.h): one send when dst is a plain socket with
+ * nothing waiting, what the kernel does not take (or all of it otherwise) to dst's output. */
+static inline void
+leg_send_flat(const uint8_t *p, size_t n, struct leg *dst)
+{
+    struct evbuffer *out = bufferevent_get_output(dst->bev);
+    if (dst->sock && dst->connected && !(bufferevent_get_enabled(dst->bev) & EV_WRITE) &&
+        evbuffer_get_length(out) == 0) {
+        ssize_t r = send(dst->fd, p, n, MSG_NOSIGNAL);
+        size_t sent = r > 0 ? (size_t)r : 0;
+        if (sent == n) {
+            return;
+        }
+        /* The kernel is full (or the send failed): libevent's write event takes the rest and
+         * reports an error through the event callback. */
+        evbuffer_add(out, p + sent, n - sent);
+        bufferevent_enable(dst->bev, EV_WRITE);
+        return;
+    }
+    evbuffer_add(out, p, n);
+    leg_push(dst);
+}
+
 /* The bytes walked so far go on to the peer (see the contract). Returns -1 when out of
  * memory. */
 static inline int
@@ -177,6 +201,21 @@ leg_cur_hash(struct leg_cur *c, size_t off, size_t n, uint64_t h)
     return leg_cur_hash_slow(c, off, n, h);
 }
 
+/* The n bytes at offset off when they lie in one piece of the input, else NULL. */
+static inline const uint8_t *
+leg_cur_span(struct leg_cur *c, size_t off, size_t n)
+{
+    if (!(c->i < c->n && off >= c->at && off - c->at < c->v[c->i].iov_len)) {
+        uint8_t one;
+        if (n == 0 || leg_cur_get_slow(c, off, 1, &one) == &one) {
+            return NULL; /* (a piece of one byte is never a copy) */
+        }
+    }
+    const struct evbuffer_iovec *v = &c->v[c->i];
+    size_t skip = off - c->at;
+    return v->iov_len - skip >= n ? (const uint8_t *)v->iov_base + skip : NULL;
+}
+
 /*
  * The rows of a result set, from offset off of the input: each whole row packet (ops->row) is
  * counted from its header and first byte and passed over, with the framer left as the
@@ -229,21 +268,34 @@ leg_walk(struct leg *src, const struct leg_ops *ops, struct leg_err *err)
         bool zdst = dst->zon && dst->zalg != PROTO_ZALG_NONE;
         bool zpass = zsrc && zdst && src->zalg == dst->zalg;
         bool zlater = false;
+        /* bytes just read, walked in place (leg.h: flat); compressed sides read the input */
+        uint8_t *flat = NULL;
+        if (src->flat && (zsrc || zdst || evbuffer_get_length(in) > 0)) {
+            leg_unflat(src);
+        } else if (src->flat) {
+            flat = src->flat;
+            src->flat = NULL;
+        }
         if (zsrc) {
             if (leg_z_inflow(src, zpass, err) < 0) {
                 return -1;
             }
             in = src->zplain;
         }
-        size_t total = evbuffer_get_length(in), off = 0;
+        size_t total = flat ? src->flat_len : evbuffer_get_length(in), off = 0;
         uint8_t hb[PROTO_HDR_LEN + LEG_PEEK_MORE];
         struct leg_cur cur = {.buf = in, .n = 0, .i = 0, .at = 0};
+        if (flat) { /* one piece: every leg_cur_get is the fast path */
+            cur.v[0].iov_base = flat;
+            cur.v[0].iov_len = total;
+            cur.n = 1;
+        }
 
         while (off < total) {
             if (fr->body_left > 0) {
                 size_t n = total - off < fr->body_left ? total - off : (size_t)fr->body_left;
                 if (src->copy) {
-                    ops->copy(src->owner, src, in, off, n);
+                    ops->copy(src->owner, src, in, off, n, leg_cur_span(&cur, off, n));
                 }
                 fr->body_left -= n;
                 off += n;
@@ -284,7 +336,11 @@ leg_walk(struct leg *src, const struct leg_ops *ops, struct leg_err *err)
                     return -1;
                 }
                 if (pkt.seq != h[3]) {
-                    leg_poke(in, off + 3, pkt.seq);
+                    if (flat) {
+                        flat[off + 3] = pkt.seq;
+                    } else {
+                        leg_poke(in, off + 3, pkt.seq);
+                    }
                 }
                 off += PROTO_HDR_LEN;
                 if (pkt.new_cmd && zdst && !zpass) {
@@ -314,6 +370,27 @@ leg_walk(struct leg *src, const struct leg_ops *ops, struct leg_err *err)
                     break;
                 }
             }
+        }
+        if (flat) {
+            /* what was walked goes on; what was not (a packet's start) waits in the input */
+            relayed += (long)off;
+            if (off && dst->bev) {
+                leg_send_flat(flat, off, dst);
+                if (leg_pending_out(dst) > LEG_HIGH_WATER) {
+                    leg_reading(src, false);
+                    src->paused = true;
+                }
+            }
+            if (off < total && src->bev) {
+                src->flat = flat + off;
+                src->flat_len = total - off;
+                leg_unflat(src);
+            }
+            src->flat_len = 0;
+            if (!zlater || !src->bev || evbuffer_get_length(leg_input(src)) == 0) {
+                return relayed;
+            }
+            continue;
         }
         if (off || zpass) {
             relayed += (long)off;

@@ -277,7 +277,7 @@ sess_pool_free(struct worker *w)
 
 /* Appends payload bytes to the record, up to SESS_COPY_MAX. */
 static inline __attribute__((always_inline)) void
-pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n)
+pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n, const uint8_t *flat)
 {
     size_t max = pc->cmd == PROTO_COM_STMT_EXECUTE || pc->cmd == PROTO_COM_STMT_BULK_EXECUTE
                      ? SESS_COPY_MAX_EXEC
@@ -304,9 +304,13 @@ pcmd_copy(struct pcmd *pc, struct evbuffer *in, size_t off, size_t n)
         pc->buf = nb;
         pc->cap = want;
     }
-    struct evbuffer_ptr pos;
-    evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
-    evbuffer_copyout_from(in, &pos, pc->buf + pc->len, n);
+    if (flat) { /* in one piece of the input (leg.h): no position to set */
+        memcpy(pc->buf + pc->len, flat, n);
+    } else {
+        struct evbuffer_ptr pos;
+        evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+        evbuffer_copyout_from(in, &pos, pc->buf + pc->len, n);
+    }
     pc->len += n;
     pc->buf[pc->len] = '\0';
 }
@@ -684,7 +688,7 @@ cap_command(struct sess *s, const struct pcmd *pc, const struct pstmt *st,
 
 /* Keeps LOCAL INFILE bytes the client sends (up to SESS_CAP_FILE_MAX). */
 static void
-cap_file_copy(struct sess *s, struct evbuffer *in, size_t off, size_t n)
+cap_file_copy(struct sess *s, struct evbuffer *in, size_t off, size_t n, const uint8_t *flat)
 {
     if (s->cap_file_len >= SESS_CAP_FILE_MAX) {
         return;
@@ -703,6 +707,11 @@ cap_file_copy(struct sess *s, struct evbuffer *in, size_t off, size_t n)
         }
         s->cap_file = nb;
         s->cap_file_cap = cap;
+    }
+    if (flat) {
+        memcpy(s->cap_file + s->cap_file_len, flat, n);
+        s->cap_file_len += n;
+        return;
     }
     struct evbuffer_ptr pos;
     if (evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET) == 0) {
@@ -1568,7 +1577,8 @@ static unsigned
 count_ends(const struct sess *s)
 {
     struct evbuffer *in = leg_input(&s->be);
-    size_t total = evbuffer_get_length(in), off = 0;
+    const uint8_t *flat = s->be.flat; /* bytes read in place (leg.h), the input empty */
+    size_t total = flat ? s->be.flat_len : evbuffer_get_length(in), off = 0;
     struct proto_framer fr = s->be.fr;
     struct proto_resp r = s->resp;
     const struct pcmd *head = s->q_head;
@@ -1598,14 +1608,22 @@ count_ends(const struct sess *s)
             break;
         }
         struct evbuffer_ptr pos;
-        evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
-        evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN);
+        if (flat) {
+            memcpy(h, flat + off, PROTO_HDR_LEN);
+        } else {
+            evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
+            evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN);
+        }
         uint32_t len = proto_le24(h);
         size_t want = len < PROTO_RESP_PEEK ? len : PROTO_RESP_PEEK;
         if (len >= PROTO_MAX_PAYLOAD || total - off - PROTO_HDR_LEN < len) {
             break; /* counted once whole */
         }
-        evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN + want);
+        if (flat) {
+            memcpy(h, flat + off, PROTO_HDR_LEN + want);
+        } else {
+            evbuffer_copyout_from(in, &pos, h, PROTO_HDR_LEN + want);
+        }
         struct proto_frame_step st;
         proto_framer_step(&fr, h, PROTO_HDR_LEN, &st);
         off += PROTO_HDR_LEN;
@@ -1779,6 +1797,9 @@ on_readable(void *owner, struct leg *l)
 {
     struct sess *s = owner;
     s->now = worker_now_us();
+    if (s->state != SESS_COMMAND) {
+        leg_unflat(l); /* bytes read in place (leg.h): these states read the input itself */
+    }
     if (l == &s->cli) {
         switch (s->state) {
         case SESS_HANDSHAKE:
@@ -1956,15 +1977,17 @@ on_end(void *owner, struct leg *src)
 }
 
 static inline __attribute__((always_inline)) void
-on_copy(void *owner, struct leg *src, struct evbuffer *in, size_t off, size_t n)
+on_copy(void *owner, struct leg *src, struct evbuffer *in, size_t off, size_t n,
+        const uint8_t *flat)
 {
     struct sess *s = owner;
     if (__builtin_expect(src == &s->be, 0)) {
-        s->cap_sum = leg_hash(in, off, n, s->cap_sum); /* a row's payload (capture) */
+        /* a row's payload (capture) */
+        s->cap_sum = flat ? proto_cap_fnv(s->cap_sum, flat, n) : leg_hash(in, off, n, s->cap_sum);
     } else if (s->rx) {
-        pcmd_copy(s->rx, in, off, n);
+        pcmd_copy(s->rx, in, off, n, flat);
     } else if (s->cap_infile) {
-        cap_file_copy(s, in, off, n);
+        cap_file_copy(s, in, off, n, flat);
     }
 }
 

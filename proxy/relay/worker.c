@@ -392,6 +392,7 @@ worker_main(void *arg)
     stats_local_merge(w->stats);
     routes_local_merge(w->routes);
     rec_cache_end();
+    acct_thread_end();
     slowlog_thread_cleanup();
     return NULL;
 }

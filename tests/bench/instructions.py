@@ -10,14 +10,18 @@ selects run (SELECT c FROM t WHERE id=<n>, a different id each), and the counts 
 (callgrind_control -d). Instructions per statement = the dump's total / N (every thread of the
 process, the event loop and timers included). Configurations:
   slowtap-logged   --long-query-time 0 (every statement logged to a text slow log), --http on
-  slowtap-capture  as slowtap-logged, plus --capture (every command recorded, issue 27); the
-                   ratio to slowtap-logged is capture's cost (issue 27: at most 1.05)
+  slowtap-capture  as slowtap-logged, plus --capture (every command recorded): capturing on
+                   top of logging every statement
+  slowtap-capture-only  --capture with nothing logged (--long-query-time 10): a capture in
+                   place of logging every statement; its ratio to slowtap-logged is what
+                   capturing costs against logging every statement
   slowtap-nolog    --long-query-time 10 (nothing logged), --http on
   slowtap-nolog-trx  the same, every measured statement inside one open transaction (BEGIN
                    before the warm-up, COMMIT after the dump): what following transactions
                    costs the fast path (issue 13: the per-transaction accounting and the
                    session registry's statement ring, published only inside a transaction;
                    neither has a switch, so outside vs inside is the comparison)
+  slowtap-json     as slowtap-logged with --log-format json (every statement a JSON line)
   haproxy          haproxy mode tcp, nbthread 1
 slowtap runs with --threads 1. Prints instructions/statement per configuration, the ratios to
 haproxy (and of slowtap-nolog-trx to slowtap-nolog), and the top functions (self cost) per
@@ -30,10 +34,16 @@ prepared statements (--db-ps-mode=auto, one thread, --events N after a warm-up o
 BENCH_INSTR_WARMUP), as in tests/bench/run: each statement is a COM_STMT_EXECUTE, so this
 counts the binary-protocol path (parameters decoded and substituted for the log). The
 configuration -trx does not apply there.
+With BENCH_INSTR_WORKLOAD=shapes the point selects take four shapes in turn (other columns,
+COUNT(*)): a statement's shape is never its predecessor's, so this counts the analysis a
+session's one-shape cache cannot reuse.
+With BENCH_INSTR_WORKLOAD=pipelined the client sends PIPELINE (16) point selects in one write
+before reading their 16 results (pymysql's connection, its packets written by hand), so a read
+or a write of the proxy carries several statements; N is rounded up to a multiple of 16.
 
-Usage: tests/bench/instructions.py [CONFIG...]       (default: all five)
+Usage: tests/bench/instructions.py [CONFIG...]       (default: all seven)
 Environment: SLOWTAP_BIN [build-bench/slowtap, else build/slowtap]; BENCH_INSTR_WORKLOAD
-  [point] or large; BENCH_INSTR_N [20000, large: 20]; BENCH_INSTR_WARMUP [500, large: 2]; BENCH_INSTR_TOP [15]; BENCH_INSTR_DIR [a new /tmp directory]: the
+  [point], prepared, pipelined, shapes or large; BENCH_INSTR_N [20000, large: 20]; BENCH_INSTR_WARMUP [500, large: 2]; BENCH_INSTR_TOP [15]; BENCH_INSTR_DIR [a new /tmp directory]: the
   callgrind files stay there; BENCH_INSTR_JSON: also write the numbers as JSON there;
   BENCH_INSTR_SLOWTAP_ARGS: more slowtap options (split on blanks), e.g. --requests-keep 0.
 MariaDB: the test suite's (SLOWTAP_TEST_MYSQL_PORT/_SOCKET, see tests/integration/harness.py)
@@ -45,6 +55,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -56,17 +67,25 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import harness  # noqa: E402
 import pymysql  # noqa: E402
 
-CONFIGS = ["slowtap-logged", "slowtap-nolog", "slowtap-nolog-trx", "haproxy", "slowtap-capture"]
+CONFIGS = ["slowtap-logged", "slowtap-json", "slowtap-nolog", "slowtap-nolog-trx", "haproxy",
+           "slowtap-capture", "slowtap-capture-only"]
 DB = "slowtap_bench_instr"
 ROWS = 1000
 LARGE_ROWS, LARGE_PAD = 10000, 1024
 WORKLOAD = os.environ.get("BENCH_INSTR_WORKLOAD") or "point"
+PIPELINE = 16
+
+
+SHAPES = ["SELECT c FROM t WHERE id=%d", "SELECT id FROM t WHERE id=%d",
+          "SELECT c, id FROM t WHERE id=%d", "SELECT COUNT(*) FROM t WHERE id=%d"]
 
 
 def statement(i):
     """The i-th statement of the workload and the rows it must return."""
     if WORKLOAD == "large":
         return "SELECT id, pad FROM t_large", LARGE_ROWS
+    if WORKLOAD == "shapes":
+        return SHAPES[i % len(SHAPES)] % ((i * 7919) % ROWS + 1), 1
     return "SELECT c FROM t WHERE id=%d" % ((i * 7919) % ROWS + 1), 1
 
 
@@ -114,17 +133,34 @@ def proxy_command(config, srv, port, outdir):
                     "listen mariadb\n    bind 127.0.0.1:%d\n    server db 127.0.0.1:%d\n" % (
                         port, srv.port))
         return [exe, "-db", "-f", cfg]
-    lqt = {"slowtap-logged": "0", "slowtap-nolog": "10", "slowtap-nolog-trx": "10",
-           "slowtap-capture": "0"}[config]
+    lqt = {"slowtap-logged": "0", "slowtap-json": "0", "slowtap-nolog": "10",
+           "slowtap-nolog-trx": "10", "slowtap-capture": "0", "slowtap-capture-only": "10"}[config]
+    fmt = ["--log-format", "json"] if config == "slowtap-json" else []
     capture = []
-    if config == "slowtap-capture":
+    if config in ("slowtap-capture", "slowtap-capture-only"):
         capture = ["--capture", os.path.join(outdir, config + ".cap"),
                    "--capture-max-bytes", "0"]
     return [slowtap_binary(), "--listen", "127.0.0.1:%d" % port,
             "--backend", "127.0.0.1:%d" % srv.port, "--long-query-time", lqt,
-            "--slow-log", os.path.join(outdir, config + "-slow.log"),
+            "--slow-log", os.path.join(outdir, config + "-slow.log")] + fmt + [
             "--http", "127.0.0.1:%d" % harness.free_port(), "--threads", "1"] + capture + \
         os.environ.get("BENCH_INSTR_SLOWTAP_ARGS", "").split()
+
+
+def run_pipelined(con, first, count):
+    """Runs statements first..first+count-1 on pymysql connection con, PIPELINE at a time:
+    the batch's COM_QUERY packets in one write, then their results read in order."""
+    for b in range(first, first + count, PIPELINE):
+        batch = [statement(i) for i in range(b, b + PIPELINE)]
+        out = b"".join(struct.pack("<iB", len(sql) + 1, 3) + sql.encode() for sql, _ in batch)
+        con._write_bytes(out)
+        for i, (sql, rows) in enumerate(batch):
+            con._next_seq_id = 1
+            con._read_query_result()
+            got = len(con._result.rows or ())
+            if got != rows:
+                raise RuntimeError("pipelined statement %d returned %d rows, not %d" % (
+                    b + i, got, rows))
 
 
 def callgrind_control(args, pid):
@@ -223,6 +259,16 @@ def measure(config, srv, n, warmup, top, outdir):
         con = pymysql.connect(host="127.0.0.1", port=port, user="app", password="apppass",
                               database=DB, autocommit=True)
         cur = con.cursor()
+        if WORKLOAD == "pipelined":
+            run_pipelined(con, 0, warmup)
+            callgrind_control(["-i", "on"], proc.pid)
+            t0 = time.monotonic()
+            run_pipelined(con, 0, n)
+            seconds = time.monotonic() - t0
+            callgrind_control(["-d"], proc.pid)
+            callgrind_control(["-i", "off"], proc.pid)
+            con.close()
+            return finish(config, proc, cg, errpath, outdir, n, top, seconds)
         in_trx = config.endswith("-trx")
         if in_trx:  # the session's registry slot is allocated here, once, not measured
             cur.execute("BEGIN")
@@ -268,9 +314,11 @@ def finish(config, proc, cg, errpath, outdir, n, top, seconds):
     if not dumps:
         raise RuntimeError("%s: callgrind wrote no dump (stderr in %s)" % (config, errpath))
     total = dump_total(dumps[0])
-    if config.startswith("slowtap") and config.endswith(("logged", "capture")):
+    if config in ("slowtap-logged", "slowtap-json", "slowtap-capture"):
         with open(os.path.join(outdir, config + "-slow.log"), "rb") as f:
-            entries = f.read().count(b"# Query_time: ")
+            log = f.read()
+        entries = log.count(b"# Query_time: ") if config == "slowtap-logged" else sum(
+            1 for line in log.splitlines() if line.startswith(b"{"))
         if entries < n:
             raise RuntimeError("%s: %d statements but only %d slow-log entries" % (
                 config, n, entries))
@@ -285,15 +333,18 @@ def main(argv):
         if c not in CONFIGS:
             print(__doc__, file=sys.stderr)
             return 2
-    if WORKLOAD not in ("point", "large", "prepared") or (
-            WORKLOAD == "prepared" and "slowtap-nolog-trx" in argv[1:]):
+    if WORKLOAD not in ("point", "large", "prepared", "pipelined", "shapes") or (
+            WORKLOAD in ("prepared", "pipelined") and "slowtap-nolog-trx" in argv[1:]):
         print(__doc__, file=sys.stderr)
         return 2
-    if WORKLOAD == "prepared":
+    if WORKLOAD in ("prepared", "pipelined"):
         configs = [c for c in configs if c != "slowtap-nolog-trx"]
     large = WORKLOAD == "large"
     n = env_int("BENCH_INSTR_N", 20 if large else 20000)
     warmup = env_int("BENCH_INSTR_WARMUP", 2 if large else 500)
+    if WORKLOAD == "pipelined":
+        n = -(-n // PIPELINE) * PIPELINE
+        warmup = -(-warmup // PIPELINE) * PIPELINE
     top = env_int("BENCH_INSTR_TOP", 15)
     outdir = os.environ.get("BENCH_INSTR_DIR") or tempfile.mkdtemp(prefix="slowtap-instr-")
     os.makedirs(outdir, exist_ok=True)
@@ -325,7 +376,10 @@ def main(argv):
     print("")
     print("instructions per statement (%d %s, one connection, %s):" % (
         n, "SELECTs of 10,000 rows of 1 KiB" if large else "point selects",
-        "prepared statements (sysbench)" if WORKLOAD == "prepared" else "text protocol"))
+        {"prepared": "prepared statements (sysbench)",
+         "shapes": "text protocol, %d shapes in turn" % len(SHAPES),
+         "pipelined": "text protocol, %d statements per write" % PIPELINE}.get(
+             WORKLOAD, "text protocol")))
     base = results.get("haproxy")
     for c in configs:
         r = results[c]
@@ -355,6 +409,12 @@ def main(argv):
               % (b / a, (b / a - 1) * 100, b - a))
         print("  made of (self instructions per statement, capture minus logged):")
         print_deltas(results["slowtap-logged"]["dump"], results["slowtap-capture"]["dump"], n, top)
+    if "slowtap-capture-only" in results and "slowtap-logged" in results:
+        a = results["slowtap-logged"]["per_statement"]
+        b = results["slowtap-capture-only"]["per_statement"]
+        results["slowtap-capture-only"]["vs_logged"] = b / a
+        print("  capturing (nothing logged) / logging every statement: %.4f (%+.2f%%)"
+              % (b / a, (b / a - 1) * 100))
     if "slowtap-logged" in results and "slowtap-nolog" in results:
         print("  logging every statement costs %.0f instructions/statement" % (
             results["slowtap-logged"]["per_statement"] -

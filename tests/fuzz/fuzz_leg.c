@@ -8,7 +8,8 @@
  * A session-like owner follows a server's responses with proto_resp (the row fast path
  * included, as session.c does), asks for more first bytes of ERR packets (ops->want), copies
  * body bytes when asked, and in one mode rewrites every packet's sequence id (poke) with the
- * row fast path off, as during authentication.
+ * row fast path off, as during authentication. With mode bit 4, a piece that arrives at an
+ * empty input is handed over in place (leg.h: flat), as the leg's own reads do.
  * Invariants: the three runs see the same packets (a hash of every non-row packet's header
  * and first bytes, every row and every response end), copy the
  * same body bytes, relay the same bytes to the peer (the input with its rewritten ids), and
@@ -117,16 +118,26 @@ o_end(void *ow, struct leg *src)
 }
 
 static void
-o_copy(void *ow, struct leg *src, struct evbuffer *in, size_t off, size_t n)
+o_copy(void *ow, struct leg *src, struct evbuffer *in, size_t off, size_t n, const uint8_t *flat)
 {
     struct owner *o = ow;
     uint8_t tmp[256];
+    if (flat && evbuffer_get_length(in) < off + n) {
+        mix(&o->copied, flat, n); /* read in place (leg.h: flat): not in the input */
+        return;
+    }
     struct evbuffer_ptr pos;
     evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
     while (n > 0) {
         size_t k = n < sizeof tmp ? n : sizeof tmp;
         evbuffer_copyout_from(in, &pos, tmp, k);
         evbuffer_ptr_set(in, &pos, k, EVBUFFER_PTR_ADD);
+        if (flat) { /* the walk's pointer holds the same bytes */
+            if (memcmp(flat, tmp, k) != 0) {
+                abort();
+            }
+            flat += k;
+        }
         mix(&o->copied, tmp, k);
         n -= k;
     }
@@ -232,15 +243,26 @@ run(struct event_base *base, const uint8_t *body, size_t n, const size_t *cuts, 
     size_t at = 0;
     for (size_t i = 0; i <= ncuts; i++) {
         size_t end = i < ncuts ? cuts[i] : n;
-        if (end > at) {
-            /* a reference makes a chain of its own: the piece boundaries are kept */
+        bool walk = each || i == ncuts;
+        if (end > at && walk && (mode & 4) && evbuffer_get_length(in) == 0) {
+            /* as the leg's own read with an empty input: the bytes in place (leg.h: flat) */
+            src.flat = copy + at;
+            src.flat_len = end - at;
+            at = end;
+        } else if (end > at) {
+            /* a reference makes a chain of its own: the piece boundaries are kept; the end is
+             * unfrozen as around a read (leg_unflat freezes it again, as a socket's input) */
+            evbuffer_unfreeze(in, 0);
             evbuffer_add_reference(in, copy + at, end - at, NULL, NULL);
             at = end;
         }
-        if (each || i == ncuts) {
+        if (walk) {
             struct leg_err err;
             if (leg_relay(&src, &err) < 0) {
                 abort(); /* nothing here tears a session down */
+            }
+            if (src.flat) {
+                abort(); /* the walk took the bytes read in place */
             }
         }
     }

@@ -484,6 +484,24 @@ test_skeleton(void)
     CHECK(proto_fp_skeleton("SELECT 12345", 12, 0, a, 7) == PROTO_FP_SKELETON_NONE);
     CHECK(proto_fp_skeleton("SELECT 12345", 12, 0, a, 8) == 8);
     CHECK(proto_fp_skeleton("", 0, 0, a, 0) == 0);
+    /* every byte at every place of a run of 20 blanks (the skeleton looks at eight bytes at a
+     * time for digits): a digit is a number there and becomes 0, any other byte is kept */
+    for (unsigned c = 1; c < 256; c++) {
+        if (c == '`') {
+            continue; /* no skeleton at all, above */
+        }
+        for (size_t at = 0; at < 20; at++) {
+            char in[20], want[20];
+            memset(in, ' ', sizeof in);
+            in[at] = (char)c;
+            memcpy(want, in, sizeof want);
+            if (c >= '0' && c <= '9') {
+                want[at] = '0';
+            }
+            CHECK(proto_fp_skeleton(in, sizeof in, 0, a, sizeof a) == sizeof in);
+            CHECK(memcmp(a, want, sizeof want) == 0);
+        }
+    }
 }
 
 int

@@ -114,6 +114,38 @@ test_every_byte(void)
     }
 }
 
+/* Every byte at every place of runs of 1 to 19 plain letters (the writer looks at plain bytes
+ * eight or four at a time): the output is the letters around the byte's own one-byte escape. */
+static void
+test_every_byte_every_place(void)
+{
+    for (unsigned b = 0; b < 256; b++) {
+        char one = (char)b;
+        char *alone = json_of(&one, 1, 0); /* "X": the byte's escape between quotes */
+        size_t al = alone ? strlen(alone) : 0;
+        CHECK(al >= 3);
+        for (size_t len = 1; len <= 19 && al >= 3; len++) {
+            for (size_t at = 0; at < len; at++) {
+                char in[19], want[64];
+                memset(in, 'a', sizeof in);
+                in[at] = (char)b;
+                size_t k = 0;
+                want[k++] = '"';
+                memset(want + k, 'a', at);
+                k += at;
+                memcpy(want + k, alone + 1, al - 2);
+                k += al - 2;
+                memset(want + k, 'a', len - at - 1);
+                k += len - at - 1;
+                want[k++] = '"';
+                want[k] = 0;
+                check_str(in, len, 0, want);
+            }
+        }
+        free(alone);
+    }
+}
+
 /* Random byte strings (mostly high bytes, so many near-UTF-8 sequences): the output always
  * parses, the ASCII mode is 7-bit, and both modes read back as the same string. */
 static void
@@ -388,6 +420,7 @@ main(void)
 {
     test_escaping();
     test_every_byte();
+    test_every_byte_every_place();
     test_random();
     test_long();
     test_structure();

@@ -244,6 +244,45 @@ test_header_escapes(void)
     rec_free(r);
 }
 
+/* The session's lines (User@Host, Thread_id/Schema, use) are formatted once and reused while
+ * thread id, user, host and schema stay the same: every change, to a value of the same length
+ * too, shows in the next entry. */
+static void
+test_session_lines_follow_changes(void)
+{
+    const char *schemas[] = {"perf", "abcd", "perf", "", "perf"};
+    struct rec *recs[7];
+    for (size_t i = 0; i < 5; i++) {
+        recs[i] = make_rec("SELECT 1");
+        snprintf(recs[i]->schema, sizeof recs[i]->schema, "%s", schemas[i]);
+    }
+    recs[5] = make_rec("SELECT 1");
+    snprintf(recs[5]->user, sizeof recs[5]->user, "apq"); /* same length as "app" */
+    recs[6] = make_rec("SELECT 1");
+    recs[6]->thread_id = 43;
+    char *text = format_to_file("sesslines.log", CONF_LOG_TEXT, NULL, recs, 7);
+    const char *want[] = {
+        "Schema: perf  QC_hit: No\n", "use perf;\n",
+        "Schema: abcd  QC_hit: No\n", "use abcd;\n",
+        "Schema: perf  QC_hit: No\n", "use perf;\n",
+        "Schema:   QC_hit: No\n",     "SET timestamp=", /* no use line without a schema */
+        "Schema: perf  QC_hit: No\n", "use perf;\n",
+        "User@Host: apq[apq] @  [",   "# Thread_id: 42  Schema: perf",
+        "User@Host: app[app] @  [",   "# Thread_id: 43  Schema: perf",
+    };
+    const char *at = text;
+    for (size_t i = 0; at && i < sizeof want / sizeof want[0]; i++) {
+        at = strstr(at, want[i]);
+        CHECK(at != NULL);
+        at = at ? at + strlen(want[i]) : NULL;
+    }
+    CHECK(count_substr(text, "use ") == 6); /* every entry but the one without a schema */
+    free(text);
+    for (size_t i = 0; i < 7; i++) {
+        rec_free(recs[i]);
+    }
+}
+
 static void
 test_numbers(void)
 {
@@ -1038,6 +1077,7 @@ main(void)
     }
     RUN(test_text_exact);
     RUN(test_numbers);
+    RUN(test_session_lines_follow_changes);
     RUN(test_header_escapes);
     RUN(test_framing);
     RUN(test_external_readers);
