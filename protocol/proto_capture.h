@@ -9,8 +9,9 @@
  *
  * File:   "SLOWTAPCAP\n" (11 bytes), u16 version (PROTO_CAP_VERSION), u16 flags (0), u64
  *         created (realtime us), then blocks.
- * Block:  u32 raw_len, u32 zstd_len, u64 checksum (FNV-1a 64 of the raw bytes), then
- *         zstd_len bytes: one zstd frame that inflates to raw_len bytes of whole records. A
+ * Block:  u32 raw_len, u32 zstd_len, u64 reserved (0), then
+ *         zstd_len bytes: one zstd frame with its content checksum (XXH64, which zstd
+ *         verifies) that inflates to raw_len bytes of whole records. A
  *         block is written with one write(): a file cut short ends at the last whole block, and
  *         the reader stops there (whole or absent, as the slow log).
  * Record: u8 type, varint body_len, body. Integers in bodies are little-endian varints
@@ -179,10 +180,12 @@ size_t proto_cap_block_seal(const uint8_t *raw, size_t raw_len, uint8_t *out, si
 struct ZSTD_CCtx_s;
 size_t proto_cap_block_seal_ctx(struct ZSTD_CCtx_s *cctx, const uint8_t *raw, size_t raw_len,
                                 uint8_t *out, size_t cap, int level);
-/* Reads a block header (16 bytes): false when it is not one (lengths out of bounds). */
+/* Reads a block header (16 bytes): false when it is not one (lengths out of bounds); *sum
+ * gets the reserved field. */
 bool proto_cap_block_header(const uint8_t *in, uint32_t *raw_len, uint32_t *zstd_len,
                             uint64_t *sum);
-/* Inflates a block's zstd bytes into raw (capacity raw_len) and checks its checksum. */
+/* Inflates a block's zstd bytes into raw (capacity raw_len): false unless they are one zstd
+ * frame with a content checksum that verifies and inflates to raw_len bytes (sum: ignored). */
 bool proto_cap_block_open(const uint8_t *z, size_t zstd_len, uint8_t *raw, size_t raw_len,
                           uint64_t sum);
 

@@ -317,7 +317,7 @@ def finish(config, proc, cg, errpath, outdir, n, top, seconds):
     if config in ("slowtap-logged", "slowtap-json", "slowtap-capture"):
         with open(os.path.join(outdir, config + "-slow.log"), "rb") as f:
             log = f.read()
-        entries = log.count(b"# Query_time: ") if config == "slowtap-logged" else sum(
+        entries = log.count(b"# Query_time: ") if config != "slowtap-json" else sum(
             1 for line in log.splitlines() if line.startswith(b"{"))
         if entries < n:
             raise RuntimeError("%s: %d statements but only %d slow-log entries" % (

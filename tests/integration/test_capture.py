@@ -137,7 +137,11 @@ def read_capture(data):
             break  # cut short: whole or absent
         raw = subprocess.run(["zstd", "-d", "-c", "-q"], input=data[pos + 16:pos + 16 + zlen],
                              stdout=subprocess.PIPE, check=True, timeout=30).stdout
-        assert len(raw) == raw_len and fnv(raw) == checksum, "block at %d" % pos
+        # one frame with its content checksum (frame header descriptor bit 2), which the zstd
+        # command verified; the header's third field is reserved
+        zframe = data[pos + 16:pos + 16 + zlen]
+        assert zframe[:4] == b"\x28\xb5\x2f\xfd" and zframe[4] & 0x04, "block at %d" % pos
+        assert len(raw) == raw_len and checksum == 0, "block at %d" % pos
         off = 0
         while off < len(raw):
             r = Body(raw[off:])

@@ -10,6 +10,9 @@
  */
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
 
 #include "check.h"
 #include "protocol/proto_capture.h"
@@ -420,11 +423,22 @@ test_blocks(void)
     CHECK(proto_cap_block_header(blk, &rl, &zl, &sum));
     CHECK_EQ_U(rl, len);
     CHECK_EQ_U(zl + PROTO_CAP_BLOCK_HEADER_LEN, bl);
-    CHECK_EQ_U(sum, proto_cap_fnv(PROTO_CAP_FNV_INIT, raw, len));
+    CHECK_EQ_U(sum, 0);        /* reserved */
+    CHECK(blk[16 + 4] & 0x04); /* the frame carries its content checksum */
     uint8_t back[1024];
     CHECK(proto_cap_block_open(blk + 16, zl, back, rl, sum));
     CHECK(!memcmp(back, raw, len));
-    CHECK(!proto_cap_block_open(blk + 16, zl, back, rl, sum ^ 1)); /* wrong sum */
+    /* a frame without a checksum is refused, even when it inflates */
+    uint8_t *plain = malloc(cap);
+    CHECK(plain != NULL);
+    size_t pl = ZSTD_compress(plain, cap, raw, len, 3);
+    CHECK(!ZSTD_isError(pl) && !(plain[4] & 0x04));
+    CHECK(!proto_cap_block_open(plain, pl, back, rl, 0));
+    free(plain);
+    /* the checksum is checked: the frame's last 4 bytes are its XXH64's low half */
+    blk[bl - 1] ^= 0x01;
+    CHECK(!proto_cap_block_open(blk + 16, zl, back, rl, sum));
+    blk[bl - 1] ^= 0x01;
     CHECK(!proto_cap_block_open(blk + 16, zl - 1, back, rl, sum)); /* cut */
     CHECK(!proto_cap_block_open(blk + 16, zl, back, rl - 1, sum)); /* lying raw length */
     CHECK(!proto_cap_block_open(blk + 16, zl, back, 0, sum));
