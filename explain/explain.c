@@ -1979,7 +1979,7 @@ handle_stmt(struct explain *e, struct xtask *t, bool after_live)
         c->waiters = t;
         return;
     }
-    if (c && c->at && now_us() - c->at < e->interval_us) {
+    if (c && c->at && !r->fresh && now_us() - c->at < e->interval_us) {
         job_from_cache(e, t, c);
         return;
     }

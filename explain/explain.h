@@ -81,7 +81,9 @@ struct explain_job {
                                  figures (it may be over the explain threshold but under
                                  --long-query-time) */
     bool pfs_only;            /* only the server's figures are wanted: no EXPLAIN */
-    uint64_t live_token;      /* from explain_live() while it ran, 0 when none */
+    bool fresh; /* the shape's cached plan is not the answer: EXPLAIN again (a person asked, or
+                   a periodic re-check of the costliest shapes), within --explain-rate */
+    uint64_t live_token; /* from explain_live() while it ran, 0 when none */
     /* A temporary table of the client's session that the statement may name ("" when none):
      * an EXPLAIN on another connection would see no such table or the permanent one it hides,
      * so none runs; a live plan (taken of the statement on its own connection) is kept. */

@@ -86,6 +86,7 @@ autoplan_explain(struct explain *e, const struct stats_explainable *x)
         return false;
     }
     r->explain.log = false; /* a plan for the shape: nothing for the slow log */
+    r->explain.fresh = x->fresh;
     if (!explain_submit(e, rec_explain_job(r))) {
         rec_free(r);
         return false;
@@ -108,7 +109,11 @@ autoplan_tick(struct autoplan *a, int64_t now_us)
     if (a->top > 0 && now_us >= a->next_top_us) {
         a->next_top_us = now_us + a->top_every_us;
         if (a->npend + a->top <= a->cap) {
-            a->npend += stats_top_explainable(a->stats, a->pend + a->npend, a->top);
+            size_t n = stats_top_explainable(a->stats, a->pend + a->npend, a->top);
+            for (size_t i = 0; i < n; i++) {
+                a->pend[a->npend + i].fresh = true; /* re-checked: a new index shows */
+            }
+            a->npend += n;
         } /* else the last pass has not been submitted yet: skip this one */
     }
     size_t done = 0;

@@ -810,6 +810,7 @@ stats_explainable_copy(struct stats_explainable *out, const struct stats_entry *
     memcpy(out->fingerprint, e->fingerprint, sizeof out->fingerprint);
     memcpy(out->example, e->example, sizeof out->example);
     memcpy(out->schema, e->schema, sizeof out->schema);
+    out->fresh = false;
 }
 
 size_t

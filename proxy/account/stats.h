@@ -147,6 +147,7 @@ struct stats_explainable {
     char fingerprint[STATS_FINGERPRINT_MAX];
     char example[STATS_EXAMPLE_MAX];
     char schema[STATS_SCHEMA_MAX];
+    bool fresh; /* explain it again rather than take the shape's cached plan (explain_job) */
 };
 size_t stats_take_noindex(struct stats *s, struct stats_explainable *out, size_t max);
 size_t stats_top_explainable(struct stats *s, struct stats_explainable *out, size_t max);

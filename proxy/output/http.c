@@ -2369,6 +2369,7 @@ http_api_explain(struct http *h, struct evhttp_request *req, const char *query)
         http_reply_error(req, 429, "Too Many Requests", "over --explain-rate: try again");
         return;
     }
+    x->fresh = true; /* a person asked: not the plan cached before, say, a new index */
     bool taken = autoplan_explain(h->src.explain, x);
     struct stats_digest *d = malloc(sizeof *d);
     bool have = d && stats_get(h->src.stats, x->digest, d);
