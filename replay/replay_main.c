@@ -30,6 +30,10 @@
 #define RM_FP_MAX     512
 #define RM_DDL_MAX    32
 #define RM_SHOW_MAX   400 /* bytes of a statement shown */
+#define RM_REASONS    16  /* reasons per group kept (more: counted under the last) */
+/* A command that started this late behind the captured timeline ran among other sessions'
+ * commands in another order than captured: a difference there is counted apart. */
+#define RM_BEHIND_US 10000
 
 /* ---- the options both commands share ---- */
 
@@ -81,8 +85,23 @@ struct rm_shape {
     double ratio;
     uint64_t fid_same, fid_diff; /* fidelity: vs the capture (one target) */
     uint64_t fid_err;            /* errors other than the captured one (none counts) */
+    uint64_t fid_unstable;       /* different, but replay_unstable says why */
+    uint64_t fid_behind;         /* of fid_diff: while the replay ran behind (RM_BEHIND_US) */
     uint16_t fid_err_code[2];    /* the first such: captured, replayed */
     char *fid_first;
+};
+
+/* Commands set apart with a reason: not replayed, or a result that cannot be expected equal. */
+struct rm_reason {
+    const char *why; /* static */
+    uint64_t n;
+    char *first; /* the first such command, redacted */
+};
+
+struct rm_reasons {
+    struct rm_reason r[RM_REASONS];
+    size_t n;
+    uint64_t total;
 };
 
 struct rm_route {
@@ -109,6 +128,9 @@ struct rm {
     int nsides;
     const char *label[2];
     enum replay_mode mode;
+    /* fidelity, the first run of the first target: commands not replayed, per reason, and
+     * results that differ by their nature (replay_unstable), per reason */
+    struct rm_reasons notrun, unstable;
     /* whatif */
     char *ddl[RM_DDL_MAX];
     char *undo[RM_DDL_MAX];
@@ -897,6 +919,47 @@ rm_redacted(const struct replay_cmd *c)
     return o;
 }
 
+/* Counts command c under reason why (static) in g, keeping the first example. A cut text is
+ * shown with where it was cut. */
+static void
+rm_reason_add(struct rm_reasons *g, const char *why, const struct replay_cmd *c)
+{
+    g->total++;
+    size_t i = 0;
+    while (i < g->n && g->r[i].why != why) {
+        i++;
+    }
+    if (i == g->n) {
+        if (g->n == RM_REASONS) {
+            g->r[RM_REASONS - 1].n++;
+            return;
+        }
+        g->r[g->n++] = (struct rm_reason){.why = why, .n = 0, .first = NULL};
+    }
+    struct rm_reason *r = &g->r[i];
+    if (r->n++ == 0) {
+        char *red = rm_redacted(c);
+        if (red && c->cut && c->stmt) {
+            size_t need = strlen(red) + 64;
+            char *o = malloc(need);
+            if (o) {
+                snprintf(o, need, "(cut at %zu bytes) %s", c->stmt_len, red);
+            }
+            free(red);
+            red = o;
+        }
+        r->first = red;
+    }
+}
+
+static void
+rm_reasons_free(struct rm_reasons *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        free(g->r[i].first);
+    }
+}
+
 /* Side k's times per shape and route, over its runs. */
 static void
 rm_aggregate(struct rm *m)
@@ -1024,6 +1087,16 @@ rm_aggregate(struct rm *m)
             }
         }
     }
+    /* the commands the first run could not replay, per reason */
+    for (size_t si = 0; m->nsides > 0 && si < cap->ns; si++) {
+        for (size_t ci = 0; ci < cap->s[si].ncmds; ci++) {
+            const struct replay_res *x = &m->runs[0][0].res[si][ci];
+            if (x->outcome == REPLAY_UNSUPPORTED) {
+                rm_reason_add(&m->notrun, x->why ? x->why : REPLAY_WHY_COMMAND,
+                              &cap->s[si].cmds[ci]);
+            }
+        }
+    }
     /* fidelity: the first run against the captured answers */
     for (int k = 0; k < m->nsides && m->mode != REPLAY_ROLLBACK; k++) {
         const struct replay_run *run = &m->runs[k][0];
@@ -1056,8 +1129,12 @@ rm_aggregate(struct rm *m)
                     struct rm_shape *s = &m->shapes[sh];
                     if (same) {
                         s->fid_same++;
+                    } else if (c->unstable) {
+                        s->fid_unstable++; /* by its nature: not a difference */
+                        rm_reason_add(&m->unstable, c->unstable, c);
                     } else {
                         s->fid_diff++;
+                        s->fid_behind += x->lag_us > RM_BEHIND_US;
                         if (!s->fid_first) {
                             s->fid_first = rm_redacted(c);
                         }
@@ -1181,6 +1258,35 @@ rm_run_line(struct rm *m, FILE *out, int k)
         fprintf(out, " (x%d runs)", m->nruns);
     }
     fprintf(out, "\n");
+}
+
+/* A group of reasons: its total, then each reason with its count and first example. */
+static void
+rm_text_reasons(FILE *out, const char *title, const struct rm_reasons *g)
+{
+    if (!g->total) {
+        return;
+    }
+    fprintf(out, "%s: %llu\n", title, (unsigned long long)g->total);
+    for (size_t i = 0; i < g->n; i++) {
+        fprintf(out, "  %llu x %s; first: %s\n", (unsigned long long)g->r[i].n, g->r[i].why,
+                g->r[i].first ? g->r[i].first : "?");
+    }
+}
+
+static void
+json_reasons(struct jsonw *w, const char *key, const struct rm_reasons *g)
+{
+    jsonw_key(w, key);
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < g->n; i++) {
+        jsonw_object_begin(w);
+        jsonw_kstr(w, "reason", g->r[i].why);
+        jsonw_kuint(w, "count", g->r[i].n);
+        jsonw_kstr(w, "first", g->r[i].first ? g->r[i].first : "");
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
 }
 
 static void
@@ -1308,15 +1414,23 @@ rm_text(struct rm *m, FILE *out)
         }
     }
     if (m->mode != REPLAY_ROLLBACK) {
-        uint64_t fe = 0;
+        uint64_t fe = 0, fb = 0;
         for (size_t i = 0; i < m->nshapes; i++) {
             fe += m->shapes[i].fid_err;
+            fb += m->shapes[i].fid_behind;
         }
         fprintf(out,
                 "fidelity (%s vs the capture): %llu same, %llu different; %llu errors not as "
                 "captured\n",
                 m->label[0], (unsigned long long)fs, (unsigned long long)fd,
                 (unsigned long long)fe);
+        if (fb) {
+            fprintf(out,
+                    "  %llu of the differences ran over %d ms behind the captured timeline (the "
+                    "sessions' order may have changed)\n",
+                    (unsigned long long)fb, RM_BEHIND_US / 1000);
+        }
+        rm_text_reasons(out, "not comparable (the result differs by its nature)", &m->unstable);
         for (size_t i = 0; i < m->nshapes; i++) {
             if (m->shapes[i].fid_first) {
                 fprintf(out, "  %llu x, first: %s\n", (unsigned long long)m->shapes[i].fid_diff,
@@ -1329,6 +1443,7 @@ rm_text(struct rm *m, FILE *out)
             }
         }
     }
+    rm_text_reasons(out, "not replayable", &m->notrun);
     if (two) {
         fprintf(out,
                 "\nverdict: Mann-Whitney U on every execution's time, p < %g and median ratio "
@@ -1403,6 +1518,8 @@ rm_json(struct rm *m, FILE *out)
         jsonw_object_end(&w);
     }
     jsonw_array_end(&w);
+    json_reasons(&w, "not_replayable", &m->notrun);
+    json_reasons(&w, "not_comparable", &m->unstable);
     jsonw_key(&w, "ddl");
     jsonw_array_begin(&w);
     for (int i = 0; i < m->nddl; i++) {
@@ -1446,6 +1563,8 @@ rm_json(struct rm *m, FILE *out)
             jsonw_kuint(&w, "fidelity_same", s->fid_same);
             jsonw_kuint(&w, "fidelity_different", s->fid_diff);
             jsonw_kuint(&w, "errors_not_as_captured", s->fid_err);
+            jsonw_kuint(&w, "fidelity_not_comparable", s->fid_unstable);
+            jsonw_kuint(&w, "fidelity_different_behind", s->fid_behind);
             if (s->fid_first) {
                 jsonw_kstr(&w, "fidelity_first_difference", s->fid_first);
             }
@@ -1688,6 +1807,8 @@ rm_free(struct rm *m)
         free(m->shapes[i].first_diff);
         free(m->shapes[i].fid_first);
     }
+    rm_reasons_free(&m->notrun);
+    rm_reasons_free(&m->unstable);
     free(m->shapes);
     for (size_t i = 0; i < m->nroutes; i++) {
         free(m->routes[i].side[0].t);

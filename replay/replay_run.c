@@ -211,6 +211,7 @@ load_command(struct loader *l, const struct proto_cap_command *c)
         .affected = c->affected,
         .checksum = c->checksum,
         .interrupted = c->interrupted,
+        .cut = c->cut,
         .schema = l->cur_schema[si],
         .seq = c->seq,
     };
@@ -250,6 +251,7 @@ load_command(struct loader *l, const struct proto_cap_command *c)
                 const struct replay_cmd *p = &s->cmds[l->preps[si][i].cmd];
                 d->stmt = p->text;
                 d->stmt_len = p->text_len;
+                d->cut |= p->cut; /* its prepare's text was cut */
                 break;
             }
         }
@@ -258,6 +260,7 @@ load_command(struct loader *l, const struct proto_cap_command *c)
         d->digest = proto_fingerprint_mode(d->stmt, d->stmt_len, mode, NULL, 0);
         d->write = replay_is_write(d->stmt, d->stmt_len, mode);
         d->dml = replay_is_dml(d->stmt, d->stmt_len, mode);
+        d->unstable = replay_unstable(d->stmt, d->stmt_len, mode);
     }
     /* the schema the following commands run in */
     char db[256];
@@ -792,6 +795,14 @@ rs_cmd_end(struct rsess *r, enum replay_outcome oc, uint16_t err)
     r->next++;
     r->state = RS_IDLE;
     rs_step(r);
+}
+
+/* The command r->next cannot be replayed, for reason `why` (a static string). */
+static void
+rs_unsupported(struct rsess *r, const char *why)
+{
+    r->res[r->next].why = why;
+    rs_cmd_end(r, REPLAY_UNSUPPORTED, 0);
 }
 
 static struct rs_stmt *
@@ -1331,6 +1342,12 @@ rs_start_cmd(struct rsess *r)
     r->summed = false;
     r->wrap = 0;
     r->res[r->next].affected = 0;
+    r->res[r->next].lag_us = due && now > due ? now - due : 0;
+    if (c->cut) {
+        rs_unsupported(r, c->cmd == PROTO_COM_STMT_EXECUTE && c->n_params ? REPLAY_WHY_CUT_PARAM
+                                                                          : REPLAY_WHY_CUT_TEXT);
+        return;
+    }
     bool stmt_cmd = c->cmd == PROTO_COM_QUERY || c->cmd == PROTO_COM_STMT_EXECUTE;
     if (stmt_cmd && c->write) {
         if (e->o->mode == REPLAY_READ_ONLY || (e->o->mode == REPLAY_ROLLBACK && !c->dml)) {
@@ -1418,12 +1435,14 @@ rs_main_cmd(struct rsess *r)
     case PROTO_COM_STMT_EXECUTE: {
         struct rs_stmt *m = rs_stmt_find(r, c->stmt_id);
         if (!m || !m->st) {
-            break; /* prepared before the capture began, or its prepare failed */
+            rs_unsupported(r, m ? REPLAY_WHY_PREPARE_FAILED : REPLAY_WHY_NO_PREPARE);
+            return;
         }
         MYSQL_BIND *b = NULL;
         MYSQL_TIME *t = NULL;
         if (!rs_bind_params(m->st, c, &b, &t)) {
-            break;
+            rs_unsupported(r, REPLAY_WHY_BIND);
+            return;
         }
         free(r->pb);
         free(r->pt);
@@ -1450,17 +1469,21 @@ rs_main_cmd(struct rsess *r)
     case PROTO_COM_STMT_RESET: {
         struct rs_stmt *m = rs_stmt_find(r, c->stmt_id);
         if (!m || !m->st) {
-            break;
+            rs_unsupported(r, m ? REPLAY_WHY_PREPARE_FAILED : REPLAY_WHY_NO_PREPARE);
+            return;
         }
         r->cur = m->st;
         r->state = RS_STMT_RESET;
         rs_after(r, mysql_stmt_reset_start(&r->ret_bool, m->st));
         return;
     }
+    case PROTO_COM_STMT_BULK_EXECUTE:
+        rs_unsupported(r, REPLAY_WHY_BULK);
+        return;
     default:
         break;
     }
-    rs_cmd_end(r, REPLAY_UNSUPPORTED, 0);
+    rs_unsupported(r, REPLAY_WHY_COMMAND);
 }
 
 /* The main command ended with err: unwrap a rolled-back write, or record it. */
