@@ -909,7 +909,9 @@ static char *
 rm_redacted(const struct replay_cmd *c)
 {
     if (!c->stmt) {
-        return strdup("(no text)");
+        char b[48];
+        snprintf(b, sizeof b, "(command 0x%02x, no text)", c->cmd);
+        return strdup(b);
     }
     size_t cap = c->stmt_len + 1 < RM_SHOW_MAX ? c->stmt_len + 1 : RM_SHOW_MAX;
     char *o = malloc(cap);
@@ -1118,9 +1120,12 @@ rm_aggregate(struct rm *m)
                     continue;
                 }
                 bool same;
-                if (c->write) {
+                if (c->write && !(c->rows && x->checked)) {
                     same = x->affected == c->affected;
                 } else if (x->checked) {
+                    /* a read; or a write that answered with rows (CALL, a multi-statement):
+                     * its rows, as the capture's affected count sums the server's end-of-rows
+                     * OK packets too (DEPRECATE_EOF), which a client library does not show */
                     same = x->checksum == c->checksum && x->rows == c->rows;
                 } else {
                     continue;

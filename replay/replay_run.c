@@ -1383,8 +1383,9 @@ rs_main_cmd(struct rsess *r)
         rs_after(r,
                  mysql_real_query_start(&r->ret_int, r->my, c->text, (unsigned long)c->text_len));
         return;
+    case PROTO_COM_RESET_CONNECTION:
     case PROTO_COM_CHANGE_USER:
-        /* the user stays the target's: the session's state is reset as a change of user does
+        /* COM_RESET_CONNECTION as captured; for a change of user: the user stays the target's: the session's state is reset as a change of user does
          * (variables, temporary tables, prepared statements), then the new schema is used */
         for (size_t i = 0; i < r->nstmts; i++) {
             r->stmts[i].cap_id = 0;
