@@ -196,6 +196,7 @@ struct replay_res {
     const char *why; /* REPLAY_UNSUPPORTED: the reason, a static string */
     int64_t lag_us;  /* it started this late behind the captured timeline (0: on time or
                         --no-wait) */
+    int64_t t0_mono; /* REPLAY_RAN: monotonic us when it was sent (its end: t0_mono + us) */
 };
 
 struct replay_opts {

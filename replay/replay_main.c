@@ -31,9 +31,6 @@
 #define RM_DDL_MAX    32
 #define RM_SHOW_MAX   400 /* bytes of a statement shown */
 #define RM_REASONS    16  /* reasons per group kept (more: counted under the last) */
-/* A command that started this late behind the captured timeline ran among other sessions'
- * commands in another order than captured: a difference there is counted apart. */
-#define RM_BEHIND_US 10000
 
 /* ---- the options both commands share ---- */
 
@@ -86,7 +83,7 @@ struct rm_shape {
     uint64_t fid_same, fid_diff; /* fidelity: vs the capture (one target) */
     uint64_t fid_err;            /* errors other than the captured one (none counts) */
     uint64_t fid_unstable;       /* different, but replay_unstable says why */
-    uint64_t fid_behind;         /* of fid_diff: while the replay ran behind (RM_BEHIND_US) */
+    uint64_t fid_behind;         /* of fid_diff: ran out of the captured order (rm_out_of_order) */
     uint16_t fid_err_code[2];    /* the first such: captured, replayed */
     char *fid_first;
 };
@@ -962,6 +959,77 @@ rm_reasons_free(struct rm_reasons *g)
     }
 }
 
+struct rm_ev {
+    int64_t cap_us; /* captured start (or end) */
+    int64_t rep_end;
+    size_t flat; /* index over all sessions' commands */
+    size_t si, ci;
+};
+
+static int
+rm_ev_cmp(const void *a, const void *b)
+{
+    const struct rm_ev *x = a, *y = b;
+    return x->cap_us < y->cap_us ? -1 : x->cap_us > y->cap_us;
+}
+
+/*
+ * The commands of `run` that ran out of the captured order: sent on the replay before a
+ * command (of another session) that had ended before they began in the capture had ended on
+ * the replay. Their results may depend on that other command's writes (or locks): a
+ * difference there is the replay's order, not the target. out[flat] (calloc'd, the caller
+ * frees); NULL when out of memory. O(n log n).
+ */
+static bool *
+rm_out_of_order(const struct replay_cap *cap, const struct replay_run *run)
+{
+    size_t n = cap->ncmds, k = 0;
+    bool *out = calloc(n ? n : 1, sizeof *out);
+    struct rm_ev *ends = malloc((n ? n : 1) * sizeof *ends);
+    struct rm_ev *starts = malloc((n ? n : 1) * sizeof *starts);
+    if (!out || !ends || !starts) {
+        free(ends);
+        free(starts);
+        free(out);
+        return NULL;
+    }
+    size_t flat = 0;
+    for (size_t si = 0; si < cap->ns; si++) {
+        for (size_t ci = 0; ci < cap->s[si].ncmds; ci++, flat++) {
+            const struct replay_res *x = &run->res[si][ci];
+            if (x->outcome != REPLAY_RAN || flat >= n) {
+                continue;
+            }
+            const struct replay_cmd *c = &cap->s[si].cmds[ci];
+            ends[k] = (struct rm_ev){.cap_us = c->t_end_us,
+                                     .rep_end = x->t0_mono + x->us,
+                                     .flat = flat,
+                                     .si = si,
+                                     .ci = ci};
+            starts[k] = (struct rm_ev){
+                .cap_us = c->t_start_us, .rep_end = x->t0_mono, .flat = flat, .si = si, .ci = ci};
+            k++;
+        }
+    }
+    qsort(ends, k, sizeof *ends, rm_ev_cmp);
+    qsort(starts, k, sizeof *starts, rm_ev_cmp);
+    int64_t max_end = INT64_MIN;
+    size_t j = 0;
+    for (size_t i = 0; i < k; i++) {
+        while (j < k && ends[j].cap_us < starts[i].cap_us) {
+            if (ends[j].rep_end > max_end) {
+                max_end = ends[j].rep_end;
+            }
+            j++;
+        }
+        /* starts[i].rep_end is its replay start: before an earlier command's replay end */
+        out[starts[i].flat] = max_end > starts[i].rep_end;
+    }
+    free(ends);
+    free(starts);
+    return out;
+}
+
 /* Side k's times per shape and route, over its runs. */
 static void
 rm_aggregate(struct rm *m)
@@ -1100,10 +1168,13 @@ rm_aggregate(struct rm *m)
         }
     }
     /* fidelity: the first run against the captured answers */
+    bool *ooo =
+        m->nsides > 0 && m->mode != REPLAY_ROLLBACK ? rm_out_of_order(cap, &m->runs[0][0]) : NULL;
     for (int k = 0; k < m->nsides && m->mode != REPLAY_ROLLBACK; k++) {
         const struct replay_run *run = &m->runs[k][0];
+        size_t flat = 0;
         for (size_t si = 0; si < cap->ns; si++) {
-            for (size_t ci = 0; ci < cap->s[si].ncmds; ci++) {
+            for (size_t ci = 0; ci < cap->s[si].ncmds; ci++, flat++) {
                 const struct replay_res *x = &run->res[si][ci];
                 const struct replay_cmd *c = &cap->s[si].cmds[ci];
                 int32_t sh = m->shape_of[si][ci];
@@ -1139,7 +1210,7 @@ rm_aggregate(struct rm *m)
                         rm_reason_add(&m->unstable, c->unstable, c);
                     } else {
                         s->fid_diff++;
-                        s->fid_behind += x->lag_us > RM_BEHIND_US;
+                        s->fid_behind += ooo && ooo[flat];
                         if (!s->fid_first) {
                             s->fid_first = rm_redacted(c);
                         }
@@ -1148,6 +1219,7 @@ rm_aggregate(struct rm *m)
             }
         }
     }
+    free(ooo);
 }
 
 /* True when the statement text names table `t` (a word or quoted identifier, any case). */
@@ -1431,9 +1503,10 @@ rm_text(struct rm *m, FILE *out)
                 (unsigned long long)fe);
         if (fb) {
             fprintf(out,
-                    "  %llu of the differences ran over %d ms behind the captured timeline (the "
-                    "sessions' order may have changed)\n",
-                    (unsigned long long)fb, RM_BEHIND_US / 1000);
+                    "  %llu of the differences ran out of the captured order (sent before a "
+                    "command of another session that had ended first in the capture had ended "
+                    "on the replay: the replay fell behind)\n",
+                    (unsigned long long)fb);
         }
         rm_text_reasons(out, "not comparable (the result differs by its nature)", &m->unstable);
         for (size_t i = 0; i < m->nshapes; i++) {
@@ -1569,7 +1642,7 @@ rm_json(struct rm *m, FILE *out)
             jsonw_kuint(&w, "fidelity_different", s->fid_diff);
             jsonw_kuint(&w, "errors_not_as_captured", s->fid_err);
             jsonw_kuint(&w, "fidelity_not_comparable", s->fid_unstable);
-            jsonw_kuint(&w, "fidelity_different_behind", s->fid_behind);
+            jsonw_kuint(&w, "fidelity_different_out_of_order", s->fid_behind);
             if (s->fid_first) {
                 jsonw_kstr(&w, "fidelity_first_difference", s->fid_first);
             }

@@ -778,6 +778,7 @@ rs_cmd_end(struct rsess *r, enum replay_outcome oc, uint16_t err)
     struct replay_res *x = &r->res[r->next];
     x->outcome = (uint8_t)oc;
     if (oc == REPLAY_RAN) {
+        x->t0_mono = r->t0;
         x->us = mono_us() - r->t0;
         x->err = err;
         x->rows = r->rows;

@@ -143,10 +143,10 @@ class FidelityTest(unittest.TestCase):
             for s in j["shapes"]:
                 totals["same"] += s["fidelity_same"]
                 totals["different"] += s["fidelity_different"]
-                totals["behind"] += s["fidelity_different_behind"]
+                totals["behind"] += s["fidelity_different_out_of_order"]
                 totals["not_comparable"] += s["fidelity_not_comparable"]
                 totals["errors"] += s["errors_not_as_captured"]
-                if s["fidelity_different"] > s["fidelity_different_behind"]:
+                if s["fidelity_different"] > s["fidelity_different_out_of_order"]:
                     unexplained.append((name, s["fingerprint"][:100],
                                         s.get("fidelity_first_difference", "")[:160]))
                 if s["errors_not_as_captured"]:
