@@ -201,7 +201,9 @@ struct replay_res {
 
 struct replay_opts {
     enum replay_mode mode;
-    double speed; /* gaps divided by speed; 0 = --no-wait */
+    double speed;  /* gaps divided by speed; 0 = --no-wait */
+    bool in_order; /* --in-order: a command also waits until every command (any session, same
+                      target) that had ended before it began in the capture has ended */
     bool progress;
     FILE *err; /* progress and notes */
 };

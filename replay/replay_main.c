@@ -41,6 +41,7 @@ struct rm_opts {
     int ntargets;
     double speed;
     bool no_wait;
+    bool in_order;
     bool writes, force, json, keep, advice;
     const char *html;
     const char *password_file;
@@ -156,7 +157,7 @@ rm_usage(FILE *out, bool whatif)
                 "  --keep                keep the DDL applied\n"
                 "  --captured-from URI   the captured server: the target must not be it\n"
                 "  --force               allow a target not proved different (no --captured-from)\n"
-                "  --speed X, --no-wait, --repeat N, --format text|json, --html FILE,\n"
+                "  --speed X, --no-wait, --in-order, --repeat N, --format text|json, --html FILE,\n"
                 "  --password-file FILE  as for slowtap replay\n");
         return;
     }
@@ -178,6 +179,8 @@ rm_usage(FILE *out, bool whatif)
             "  --password-file FILE  the password (first line) for targets without one\n"
             "  --speed X             captured gaps divided by X (default 1)\n"
             "  --no-wait             no gaps: each session sends its next command at once\n"
+            "  --in-order            a command also waits until every command of any session\n"
+            "                        that ended before it began in the capture has ended\n"
             "  --read-only           replay reads only, count the skipped writes (default)\n"
             "  --writes              replay writes too: needs --captured-from URI (a different\n"
             "                        server) or --force\n"
@@ -215,6 +218,7 @@ rm_parse(struct rm *m, int argc, char **argv, bool whatif)
         {"target", required_argument, NULL, 't'},
         {"speed", required_argument, NULL, 's'},
         {"no-wait", no_argument, NULL, 'n'},
+        {"in-order", no_argument, NULL, 'O'},
         {"read-only", no_argument, NULL, 'r'},
         {"writes", no_argument, NULL, 'w'},
         {"force", no_argument, NULL, 'F'},
@@ -275,6 +279,9 @@ rm_parse(struct rm *m, int argc, char **argv, bool whatif)
             break;
         case 'n':
             o->no_wait = true;
+            break;
+        case 'O':
+            o->in_order = true;
             break;
         case 'r':
             o->writes = false;
@@ -974,9 +981,11 @@ rm_ev_cmp(const void *a, const void *b)
 }
 
 /*
- * The commands of `run` that ran out of the captured order: sent on the replay before a
+ * The commands of `run` that ran out of the captured order: (a) sent on the replay before a
  * command (of another session) that had ended before they began in the capture had ended on
- * the replay. Their results may depend on that other command's writes (or locks): a
+ * the replay, or (b) still running on the replay when a command that began after they ended
+ * in the capture was sent. Two commands of one session never overlap, so only other
+ * sessions' count. Their results may depend on that other command's writes (or locks): a
  * difference there is the replay's order, not the target. out[flat] (calloc'd, the caller
  * frees); NULL when out of memory. O(n log n).
  */
@@ -1013,6 +1022,7 @@ rm_out_of_order(const struct replay_cap *cap, const struct replay_run *run)
     }
     qsort(ends, k, sizeof *ends, rm_ev_cmp);
     qsort(starts, k, sizeof *starts, rm_ev_cmp);
+    /* (a) sent before a command that ended before it in the capture had ended */
     int64_t max_end = INT64_MIN;
     size_t j = 0;
     for (size_t i = 0; i < k; i++) {
@@ -1023,7 +1033,30 @@ rm_out_of_order(const struct replay_cap *cap, const struct replay_run *run)
             j++;
         }
         /* starts[i].rep_end is its replay start: before an earlier command's replay end */
-        out[starts[i].flat] = max_end > starts[i].rep_end;
+        out[starts[i].flat] |= max_end > starts[i].rep_end;
+    }
+    /* (b) still running when a command that began after it ended in the capture was sent:
+     * the earliest replay start among the commands captured later (a suffix minimum over
+     * starts, by captured start) against its replay end */
+    int64_t *suf = malloc((k + 1) * sizeof *suf);
+    if (suf) {
+        suf[k] = INT64_MAX;
+        for (size_t i = k; i-- > 0;) {
+            suf[i] = starts[i].rep_end < suf[i + 1] ? starts[i].rep_end : suf[i + 1];
+        }
+        for (size_t i = 0; i < k; i++) {
+            size_t lo = 0, hi = k; /* the first start captured after ends[i] ended */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (starts[mid].cap_us > ends[i].cap_us) {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            out[ends[i].flat] |= suf[lo] < ends[i].rep_end;
+        }
+        free(suf);
     }
     free(ends);
     free(starts);
@@ -1503,9 +1536,9 @@ rm_text(struct rm *m, FILE *out)
                 (unsigned long long)fe);
         if (fb) {
             fprintf(out,
-                    "  %llu of the differences ran out of the captured order (sent before a "
-                    "command of another session that had ended first in the capture had ended "
-                    "on the replay: the replay fell behind)\n",
+                    "  %llu of the differences ran out of the captured order (on the replay a "
+                    "command of another session that came before or after it in the capture "
+                    "was still running, or already running: the replay fell behind)\n",
                     (unsigned long long)fb);
         }
         rm_text_reasons(out, "not comparable (the result differs by its nature)", &m->unstable);
@@ -1932,8 +1965,11 @@ rm_report(struct rm *m)
 static bool
 rm_runs(struct rm *m, const struct replay_uri *const *u, int nu, int k0)
 {
-    struct replay_opts ro = {
-        .mode = m->mode, .speed = m->o.no_wait ? 0 : m->o.speed, .progress = true, .err = m->err};
+    struct replay_opts ro = {.mode = m->mode,
+                             .speed = m->o.no_wait ? 0 : m->o.speed,
+                             .in_order = m->o.in_order,
+                             .progress = true,
+                             .err = m->err};
     for (int r = m->mode != REPLAY_WRITES ? -1 : 0; r < m->nruns; r++) {
         struct replay_run out[2];
         if (!replay_run_sides(&m->cap, u, nu, &ro, out)) {
