@@ -84,6 +84,7 @@ struct rm_shape {
     uint64_t fid_same, fid_diff; /* fidelity: vs the capture (one target) */
     uint64_t fid_err;            /* errors other than the captured one (none counts) */
     uint64_t fid_unstable;       /* different, but replay_unstable says why */
+    uint64_t fid_err_ooo;        /* of fid_err: ran out of the captured order */
     uint64_t fid_behind;         /* of fid_diff: ran out of the captured order (rm_out_of_order) */
     uint16_t fid_err_code[2];    /* the first such: captured, replayed */
     char *fid_first;
@@ -1219,6 +1220,7 @@ rm_aggregate(struct rm *m)
                         s->fid_err_code[1] = x->err;
                     }
                     s->fid_err++;
+                    s->fid_err_ooo += ooo && ooo[flat];
                 }
                 if (sh < 0 || x->outcome != REPLAY_RAN || c->err || c->interrupted || x->err) {
                     continue;
@@ -1524,10 +1526,11 @@ rm_text(struct rm *m, FILE *out)
         }
     }
     if (m->mode != REPLAY_ROLLBACK) {
-        uint64_t fe = 0, fb = 0;
+        uint64_t fe = 0, fb = 0, feo = 0;
         for (size_t i = 0; i < m->nshapes; i++) {
             fe += m->shapes[i].fid_err;
             fb += m->shapes[i].fid_behind;
+            feo += m->shapes[i].fid_err_ooo;
         }
         fprintf(out,
                 "fidelity (%s vs the capture): %llu same, %llu different; %llu errors not as "
@@ -1540,6 +1543,10 @@ rm_text(struct rm *m, FILE *out)
                     "command of another session that came before or after it in the capture "
                     "was still running, or already running: the replay fell behind)\n",
                     (unsigned long long)fb);
+        }
+        if (feo) {
+            fprintf(out, "  %llu of the errors not as captured ran out of the captured order\n",
+                    (unsigned long long)feo);
         }
         rm_text_reasons(out, "not comparable (the result differs by its nature)", &m->unstable);
         for (size_t i = 0; i < m->nshapes; i++) {
@@ -1676,6 +1683,7 @@ rm_json(struct rm *m, FILE *out)
             jsonw_kuint(&w, "errors_not_as_captured", s->fid_err);
             jsonw_kuint(&w, "fidelity_not_comparable", s->fid_unstable);
             jsonw_kuint(&w, "fidelity_different_out_of_order", s->fid_behind);
+            jsonw_kuint(&w, "errors_not_as_captured_out_of_order", s->fid_err_ooo);
             if (s->fid_first) {
                 jsonw_kstr(&w, "fidelity_first_difference", s->fid_first);
             }
