@@ -208,6 +208,12 @@ class FidelityTest(unittest.TestCase):
                     checksum=12345)
         cap.command(1, 5, t + 90, t + 100, capwriter.COM_QUERY, "SELECT 'rand()' AS x", rows=1,
                     checksum=12345)
+        # an execute whose long-data parameter the capture cut (its prepare is captured)
+        cap.command(1, 6, t + 110, t + 120, capwriter.COM_STMT_PREPARE, "SELECT ? AS v",
+                    prepare_id=3)
+        cap.command(1, 7, t + 130, t + 140, capwriter.COM_STMT_EXECUTE, stmt_id=3,
+                    params=[(capwriter.T_LONG, b"\x01\x00\x00\x00")], rows=1, checksum=1,
+                    flags=2)
         cap.end(1, t + 200)
         cap.write()
         rc, out, err = slowtap("replay", path, "--target", uri(self.b, DB), "--writes",
@@ -215,7 +221,8 @@ class FidelityTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         j = json.loads(out)
         nr = {r["reason"]: r for r in j["not_replayable"]}
-        self.assertEqual(len(nr), 3, nr)
+        self.assertEqual(len(nr), 4, nr)
+        self.assertTrue(any("parameter was cut" in w for w in nr), nr)
         cut = [r for w, r in nr.items() if "text was cut" in w]
         self.assertEqual(cut[0]["first"], "(cut at 26 bytes) CREATE TABLE cut_t (a INT)")
         self.assertTrue(any("bulk execute" in w for w in nr), nr)
@@ -228,11 +235,11 @@ class FidelityTest(unittest.TestCase):
         self.assertIn("clock", j["not_comparable"][0]["reason"])
         # 'rand()' is a string: no call, a real difference
         self.assertEqual(sum(s["fidelity_different"] for s in j["shapes"]), 1)
-        self.assertEqual(j["targets"][0]["not_replayable"], 3)
+        self.assertEqual(j["targets"][0]["not_replayable"], 4)
         rc, out, err = slowtap("replay", path, "--target", uri(self.b, DB), "--writes",
                                "--force", "--no-wait")
         self.assertEqual(rc, 0, err)
-        self.assertIn("not replayable: 3\n", out)
+        self.assertIn("not replayable: 4\n", out)
         self.assertIn("  1 x the captured text was cut", out)
         self.assertIn("not comparable (the result differs by its nature): 1\n", out)
 
