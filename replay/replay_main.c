@@ -1904,6 +1904,23 @@ rm_html(struct rm *m, const char *path)
         }
         fputs("</div>\n", f);
     }
+    const struct rm_reasons *groups[2] = {&m->notrun, &m->unstable};
+    const char *titles[2] = {"Not replayable", "Not comparable (differs by its nature)"};
+    for (int g = 0; g < 2; g++) {
+        if (!groups[g]->total) {
+            continue;
+        }
+        fprintf(f, "<div class=\"card\"><b>%s: %llu</b>", titles[g],
+                (unsigned long long)groups[g]->total);
+        for (size_t i = 0; i < groups[g]->n; i++) {
+            fprintf(f, "<div>%llu &times; ", (unsigned long long)groups[g]->r[i].n);
+            html_esc(f, groups[g]->r[i].why);
+            fputs("; first: <code>", f);
+            html_esc(f, groups[g]->r[i].first ? groups[g]->r[i].first : "?");
+            fputs("</code></div>", f);
+        }
+        fputs("</div>\n", f);
+    }
     fputs("</main></body></html>\n", f);
     bool ok = fclose(f) == 0;
     if (!ok) {

@@ -236,9 +236,14 @@ class FidelityTest(unittest.TestCase):
         # 'rand()' is a string: no call, a real difference
         self.assertEqual(sum(s["fidelity_different"] for s in j["shapes"]), 1)
         self.assertEqual(j["targets"][0]["not_replayable"], 4)
+        page = os.path.join(self.tmp, "reasons.html")
         rc, out, err = slowtap("replay", path, "--target", uri(self.b, DB), "--writes",
-                               "--force", "--no-wait")
+                               "--force", "--no-wait", "--html", page)
         self.assertEqual(rc, 0, err)
+        with open(page) as f:
+            html = f.read()
+        self.assertIn("<b>Not replayable: 4</b>", html)
+        self.assertIn("bulk execute parameters are not captured", html)
         self.assertIn("not replayable: 4\n", out)
         self.assertIn("  1 x the captured text was cut", out)
         self.assertIn("not comparable (the result differs by its nature): 1\n", out)
