@@ -24,6 +24,7 @@ each replay from A's pre-workload state with mariadb-dump. Two workloads:
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,7 @@ class FidelityTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.b.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
         for db in (DB, OTHER_DB, SEED_DB):
             try:
                 cls.a.sql("DROP DATABASE IF EXISTS `%s`" % db)
