@@ -21,9 +21,11 @@ enum {
     CAP_SESS_ALIVE = 1,
     CAP_SESS_SQL_MODE_SET = 2,
     CAP_CMD_INTERRUPTED = 1,
+    CAP_CMD_CUT = 2,
     CAP_PARAM_UNSIGNED = 1,
     CAP_PARAM_NULL = 2,
     CAP_PARAM_LONG_DATA = 4,
+    CAP_PARAM_CUT = 8,
     CAP_VARINT_MAX = 10,
 };
 
@@ -211,7 +213,7 @@ body_command(struct cap_w *w, const void *rec)
     w_svar(w, c->t_start_us);
     w_svar(w, (int64_t)((uint64_t)c->t_end_us - (uint64_t)c->t_start_us));
     w_u8(w, c->cmd);
-    w_u8(w, c->interrupted ? CAP_CMD_INTERRUPTED : 0);
+    w_u8(w, (uint8_t)((c->interrupted ? CAP_CMD_INTERRUPTED : 0) | (c->cut ? CAP_CMD_CUT : 0)));
     w_str(w, c->text, c->text_len);
     w_str(w, c->schema, c->schema_len);
     w_var(w, c->stmt_id);
@@ -222,7 +224,7 @@ body_command(struct cap_w *w, const void *rec)
         w_u8(w, p->type);
         w_u8(w, (uint8_t)((p->is_unsigned ? CAP_PARAM_UNSIGNED : 0) |
                           (p->is_null ? CAP_PARAM_NULL : 0) |
-                          (p->long_data ? CAP_PARAM_LONG_DATA : 0)));
+                          (p->long_data ? CAP_PARAM_LONG_DATA : 0) | (p->cut ? CAP_PARAM_CUT : 0)));
         if (p->is_null) {
             w_str(w, NULL, 0);
         } else {
@@ -319,7 +321,7 @@ fast_command(uint8_t *p, const struct proto_cap_command *c)
     p = fast_svar(p, c->t_start_us);
     p = fast_svar(p, (int64_t)((uint64_t)c->t_end_us - (uint64_t)c->t_start_us));
     *p++ = c->cmd;
-    *p++ = c->interrupted ? CAP_CMD_INTERRUPTED : 0;
+    *p++ = (uint8_t)((c->interrupted ? CAP_CMD_INTERRUPTED : 0) | (c->cut ? CAP_CMD_CUT : 0));
     p = fast_str(p, c->text, c->text_len);
     p = fast_str(p, c->schema, c->schema_len);
     p = fast_var(p, c->stmt_id);
@@ -328,9 +330,9 @@ fast_command(uint8_t *p, const struct proto_cap_command *c)
     for (uint16_t i = 0; i < c->n_params; i++) {
         const struct proto_cap_param *q = &c->params[i];
         *p++ = q->type;
-        *p++ =
-            (uint8_t)((q->is_unsigned ? CAP_PARAM_UNSIGNED : 0) |
-                      (q->is_null ? CAP_PARAM_NULL : 0) | (q->long_data ? CAP_PARAM_LONG_DATA : 0));
+        *p++ = (uint8_t)((q->is_unsigned ? CAP_PARAM_UNSIGNED : 0) |
+                         (q->is_null ? CAP_PARAM_NULL : 0) |
+                         (q->long_data ? CAP_PARAM_LONG_DATA : 0) | (q->cut ? CAP_PARAM_CUT : 0));
         p = q->is_null ? fast_str(p, NULL, 0) : fast_str(p, q->value, q->value_len);
     }
     p = fast_var(p, c->err);
@@ -631,7 +633,9 @@ dec_command(struct cap_r *r, struct proto_cap_command *c, struct proto_cap_param
     c->t_start_us = r_svar(r);
     c->t_end_us = (int64_t)((uint64_t)c->t_start_us + (uint64_t)r_svar(r));
     c->cmd = r_u8(r);
-    c->interrupted = r_u8(r) & CAP_CMD_INTERRUPTED;
+    uint8_t cfl = r_u8(r);
+    c->interrupted = cfl & CAP_CMD_INTERRUPTED;
+    c->cut = cfl & CAP_CMD_CUT;
     c->text = (const char *)r_str(r, &c->text_len);
     c->schema = (const char *)r_str(r, &c->schema_len);
     c->stmt_id = (uint32_t)r_varmax(r, UINT32_MAX);
@@ -647,6 +651,7 @@ dec_command(struct cap_r *r, struct proto_cap_command *c, struct proto_cap_param
         p->is_unsigned = fl & CAP_PARAM_UNSIGNED;
         p->is_null = fl & CAP_PARAM_NULL;
         p->long_data = fl & CAP_PARAM_LONG_DATA;
+        p->cut = fl & CAP_PARAM_CUT;
         p->value = r_str(r, &p->value_len);
         if (!r->ok) {
             return false;
@@ -824,6 +829,7 @@ proto_cap_execute_params(const uint8_t *p, size_t len, uint16_t nparams,
             .is_unsigned = tb ? (tb[2 * i + 1] & 0x80) != 0 : prev[i].is_unsigned,
             .is_null = false,
             .long_data = false,
+            .cut = false,
             .value = NULL,
             .value_len = 0,
         };
@@ -831,6 +837,7 @@ proto_cap_execute_params(const uint8_t *p, size_t len, uint16_t nparams,
             o->long_data = true;
             o->value = long_data[i].data;
             o->value_len = long_data[i].data ? long_data[i].len : 0;
+            o->cut = long_data[i].total > o->value_len;
             continue;
         }
         if (nulls[i / 8] & (1u << (i % 8)) || o->type == PROTO_TYPE_NULL) {

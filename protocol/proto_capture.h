@@ -71,6 +71,8 @@ struct proto_cap_param {
     bool is_unsigned;
     bool is_null;
     bool long_data; /* sent with COM_STMT_SEND_LONG_DATA: value is what the client sent */
+    bool cut;       /* value holds only the first value_len bytes of a longer one (long data
+                       past what slowtap keeps of it) */
     const uint8_t *value;
     size_t value_len;
 };
@@ -108,6 +110,9 @@ struct proto_cap_command {
     uint16_t status;
     uint64_t checksum;
     bool interrupted;
+    bool cut; /* the command is not whole in the record: its text (COM_QUERY/COM_STMT_PREPARE)
+                 is the first text_len bytes of a longer one, or an execute's payload or one
+                 of its parameters (param.cut) was cut; a replay cannot send it as sent */
 };
 
 /* A LOAD DATA LOCAL's file content, sent by the client after command `seq`. A file larger

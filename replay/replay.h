@@ -77,6 +77,15 @@ const char *replay_verdict_name(enum replay_verdict v);
 /* How a statement is treated by a read-only replay: true for a write (anything but SELECT,
  * SHOW, SET, USE, DESCRIBE, EXPLAIN, HELP, DO and the transaction words). sqlmode PROTO_SQLMODE_*. */
 bool replay_is_write(const char *sql, size_t len, unsigned sqlmode);
+/* Why a statement's result cannot be expected equal on a replay, or NULL: it calls a function
+ * of the clock, of chance, of the session's identity or of the previous statement (NOW(),
+ * RAND(), UUID(), CONNECTION_ID(), CURRENT_USER(), LAST_INSERT_ID() ...: a WORD token followed
+ * by `(`, or CURRENT_TIMESTAMP-like words alone), reads a server-identity variable (@@hostname,
+ * @@server_id, @@port ...), a server-state table (information_schema.PROCESSLIST ...) or is a
+ * SHOW of server state (SHOW STATUS, SHOW GRANTS ...). Found with the SQL lexer: words in
+ * strings, comments and quoted identifiers do not count. The reason is a static string. */
+const char *replay_unstable(const char *sql, size_t len, unsigned sqlmode);
+
 /* True for the data changes a rolled-back replay may run: INSERT, REPLACE, UPDATE, DELETE. */
 bool replay_is_dml(const char *sql, size_t len, unsigned sqlmode);
 
@@ -103,13 +112,16 @@ struct replay_cmd {
     uint16_t err;
     uint64_t rows, affected, checksum;
     bool interrupted;
+    bool cut; /* the capture holds only part of it (its text, or its prepare's text, or a
+                 parameter: proto_cap_command.cut): not replayed */
     /* derived at load */
     const char *stmt; /* the statement: text, or for an execute its prepare's text */
     size_t stmt_len;
-    uint64_t digest; /* shape (0: no statement) */
-    bool write;      /* replay_is_write */
-    bool dml;        /* replay_is_dml */
-    uint64_t seq;    /* the command's number in its session (the capture's) */
+    uint64_t digest;      /* shape (0: no statement) */
+    bool write;           /* replay_is_write */
+    bool dml;             /* replay_is_dml */
+    uint64_t seq;         /* the command's number in its session (the capture's) */
+    const char *unstable; /* replay_unstable: why its result may differ, or NULL */
 };
 
 /* A LOAD DATA LOCAL file's content, for the command seq of its session. */
@@ -163,17 +175,35 @@ enum replay_outcome {
     REPLAY_NO_SESSION,  /* the session's connect failed */
 };
 
+/* Why a command was not replayed (replay_res.why): one line each, the report's groups. */
+#define REPLAY_WHY_CUT_TEXT                                                                        \
+    "the captured text was cut (a statement longer than the 1 MiB slowtap keeps)"
+#define REPLAY_WHY_CUT_PARAM                                                                       \
+    "a captured parameter was cut (long data past the 1 KiB slowtap keeps, or an execute past 64 " \
+    "MiB)"
+#define REPLAY_WHY_NO_PREPARE     "its statement was prepared before the capture began"
+#define REPLAY_WHY_PREPARE_FAILED "its prepare failed on the target"
+#define REPLAY_WHY_BIND           "its parameters could not be bound"
+#define REPLAY_WHY_BULK           "bulk execute parameters are not captured (COM_STMT_BULK_EXECUTE)"
+#define REPLAY_WHY_COMMAND        "a command the replay does not send"
+
 struct replay_res {
     uint8_t outcome; /* enum replay_outcome */
     bool checked;    /* a result checksum was computed */
     uint16_t err;
     int64_t us; /* time on the target */
     uint64_t rows, affected, checksum;
+    const char *why; /* REPLAY_UNSUPPORTED: the reason, a static string */
+    int64_t lag_us;  /* it started this late behind the captured timeline (0: on time or
+                        --no-wait) */
+    int64_t t0_mono; /* REPLAY_RAN: monotonic us when it was sent (its end: t0_mono + us) */
 };
 
 struct replay_opts {
     enum replay_mode mode;
-    double speed; /* gaps divided by speed; 0 = --no-wait */
+    double speed;  /* gaps divided by speed; 0 = --no-wait */
+    bool in_order; /* --in-order: a command also waits until every command (any session, same
+                      target) that had ended before it began in the capture has ended */
     bool progress;
     FILE *err; /* progress and notes */
 };

@@ -30,6 +30,7 @@
 #define RM_FP_MAX     512
 #define RM_DDL_MAX    32
 #define RM_SHOW_MAX   400 /* bytes of a statement shown */
+#define RM_REASONS    16  /* reasons per group kept (more: counted under the last) */
 
 /* ---- the options both commands share ---- */
 
@@ -40,6 +41,7 @@ struct rm_opts {
     int ntargets;
     double speed;
     bool no_wait;
+    bool in_order;
     bool writes, force, json, keep, advice;
     const char *html;
     const char *password_file;
@@ -81,8 +83,24 @@ struct rm_shape {
     double ratio;
     uint64_t fid_same, fid_diff; /* fidelity: vs the capture (one target) */
     uint64_t fid_err;            /* errors other than the captured one (none counts) */
+    uint64_t fid_unstable;       /* different, but replay_unstable says why */
+    uint64_t fid_err_ooo;        /* of fid_err: ran out of the captured order */
+    uint64_t fid_behind;         /* of fid_diff: ran out of the captured order (rm_out_of_order) */
     uint16_t fid_err_code[2];    /* the first such: captured, replayed */
     char *fid_first;
+};
+
+/* Commands set apart with a reason: not replayed, or a result that cannot be expected equal. */
+struct rm_reason {
+    const char *why; /* static */
+    uint64_t n;
+    char *first; /* the first such command, redacted */
+};
+
+struct rm_reasons {
+    struct rm_reason r[RM_REASONS];
+    size_t n;
+    uint64_t total;
 };
 
 struct rm_route {
@@ -109,6 +127,9 @@ struct rm {
     int nsides;
     const char *label[2];
     enum replay_mode mode;
+    /* fidelity, the first run of the first target: commands not replayed, per reason, and
+     * results that differ by their nature (replay_unstable), per reason */
+    struct rm_reasons notrun, unstable;
     /* whatif */
     char *ddl[RM_DDL_MAX];
     char *undo[RM_DDL_MAX];
@@ -137,7 +158,7 @@ rm_usage(FILE *out, bool whatif)
                 "  --keep                keep the DDL applied\n"
                 "  --captured-from URI   the captured server: the target must not be it\n"
                 "  --force               allow a target not proved different (no --captured-from)\n"
-                "  --speed X, --no-wait, --repeat N, --format text|json, --html FILE,\n"
+                "  --speed X, --no-wait, --in-order, --repeat N, --format text|json, --html FILE,\n"
                 "  --password-file FILE  as for slowtap replay\n");
         return;
     }
@@ -159,6 +180,8 @@ rm_usage(FILE *out, bool whatif)
             "  --password-file FILE  the password (first line) for targets without one\n"
             "  --speed X             captured gaps divided by X (default 1)\n"
             "  --no-wait             no gaps: each session sends its next command at once\n"
+            "  --in-order            a command also waits until every command of any session\n"
+            "                        that ended before it began in the capture has ended\n"
             "  --read-only           replay reads only, count the skipped writes (default)\n"
             "  --writes              replay writes too: needs --captured-from URI (a different\n"
             "                        server) or --force\n"
@@ -196,6 +219,7 @@ rm_parse(struct rm *m, int argc, char **argv, bool whatif)
         {"target", required_argument, NULL, 't'},
         {"speed", required_argument, NULL, 's'},
         {"no-wait", no_argument, NULL, 'n'},
+        {"in-order", no_argument, NULL, 'O'},
         {"read-only", no_argument, NULL, 'r'},
         {"writes", no_argument, NULL, 'w'},
         {"force", no_argument, NULL, 'F'},
@@ -256,6 +280,9 @@ rm_parse(struct rm *m, int argc, char **argv, bool whatif)
             break;
         case 'n':
             o->no_wait = true;
+            break;
+        case 'O':
+            o->in_order = true;
             break;
         case 'r':
             o->writes = false;
@@ -887,7 +914,9 @@ static char *
 rm_redacted(const struct replay_cmd *c)
 {
     if (!c->stmt) {
-        return strdup("(no text)");
+        char b[48];
+        snprintf(b, sizeof b, "(command 0x%02x, no text)", c->cmd);
+        return strdup(b);
     }
     size_t cap = c->stmt_len + 1 < RM_SHOW_MAX ? c->stmt_len + 1 : RM_SHOW_MAX;
     char *o = malloc(cap);
@@ -895,6 +924,144 @@ rm_redacted(const struct replay_cmd *c)
         proto_redact(c->stmt, c->stmt_len, 0, redact_all, NULL, o, cap);
     }
     return o;
+}
+
+/* Counts command c under reason why (static) in g, keeping the first example. A cut text is
+ * shown with where it was cut. */
+static void
+rm_reason_add(struct rm_reasons *g, const char *why, const struct replay_cmd *c)
+{
+    g->total++;
+    size_t i = 0;
+    while (i < g->n && g->r[i].why != why) {
+        i++;
+    }
+    if (i == g->n) {
+        if (g->n == RM_REASONS) {
+            g->r[RM_REASONS - 1].n++;
+            return;
+        }
+        g->r[g->n++] = (struct rm_reason){.why = why, .n = 0, .first = NULL};
+    }
+    struct rm_reason *r = &g->r[i];
+    if (r->n++ == 0) {
+        char *red = rm_redacted(c);
+        if (red && c->cut && c->stmt) {
+            size_t need = strlen(red) + 64;
+            char *o = malloc(need);
+            if (o) {
+                snprintf(o, need, "(cut at %zu bytes) %s", c->stmt_len, red);
+            }
+            free(red);
+            red = o;
+        }
+        r->first = red;
+    }
+}
+
+static void
+rm_reasons_free(struct rm_reasons *g)
+{
+    for (size_t i = 0; i < g->n; i++) {
+        free(g->r[i].first);
+    }
+}
+
+struct rm_ev {
+    int64_t cap_us; /* captured start (or end) */
+    int64_t rep_end;
+    size_t flat; /* index over all sessions' commands */
+    size_t si, ci;
+};
+
+static int
+rm_ev_cmp(const void *a, const void *b)
+{
+    const struct rm_ev *x = a, *y = b;
+    return x->cap_us < y->cap_us ? -1 : x->cap_us > y->cap_us;
+}
+
+/*
+ * The commands of `run` that ran out of the captured order: (a) sent on the replay before a
+ * command (of another session) that had ended before they began in the capture had ended on
+ * the replay, or (b) still running on the replay when a command that began after they ended
+ * in the capture was sent. Two commands of one session never overlap, so only other
+ * sessions' count. Their results may depend on that other command's writes (or locks): a
+ * difference there is the replay's order, not the target. out[flat] (calloc'd, the caller
+ * frees); NULL when out of memory. O(n log n).
+ */
+static bool *
+rm_out_of_order(const struct replay_cap *cap, const struct replay_run *run)
+{
+    size_t n = cap->ncmds, k = 0;
+    bool *out = calloc(n ? n : 1, sizeof *out);
+    struct rm_ev *ends = malloc((n ? n : 1) * sizeof *ends);
+    struct rm_ev *starts = malloc((n ? n : 1) * sizeof *starts);
+    if (!out || !ends || !starts) {
+        free(ends);
+        free(starts);
+        free(out);
+        return NULL;
+    }
+    size_t flat = 0;
+    for (size_t si = 0; si < cap->ns; si++) {
+        for (size_t ci = 0; ci < cap->s[si].ncmds; ci++, flat++) {
+            const struct replay_res *x = &run->res[si][ci];
+            if (x->outcome != REPLAY_RAN || flat >= n) {
+                continue;
+            }
+            const struct replay_cmd *c = &cap->s[si].cmds[ci];
+            ends[k] = (struct rm_ev){.cap_us = c->t_end_us,
+                                     .rep_end = x->t0_mono + x->us,
+                                     .flat = flat,
+                                     .si = si,
+                                     .ci = ci};
+            starts[k] = (struct rm_ev){
+                .cap_us = c->t_start_us, .rep_end = x->t0_mono, .flat = flat, .si = si, .ci = ci};
+            k++;
+        }
+    }
+    qsort(ends, k, sizeof *ends, rm_ev_cmp);
+    qsort(starts, k, sizeof *starts, rm_ev_cmp);
+    /* (a) sent before a command that ended before it in the capture had ended */
+    int64_t max_end = INT64_MIN;
+    size_t j = 0;
+    for (size_t i = 0; i < k; i++) {
+        while (j < k && ends[j].cap_us < starts[i].cap_us) {
+            if (ends[j].rep_end > max_end) {
+                max_end = ends[j].rep_end;
+            }
+            j++;
+        }
+        /* starts[i].rep_end is its replay start: before an earlier command's replay end */
+        out[starts[i].flat] |= max_end > starts[i].rep_end;
+    }
+    /* (b) still running when a command that began after it ended in the capture was sent:
+     * the earliest replay start among the commands captured later (a suffix minimum over
+     * starts, by captured start) against its replay end */
+    int64_t *suf = malloc((k + 1) * sizeof *suf);
+    if (suf) {
+        suf[k] = INT64_MAX;
+        for (size_t i = k; i-- > 0;) {
+            suf[i] = starts[i].rep_end < suf[i + 1] ? starts[i].rep_end : suf[i + 1];
+        }
+        for (size_t i = 0; i < k; i++) {
+            size_t lo = 0, hi = k; /* the first start captured after ends[i] ended */
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (starts[mid].cap_us > ends[i].cap_us) {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            out[ends[i].flat] |= suf[lo] < ends[i].rep_end;
+        }
+        free(suf);
+    }
+    free(ends);
+    free(starts);
+    return out;
 }
 
 /* Side k's times per shape and route, over its runs. */
@@ -1024,11 +1191,24 @@ rm_aggregate(struct rm *m)
             }
         }
     }
+    /* the commands the first run could not replay, per reason */
+    for (size_t si = 0; m->nsides > 0 && si < cap->ns; si++) {
+        for (size_t ci = 0; ci < cap->s[si].ncmds; ci++) {
+            const struct replay_res *x = &m->runs[0][0].res[si][ci];
+            if (x->outcome == REPLAY_UNSUPPORTED) {
+                rm_reason_add(&m->notrun, x->why ? x->why : REPLAY_WHY_COMMAND,
+                              &cap->s[si].cmds[ci]);
+            }
+        }
+    }
     /* fidelity: the first run against the captured answers */
+    bool *ooo =
+        m->nsides > 0 && m->mode != REPLAY_ROLLBACK ? rm_out_of_order(cap, &m->runs[0][0]) : NULL;
     for (int k = 0; k < m->nsides && m->mode != REPLAY_ROLLBACK; k++) {
         const struct replay_run *run = &m->runs[k][0];
+        size_t flat = 0;
         for (size_t si = 0; si < cap->ns; si++) {
-            for (size_t ci = 0; ci < cap->s[si].ncmds; ci++) {
+            for (size_t ci = 0; ci < cap->s[si].ncmds; ci++, flat++) {
                 const struct replay_res *x = &run->res[si][ci];
                 const struct replay_cmd *c = &cap->s[si].cmds[ci];
                 int32_t sh = m->shape_of[si][ci];
@@ -1040,14 +1220,18 @@ rm_aggregate(struct rm *m)
                         s->fid_err_code[1] = x->err;
                     }
                     s->fid_err++;
+                    s->fid_err_ooo += ooo && ooo[flat];
                 }
                 if (sh < 0 || x->outcome != REPLAY_RAN || c->err || c->interrupted || x->err) {
                     continue;
                 }
                 bool same;
-                if (c->write) {
+                if (c->write && !(c->rows && x->checked)) {
                     same = x->affected == c->affected;
                 } else if (x->checked) {
+                    /* a read; or a write that answered with rows (CALL, a multi-statement):
+                     * its rows, as the capture's affected count sums the server's end-of-rows
+                     * OK packets too (DEPRECATE_EOF), which a client library does not show */
                     same = x->checksum == c->checksum && x->rows == c->rows;
                 } else {
                     continue;
@@ -1056,8 +1240,12 @@ rm_aggregate(struct rm *m)
                     struct rm_shape *s = &m->shapes[sh];
                     if (same) {
                         s->fid_same++;
+                    } else if (c->unstable) {
+                        s->fid_unstable++; /* by its nature: not a difference */
+                        rm_reason_add(&m->unstable, c->unstable, c);
                     } else {
                         s->fid_diff++;
+                        s->fid_behind += ooo && ooo[flat];
                         if (!s->fid_first) {
                             s->fid_first = rm_redacted(c);
                         }
@@ -1066,6 +1254,7 @@ rm_aggregate(struct rm *m)
             }
         }
     }
+    free(ooo);
 }
 
 /* True when the statement text names table `t` (a word or quoted identifier, any case). */
@@ -1181,6 +1370,35 @@ rm_run_line(struct rm *m, FILE *out, int k)
         fprintf(out, " (x%d runs)", m->nruns);
     }
     fprintf(out, "\n");
+}
+
+/* A group of reasons: its total, then each reason with its count and first example. */
+static void
+rm_text_reasons(FILE *out, const char *title, const struct rm_reasons *g)
+{
+    if (!g->total) {
+        return;
+    }
+    fprintf(out, "%s: %llu\n", title, (unsigned long long)g->total);
+    for (size_t i = 0; i < g->n; i++) {
+        fprintf(out, "  %llu x %s; first: %s\n", (unsigned long long)g->r[i].n, g->r[i].why,
+                g->r[i].first ? g->r[i].first : "?");
+    }
+}
+
+static void
+json_reasons(struct jsonw *w, const char *key, const struct rm_reasons *g)
+{
+    jsonw_key(w, key);
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < g->n; i++) {
+        jsonw_object_begin(w);
+        jsonw_kstr(w, "reason", g->r[i].why);
+        jsonw_kuint(w, "count", g->r[i].n);
+        jsonw_kstr(w, "first", g->r[i].first ? g->r[i].first : "");
+        jsonw_object_end(w);
+    }
+    jsonw_array_end(w);
 }
 
 static void
@@ -1308,15 +1526,29 @@ rm_text(struct rm *m, FILE *out)
         }
     }
     if (m->mode != REPLAY_ROLLBACK) {
-        uint64_t fe = 0;
+        uint64_t fe = 0, fb = 0, feo = 0;
         for (size_t i = 0; i < m->nshapes; i++) {
             fe += m->shapes[i].fid_err;
+            fb += m->shapes[i].fid_behind;
+            feo += m->shapes[i].fid_err_ooo;
         }
         fprintf(out,
                 "fidelity (%s vs the capture): %llu same, %llu different; %llu errors not as "
                 "captured\n",
                 m->label[0], (unsigned long long)fs, (unsigned long long)fd,
                 (unsigned long long)fe);
+        if (fb) {
+            fprintf(out,
+                    "  %llu of the differences ran out of the captured order (on the replay a "
+                    "command of another session that came before or after it in the capture "
+                    "was still running, or already running: the replay fell behind)\n",
+                    (unsigned long long)fb);
+        }
+        if (feo) {
+            fprintf(out, "  %llu of the errors not as captured ran out of the captured order\n",
+                    (unsigned long long)feo);
+        }
+        rm_text_reasons(out, "not comparable (the result differs by its nature)", &m->unstable);
         for (size_t i = 0; i < m->nshapes; i++) {
             if (m->shapes[i].fid_first) {
                 fprintf(out, "  %llu x, first: %s\n", (unsigned long long)m->shapes[i].fid_diff,
@@ -1329,6 +1561,7 @@ rm_text(struct rm *m, FILE *out)
             }
         }
     }
+    rm_text_reasons(out, "not replayable", &m->notrun);
     if (two) {
         fprintf(out,
                 "\nverdict: Mann-Whitney U on every execution's time, p < %g and median ratio "
@@ -1403,6 +1636,8 @@ rm_json(struct rm *m, FILE *out)
         jsonw_object_end(&w);
     }
     jsonw_array_end(&w);
+    json_reasons(&w, "not_replayable", &m->notrun);
+    json_reasons(&w, "not_comparable", &m->unstable);
     jsonw_key(&w, "ddl");
     jsonw_array_begin(&w);
     for (int i = 0; i < m->nddl; i++) {
@@ -1446,6 +1681,9 @@ rm_json(struct rm *m, FILE *out)
             jsonw_kuint(&w, "fidelity_same", s->fid_same);
             jsonw_kuint(&w, "fidelity_different", s->fid_diff);
             jsonw_kuint(&w, "errors_not_as_captured", s->fid_err);
+            jsonw_kuint(&w, "fidelity_not_comparable", s->fid_unstable);
+            jsonw_kuint(&w, "fidelity_different_out_of_order", s->fid_behind);
+            jsonw_kuint(&w, "errors_not_as_captured_out_of_order", s->fid_err_ooo);
             if (s->fid_first) {
                 jsonw_kstr(&w, "fidelity_first_difference", s->fid_first);
             }
@@ -1666,6 +1904,23 @@ rm_html(struct rm *m, const char *path)
         }
         fputs("</div>\n", f);
     }
+    const struct rm_reasons *groups[2] = {&m->notrun, &m->unstable};
+    const char *titles[2] = {"Not replayable", "Not comparable (differs by its nature)"};
+    for (int g = 0; g < 2; g++) {
+        if (!groups[g]->total) {
+            continue;
+        }
+        fprintf(f, "<div class=\"card\"><b>%s: %llu</b>", titles[g],
+                (unsigned long long)groups[g]->total);
+        for (size_t i = 0; i < groups[g]->n; i++) {
+            fprintf(f, "<div>%llu &times; ", (unsigned long long)groups[g]->r[i].n);
+            html_esc(f, groups[g]->r[i].why);
+            fputs("; first: <code>", f);
+            html_esc(f, groups[g]->r[i].first ? groups[g]->r[i].first : "?");
+            fputs("</code></div>", f);
+        }
+        fputs("</div>\n", f);
+    }
     fputs("</main></body></html>\n", f);
     bool ok = fclose(f) == 0;
     if (!ok) {
@@ -1688,6 +1943,8 @@ rm_free(struct rm *m)
         free(m->shapes[i].first_diff);
         free(m->shapes[i].fid_first);
     }
+    rm_reasons_free(&m->notrun);
+    rm_reasons_free(&m->unstable);
     free(m->shapes);
     for (size_t i = 0; i < m->nroutes; i++) {
         free(m->routes[i].side[0].t);
@@ -1733,8 +1990,11 @@ rm_report(struct rm *m)
 static bool
 rm_runs(struct rm *m, const struct replay_uri *const *u, int nu, int k0)
 {
-    struct replay_opts ro = {
-        .mode = m->mode, .speed = m->o.no_wait ? 0 : m->o.speed, .progress = true, .err = m->err};
+    struct replay_opts ro = {.mode = m->mode,
+                             .speed = m->o.no_wait ? 0 : m->o.speed,
+                             .in_order = m->o.in_order,
+                             .progress = true,
+                             .err = m->err};
     for (int r = m->mode != REPLAY_WRITES ? -1 : 0; r < m->nruns; r++) {
         struct replay_run out[2];
         if (!replay_run_sides(&m->cap, u, nu, &ro, out)) {

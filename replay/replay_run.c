@@ -211,6 +211,7 @@ load_command(struct loader *l, const struct proto_cap_command *c)
         .affected = c->affected,
         .checksum = c->checksum,
         .interrupted = c->interrupted,
+        .cut = c->cut,
         .schema = l->cur_schema[si],
         .seq = c->seq,
     };
@@ -250,6 +251,7 @@ load_command(struct loader *l, const struct proto_cap_command *c)
                 const struct replay_cmd *p = &s->cmds[l->preps[si][i].cmd];
                 d->stmt = p->text;
                 d->stmt_len = p->text_len;
+                d->cut |= p->cut; /* its prepare's text was cut */
                 break;
             }
         }
@@ -258,6 +260,7 @@ load_command(struct loader *l, const struct proto_cap_command *c)
         d->digest = proto_fingerprint_mode(d->stmt, d->stmt_len, mode, NULL, 0);
         d->write = replay_is_write(d->stmt, d->stmt_len, mode);
         d->dml = replay_is_dml(d->stmt, d->stmt_len, mode);
+        d->unstable = replay_unstable(d->stmt, d->stmt_len, mode);
     }
     /* the schema the following commands run in */
     char db[256];
@@ -499,6 +502,7 @@ struct rsess {
     MYSQL *my;
     struct event *ev, *timer;
     enum rs_state state;
+    bool parked; /* --in-order: waiting for other sessions' earlier commands */
     size_t next; /* the command being run, or the next one */
     int setup_i; /* which setup query comes next */
     int wrap;    /* 0 none, 1 before the command, 2 after */
@@ -535,7 +539,28 @@ struct reng {
     uint64_t ran_last;
     int64_t last_prog;
     int64_t lag_max;
+    /* --in-order, per side: every command by its captured end, which have ended, how many of
+     * the first ones have all ended, and the sessions waiting */
+    struct rs_ord {
+        int64_t cap_end;
+        size_t flat;
+    } * byend;
+    size_t ncmds;
+    size_t *flat_base; /* [session]: its first command's flat index */
+    bool *cmd_done[2];
+    size_t prefix[2];
+    struct rsess **parked;
+    size_t nparked;
 };
+
+static void rs_mark_done(struct rsess *r, size_t from, size_t to);
+
+static int
+rs_ord_cmp(const void *a, const void *b)
+{
+    const struct rs_ord *x = a, *y = b;
+    return x->cap_end < y->cap_end ? -1 : x->cap_end > y->cap_end;
+}
 
 static int64_t
 mono_us(void)
@@ -719,6 +744,7 @@ rs_finish_session(struct rsess *r)
     r->pb = NULL;
     r->pt = NULL;
     r->nstmts = 0;
+    rs_mark_done(r, r->next < r->s->ncmds ? r->next : r->s->ncmds, r->s->ncmds);
     if (r->state != RS_DONE) {
         r->state = RS_DONE;
         if (e->open) {
@@ -775,6 +801,7 @@ rs_cmd_end(struct rsess *r, enum replay_outcome oc, uint16_t err)
     struct replay_res *x = &r->res[r->next];
     x->outcome = (uint8_t)oc;
     if (oc == REPLAY_RAN) {
+        x->t0_mono = r->t0;
         x->us = mono_us() - r->t0;
         x->err = err;
         x->rows = r->rows;
@@ -791,7 +818,16 @@ rs_cmd_end(struct rsess *r, enum replay_outcome oc, uint16_t err)
     }
     r->next++;
     r->state = RS_IDLE;
+    rs_mark_done(r, r->next - 1, r->next);
     rs_step(r);
+}
+
+/* The command r->next cannot be replayed, for reason `why` (a static string). */
+static void
+rs_unsupported(struct rsess *r, const char *why)
+{
+    r->res[r->next].why = why;
+    rs_cmd_end(r, REPLAY_UNSUPPORTED, 0);
 }
 
 static struct rs_stmt *
@@ -808,10 +844,62 @@ rs_stmt_find(struct rsess *r, uint32_t id)
 static void rs_start_cmd(struct rsess *r);
 static void rs_main_cmd(struct rsess *r);
 
+/* --in-order: whether every command of r's side that ended before r's next command began
+ * in the capture has ended on the replay (the first command not ended, by captured end, ends
+ * at or after its start). */
+static bool
+rs_gate_open(const struct rsess *r)
+{
+    const struct reng *e = r->e;
+    if (!e->byend) {
+        return true;
+    }
+    size_t p = e->prefix[r->side];
+    return p >= e->ncmds || e->byend[p].cap_end >= r->s->cmds[r->next].t_start_us;
+}
+
+/* --in-order: commands [from, to) of r's session have ended (or will never run): advance the
+ * side's prefix and wake the waiting sessions (each checks its gate again). */
+static void
+rs_mark_done(struct rsess *r, size_t from, size_t to)
+{
+    struct reng *e = r->e;
+    if (!e->byend) {
+        return;
+    }
+    bool *d = e->cmd_done[r->side];
+    for (size_t i = from; i < to; i++) {
+        d[e->flat_base[r->si] + i] = true;
+    }
+    size_t p = e->prefix[r->side];
+    while (p < e->ncmds && d[e->byend[p].flat]) {
+        p++;
+    }
+    if (p == e->prefix[r->side]) {
+        return;
+    }
+    e->prefix[r->side] = p;
+    size_t n = e->nparked;
+    e->nparked = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct rsess *w = e->parked[i];
+        w->parked = false;
+        struct timeval now = {0, 0};
+        evtimer_add(w->timer, &now); /* through the loop: it checks its gate again */
+    }
+}
+
 static void
 rs_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct rsess *r = arg;
+    if (r->state == RS_IDLE && r->next < r->s->ncmds && !rs_gate_open(r)) {
+        if (!r->parked) {
+            r->parked = true;
+            r->e->parked[r->e->nparked++] = r;
+        }
+        return;
+    }
     if (r->state == RS_IDLE) {
         rs_start_cmd(r);
     }
@@ -975,6 +1063,7 @@ rs_connect(struct rsess *r)
     r->my = mysql_init(NULL);
     if (!r->my) {
         r->run->connect_failed++;
+        rs_mark_done(r, r->next, r->s->ncmds);
         r->next = r->s->ncmds;
         r->ready = true;
         r->state = RS_DONE;
@@ -1331,6 +1420,12 @@ rs_start_cmd(struct rsess *r)
     r->summed = false;
     r->wrap = 0;
     r->res[r->next].affected = 0;
+    r->res[r->next].lag_us = due && now > due ? now - due : 0;
+    if (c->cut) {
+        rs_unsupported(r, c->cmd == PROTO_COM_STMT_EXECUTE && c->n_params ? REPLAY_WHY_CUT_PARAM
+                                                                          : REPLAY_WHY_CUT_TEXT);
+        return;
+    }
     bool stmt_cmd = c->cmd == PROTO_COM_QUERY || c->cmd == PROTO_COM_STMT_EXECUTE;
     if (stmt_cmd && c->write) {
         if (e->o->mode == REPLAY_READ_ONLY || (e->o->mode == REPLAY_ROLLBACK && !c->dml)) {
@@ -1366,8 +1461,9 @@ rs_main_cmd(struct rsess *r)
         rs_after(r,
                  mysql_real_query_start(&r->ret_int, r->my, c->text, (unsigned long)c->text_len));
         return;
+    case PROTO_COM_RESET_CONNECTION:
     case PROTO_COM_CHANGE_USER:
-        /* the user stays the target's: the session's state is reset as a change of user does
+        /* COM_RESET_CONNECTION as captured; for a change of user: the user stays the target's: the session's state is reset as a change of user does
          * (variables, temporary tables, prepared statements), then the new schema is used */
         for (size_t i = 0; i < r->nstmts; i++) {
             r->stmts[i].cap_id = 0;
@@ -1418,12 +1514,14 @@ rs_main_cmd(struct rsess *r)
     case PROTO_COM_STMT_EXECUTE: {
         struct rs_stmt *m = rs_stmt_find(r, c->stmt_id);
         if (!m || !m->st) {
-            break; /* prepared before the capture began, or its prepare failed */
+            rs_unsupported(r, m ? REPLAY_WHY_PREPARE_FAILED : REPLAY_WHY_NO_PREPARE);
+            return;
         }
         MYSQL_BIND *b = NULL;
         MYSQL_TIME *t = NULL;
         if (!rs_bind_params(m->st, c, &b, &t)) {
-            break;
+            rs_unsupported(r, REPLAY_WHY_BIND);
+            return;
         }
         free(r->pb);
         free(r->pt);
@@ -1450,17 +1548,21 @@ rs_main_cmd(struct rsess *r)
     case PROTO_COM_STMT_RESET: {
         struct rs_stmt *m = rs_stmt_find(r, c->stmt_id);
         if (!m || !m->st) {
-            break;
+            rs_unsupported(r, m ? REPLAY_WHY_PREPARE_FAILED : REPLAY_WHY_NO_PREPARE);
+            return;
         }
         r->cur = m->st;
         r->state = RS_STMT_RESET;
         rs_after(r, mysql_stmt_reset_start(&r->ret_bool, m->st));
         return;
     }
+    case PROTO_COM_STMT_BULK_EXECUTE:
+        rs_unsupported(r, REPLAY_WHY_BULK);
+        return;
     default:
         break;
     }
-    rs_cmd_end(r, REPLAY_UNSUPPORTED, 0);
+    rs_unsupported(r, REPLAY_WHY_COMMAND);
 }
 
 /* The main command ended with err: unwrap a rolled-back write, or record it. */
@@ -1497,6 +1599,7 @@ rs_done_op(struct rsess *r)
             for (size_t i = 0; i < r->s->ncmds; i++) {
                 r->res[i].outcome = REPLAY_NO_SESSION;
             }
+            rs_mark_done(r, 0, r->s->ncmds);
             r->next = r->s->ncmds;
             r->state = RS_CLOSE; /* nothing to close on the wire: free it */
             mysql_close(r->my);
@@ -1733,6 +1836,33 @@ replay_run_sides(const struct replay_cap *cap, const struct replay_uri *const *u
             ok = runs[k].res[i] != NULL;
         }
     }
+    if (ok && o->in_order) {
+        /* every command by its captured end, per side its done flags */
+        e.ncmds = 0;
+        e.flat_base = calloc(cap->ns ? cap->ns : 1, sizeof(*e.flat_base));
+        for (size_t i = 0; e.flat_base && i < cap->ns; i++) {
+            e.flat_base[i] = e.ncmds;
+            e.ncmds += cap->s[i].ncmds;
+        }
+        e.byend = calloc(e.ncmds ? e.ncmds : 1, sizeof(*e.byend));
+        e.parked = calloc(e.nss ? e.nss : 1, sizeof(*e.parked));
+        for (int k = 0; k < nsides; k++) {
+            e.cmd_done[k] = calloc(e.ncmds ? e.ncmds : 1, sizeof(bool));
+            ok = ok && e.cmd_done[k];
+        }
+        ok = ok && e.flat_base && e.byend && e.parked;
+        for (size_t i = 0, f = 0; ok && i < cap->ns; i++) {
+            for (size_t c = 0; c < cap->s[i].ncmds; c++, f++) {
+                e.byend[f] = (struct rs_ord){.cap_end = cap->s[i].cmds[c].t_end_us, .flat = f};
+            }
+        }
+        if (ok) {
+            qsort(e.byend, e.ncmds, sizeof(*e.byend), rs_ord_cmp);
+        } else {
+            free(e.byend);
+            e.byend = NULL; /* no order: the gate is open */
+        }
+    }
     e.start_mono = mono_us();
     e.last_prog = e.start_mono;
     for (size_t x = 0; ok && x < e.nss; x++) {
@@ -1784,6 +1914,11 @@ replay_run_sides(const struct replay_cap *cap, const struct replay_uri *const *u
         }
     }
     free(e.ss);
+    free(e.byend);
+    free(e.flat_base);
+    free(e.parked);
+    free(e.cmd_done[0]);
+    free(e.cmd_done[1]);
     if (e.base) {
         event_base_free(e.base);
     }

@@ -392,3 +392,231 @@ replay_text_row_sum(uint64_t h, char **row, const unsigned long *lens, unsigned 
     }
     return h;
 }
+
+/* ---- results a replay cannot be expected to reproduce ---- */
+
+struct unstable_name {
+    const char *name;
+    const char *why;
+    bool bare; /* also without parentheses (CURRENT_TIMESTAMP, CURRENT_USER ...) */
+};
+
+#define UNST_TIME "it reads the clock (NOW(), CURRENT_TIMESTAMP, SYSDATE() ...)"
+#define UNST_RAND "it is random (RAND(), UUID() ...)"
+#define UNST_WHO  "it reads the session's identity (CURRENT_USER(), CONNECTION_ID() ...)"
+#define UNST_LAST "it reads the previous statement's state (LAST_INSERT_ID(), ROW_COUNT() ...)"
+#define UNST_SERVER                                                                                \
+    "it reads the server's identity or state (@@hostname, VERSION(), SHOW STATUS ...)"
+#define UNST_LOCK "it takes or reads a user lock another session may hold (GET_LOCK() ...)"
+
+static const struct unstable_name unstable_names[] = {
+    {"now", UNST_TIME, false},
+    {"sysdate", UNST_TIME, false},
+    {"curdate", UNST_TIME, false},
+    {"curtime", UNST_TIME, false},
+    {"current_timestamp", UNST_TIME, true},
+    {"current_date", UNST_TIME, true},
+    {"current_time", UNST_TIME, true},
+    {"localtime", UNST_TIME, true},
+    {"localtimestamp", UNST_TIME, true},
+    {"utc_timestamp", UNST_TIME, true},
+    {"utc_date", UNST_TIME, true},
+    {"utc_time", UNST_TIME, true},
+    {"unix_timestamp", UNST_TIME, false},
+    {"rand", UNST_RAND, false},
+    {"uuid", UNST_RAND, false},
+    {"uuid_short", UNST_RAND, false},
+    {"sys_guid", UNST_RAND, false},
+    {"random_bytes", UNST_RAND, false},
+    {"connection_id", UNST_WHO, false},
+    {"current_user", UNST_WHO, true},
+    {"current_role", UNST_WHO, true},
+    {"user", UNST_WHO, false},
+    {"session_user", UNST_WHO, false},
+    {"system_user", UNST_WHO, false},
+    {"last_insert_id", UNST_LAST, false},
+    {"row_count", UNST_LAST, false},
+    {"found_rows", UNST_LAST, false},
+    {"version", UNST_SERVER, false},
+    {"get_lock", UNST_LOCK, false},
+    {"release_lock", UNST_LOCK, false},
+    {"release_all_locks", UNST_LOCK, false},
+    {"is_free_lock", UNST_LOCK, false},
+    {"is_used_lock", UNST_LOCK, false},
+};
+
+/* @@variables that name the server or the connection, or count what happened before */
+static const char *const unstable_vars[] = {
+    "hostname",
+    "server_id",
+    "port",
+    "socket",
+    "server_uuid",
+    "pseudo_thread_id",
+    "timestamp",
+    "version",
+    "version_comment",
+    "datadir",
+    "basedir",
+    "pid_file",
+    "tmpdir",
+    "log_error",
+    "general_log_file",
+    "slow_query_log_file",
+    "gtid_binlog_pos",
+    "gtid_current_pos",
+    "gtid_binlog_state",
+    "gtid_slave_pos",
+    "last_insert_id",
+    "identity",
+    "insert_id",
+    "warning_count",
+    "error_count",
+    "rand_seed1",
+    "rand_seed2",
+    "last_gtid",
+    "in_transaction",
+    "proxy_user",
+    "external_user",
+    "session_track_system_variables",
+};
+
+/* after SHOW: what a replay on another server (or as another user) answers differently */
+static const char *const unstable_show[] = {
+    "status",
+    "global",
+    "session",
+    "processlist",
+    "full",
+    "variables",
+    "engine",
+    "grants",
+    "master",
+    "slave",
+    "binary",
+    "binlog",
+    "replica",
+    "open",
+    "table",
+    "innodb",
+    "privileges",
+    "profile",
+    "profiles",
+    "user_statistics",
+    "client_statistics",
+    "index_statistics",
+    "table_statistics",
+};
+
+/* information_schema / performance_schema tables of the server's state */
+static const char *const unstable_tables[] = {
+    "processlist",
+    "global_status",
+    "session_status",
+    "global_variables",
+    "session_variables",
+    "user_statistics",
+    "client_statistics",
+    "table_statistics",
+    "index_statistics",
+    "user_privileges",
+    "schema_privileges",
+    "table_privileges",
+    "column_privileges",
+    "applicable_roles",
+    "enabled_roles",
+    "tables",
+    "partitions",
+    "innodb_trx",
+    "innodb_locks",
+    "innodb_lock_waits",
+    "metadata_lock_info",
+    "threads",
+    "session_account_connect_attrs",
+};
+
+static bool
+tok_is_any(const struct proto_sqllex *lx, const struct proto_sqltok *t, const char *const *set,
+           size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (proto_sqltok_word_is(lx, t, set[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The next token that is not blank (a copy of the cursor reads on). */
+static enum proto_tok
+next_solid(struct proto_sqllex *lx, struct proto_sqltok *t)
+{
+    enum proto_tok k;
+    while ((k = proto_sqllex_next(lx, t)) != PROTO_TOK_END && proto_sqltok_blank(t)) {
+    }
+    return k;
+}
+
+const char *
+replay_unstable(const char *sql, size_t len, unsigned sqlmode)
+{
+    struct proto_sqllex lx;
+    struct proto_sqltok t;
+    bool first = true;
+    proto_sqllex_init(&lx, sql, len, sqlmode);
+    while (next_solid(&lx, &t) != PROTO_TOK_END) {
+        struct proto_sqllex ahead = lx;
+        struct proto_sqltok n;
+        enum proto_tok nk = next_solid(&ahead, &n);
+        if (first) {
+            first = false;
+            if (proto_sqltok_word_is(&lx, &t, "show") && nk == PROTO_TOK_WORD &&
+                tok_is_any(&ahead, &n, unstable_show,
+                           sizeof unstable_show / sizeof *unstable_show)) {
+                return UNST_SERVER;
+            }
+        }
+        if (t.kind == PROTO_TOK_WORD) {
+            bool call = nk == PROTO_TOK_OP && proto_sqltok_op_is(&ahead, &n, "(");
+            for (size_t i = 0; i < sizeof unstable_names / sizeof *unstable_names; i++) {
+                if ((call || unstable_names[i].bare) &&
+                    proto_sqltok_word_is(&lx, &t, unstable_names[i].name)) {
+                    return unstable_names[i].why;
+                }
+            }
+            /* information_schema.PROCESSLIST, performance_schema.threads ... */
+            if ((proto_sqltok_word_is(&lx, &t, "information_schema") ||
+                 proto_sqltok_word_is(&lx, &t, "performance_schema")) &&
+                nk == PROTO_TOK_OP && proto_sqltok_op_is(&ahead, &n, ".")) {
+                struct proto_sqltok tn;
+                if (next_solid(&ahead, &tn) != PROTO_TOK_END &&
+                    tok_is_any(&ahead, &tn, unstable_tables,
+                               sizeof unstable_tables / sizeof *unstable_tables)) {
+                    return UNST_SERVER;
+                }
+            }
+        } else if (t.kind == PROTO_TOK_OP && proto_sqltok_op_is(&lx, &t, "@") &&
+                   nk == PROTO_TOK_OP && proto_sqltok_op_is(&ahead, &n, "@")) {
+            /* @@[global.|session.|local.]name */
+            struct proto_sqltok v;
+            if (next_solid(&ahead, &v) != PROTO_TOK_WORD) {
+                continue;
+            }
+            if (proto_sqltok_word_is(&ahead, &v, "global") ||
+                proto_sqltok_word_is(&ahead, &v, "session") ||
+                proto_sqltok_word_is(&ahead, &v, "local")) {
+                struct proto_sqltok dot;
+                if (next_solid(&ahead, &dot) != PROTO_TOK_OP ||
+                    !proto_sqltok_op_is(&ahead, &dot, ".") ||
+                    next_solid(&ahead, &v) != PROTO_TOK_WORD) {
+                    continue;
+                }
+            }
+            if (tok_is_any(&ahead, &v, unstable_vars,
+                           sizeof unstable_vars / sizeof *unstable_vars)) {
+                return UNST_SERVER;
+            }
+        }
+    }
+    return NULL;
+}

@@ -624,6 +624,8 @@ cap_command(struct sess *s, const struct pcmd *pc, const struct pstmt *st,
         .status = r ? r->status : 0,
         .checksum = r && r->rows_sent ? s->cap_sum : 0,
         .interrupted = !ended,
+        /* the payload past what slowtap keeps (SESS_COPY_MAX, _EXEC): the record says so */
+        .cut = pc->buf && pc->total > pc->len,
     };
     switch (pc->cmd) {
     case PROTO_COM_QUERY:
@@ -656,6 +658,9 @@ cap_command(struct sess *s, const struct pcmd *pc, const struct pstmt *st,
                 proto_cap_execute_params(p, len, st->nparams, st->types, st->long_data, params)) {
                 c.n_params = st->nparams;
                 c.params = params;
+                for (uint16_t i = 0; i < c.n_params; i++) {
+                    c.cut |= params[i].cut; /* long data past PSTMT_LONG_DATA_KEEP */
+                }
             }
         }
         break;
@@ -1103,7 +1108,8 @@ client_packet(struct sess *s, const struct proto_frame_step *st, const uint8_t *
         /* LOCAL INFILE data or COM_CHANGE_USER authentication data. */
         proto_resp_client_packet(&s->resp, st->hdr.len);
         /* a capture keeps the file's content, never authentication data */
-        s->cap_infile = s->cap_gen && s->q_head->cmd == PROTO_COM_QUERY;
+        s->cap_infile = s->cap_gen && (s->q_head->cmd == PROTO_COM_QUERY ||
+                                       s->q_head->cmd == PROTO_COM_STMT_EXECUTE);
         return 0;
     }
     if (st->hdr.seq != 0 || st->hdr.len == 0 || avail == 0) {

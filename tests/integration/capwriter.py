@@ -100,8 +100,9 @@ class Capture:
         self.records.append(bytes([1]) + varint(len(body)) + body)
 
     def command(self, sid, seq, t0, t1, cmd, text="", stmt_id=0, prepare_id=0, params=(),
-                err=0, rows=0, affected=0, checksum=0):
-        body = (varint(sid) + varint(seq) + svarint(t0) + svarint(t1 - t0) + bytes([cmd, 0]) +
+                err=0, rows=0, affected=0, checksum=0, flags=0):
+        """flags: the command's flags byte (1 interrupted, 2 cut)."""
+        body = (varint(sid) + varint(seq) + svarint(t0) + svarint(t1 - t0) + bytes([cmd, flags]) +
                 sstr(text) + sstr("") + varint(stmt_id) + varint(prepare_id) +
                 varint(len(params)))
         for ptype, value in params:

@@ -35,6 +35,8 @@ static const struct proto_cap_param params[] = {
     {.type = 252,
      .is_unsigned = false,
      .is_null = false,
+     .long_data = true,
+     .cut = true,
      .value = (const uint8_t *)"",
      .value_len = 0},
 };
@@ -79,6 +81,7 @@ static const struct proto_cap_command cmd_edge = {
     .status = 0x4002,
     .checksum = 0x0123456789abcdefULL,
     .interrupted = true,
+    .cut = true,
 };
 
 static const struct proto_cap_command cmd_query = {
@@ -103,6 +106,7 @@ static const struct proto_cap_command cmd_query = {
     .status = 2,
     .checksum = 0,
     .interrupted = false,
+    .cut = false,
 };
 
 static const struct proto_cap_file file_edge = {
@@ -177,6 +181,8 @@ check_command(const struct proto_cap_command *y, const struct proto_cap_command 
         CHECK_EQ_U(y->params[i].type, x->params[i].type);
         CHECK(y->params[i].is_unsigned == x->params[i].is_unsigned);
         CHECK(y->params[i].is_null == x->params[i].is_null);
+        CHECK(y->params[i].long_data == x->params[i].long_data);
+        CHECK(y->params[i].cut == x->params[i].cut);
         CHECK(eq(y->params[i].value, y->params[i].value_len, x->params[i].value,
                  x->params[i].value_len));
     }
@@ -188,6 +194,7 @@ check_command(const struct proto_cap_command *y, const struct proto_cap_command 
     CHECK_EQ_U(y->status, x->status);
     CHECK_EQ_U(y->checksum, x->checksum);
     CHECK(y->interrupted == x->interrupted);
+    CHECK(y->cut == x->cut);
 }
 
 static void
@@ -500,6 +507,12 @@ test_execute_params(void)
     size_t q2 = unhex("17 07000000 00 01000000 00 00 2a000000", q, sizeof q);
     CHECK(proto_cap_execute_params(q, q2, 2, prev, ld, out));
     CHECK(out[1].long_data && eq(out[1].value, out[1].value_len, "long", 4));
+    CHECK(!out[1].cut);
+    /* long data the session kept only the first bytes of: cut */
+    ld[1].total = 5000;
+    CHECK(proto_cap_execute_params(q, q2, 2, prev, ld, out));
+    CHECK(out[1].cut && out[1].value_len == 4);
+    ld[1].total = 4;
     /* not an execute; a bad bound flag; an unknown type */
     q[0] = 0x16;
     CHECK(!proto_cap_execute_params(q, q2, 2, prev, ld, out));

@@ -178,6 +178,41 @@ test_classify(void)
     CHECK(!replay_is_dml("CREATE TABLE t (a int)", 22, 0));
 }
 
+static bool
+unst(const char *s)
+{
+    return replay_unstable(s, strlen(s), 0) != NULL;
+}
+
+static void
+test_unstable(void)
+{
+    CHECK(unst("SELECT NOW()"));
+    CHECK(unst("select now( )"));
+    CHECK(unst("SELECT CURRENT_TIMESTAMP"));
+    CHECK(unst("INSERT INTO t VALUES (UUID())"));
+    CHECK(unst("SELECT RAND() FROM t"));
+    CHECK(unst("SELECT CURRENT_USER"));
+    CHECK(unst("SELECT CURRENT_USER()"));
+    CHECK(unst("SELECT user()"));
+    CHECK(unst("SELECT CONNECTION_ID()"));
+    CHECK(unst("SELECT LAST_INSERT_ID()"));
+    CHECK(unst("SELECT @@hostname, @@port"));
+    CHECK(unst("SELECT @@global.server_id"));
+    CHECK(unst("SHOW GRANTS"));
+    CHECK(unst("show global status like 'x'"));
+    CHECK(unst("SELECT * FROM information_schema.PROCESSLIST"));
+    /* the same words as data, names or comments: not calls */
+    CHECK(!unst("SELECT 'NOW()' FROM t"));
+    CHECK(!unst("SELECT `now` FROM t"));
+    CHECK(!unst("SELECT user FROM mysql.user_list")); /* a column named user: no ( */
+    CHECK(!unst("SELECT a /* RAND() */ FROM t"));
+    CHECK(!unst("SELECT @@sql_mode"));
+    CHECK(!unst("SHOW TABLES"));
+    CHECK(!unst("SELECT id FROM t WHERE a = ?"));
+    CHECK(!unst(""));
+}
+
 static void
 test_row_sum(void)
 {
@@ -205,6 +240,7 @@ main(void)
     test_mwu();
     test_decide();
     test_classify();
+    test_unstable();
     test_row_sum();
     return check_exit();
 }
