@@ -18,10 +18,11 @@ RUN = os.path.join(REPO, "tests", "bench", "run")
 
 TARGETS = ["direct", "haproxy", "haproxy-t1", "slowtap-nolog", "slowtap-nolog-t1",
            "slowtap-logged", "slowtap-logged-t1", "slowtap-explain", "slowtap-tags",
-           "direct-compress", "haproxy-compress", "slowtap-compress", "slowtap-sink"]
+           "direct-compress", "haproxy-compress", "slowtap-compress", "slowtap-sink",
+           "slowtap-capture"]
 PROXIES = [t for t in TARGETS if not t.startswith("direct")]
-LOGGED = ["slowtap-compress", "slowtap-explain", "slowtap-logged", "slowtap-logged-t1",
-          "slowtap-sink", "slowtap-tags"]
+LOGGED = ["slowtap-capture", "slowtap-compress", "slowtap-explain", "slowtap-logged",
+          "slowtap-logged-t1", "slowtap-sink", "slowtap-tags"]
 
 
 class BenchSmoke(unittest.TestCase):
