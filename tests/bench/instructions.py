@@ -23,12 +23,17 @@ process, the event loop and timers included). Configurations:
                    neither has a switch, so outside vs inside is the comparison)
   slowtap-json     as slowtap-logged with --log-format json (every statement a JSON line)
   slowtap-sink     as slowtap-logged, plus --sink to a throwaway clickhouse-server on loopback
-                   (tests/integration/clickhouse_server.py; --sink-create, --sink-interval
-                   0.2): every logged statement also shipped to ClickHouse. After the
-                   measured statements the script waits (bounded) until the sink has sent
-                   every row (slowtap_sink_sent_total on /metrics, nothing queued) before the
-                   dump, so the sink thread's formatting and posting are inside the count,
-                   then checks ClickHouse holds a row per statement. Its difference to
+                   (tests/integration/clickhouse_server.py; --sink-create, the default
+                   --sink-interval of 1 s): every logged statement also shipped to
+                   ClickHouse. Before counting starts the warm-up's rows are in ClickHouse;
+                   after the measured statements the script waits (bounded) until ClickHouse
+                   holds them and the sink has sent every logged entry
+                   (slowtap_sink_sent_total = slowtap_log_entries_written_total, nothing
+                   queued; that /metrics read is not counted) before the dump, so the row's
+                   formatting and the sink thread's posting are inside the count; after the
+                   stop ClickHouse must hold exactly a row per slow-log entry. The sink
+                   thread's cost per POST (libcurl) is spread over the rows of a batch, so
+                   the figure depends on the statement rate under callgrind. Its difference to
                    slowtap-logged is what the sink costs on top of logging. Not in the
                    default list (it needs Debian's clickhouse-server); skipped with a line
                    when clickhouse-server is missing or does not start.
@@ -159,7 +164,7 @@ def proxy_command(config, srv, port, outdir, http):
                    "--capture-max-bytes", "0"]
     if config == "slowtap-sink":
         capture = ["--sink", SINK["ch"].url(SINK["db"], user="default"), "--sink-create",
-                   "--sink-interval", "0.2", "--instance", "bench"]
+                   "--instance", "bench"]
     return [slowtap_binary(), "--listen", "127.0.0.1:%d" % port,
             "--backend", "127.0.0.1:%d" % srv.port, "--long-query-time", lqt,
             "--slow-log", os.path.join(outdir, config + "-slow.log")] + fmt + [
@@ -193,11 +198,18 @@ def callgrind_control(args, pid):
 
 
 def dump_total(path):
+    """The dump's "totals:" (its "summary:" when there is none; callgrind writes a summary of
+    0 when instrumentation is off at the dump, as slowtap-sink's is)."""
+    summary = None
     with open(path) as f:
         for line in f:
-            if line.startswith("summary:") or line.startswith("totals:"):
+            if line.startswith("totals:"):
                 return int(line.split()[1])
-    raise RuntimeError("no totals in " + path)
+            if line.startswith("summary:") and summary is None:
+                summary = int(line.split()[1])
+    if summary is None:
+        raise RuntimeError("no totals in " + path)
+    return summary
 
 
 def top_functions(path, n, top):
@@ -241,6 +253,19 @@ def function_costs(path):
     return out
 
 
+def inclusive_costs(path, names):
+    """{name: inclusive instructions} of the functions named (by their bare names)."""
+    r = subprocess.run(["callgrind_annotate", "--auto=no", "--inclusive=yes", "--threshold=100",
+                        path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=300)
+    out = dict.fromkeys(names, 0)
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+\S*:(\w+)(\s+\[.*)?$", line)
+        if m and m.group(2) in out:
+            out[m.group(2)] = max(out[m.group(2)], int(m.group(1).replace(",", "")))
+    return out
+
+
 def print_deltas(a, b, n, top):
     """The functions whose self cost per statement differs most between dumps a and b: what
     a difference is made of (slowtap's own code, or the I/O path: reads split differently)."""
@@ -272,7 +297,7 @@ def measure(config, srv, n, warmup, top, outdir):
             t0 = time.monotonic()
             done = sysbench_events(port, n)
             seconds = time.monotonic() - t0
-            sink_wait(config, http, n + warmup)
+            sink_wait(config, http, n + warmup, proc.pid)
             callgrind_control(["-d"], proc.pid)
             callgrind_control(["-i", "off"], proc.pid)
             if done != n:
@@ -288,7 +313,7 @@ def measure(config, srv, n, warmup, top, outdir):
             t0 = time.monotonic()
             run_pipelined(con, 0, n)
             seconds = time.monotonic() - t0
-            sink_wait(config, http, n + warmup)
+            sink_wait(config, http, n + warmup, proc.pid)
             callgrind_control(["-d"], proc.pid)
             callgrind_control(["-i", "off"], proc.pid)
             con.close()
@@ -310,7 +335,7 @@ def measure(config, srv, n, warmup, top, outdir):
                 raise RuntimeError("%s: statement %d returned %d rows, not %d" % (
                     config, i, got, rows))
         seconds = time.monotonic() - t0
-        sink_wait(config, http, n + warmup)
+        sink_wait(config, http, n + warmup, proc.pid)
         callgrind_control(["-d"], proc.pid)
         callgrind_control(["-i", "off"], proc.pid)
         if in_trx:
@@ -343,12 +368,13 @@ def sink_rows():
         return 0
 
 
-def sink_wait(config, http, at_least):
+def sink_wait(config, http, at_least, pid=None):
     """slowtap-sink, before the dump: waits until ClickHouse holds at least `at_least` rows
     (asked of ClickHouse, which costs the proxy nothing), then until the proxy's sink has sent
-    every entry written to the log and holds nothing (one /metrics read, usually): the sink
-    thread's work for the measured statements is inside the count. Bounded by
-    SINK_DRAIN_TIMEOUT."""
+    every entry written to the log and holds nothing (one /metrics read, usually; with pid,
+    callgrind's instrumentation is off during each read, so the page is not counted, and it
+    stays off once the sink is drained): the sink thread's work for the measured statements
+    is inside the count. Bounded by SINK_DRAIN_TIMEOUT."""
     if config != "slowtap-sink":
         return
     deadline = time.monotonic() + SINK_DRAIN_TIMEOUT
@@ -358,6 +384,8 @@ def sink_wait(config, http, at_least):
                 config, sink_rows(), SINK_DRAIN_TIMEOUT, at_least))
         time.sleep(0.2)
     while True:
+        if pid:
+            callgrind_control(["-i", "off"], pid)
         m = sink_metrics(http)
         written = m.get("slowtap_log_entries_written_total", -1)
         sent = m.get("slowtap_sink_sent_total", 0)
@@ -369,6 +397,8 @@ def sink_wait(config, http, at_least):
         if time.monotonic() > deadline:
             raise RuntimeError("%s: the sink sent %d of %d entries in %d s" % (
                 config, sent, written, SINK_DRAIN_TIMEOUT))
+        if pid:
+            callgrind_control(["-i", "on"], pid)
         time.sleep(1)
 
 
@@ -515,6 +545,14 @@ def main(argv):
         results["slowtap-sink"]["vs_logged"] = b / a
         print("  the sink / logging every statement: %.4f: the sink costs %.0f instructions/"
               "statement on top of logging (%+.2f%%)" % (b / a, b - a, (b / a - 1) * 100))
+        parts = inclusive_costs(results["slowtap-sink"]["dump"],
+                                ["slowlog_json_members", "chsink_write", "chsink_main"])
+        results["slowtap-sink"]["parts"] = {k: v / float(n) for k, v in parts.items()}
+        print("  of which (inclusive, per statement): the JSON row %.0f (slowlog_json_members;"
+              " a JSON log builds it anyway), the sink's members and copy %.0f (chsink_write),"
+              " the sink thread %.0f (chsink_main: batches, libcurl POSTs)" % tuple(
+                  parts[k] / float(n) for k in ("slowlog_json_members", "chsink_write",
+                                                "chsink_main")))
         print("  made of (self instructions per statement, sink minus logged):")
         print_deltas(results["slowtap-logged"]["dump"], results["slowtap-sink"]["dump"], n, top)
     if "slowtap-logged" in results and "slowtap-nolog" in results:
