@@ -724,8 +724,19 @@ chsink_main(void *arg)
         fprintf(stderr, "slowtap: sink %s: cannot start the HTTP client; rows are dropped\n",
                 s->display);
     }
+    bool queue_only = false; /* after a send with batches left: send those, collect nothing */
     for (;;) {
-        chsink_collect(s);
+        pthread_mutex_lock(&s->mu);
+        bool stop_seen = s->stopping;
+        pthread_mutex_unlock(&s->mu);
+        /* the threads' rows are taken at the interval, at a kick and when stopping, not
+         * after every POST: otherwise each POST would carry only the rows written while the
+         * previous one was in flight, back to back (a POST and a ClickHouse part per few
+         * rows) */
+        if (!queue_only || stop_seen) {
+            chsink_collect(s);
+        }
+        queue_only = false;
         int64_t now = chsink_now();
         pthread_mutex_lock(&s->mu);
         bool stopping = s->stopping;
@@ -744,7 +755,13 @@ chsink_main(void *arg)
             chsink_expire(s, &run);
         }
         if (more) {
-            continue; /* the queue may hold more: send on */
+            pthread_mutex_lock(&s->mu);
+            bool left = s->head != NULL;
+            pthread_mutex_unlock(&s->mu);
+            if (left) {
+                queue_only = true;
+                continue; /* the queue holds more: send on */
+            }
         }
         /* wait: the interval, a kick (a chunk is ready), stop, or the end of a backoff */
         int64_t wake = chsink_now() + s->interval_us;
