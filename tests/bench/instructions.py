@@ -22,6 +22,21 @@ process, the event loop and timers included). Configurations:
                    session registry's statement ring, published only inside a transaction;
                    neither has a switch, so outside vs inside is the comparison)
   slowtap-json     as slowtap-logged with --log-format json (every statement a JSON line)
+  slowtap-sink     as slowtap-logged, plus --sink to a throwaway clickhouse-server on loopback
+                   (tests/integration/clickhouse_server.py; --sink-create, the default
+                   --sink-interval of 1 s): every logged statement also shipped to
+                   ClickHouse. Before counting starts the warm-up's rows are in ClickHouse;
+                   after the measured statements the script waits (bounded) until ClickHouse
+                   holds them and the sink has sent every logged entry
+                   (slowtap_sink_sent_total = slowtap_log_entries_written_total, nothing
+                   queued; that /metrics read is not counted) before the dump, so the row's
+                   formatting and the sink thread's posting are inside the count; after the
+                   stop ClickHouse must hold exactly a row per slow-log entry. The sink
+                   thread's cost per POST (libcurl) is spread over the rows of a batch, so
+                   the figure depends on the statement rate under callgrind. Its difference to
+                   slowtap-logged is what the sink costs on top of logging. Not in the
+                   default list (it needs Debian's clickhouse-server); skipped with a line
+                   when clickhouse-server is missing or does not start.
   haproxy          haproxy mode tcp, nbthread 1
 slowtap runs with --threads 1. Prints instructions/statement per configuration, the ratios to
 haproxy (and of slowtap-nolog-trx to slowtap-nolog), and the top functions (self cost) per
@@ -41,7 +56,7 @@ With BENCH_INSTR_WORKLOAD=pipelined the client sends PIPELINE (16) point selects
 before reading their 16 results (pymysql's connection, its packets written by hand), so a read
 or a write of the proxy carries several statements; N is rounded up to a multiple of 16.
 
-Usage: tests/bench/instructions.py [CONFIG...]       (default: all seven)
+Usage: tests/bench/instructions.py [CONFIG...]       (default: all but slowtap-sink)
 Environment: SLOWTAP_BIN [build-bench/slowtap, else build/slowtap]; BENCH_INSTR_WORKLOAD
   [point], prepared, pipelined, shapes or large; BENCH_INSTR_N [20000, large: 20]; BENCH_INSTR_WARMUP [500, large: 2]; BENCH_INSTR_TOP [15]; BENCH_INSTR_DIR [a new /tmp directory]: the
   callgrind files stay there; BENCH_INSTR_JSON: also write the numbers as JSON there;
@@ -60,6 +75,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -69,6 +86,10 @@ import pymysql  # noqa: E402
 
 CONFIGS = ["slowtap-logged", "slowtap-json", "slowtap-nolog", "slowtap-nolog-trx", "haproxy",
            "slowtap-capture", "slowtap-capture-only"]
+# configurations run only when named: they need more than MariaDB
+EXTRA_CONFIGS = ["slowtap-sink"]
+SINK = {"ch": None, "db": "slowtap_bench_instr"}  # slowtap-sink: the ClickHouse main() started
+SINK_DRAIN_TIMEOUT = 300  # s: the sink sends everything, under callgrind, within this
 DB = "slowtap_bench_instr"
 ROWS = 1000
 LARGE_ROWS, LARGE_PAD = 10000, 1024
@@ -121,7 +142,7 @@ def sysbench_events(port, events):
     return int(m.group(1))
 
 
-def proxy_command(config, srv, port, outdir):
+def proxy_command(config, srv, port, outdir, http):
     if config == "haproxy":
         exe = harness._find(["haproxy"])
         if not exe:
@@ -134,16 +155,20 @@ def proxy_command(config, srv, port, outdir):
                         port, srv.port))
         return [exe, "-db", "-f", cfg]
     lqt = {"slowtap-logged": "0", "slowtap-json": "0", "slowtap-nolog": "10",
-           "slowtap-nolog-trx": "10", "slowtap-capture": "0", "slowtap-capture-only": "10"}[config]
+           "slowtap-nolog-trx": "10", "slowtap-capture": "0", "slowtap-capture-only": "10",
+           "slowtap-sink": "0"}[config]
     fmt = ["--log-format", "json"] if config == "slowtap-json" else []
     capture = []
     if config in ("slowtap-capture", "slowtap-capture-only"):
         capture = ["--capture", os.path.join(outdir, config + ".cap"),
                    "--capture-max-bytes", "0"]
+    if config == "slowtap-sink":
+        capture = ["--sink", SINK["ch"].url(SINK["db"], user="default"), "--sink-create",
+                   "--instance", "bench"]
     return [slowtap_binary(), "--listen", "127.0.0.1:%d" % port,
             "--backend", "127.0.0.1:%d" % srv.port, "--long-query-time", lqt,
             "--slow-log", os.path.join(outdir, config + "-slow.log")] + fmt + [
-            "--http", "127.0.0.1:%d" % harness.free_port(), "--threads", "1"] + capture + \
+            "--http", "127.0.0.1:%d" % http, "--threads", "1"] + capture + \
         os.environ.get("BENCH_INSTR_SLOWTAP_ARGS", "").split()
 
 
@@ -173,11 +198,18 @@ def callgrind_control(args, pid):
 
 
 def dump_total(path):
+    """The dump's "totals:" (its "summary:" when there is none; callgrind writes a summary of
+    0 when instrumentation is off at the dump, as slowtap-sink's is)."""
+    summary = None
     with open(path) as f:
         for line in f:
-            if line.startswith("summary:") or line.startswith("totals:"):
+            if line.startswith("totals:"):
                 return int(line.split()[1])
-    raise RuntimeError("no totals in " + path)
+            if line.startswith("summary:") and summary is None:
+                summary = int(line.split()[1])
+    if summary is None:
+        raise RuntimeError("no totals in " + path)
+    return summary
 
 
 def top_functions(path, n, top):
@@ -221,6 +253,19 @@ def function_costs(path):
     return out
 
 
+def inclusive_costs(path, names):
+    """{name: inclusive instructions} of the functions named (by their bare names)."""
+    r = subprocess.run(["callgrind_annotate", "--auto=no", "--inclusive=yes", "--threshold=100",
+                        path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=300)
+    out = dict.fromkeys(names, 0)
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+\S*:(\w+)(\s+\[.*)?$", line)
+        if m and m.group(2) in out:
+            out[m.group(2)] = max(out[m.group(2)], int(m.group(1).replace(",", "")))
+    return out
+
+
 def print_deltas(a, b, n, top):
     """The functions whose self cost per statement differs most between dumps a and b: what
     a difference is made of (slowtap's own code, or the I/O path: reads split differently)."""
@@ -233,12 +278,12 @@ def print_deltas(a, b, n, top):
 
 
 def measure(config, srv, n, warmup, top, outdir):
-    port = harness.free_port()
+    port, http = harness.free_port(), harness.free_port()
     cg = os.path.join(outdir, config + ".callgrind")
     for old in glob.glob(cg + "*"):
         os.unlink(old)
     cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=" + cg,
-           "--separate-threads=no"] + proxy_command(config, srv, port, outdir)
+           "--separate-threads=no"] + proxy_command(config, srv, port, outdir, http)
     errpath = os.path.join(outdir, config + ".stderr")
     with open(errpath, "wb") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
@@ -247,10 +292,12 @@ def measure(config, srv, n, warmup, top, outdir):
         harness.wait_port(port, 120, proc=proc)
         if WORKLOAD == "prepared":
             sysbench_events(port, warmup)
+            sink_wait(config, http, warmup)  # the warm-up shipped before counting starts
             callgrind_control(["-i", "on"], proc.pid)
             t0 = time.monotonic()
             done = sysbench_events(port, n)
             seconds = time.monotonic() - t0
+            sink_wait(config, http, n + warmup, proc.pid)
             callgrind_control(["-d"], proc.pid)
             callgrind_control(["-i", "off"], proc.pid)
             if done != n:
@@ -261,10 +308,12 @@ def measure(config, srv, n, warmup, top, outdir):
         cur = con.cursor()
         if WORKLOAD == "pipelined":
             run_pipelined(con, 0, warmup)
+            sink_wait(config, http, warmup)  # the warm-up shipped before counting starts
             callgrind_control(["-i", "on"], proc.pid)
             t0 = time.monotonic()
             run_pipelined(con, 0, n)
             seconds = time.monotonic() - t0
+            sink_wait(config, http, n + warmup, proc.pid)
             callgrind_control(["-d"], proc.pid)
             callgrind_control(["-i", "off"], proc.pid)
             con.close()
@@ -275,6 +324,7 @@ def measure(config, srv, n, warmup, top, outdir):
         for i in range(warmup):
             cur.execute(statement(i)[0])
             cur.fetchall()
+        sink_wait(config, http, warmup)  # the warm-up shipped before counting starts
         callgrind_control(["-i", "on"], proc.pid)
         t0 = time.monotonic()
         for i in range(n):
@@ -285,6 +335,7 @@ def measure(config, srv, n, warmup, top, outdir):
                 raise RuntimeError("%s: statement %d returned %d rows, not %d" % (
                     config, i, got, rows))
         seconds = time.monotonic() - t0
+        sink_wait(config, http, n + warmup, proc.pid)
         callgrind_control(["-d"], proc.pid)
         callgrind_control(["-i", "off"], proc.pid)
         if in_trx:
@@ -296,6 +347,59 @@ def measure(config, srv, n, warmup, top, outdir):
         stop(proc)
         raise
     return finish(config, proc, cg, errpath, outdir, n, top, seconds)
+
+
+def sink_metrics(http):
+    """{name: value} of the proxy's /metrics lines without labels."""
+    out = {}
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http, timeout=60) as r:
+        for line in r.read().decode().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and not line.startswith("#") and "{" not in parts[0]:
+                out[parts[0]] = float(parts[1])
+    return out
+
+
+def sink_rows():
+    """The rows of the sink's table (0 while the sink has not created it)."""
+    try:
+        return int(SINK["ch"].query("SELECT count() FROM %s.statements" % SINK["db"]).strip())
+    except urllib.error.HTTPError:
+        return 0
+
+
+def sink_wait(config, http, at_least, pid=None):
+    """slowtap-sink, before the dump: waits until ClickHouse holds at least `at_least` rows
+    (asked of ClickHouse, which costs the proxy nothing), then until the proxy's sink has sent
+    every entry written to the log and holds nothing (one /metrics read, usually; with pid,
+    callgrind's instrumentation is off during each read, so the page is not counted, and it
+    stays off once the sink is drained): the sink thread's work for the measured statements
+    is inside the count. Bounded by SINK_DRAIN_TIMEOUT."""
+    if config != "slowtap-sink":
+        return
+    deadline = time.monotonic() + SINK_DRAIN_TIMEOUT
+    while sink_rows() < at_least:
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s: ClickHouse holds %d rows after %d s, not %d" % (
+                config, sink_rows(), SINK_DRAIN_TIMEOUT, at_least))
+        time.sleep(0.2)
+    while True:
+        if pid:
+            callgrind_control(["-i", "off"], pid)
+        m = sink_metrics(http)
+        written = m.get("slowtap_log_entries_written_total", -1)
+        sent = m.get("slowtap_sink_sent_total", 0)
+        dropped = m.get("slowtap_sink_dropped_total", 0)
+        if dropped:
+            raise RuntimeError("%s: the sink dropped %d rows" % (config, dropped))
+        if sent == written and m.get("slowtap_sink_queued_rows", 1) == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("%s: the sink sent %d of %d entries in %d s" % (
+                config, sent, written, SINK_DRAIN_TIMEOUT))
+        if pid:
+            callgrind_control(["-i", "on"], pid)
+        time.sleep(1)
 
 
 def stop(proc):
@@ -314,7 +418,7 @@ def finish(config, proc, cg, errpath, outdir, n, top, seconds):
     if not dumps:
         raise RuntimeError("%s: callgrind wrote no dump (stderr in %s)" % (config, errpath))
     total = dump_total(dumps[0])
-    if config in ("slowtap-logged", "slowtap-json", "slowtap-capture"):
+    if config in ("slowtap-logged", "slowtap-json", "slowtap-capture", "slowtap-sink"):
         with open(os.path.join(outdir, config + "-slow.log"), "rb") as f:
             log = f.read()
         entries = log.count(b"# Query_time: ") if config != "slowtap-json" else sum(
@@ -322,6 +426,11 @@ def finish(config, proc, cg, errpath, outdir, n, top, seconds):
         if entries < n:
             raise RuntimeError("%s: %d statements but only %d slow-log entries" % (
                 config, n, entries))
+        if config == "slowtap-sink":  # one row per entry of the log, not one lost or twice
+            rows = sink_rows()
+            if rows != entries:
+                raise RuntimeError("%s: %d slow-log entries but %d rows in ClickHouse" % (
+                    config, entries, rows))
     return {"config": config, "statements": n, "instructions": total,
             "per_statement": total / float(n), "seconds_under_callgrind": seconds,
             "dump": dumps[0], "top": top_functions(dumps[0], n, top)}
@@ -330,7 +439,7 @@ def finish(config, proc, cg, errpath, outdir, n, top, seconds):
 def main(argv):
     configs = argv[1:] or CONFIGS
     for c in configs:
-        if c not in CONFIGS:
+        if c not in CONFIGS + EXTRA_CONFIGS:
             print(__doc__, file=sys.stderr)
             return 2
     if WORKLOAD not in ("point", "large", "prepared", "pipelined", "shapes") or (
@@ -348,6 +457,21 @@ def main(argv):
     top = env_int("BENCH_INSTR_TOP", 15)
     outdir = os.environ.get("BENCH_INSTR_DIR") or tempfile.mkdtemp(prefix="slowtap-instr-")
     os.makedirs(outdir, exist_ok=True)
+    if "slowtap-sink" in configs:
+        configs = [c for c in configs if c != "slowtap-sink"]
+        import clickhouse_server  # tests/integration: a throwaway clickhouse-server
+        if not os.access(clickhouse_server.CH_SERVER, os.X_OK):
+            print("slowtap-sink skipped: clickhouse-server is not installed (tests/deps.sh)",
+                  flush=True)
+        else:
+            ch = clickhouse_server.ClickHouse()
+            if ch.start():
+                SINK["ch"] = ch
+                configs.append("slowtap-sink")
+                print("slowtap-sink: ClickHouse %s on port %d" % (
+                    ch.query("SELECT version()").strip(), ch.http), flush=True)
+            else:
+                print("slowtap-sink skipped: " + ch.why, flush=True)
     srv = harness.mariadb()
     srv.fresh_db(DB)
     srv.sql("CREATE TABLE t (id INT PRIMARY KEY, c CHAR(120) NOT NULL); "
@@ -415,6 +539,22 @@ def main(argv):
         results["slowtap-capture-only"]["vs_logged"] = b / a
         print("  capturing (nothing logged) / logging every statement: %.4f (%+.2f%%)"
               % (b / a, (b / a - 1) * 100))
+    if "slowtap-sink" in results and "slowtap-logged" in results:
+        a = results["slowtap-logged"]["per_statement"]
+        b = results["slowtap-sink"]["per_statement"]
+        results["slowtap-sink"]["vs_logged"] = b / a
+        print("  the sink / logging every statement: %.4f: the sink costs %.0f instructions/"
+              "statement on top of logging (%+.2f%%)" % (b / a, b - a, (b / a - 1) * 100))
+        parts = inclusive_costs(results["slowtap-sink"]["dump"],
+                                ["slowlog_json_members", "chsink_write", "chsink_main"])
+        results["slowtap-sink"]["parts"] = {k: v / float(n) for k, v in parts.items()}
+        print("  of which (inclusive, per statement): the JSON row %.0f (slowlog_json_members;"
+              " a JSON log builds it anyway), the sink's members and copy %.0f (chsink_write),"
+              " the sink thread %.0f (chsink_main: batches, libcurl POSTs)" % tuple(
+                  parts[k] / float(n) for k in ("slowlog_json_members", "chsink_write",
+                                                "chsink_main")))
+        print("  made of (self instructions per statement, sink minus logged):")
+        print_deltas(results["slowtap-logged"]["dump"], results["slowtap-sink"]["dump"], n, top)
     if "slowtap-logged" in results and "slowtap-nolog" in results:
         print("  logging every statement costs %.0f instructions/statement" % (
             results["slowtap-logged"]["per_statement"] -
