@@ -171,7 +171,7 @@ rm_usage(FILE *out, bool whatif)
             "affected rows as captured). With two: the comparison per shape and per route,\n"
             "each session in lockstep on both targets (a command on one, then at once on\n"
             "the other). Verdict: faster/slower when Mann-Whitney p < 0.001, the median\n"
-            "ratio < 0.5 or > 2 and the medians 50 us apart (with --repeat, the runs'\n"
+            "ratio < 0.5 or > 2 and the medians 150 us apart (with --repeat, the runs'\n"
             "medians apart too); else same (too few: under 5 executions a side).\n"
             "\n"
             "  --target URI          mysql://user[:password]@host[:port][/schema]; the\n"
