@@ -898,7 +898,9 @@ median_copy(const double *v, size_t n)
     if (!c) {
         return 0;
     }
-    memcpy(c, v, n * sizeof(*c));
+    if (n) { /* v may be NULL when there is nothing */
+        memcpy(c, v, n * sizeof(*c));
+    }
     double x = replay_quantile(c, n, 0.5);
     free(c);
     return x;
@@ -1328,7 +1330,9 @@ q_of(const struct rm_side *d, double q)
     if (!c) {
         return 0;
     }
-    memcpy(c, d->t, d->n * sizeof(*c));
+    if (d->n) { /* d->t may be NULL when there is nothing */
+        memcpy(c, d->t, d->n * sizeof(*c));
+    }
     double x = replay_quantile(c, d->n, q);
     free(c);
     return x;

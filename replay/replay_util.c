@@ -226,7 +226,9 @@ median_of(const double *v, size_t n)
     if (!c) {
         return 0;
     }
-    memcpy(c, v, n * sizeof(*c));
+    if (n) { /* v may be NULL when there is nothing */
+        memcpy(c, v, n * sizeof(*c));
+    }
     double m = replay_quantile(c, n, 0.5);
     free(c);
     return m;

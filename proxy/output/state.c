@@ -160,7 +160,7 @@ state_series(struct history *h, size_t keys)
                                                  p[j].p99_s, p[j].db_per_s));
         }
         json_array_append_new(a,
-                              json_pack("{sisso}", "kind", (int)kind, "key", key, "points", pts));
+                              json_pack("{sissso}", "kind", (int)kind, "key", key, "points", pts));
     }
     free(p);
     return a;

@@ -180,6 +180,9 @@ class SeedFlow(unittest.TestCase):
             five = poll("40 lookups in the 5-minute window", lambda: (
                 lambda s: s if s and s["count"] == 40 else None)(lookup_shape(hp, "5m")), 10)
             self.assertEqual(five["count"], 40)
+            # the shape's series (a point every 2 s) has points before the stop
+            points = poll("the shape's series", lambda: http(
+                hp, "/api/series?digest=" + d["digest"])[1]["points"], 10)
             with app.app_context():
                 db.engine.dispose()
             self.assertEqual(px.stop(), 0, px.stderr())
@@ -198,6 +201,8 @@ class SeedFlow(unittest.TestCase):
                              and x.get("route") == ROSTER], fs)
             code, ser = http(hp, "/api/series?digest=" + got["digest"])
             self.assertEqual(len([m for m in ser["markers"] if m.get("add_index")]), 1, ser)
+            self.assertGreaterEqual(len(ser["points"]), len(points),
+                                    "the shape's series did not survive the restart")
         finally:
             px.__exit__(None, None, None)
 
