@@ -175,3 +175,26 @@ proto_rd_skip(struct proto_rd *r, size_t n)
         r->pos += n;
     }
 }
+
+size_t
+proto_put_lenenc(uint8_t *p, uint64_t v)
+{
+    size_t n;
+    if (v < 251) {
+        p[0] = (uint8_t)v;
+        return 1;
+    } else if (v < 0x10000) {
+        p[0] = 0xfc;
+        n = 2;
+    } else if (v < 0x1000000) {
+        p[0] = 0xfd;
+        n = 3;
+    } else {
+        p[0] = 0xfe;
+        n = 8;
+    }
+    for (size_t k = 0; k < n; k++) {
+        p[1 + k] = (uint8_t)(v >> (8 * k));
+    }
+    return 1 + n;
+}

@@ -96,5 +96,7 @@ proto_put_le32(uint8_t *p, uint32_t v)
 
 /* Size of the length-encoded integer starting with byte `first` (1, 3, 4 or 9), 0 if invalid. */
 size_t proto_lenenc_size(uint8_t first);
+/* Writes v as a length-encoded integer into p[9]; returns its length (1, 3, 4 or 9). */
+size_t proto_put_lenenc(uint8_t *p, uint64_t v);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "protocol/proto.h"
 #include "protocol/proto_capture.h"
+#include "protocol/proto_wire.h"
 #include "protocol/proto_fingerprint.h"
 #include "protocol/proto_sqlmode.h"
 #include "protocol/proto_sqllex.h"
@@ -1233,28 +1234,7 @@ static uint64_t
 lenenc_sum(uint64_t h, uint64_t l)
 {
     uint8_t pre[9];
-    size_t pl;
-    if (l < 251) {
-        pre[0] = (uint8_t)l;
-        pl = 1;
-    } else if (l < 0x10000) {
-        pre[0] = 0xfc;
-        pre[1] = (uint8_t)l;
-        pre[2] = (uint8_t)(l >> 8);
-        pl = 3;
-    } else if (l < 0x1000000) {
-        pre[0] = 0xfd;
-        pre[1] = (uint8_t)l;
-        pre[2] = (uint8_t)(l >> 8);
-        pre[3] = (uint8_t)(l >> 16);
-        pl = 4;
-    } else {
-        pre[0] = 0xfe;
-        for (int k = 0; k < 8; k++) {
-            pre[1 + k] = (uint8_t)(l >> (8 * k));
-        }
-        pl = 9;
-    }
+    size_t pl = proto_put_lenenc(pre, l);
     return proto_cap_fnv(h, pre, pl);
 }
 

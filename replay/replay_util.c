@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "protocol/proto_capture.h"
+#include "protocol/proto_wire.h"
 #include "protocol/proto_sqllex.h"
 
 /* ---- URI ---- */
@@ -360,37 +361,14 @@ uint64_t
 replay_text_row_sum(uint64_t h, char **row, const unsigned long *lens, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        uint8_t pre[9];
-        size_t pl;
+        uint8_t pre[9] = {0xfb}; /* NULL */
         if (!row[i]) {
-            pre[0] = 0xfb;
             h = proto_cap_fnv(h, pre, 1);
             continue;
         }
-        uint64_t l = lens[i];
-        if (l < 251) {
-            pre[0] = (uint8_t)l;
-            pl = 1;
-        } else if (l < 0x10000) {
-            pre[0] = 0xfc;
-            pre[1] = (uint8_t)l;
-            pre[2] = (uint8_t)(l >> 8);
-            pl = 3;
-        } else if (l < 0x1000000) {
-            pre[0] = 0xfd;
-            pre[1] = (uint8_t)l;
-            pre[2] = (uint8_t)(l >> 8);
-            pre[3] = (uint8_t)(l >> 16);
-            pl = 4;
-        } else {
-            pre[0] = 0xfe;
-            for (int k = 0; k < 8; k++) {
-                pre[1 + k] = (uint8_t)(l >> (8 * k));
-            }
-            pl = 9;
-        }
+        size_t pl = proto_put_lenenc(pre, lens[i]);
         h = proto_cap_fnv(h, pre, pl);
-        h = proto_cap_fnv(h, row[i], l);
+        h = proto_cap_fnv(h, row[i], lens[i]);
     }
     return h;
 }

@@ -241,6 +241,28 @@ test_le_helpers(void)
     CHECK_EQ_U(b[3], 0xde);
 }
 
+/* proto_put_lenenc writes each width at its bounds; proto_rd_lenenc reads back the value. */
+static void
+test_put_lenenc(void)
+{
+    static const struct {
+        uint64_t v;
+        size_t n;
+    } cases[] = {{0, 1},       {250, 1},      {251, 3},       {0xffff, 3},
+                 {0x10000, 4}, {0xffffff, 4}, {0x1000000, 9}, {UINT64_MAX, 9}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t b[9];
+        size_t n = proto_put_lenenc(b, cases[i].v);
+        CHECK_EQ_U(n, cases[i].n);
+        CHECK_EQ_U(proto_lenenc_size(b[0]), n);
+        struct proto_rd r;
+        proto_rd_init(&r, b, n);
+        CHECK_EQ_U(proto_rd_lenenc(&r), cases[i].v);
+        CHECK(!r.err);
+        CHECK_EQ_U(r.pos, n);
+    }
+}
+
 int
 main(void)
 {
@@ -250,5 +272,6 @@ main(void)
     test_strings();
     test_skip_and_sticky();
     test_le_helpers();
+    test_put_lenenc();
     return check_exit();
 }
