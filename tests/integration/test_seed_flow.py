@@ -192,7 +192,7 @@ class SeedFlow(unittest.TestCase):
         # Restarted with the same state: the figures, the finding and the marker are back.
         px = self.start(hp, state)
         try:
-            self.assertIn("restored", px.stderr())
+            poll("the state's 'restored' line", lambda: "restored" in px.stderr(), 10)
             got = lookup_shape(hp)
             self.assertIsNotNone(got)
             self.assertEqual(got["count"], 40)
