@@ -228,11 +228,24 @@ def start_throwaway(startup_timeout=60.0, extra_args=()):
 
     # --force: a machine whose host name and "localhost" do not resolve (a container or a
     # chroot without /etc/hosts) is fine for a server that is reached on a socket and by IP.
-    r = subprocess.run([install_db, "--no-defaults", "--auth-root-authentication-method=socket",
-                        "--user=" + user, "--datadir=" + datadir, "--skip-test-db",
-                        "--skip-name-resolve", "--force"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=180)
-    if r.returncode != 0:
+    # --tmpdir: the bootstrap's temporary tables live in this server's own directory, not in
+    # the shared /tmp where another process may remove them (a CI run failed on "Could not
+    # remove temporary table '/tmp/#sql-temptable-…'" during the bootstrap).
+    tmpdir = os.path.join(base, "tmp")
+    os.mkdir(tmpdir)
+    env = dict(os.environ, TMPDIR=tmpdir)
+    for attempt in range(2):
+        r = subprocess.run([install_db, "--no-defaults", "--auth-root-authentication-method=socket",
+                            "--user=" + user, "--datadir=" + datadir, "--skip-test-db",
+                            "--skip-name-resolve", "--force", "--tmpdir=" + tmpdir],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=180, env=env)
+        if r.returncode == 0:
+            break
+        if attempt == 0:  # once more, on an empty datadir
+            shutil.rmtree(datadir, ignore_errors=True)
+            os.mkdir(datadir)
+            continue
         out = r.stdout[-3000:]
         srv.stop()
         raise RuntimeError("mariadb-install-db failed (exit %d):\n%s" % (r.returncode, out))
@@ -242,7 +255,7 @@ def start_throwaway(startup_timeout=60.0, extra_args=()):
         port = free_port()
         args = [mariadbd, "--no-defaults", "--user=" + user, "--datadir=" + datadir,
                 "--socket=" + sock, "--port=%d" % port, "--bind-address=127.0.0.1",
-                "--tmpdir=" + os.path.dirname(datadir),
+                "--tmpdir=" + tmpdir,
                 "--skip-name-resolve", "--log-error=" + errlog, "--pid-file=" + pidfile,
                 "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M",
                 "--innodb-flush-log-at-trx-commit=0", "--innodb-doublewrite=0",
