@@ -363,8 +363,13 @@ class CaptureWorkload(unittest.TestCase):
         raw_sess = None
         for r in self.records:
             if r["type"] == "session":
+                # statement ids are per connection: the corpus session's INSERT may have the
+                # same id and three parameters too, so the raw client's text query decides
+                cmds = self.session_cmds(r["session"])
                 if any(c["cmd"] == COM_STMT_EXECUTE and c["stmt_id"] == self.raw["sid"]
-                       and len(c["params"]) == 3 for c in self.session_cmds(r["session"])):
+                       and len(c["params"]) == 3 for c in cmds) and \
+                        any(c["text"] == b"SELECT id, name, v FROM t ORDER BY id" for c in cmds):
+                    self.assertIsNone(raw_sess, "one session is the raw client's")
                     raw_sess = r["session"]
         self.assertIsNotNone(raw_sess)
         cmds = self.session_cmds(raw_sess)
