@@ -355,7 +355,7 @@ leg_read_fd(evutil_socket_t fd, struct evbuffer *in)
             iov[i].iov_len = v[i].iov_len;
             room += v[i].iov_len;
         }
-        ssize_t r = readv(fd, iov, nv);
+        ssize_t r = net_readv(fd, iov, nv);
         if (r <= 0) {
             int err = errno;
             evbuffer_commit_space(in, v, 0);
@@ -405,7 +405,7 @@ leg_own_read(evutil_socket_t fd, short what, void *arg)
      * pieces move to the peer's output without a copy when it must wait), nothing kept in
      * the input, no compression, and a peer that is a plain socket (or gone) */
     if (!l->big && !l->zon && !p->zon && (!p->bev || p->sock) && evbuffer_get_length(in) == 0) {
-        ssize_t got = recv(fd, leg_flat_buf, sizeof leg_flat_buf, 0);
+        ssize_t got = net_recv(fd, leg_flat_buf, sizeof leg_flat_buf, 0);
         if (got > 0) {
             /* a full buffer: a large transfer, which the input's larger reads and moves of
              * pieces serve better from the next read on */
@@ -459,21 +459,22 @@ leg_input(const struct leg *l)
     return bufferevent_get_input(l->bev);
 }
 
-void
+bool
 leg_unflat(struct leg *l)
 {
     if (!l->flat) {
-        return;
+        return true;
     }
+    bool ok = true;
     if (l->bev) {
         struct evbuffer *in = bufferevent_get_input(l->bev);
         evbuffer_unfreeze(in, 0);
-        /* out of memory: the bytes are lost, and the session's framing with them */
-        evbuffer_add(in, l->flat, l->flat_len);
+        ok = evbuffer_add(in, l->flat, l->flat_len) == 0;
         evbuffer_freeze(in, 0);
     }
     l->flat = NULL;
     l->flat_len = 0;
+    return ok;
 }
 
 bool

@@ -186,8 +186,9 @@ void leg_own_reads(struct leg *l, struct event_base *base);
 
 struct evbuffer *leg_input(const struct leg *l);
 /* Moves the bytes just read (flat, see the contract) to the end of the input, for a reader of
- * leg_input; nothing when there are none. */
-void leg_unflat(struct leg *l);
+ * leg_input; nothing when there are none. False when out of memory: the bytes are lost, and
+ * the stream's framing with them, so the caller must end the session. */
+bool leg_unflat(struct leg *l);
 /* True when nothing has come from the peer yet that is not consumed: the input is empty and
  * the socket has no byte waiting (or the peer is gone). */
 bool leg_nothing_read(const struct leg *l);

@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "net/net_io.h"
 #include "protocol/proto_capture.h"
 #include "protocol/proto_wire.h"
 #include "proxy/relay/leg.h"
@@ -92,7 +93,7 @@ leg_send_from(struct evbuffer *in, size_t n, struct leg *dst)
             iov[i].iov_len = want + v[i].iov_len > n ? n - want : v[i].iov_len;
             want += iov[i].iov_len;
         }
-        ssize_t r = nv > 0 ? writev(dst->fd, iov, nv) : 0;
+        ssize_t r = nv > 0 ? net_writev(dst->fd, iov, nv) : 0;
         size_t sent = r > 0 ? (size_t)r : 0;
         evbuffer_drain(in, sent);
         n -= sent;
@@ -118,7 +119,7 @@ leg_send_flat(const uint8_t *p, size_t n, struct leg *dst)
     struct evbuffer *out = bufferevent_get_output(dst->bev);
     if (dst->sock && dst->connected && !(bufferevent_get_enabled(dst->bev) & EV_WRITE) &&
         evbuffer_get_length(out) == 0) {
-        ssize_t r = send(dst->fd, p, n, MSG_NOSIGNAL);
+        ssize_t r = net_send(dst->fd, p, n, MSG_NOSIGNAL);
         size_t sent = r > 0 ? (size_t)r : 0;
         if (sent == n) {
             return;
@@ -271,7 +272,10 @@ leg_walk(struct leg *src, const struct leg_ops *ops, struct leg_err *err)
         /* bytes just read, walked in place (leg.h: flat); compressed sides read the input */
         uint8_t *flat = NULL;
         if (src->flat && (zsrc || zdst || evbuffer_get_length(in) > 0)) {
-            leg_unflat(src);
+            if (!leg_unflat(src)) {
+                err->kind = LEG_FAIL_NOMEM;
+                return -1;
+            }
         } else if (src->flat) {
             flat = src->flat;
             src->flat = NULL;
@@ -384,7 +388,10 @@ leg_walk(struct leg *src, const struct leg_ops *ops, struct leg_err *err)
             if (off < total && src->bev) {
                 src->flat = flat + off;
                 src->flat_len = total - off;
-                leg_unflat(src);
+                if (!leg_unflat(src)) {
+                    err->kind = LEG_FAIL_NOMEM;
+                    return -1;
+                }
             }
             src->flat_len = 0;
             if (!zlater || !src->bev || evbuffer_get_length(leg_input(src)) == 0) {

@@ -1803,8 +1803,10 @@ on_readable(void *owner, struct leg *l)
 {
     struct sess *s = owner;
     s->now = worker_now_us();
-    if (s->state != SESS_COMMAND) {
-        leg_unflat(l); /* bytes read in place (leg.h): these states read the input itself */
+    /* bytes read in place (leg.h): these states read the input itself */
+    if (s->state != SESS_COMMAND && !leg_unflat(l)) {
+        sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap)");
+        return;
     }
     if (l == &s->cli) {
         switch (s->state) {
@@ -2051,7 +2053,7 @@ sess_relay(struct sess *s, struct leg *src)
     long n = leg_walk(src, &sess_leg_ops, &err); /* leg_relay, with the callbacks inlined */
     if (n < 0) {
         if (err.kind == LEG_FAIL_NOMEM) {
-            sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap, compression)");
+            sess_fail(s, PROTO_ER_OUT_OF_RESOURCES, "Out of memory (slowtap)");
         } else if (err.kind == LEG_FAIL_ZFRAME) {
             COUNTER_ADD(&s->w->counters, protocol_errors, 1);
             if (from_client) {
