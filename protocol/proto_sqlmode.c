@@ -197,8 +197,9 @@ rd_skip_value(struct rd *r)
     }
 }
 
-/* The text holds "sql_mode" in any case: a SET of it must (the name has no other spelling). */
-static bool
+/* The text holds "sql_mode" in any case: a SET of it must (the name has no other spelling).
+ * Not inlined: its registers would make every statement's call save and restore them. */
+static __attribute__((noinline)) bool
 mentions_sql_mode(const char *s, size_t len)
 {
     if (len < 8) {
@@ -213,14 +214,48 @@ mentions_sql_mode(const char *s, size_t len)
     return false;
 }
 
+/* A character of an unquoted word: a letter, a digit, '_', '$' or a byte of a multi-byte one. */
+static bool
+word_char(unsigned char c)
+{
+    unsigned char l = c | 0x20; /* ASCII letters to lower case */
+    return (l >= 'a' && l <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '$' || c >= 0x80;
+}
+
+/* False when the text cannot be a SET: after spaces and tabs it starts with a word that is not
+ * "set" (SELECT, INSERT, ...). Anything else (a comment, other blanks) is left to the lexer. */
+static bool
+may_be_set(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
+        i++;
+    }
+    if (i == len) {
+        return false;
+    }
+    if (!word_char((unsigned char)s[i])) {
+        return true;
+    }
+    return len - i >= 3 && (s[i] | 0x20) == 's' && (s[i + 1] | 0x20) == 'e' &&
+           (s[i + 2] | 0x20) == 't' && (len - i == 3 || !word_char((unsigned char)s[i + 3]));
+}
+
+static bool from_set(const char *sql, size_t len, struct proto_sqlmode *m)
+    __attribute__((noinline)); /* the lexer's frame only for the few that get there */
+
 bool
 proto_sqlmode_from_set(const char *sql, size_t len, struct proto_sqlmode *m)
 {
+    /* every statement passes here: most leave without being lexed */
+    return may_be_set(sql, len) && mentions_sql_mode(sql, len) && from_set(sql, len, m);
+}
+
+static bool
+from_set(const char *sql, size_t len, struct proto_sqlmode *m)
+{
     struct rd r;
     char name[32];
-    if (!mentions_sql_mode(sql, len)) {
-        return false; /* every statement passes here: most leave without being lexed */
-    }
     proto_sqllex_init(&r.lx, sql, len, m->flags);
     rd_next(&r);
     if (!proto_sqltok_word_is(&r.lx, &r.t, "set")) {
