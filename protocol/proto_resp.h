@@ -126,11 +126,22 @@ enum proto_rc proto_resp_feed(struct proto_resp *r, const uint8_t *p, size_t ava
  * an ERR, EOF/OK or progress report candidate: no 0xFF or 0xFE first byte; 0x00 in binary
  * rows); false when the caller must call proto_resp_feed. Needs no payload byte but the first.
  */
+/*
+ * Whether a packet of a result set's rows (text rows, or binary rows with `binary`) whose
+ * payload starts with `first` and whose first physical packet has `len` bytes is a row for
+ * certain: not empty, no 0xFF (ERR) or 0xFE (EOF/OK, or a row proto_resp_feed must look at)
+ * first byte, 0x00 first for binary rows.
+ */
+static inline bool
+proto_row_for_certain(bool binary, uint8_t first, size_t len)
+{
+    return len != 0 && (binary ? first == 0x00 : first != PROTO_ERR_HDR && first != PROTO_EOF_HDR);
+}
+
 static inline bool
 proto_resp_row(struct proto_resp *r, uint8_t first, size_t len)
 {
-    if (r->state != PROTO_RS_ROWS || len == 0 || first == PROTO_ERR_HDR || first == PROTO_EOF_HDR ||
-        (r->binary && first != 0x00)) {
+    if (r->state != PROTO_RS_ROWS || !proto_row_for_certain(r->binary, first, len)) {
         return false;
     }
     r->rows_sent++;

@@ -10,7 +10,7 @@
  *          [compressed leg: leg_z_inflow decodes whole frames into zplain; frames that go on
  *           unchanged are moved to the peer as they are]
  *          walk: header + first bytes (cursor over the input's pieces) -> ops->packet
- *                rows of a result set counted in a run (ops->row), body bytes -> ops->copy
+ *                rows of a result set counted in a run (ops->rows), body bytes -> ops->copy
  *                a whole logical packet -> ops->end
  *     -> peer: leg_send_from (one writev from the input's pieces), or leg_z_outflow (frames
  *              built for a compressed peer), or the peer's output buffer and libevent's write event

@@ -20,9 +20,9 @@
  *   While src->copy is set, every body byte relayed is also handed to ops->copy (the
  *   command's text for the log). When a logical packet (with its 16 MiB continuations) has
  *   been passed over completely, ops->end(owner, src) is called.
- *   When ops->rows says the next packets are rows of a result set, whole row packets are
- *   counted with ops->row and passed over without a packet call each; ops->rows_done then
- *   gets their bytes and the last one's sequence id.
+ *   When ops->rows says the next packets may be rows of a result set, the whole row packets
+ *   (enum leg_rows) are passed over without a packet call each; ops->rows_done then gets
+ *   their count, their bytes and the last one's sequence id.
  *   Passed bytes go to the peer in one writev from the input's pieces when the peer is a
  *   plain socket with nothing waiting (else through the peer's output buffer); when the peer
  *   has no connection (the client left) they are dropped.
@@ -79,6 +79,15 @@ struct leg_pkt {
     bool new_cmd; /* out: a new command starts here (see the contract above) */
 };
 
+/* What ops->rows answers: whether the next packets may be rows of a result set, and of which
+ * protocol. A packet is then a row when proto_row_for_certain says so (its length and first
+ * byte); the run of rows ends before the first packet that is not one. */
+enum leg_rows {
+    LEG_ROWS_NONE,
+    LEG_ROWS_TEXT,
+    LEG_ROWS_BINARY,
+};
+
 /* Why leg_relay gave up on a session (it must then end it). */
 enum leg_fail {
     LEG_FAIL_NONE,   /* a callback tore the session down already */
@@ -101,10 +110,10 @@ struct leg_ops {
      * is then always given. */
     void (*copy)(void *owner, struct leg *src, struct evbuffer *in, size_t off, size_t n,
                  const uint8_t *flat);
-    /* False: no row fast path now. */
-    bool (*rows)(void *owner, const struct leg *src);
-    bool (*row)(void *owner, uint8_t first, uint32_t len);
-    void (*rows_done)(void *owner, size_t bytes, uint8_t last_seq);
+    /* Which packets are rows now (enum leg_rows); LEG_ROWS_NONE: no row fast path. */
+    enum leg_rows (*rows)(void *owner, const struct leg *src);
+    /* A run's end: the rows passed over, their bytes and the last one's sequence id. */
+    void (*rows_done)(void *owner, uint64_t rows, size_t bytes, uint8_t last_seq);
     void (*readable)(void *owner, struct leg *l);
     void (*written)(void *owner, struct leg *l);
     void (*event)(void *owner, struct leg *l, short what); /* BEV_EVENT_* */
@@ -126,7 +135,7 @@ struct leg {
     uint8_t *flat;
     size_t flat_len;
     bool big; /* the last read filled the flat buffer: read into the input until one does not */
-    /* Non-NULL (a capture runs, capture.h): the payloads of the row packets ops->row takes in
+    /* Non-NULL (a capture runs, capture.h): the payloads of the row packets passed over in
      * a run are hashed into *rowsum (FNV-1a 64, proto_cap_fnv) as they are passed over. */
     uint64_t *rowsum;
     struct proto_framer fr;

@@ -16,6 +16,7 @@
 
 #include "net/net_io.h"
 #include "protocol/proto_capture.h"
+#include "protocol/proto_resp.h"
 #include "protocol/proto_wire.h"
 #include "proxy/relay/leg.h"
 
@@ -217,29 +218,116 @@ leg_cur_span(struct leg_cur *c, size_t off, size_t n)
     return v->iov_len - skip >= n ? (const uint8_t *)v->iov_base + skip : NULL;
 }
 
+/* The piece holding offset off, from off on: its bytes' start, and their count in *avail;
+ * NULL when the cursor finds no piece there. */
+static inline const uint8_t *
+leg_cur_at(struct leg_cur *c, size_t off, size_t *avail)
+{
+    if (!(c->i < c->n && off >= c->at && off - c->at < c->v[c->i].iov_len)) {
+        uint8_t one;
+        if (leg_cur_get_slow(c, off, 1, &one) == &one) {
+            return NULL; /* (a piece of one byte is never a copy) */
+        }
+    }
+    const struct evbuffer_iovec *v = &c->v[c->i];
+    size_t skip = off - c->at;
+    *avail = v->iov_len - skip;
+    return (const uint8_t *)v->iov_base + skip;
+}
+
 /*
- * The rows of a result set, from offset off of the input: each whole row packet (ops->row) is
- * counted from its header and first byte and passed over, with the framer left as the
- * packet-by-packet path leaves it. Stops before anything else (an end or error packet, a
- * 16 MiB row, a row not all here). Returns the bytes passed over.
+ * The whole rows (of `binary` rows or not) at the start of the n bytes at p (one piece of the
+ * input), added to *rows and, with `hash`, hashed into *rowsum (`binary` and `hash` are
+ * constants at each call, so each call is a loop of its own). Returns where they end; *stop
+ * is set when the run of rows ends there (a packet that is not a row), else the next row is
+ * not all in these bytes; *last is the last row's header (unchanged when there is none).
+ */
+static inline __attribute__((always_inline)) const uint8_t *
+leg_rows_here(const uint8_t *p, size_t n, bool binary, bool hash, uint64_t *rowsum, uint64_t *rows,
+              const uint8_t **last, bool *stop)
+{
+    const uint8_t *h = p, *prev = NULL;
+    size_t rem = n;
+    uint64_t k = 0;
+    while (rem > PROTO_HDR_LEN) {
+        uint32_t len = proto_le32(h) & 0xffffffu; /* (the top byte is the sequence id) */
+        size_t step = PROTO_HDR_LEN + (size_t)len;
+        if (rem < step) {
+            break; /* the row goes on in the next piece (or is not all here) */
+        }
+        /* (len - 1 wraps for 0: an empty packet and a 16 MiB one end the run alike) */
+        if (len - 1u >= PROTO_MAX_PAYLOAD - 1u ||
+            !proto_row_for_certain(binary, h[PROTO_HDR_LEN], len)) {
+            *stop = true;
+            break;
+        }
+        if (hash) {
+            *rowsum = proto_cap_fnv(*rowsum, h + PROTO_HDR_LEN, len);
+        }
+        prev = h;
+        k++;
+        h += step;
+        rem -= step;
+    }
+    if (prev) {
+        *last = prev;
+    }
+    *rows += k;
+    return h;
+}
+
+/*
+ * The rows of a result set, from offset off of the input (ops->rows said which: `kind`):
+ * each whole row packet is counted from its header and first byte and passed over, with the
+ * framer left as the packet-by-packet path leaves it. Stops before anything else (an end or
+ * error packet, a 16 MiB row, a row not all here). Returns the bytes passed over.
+ * The rows that lie whole in one piece of the input (all of them when it is read in place)
+ * are read there by a loop of a few instructions per row (leg_rows_here); a row across
+ * pieces takes the cursor's general path.
  */
 static inline __attribute__((always_inline)) size_t
-leg_walk_rows(struct leg *src, const struct leg_ops *ops, struct leg_cur *c, size_t off,
-              size_t total)
+leg_walk_rows(struct leg *src, const struct leg_ops *ops, enum leg_rows kind, struct leg_cur *c,
+              size_t off, size_t total)
 {
     size_t start = off;
     uint8_t seq = 0;
+    uint64_t rows = 0;
+    bool binary = kind == LEG_ROWS_BINARY;
+    uint64_t *rowsum = src->rowsum;
     while (total - off > PROTO_HDR_LEN) {
+        size_t avail = 0;
+        const uint8_t *p = leg_cur_at(c, off, &avail);
+        if (p) {
+            const uint8_t *last = NULL, *h;
+            bool stop = false;
+            size_t n = avail < total - off ? avail : total - off;
+            if (rowsum) {
+                h = leg_rows_here(p, n, binary, true, rowsum, &rows, &last, &stop);
+            } else if (binary) {
+                h = leg_rows_here(p, n, true, false, NULL, &rows, &last, &stop);
+            } else {
+                h = leg_rows_here(p, n, false, false, NULL, &rows, &last, &stop);
+            }
+            if (last) {
+                seq = last[3];
+            }
+            off += (size_t)(h - p);
+            if (stop || total - off <= PROTO_HDR_LEN) {
+                break;
+            }
+        }
+        /* one row across pieces, through the cursor */
         uint8_t tmp[PROTO_HDR_LEN + 1];
         const uint8_t *h = leg_cur_get(c, off, PROTO_HDR_LEN + 1, tmp);
         uint32_t len = proto_le24(h);
         if (len >= PROTO_MAX_PAYLOAD || total - off - PROTO_HDR_LEN < len ||
-            !ops->row(src->owner, h[PROTO_HDR_LEN], len)) {
+            !proto_row_for_certain(binary, h[PROTO_HDR_LEN], len)) {
             break;
         }
         seq = h[3];
-        if (src->rowsum) {
-            *src->rowsum = leg_cur_hash(c, off + PROTO_HDR_LEN, len, *src->rowsum);
+        rows++;
+        if (rowsum) {
+            *rowsum = leg_cur_hash(c, off + PROTO_HDR_LEN, len, *rowsum);
         }
         off += PROTO_HDR_LEN + len;
     }
@@ -247,7 +335,7 @@ leg_walk_rows(struct leg *src, const struct leg_ops *ops, struct leg_cur *c, siz
         src->fr.continues = false;
         src->fr.next_continues = false;
         src->fr.seq = seq;
-        ops->rows_done(src->owner, off - start, seq);
+        ops->rows_done(src->owner, rows, off - start, seq);
     }
     return off - start;
 }
@@ -304,8 +392,10 @@ leg_walk(struct leg *src, const struct leg_ops *ops, struct leg_err *err)
                 fr->body_left -= n;
                 off += n;
             } else {
-                if (!src->zon && !fr->next_continues && ops->rows(src->owner, src)) {
-                    size_t rows = leg_walk_rows(src, ops, &cur, off, total);
+                enum leg_rows kind;
+                if (!src->zon && !fr->next_continues &&
+                    (kind = ops->rows(src->owner, src)) != LEG_ROWS_NONE) {
+                    size_t rows = leg_walk_rows(src, ops, kind, &cur, off, total);
                     if (rows) {
                         off += rows;
                         continue;

@@ -18,7 +18,7 @@
  *
  *   bytes <---------------------------- the leg sends it on <------------- [be leg] leg_relay
  *                                       on_packet(): server_packet()/server_end(); rows of a
- *                                       result set are counted in runs (on_row)
+ *                                       result set are counted in runs (on_rows)
  *                                       proto_resp_feed() for the queue's head; when its
  *                                       response ends, complete_head():
  *     relay    track(): schema, user, sql_mode, prepared statements; account(): a struct
@@ -1999,25 +1999,22 @@ on_copy(void *owner, struct leg *src, struct evbuffer *in, size_t off, size_t n,
     }
 }
 
-static inline __attribute__((always_inline)) bool
+static inline __attribute__((always_inline)) enum leg_rows
 on_rows(void *owner, const struct leg *src)
 {
     const struct sess *s = owner;
-    return src == &s->be && s->state == SESS_COMMAND && s->q_head && !s->untracked &&
-           s->resp.state == PROTO_RS_ROWS;
-}
-
-static inline __attribute__((always_inline)) bool
-on_row(void *owner, uint8_t first, uint32_t len)
-{
-    struct sess *s = owner;
-    return proto_resp_row(&s->resp, first, len);
+    if (src != &s->be || s->state != SESS_COMMAND || !s->q_head || s->untracked ||
+        s->resp.state != PROTO_RS_ROWS) {
+        return LEG_ROWS_NONE;
+    }
+    return s->resp.binary ? LEG_ROWS_BINARY : LEG_ROWS_TEXT;
 }
 
 static inline __attribute__((always_inline)) void
-on_rows_done(void *owner, size_t bytes, uint8_t last_seq)
+on_rows_done(void *owner, uint64_t rows, size_t bytes, uint8_t last_seq)
 {
     struct sess *s = owner;
+    s->resp.rows_sent += rows;
     s->q_head->bytes += bytes;
     s->last_seq = last_seq;
 }
@@ -2028,7 +2025,6 @@ static const struct leg_ops sess_leg_ops = {
     .end = on_end,
     .copy = on_copy,
     .rows = on_rows,
-    .row = on_row,
     .rows_done = on_rows_done,
     .readable = on_readable,
     .written = on_written,

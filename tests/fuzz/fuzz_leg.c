@@ -11,8 +11,8 @@
  * row fast path off, as during authentication. With mode bit 4, a piece that arrives at an
  * empty input is handed over in place (leg.h: flat), as the leg's own reads do.
  * Invariants: the three runs see the same packets (a hash of every non-row packet's header
- * and first bytes, every row and every response end), copy the
- * same body bytes, relay the same bytes to the peer (the input with its rewritten ids), and
+ * and first bytes, and of every response's end with its count of rows), count the same rows,
+ * copy the same body bytes, relay the same bytes to the peer (the input with its rewritten ids), and
  * leave the same bytes unrelayed. The first input byte picks the mode, the second the split.
  */
 #include <stdint.h>
@@ -54,16 +54,14 @@ mix_u64(uint64_t *h, uint64_t v)
     mix(h, &v, sizeof v);
 }
 
+/* A row seen packet by packet (o_packet): counted at once, as session.c's server_packet.
+ * Rows are not mixed into the trace one by one (the walk's runs pass them over unseen): each
+ * response's count is, at its end (o_end). */
 static bool
 o_row(void *ow, uint8_t first, uint32_t len)
 {
     struct owner *o = ow;
-    if (!o->tracking || !proto_resp_row(&o->resp, first, len)) {
-        return false;
-    }
-    mix_u64(&o->trace, 0x10000000ull | first);
-    mix_u64(&o->trace, len);
-    return true;
+    return o->tracking && proto_resp_row(&o->resp, first, len);
 }
 
 static size_t
@@ -113,6 +111,7 @@ o_end(void *ow, struct leg *src)
     if (o->resp_done) {
         o->resp_done = false;
         o->responses++;
+        mix_u64(&o->trace, o->resp.rows_sent); /* the rows counted, by either path */
         proto_resp_begin(&o->resp, PROTO_COM_QUERY, PROTO_CAP_PROTOCOL_41);
     }
 }
@@ -143,20 +142,26 @@ o_copy(void *ow, struct leg *src, struct evbuffer *in, size_t off, size_t n, con
     }
 }
 
-static bool
+static enum leg_rows
 o_rows(void *ow, const struct leg *src)
 {
     const struct owner *o = ow;
     /* as in session.c: the row fast path is the backend leg's, copies the client leg's */
-    return !o->rewrite && !src->copy && o->tracking && o->resp.state == PROTO_RS_ROWS;
+    if (o->rewrite || src->copy || !o->tracking || o->resp.state != PROTO_RS_ROWS) {
+        return LEG_ROWS_NONE;
+    }
+    return o->resp.binary ? LEG_ROWS_BINARY : LEG_ROWS_TEXT;
 }
 
 static void
-o_rows_done(void *ow, size_t bytes, uint8_t last_seq)
+o_rows_done(void *ow, uint64_t rows, size_t bytes, uint8_t last_seq)
 {
-    (void)ow;
-    (void)bytes;
+    struct owner *o = ow;
     (void)last_seq;
+    if (rows == 0 || bytes < rows * (PROTO_HDR_LEN + 1)) {
+        abort(); /* a run has rows, each a header and at least one byte */
+    }
+    o->resp.rows_sent += rows;
 }
 
 static void
@@ -182,7 +187,6 @@ static const struct leg_ops ops = {
     .end = o_end,
     .copy = o_copy,
     .rows = o_rows,
-    .row = o_row,
     .rows_done = o_rows_done,
     .readable = o_never,
     .written = o_never,
@@ -289,8 +293,9 @@ same(const struct result *a, const struct result *b)
                 b->out_len, a->left_len, b->left_len);
     }
     if (a->o.trace != b->o.trace || a->o.copied != b->o.copied ||
-        a->o.responses != b->o.responses || a->out_hash != b->out_hash ||
-        a->out_len != b->out_len || a->left_hash != b->left_hash || a->left_len != b->left_len) {
+        a->o.resp.rows_sent != b->o.resp.rows_sent || a->o.responses != b->o.responses ||
+        a->out_hash != b->out_hash || a->out_len != b->out_len || a->left_hash != b->left_hash ||
+        a->left_len != b->left_len) {
         abort();
     }
 }
