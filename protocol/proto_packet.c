@@ -38,15 +38,10 @@ proto_framer_step(struct proto_framer *f, const uint8_t *buf, size_t avail,
         out->consumed = n;
         return PROTO_OK;
     }
-    if (proto_hdr_parse(buf, avail, &out->hdr) == PROTO_AGAIN) {
+    if (avail < PROTO_HDR_LEN) {
         return PROTO_AGAIN;
     }
-    f->continues = f->next_continues;
-    f->next_continues = out->hdr.len == PROTO_MAX_PAYLOAD;
-    f->body_left = out->hdr.len;
-    f->seq = out->hdr.seq;
-    out->kind = f->continues ? PROTO_FRAME_CONTINUATION : PROTO_FRAME_START;
-    out->consumed = PROTO_HDR_LEN;
+    proto_framer_header(f, buf, out);
     return PROTO_OK;
 }
 

@@ -6,6 +6,7 @@
 #define SLOWTAP_PROTO_PACKET_H
 
 #include "protocol/proto.h"
+#include "protocol/proto_wire.h"
 
 struct proto_hdr {
     uint32_t len; /* payload length of this physical packet, 0..0xFFFFFF */
@@ -48,6 +49,22 @@ struct proto_frame_step {
  */
 enum proto_rc proto_framer_step(struct proto_framer *f, const uint8_t *buf, size_t avail,
                                 struct proto_frame_step *out);
+
+/* proto_framer_step for a whole header at h when no payload byte of the current packet is
+ * left (f->body_left == 0): what proto_framer_step does then, inline (the relay's walk calls
+ * it for every packet). */
+static inline void
+proto_framer_header(struct proto_framer *f, const uint8_t *h, struct proto_frame_step *out)
+{
+    out->hdr.len = proto_le24(h);
+    out->hdr.seq = h[3];
+    f->continues = f->next_continues;
+    f->next_continues = out->hdr.len == PROTO_MAX_PAYLOAD;
+    f->body_left = out->hdr.len;
+    f->seq = out->hdr.seq;
+    out->kind = f->continues ? PROTO_FRAME_CONTINUATION : PROTO_FRAME_START;
+    out->consumed = PROTO_HDR_LEN;
+}
 
 struct proto_ok {
     uint64_t affected_rows;

@@ -424,7 +424,7 @@ leg_walk(struct leg *src, const struct leg_ops *ops, struct leg_err *err)
                     }
                 }
                 struct leg_pkt pkt = {.first = h + PROTO_HDR_LEN, .avail = want, .new_cmd = false};
-                proto_framer_step(fr, h, PROTO_HDR_LEN, &pkt.step);
+                proto_framer_header(fr, h, &pkt.step); /* (no body left: a header) */
                 pkt.seq = pkt.step.hdr.seq;
                 if (ops->packet(src->owner, src, &pkt) == LEG_GONE) {
                     return -1;
