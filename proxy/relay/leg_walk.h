@@ -113,8 +113,9 @@ leg_send_from(struct evbuffer *in, size_t n, struct leg *dst)
     leg_push(dst);
 }
 /* leg_send_from for bytes in memory (flat, leg.h): one send when dst is a plain socket with
- * nothing waiting, what the kernel does not take (or all of it otherwise) to dst's output. */
-static inline void
+ * nothing waiting, what the kernel does not take (or all of it otherwise) to dst's output.
+ * True when the send took them all (dst's output is as empty as it was). */
+static inline bool
 leg_send_flat(const uint8_t *p, size_t n, struct leg *dst)
 {
     struct evbuffer *out = bufferevent_get_output(dst->bev);
@@ -123,16 +124,17 @@ leg_send_flat(const uint8_t *p, size_t n, struct leg *dst)
         ssize_t r = net_send(dst->fd, p, n, MSG_NOSIGNAL);
         size_t sent = r > 0 ? (size_t)r : 0;
         if (sent == n) {
-            return;
+            return true;
         }
         /* The kernel is full (or the send failed): libevent's write event takes the rest and
          * reports an error through the event callback. */
         evbuffer_add(out, p + sent, n - sent);
         bufferevent_enable(dst->bev, EV_WRITE);
-        return;
+        return false;
     }
     evbuffer_add(out, p, n);
     leg_push(dst);
+    return false;
 }
 
 /* The bytes walked so far go on to the peer (see the contract). Returns -1 when out of
@@ -469,8 +471,7 @@ leg_walk(struct leg *src, const struct leg_ops *ops, struct leg_err *err)
             /* what was walked goes on; what was not (a packet's start) waits in the input */
             relayed += (long)off;
             if (off && dst->bev) {
-                leg_send_flat(flat, off, dst);
-                if (leg_pending_out(dst) > LEG_HIGH_WATER) {
+                if (!leg_send_flat(flat, off, dst) && leg_pending_out(dst) > LEG_HIGH_WATER) {
                     leg_reading(src, false);
                     src->paused = true;
                 }
