@@ -394,9 +394,9 @@ leg_walk(struct leg *src, const struct leg_ops *ops, struct leg_err *err)
                 fr->body_left -= n;
                 off += n;
             } else {
-                enum leg_rows kind;
-                if (!src->zon && !fr->next_continues &&
-                    (kind = ops->rows(src->owner, src)) != LEG_ROWS_NONE) {
+                enum leg_rows kind =
+                    src->zon || fr->next_continues ? LEG_ROWS_NONE : ops->rows(src->owner, src);
+                if (kind != LEG_ROWS_NONE) {
                     size_t rows = leg_walk_rows(src, ops, kind, &cur, off, total);
                     if (rows) {
                         off += rows;
