@@ -5,6 +5,32 @@
 
 #include <string.h>
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The 8 hex digits of x as the 8 bytes of a little-endian word, the first digit in its lowest
+ * byte: each nibble spread to a byte of its own (nibble i in byte i), turned into '0'..'9' or
+ * 'a'..'f' in all bytes at once, and the byte order reversed. */
+static uint64_t
+hexfmt_word(uint32_t x)
+{
+    uint64_t v = x;
+    v = (v | (v << 16)) & 0x0000ffff0000ffffull;
+    v = (v | (v << 8)) & 0x00ff00ff00ff00ffull;
+    v = (v | (v << 4)) & 0x0f0f0f0f0f0f0f0full;
+    /* 1 in each byte whose nibble is 10 or more (no byte carries into the next) */
+    uint64_t letters = ((v + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;
+    v += 0x3030303030303030ull + letters * (uint64_t)('a' - '0' - 10);
+    return __builtin_bswap64(v);
+}
+
+void
+hexfmt_u64(uint64_t v, char out[HEXFMT_U64_LEN + 1])
+{
+    uint64_t hi = hexfmt_word((uint32_t)(v >> 32)), lo = hexfmt_word((uint32_t)v);
+    memcpy(out, &hi, 8);
+    memcpy(out + 8, &lo, 8);
+    out[HEXFMT_U64_LEN] = '\0';
+}
+#else
 /* "00" to "ff": a byte's two digits */
 static const char hexfmt_pairs[513] =
     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -25,6 +51,7 @@ hexfmt_u64(uint64_t v, char out[HEXFMT_U64_LEN + 1])
     }
     out[HEXFMT_U64_LEN] = '\0';
 }
+#endif
 
 int
 hexfmt_digit(int c)

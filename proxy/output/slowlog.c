@@ -163,21 +163,6 @@ put_fields(struct logbuf *b, const char *s)
     put_field(b, s, strnlen(s, 256), false);
 }
 
-/* MariaDB's own "# Time:" form, "261124 21:48:00.123456" (UTC), into out[23]: the one
- * mariadb-dumpslow reads (it skips ISO times); pt-query-digest reads both. */
-static void
-slowlog_mariadb_time(int64_t wall_us, char out[23])
-{
-    char iso[28];
-    timefmt_iso_utc(wall_us, iso); /* 2026-11-24T21:48:00.123456Z */
-    memcpy(out, iso + 2, 2);
-    memcpy(out + 2, iso + 5, 2);
-    memcpy(out + 4, iso + 8, 2);
-    out[6] = ' ';
-    memcpy(out + 7, iso + 11, 15);
-    out[22] = '\0';
-}
-
 /* A header value that must be one word: spaces become '_' (and control bytes escaped). */
 static void
 put_word(struct logbuf *b, const char *s)
@@ -509,6 +494,37 @@ w_u64(char *p, uint64_t v)
         *--q = (char)('0' + v);
     }
     return w_mem(p, q, (size_t)(end - q));
+}
+
+/* MariaDB's own "# Time:" form, "261124 21:48:00.123456" (UTC), into out[23]: the one
+ * mariadb-dumpslow reads (it skips ISO times); pt-query-digest reads both. Each thread keeps
+ * the last second's "261124 21:48:00." (from timefmt_iso_utc), so an entry writes only its
+ * microseconds. */
+static void
+slowlog_mariadb_time(int64_t wall_us, char out[23])
+{
+    static _Thread_local int64_t cached_sec = -1;
+    static _Thread_local char cached[16];
+    if (wall_us < 0) {
+        wall_us = 0; /* as timefmt_iso_utc writes it */
+    }
+    int64_t sec = wall_us / 1000000;
+    if (sec != cached_sec) {
+        char iso[TIMEFMT_ISO_LEN + 1];
+        timefmt_iso_utc(wall_us, iso); /* 2026-11-24T21:48:00.123456Z */
+        memcpy(cached, iso + 2, 2);
+        memcpy(cached + 2, iso + 5, 2);
+        memcpy(cached + 4, iso + 8, 2);
+        cached[6] = ' ';
+        memcpy(cached + 7, iso + 11, 9); /* "21:48:00." */
+        cached_sec = sec;
+    }
+    memcpy(out, cached, sizeof cached);
+    unsigned f = (unsigned)(wall_us % 1000000);
+    w_2digits(out + 16, f / 10000);
+    w_2digits(out + 18, f / 100 % 100);
+    w_2digits(out + 20, f % 100);
+    out[22] = '\0';
 }
 
 static char *

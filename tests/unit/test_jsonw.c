@@ -380,6 +380,18 @@ test_hex(void)
     CHECK_STR(h, "5d1c0e3f2a9b8c7d");
     hexfmt_u64(UINT64_MAX, h);
     CHECK_STR(h, "ffffffffffffffff");
+    /* every digit value in every position, and a spread of values, against printf */
+    uint64_t x = 0x0123456789abcdefull;
+    for (int i = 0; i < 100000; i++) {
+        char want[HEXFMT_U64_LEN + 1];
+        snprintf(want, sizeof want, "%016llx", (unsigned long long)x);
+        hexfmt_u64(x, h);
+        if (strcmp(h, want) != 0) {
+            fprintf(stderr, "  hexfmt_u64(%s): %s\n", want, h);
+        }
+        CHECK_STR(h, want);
+        x = i % 16 == 0 ? (x << 4 | x >> 60) : x * 6364136223846793005ull + 1442695040888963407ull;
+    }
     uint64_t v = 7;
     CHECK(hexfmt_parse_u64("5D1C0E3F2A9B8C7d", &v) && v == 0x5d1c0e3f2a9b8c7dull);
     v = 7;

@@ -319,6 +319,23 @@ test_numbers(void)
     CHECK(strstr(text, "# Digest: fedcba9876543210\n"));
     CHECK(strstr(text, "SET timestamp=1764633600;\n"));
     free(text);
+    /* the same second again (its "# Time:" prefix kept per thread), then the next one, then
+     * back: each entry has its own microseconds and its own second */
+    static const struct {
+        int64_t us;
+        const char *line;
+    } times[] = {
+        {1764633600999999LL, "# Time: 251202 00:00:00.999999\n"},
+        {1764633601000001LL, "# Time: 251202 00:00:01.000001\n"},
+        {1764633599000010LL, "# Time: 251201 23:59:59.000010\n"},
+        {-5, "# Time: 700101 00:00:00.000000\n"},
+    };
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+        r->start_wall_us = times[i].us;
+        text = format_to_file("numbers3.log", CONF_LOG_TEXT, NULL, &r, 1);
+        CHECK(strstr(text, times[i].line));
+        free(text);
+    }
     rec_free(r);
 }
 
