@@ -205,21 +205,6 @@ leg_cur_hash(struct leg_cur *c, size_t off, size_t n, uint64_t h)
     return leg_cur_hash_slow(c, off, n, h);
 }
 
-/* The n bytes at offset off when they lie in one piece of the input, else NULL. */
-static inline const uint8_t *
-leg_cur_span(struct leg_cur *c, size_t off, size_t n)
-{
-    if (!(c->i < c->n && off >= c->at && off - c->at < c->v[c->i].iov_len)) {
-        uint8_t one;
-        if (n == 0 || leg_cur_get_slow(c, off, 1, &one) == &one) {
-            return NULL; /* (a piece of one byte is never a copy) */
-        }
-    }
-    const struct evbuffer_iovec *v = &c->v[c->i];
-    size_t skip = off - c->at;
-    return v->iov_len - skip >= n ? (const uint8_t *)v->iov_base + skip : NULL;
-}
-
 /* The piece holding offset off, from off on: its bytes' start, and their count in *avail;
  * NULL when the cursor finds no piece there. */
 static inline const uint8_t *
@@ -235,6 +220,15 @@ leg_cur_at(struct leg_cur *c, size_t off, size_t *avail)
     size_t skip = off - c->at;
     *avail = v->iov_len - skip;
     return (const uint8_t *)v->iov_base + skip;
+}
+
+/* The n bytes at offset off when they lie in one piece of the input, else NULL. */
+static inline const uint8_t *
+leg_cur_span(struct leg_cur *c, size_t off, size_t n)
+{
+    size_t avail = 0;
+    const uint8_t *p = leg_cur_at(c, off, &avail);
+    return p && avail >= n ? p : NULL;
 }
 
 /*
