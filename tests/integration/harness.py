@@ -22,6 +22,7 @@ SIGTERM/SIGINT (tests/run uses this to share one server across the whole suite).
 
 import atexit
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -196,6 +199,22 @@ class Server:
         if self.datadir and os.path.isdir(self.datadir):
             shutil.rmtree(self.datadir, ignore_errors=True)
             self.datadir = None
+
+
+def http_json(port, path, method="GET", headers=None, timeout=10):
+    """A request to slowtap's HTTP API on 127.0.0.1:port: (status, body), the body parsed as
+    JSON when it is JSON (also for an error status), else as text. A POST sends no body."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
+                                 headers=headers or {}, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            code, body = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        code, body = e.code, e.read().decode()
+    try:
+        return code, json.loads(body)
+    except ValueError:
+        return code, body
 
 
 def _skip(msg):

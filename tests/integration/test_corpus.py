@@ -127,6 +127,16 @@ def first_difference(a, b):
     return None
 
 
+
+def write_data_files(d):
+    """The files the corpus's LOAD DATA LOCAL scripts read, written into directory d: 50
+    lines with NULLs and strings of 0-3 bytes, and an empty file."""
+    with open(os.path.join(d, "corpus_data.csv"), "w") as f:
+        f.write("".join("%d,line %d,%s\n" % (i, i, "\\N" if i % 3 == 0 else "x" * (i % 4))
+                        for i in range(1, 51)))
+    with open(os.path.join(d, "corpus_empty.csv"), "w"):
+        pass
+
 class Corpus(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -140,11 +150,7 @@ class Corpus(unittest.TestCase):
             raise RuntimeError("the corpus client %s is missing (meson builds it as "
                                "tests/corpus/corpus_client)" % cls.client)
         cls.tmp = tempfile.mkdtemp(prefix="slowtap-corpus-")
-        with open(os.path.join(cls.tmp, "corpus_data.csv"), "w") as f:
-            f.write("".join("%d,line %d,%s\n" % (i, i, "\\N" if i % 3 == 0 else "x" * (i % 4))
-                            for i in range(1, 51)))
-        with open(os.path.join(cls.tmp, "corpus_empty.csv"), "w"):
-            pass
+        write_data_files(cls.tmp)
         cls.failures = []
         cls.proxy = None  # one slowtap per script, shared by its modes (restarted if it died)
         cls.proxy_script = None

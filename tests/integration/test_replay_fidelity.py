@@ -72,11 +72,7 @@ class FidelityTest(unittest.TestCase):
             if int(srv.sql("SELECT @@global.max_allowed_packet")[0][0]) < 64 << 20:
                 srv.sql("SET GLOBAL max_allowed_packet = %d" % (64 << 20))
         cls.tmp = tempfile.mkdtemp(prefix="st-fidelity-")
-        with open(os.path.join(cls.tmp, "corpus_data.csv"), "w") as f:
-            f.write("".join("%d,line %d,%s\n" % (i, i, "\\N" if i % 3 == 0 else "x" * (i % 4))
-                            for i in range(1, 51)))
-        with open(os.path.join(cls.tmp, "corpus_empty.csv"), "w"):
-            pass
+        test_corpus.write_data_files(cls.tmp)
 
     @classmethod
     def tearDownClass(cls):

@@ -23,8 +23,6 @@ import re
 import sys
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 import harness
 
@@ -40,18 +38,7 @@ EXPLAIN_ARGS = ["--explain-user", "explain", "--explain-password", "explainpass"
 ROUTE = "/roster/<int:class_id>"
 
 
-def http(port, path, method="GET", headers=None):
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
-                                 headers=headers or {}, data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        body = e.read().decode()
-        try:
-            return e.code, json.loads(body)
-        except ValueError:
-            return e.code, body
+http = harness.http_json
 
 
 def make_app(port):

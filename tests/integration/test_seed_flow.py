@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 import unittest
-import urllib.error
 import urllib.request
 
 import pymysql
@@ -42,14 +41,7 @@ ROSTER = "/roster/<int:class_id>"
 MY_CLASS = "/my_class/<int:student_id>"
 
 
-def http(port, path, method="GET", headers=None):
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
-                                 headers=headers or {}, data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read().decode())
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+http = harness.http_json
 
 
 def digests(port, window="all"):
